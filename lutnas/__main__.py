@@ -1,0 +1,3 @@
+from lutnas.cli import main
+
+main()
