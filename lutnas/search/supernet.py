@@ -1,0 +1,138 @@
+"""A weight-sharing supernet over a search space (the over-parameterized network of ProxylessNAS /
+FBNet / Once-for-All): every searchable layer holds a ModuleList with one module per candidate
+choice, built from the space's own candidate blocks; stem, fixed layers and head are shared.
+
+The network order comes from the space: `space.blocks(ref, resolution)` for a reference architecture
+with no skipped layer is walked in order, and each block equal to the reference choice's
+`candidate_blocks(layer)` entry becomes that layer's slot; everything else is a fixed block. Blocks are
+rebuilt at a reduced width (`width_mult`, channels rounded to multiples of 8) so the supernet trains on
+small data in seconds, and the head's classifier gets the data set's number of classes.
+
+Mixing is per forward call, as a list of `LayerMix` (one per searchable layer): the chosen candidate
+indices and optional weights. `single(arch)` runs one path (ProxylessNAS weight step, evolution with
+inherited weights); FBNet passes every valid index with Gumbel-softmax weights; ProxylessNAS's
+architecture step passes two indices with binary gates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from lutnas.errors import ArchError
+
+
+@dataclass(frozen=True)
+class LayerMix:
+    """Candidate indices run in one layer; output = sum_k weights[k] * path[indices[k]](x)."""
+
+    indices: tuple[int, ...]
+    weights: Any = None  # torch tensor [len(indices)] or None (then exactly one index, weight 1)
+
+
+def single(arch: Sequence[int]) -> list[LayerMix]:
+    return [LayerMix((int(a),)) for a in arch]
+
+
+def _scale_ch(ch: int, width_mult: float) -> int:
+    return max(8, int(round(ch * width_mult / 8)) * 8)
+
+
+def scale_spec(spec: Any, width_mult: float, num_classes: int | None = None) -> Any:
+    """The same operator at `width_mult` width (groups follow depthwise convs); heads get num_classes."""
+    in_ch = 3 if spec.in_ch == 3 else _scale_ch(spec.in_ch, width_mult)
+    out_ch = _scale_ch(spec.out_ch, width_mult)
+    if num_classes is not None:
+        out_ch = num_classes
+    groups = spec.groups
+    if groups == spec.in_ch and groups > 1:
+        groups = in_ch
+    elif groups > 1 and (in_ch % groups or out_ch % groups):
+        groups = 1
+    return dataclasses.replace(spec, in_ch=in_ch, out_ch=out_ch, groups=groups)
+
+
+def supernet_layout(space: Any, resolution: int) -> list[tuple[str, Any]]:
+    """[("fixed", Block) | ("layer", l)] in network order (see module docstring)."""
+    cands = [space.candidate_blocks(layer, resolution) for layer in range(space.num_layers)]
+    ref = []
+    for layer, blocks in enumerate(cands):
+        real = [i for i, b in enumerate(blocks) if b is not None]
+        if not real:
+            raise ArchError(f"space {space.name}: layer {layer} has no non-skip candidate")
+        ref.append(real[0])
+    layout: list[tuple[str, Any]] = []
+    layer = 0
+    for block in space.blocks(tuple(ref), resolution):
+        if layer < space.num_layers and block == cands[layer][ref[layer]]:
+            layout.append(("layer", layer))
+            layer += 1
+        else:
+            layout.append(("fixed", block))
+    if layer != space.num_layers:
+        raise ArchError(f"space {space.name}: could not place searchable layer {layer} in blocks()")
+    return layout
+
+
+class Supernet(nn.Module):
+    """Shared stem/head plus one ModuleList of candidate modules per searchable layer."""
+
+    def __init__(self, space: Any, resolution: int, num_classes: int, width_mult: float = 0.25) -> None:
+        super().__init__()
+        self.space_name = space.name
+        self.num_layers = space.num_layers
+        layout = supernet_layout(space, resolution)
+        last_fixed = max(i for i, (kind, _) in enumerate(layout) if kind == "fixed")
+        self.segments = nn.ModuleList()
+        self.kinds: list[str] = []
+        for pos, (kind, item) in enumerate(layout):
+            if kind == "fixed":
+                classes = num_classes if pos == last_fixed else None
+                self.segments.append(scale_spec(item.spec, width_mult, classes).build())
+            else:
+                paths = [
+                    nn.Identity() if b is None else scale_spec(b.spec, width_mult).build()
+                    for b in space.candidate_blocks(item, resolution)
+                ]
+                self.segments.append(nn.ModuleList(paths))
+            self.kinds.append(kind)
+        self.num_choices = [len(space.candidate_blocks(layer, resolution)) for layer in range(self.num_layers)]
+
+    def forward(self, x: torch.Tensor, mix: Sequence[LayerMix]) -> torch.Tensor:
+        layer = 0
+        for kind, segment in zip(self.kinds, self.segments):
+            if kind == "fixed":
+                x = segment(x)
+                continue
+            m = mix[layer]
+            if m.weights is None:
+                x = segment[m.indices[0]](x)
+            else:
+                x = sum(m.weights[k] * segment[i](x) for k, i in enumerate(m.indices))
+            layer += 1
+        return x.flatten(1)
+
+    def path_prefixes(self, arch: Sequence[int]) -> set[str]:
+        """State-dict key prefixes of the candidates `arch` does not use."""
+        unused = set()
+        layer = 0
+        for pos, kind in enumerate(self.kinds):
+            if kind == "layer":
+                for i in range(self.num_choices[layer]):
+                    if i != arch[layer]:
+                        unused.add(f"segments.{pos}.{i}.")
+                layer += 1
+        return unused
+
+    def subnet_state(self, arch: Sequence[int]) -> dict[str, torch.Tensor]:
+        """The supernet weights that `arch` uses (what a standalone subnet inherits)."""
+        unused = self.path_prefixes(arch)
+        return {
+            k: v.detach().clone().contiguous()
+            for k, v in self.state_dict().items()
+            if not any(k.startswith(p) for p in unused)
+        }
