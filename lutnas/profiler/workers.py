@@ -1,0 +1,146 @@
+"""Never time while compiling: build libraries in worker processes first, then measure.
+
+Compiling saturates the CPU that is about to be timed, so a profiling run splits into two phases:
+`compile_many()` lowers every ONNX file to a TVM library in a `ProcessPoolExecutor` (spawn context,
+so no TVM runtime state is forked into the workers) and returns only after the pool has shut down;
+the caller then measures in the main process on a quiet machine. Libraries are cached by the ONNX
+file's sha256, the input shape, the target hash, the pipeline name and the TVM version, so a second
+run (or a re-measure pass) compiles nothing. A failing or crashing worker becomes a `LutnasError`
+naming the ONNX file, and the remaining compiles are cancelled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import time
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Sequence
+
+from lutnas.errors import LutnasError, ToolchainError
+from lutnas.lowering.pipeline import DEFAULT_PIPELINE
+
+
+@dataclass(frozen=True)
+class CompileJob:
+    onnx_path: Path
+    input_shape: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "onnx_path", Path(self.onnx_path))
+        object.__setattr__(self, "input_shape", tuple(int(d) for d in self.input_shape))
+
+
+@dataclass(frozen=True)
+class Compiled:
+    onnx_path: Path
+    library_path: Path
+    cache_key: str
+    cached: bool          # True: found in the cache, nothing was compiled
+    seconds: float        # compile time in the worker (0 for cache hits)
+
+
+def default_cache_dir() -> Path:
+    root = os.environ.get("LUTNAS_CACHE") or Path.home() / ".cache" / "lutnas"
+    return Path(root) / "libs"
+
+
+def cache_key(onnx_path: Path, input_shape: Sequence[int], target: Any, pipeline: str) -> str:
+    h = hashlib.sha256()
+    try:
+        h.update(Path(onnx_path).read_bytes())
+    except OSError as err:
+        raise LutnasError(f"cannot read ONNX file {onnx_path}: {err.strerror}") from None
+    try:
+        tvm_version = metadata.version("apache-tvm")
+    except metadata.PackageNotFoundError:
+        tvm_version = "?"
+    extra = json.dumps([list(input_shape), target.target_hash(), pipeline, tvm_version])
+    h.update(extra.encode())
+    return h.hexdigest()[:24]
+
+
+def compile_many(
+    jobs: Sequence[CompileJob],
+    target: Any,
+    workers: int = 2,
+    cache_dir: Path | None = None,
+    pipeline: str = DEFAULT_PIPELINE,
+) -> list[Compiled]:
+    """Compile every job's ONNX file for `target` (a TargetSpec or name), in order of `jobs`."""
+    if isinstance(target, str):
+        from lutnas.lowering.targets import get_target
+
+        target = get_target(target)
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    keys = [cache_key(j.onnx_path, j.input_shape, target, pipeline) for j in jobs]
+    todo = {k: j for k, j in zip(keys, jobs) if not (cache_dir / f"{k}.so").is_file()}
+    seconds = _compile_in_workers(todo, target, pipeline, cache_dir, workers) if todo else {}
+    return [
+        Compiled(j.onnx_path, cache_dir / f"{k}.so", k, cached=k not in todo, seconds=seconds.get(k, 0.0))
+        for k, j in zip(keys, jobs)
+    ]
+
+
+def _compile_in_workers(
+    todo: dict[str, CompileJob], target: Any, pipeline: str, cache_dir: Path, workers: int
+) -> dict[str, float]:
+    ctx = multiprocessing.get_context("spawn")
+    seconds: dict[str, float] = {}
+    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(todo))), mp_context=ctx) as pool:
+        futures = {
+            pool.submit(_compile_one, str(j.onnx_path), j.input_shape, target, pipeline, str(cache_dir), k): j
+            for k, j in todo.items()
+        }
+        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        for fut in done:
+            if fut.exception() is not None:
+                for other in pending:
+                    other.cancel()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise _as_lutnas_error(fut.exception(), futures[fut].onnx_path)
+            key, took = fut.result()
+            seconds[key] = took
+    return seconds
+
+
+def _as_lutnas_error(err: BaseException, onnx_path: Path) -> LutnasError:
+    if isinstance(err, LutnasError):
+        return err
+    if isinstance(err, BrokenProcessPool):
+        return ToolchainError(f"a compile worker died while compiling {onnx_path} (or a file beside it)")
+    return ToolchainError(f"compiling {onnx_path} failed: {type(err).__name__}: {err}")
+
+
+def _compile_one(
+    onnx_path: str, input_shape: tuple[int, ...], target: Any, pipeline: str, cache_dir: str, key: str
+) -> tuple[str, float]:
+    """Worker body: build, export to a temporary name, publish atomically. Errors leave as strings
+    inside a LutnasError (TVM's own exception types need not pickle)."""
+    t0 = time.perf_counter()
+    out = Path(cache_dir) / f"{key}.so"
+    tmp = out.with_name(f"{key}.{os.getpid()}.tmp.so")
+    try:
+        from lutnas.lowering.tvm_build import build
+
+        build(Path(onnx_path), input_shape, target, pipeline=pipeline).export_library(tmp)
+        os.replace(tmp, out)
+    except LutnasError as err:
+        raise type(err)(f"{onnx_path}: {err}") from None
+    except Exception as err:  # anything from TVM / the linker, flattened to one line
+        first = str(err).strip().splitlines()[-1] if str(err).strip() else ""
+        raise ToolchainError(f"compiling {onnx_path} failed: {type(err).__name__}: {first}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    took = time.perf_counter() - t0
+    meta = {"onnx": onnx_path, "input_shape": list(input_shape), "target": target.canonical_json(),
+            "pipeline": pipeline, "seconds": round(took, 3), "created_at": time.time()}
+    out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+    return key, took

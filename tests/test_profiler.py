@@ -1,0 +1,224 @@
+"""profiler: real TVM / onnxruntime timing of a tiny conv net, records, stability, fingerprint, workers."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TVM_NUM_THREADS", "1")  # before anything starts TVM's thread pool
+
+import time
+from pathlib import Path
+
+import pytest
+
+from lutnas.errors import DeviceError, LutnasError, TableError
+from lutnas.profiler import (
+    LocalRunner,
+    Measurement,
+    MeasureJob,
+    Runner,
+    StabilityPolicy,
+    fingerprint,
+    fingerprint_id,
+    measure_stable,
+    verdict,
+)
+from lutnas.profiler.stability import assess, check_pass
+
+THREADS = int(os.environ["TVM_NUM_THREADS"])
+SHAPE = (1, 3, 16, 16)
+MIN_MS = 2.0
+
+
+def _tiny_net(channels: int = 8):
+    import torch
+
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, channels, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(channels, 4, 1)
+    ).eval()
+
+
+@pytest.fixture(scope="module")
+def tiny_onnx(tmp_path_factory) -> Path:
+    from lutnas.lowering.onnx_io import export_onnx
+
+    return export_onnx(_tiny_net(), SHAPE, tmp_path_factory.mktemp("onnx") / "tiny.onnx")
+
+
+@pytest.fixture(scope="module")
+def x86():
+    from lutnas.lowering.targets import get_target
+
+    return get_target("x86")
+
+
+@pytest.fixture(scope="module")
+def tiny_lib(tiny_onnx, x86, tmp_path_factory) -> Path:
+    from lutnas.lowering.tvm_build import build
+
+    return build(tiny_onnx, SHAPE, x86).export_library(tmp_path_factory.mktemp("lib") / "tiny.so")
+
+
+def _job(runtime: str, **kw) -> MeasureJob:
+    base = dict(key="tiny", input_shape=SHAPE, runtime=runtime, threads=THREADS, repeats=4,
+                min_repeat_ms=MIN_MS, warmup=1)
+    base.update(kw)
+    return MeasureJob(**base)
+
+
+def _fake(samples, **kw) -> Measurement:
+    base = dict(inner_loops=1, warmup=0, threads=1, started_at=0.0, ended_at=1.0, pass_no=1, runtime="tvm")
+    base.update(kw)
+    return Measurement(samples_ms=tuple(samples), **base)
+
+
+# -- real timing --------------------------------------------------------------------------------------
+
+def test_tvm_measurement_has_requested_samples(tiny_lib, x86):
+    runner = LocalRunner(x86, "tvm", THREADS)
+    assert isinstance(runner, Runner)
+    m = runner.measure(_job("tvm", library_path=tiny_lib))
+    assert m.n == 4 and m.inner_loops >= 1 and all(s > 0 for s in m.samples_ms)
+    assert m.runtime == "tvm" and m.threads == THREADS and m.key == "tiny"
+    assert m.warmup >= 1 and m.ended_at >= m.started_at
+    # calibration: each sample covers inner_loops calls lasting >= min_repeat_ms (loosely: noise)
+    assert m.median_ms * m.inner_loops >= 0.5 * MIN_MS
+
+
+def test_ort_measurement_has_requested_samples(tiny_onnx, x86):
+    runner = LocalRunner(x86, "onnxruntime", THREADS)
+    m = runner.measure(_job("onnxruntime", onnx_path=tiny_onnx, repeats=5))
+    assert m.n == 5 and m.inner_loops > 1 and all(s > 0 for s in m.samples_ms)
+    assert m.runtime == "onnxruntime"
+    assert m.median_ms * m.inner_loops >= 0.5 * MIN_MS
+
+
+def test_runner_refuses_jobs_it_does_not_describe(tiny_lib, x86):
+    runner = LocalRunner(x86, "tvm", THREADS)
+    with pytest.raises(DeviceError, match="this runner measures"):
+        runner.measure(_job("tvm", library_path=tiny_lib, threads=THREADS + 1))
+    with pytest.raises(DeviceError, match="does not exist"):
+        runner.measure(_job("tvm", library_path=tiny_lib.with_name("missing.so")))
+
+
+def test_measure_stable_keeps_every_pass(tiny_onnx, x86):
+    runner = LocalRunner(x86, "onnxruntime", THREADS)
+    calls = []
+    policy = StabilityPolicy(min_passes=2, max_passes=3)
+    res = measure_stable(runner, _job("onnxruntime", onnx_path=tiny_onnx, repeats=3), policy,
+                         between=calls.append)
+    assert 2 <= len(res.passes) <= 3
+    assert [p.pass_no for p in res.passes] == list(range(1, len(res.passes) + 1))
+    assert calls == list(range(2, len(res.passes) + 1))  # called before every later pass
+    assert res.verdict.median_ms > 0
+
+
+# -- records --------------------------------------------------------------------------------------------
+
+def test_measurement_json_round_trip():
+    m = _fake([1.0, 2.0, 4.0], inner_loops=7, warmup=3, threads=2, pass_no=2, runtime="onnxruntime",
+              key="k@3x16x16", meta={"target": "x86"}).flagged(True, "cv 50%")
+    back = Measurement.from_json(m.to_json())
+    assert back == m and back.meta == m.meta and back.unstable_reason == "cv 50%"
+    assert back.median_ms == 2.0 and back.iqr_ms == pytest.approx(1.5)
+    with pytest.raises(TableError):
+        Measurement.from_json('{"format": 99}')
+    with pytest.raises(TableError):
+        Measurement.from_json('{"format": 1, "samples_ms": []}')
+
+
+def test_measure_job_is_hashable_and_validated(tiny_onnx):
+    a, b = _job("onnxruntime", onnx_path=tiny_onnx), _job("onnxruntime", onnx_path=str(tiny_onnx))
+    assert a == b and hash(a) == hash(b) and MeasureJob.from_dict(a.to_dict()) == a
+    with pytest.raises(LutnasError, match="needs a compiled library"):
+        _job("tvm")
+    with pytest.raises(LutnasError, match="unknown runtime"):
+        _job("tflite", onnx_path=tiny_onnx)
+
+
+# -- stability (pure data) ----------------------------------------------------------------------------
+
+def test_instability_flags_noise_not_flat():
+    flat = _fake([1.00, 1.01, 0.99, 1.00, 1.02, 0.995])
+    noisy = _fake([1.0, 1.9, 1.1, 0.8, 2.4, 1.0])
+    assert not assess(flat).unstable and check_pass(flat) == ""
+    flagged = assess(noisy)
+    assert flagged.unstable and "cv" in flagged.unstable_reason
+    assert verdict([flat]).stable
+    v = verdict([noisy])
+    assert not v.stable and v.needs_more
+
+
+def test_cross_pass_drift_and_pass_limit():
+    policy = StabilityPolicy(drift_max=0.10, max_passes=3)
+    p1, p2 = _fake([1.0, 1.0, 1.01]), _fake([1.3, 1.31, 1.3], pass_no=2)
+    v = verdict([p1, p2], policy)
+    assert not v.stable and "drift" in v.reason and v.needs_more
+    v3 = verdict([p1, p2, _fake([1.3, 1.3, 1.3], pass_no=3)], policy)
+    assert not v3.stable and not v3.needs_more  # max_passes reached: reported, not hidden
+    # an unstable pass is ignored when the others agree
+    assert verdict([_fake([1, 3, 1, 2]), p1, _fake([1.0, 1.02, 1.0])], policy).stable
+
+
+# -- fingerprint --------------------------------------------------------------------------------------
+
+def test_fingerprint_fields_and_stable_id(x86):
+    a, b = fingerprint(x86, "tvm", 1), fingerprint(x86, "tvm", 1)
+    for key in ("cpu_model", "cpu_logical", "cpu_physical", "memory_bytes", "os", "kernel", "python",
+                "versions", "target_json", "threads", "host_cpu", "emulated", "load_avg", "fingerprint_id"):
+        assert key in a
+    assert {"tvm", "onnxruntime", "torch", "numpy", "numba"} <= set(a["versions"])
+    assert a["fingerprint_id"] == b["fingerprint_id"] == fingerprint_id(a)
+    assert a["emulated"] is False
+    assert fingerprint(x86, "tvm", 2)["fingerprint_id"] != a["fingerprint_id"]
+    assert fingerprint(x86, "onnxruntime", 1)["fingerprint_id"] != a["fingerprint_id"]
+    assert fingerprint(x86, "tvm", 1, emulated=True)["fingerprint_id"] != a["fingerprint_id"]
+    assert fingerprint({"kind": "llvm", "mtriple": "aarch64-linux-gnu"})["target_arch"] == "aarch64"
+
+
+# -- workers --------------------------------------------------------------------------------------------
+
+def test_compile_many_in_workers_then_cache(tiny_onnx, x86, tmp_path):
+    import tvm
+
+    from lutnas.profiler.workers import CompileJob, compile_many
+
+    other = tmp_path / "other.onnx"
+    from lutnas.lowering.onnx_io import export_onnx
+
+    export_onnx(_tiny_net(channels=4), SHAPE, other)
+    jobs = [CompileJob(tiny_onnx, SHAPE), CompileJob(other, SHAPE)]
+    first = compile_many(jobs, x86, workers=2, cache_dir=tmp_path / "cache")
+    assert [c.cached for c in first] == [False, False]
+    assert first[0].library_path != first[1].library_path
+    for c in first:
+        tvm.runtime.load_module(str(c.library_path))  # loadable in the main process
+    mtimes = [c.library_path.stat().st_mtime_ns for c in first]
+    second = compile_many(jobs, x86, workers=2, cache_dir=tmp_path / "cache")
+    assert [c.cached for c in second] == [True, True]
+    assert [c.library_path.stat().st_mtime_ns for c in second] == mtimes
+    # and the library measures
+    m = LocalRunner(x86, "tvm", THREADS).measure(_job("tvm", library_path=second[1].library_path))
+    assert m.n == 4
+
+
+def test_compile_failure_in_worker_is_a_lutnas_error(tmp_path, x86):
+    import onnx
+    from onnx import TensorProto, helper
+
+    from lutnas.profiler.workers import CompileJob, compile_many
+
+    node = helper.make_node("NoSuchOpAnywhere", ["input"], ["output"], domain="lutnas.test")
+    graph = helper.make_graph([node], "bad",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, list(SHAPE))],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, list(SHAPE))])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                     helper.make_opsetid("lutnas.test", 1)])
+    bad = tmp_path / "bad.onnx"
+    onnx.save(model, bad)
+    t0 = time.monotonic()
+    with pytest.raises(LutnasError, match="bad.onnx"):
+        compile_many([CompileJob(bad, SHAPE)], x86, workers=1, cache_dir=tmp_path / "cache")
+    assert time.monotonic() - t0 < 120  # prompt: no hang (generous, the machine is shared)
+    assert not list((tmp_path / "cache").glob("*.so"))
