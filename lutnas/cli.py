@@ -37,6 +37,39 @@ def _write_json(obj: object, out: Path | None) -> None:
 
 # ---- profiling and tables -----------------------------------------------------------------------
 
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.option("--fingerprint", "show_fp", is_flag=True, help="Also print this machine's fingerprint.")
+def doctor(as_json: bool, show_fp: bool) -> None:
+    """Check what on this machine makes latency measurements noisy."""
+    from dataclasses import asdict
+
+    from lutnas.profiler.doctor import run_checks
+
+    results = run_checks()
+    if as_json:
+        out: dict = {"checks": [asdict(r) for r in results]}
+        if show_fp:
+            from lutnas.profiler.fingerprint import fingerprint
+
+            out["fingerprint"] = fingerprint()
+        _write_json(out, None)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    colors = {"ok": "green", "warn": "yellow", "skip": "dim"}
+    table = Table("check", "status", "value", "advice", title="lutnas doctor")
+    for r in results:
+        table.add_row(r.name, f"[{colors[r.status]}]{r.status}[/]", r.value, r.advice)
+    Console().print(table)
+    if show_fp:
+        from lutnas.profiler.fingerprint import fingerprint
+
+        _write_json(fingerprint(), None)
+
+
 # ---- search -------------------------------------------------------------------------------------
 
 # ---- export, run and boards ---------------------------------------------------------------------
