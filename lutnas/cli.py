@@ -72,6 +72,53 @@ def doctor(as_json: bool, show_fp: bool) -> None:
 
 # ---- search -------------------------------------------------------------------------------------
 
+
+@cli.command("search")
+@click.option("--db", type=click.Path(path_type=Path), required=True, help="latency table database")
+@click.option("--table", "table_id", default=None, help="table id (needed if the db holds several)")
+@click.option("--strategy", required=True, help="fbnet | proxyless | evolution")
+@click.option("--latency-ms", type=float, required=True, help="latency target (dnas) / budget (evolution)")
+@click.option("--data", "data_source", default="digits", show_default=True,
+              help="'digits' (built in), an .npz with x/y, or an ImageFolder directory")
+@click.option("--epochs", type=int, default=10, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--proxy", default="naswot", show_default=True, help="evolution: naswot | synflow | supernet")
+@click.option("--population", type=int, default=32, show_default=True)
+@click.option("--generations", type=int, default=20, show_default=True)
+@click.option("--latency-loss", default=None, help="fbnet | mul#log | add#linear | none (strategy default)")
+@click.option("--train-resolution", type=int, default=32, show_default=True,
+              help="supernet / proxy input size (the LUT keeps the table's resolution)")
+@click.option("--width-mult", type=float, default=0.25, show_default=True, help="supernet width")
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--batches-per-epoch", type=int, default=None)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
+def search_cmd(db, table_id, strategy, latency_ms, data_source, epochs, seed, proxy, population, generations,
+               latency_loss, train_resolution, width_mult, batch_size, batches_per_epoch, out_dir) -> None:
+    """Search an architecture against a latency table (FBNet, ProxylessNAS or NSGA-II)."""
+    from lutnas.search.base import STRATEGIES, SearchOptions
+    from lutnas.search.data import load_data
+    from lutnas.search.proxies import PROXIES
+    from lutnas.search.runner import run_search
+
+    STRATEGIES.get(strategy)
+    PROXIES.get(proxy)
+    from lutnas.latency_tables import open_table
+    from lutnas.spaces import get_space
+
+    table = open_table(db, table_id)
+    space = get_space(table.meta.space)
+    options = SearchOptions(latency_ms=latency_ms, epochs=epochs, seed=seed, proxy=proxy, population=population,
+                            generations=generations, latency_loss=latency_loss, width_mult=width_mult,
+                            batch_size=batch_size, batches_per_epoch=batches_per_epoch)
+    data = load_data(data_source, train_resolution)
+    result = run_search(strategy, table.dense(), space, data, options, out_dir)
+    names = [space.choice_names(layer)[c] for layer, c in enumerate(result.arch)]
+    click.echo(f"{strategy} on {space.name} @ {table.meta.resolution}px, target {latency_ms:g} ms")
+    click.echo(f"arch: {list(result.arch)}")
+    click.echo(f"choices: {' '.join(names)}")
+    click.echo(f"predicted latency: {result.latency_ms:.3f} ms  [{result.low_ms:.3f}, {result.high_ms:.3f}]")
+    click.echo(f"wrote {', '.join(str(p) for p in result.artifacts.values())}")
+
 # ---- export, run and boards ---------------------------------------------------------------------
 
 

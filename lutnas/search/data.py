@@ -61,12 +61,12 @@ def load_data(source: str, resolution: int, val_fraction: float = 0.25, max_samp
         images, labels = _digits()
     else:
         path = Path(source)
+        if not path.exists():
+            raise DataError(f"data source {source!r} not found (use 'digits', an .npz file or a directory)")
         if path.is_dir():
             images, labels = _image_folder(path, resolution)
         elif path.suffix == ".npz":
             images, labels = _npz(path)
-        elif not path.exists():
-            raise DataError(f"data source {source!r} not found (use 'digits', an .npz file or a directory)")
         else:
             raise DataError(f"data source {source!r} is neither an .npz file nor an ImageFolder directory")
     return _prepare(str(source), images, labels, resolution, val_fraction, max_samples)

@@ -141,7 +141,8 @@ def search_evolution(table: Any, space: Any, data: Any, options: SearchOptions) 
             raise LutnasError(f"no valid architecture found under {budget:g} ms; the table's minimum "
                               f"achievable latency is {floor:.4g} ms")
     else:
-        arch = tuple(archs[feasible[np.argmax(est[feasible])]])
+        best = feasible[np.lexsort((lat[feasible], -est[feasible]))[0]]  # top estimate, then fastest
+        arch = tuple(archs[best])
     front = nondominated(np.column_stack([lat[feasible], -est[feasible]])) if feasible.size else []
     points = [{"arch": list(map(int, archs[feasible[i]])), "latency_ms": float(lat[feasible[i]]),
                "estimate": float(est[feasible[i]])} for i in front]

@@ -1,0 +1,199 @@
+"""Search: the differentiable latency term, FBNet / ProxylessNAS reacting to it, NSGA-II respecting
+its budget, zero-cost proxies, the data loaders and the files a run writes.
+
+Tables are built directly from numbers (test data): a plausible cost per candidate derived from its
+block spec, skip = 0.0, choices a layer lacks = NaN. Everything runs at resolution 32, width 0.25,
+on a few batches of scikit-learn's digits.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lutnas.errors import LutnasError, UnknownNameError
+from lutnas.latency_tables.dense import DenseTable
+from lutnas.search.base import SearchOptions
+from lutnas.search.data import DataError, load_data
+from lutnas.search.latency_loss import ExpectedLatency, make_objective, min_latency_ms
+from lutnas.search.proxies import naswot_score, synflow_score
+from lutnas.search.runner import run_search
+from lutnas.spaces import get_space, load_archs
+
+RES = 32
+
+
+def table_for(space, resolution=RES, seed=0) -> DenseTable:
+    """Per-entry cost ~ MACs of the candidate (from its spec) with a little noise; skip = 0; missing = NaN."""
+    rng = np.random.default_rng(seed)
+    counts = [len(space.choice_names(layer)) for layer in range(space.num_layers)]
+    lat = np.full((space.num_layers, max(counts)), np.nan)
+    for layer in range(space.num_layers):
+        for i, block in enumerate(space.candidate_blocks(layer, resolution)):
+            if block is None:
+                lat[layer, i] = 0.0
+                continue
+            s, (_, _, h, w) = block.spec, block.input_shape
+            macs = h * w / s.stride**2 * (s.in_ch * s.out_ch * max(s.expand, 1.0) + s.kernel**2 * s.in_ch * s.expand)
+            lat[layer, i] = 1e-6 * macs * (1.0 + 0.1 * rng.random()) + 0.01
+    var = np.where(np.isnan(lat), np.nan, (0.05 * np.nan_to_num(lat)) ** 2)
+    return DenseTable(space=space.name, resolution=resolution, fixed_ms=1.5, fixed_var_ms2=1e-3,
+                      latency_ms=lat, var_ms2=var, num_choices=np.asarray(counts, dtype=np.int64))
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_data("digits", RES, max_samples=320)
+
+
+@pytest.fixture(scope="module")
+def proxyless():
+    space = get_space("proxyless")
+    return space, table_for(space)
+
+
+def tiny(**kw) -> SearchOptions:
+    base = dict(latency_ms=5.0, epochs=2, batches_per_epoch=3, batch_size=32, width_mult=0.25,
+                progress=False, population=8, generations=3)
+    base.update(kw)
+    return SearchOptions(**base)
+
+
+def test_expected_latency_gradient_matches_finite_differences(proxyless):
+    _, table = proxyless
+    term = ExpectedLatency(table)
+    logits = torch.randn(table.latency_ms.shape, dtype=torch.float64, requires_grad=True)
+    value = term(logits)
+    value.backward()
+    eps = 1e-6
+    for layer, i in zip(*np.nonzero(term.mask_np)):
+        bump = torch.zeros_like(logits)
+        bump[layer, i] = eps
+        numeric = (term(logits.detach() + bump) - term(logits.detach() - bump)) / (2 * eps)
+        assert float(logits.grad[layer, i]) == pytest.approx(float(numeric), rel=1e-5, abs=1e-9)
+    probs = term.probs(logits.detach())
+    assert torch.all(probs[~term.mask] == 0)
+    assert torch.allclose(probs.sum(1), torch.ones(probs.shape[0], dtype=torch.float64))
+
+
+@pytest.mark.parametrize("mode", ["fbnet", "mul#log", "add#linear"])
+def test_latency_objectives_are_differentiable(proxyless, mode):
+    _, table = proxyless
+    term = ExpectedLatency(table)
+    objective = make_objective(mode, table, ref_ms=min_latency_ms(table) * 2)
+    logits = torch.randn(table.latency_ms.shape, dtype=torch.float64, requires_grad=True)
+    ce = torch.tensor(1.3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, c: objective(c, term(a)), (logits, ce))
+
+
+@pytest.mark.parametrize("strategy", ["fbnet", "proxyless"])
+def test_latency_weight_lowers_searched_latency(digits, proxyless, strategy):
+    space, table = proxyless
+    plain = run_search(strategy, table, space, digits, tiny(latency_loss="none", lr_arch=0.1))
+    heavy = run_search(strategy, table, space, digits,
+                       tiny(latency_loss="add#linear", loss_lambda=50.0, lr_arch=0.1,
+                            latency_ms=min_latency_ms(table)))
+    assert heavy.latency_ms < plain.latency_ms
+    assert heavy.log[-1]["expected_latency_ms"] < heavy.log[0]["expected_latency_ms"] or len(heavy.log) == 1
+
+
+@pytest.mark.parametrize("fraction", [0.15, 0.5])
+def test_evolution_never_exceeds_budget(digits, proxyless, fraction):
+    space, table = proxyless
+    floor, ceil = min_latency_ms(table), float(np.nansum(np.nanmax(table.latency_ms, 1))) + table.fixed_ms
+    budget = floor + fraction * (ceil - floor)
+    result = run_search("evolution", table, space, digits, tiny(latency_ms=budget, proxy="naswot"))
+    assert result.latency_ms <= budget
+    assert all(p["latency_ms"] <= budget for p in result.extra["front"])
+    space.validate(result.arch)
+
+
+def test_evolution_infeasible_budget_names_minimum(digits, proxyless):
+    space, table = proxyless
+    with pytest.raises(LutnasError, match="minimum achievable latency"):
+        run_search("evolution", table, space, digits, tiny(latency_ms=min_latency_ms(table) * 0.5))
+
+
+def test_zero_cost_proxies_finite_and_discriminative(digits):
+    space = get_space("proxyless")
+    rng = np.random.default_rng(1)
+    archs = [space.sample(rng) for _ in range(3)]
+    x = digits.train_x[:32]
+    naswot, synflow = [], []
+    for arch in archs:
+        torch.manual_seed(0)
+        naswot.append(naswot_score(space.build(arch, RES, 10, 0.25), x))
+        torch.manual_seed(0)
+        synflow.append(synflow_score(space.build(arch, RES, 10, 0.25), (1, 3, RES, RES)))
+    assert np.all(np.isfinite(naswot)) and np.all(np.isfinite(synflow))
+    assert len(set(np.round(naswot, 6))) > 1 and len(set(np.round(synflow, 6))) > 1
+
+
+def test_npz_loader_refuses_pickled_arrays(tmp_path):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x=np.array([object(), object()], dtype=object), y=np.array([0, 1]))
+    with pytest.raises(DataError, match="pickled"):
+        load_data(str(bad), RES)
+
+
+def test_npz_loader_reads_images(tmp_path):
+    good = tmp_path / "good.npz"
+    rng = np.random.default_rng(0)
+    np.savez(good, x=rng.random((20, 16, 16, 3)).astype(np.float32), y=np.arange(20) % 4)
+    data = load_data(str(good), RES)
+    assert data.train_x.shape[1:] == (3, RES, RES) and data.num_classes == 4
+    assert len(data.train_y) + len(data.val_y) == 20
+
+
+def test_missing_data_source_is_a_lutnas_error():
+    with pytest.raises(DataError, match="not found"):
+        load_data("/nonexistent/data.npz", RES)
+
+
+@pytest.mark.parametrize("strategy", ["fbnet", "proxyless", "evolution"])
+def test_arch_json_loads_and_validates(tmp_path, digits, strategy):
+    space = get_space("ofa-mbv3") if strategy == "evolution" else get_space("proxyless")
+    table = table_for(space)
+    budget = min_latency_ms(table) * 1.5
+    result = run_search(strategy, table, space, digits, tiny(latency_ms=budget, proxy="synflow"), tmp_path)
+    name, archs = load_archs(tmp_path / "arch.json")
+    assert name == space.name and [tuple(a) for a in archs] == [result.arch]
+    space.validate(archs[0])
+    lines = (tmp_path / "search_log.jsonl").read_text().splitlines()
+    assert lines and all("target_ms" in json.loads(line) for line in lines)
+    assert (tmp_path / "result.json").exists()
+    if strategy != "evolution":
+        assert (tmp_path / "weights.safetensors").exists()
+
+
+def test_unknown_strategy_lists_valid_ones(digits, proxyless):
+    space, table = proxyless
+    with pytest.raises(UnknownNameError, match="evolution, fbnet, proxyless"):
+        run_search("darts", table, space, digits, tiny())
+
+
+def test_cli_unknown_strategy_is_one_line(tmp_path, capsys):
+    from lutnas.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "--db", str(tmp_path / "x.db"), "--strategy", "darts", "--latency-ms", "5",
+              "--out", str(tmp_path / "out")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "fbnet" in err and "proxyless" in err
+
+
+def test_image_folder_loader(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls in ("cat", "dog"):
+        (tmp_path / cls).mkdir()
+        for k in range(3):
+            Image.fromarray((rng.random((12, 12, 3)) * 255).astype(np.uint8)).save(tmp_path / cls / f"{k}.png")
+    data = load_data(str(tmp_path), RES)
+    assert data.num_classes == 2 and data.val_x.shape[1:] == (3, RES, RES)
+    assert sorted(torch.cat([data.train_y, data.val_y]).tolist()) == [0, 0, 0, 1, 1, 1]
