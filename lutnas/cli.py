@@ -33,6 +33,69 @@ def _write_json(obj: object, out: Path | None) -> None:
 
 # ---- spaces -------------------------------------------------------------------------------------
 
+
+@cli.group(invoke_without_command=True)
+@click.pass_context
+def spaces(ctx: click.Context) -> None:
+    """List the search spaces (or `spaces show NAME` for one space's layers)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    from lutnas.spaces import get_space, space_names
+
+    table = Table(title="search spaces")
+    for col in ("name", "description", "layers", "size", "resolution"):
+        table.add_column(col)
+    for name in space_names():
+        s = get_space(name)
+        table.add_row(name, s.description, str(s.num_layers), f"{s.size():.3e}", str(s.default_resolution))
+    Console().print(table)
+
+
+@spaces.command("show")
+@click.argument("name")
+@click.option("--resolution", "-r", type=int, default=None, help="Input resolution (default: the space's).")
+def spaces_show(name: str, resolution: int | None) -> None:
+    """Print a space's searchable layers: stage, input shape and choices in index order."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from lutnas.spaces import get_space
+
+    space = get_space(name)
+    lt = space.layer_table(resolution or space.default_resolution)
+    table = Table(title=f"{space.name} @ {lt.resolution}: {space.num_layers} layers, {space.size():.3e} archs")
+    for col in ("layer", "stage", "input", "choices"):
+        table.add_column(col)
+    for i in range(space.num_layers):
+        _, c, h, w = lt.input_shape(i)
+        choices = " ".join(f"{j}:{n}" for j, n in enumerate(lt.choice_names[i]))
+        table.add_row(str(i), str(lt.stages[i]), f"{c}x{h}x{w}", choices)
+    console = Console()
+    console.print(table)
+    for block in lt.fixed:
+        console.print(f"fixed: {block.key}", highlight=False)
+
+
+@cli.command("sample")
+@click.option("--space", "space_name", required=True, help="Search space name (see `lutnas spaces`).")
+@click.option("-n", "count", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Archs JSON file to write (default: stdout).")
+def sample(space_name: str, count: int, seed: int, output: Path | None) -> None:
+    """Sample architectures uniformly from a space, as an archs JSON file."""
+    import numpy as np
+
+    from lutnas.spaces import dump_archs, get_space
+
+    space = get_space(space_name)
+    rng = np.random.default_rng(seed)
+    _write_json(dump_archs(space.name, [space.sample(rng) for _ in range(count)]), output)
+
+
 # ---- lowering -----------------------------------------------------------------------------------
 
 # ---- profiling and tables -----------------------------------------------------------------------
