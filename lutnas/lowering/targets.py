@@ -1,0 +1,181 @@
+"""Compilation targets as data: TVM JSON-dict targets behind short names.
+
+Following Apache TVM's `tvm.target.Target` (targets are JSON dicts, exported back to dicts), a
+target is a frozen `TargetSpec` holding the dict plus the few facts the other stages need (which
+compiler links it, which device runs it, which ELF machine it produces). Per-target behaviour is
+read from these fields, never from `if name == ...` chains. `canonical_json()` / `target_hash()`
+are stored with every artifact and latency table, so tables built for different targets never mix.
+
+Short names live in a `Registry("target")` of factories: `get_target("x86", mcpu="znver3")`
+passes options to the factory; unknown names and unknown options raise `UnknownNameError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import platform
+import shutil
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from lutnas.errors import ToolchainError, UnknownNameError
+from lutnas.registry import Registry
+
+# ELF e_machine values of the shared objects each target produces.
+ELF_X86_64 = 62
+ELF_AARCH64 = 183
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    name: str  # short name: "x86" | "arm64" | "cuda"
+    target_json: dict  # TVM JSON-dict form, without the host
+    host_json: dict | None  # host target for device targets (cuda), else None
+    cross_compiler: str | None  # links the library; None = the host's C++ compiler (TVM's get_cc)
+    debian_package: str | None  # named in the error when the compiler is missing
+    device_type: str  # TVM device the library runs on: "cpu" | "cuda"
+    machine: str  # platform.machine() of the CPU that runs the library (host CPU for cuda)
+    elf_machine: int  # e_machine of the exported shared object
+    host_cpu: str | None = None  # CPU this spec was created on, recorded, not used in codegen
+    notes: str = field(default="", compare=False)  # why the target looks the way it does
+
+    def full_json(self) -> dict:
+        """The TVM JSON dict, host included (what `tvm.target.Target` takes)."""
+        if self.host_json is None:
+            return dict(self.target_json)
+        return {**self.target_json, "host": dict(self.host_json)}
+
+    def canonical_json(self) -> str:
+        """Sorted-key, whitespace-free JSON of the TVM target: the identity stored with tables."""
+        return json.dumps(self.full_json(), sort_keys=True, separators=(",", ":"))
+
+    def target_hash(self) -> str:
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
+
+    def tvm_target(self) -> Any:
+        import tvm
+
+        return tvm.target.Target(self.full_json())
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "target": self.full_json(),
+            "target_hash": self.target_hash(),
+            "device_type": self.device_type,
+            "cross_compiler": self.cross_compiler,
+            "host_cpu": self.host_cpu,
+            "notes": self.notes,
+        }
+
+    def compiler(self) -> str:
+        """Path of the C++ compiler that links this target's library; `ToolchainError` if absent."""
+        if self.cross_compiler is not None:
+            found = shutil.which(self.cross_compiler)
+            wanted = self.cross_compiler
+        else:
+            from tvm.support.cc import get_cc
+
+            found = get_cc()
+            wanted = "a C++ compiler (g++)"
+        if not found:
+            pkg = f"; install the Debian package {self.debian_package}" if self.debian_package else ""
+            raise ToolchainError(f"target {self.name}: {wanted} not found on PATH{pkg}")
+        return found
+
+    def runnable_here(self) -> tuple[bool, str]:
+        """Whether this machine can execute the built module, and if not, why (one short phrase)."""
+        if platform.machine() != self.machine:
+            return False, f"cross target: {self.name} on {platform.machine()}"
+        if self.device_type != "cpu":
+            import tvm
+
+            if not tvm.device(self.device_type, 0).exist:
+                return False, f"no {self.device_type} device here"
+        return True, ""
+
+    def __hash__(self) -> int:
+        return hash(self.canonical_json())
+
+
+TargetFactory = Callable[..., TargetSpec]
+TARGETS: Registry[TargetFactory] = Registry("target")
+
+
+def _system_cpu() -> str | None:
+    try:
+        from tvm.target.codegen import llvm_get_system_cpu
+
+        return str(llvm_get_system_cpu())
+    except Exception:  # an LLVM-less TVM build: the CPU name is only informative
+        return None
+
+
+def _x86(mcpu: str | None = None) -> TargetSpec:
+    target: dict = {"kind": "llvm"}
+    if mcpu is not None:
+        target["mcpu"] = mcpu
+    return TargetSpec(
+        name="x86",
+        target_json=target,
+        host_json=None,
+        cross_compiler=None,
+        debian_package="g++",
+        device_type="cpu",
+        machine="x86_64",
+        elf_machine=ELF_X86_64,
+        host_cpu=_system_cpu(),
+        notes="plain llvm by default: untuned, it measured faster here than -mcpu=<host cpu>;"
+        " pass mcpu= to override",
+    )
+
+
+def _arm64() -> TargetSpec:
+    return TargetSpec(
+        name="arm64",
+        target_json={"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mattr": ["+neon"]},
+        host_json=None,
+        cross_compiler="aarch64-linux-gnu-g++",
+        debian_package="g++-aarch64-linux-gnu",
+        device_type="cpu",
+        machine="aarch64",
+        elf_machine=ELF_AARCH64,
+        notes="generic AArch64 with NEON, cross-linked",
+    )
+
+
+def _cuda(arch: str = "sm_80") -> TargetSpec:
+    return TargetSpec(
+        name="cuda",
+        target_json={"kind": "cuda", "arch": arch},
+        host_json={"kind": "llvm"},
+        cross_compiler=None,
+        debian_package="g++",
+        device_type="cuda",
+        machine="x86_64",
+        elf_machine=ELF_X86_64,
+        notes="GPU kernels get dlight default schedules from TVM's cuda pipeline",
+    )
+
+
+TARGETS.register("x86", _x86)
+TARGETS.register("arm64", _arm64)
+TARGETS.register("cuda", _cuda)
+
+
+def target_names() -> list[str]:
+    return TARGETS.names()
+
+
+def get_target(name: str, **options: Any) -> TargetSpec:
+    """The target behind a short name; options (e.g. `mcpu`, `arch`) go to its factory."""
+    factory = TARGETS.get(name)
+    valid = list(inspect.signature(factory).parameters)
+    unknown = sorted(k for k in options if k not in valid)
+    if unknown:
+        raise UnknownNameError(
+            f"unknown option {', '.join(unknown)} for target {name}; valid: {', '.join(valid) or 'none'}"
+        )
+    return factory(**options)
