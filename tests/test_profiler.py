@@ -14,8 +14,8 @@ import pytest
 from lutnas.errors import DeviceError, LutnasError, TableError
 from lutnas.profiler import (
     LocalRunner,
-    Measurement,
     MeasureJob,
+    Measurement,
     Runner,
     StabilityPolicy,
     fingerprint,
@@ -61,14 +61,15 @@ def tiny_lib(tiny_onnx, x86, tmp_path_factory) -> Path:
 
 
 def _job(runtime: str, **kw) -> MeasureJob:
-    base = dict(key="tiny", input_shape=SHAPE, runtime=runtime, threads=THREADS, repeats=4,
-                min_repeat_ms=MIN_MS, warmup=1)
+    base = {"key": "tiny", "input_shape": SHAPE, "runtime": runtime, "threads": THREADS, "repeats": 4,
+            "min_repeat_ms": MIN_MS, "warmup": 1}
     base.update(kw)
     return MeasureJob(**base)
 
 
 def _fake(samples, **kw) -> Measurement:
-    base = dict(inner_loops=1, warmup=0, threads=1, started_at=0.0, ended_at=1.0, pass_no=1, runtime="tvm")
+    base = {"inner_loops": 1, "warmup": 0, "threads": 1, "started_at": 0.0, "ended_at": 1.0, "pass_no": 1,
+            "runtime": "tvm"}
     base.update(kw)
     return Measurement(samples_ms=tuple(samples), **base)
 

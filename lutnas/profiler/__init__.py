@@ -7,7 +7,7 @@ device a table describes, `compile_many()` to build every library before any tim
 """
 
 from lutnas.profiler.fingerprint import fingerprint, fingerprint_id, mismatched_fields
-from lutnas.profiler.measurement import Measurement, MeasureJob
+from lutnas.profiler.measurement import MeasureJob, Measurement
 from lutnas.profiler.runners import LocalRunner, Runner
 from lutnas.profiler.stability import (
     DEFAULT_POLICY,

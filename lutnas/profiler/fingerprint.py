@@ -202,7 +202,7 @@ def _llvm_host_cpu() -> str | None:
         import tvm
 
         return str(tvm.target.codegen.llvm_get_system_cpu())
-    except Exception:  # tvm missing or built without LLVM: record that we could not tell
+    except Exception:  # noqa: BLE001 -- tvm missing or built without LLVM: record that we could not tell
         return None
 
 

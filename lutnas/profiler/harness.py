@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from lutnas.profiler.measurement import Measurement, MeasureJob
+from lutnas.profiler.measurement import MeasureJob, Measurement
 
 MAX_INNER_LOOPS = 1 << 20
 _CALIBRATION_ROUNDS = 8

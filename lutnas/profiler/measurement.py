@@ -82,7 +82,7 @@ class MeasureJob:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "MeasureJob":
+    def from_dict(cls, data: dict[str, Any]) -> MeasureJob:
         return cls(**data)
 
 
@@ -157,7 +157,7 @@ class Measurement:
     def total_calls(self) -> int:
         return self.n * self.inner_loops
 
-    def flagged(self, unstable: bool, reason: str = "") -> "Measurement":
+    def flagged(self, unstable: bool, reason: str = "") -> Measurement:
         return replace(self, unstable=unstable, unstable_reason=reason if unstable else "")
 
     # -- JSON --------------------------------------------------------------------------------------
@@ -179,7 +179,7 @@ class Measurement:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Measurement":
+    def from_dict(cls, data: dict[str, Any]) -> Measurement:
         version = data.get("format")
         if version != FORMAT_VERSION:
             raise TableError(f"measurement record has format {version!r}; this lutnas reads {FORMAT_VERSION}")
@@ -193,7 +193,7 @@ class Measurement:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "Measurement":
+    def from_json(cls, text: str) -> Measurement:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:

@@ -24,7 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 from lutnas.errors import DeviceError
 from lutnas.profiler import harness
 from lutnas.profiler.fingerprint import fingerprint
-from lutnas.profiler.measurement import Measurement, MeasureJob
+from lutnas.profiler.measurement import MeasureJob, Measurement
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, assess
 
 
@@ -90,7 +90,7 @@ class LocalRunner:
         def load(path: Path) -> Any:
             try:
                 return tvm.runtime.load_module(str(path))
-            except Exception as err:  # TVM raises its own error types for unloadable libraries
+            except Exception as err:  # noqa: BLE001 -- TVM raises its own error types for unloadable libraries
                 raise DeviceError(f"cannot load {path}: {str(err).splitlines()[0]}") from None
 
         lib = self._cached(job.library_path, load)

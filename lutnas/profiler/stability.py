@@ -12,8 +12,9 @@ pass 2 over only the blocks that need it; `measure_stable()` is the simple loop 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from lutnas.profiler.measurement import Measurement
 
@@ -102,8 +103,8 @@ def verdict(passes: Sequence[Measurement], policy: StabilityPolicy = DEFAULT_POL
 
 
 def measure_stable(
-    runner: "Runner",
-    job: "MeasureJob",
+    runner: Runner,
+    job: MeasureJob,
     policy: StabilityPolicy = DEFAULT_POLICY,
     between: Callable[[int], None] | None = None,
     first: Sequence[Measurement] = (),

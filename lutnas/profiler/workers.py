@@ -16,12 +16,13 @@ import json
 import multiprocessing
 import os
 import time
+from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from lutnas.errors import LutnasError, ToolchainError
 from lutnas.lowering.pipeline import DEFAULT_PIPELINE
@@ -133,8 +134,8 @@ def _compile_one(
         build(Path(onnx_path), input_shape, target, pipeline=pipeline).export_library(tmp)
         os.replace(tmp, out)
     except LutnasError as err:
-        raise type(err)(f"{onnx_path}: {err}") from None
-    except Exception as err:  # anything from TVM / the linker, flattened to one line
+        raise type(err)(str(err) if onnx_path in str(err) else f"{onnx_path}: {err}") from None
+    except Exception as err:  # noqa: BLE001 -- anything from TVM / the linker, flattened to one line
         first = str(err).strip().splitlines()[-1] if str(err).strip() else ""
         raise ToolchainError(f"compiling {onnx_path} failed: {type(err).__name__}: {first}") from None
     finally:
