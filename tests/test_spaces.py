@@ -187,7 +187,7 @@ def test_skipped_layers_leave_blocks_and_keep_shapes():
     arch = [0, 6, 6, 6] * 5 + [0]
     blocks = space.blocks(arch, 64)
     assert len(blocks) == 2 + 6 + 1
-    for prev, nxt in zip(blocks, blocks[1:]):
+    for prev, nxt in itertools.pairwise(blocks):
         assert prev.output_shape == nxt.input_shape
     assert space.candidate_blocks(1, 64)[6] is None
 

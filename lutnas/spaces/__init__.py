@@ -7,8 +7,8 @@ modules are built lazily by `BlockSpec.build()`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from lutnas.registry import Registry
 from lutnas.spaces import archfile, fbnet, ofa_mbv3, proxyless

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from lutnas.errors import ArchError, UnknownNameError
 from lutnas.spaces.base import Arch, SearchSpace

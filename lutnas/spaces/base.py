@@ -9,9 +9,11 @@ Layers sharing a `depth_group` model elastic depth (OFA): within a group only a 
 
 from __future__ import annotations
 
+import itertools
 import operator
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from lutnas.errors import ArchError
 from lutnas.spaces.blocks import Block, BlockSpec, make_divisible
@@ -212,7 +214,7 @@ class SearchSpace:
                 raise ArchError(f"{self.name}: layer {i}: choice {value} out of range; valid: {self._valid_text(i)}")
             out.append(value)
         for members in self._groups.values():
-            for prev, cur in zip(members, members[1:]):
+            for prev, cur in itertools.pairwise(members):
                 if self.layers[prev].choices[out[prev]].is_skip and not self.layers[cur].choices[out[cur]].is_skip:
                     skips = [f"{j}={c.name}" for j, c in enumerate(self.layers[cur].choices) if c.is_skip]
                     raise ArchError(

@@ -55,8 +55,8 @@ class BlockSpec:
             raise ArchError(f"block op {self.op!r} is unknown; valid: {', '.join(OPS)}")
         if self.act not in ACTS:
             raise ArchError(f"block activation {self.act!r} is unknown; valid: {', '.join(ACTS)}")
-        ints = dict(in_ch=self.in_ch, out_ch=self.out_ch, stride=self.stride, kernel=self.kernel,
-                    groups=self.groups)
+        ints = {"in_ch": self.in_ch, "out_ch": self.out_ch, "stride": self.stride, "kernel": self.kernel,
+                    "groups": self.groups}
         for field, value in ints.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ArchError(f"block {self.op}: {field} must be a positive int, got {value!r}")

@@ -6,7 +6,7 @@ the classifier head. Imported only when a block is built; `create_block` is the 
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
