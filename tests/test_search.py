@@ -26,7 +26,7 @@ from lutnas.spaces import get_space, load_archs
 RES = 32
 
 
-def table_for(space, resolution=RES, seed=0) -> DenseTable:
+def table_for(space, resolution=224, seed=0) -> DenseTable:
     """Per-entry cost ~ MACs of the candidate (from its spec) with a little noise; skip = 0; missing = NaN."""
     rng = np.random.default_rng(seed)
     counts = [len(space.choice_names(layer)) for layer in range(space.num_layers)]
@@ -125,9 +125,9 @@ def test_zero_cost_proxies_finite_and_discriminative(digits):
     naswot, synflow = [], []
     for arch in archs:
         torch.manual_seed(0)
-        naswot.append(naswot_score(space.build(arch, RES, 10, 0.25), x))
+        naswot.append(naswot_score(space.build(arch, 224, 10, 0.25), x))
         torch.manual_seed(0)
-        synflow.append(synflow_score(space.build(arch, RES, 10, 0.25), (1, 3, RES, RES)))
+        synflow.append(synflow_score(space.build(arch, 224, 10, 0.25), (1, 3, RES, RES)))
     assert np.all(np.isfinite(naswot)) and np.all(np.isfinite(synflow))
     assert len(set(np.round(naswot, 6))) > 1 and len(set(np.round(synflow, 6))) > 1
 

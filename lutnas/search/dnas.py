@@ -74,7 +74,7 @@ def run_dnas(steps: DnasSteps, table: Any, space: Any, data: Any, options: Searc
     check_table_space(table, space)
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
-    supernet = Supernet(space, data.resolution, data.num_classes, options.width_mult)
+    supernet = Supernet(space, table.resolution, data.num_classes, options.width_mult)
     params = ArchParams(table)
     state = DnasState(supernet, params, objective, options, temperature=options.temperature)
     w_opt = torch.optim.SGD(supernet.parameters(), lr=options.lr_weights, momentum=0.9, weight_decay=4e-5)

@@ -129,7 +129,7 @@ def search_evolution(table: Any, space: Any, data: Any, options: SearchOptions) 
     if floor > budget:
         raise LutnasError(f"no architecture meets {budget:g} ms: the table's minimum achievable latency is "
                           f"{floor:.4g} ms")
-    estimator = make_estimator(options.proxy, space, data, options)
+    estimator = make_estimator(options.proxy, space, data, options, table.resolution)
     log = EpochLog(options.log_path)
     record = run_nsga2(lutnas_nsga2(space, options.population), table, space, estimator, budget,
                        options.generations, options.seed, log, options.progress)

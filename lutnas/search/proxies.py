@@ -82,7 +82,7 @@ def _cached(fn: Callable[[tuple[int, ...]], float]) -> Callable[[tuple[int, ...]
     return score
 
 
-def _naswot(space: Any, data: Any, options: Any) -> Callable[[tuple[int, ...]], float]:
+def _naswot(space: Any, data: Any, options: Any, resolution: int) -> Callable[[tuple[int, ...]], float]:
     import torch
 
     if data is None:
@@ -93,32 +93,32 @@ def _naswot(space: Any, data: Any, options: Any) -> Callable[[tuple[int, ...]], 
 
     def score(arch):
         torch.manual_seed(options.seed)
-        model = space.build(arch, data.resolution, data.num_classes, options.width_mult)
+        model = space.build(arch, resolution, data.num_classes, options.width_mult)
         return naswot_score(model, x)
 
     return _cached(score)
 
 
-def _synflow(space: Any, data: Any, options: Any) -> Callable[[tuple[int, ...]], float]:
+def _synflow(space: Any, data: Any, options: Any, resolution: int) -> Callable[[tuple[int, ...]], float]:
     import torch
 
-    resolution = data.resolution if data is not None else space.default_resolution
+    size = data.resolution if data is not None else 32
     classes = data.num_classes if data is not None else 10
 
     def score(arch):
         torch.manual_seed(options.seed)
         model = space.build(arch, resolution, classes, options.width_mult)
-        return synflow_score(model, (1, 3, resolution, resolution))
+        return synflow_score(model, (1, 3, size, size))
 
     return _cached(score)
 
 
-def _supernet(space: Any, data: Any, options: Any) -> Callable[[tuple[int, ...]], float]:
+def _supernet(space: Any, data: Any, options: Any, resolution: int) -> Callable[[tuple[int, ...]], float]:
     from lutnas.search.spos import inherited_accuracy, train_supernet_uniform
 
     if data is None:
         raise LutnasError("the supernet proxy needs data (--data)")
-    supernet = train_supernet_uniform(space, data, options)
+    supernet = train_supernet_uniform(space, data, options, resolution)
     return _cached(lambda arch: inherited_accuracy(supernet, arch, data, options))
 
 
@@ -127,8 +127,10 @@ PROXIES.register("synflow", _synflow)
 PROXIES.register("supernet", _supernet)
 
 
-def make_estimator(name: str, space: Any, data: Any, options: Any) -> Callable[[tuple[int, ...]], float]:
-    return PROXIES.get(name)(space, data, options)
+def make_estimator(name: str, space: Any, data: Any, options: Any,
+                   resolution: int) -> Callable[[tuple[int, ...]], float]:
+    """`resolution`: one the space accepts (the table's) for building; inputs come at the data's size."""
+    return PROXIES.get(name)(space, data, options, resolution)
 
 
 def estimate_many(estimator: Callable[[tuple[int, ...]], float], archs: np.ndarray) -> np.ndarray:

@@ -20,10 +20,11 @@ from lutnas.search.base import progress_bar
 from lutnas.search.supernet import Supernet, single
 
 
-def train_supernet_uniform(space: Any, data: Any, options: Any) -> Supernet:
+def train_supernet_uniform(space: Any, data: Any, options: Any, resolution: int) -> Supernet:
+    """`resolution`: the layout resolution the space accepts (the table's); data may be smaller."""
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
-    supernet = Supernet(space, data.resolution, data.num_classes, options.width_mult)
+    supernet = Supernet(space, resolution, data.num_classes, options.width_mult)
     opt = torch.optim.SGD(supernet.parameters(), lr=options.lr_weights, momentum=0.9, weight_decay=4e-5)
     n_batches = -(-len(data.train_y) // options.batch_size)
     if options.batches_per_epoch is not None:

@@ -4,9 +4,10 @@ choice, built from the space's own candidate blocks; stem, fixed layers and head
 
 The network order comes from the space: `space.blocks(ref, resolution)` for a reference architecture
 with no skipped layer is walked in order, and each block equal to the reference choice's
-`candidate_blocks(layer)` entry becomes that layer's slot; everything else is a fixed block. Blocks are
-rebuilt at a reduced width (`width_mult`, channels rounded to multiples of 8) so the supernet trains on
-small data in seconds, and the head's classifier gets the data set's number of classes.
+`candidate_blocks(layer)` entry becomes that layer's slot; everything else is a fixed block. Blocks come
+from the space at a reduced width (its `width_mult`) with the data set's number of classes, so the
+supernet trains on small data in seconds. The layout uses a resolution the space accepts (the
+table's); the modules themselves work at any input size, so training runs on small images (32 px).
 
 Mixing is per forward call, as a list of `LayerMix` (one per searchable layer): the chosen candidate
 indices and optional weights. `single(arch)` runs one path (ProxylessNAS weight step, evolution with
@@ -16,7 +17,6 @@ architecture step passes two indices with binary gates.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -38,27 +38,9 @@ def single(arch: Sequence[int]) -> list[LayerMix]:
     return [LayerMix((int(a),)) for a in arch]
 
 
-def _scale_ch(ch: int, width_mult: float) -> int:
-    return max(8, int(round(ch * width_mult / 8)) * 8)
-
-
-def scale_spec(spec: Any, width_mult: float, num_classes: int | None = None) -> Any:
-    """The same operator at `width_mult` width (groups follow depthwise convs); heads get num_classes."""
-    in_ch = 3 if spec.in_ch == 3 else _scale_ch(spec.in_ch, width_mult)
-    out_ch = _scale_ch(spec.out_ch, width_mult)
-    if num_classes is not None:
-        out_ch = num_classes
-    groups = spec.groups
-    if groups == spec.in_ch and groups > 1:
-        groups = in_ch
-    elif groups > 1 and (in_ch % groups or out_ch % groups):
-        groups = 1
-    return dataclasses.replace(spec, in_ch=in_ch, out_ch=out_ch, groups=groups)
-
-
-def supernet_layout(space: Any, resolution: int) -> list[tuple[str, Any]]:
-    """[("fixed", Block) | ("layer", l)] in network order (see module docstring)."""
-    cands = [space.candidate_blocks(layer, resolution) for layer in range(space.num_layers)]
+def supernet_layout(space: Any, resolution: int, width_mult: float, num_classes: int) -> tuple[list, list]:
+    """([("fixed", Block) | ("layer", l)] in network order, per-layer candidate blocks)."""
+    cands = [space.candidate_blocks(layer, resolution, width_mult=width_mult) for layer in range(space.num_layers)]
     ref = []
     for layer, blocks in enumerate(cands):
         real = [i for i, b in enumerate(blocks) if b is not None]
@@ -67,7 +49,7 @@ def supernet_layout(space: Any, resolution: int) -> list[tuple[str, Any]]:
         ref.append(real[0])
     layout: list[tuple[str, Any]] = []
     layer = 0
-    for block in space.blocks(tuple(ref), resolution):
+    for block in space.blocks(tuple(ref), resolution, width_mult=width_mult, num_classes=num_classes):
         if layer < space.num_layers and block == cands[layer][ref[layer]]:
             layout.append(("layer", layer))
             layer += 1
@@ -75,7 +57,7 @@ def supernet_layout(space: Any, resolution: int) -> list[tuple[str, Any]]:
             layout.append(("fixed", block))
     if layer != space.num_layers:
         raise ArchError(f"space {space.name}: could not place searchable layer {layer} in blocks()")
-    return layout
+    return layout, cands
 
 
 class Supernet(nn.Module):
@@ -85,22 +67,16 @@ class Supernet(nn.Module):
         super().__init__()
         self.space_name = space.name
         self.num_layers = space.num_layers
-        layout = supernet_layout(space, resolution)
-        last_fixed = max(i for i, (kind, _) in enumerate(layout) if kind == "fixed")
+        layout, cands = supernet_layout(space, resolution, width_mult, num_classes)
         self.segments = nn.ModuleList()
         self.kinds: list[str] = []
-        for pos, (kind, item) in enumerate(layout):
+        for kind, item in layout:
             if kind == "fixed":
-                classes = num_classes if pos == last_fixed else None
-                self.segments.append(scale_spec(item.spec, width_mult, classes).build())
+                self.segments.append(item.build())
             else:
-                paths = [
-                    nn.Identity() if b is None else scale_spec(b.spec, width_mult).build()
-                    for b in space.candidate_blocks(item, resolution)
-                ]
-                self.segments.append(nn.ModuleList(paths))
+                self.segments.append(nn.ModuleList(nn.Identity() if b is None else b.build() for b in cands[item]))
             self.kinds.append(kind)
-        self.num_choices = [len(space.candidate_blocks(layer, resolution)) for layer in range(self.num_layers)]
+        self.num_choices = [len(c) for c in cands]
 
     def forward(self, x: torch.Tensor, mix: Sequence[LayerMix]) -> torch.Tensor:
         layer = 0
