@@ -98,6 +98,45 @@ def sample(space_name: str, count: int, seed: int, output: Path | None) -> None:
 
 # ---- lowering -----------------------------------------------------------------------------------
 
+
+@cli.command("lower")
+@click.option("--space", "space_name", default=None, help="Search space (default: the archs file's).")
+@click.option("--arch", "arch_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help='Archs file: {"space": NAME, "archs": [[...], ...]}.')
+@click.option("--index", type=int, default=0, show_default=True, help="Which arch of the file.")
+@click.option("--resolution", "-r", type=int, default=None, help="Input resolution (default: the space's).")
+@click.option("--num-classes", type=int, default=1000, show_default=True)
+@click.option("--width-mult", type=float, default=1.0, show_default=True)
+@click.option("--target", "target_name", required=True, help="Target name: x86 | arm64 | cuda.")
+@click.option("--cuda-arch", default=None, help="cuda target: GPU arch (default sm_80).")
+@click.option("--mcpu", default=None, help="x86 target: LLVM -mcpu (default: plain llvm).")
+@click.option("--pipeline", default=None, help="Compilation pipeline name (default: tvm-default).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+def lower_cmd(space_name, arch_file, index, resolution, num_classes, width_mult, target_name, cuda_arch, mcpu,
+              pipeline, out_dir) -> None:
+    """Lower one architecture to ONNX and a TVM library for a target; check numerics vs torch."""
+    from lutnas.errors import ArchError
+    from lutnas.lowering import DEFAULT_PIPELINE, get_target, lower
+    from lutnas.spaces import get_space, load_archs
+
+    options = {k: v for k, v in (("arch", cuda_arch), ("mcpu", mcpu)) if v is not None}
+    target = get_target(target_name, **options)
+    file_space, archs = load_archs(arch_file)
+    if space_name is not None and space_name != file_space:
+        raise ArchError(f"{arch_file}: archs are for space {file_space!r}, not {space_name!r}")
+    if not 0 <= index < len(archs):
+        raise ArchError(f"{arch_file}: --index {index} out of range (file holds {len(archs)} archs)")
+    space = get_space(file_space)
+    res = resolution or space.default_resolution
+    module = space.build(archs[index], res, num_classes=num_classes, width_mult=width_mult)
+    art = lower(module, (1, 3, res, res), target, out_dir, pipeline=pipeline or DEFAULT_PIPELINE)
+    click.echo(f"{file_space} arch {index} @ {res}: {art.onnx_path} -> {art.library_path}")
+    click.echo(f"target {target.name} {target.canonical_json()} (hash {target.target_hash()}), "
+               f"pipeline {art.pipeline}")
+    click.echo(art.numerics.summary)
+    art.numerics.raise_if_failed()
+
+
 # ---- profiling and tables -----------------------------------------------------------------------
 
 

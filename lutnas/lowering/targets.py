@@ -17,8 +17,9 @@ import inspect
 import json
 import platform
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from lutnas.errors import ToolchainError, UnknownNameError
 from lutnas.registry import Registry
@@ -109,7 +110,7 @@ def _system_cpu() -> str | None:
         from tvm.target.codegen import llvm_get_system_cpu
 
         return str(llvm_get_system_cpu())
-    except Exception:  # an LLVM-less TVM build: the CPU name is only informative
+    except (ImportError, AttributeError, RuntimeError):  # LLVM-less TVM: the name is informative only
         return None
 
 

@@ -1,0 +1,262 @@
+"""Lowering stage: ONNX export, TVM builds for x86 / arm64 / cuda, error paths, `lutnas lower`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import struct
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("tvm")
+
+from onnx import TensorProto, helper, numpy_helper
+
+from lutnas.errors import OnnxError, ToolchainError, UnknownNameError
+from lutnas.lowering import (
+    build,
+    check_numerics,
+    export_onnx,
+    get_target,
+    load_onnx,
+    lower,
+    ort_session,
+    target_names,
+)
+from lutnas.lowering.onnx_io import fold_batchnorm
+
+SHAPE = (1, 3, 32, 32)
+
+
+def tiny_net() -> torch.nn.Module:
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False),
+        torch.nn.BatchNorm2d(8),
+        torch.nn.ReLU6(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8, 10),
+    )
+    bn = net[1]
+    with torch.no_grad():  # non-trivial statistics so that folding matters numerically
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.uniform_(-0.5, 0.5)
+    return net
+
+
+def elf_machine(path) -> int:
+    head = path.read_bytes()[:20]
+    assert head[:4] == b"\x7fELF"
+    return struct.unpack("<H", head[18:20])[0]
+
+
+def single_op_model(op: str, domain: str = "") -> onnx.ModelProto:
+    node = helper.make_node(op, ["input"], ["output"], domain=domain)
+    value = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 3, 8, 8]) for n in ("input", "output")]
+    graph = helper.make_graph([node], "g", value[:1], value[1:])
+    opsets = [helper.make_opsetid("", 17)] + ([helper.make_opsetid(domain, 1)] if domain else [])
+    return helper.make_model(graph, opset_imports=opsets, ir_version=8)
+
+
+@pytest.fixture(scope="module")
+def x86_artifact(tmp_path_factory):
+    return lower(tiny_net(), SHAPE, "x86", tmp_path_factory.mktemp("x86"))
+
+
+# ---- targets ----------------------------------------------------------------------------------
+
+
+def test_targets_are_data_with_stable_hash():
+    assert target_names() == ["arm64", "cuda", "x86"]
+    x86 = get_target("x86")
+    assert x86.target_json == {"kind": "llvm"} and "mcpu" not in x86.canonical_json()
+    assert get_target("x86", mcpu="znver3").target_json["mcpu"] == "znver3"
+    assert get_target("x86", mcpu="znver3").target_hash() != x86.target_hash()
+    assert x86.target_hash() == get_target("x86").target_hash()
+    cuda = get_target("cuda", arch="sm_86")
+    assert json.loads(cuda.canonical_json()) == {"kind": "cuda", "arch": "sm_86", "host": {"kind": "llvm"}}
+    assert cuda.tvm_target().kind.name == "cuda"
+    assert get_target("arm64").cross_compiler == "aarch64-linux-gnu-g++"
+
+
+def test_unknown_target_lists_valid():
+    with pytest.raises(UnknownNameError, match="arm64, cuda, x86"):
+        get_target("riscv")
+    with pytest.raises(UnknownNameError, match="valid: mcpu"):
+        get_target("x86", arch="sm_80")
+
+
+# ---- ONNX export --------------------------------------------------------------------------------
+
+
+def test_export_folds_batchnorm_and_is_byte_stable(tmp_path):
+    net = tiny_net()
+    a = export_onnx(net, SHAPE, tmp_path / "a.onnx")
+    b = export_onnx(tiny_net(), SHAPE, tmp_path / "b.onnx")
+    assert a.read_bytes() == b.read_bytes()
+    proto = load_onnx(a)
+    ops = [n.op_type for n in proto.graph.node]
+    assert "BatchNormalization" not in ops and "Conv" in ops
+    assert [i.name for i in proto.graph.input] == ["input"]
+    assert [o.name for o in proto.graph.output] == ["output"]
+    assert net.training  # the caller's module is left as it was
+
+
+def test_fold_batchnorm_on_unfolded_graph_matches_ort():
+    rng = np.random.default_rng(1)
+    arr = {
+        "w": rng.standard_normal((4, 3, 3, 3)).astype(np.float32),
+        "cb": rng.standard_normal(4).astype(np.float32),
+        "g": rng.uniform(0.5, 1.5, 4).astype(np.float32),
+        "b": rng.standard_normal(4).astype(np.float32),
+        "m": rng.standard_normal(4).astype(np.float32),
+        "v": rng.uniform(0.5, 2.0, 4).astype(np.float32),
+    }
+    nodes = [
+        helper.make_node("Conv", ["input", "w", "cb"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["c", "g", "b", "m", "v"], ["output"], epsilon=1e-3),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 4, 8, 8])],
+        [numpy_helper.from_array(v, k) for k, v in arr.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    import onnxruntime as ort
+
+    x = rng.standard_normal((1, 3, 8, 8)).astype(np.float32)
+    run = lambda m: ort.InferenceSession(m.SerializeToString()).run(None, {"input": x})[0]
+    before = run(model)
+    folded = fold_batchnorm(model)
+    assert [n.op_type for n in folded.graph.node] == ["Conv"]
+    np.testing.assert_allclose(run(folded), before, rtol=1e-5, atol=1e-5)
+
+
+# ---- ONNX errors --------------------------------------------------------------------------------
+
+
+def test_malformed_and_missing_onnx(tmp_path):
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(OnnxError, match="junk.onnx"):
+        load_onnx(junk)
+    with pytest.raises(OnnxError, match="not found"):
+        load_onnx(tmp_path / "absent.onnx")
+    with pytest.raises(OnnxError, match="junk.onnx"):
+        build(junk, SHAPE, get_target("x86"))
+
+
+def test_checker_failure_is_onnx_error(tmp_path):
+    path = tmp_path / "bad.onnx"
+    onnx.save(single_op_model("NoSuchOp"), str(path))
+    with pytest.raises(OnnxError, match=r"bad\.onnx: ONNX checker failed.*NoSuchOp"):
+        load_onnx(path)
+
+
+@pytest.mark.parametrize(("op", "domain", "named"), [("Celu", "", "Celu"), ("Fancy", "com.example", "Fancy")])
+def test_operator_tvm_cannot_import_is_named(tmp_path, op, domain, named):
+    path = tmp_path / "op.onnx"
+    onnx.save(single_op_model(op, domain), str(path))
+    load_onnx(path)  # a valid ONNX file ...
+    with pytest.raises(OnnxError, match=f"cannot import: .*{named}"):  # ... that TVM cannot import
+        build(path, (1, 3, 8, 8), get_target("x86"))
+
+
+# ---- builds -------------------------------------------------------------------------------------
+
+
+def test_x86_lowering_matches_torch(x86_artifact):
+    art = x86_artifact
+    assert art.onnx_path.name == "model.onnx" and art.library_path.name == "model.x86.so"
+    assert elf_machine(art.library_path) == 62
+    report = art.numerics
+    assert report.ok, report.summary
+    assert [r.backend for r in report.results] == ["onnxruntime", "tvm:x86"]
+    assert all(r.ran and r.max_abs <= report.atol + report.rtol * report.ref_scale for r in report.results)
+    meta = json.loads((art.onnx_path.parent / "artifact.json").read_text())
+    assert meta["target"]["target_hash"] == get_target("x86").target_hash()
+    assert meta["pipeline"] == "tvm-default" and meta["onnx_sha256"] == art.onnx_sha256
+
+
+def test_exported_x86_library_reloads_and_runs(x86_artifact):
+    import tvm
+    from tvm import relax
+
+    vm = relax.VirtualMachine(tvm.runtime.load_module(str(x86_artifact.library_path)), tvm.cpu())
+    x = np.random.default_rng(3).standard_normal(SHAPE, dtype=np.float32)
+    out = vm["main"](tvm.runtime.tensor(x, tvm.cpu())).numpy()
+    expected = ort_session(x86_artifact.onnx_path).run(None, {"input": x})[0]
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_numerics_detects_a_wrong_model(x86_artifact):
+    other = tiny_net()
+    with torch.no_grad():
+        other[-1].bias.add_(1.0)  # the ONNX file no longer describes this module
+    report = check_numerics(other, x86_artifact.onnx_path, x86_artifact.built)
+    assert not report.ok and "FAIL" in report.summary
+
+
+def test_numerics_flags_input_independent_output(tmp_path, x86_artifact):
+    assert not x86_artifact.numerics.weak
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                              torch.nn.Linear(4, 2))
+    with torch.no_grad():
+        net[-1].weight.zero_()  # output = bias, whatever the input
+    report = check_numerics(net, export_onnx(net, (1, 3, 8, 8), tmp_path / "c.onnx"), input_shape=(1, 3, 8, 8))
+    assert report.ok and report.weak and "weak check" in report.summary
+
+
+def test_arm64_lowering_is_aarch64_elf_with_same_onnx(tmp_path, x86_artifact):
+    art = lower(tiny_net(), SHAPE, "arm64", tmp_path)
+    assert elf_machine(art.library_path) == 183
+    assert art.onnx_path.read_bytes() == x86_artifact.onnx_path.read_bytes()
+    tvm_result = art.numerics.results[-1]
+    assert not tvm_result.ran and "cross target" in tvm_result.note
+    assert art.numerics.ok  # onnxruntime still checked
+
+
+def test_cuda_lowering_compiles_without_gpu(tmp_path):
+    art = lower(tiny_net(), SHAPE, get_target("cuda", arch="sm_80"), tmp_path)
+    assert art.library_path.stat().st_size > 0 and elf_machine(art.library_path) == 62
+    assert art.numerics.results[0].ok
+
+
+def test_missing_cross_compiler_names_package(tmp_path):
+    spec = dataclasses.replace(get_target("arm64"), cross_compiler="aarch64-nonexistent-g++")
+    built = build(export_onnx(tiny_net(), SHAPE, tmp_path / "m.onnx"), SHAPE, spec)
+    with pytest.raises(ToolchainError, match="g\\+\\+-aarch64-linux-gnu"):
+        built.export_library(tmp_path / "m.so")
+
+
+# ---- CLI ----------------------------------------------------------------------------------------
+
+
+def test_cli_lower(tmp_path):
+    from click.testing import CliRunner
+
+    spaces = pytest.importorskip("lutnas.spaces")
+    from lutnas.cli import cli
+
+    space = spaces.get_space("proxyless")
+    arch = space.sample(np.random.default_rng(0))
+    archs = tmp_path / "archs.json"
+    archs.write_text(json.dumps(spaces.dump_archs("proxyless", [arch])))
+    out = tmp_path / "out"
+    runner = CliRunner()
+    args = ["lower", "--space", "proxyless", "--arch", str(archs), "--resolution", "32", "--num-classes", "10", "--target", "x86"]
+    res = runner.invoke(cli, [*args, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "numerics ok" in res.output
+    assert (out / "model.onnx").is_file() and (out / "model.x86.so").is_file()
+
+    bad = runner.invoke(cli, [*args[:-1], "riscv", "--out", str(out)])
+    assert isinstance(bad.exception, UnknownNameError) and "arm64, cuda, x86" in str(bad.exception)
