@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -106,6 +107,19 @@ def test_export_folds_batchnorm_and_is_byte_stable(tmp_path):
     assert [i.name for i in proto.graph.input] == ["input"]
     assert [o.name for o in proto.graph.output] == ["output"]
     assert net.training  # the caller's module is left as it was
+
+
+def test_export_is_byte_stable_across_processes(tmp_path, x86_artifact):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[2]); from test_lowering import tiny_net, SHAPE;"
+        "from lutnas.lowering import export_onnx; export_onnx(tiny_net(), SHAPE, sys.argv[1])"
+    )
+    path = tmp_path / "other.onnx"
+    subprocess.run([sys.executable, "-c", code, str(path), str(Path(__file__).parent)], check=True)
+    assert path.read_bytes() == x86_artifact.onnx_path.read_bytes()
 
 
 def test_fold_batchnorm_on_unfolded_graph_matches_ort():
@@ -240,6 +254,7 @@ def test_missing_cross_compiler_names_package(tmp_path):
 # ---- CLI ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_lower(tmp_path):
     from click.testing import CliRunner
 
