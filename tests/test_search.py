@@ -68,12 +68,12 @@ def test_expected_latency_gradient_matches_finite_differences(proxyless):
     logits = torch.randn(table.latency_ms.shape, dtype=torch.float64, requires_grad=True)
     value = term(logits)
     value.backward()
-    eps = 1e-6
+    eps, scale = 1e-5, float(np.nanmax(table.latency_ms))
     for layer, i in zip(*np.nonzero(term.mask_np)):
         bump = torch.zeros_like(logits)
         bump[layer, i] = eps
         numeric = (term(logits.detach() + bump) - term(logits.detach() - bump)) / (2 * eps)
-        assert float(logits.grad[layer, i]) == pytest.approx(float(numeric), rel=1e-5, abs=1e-9)
+        assert float(logits.grad[layer, i]) == pytest.approx(float(numeric), rel=1e-5, abs=1e-8 * scale)
     probs = term.probs(logits.detach())
     assert torch.all(probs[~term.mask] == 0)
     assert torch.allclose(probs.sum(1), torch.ones(probs.shape[0], dtype=torch.float64))
