@@ -16,13 +16,13 @@ import time
 
 import numpy as np
 import torch
+from search_quality import synthetic_table
 
 from lutnas.search.base import SearchOptions
 from lutnas.search.data import load_data
 from lutnas.search.latency_loss import ExpectedLatency, make_objective, min_latency_ms
 from lutnas.search.runner import run_search
 from lutnas.spaces import get_space
-from search_quality import synthetic_table
 
 DEFAULT_LOSS = {"fbnet": "fbnet", "proxyless": "mul#log"}
 
@@ -64,8 +64,8 @@ def main() -> None:
     print(f"{'strategy':10s} {'loss':>10s} {'epoch s':>8s} {'no-term s':>9s} {'ratio':>6s} "
           f"{'term us':>8s} {'term share':>10s}")
     for strategy in ("fbnet", "proxyless"):
-        base = dict(latency_ms=ref, epochs=args.epochs, batches_per_epoch=args.batches,
-                    batch_size=args.batch_size, progress=False)
+        base = {"latency_ms": ref, "epochs": args.epochs, "batches_per_epoch": args.batches,
+                "batch_size": args.batch_size, "progress": False}
         mode = DEFAULT_LOSS[strategy]
         with_term = epoch_seconds(strategy, table, space, data, SearchOptions(latency_loss=mode, **base))
         without = epoch_seconds(strategy, table, space, data, SearchOptions(latency_loss="none", **base))

@@ -101,7 +101,7 @@ def main() -> None:
     ap.add_argument("--population", type=int, default=24)
     ap.add_argument("--generations", type=int, default=12)
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--budget-fraction", type=float, default=0.35, help="budget between min and max latency")
+    ap.add_argument("--budget-fraction", type=float, default=0.5, help="budget between min and max latency")
     args = ap.parse_args()
 
     space, table, origin = load_table(args)

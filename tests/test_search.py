@@ -13,9 +13,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from lutnas.latency_tables.dense import DenseTable
 
 from lutnas.errors import LutnasError, UnknownNameError
-from lutnas.latency_tables.dense import DenseTable
 from lutnas.search.base import SearchOptions
 from lutnas.search.data import DataError, load_data
 from lutnas.search.latency_loss import ExpectedLatency, make_objective, min_latency_ms
@@ -56,8 +56,8 @@ def proxyless():
 
 
 def tiny(**kw) -> SearchOptions:
-    base = dict(latency_ms=5.0, epochs=2, batches_per_epoch=3, batch_size=32, width_mult=0.25,
-                progress=False, population=8, generations=3)
+    base = {"latency_ms": 5.0, "epochs": 2, "batches_per_epoch": 3, "batch_size": 32, "width_mult": 0.25,
+            "progress": False, "population": 8, "generations": 3}
     base.update(kw)
     return SearchOptions(**base)
 

@@ -46,13 +46,10 @@ class SearchData:
         """Shuffled (x, y) mini-batches of one split; at most `limit` batches."""
         x, y = (self.train_x, self.train_y) if split == "train" else (self.val_x, self.val_y)
         order = rng.permutation(len(y))
-        count = 0
-        for start in range(0, len(order), batch_size):
-            if limit is not None and count >= limit:
-                return
+        starts = range(0, len(order), batch_size)
+        for start in starts if limit is None else starts[:limit]:
             idx = order[start : start + batch_size]
             yield x[idx], y[idx]
-            count += 1
 
 
 def load_data(source: str, resolution: int, val_fraction: float = 0.25, max_samples: int | None = None):
@@ -141,7 +138,7 @@ def _prepare(name, images, labels, resolution, val_fraction, max_samples) -> Sea
     order = np.random.default_rng(SPLIT_SEED).permutation(len(labels))
     if max_samples is not None:
         order = order[:max_samples]
-    n_val = max(1, int(round(len(order) * val_fraction)))
+    n_val = max(1, round(len(order) * val_fraction))
     if len(order) - n_val < 1:
         raise DataError(f"{name}: too few samples ({len(order)}) for a train/validation split")
     x = torch.from_numpy(np.ascontiguousarray(images[order]))

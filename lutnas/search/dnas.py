@@ -10,9 +10,10 @@ architecture loss for an arch step; this module owns seeding, optimizers, the lo
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import cycle
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch

@@ -11,14 +11,23 @@ The returned architecture is the feasible one with the best estimate; it never e
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from lutnas.errors import LutnasError
-from lutnas.search.base import STRATEGIES, EpochLog, SearchOptions, SearchResult, check_table_space
-from lutnas.search.base import make_result, progress_bar, repair_arch
+from lutnas.search.base import (
+    STRATEGIES,
+    EpochLog,
+    SearchOptions,
+    SearchResult,
+    check_table_space,
+    make_result,
+    progress_bar,
+    repair_arch,
+)
 from lutnas.search.latency_loss import min_latency_ms
 from lutnas.search.pareto import hypervolume, nondominated
 from lutnas.search.proxies import estimate_many, make_estimator

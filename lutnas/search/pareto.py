@@ -9,8 +9,9 @@ Comparisons across runs must pass the same `floor` and `est_range`.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

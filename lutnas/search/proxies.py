@@ -16,7 +16,8 @@ An estimator is built once per search (`make_estimator`) and caches scores by ar
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -10,7 +10,8 @@ many mixed paths do not describe any single path (the recalibration problem SPOS
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
