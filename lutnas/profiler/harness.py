@@ -52,9 +52,9 @@ def random_input(job: MeasureJob, seed: int = 0) -> np.ndarray:
 def time_tvm(lib: Any, dev: Any, job: MeasureJob) -> Measurement:
     """Time the Relax VM in `lib` (local or remote runtime module) on `dev`."""
     import tvm
-    from tvm import relax
+    from tvm.runtime.vm import VirtualMachine  # runtime-only: works where TVM_USE_RUNTIME_LIB=1
 
-    vm = relax.VirtualMachine(lib, dev)
+    vm = VirtualMachine(lib, dev)
     x = tvm.runtime.tensor(random_input(job), dev)
     started = time.time()
     for _ in range(job.warmup):
