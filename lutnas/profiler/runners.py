@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from lutnas.errors import DeviceError
-from lutnas.profiler import harness
+from lutnas.profiler import harness, tvm_runtime
 from lutnas.profiler.fingerprint import fingerprint
 from lutnas.profiler.measurement import MeasureJob, Measurement
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, assess
@@ -85,19 +85,12 @@ class LocalRunner:
         return self._loaded[key]
 
     def _tvm_module(self, job: MeasureJob) -> tuple[Any, Any]:
-        import tvm
-
-        def load(path: Path) -> Any:
-            try:
-                return tvm.runtime.load_module(str(path))
-            except Exception as err:  # noqa: BLE001 -- TVM raises its own error types for unloadable libraries
-                raise DeviceError(f"cannot load {path}: {str(err).splitlines()[0]}") from None
-
-        lib = self._cached(job.library_path, load)
         kind = getattr(self.target, "device_type", "cpu")
-        dev = tvm.cuda(0) if kind == "cuda" else tvm.cpu(0)
-        if not dev.exist:
-            raise DeviceError(f"no {kind} device here to time {job.key!r}")
+        lib = self._cached(job.library_path, lambda path: tvm_runtime.load_module(path, kind))
+        try:
+            dev = tvm_runtime.device_for(kind)
+        except DeviceError:
+            raise DeviceError(f"no {kind} device here to time {job.key!r}") from None
         return lib, dev
 
     def _ort_session(self, job: MeasureJob) -> Any:
