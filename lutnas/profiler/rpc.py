@@ -1,0 +1,415 @@
+"""Remote runners: time jobs on a board over Apache TVM's RPC, alone or as a tracker-backed farm.
+
+Follows TVM's own remote measurement flow (`tvm.rpc.connect` / `connect_tracker(...).request(key)`,
+`remote.upload`, `remote.load_module`, `remote.cpu()`, the module's `time_evaluator` running on the
+board), so the timing loop is the SAME `harness.time_tvm(lib, dev, job)` the local runner uses:
+only where the library and device come from differs.
+
+- `RPCRunner(host, port, target, ...)`: one board, one session (reconnected when lost). A lost
+  connection mid-measure is a `DeviceError` naming the board.
+- `TrackerRunner(tracker_host, tracker_port, key, ...)`: every board registered under `key` with
+  TVM's tracker (`python -m tvm.exec.rpc_tracker`). `measure_many(jobs, on_result)` keeps one worker
+  thread per board (each board times independently; the tracker hands each worker a free board);
+  a job whose board fails is put back on the queue for another board, and results are delivered
+  exactly once, in the caller's thread (so `on_result` may write to SQLite).
+
+What `describe()` reports about the board: `/proc/cpuinfo` read through the RPC server's download
+function (its model name, or its x86 vendor when qemu-user serves the host's file), the thread pool
+size from the remote `runtime.NumThreads`, and the machine inferred from the target (a library for
+aarch64 loaded there means an aarch64 user space). `emulated` is the caller's explicit answer, else
+inferred: an aarch64 target on a board whose /proc/cpuinfo is x86 is qemu-user.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from lutnas.errors import DeviceError, LutnasError
+from lutnas.profiler import harness
+from lutnas.profiler.fingerprint import fingerprint, fingerprint_id
+from lutnas.profiler.measurement import MeasureJob, Measurement
+from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, assess
+
+OnResult = Callable[[MeasureJob, Measurement], None]
+
+
+def parse_address(text: str, what: str = "--rpc") -> tuple[str, int]:
+    host, sep, port = str(text).rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise LutnasError(f"{what} {text!r}: expected HOST:PORT")
+    return host, int(port)
+
+
+@dataclass
+class _Session:
+    """One open RPC session and what was uploaded through it."""
+
+    remote: Any
+    where: str
+    uploaded: dict[str, Any]
+
+
+class _RemoteTiming:
+    """Shared by both runners: upload, load, time with the harness, describe the board."""
+
+    target: Any
+    runtime: str
+    threads: int
+    policy: StabilityPolicy
+    emulated: bool | None
+
+    def _setup(self, target: Any, runtime: str, threads: int, policy: StabilityPolicy,
+               emulated: bool | None) -> None:
+        from lutnas.profiler.runners import _target_spec
+
+        if runtime != "tvm":
+            raise LutnasError(f"remote runners time the TVM runtime only, not {runtime!r}")
+        self.target = _target_spec(target)
+        self.runtime, self.threads, self.policy, self.emulated = runtime, int(threads), policy, emulated
+        self._board: dict[str, Any] | None = None
+
+    def _check_job(self, job: MeasureJob) -> None:
+        name = getattr(self.target, "name", job.target)
+        if (job.runtime, job.threads, job.target) != (self.runtime, self.threads, name):
+            raise LutnasError(
+                f"job {job.key!r} asks for {job.runtime}/{job.target} with {job.threads} thread(s); "
+                f"this runner measures {self.runtime}/{name} with {self.threads}"
+            )
+
+    def _load(self, session: _Session, path: Path) -> tuple[Any, Any]:
+        """Upload `path` once per session, load it on the board; (remote module, remote device)."""
+        if not path.is_file():
+            raise LutnasError(f"cannot measure: {path} does not exist")
+        lib_id = _lib_id(path)
+        if lib_id not in session.uploaded:
+            session.remote.upload(str(path), target=f"{lib_id}.so")
+            session.uploaded[lib_id] = session.remote.load_module(f"{lib_id}.so")
+        kind = getattr(self.target, "device_type", "cpu")
+        dev = session.remote.cuda(0) if kind == "cuda" else session.remote.cpu(0)
+        return session.uploaded[lib_id], dev
+
+    def _time_on(self, session: _Session, job: MeasureJob) -> Measurement:
+        lib, dev = self._load(session, Path(job.library_path))
+        m = harness.time_tvm(lib, dev, job)
+        return assess(replace(m, meta={**m.meta, "board": session.where}), self.policy)
+
+    def _query_board(self, session: _Session) -> dict[str, Any]:
+        return query_board(session.remote, session.where)
+
+    def _describe(self, info: dict[str, Any]) -> dict[str, Any]:
+        machine = getattr(self.target, "machine", None)
+        emulated, why = self.emulated, "given by the caller"
+        if emulated is None:
+            board_arch = info.get("cpu_type")
+            emulated = bool(machine and board_arch and board_arch != machine)
+            why = (f"inferred: the board's sysfs reports a {board_arch} CPU under an {machine} user space "
+                   "(qemu-user)" if emulated else "inferred: the board's sysfs CPU type matches the target")
+        cpu = info.get("cpu_model") or "unknown"
+        fp = fingerprint(self.target, self.runtime, self.threads, emulated=emulated, host_cpu=cpu)
+        # fingerprint() describes this host; replace what the board reported or what its target implies.
+        fp.update({
+            "cpu_model": cpu,
+            "cpu_logical": info.get("cpu_count") or 0,
+            "cpu_physical": info.get("cpu_count") or 0,
+            "machine": machine or fp["machine"],
+            "os": info.get("os") or fp["os"],
+            "memory_bytes": None, "hypervisor": None, "kernel": None, "governor": None, "load_avg": None,
+            "emulation_reason": why,
+            "remote": {**info, "inferred": ["machine from the target", "cpu_physical = online CPUs"]},
+        })
+        fp["fingerprint_id"] = fingerprint_id(fp)
+        return fp
+
+
+def query_board(remote: Any, where: str) -> dict[str, Any]:
+    """What an RPC server's board says about itself, through the server's file download (regular and
+    sysfs files only: procfs files read as empty there). Missing files are left out, not guessed."""
+
+    def read(path: str) -> str:
+        try:
+            return bytes(remote.download(path)).split(b"\0", 1)[0].decode(errors="replace").strip()
+        except Exception:  # noqa: BLE001 -- absent on this board
+            return ""
+
+    info: dict[str, Any] = {"board": where}
+    modalias = read("/sys/devices/system/cpu/modalias")  # "cpu:type:aarch64:feature:..." / "cpu:type:x86,ven..."
+    if modalias.startswith("cpu:type:"):
+        kind = modalias[len("cpu:type:"):].split(":", 1)[0]
+        info["cpu_type"] = "x86_64" if kind.startswith("x86") else kind
+        if kind.startswith("x86,"):
+            info["cpu_model"] = f"x86 {kind.split(',', 1)[1]}"
+    midr = read("/sys/devices/system/cpu/cpu0/regs/identification/midr_el1")
+    if midr:
+        info["cpu_model"] = arm_cpu_name(int(midr, 16))
+    online = read("/sys/devices/system/cpu/online")
+    if online:
+        info["cpu_count"] = _count_cpus(online)
+    for line in read("/etc/os-release").splitlines():
+        if line.startswith("PRETTY_NAME="):
+            info["os"] = line.split("=", 1)[1].strip('"')
+    try:
+        info["remote_threads"] = int(remote.get_function("runtime.NumThreads")())
+    except Exception:  # noqa: BLE001 -- older runtimes lack it
+        info["remote_threads"] = None
+    return info
+
+
+# MIDR_EL1 part numbers of common Arm Ltd (implementer 0x41) cores.
+_ARM_PARTS = {
+    0xD03: "Cortex-A53", 0xD04: "Cortex-A35", 0xD05: "Cortex-A55", 0xD07: "Cortex-A57", 0xD08: "Cortex-A72",
+    0xD09: "Cortex-A73", 0xD0A: "Cortex-A75", 0xD0B: "Cortex-A76", 0xD0C: "Neoverse-N1", 0xD0D: "Cortex-A77",
+    0xD40: "Neoverse-V1", 0xD41: "Cortex-A78", 0xD44: "Cortex-X1", 0xD46: "Cortex-A510", 0xD47: "Cortex-A710",
+    0xD49: "Neoverse-N2", 0xD4B: "Cortex-A78C", 0xD4F: "Neoverse-V2",
+}
+
+
+def arm_cpu_name(midr: int) -> str:
+    implementer, part, variant, revision = midr >> 24 & 0xFF, midr >> 4 & 0xFFF, midr >> 20 & 0xF, midr & 0xF
+    name = _ARM_PARTS.get(part) if implementer == 0x41 else None
+    return f"{name or f'implementer 0x{implementer:02x} part 0x{part:03x}'} r{variant}p{revision}"
+
+
+def _count_cpus(ranges: str) -> int:
+    total = 0
+    for part in ranges.split(","):
+        lo, _, hi = part.partition("-")
+        total += (int(hi) - int(lo) + 1) if hi else 1
+    return total
+
+
+class RPCRunner(_RemoteTiming):
+    """Times jobs on one TVM RPC server (a board) at host:port."""
+
+    def __init__(self, host: str, port: int, target: Any = "arm64", runtime: str = "tvm", threads: int = 1,
+                 policy: StabilityPolicy = DEFAULT_POLICY, key: str = "", emulated: bool | None = None,
+                 session_timeout: float = 0) -> None:
+        self._setup(target, runtime, threads, policy, emulated)
+        self.host, self.port, self.key, self.session_timeout = host, int(port), key, session_timeout
+        self._session: _Session | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def _connect(self) -> _Session:
+        if self._session is None:
+            import tvm.rpc
+
+            try:
+                remote = tvm.rpc.connect(self.host, self.port, key=self.key, session_timeout=self.session_timeout)
+            except Exception as err:  # noqa: BLE001 -- TVM raises RuntimeError/TVMError/OSError for a dead server
+                raise DeviceError(f"cannot connect to RPC server {self.where}: {_first(err)}") from None
+            self._session = _Session(remote, self.where, {})
+        return self._session
+
+    def measure(self, job: MeasureJob) -> Measurement:
+        self._check_job(job)
+        session = self._connect()
+        try:
+            return self._time_on(session, job)
+        except LutnasError:
+            raise
+        except Exception as err:  # noqa: BLE001 -- any RPC failure here means the board is gone
+            self._session = None
+            raise DeviceError(f"RPC board {self.where} lost while measuring {job.key!r}: {_first(err)}") from None
+
+    def measure_many(self, jobs: Sequence[MeasureJob], on_result: OnResult | None = None) -> list[Measurement]:
+        out = []
+        for job in jobs:
+            m = self.measure(job)
+            if on_result is not None:
+                on_result(job, m)
+            out.append(m)
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        if self._board is None:
+            session = self._connect()
+            try:
+                self._board = self._query_board(session)
+            except Exception as err:  # noqa: BLE001
+                self._session = None
+                raise DeviceError(f"RPC board {self.where} lost while describing it: {_first(err)}") from None
+        return self._describe(self._board)
+
+    def run_once(self, job: MeasureJob, x: Any) -> Any:
+        """Run the job's library once on the board with input `x`; the first output as NumPy."""
+        import tvm
+        from tvm import relax
+
+        session = self._connect()
+        try:
+            lib, dev = self._load(session, Path(job.library_path))
+            out = relax.VirtualMachine(lib, dev)["main"](tvm.runtime.tensor(x, dev))
+            return (out if hasattr(out, "numpy") else out[0]).numpy()
+        except LutnasError:
+            raise
+        except Exception as err:  # noqa: BLE001
+            self._session = None
+            raise DeviceError(f"RPC board {self.where} failed running {job.key!r}: {_first(err)}") from None
+
+    def close(self) -> None:
+        self._session = None
+
+
+class TrackerRunner(_RemoteTiming):
+    """Times jobs on the boards registered under `key` with a TVM RPC tracker.
+
+    `measure(job)` borrows one free board for one job. `measure_many` runs `workers` threads (default:
+    the number of boards the tracker lists under `key`), each holding one board's session; a failure
+    on a board re-queues its job (at most `max_attempts` tries per job) and that worker requests a
+    new board. `request_timeout_s` bounds the wait for a free board.
+    """
+
+    def __init__(self, tracker_host: str, tracker_port: int, key: str, target: Any = "arm64",
+                 runtime: str = "tvm", threads: int = 1, policy: StabilityPolicy = DEFAULT_POLICY,
+                 emulated: bool | None = None, workers: int | None = None, max_attempts: int = 3,
+                 request_timeout_s: float = 120.0) -> None:
+        self._setup(target, runtime, threads, policy, emulated)
+        self.tracker_host, self.tracker_port, self.key = tracker_host, int(tracker_port), key
+        self.workers, self.max_attempts, self.request_timeout_s = workers, max_attempts, request_timeout_s
+        self.log: list[dict[str, Any]] = []  # one row per attempt: key, board, ok, error
+
+    @property
+    def where(self) -> str:
+        return f"tracker {self.tracker_host}:{self.tracker_port} key {self.key!r}"
+
+    def _tracker(self) -> Any:
+        import tvm.rpc
+
+        try:
+            return tvm.rpc.connect_tracker(self.tracker_host, self.tracker_port)
+        except Exception as err:  # noqa: BLE001
+            raise DeviceError(f"cannot connect to RPC {self.where}: {_first(err)}") from None
+
+    def boards(self) -> int:
+        """How many servers the tracker lists under our key (free or busy)."""
+        servers = self._tracker().summary().get("server_info", [])
+        return sum(1 for s in servers if str(s.get("key", "")) == f"server:{self.key}")
+
+    def _request(self) -> _Session:
+        """A session on a free board under `key`, through TVM's tracker protocol (the REQUEST message
+        of `TrackerSession.request`, sent here so the board's address is known and the wait bounded)."""
+        import socket
+        import struct
+
+        import tvm.rpc
+        from tvm.rpc import base
+
+        try:
+            sock = socket.create_connection((self.tracker_host, self.tracker_port), timeout=10)
+        except OSError as err:
+            raise DeviceError(f"cannot connect to RPC {self.where}: {err}") from None
+        try:
+            sock.settimeout(self.request_timeout_s)
+            sock.sendall(struct.pack("<i", base.RPC_TRACKER_MAGIC))
+            if struct.unpack("<i", base.recvall(sock, 4))[0] != base.RPC_TRACKER_MAGIC:
+                raise DeviceError(f"{self.tracker_host}:{self.tracker_port} is not a TVM RPC tracker")
+            base.sendjson(sock, [base.TrackerCode.REQUEST, self.key, "", 1])
+            value = base.recvjson(sock)
+        except (OSError, RuntimeError) as err:
+            raise DeviceError(f"no board from {self.where} within {self.request_timeout_s:.0f} s: "
+                              f"{_first(err)}") from None
+        finally:
+            sock.close()
+        if value[0] != base.TrackerCode.SUCCESS:
+            raise DeviceError(f"{self.where} refused the request: {value}")
+        url, port, matchkey = value[1]
+        where = f"{url}:{port}"
+        try:
+            return _Session(tvm.rpc.connect(url, port, matchkey), where, {})
+        except Exception as err:  # noqa: BLE001 -- the board went away between tracker and connect
+            raise DeviceError(f"board {where} from {self.where} refused the session: {_first(err)}") from None
+
+    def measure(self, job: MeasureJob) -> Measurement:
+        return self.measure_many([job])[0]
+
+    def measure_many(self, jobs: Sequence[MeasureJob], on_result: OnResult | None = None) -> list[Measurement]:
+        for job in jobs:
+            self._check_job(job)
+        if not jobs:
+            return []
+        n_workers = self.workers or max(1, self.boards())
+        n_workers = min(n_workers, len(jobs))
+        todo: queue.Queue[int] = queue.Queue()
+        for i in range(len(jobs)):
+            todo.put(i)
+        results: queue.Queue[tuple[int, Measurement | None, str]] = queue.Queue()
+        attempts = [0] * len(jobs)
+        stop = threading.Event()
+        lock = threading.Lock()
+
+        def worker() -> None:
+            session = None
+            while not stop.is_set():
+                try:
+                    i = todo.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                try:
+                    if session is None:
+                        session = self._request()
+                    m = self._time_on(session, jobs[i])
+                    self.log.append({"key": jobs[i].key, "board": session.where, "ok": True, "error": ""})
+                    results.put((i, m, ""))
+                except Exception as err:  # noqa: BLE001 -- board lost (or no board): retry elsewhere
+                    where = session.where if session else self.where
+                    msg = f"{where}: {_first(err)}"
+                    self.log.append({"key": jobs[i].key, "board": where, "ok": False, "error": msg})
+                    session = None
+                    with lock:
+                        attempts[i] += 1
+                        final = attempts[i] >= self.max_attempts
+                    if final:
+                        results.put((i, None, msg))
+                    else:
+                        todo.put(i)
+                        time.sleep(0.5)
+
+        threads = [threading.Thread(target=worker, daemon=True, name=f"board-{w}") for w in range(n_workers)]
+        for t in threads:
+            t.start()
+        out: list[Measurement | None] = [None] * len(jobs)
+        try:
+            for _ in range(len(jobs)):
+                i, m, err = results.get()
+                if m is None:
+                    raise DeviceError(f"job {jobs[i].key!r} failed on {attempts[i]} board(s); last: {err}")
+                out[i] = m
+                if on_result is not None:
+                    on_result(jobs[i], m)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=self.request_timeout_s + 5)
+        return [m for m in out if m is not None]
+
+    def describe(self) -> dict[str, Any]:
+        if self._board is None:
+            session = self._request()
+            try:
+                self._board = self._query_board(session)
+            except Exception as err:  # noqa: BLE001
+                raise DeviceError(f"board from {self.where} lost while describing it: {_first(err)}") from None
+        fp = self._describe(self._board)
+        fp["remote"]["tracker"] = f"{self.tracker_host}:{self.tracker_port}"
+        fp["remote"]["key"] = self.key
+        fp["remote"]["note"] = "boards under one key are assumed identical; the first one was queried"
+        return fp
+
+
+def _lib_id(path: Path) -> str:
+    h = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return f"lutnas-{h}"
+
+
+def _first(err: BaseException) -> str:
+    lines = [ln for ln in str(err).strip().splitlines() if ln.strip()]
+    return (lines[-1] if lines else type(err).__name__)[:300]
