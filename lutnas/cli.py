@@ -224,6 +224,192 @@ def search_cmd(db, table_id, strategy, latency_ms, data_source, epochs, seed, pr
 # ---- export, run and boards ---------------------------------------------------------------------
 
 
+def _remote_options(f):
+    """--rpc / --tracker / --key / --emulated, shared by export, run, profile and measure."""
+    f = click.option("--emulated/--native", "emulated", default=None,
+                     help="Say whether the device is emulated (default: inferred from the board).")(f)
+    f = click.option("--key", default=None, help="Device key the boards registered under (with --tracker).")(f)
+    f = click.option("--tracker", default=None, metavar="HOST:PORT", help="TVM RPC tracker of a device farm.")(f)
+    f = click.option("--rpc", default=None, metavar="HOST:PORT", help="A TVM RPC server (a board).")(f)
+    return f
+
+
+@cli.command("export")
+@click.option("--space", "space_name", default=None, help="Search space (default: the archs file's).")
+@click.option("--arch", "arch_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help='Archs file: {"space": NAME, "archs": [[...], ...]}.')
+@click.option("--index", type=int, default=0, show_default=True, help="Which arch of the file.")
+@click.option("--weights", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="weights.safetensors written by `lutnas search` (the chosen supernet path).")
+@click.option("--target", "target_name", required=True, help="Target name: x86 | arm64 | cuda.")
+@click.option("--cuda-arch", default=None, help="cuda target: GPU arch (default sm_80).")
+@click.option("--mcpu", default=None, help="x86 target: LLVM -mcpu (default: plain llvm).")
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Latency table db: record the table's prediction for this arch.")
+@click.option("--table", "table_id", default=None, help="Table id in --db (default: the only one).")
+@click.option("--allow-mismatch", is_flag=True, help="Use a table made for another setup (recorded).")
+@click.option("--resolution", "-r", type=int, default=None, help="Input resolution (default: the space's).")
+@click.option("--num-classes", type=int, default=None, help="Classes (default 1000, or read from --weights).")
+@click.option("--width-mult", type=float, default=None, help="Width (default 1.0, or found from --weights).")
+@click.option("--pipeline", default=None, help="Compilation pipeline name (default: tvm-default).")
+@click.option("--threads", type=int, default=1, show_default=True, help="Runtime threads when measuring.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@_remote_options
+def export_cmd(space_name, arch_file, index, weights, target_name, cuda_arch, mcpu, db, table_id, allow_mismatch,
+               resolution, num_classes, width_mult, pipeline, threads, out_dir, rpc, tracker, key,
+               emulated) -> None:
+    """Export a deployable artifact: ONNX, compiled library, reference pair, sha256 manifest, latencies."""
+    from lutnas.deploy import make_runner, predict_latency, subnet_module
+    from lutnas.errors import ArchError, DeviceError
+    from lutnas.lowering import get_target
+    from lutnas.lowering.artifact import export_artifact, update_manifest
+    from lutnas.profiler.deploy import local_runner, run_artifact
+    from lutnas.spaces import get_space, load_archs
+
+    options = {k: v for k, v in (("arch", cuda_arch), ("mcpu", mcpu)) if v is not None}
+    target = get_target(target_name, **options)
+    file_space, archs = load_archs(arch_file)
+    if space_name is not None and space_name != file_space:
+        raise ArchError(f"{arch_file}: archs are for space {file_space!r}, not {space_name!r}")
+    if not 0 <= index < len(archs):
+        raise ArchError(f"{arch_file}: --index {index} out of range (file holds {len(archs)} archs)")
+    space, arch = get_space(file_space), archs[index]
+    res = resolution or space.default_resolution
+    runner = make_runner(target, rpc, tracker, key, threads, emulated)
+    predicted = predict_latency(db, table_id, space, arch, res, target, "tvm", allow_mismatch) if db else None
+    if weights is not None:
+        module, info = subnet_module(space, arch, res, weights, width_mult, num_classes)
+    else:
+        wm, nc = width_mult or 1.0, num_classes or 1000
+        module = space.build(arch, res, num_classes=nc, width_mult=wm)
+        info = {"weights": None, "width_mult": wm, "num_classes": nc}
+    info = {"space": space.name, "arch": list(arch), "arch_file": str(arch_file), "arch_index": index,
+            "resolution": res, **info, "predicted": predicted}
+    manifest = export_artifact(module, (1, 3, res, res), target, out_dir, info, pipeline)
+    click.echo(f"{space.name} arch {index} @ {res} -> {out_dir}/ (target {target.name}, hash {manifest['target_hash']})")
+    click.echo(manifest["numerics"]["summary"] if manifest["numerics"] else "numerics: not checked")
+    if predicted is not None:
+        click.echo(f"predicted: {predicted['latency_ms']:.3f} ms [{predicted['low_ms']:.3f}, "
+                   f"{predicted['high_ms']:.3f}] (table {predicted['table']})")
+    try:
+        runner = runner or local_runner(target, threads)
+    except DeviceError as err:
+        update_manifest(out_dir, measured={"latency_ms": None, "note": f"not measured: {err}"})
+        click.echo(f"measured: not measured here ({err})")
+        return
+    report = run_artifact(out_dir, runner, threads, strict=False)
+    update_manifest(out_dir, measured=report.measured_dict(), device_check=report.check.to_dict())
+    _echo_run(report)
+    if not report.check.ok:
+        from lutnas.errors import NumericsError
+
+        raise NumericsError(f"{out_dir}: on {report.where}: {report.check.summary()}")
+
+
+def _echo_run(report) -> None:
+    emu = " [EMULATED: not an ARM latency]" if report.fingerprint.get("emulated") else ""
+    click.echo(f"{report.where}: {report.check.summary()}")
+    v = report.result.verdict
+    state = "stable" if v.stable else f"unstable: {v.reason}"
+    click.echo(f"measured: {report.latency_ms:.4f} ms median over {len(report.result.passes)} pass(es), "
+               f"{state}{emu}")
+
+
+@cli.command("run")
+@click.argument("art_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--threads", type=int, default=1, show_default=True)
+@click.option("--repeats", type=int, default=None, help="Samples per pass (default: the profiler's).")
+@click.option("--min-repeat-ms", type=float, default=None, help="Minimum ms per sample (default: the profiler's).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_remote_options
+def run_cmd(art_dir, threads, repeats, min_repeat_ms, as_json, rpc, tracker, key, emulated) -> None:
+    """Verify an artifact's sha256 manifest, run it against its reference output, and time it."""
+    from lutnas.deploy import make_runner
+    from lutnas.errors import NumericsError
+    from lutnas.lowering.artifact import verify_artifact
+    from lutnas.profiler.deploy import run_artifact, target_from_manifest
+
+    manifest = verify_artifact(art_dir)
+    runner = make_runner(target_from_manifest(manifest), rpc, tracker, key, threads, emulated)
+    report = run_artifact(art_dir, runner, threads, repeats=repeats, min_repeat_ms=min_repeat_ms, strict=False)
+    if as_json:
+        _write_json(report.to_dict(), None)
+    else:
+        click.echo(f"{art_dir}: sha256 of {len(manifest['files'])} files verified; "
+                   f"{manifest.get('space')} arch for {manifest['target']['name']}")
+        _echo_run(report)
+    if not report.check.ok:
+        raise NumericsError(f"{art_dir}: {report.check.summary()}")
+
+
+@cli.group("board")
+def board() -> None:
+    """Boards on this machine: an emulated aarch64 board, local x86 RPC servers, TVM's tracker."""
+
+
+@board.command("build")
+@click.argument("kind", type=click.Choice(["arm64"]))
+def board_build(kind: str) -> None:
+    """Build (once; cached) the emulated arm64 board's rootfs."""
+    from lutnas.profiler.boards import build_arm64, rootfs_dir
+
+    info = build_arm64(progress=lambda msg: click.echo(f"board: {msg}"))
+    what = f"built in {info['seconds']:.0f} s" if info["built"] else "already built (cached)"
+    click.echo(f"arm64 board {what}: {rootfs_dir()} ({info['bytes'] / 1e9:.2f} GB)")
+
+
+@board.command("up")
+@click.argument("kind", type=click.Choice(["arm64", "x86", "tracker"]))
+@click.option("--port", type=int, default=None, help="Port (default 9090; 9190 for the tracker).")
+@click.option("-n", "count", type=click.IntRange(1, 16), default=1, show_default=True,
+              help="How many servers (ports PORT, PORT+2, ...).")
+@click.option("--tracker", default=None, metavar="HOST:PORT", help="Register with this TVM RPC tracker.")
+@click.option("--key", default=None, help="Device key to register under (with --tracker).")
+@click.option("--threads", type=int, default=1, show_default=True, help="TVM_NUM_THREADS of the server.")
+def board_up(kind, port, count, tracker, key, threads) -> None:
+    """Start boards on 127.0.0.1 (TVM's RPC server; arm64 runs in the emulated chroot)."""
+    from lutnas.profiler import boards
+
+    if kind == "tracker":
+        state = boards.start_tracker(port or 9190)
+        click.echo(f"tracker up at {state.address()} (pid {state.pid}); register boards with "
+                   f"--tracker {state.address()} --key KEY")
+        return
+    base = port or 9090
+    for state in boards.start_boards(kind, [base + 2 * i for i in range(count)], tracker, key, threads):
+        reg = f", registered with {tracker} as {key!r}" if tracker else ""
+        emu = " (EMULATED aarch64 under qemu-user: timings are not ARM latencies)" if state.emulated else ""
+        click.echo(f"{state.name} up at {state.address()}{reg}{emu}")
+
+
+@board.command("down")
+@click.argument("names", nargs=-1)
+def board_down(names) -> None:
+    """Stop boards (all of them when no NAME is given) and unmount the arm64 chroot."""
+    from lutnas.profiler import boards
+
+    stopped = [n for n in names if boards.stop_board(n) is not None] if names else boards.stop_all()
+    click.echo(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+
+
+@board.command("status")
+@click.option("--json", "as_json", is_flag=True)
+def board_status(as_json: bool) -> None:
+    """List the boards started here and whether they are alive."""
+    from lutnas.profiler import boards
+
+    rows = boards.board_status()
+    ready, why = boards.arm64_ready()
+    if as_json:
+        _write_json({"boards": rows, "arm64_built": ready, "arm64_note": why}, None)
+        return
+    click.echo(f"arm64 rootfs: {'built' if ready else why}")
+    for r in rows:
+        state = "up" if r["alive"] and r["listening"] else "DOWN"
+        reg = f" tracker {r['tracker']} key {r['key']}" if r["tracker"] else ""
+        click.echo(f"{r['name']:<16} {r['host']}:{r['port']:<6} {state}{reg}{' emulated' if r['emulated'] else ''}")
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, standalone_mode=False)

@@ -95,6 +95,15 @@ class _RemoteTiming:
         dev = session.remote.cuda(0) if kind == "cuda" else session.remote.cpu(0)
         return session.uploaded[lib_id], dev
 
+    def _run_on(self, session: _Session, job: MeasureJob, x: Any) -> Any:
+        import numpy as np
+        import tvm
+        from tvm.runtime.vm import VirtualMachine
+
+        lib, dev = self._load(session, Path(job.library_path))
+        out = VirtualMachine(lib, dev)["main"](tvm.runtime.tensor(np.ascontiguousarray(x), dev))
+        return (out if hasattr(out, "numpy") else out[0]).numpy()
+
     def _time_on(self, session: _Session, job: MeasureJob) -> Measurement:
         lib, dev = self._load(session, Path(job.library_path))
         m = harness.time_tvm(lib, dev, job)
@@ -241,14 +250,9 @@ class RPCRunner(_RemoteTiming):
 
     def run_once(self, job: MeasureJob, x: Any) -> Any:
         """Run the job's library once on the board with input `x`; the first output as NumPy."""
-        import tvm
-        from tvm import relax
-
         session = self._connect()
         try:
-            lib, dev = self._load(session, Path(job.library_path))
-            out = relax.VirtualMachine(lib, dev)["main"](tvm.runtime.tensor(x, dev))
-            return (out if hasattr(out, "numpy") else out[0]).numpy()
+            return self._run_on(session, job, x)
         except LutnasError:
             raise
         except Exception as err:  # noqa: BLE001
@@ -330,6 +334,20 @@ class TrackerRunner(_RemoteTiming):
 
     def measure(self, job: MeasureJob) -> Measurement:
         return self.measure_many([job])[0]
+
+    def run_once(self, job: MeasureJob, x: Any) -> Any:
+        """Run the job's library once on a free board (retried on another if the board fails)."""
+        self._check_job(job)
+        last = ""
+        for _ in range(self.max_attempts):
+            session = self._request()
+            try:
+                return self._run_on(session, job, x)
+            except LutnasError:
+                raise
+            except Exception as err:  # noqa: BLE001 -- board lost: try another
+                last = f"{session.where}: {_first(err)}"
+        raise DeviceError(f"running {job.key!r} failed on {self.max_attempts} board(s); last: {last}")
 
     def measure_many(self, jobs: Sequence[MeasureJob], on_result: OnResult | None = None) -> list[Measurement]:
         for job in jobs:

@@ -1,0 +1,163 @@
+"""Run an exported artifact where it is meant to run: verify, check against the reference, time.
+
+`run_artifact(dir, runner)` is `lutnas run`: the artifact's sha256 manifest is verified before any
+file is loaded (`lowering.artifact.verify_artifact`), the library runs once on the stored reference
+input and is compared with the stored PyTorch output (`max|y - y_ref| <= atol + rtol * max|y_ref|`,
+the lowering stage's rule and tolerances, recorded in the manifest), then it is timed with the same
+harness and stability policy as every table entry (`measure_stable`). The runner decides where:
+`LocalRunner` here, `RPCRunner` / `TrackerRunner` on a board.
+
+Only numpy and TVM's runtime are imported on this path (no torch, onnx or onnxruntime), so a
+runtime-only host can run a cuda or arm64 artifact.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lutnas.errors import DeviceError, NumericsError
+from lutnas.lowering.artifact import verify_artifact
+from lutnas.profiler.measurement import MeasureJob
+from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, StableResult, measure_stable
+
+
+@dataclass(frozen=True)
+class OutputCheck:
+    max_abs: float
+    ref_scale: float
+    rtol: float
+    atol: float
+
+    @property
+    def bound(self) -> float:
+        return self.atol + self.rtol * self.ref_scale
+
+    @property
+    def ok(self) -> bool:
+        return self.max_abs <= self.bound
+
+    def summary(self) -> str:
+        verdict = "matches" if self.ok else "DIFFERS FROM"
+        return (f"output {verdict} the reference: max abs err {self.max_abs:.2e} "
+                f"(tolerance {self.atol:g} + {self.rtol:g} * {self.ref_scale:.3g} = {self.bound:.2e})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "max_abs": self.max_abs, "bound": self.bound, "rtol": self.rtol,
+                "atol": self.atol, "ref_scale": self.ref_scale}
+
+
+@dataclass(frozen=True)
+class RunReport:
+    artifact: Path
+    where: str
+    check: OutputCheck
+    result: StableResult
+    fingerprint: dict[str, Any]
+
+    @property
+    def latency_ms(self) -> float:
+        return self.result.verdict.median_ms
+
+    def measured_dict(self) -> dict[str, Any]:
+        """The manifest's `measured` record: pooled median, every pass, verdict, device."""
+        fp = self.fingerprint
+        return {
+            "latency_ms": self.latency_ms,
+            "stable": self.result.stable,
+            "reason": self.result.verdict.reason,
+            "passes": [m.to_dict() for m in self.result.passes],
+            "where": self.where,
+            "emulated": bool(fp.get("emulated")),
+            "device": {k: fp.get(k) for k in ("cpu_model", "machine", "os", "emulated", "emulation_reason",
+                                              "fingerprint_id", "threads", "remote")},
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"artifact": str(self.artifact), "where": self.where, "check": self.check.to_dict(),
+                "measured": self.measured_dict()}
+
+
+def target_from_manifest(manifest: dict[str, Any]) -> Any:
+    """The lowering TargetSpec the artifact was built for (its options read back from the JSON)."""
+    from lutnas.lowering.targets import get_target
+
+    name = manifest["target"]["name"]
+    tj = manifest["target"]["target"]
+    options = {}
+    if name == "cuda" and "arch" in tj:
+        options["arch"] = tj["arch"]
+    if name == "x86" and "mcpu" in tj:
+        options["mcpu"] = tj["mcpu"]
+    return get_target(name, **options)
+
+
+def local_runner(spec: Any, threads: int = 1, policy: StabilityPolicy = DEFAULT_POLICY) -> Any:
+    """A LocalRunner for `spec`, or `DeviceError` saying why this machine cannot run it."""
+    from lutnas.profiler.runners import LocalRunner
+
+    if platform.machine() != spec.machine:
+        raise DeviceError(f"a {spec.name} artifact needs an {spec.machine} device, this is {platform.machine()}; "
+                          "run it on a board with --rpc HOST:PORT or --tracker HOST:PORT --key KEY")
+    if spec.device_type != "cpu":
+        from lutnas.profiler.tvm_runtime import device_for
+
+        device_for(spec.device_type)  # DeviceError "no cuda device here"
+    return LocalRunner(spec, "tvm", threads, policy)
+
+
+def artifact_job(art_dir: Path, manifest: dict[str, Any], threads: int, repeats: int | None = None,
+                 min_repeat_ms: float | None = None) -> MeasureJob:
+    lib = manifest["library"]
+    extra = {k: v for k, v in (("repeats", repeats), ("min_repeat_ms", min_repeat_ms)) if v is not None}
+    return MeasureJob(key=f"artifact-{manifest['files'][lib]['sha256'][:12]}",
+                      input_shape=tuple(manifest["input"]["shape"]), runtime="tvm",
+                      library_path=art_dir / lib, target=manifest["target"]["name"], threads=threads,
+                      input_name=manifest["input"].get("name", "input"), **extra)
+
+
+def run_local_once(spec: Any, library: Path, x: Any) -> Any:
+    """One call of the library's `main` on this machine (runtime-only TVM is enough)."""
+    import tvm
+    from tvm.runtime.vm import VirtualMachine
+
+    from lutnas.profiler.tvm_runtime import device_for, load_module
+
+    lib = load_module(library, spec.device_type)
+    dev = device_for(spec.device_type)
+    out = VirtualMachine(lib, dev)["main"](tvm.runtime.tensor(x, dev))
+    return (out if hasattr(out, "numpy") else out[0]).numpy()
+
+
+def run_artifact(art_dir: str | Path, runner: Any = None, threads: int = 1,
+                 policy: StabilityPolicy = DEFAULT_POLICY, repeats: int | None = None,
+                 min_repeat_ms: float | None = None, strict: bool = True) -> RunReport:
+    """Verify, run on the reference input, compare, time. `runner=None` runs here.
+
+    `strict`: a numerics mismatch raises `NumericsError` (after timing nothing).
+    """
+    import numpy as np
+
+    art_dir = Path(art_dir)
+    manifest = verify_artifact(art_dir)  # before anything is loaded
+    spec = target_from_manifest(manifest)
+    if runner is None:
+        runner = local_runner(spec, threads, policy)
+    job = artifact_job(art_dir, manifest, runner.threads, repeats, min_repeat_ms)
+    ref_info = manifest["reference"]
+    x = np.load(art_dir / ref_info["input"], allow_pickle=False)
+    ref = np.load(art_dir / ref_info["output"], allow_pickle=False)
+    if hasattr(runner, "run_once"):
+        y = runner.run_once(job, x)
+    else:
+        y = run_local_once(spec, job.library_path, x)
+    y = np.asarray(y)
+    err = float(np.max(np.abs(y.astype(np.float64) - ref))) if y.shape == ref.shape else float("inf")
+    check = OutputCheck(err, float(np.max(np.abs(ref))), float(ref_info["rtol"]), float(ref_info["atol"]))
+    if strict and not check.ok:
+        raise NumericsError(f"{art_dir}: {check.summary()}")
+    result = measure_stable(runner, job, policy)
+    where = getattr(runner, "where", "local")
+    return RunReport(art_dir, where, check, result, runner.describe())
