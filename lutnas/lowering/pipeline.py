@@ -9,7 +9,8 @@ own default pipeline for the target.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from lutnas.registry import Registry
 
@@ -25,8 +26,75 @@ def _tvm_default(target: Any) -> Any:
 
 PIPELINES.register("tvm-default", _tvm_default)
 
+
+def cpu_pipeline(target: Any, database_dir: Any = None, rules: Any = None) -> Any:
+    """TVM's CPU pipeline with lutnas's schedule rules (and optionally a tuning database).
+
+    The passes of `tvm.relax.backend.cpu_generic.get_default_pipeline` (library dispatch,
+    legalize + fold + fuse, dataflow lowering, finalize), with two steps inserted after fusion:
+    `MetaScheduleApplyDatabase` (when `database_dir` holds a MetaSchedule JSON database: tuned
+    records win) and then `lutnas.lowering.rules` for every function still unscheduled.
+    """
+    import tvm
+    from tvm import relax
+    from tvm.relax.backend.cpu_generic import pipeline as cpu_generic
+
+    from lutnas.lowering.rules import apply_rules_pass
+
+    tuned = []
+    if database_dir is not None:
+        from lutnas.lowering.tuning import apply_database_pass
+
+        tuned = [apply_database_pass(database_dir, target)]
+    seq = tvm.transform.Sequential(
+        cpu_generic.library_dispatch_passes(target)
+        + [
+            relax.transform.LegalizeOps(),
+            relax.transform.AnnotateTIROpPattern(),
+            relax.transform.FoldConstant(),
+            relax.transform.FuseOps(),
+            relax.transform.FuseTIR(),
+        ]
+        + tuned
+        + [apply_rules_pass(target, rules)]
+        + cpu_generic.dataflow_lower_passes(target)
+        + cpu_generic.finalize_passes(target),
+        name="lutnas_cpu",
+    )
+
+    @tvm.transform.module_pass(opt_level=0, name="LutnasCPUPipeline")
+    def _pipeline(mod: Any, _ctx: Any) -> Any:
+        with target:  # TVM's own legalization and lowering passes read the current target
+            return seq(mod)
+
+    return _pipeline
+
+
+def _lutnas_cpu(target: Any) -> Any:
+    """Legalize, fold, fuse, then lutnas's CPU rules (parallel, vectorized convs); no tuning."""
+    return cpu_pipeline(target)
+
+
+PIPELINES.register("lutnas-cpu", _lutnas_cpu)
+
+TUNED_PREFIX = "lutnas-cpu+tuned:"
+
+
+def tuned_pipeline_name(database_dir: Any) -> str:
+    """The recorded name of a build that applies the database in `database_dir` (by content hash)."""
+    from lutnas.lowering.tuning import database_hash
+
+    return f"{TUNED_PREFIX}{database_hash(database_dir)}"
+
 DEFAULT_PIPELINE = "tvm-default"
 
 
-def build_pipeline(name: str, target: Any) -> Any:
+def build_pipeline(name: str, target: Any, database_dir: Any = None) -> Any:
+    """The pass for `name`; a `lutnas-cpu+tuned:<hash>` name needs the database it names."""
+    if name.startswith(TUNED_PREFIX):
+        if database_dir is None:
+            from lutnas.errors import UnknownNameError
+
+            raise UnknownNameError(f"pipeline {name!r} needs its tuning database directory (--tuning-db)")
+        return cpu_pipeline(target, database_dir=database_dir)
     return PIPELINES.get(name)(target)

@@ -1,0 +1,74 @@
+"""lutnas's default CPU schedule rules (dlight-style) and the pass that applies them.
+
+TVM 0.27's dlight has CPU rules for GEMV and row reductions only; an unscheduled convolution is
+lowered as naive single-threaded loops. These rules give every fused function of a MobileNet-style
+network a parallel, vectorized schedule without tuning, and serve as the fallback for tasks a
+MetaSchedule database has no record for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lutnas.lowering.rules.base import Rule
+from lutnas.lowering.rules.conv import ConvGEMM, DepthwiseConv
+from lutnas.lowering.rules.elementwise import Fallback, Injective, RowReduction
+
+
+def default_cpu_rules() -> list[Rule]:
+    """Ordered: first match wins; `Fallback` (parallelise outer spatial loops) last."""
+    return [ConvGEMM(), DepthwiseConv(), Injective(), RowReduction(), Fallback()]
+
+
+def apply_rules(func: Any, target: Any, rules: list[Rule]) -> tuple[Any, str] | tuple[None, None]:
+    """The first rule's schedule for `func` and that rule's name, or (None, None)."""
+    for rule in rules:
+        sch = rule.apply(func, target, False)
+        if sch is not None:
+            return sch, rule.name
+    return None, None
+
+
+def apply_rules_pass(target: Any, rules: list[Rule] | None = None) -> Any:
+    """A module pass scheduling every not-yet-scheduled PrimFunc with `rules` for `target`.
+
+    Functions already scheduled (e.g. by `MetaScheduleApplyDatabase`, which marks them
+    `tirx.is_scheduled`) are left alone, so tuned records win and rules fill in the rest.
+    """
+    import tvm
+    from tvm import tirx
+
+    rules = default_cpu_rules() if rules is None else rules
+
+    @tvm.transform.module_pass(opt_level=0, name="LutnasApplyCPURules")
+    def _pass(mod: Any, _ctx: Any) -> Any:
+        updated = {}
+        for gvar, func in mod.functions_items():
+            if not isinstance(func, tirx.PrimFunc) or _is_scheduled(func):
+                continue
+            sch, _name = apply_rules(func, target, rules)
+            if sch is not None:
+                updated[gvar] = sch.mod["main"].with_attr("tirx.is_scheduled", True)
+        for gvar, func in updated.items():
+            mod[gvar] = func
+        return mod
+
+    return _pass
+
+
+def _is_scheduled(func: Any) -> bool:
+    attrs = func.attrs
+    return attrs is not None and "tirx.is_scheduled" in attrs and int(attrs["tirx.is_scheduled"]) == 1
+
+
+__all__ = [
+    "ConvGEMM",
+    "DepthwiseConv",
+    "Fallback",
+    "Injective",
+    "RowReduction",
+    "Rule",
+    "apply_rules",
+    "apply_rules_pass",
+    "default_cpu_rules",
+]

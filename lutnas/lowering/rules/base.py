@@ -1,0 +1,156 @@
+"""The rule protocol and the small loop-nest analysis every CPU rule shares.
+
+In the style of TVM's dlight (`s_tir/dlight/base/schedule_rule.py`): a rule has one method,
+`apply(func, target, tunable) -> Schedule | None`, returning None for "not mine"; rules are tried in
+order and the first match wins, with a fallback last. Schedules only reorder, split, fuse, inline and
+annotate loops, so every rule keeps the function's numerics (up to float summation order).
+
+`analyse(func)` splits a fused PrimFunc (the shape Relax's FuseOps/FuseTIR leaves behind: producers,
+one reduction, an injective epilogue chain) into those three parts, so each rule only has to decide
+how to tile the one reduction and where to put the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# tirx.IterVar kinds (include/tvm/tirx/var.h): data-parallel and commutative reduction.
+_SPATIAL, _REDUCE = 0, 2
+
+
+class Rule:
+    """One CPU schedule rule: `apply` returns a fixed (non-tunable) schedule or None."""
+
+    name = "rule"
+
+    def apply(self, func: Any, target: Any, tunable: bool) -> Any:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+@dataclass
+class FuncParts:
+    """A fused PrimFunc's root blocks: injective producers, at most one reduction, injective consumers."""
+
+    sch: Any                    # tvm.s_tir.Schedule working on the function
+    producers: list[Any]        # SBlockRVs before the reduction (padding, copies)
+    reduction: Any | None       # the one block with reduction iterators, or None
+    consumers: list[Any]        # SBlockRVs after it (bias, activation, residual add)
+    kinds: str                  # the reduction block's iterator kinds, e.g. "SSSSRRR"
+    extents: list[int]          # the reduction block's loop extents (static shapes only)
+
+
+def iter_kinds(sch: Any, block: Any) -> str | None:
+    """'S'/'R' per block iterator, or None when the block has other iterator kinds."""
+    out = []
+    for iv in sch.get(block).iter_vars:
+        kind = int(iv.iter_type)
+        if kind not in (_SPATIAL, _REDUCE):
+            return None
+        out.append("S" if kind == _SPATIAL else "R")
+    return "".join(out)
+
+
+def static_extents(sch: Any, loops: list[Any]) -> list[int] | None:
+    out = []
+    for loop in loops:
+        ext = sch.get(loop).extent
+        if not hasattr(ext, "value"):
+            return None
+        out.append(int(ext.value))
+    return out
+
+
+def analyse(func: Any) -> FuncParts | None:
+    """Split `func` into producers / one reduction / consumers; None if it has another shape."""
+    from tvm import s_tir, tirx
+
+    if not isinstance(func, tirx.PrimFunc):
+        return None
+    sch = s_tir.Schedule(func)
+    try:
+        blocks = sch.get_child_blocks(sch.get_sblock("root"))
+    except Exception:  # noqa: BLE001 -- no root block: not a fused compute function
+        return None
+    kinds = [iter_kinds(sch, b) for b in blocks]
+    if any(k is None for k in kinds):
+        return None
+    for b in blocks:  # every block must be a plain perfect loop nest at the root
+        if len(sch.get_loops(b)) != len(sch.get(b).iter_vars):
+            return None
+    reductions = [i for i, k in enumerate(kinds) if "R" in k]
+    if len(reductions) > 1:
+        return None
+    if not reductions:
+        return FuncParts(sch, list(blocks), None, [], "", [])
+    r = reductions[0]
+    extents = static_extents(sch, sch.get_loops(blocks[r]))
+    if extents is None:
+        return None
+    return FuncParts(sch, list(blocks[:r]), blocks[r], list(blocks[r + 1 :]), kinds[r], extents)
+
+
+def vector_bits(target: Any) -> int:
+    """SIMD register width of an llvm target, from the CPU features LLVM reports for its
+    mcpu/mattr (TVM's `llvm_get_vector_width` answers 512 for plain x86-64 in 0.27, which is SSE2)."""
+    try:
+        from tvm.target.codegen import llvm_cpu_has_features
+    except ImportError:  # no LLVM in this TVM build
+        return 128
+    for feature, bits in (("avx512f", 512), ("avx", 256), ("sve", 128), ("neon", 128), ("sse2", 128)):
+        if _has_feature(llvm_cpu_has_features, feature, target):
+            return bits
+    return 128
+
+
+def _has_feature(query: Any, feature: str, target: Any) -> bool:
+    try:
+        return bool(query(feature, target))
+    except Exception:  # noqa: BLE001 -- a feature unknown to this target's architecture
+        return False
+
+
+def vector_lanes(target: Any, bits: int = 32) -> int:
+    """SIMD lanes of `bits`-wide elements for an llvm target."""
+    return max(vector_bits(target) // bits, 2)
+
+
+def largest_divisor(n: int, limit: int) -> int:
+    """The largest divisor of `n` that is <= `limit` (>= 1)."""
+    for d in range(min(n, limit), 0, -1):
+        if n % d == 0:
+            return d
+    return 1
+
+
+def inline_chain(sch: Any, consumers: list[Any]) -> Any | None:
+    """Inline every consumer but the last into its successor; returns the last (the output) block."""
+    if not consumers:
+        return None
+    for block in consumers[:-1]:
+        sch.compute_inline(block)
+    return consumers[-1]
+
+
+def vectorize_inner(sch: Any, block: Any, lanes: int, parallel_outer: bool = False) -> None:
+    """Split the innermost loop of `block` by a divisor <= `lanes` and vectorize it; optionally
+    parallelise the outermost loop (spatial blocks only)."""
+    loops = sch.get_loops(block)
+    if not loops:
+        return
+    ext = static_extents(sch, loops[-1:])
+    if ext and ext[0] > 1:
+        factor = largest_divisor(ext[0], lanes)
+        if factor > 1:
+            if factor < ext[0]:
+                _, inner = sch.split(loops[-1], factors=[None, factor])
+            else:
+                inner = loops[-1]
+            sch.vectorize(inner)
+    if parallel_outer:
+        loops = sch.get_loops(block)
+        if len(loops) > 1:
+            sch.parallel(loops[0])

@@ -1,0 +1,230 @@
+"""Convolution rules (NCHW, as Relax legalizes ONNX Conv): 1x1 as GEMM, depthwise, and any other kxk.
+
+The three share one tiling, chosen from the fused function's loop extents (`n, f, y, x, rc, ry, rx`):
+
+    parallel for (n, f_out, y_out, x_out):        # across cores
+        for rc, ry, rx:                           # the reduction, outside the register tile
+            for f_in (unrolled):                  # FI output channels share each input load
+                for x_in (vectorized):            # VEC output pixels along the contiguous row
+                    acc[f_in, x_in] += in[...] * w[...]
+        epilogue (bias, activation, residual) on the same tile, vectorized
+
+This is the register-blocked GEMM of BLIS/oneDNN's direct convolution written as TVM schedule
+primitives: the accumulator tile (FI x VEC floats) becomes a small stack buffer (TVM's
+PlanAndUpdateBufferAllocationLocation + CompactBufferAllocation move the conv's intermediate to the
+tile loop), which LLVM keeps in vector registers. VEC is picked so that a tile is either a piece of
+one row or a set of whole rows, so the epilogue's region is exact. Depthwise convolution has no
+reuse across output channels (FI = 1), pads one channel plane at a time inside the parallel loop,
+and tiles rows instead.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from lutnas.lowering.rules.base import FuncParts, Rule, analyse, inline_chain, static_extents, vector_lanes
+
+
+def pixel_tile(h: int, w: int, lanes: int) -> tuple[int, int]:
+    """(rows, cols) of one output tile: cols is the largest power of two dividing w, up to two
+    vectors (LLVM turns odd vector widths into shuffles); a narrow row stacks whole rows instead."""
+    cols = _pow2_divisor(w, 2 * lanes)
+    rows = 1
+    if cols == w:
+        rows = max((r for r in range(1, h + 1) if h % r == 0 and r * w <= 2 * lanes), default=1)
+    return rows, cols
+
+
+def _conv_parts(func: Any) -> FuncParts | None:
+    parts = analyse(func)
+    if parts is None or parts.reduction is None or parts.kinds != "SSSSRRR":
+        return None
+    # the epilogue must be elementwise over the conv's output: same 4-d iteration space
+    for block in parts.consumers:
+        if static_extents(parts.sch, parts.sch.get_loops(block)) != parts.extents[:4]:
+            return None
+    return parts
+
+
+def _tile_pixels(sch: Any, y: Any, x: Any, h: int, w: int, lanes: int) -> tuple[list[Any], Any]:
+    """Split (y, x) into outer loops and one inner pixel loop (fused rows or a row piece)."""
+    rows, cols = pixel_tile(h, w, lanes)
+    if rows > 1:
+        yo, yi = sch.split(y, factors=[None, rows])
+        return [yo], (yi, x)
+    xo, xi = sch.split(x, factors=[None, cols])
+    return [y, xo], (xi,)
+
+
+def _vectorize_pixels(sch: Any, inner_px: tuple[Any, ...]) -> None:
+    """Vectorize the row loop; a tile of whole rows unrolls its row loop (vectorizing across a row
+    boundary would index y and x with div/mod, which the vectorizer turns into gathers)."""
+    if len(inner_px) > 1:
+        sch.unroll(inner_px[0])
+    sch.vectorize(inner_px[-1])
+
+
+def _finish_epilogue(sch: Any, out: Any, at: Any, lanes: int, conv: Any = None) -> None:
+    """Move the output block under `at` and vectorize its innermost loop. The conv's result then
+    lives only inside the tile: scope "local" makes it a stack array LLVM keeps in registers
+    (a "global" intermediate is a TVMBackendAllocWorkspace call per tile)."""
+    if out is None:
+        return
+    if conv is not None:
+        sch.set_scope(conv, 0, "local")
+    sch.reverse_compute_at(out, at, preserve_unit_loops=True)
+    loops = sch.get_loops(out)
+    inner = static_extents(sch, loops[-1:])[0]
+    if inner > 1:
+        sch.vectorize(loops[-1])
+
+
+def _vectorize_init(sch: Any, init: Any) -> None:
+    loops = sch.get_loops(init)
+    if static_extents(sch, loops[-1:])[0] > 1:
+        sch.vectorize(loops[-1])
+
+
+class ConvGEMM(Rule):
+    """Any dense or grouped convolution with input channels to reduce over (1x1 = GEMM, kxk)."""
+
+    name = "conv-gemm"
+
+    def __init__(self, max_acc_vectors: int = 12) -> None:
+        self.max_acc_vectors = max_acc_vectors
+
+    def apply(self, func: Any, target: Any, tunable: bool) -> Any:
+        parts = _conv_parts(func)
+        if parts is None:
+            return None
+        _n, f, h, w, rc, kh, kw = parts.extents
+        if rc == 1 and (kh, kw) != (1, 1):
+            return None  # depthwise: the other rule
+        sch = parts.sch
+        lanes = vector_lanes(target)
+        pointwise = (kh, kw) == (1, 1) and _input_pixels(sch, parts.reduction) == h * w
+        if pointwise:
+            for block in parts.producers:  # 1x1 convs have no padding: the copy inlines away
+                sch.compute_inline(block)
+        else:
+            for block in parts.producers:
+                _parallel_spatial(sch, block, lanes)
+        out = inline_chain(sch, parts.consumers)
+        conv = parts.reduction
+        if pointwise:
+            outer_loops, inner_px, vecs = _flat_pixels(sch, conv, out, h * w, w, lanes)
+            ln, lf = outer_loops
+            lrc, lry, lrx = sch.get_loops(conv)[-3:]
+        else:
+            ln, lf, ly, lx, lrc, lry, lrx = sch.get_loops(conv)
+            outer_px, inner_px = _tile_pixels(sch, ly, lx, h, w, lanes)
+            rows, cols = pixel_tile(h, w, lanes)
+            vecs = rows * math.ceil(cols / lanes)
+        fi = _largest_divisor(f, max(1, self.max_acc_vectors // vecs), prefer=(8, 6, 4, 3, 2))
+        lfo, lfi = sch.split(lf, factors=[None, fi])
+        if pointwise:
+            sch.reorder(ln, lfo, inner_px[0], lrc, lry, lrx, lfi, inner_px[1])
+            outer = sch.fuse(ln, lfo, inner_px[0])
+            inner_px = inner_px[1:]
+        else:
+            sch.reorder(ln, lfo, *outer_px, lrc, lry, lrx, lfi, *inner_px)
+            outer = sch.fuse(ln, lfo, *outer_px)
+        sch.parallel(outer)
+        sch.unroll(lfi)
+        _vectorize_pixels(sch, inner_px)
+        _finish_epilogue(sch, out, outer, lanes, conv)
+        _vectorize_init(sch, sch.decompose_reduction(conv, lrc))
+        return sch
+
+
+def _input_pixels(sch: Any, conv: Any) -> int:
+    """H*W of the conv's input (its first 4-d read), to tell stride-1 1x1 convs from strided ones."""
+    for region in sch.get(conv).reads:
+        shape = [int(d) for d in region.source.shape]
+        if len(shape) == 4:
+            return shape[2] * shape[3]
+    return -1
+
+
+def _flat_pixels(sch: Any, conv: Any, out: Any, pixels: int, w: int, lanes: int) -> tuple[Any, Any, int]:
+    """Make (y, x) one pixel axis in the conv, its intermediate and the output block, and split it
+    by a power-of-two vector tile. Returns ((n, f) loops, (p_out, p_in) loops, vectors per row)."""
+    sch.transform_layout(conv, ("write", 0), lambda n, f, y, x: (n, f, y * w + x))
+    sch.transform_block_layout(conv, lambda n, f, y, x, rc, ry, rx: (n, f, y * w + x, rc, ry, rx))
+    if out is not None:
+        sch.transform_block_layout(out, lambda n, f, y, x: (n, f, y * w + x))
+    ln, lf, lp = sch.get_loops(conv)[:3]
+    vec = _pow2_divisor(pixels, 2 * lanes)
+    po, pi = sch.split(lp, factors=[None, vec])
+    return (ln, lf), (po, pi), max(1, math.ceil(vec / lanes))
+
+
+def _pow2_divisor(n: int, limit: int) -> int:
+    d = 1
+    while d * 2 <= limit and n % (d * 2) == 0:
+        d *= 2
+    return d
+
+
+class DepthwiseConv(Rule):
+    """Depthwise convolution (one input channel per output channel, kxk window).
+
+    One channel per parallel iteration: its padded plane is built once (a stack array), then a
+    register tile of `rows` output rows x `cols` pixels (a power of two dividing the width)
+    accumulates over the window, so several independent vector FMA chains are in flight.
+    """
+
+    name = "depthwise"
+
+    def __init__(self, max_acc_vectors: int = 8) -> None:
+        self.max_acc_vectors = max_acc_vectors
+
+    def apply(self, func: Any, target: Any, tunable: bool) -> Any:
+        parts = _conv_parts(func)
+        if parts is None:
+            return None
+        _n, _f, h, w, rc, kh, kw = parts.extents
+        if rc != 1 or (kh, kw) == (1, 1):
+            return None
+        sch = parts.sch
+        lanes = vector_lanes(target)
+        out = inline_chain(sch, parts.consumers)
+        conv = parts.reduction
+        ln, lf, ly, lx, lrc, lry, lrx = sch.get_loops(conv)
+        chan = sch.fuse(ln, lf)
+        cols = _pow2_divisor(w, 2 * lanes)
+        per_row = math.ceil(cols / lanes)
+        rows = _largest_divisor(h, max(1, self.max_acc_vectors // per_row))
+        lyo, lyi = sch.split(ly, factors=[None, rows])
+        lxo, lxi = sch.split(lx, factors=[None, cols])
+        sch.reorder(chan, lyo, lxo, lrc, lry, lrx, lyi, lxi)
+        sch.parallel(chan)
+        sch.unroll(lrx)
+        _vectorize_pixels(sch, (lyi, lxi))
+        for block in parts.producers:  # pad one channel plane per parallel iteration
+            sch.compute_at(block, chan, preserve_unit_loops=True)
+            sch.set_scope(block, 0, "local")
+        _finish_epilogue(sch, out, lxo, lanes, conv)
+        _vectorize_init(sch, sch.decompose_reduction(conv, lrc))
+        return sch
+
+
+def _parallel_spatial(sch: Any, block: Any, lanes: int) -> None:
+    loops = sch.get_loops(block)
+    ext = static_extents(sch, loops)
+    outer = [lp for lp, e in zip(loops[:-1], ext[:-1], strict=True)]
+    if len(outer) > 1:
+        sch.parallel(sch.fuse(*outer[:2]))
+    elif outer:
+        sch.parallel(outer[0])
+
+
+def _largest_divisor(n: int, limit: int, prefer: tuple[int, ...] = ()) -> int:
+    for p in prefer:
+        if p <= limit and n % p == 0:
+            return p
+    for d in range(min(n, limit), 0, -1):
+        if n % d == 0:
+            return d
+    return 1

@@ -1,0 +1,157 @@
+"""Rules for what is not a convolution: injective chains, reductions over trailing axes, and the fallback.
+
+- `Injective`: a chain of spatial-only blocks (reshape, add, hswish, SE's channel scaling) is inlined
+  into its last block, whose outer loops run across cores and whose innermost loop is vectorized.
+- `RowReduction`: one reduction whose reduced axes come last (global average pooling's sum, a dense
+  layer's dot products) with injective producers/consumers: parallel over the kept axes; when the
+  innermost kept axis is contiguous in the output it is tiled and vectorized under the reduction
+  (the GEMV of a classifier head), otherwise the reduction runs scalar per output.
+- `Fallback`: parallelise the outermost spatial loop of every root block. Always applies, never
+  changes what is computed, so it goes last.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lutnas.lowering.rules.base import (
+    Rule,
+    analyse,
+    inline_chain,
+    iter_kinds,
+    largest_divisor,
+    static_extents,
+    vector_lanes,
+    vectorize_inner,
+)
+
+
+class Injective(Rule):
+    """Spatial-only functions: inline the chain, parallel outer loops, vectorized inner loop."""
+
+    name = "injective"
+
+    def apply(self, func: Any, target: Any, tunable: bool) -> Any:
+        parts = analyse(func)
+        if parts is None or parts.reduction is not None or not parts.producers:
+            return None
+        sch = parts.sch
+        blocks = parts.producers
+        for block in blocks[:-1]:
+            try:
+                sch.compute_inline(block)
+            except Exception:  # noqa: BLE001 -- not inlinable (e.g. an output): schedule it alone
+                _schedule_spatial(sch, block, target)
+        _schedule_spatial(sch, blocks[-1], target)
+        return sch
+
+
+class RowReduction(Rule):
+    """One reduction over trailing axes (pooling, dense) between injective blocks."""
+
+    name = "row-reduction"
+
+    def apply(self, func: Any, target: Any, tunable: bool) -> Any:
+        parts = analyse(func)
+        if parts is None or parts.reduction is None:
+            return None
+        kinds = parts.kinds
+        n_spatial = len(kinds) - len(kinds.lstrip("S"))
+        if n_spatial == 0 or "S" in kinds[n_spatial:]:
+            return None
+        sch = parts.sch
+        lanes = vector_lanes(target)
+        for block in parts.producers:
+            try:
+                sch.compute_inline(block)
+            except Exception:  # noqa: BLE001 -- keep it as its own parallel loop nest
+                _schedule_spatial(sch, block, target)
+        out = inline_chain(sch, parts.consumers)
+        red = parts.reduction
+        loops = sch.get_loops(red)
+        spatial, reduce_ = loops[:n_spatial], loops[n_spatial:]
+        ext = parts.extents[:n_spatial]
+        inner = largest_divisor(ext[-1], 2 * lanes) if _contiguous_last(sch, red, n_spatial) else 1
+        if inner > 1:
+            jo, ji = sch.split(spatial[-1], factors=[None, inner])
+            sch.reorder(*spatial[:-1], jo, *reduce_, ji)
+            outer = sch.fuse(*spatial[:-1], jo) if n_spatial > 1 else jo
+            sch.vectorize(ji)
+        else:
+            outer = sch.fuse(*spatial) if n_spatial > 1 else spatial[0]
+        sch.parallel(outer)
+        if out is not None:
+            if static_extents(sch, sch.get_loops(out)) == ext:
+                sch.reverse_compute_at(out, outer, preserve_unit_loops=True)
+                vectorize_inner(sch, out, lanes)
+            else:
+                _schedule_spatial(sch, out, target)
+        init = sch.decompose_reduction(red, reduce_[0])
+        if inner > 1:
+            vectorize_inner(sch, init, lanes)
+        return sch
+
+
+class Fallback(Rule):
+    """Parallelise every root block's outermost spatial loop (fused with the next when tiny)."""
+
+    name = "fallback"
+
+    def apply(self, func: Any, target: Any, tunable: bool) -> Any:
+        from tvm import s_tir, tirx
+
+        if not isinstance(func, tirx.PrimFunc):
+            return None
+        sch = s_tir.Schedule(func)
+        try:
+            blocks = sch.get_child_blocks(sch.get_sblock("root"))
+        except Exception:  # noqa: BLE001 -- no root block: leave it to TVM
+            return None
+        for block in blocks:
+            kinds = iter_kinds(sch, block) or ""
+            loops = sch.get_loops(block)
+            if kinds.startswith("S") and len(loops) == len(kinds):
+                n_spatial = len(kinds) - len(kinds.lstrip("S"))
+                sch.parallel(sch.fuse(*loops[: min(2, n_spatial)]) if n_spatial > 1 else loops[0])
+        return sch
+
+
+def _schedule_spatial(sch: Any, block: Any, target: Any) -> None:
+    lanes = vector_lanes(target)
+    loops = sch.get_loops(block)
+    if len(loops) > 2:  # keep at least one loop outside the vector loop to run in parallel
+        sch.fuse(*loops[:-1])
+    vectorize_inner(sch, block, lanes, parallel_outer=True)
+
+
+def _contiguous_last(sch: Any, block: Any, n_spatial: int) -> bool:
+    """Whether the block's last spatial iterator indexes the last axis of every buffer it reads
+    (with stride 1), so a vector along it loads contiguous memory."""
+    stmt = sch.get(block)
+    var = stmt.iter_vars[n_spatial - 1].var
+    for region in stmt.reads:
+        if not region.region:
+            continue
+        last = region.region[-1].min
+        if any(var.same_as(v) for v in _vars_in(region.region[:-1])):
+            return False
+        if not (hasattr(last, "same_as") and last.same_as(var)) and _uses(last, var):
+            return False
+    return True
+
+
+def _vars_in(ranges: Any) -> list[Any]:
+    from tvm import tirx
+
+    found = []
+    for rng in ranges:
+        tirx.stmt_functor.post_order_visit(rng.min, lambda n: found.append(n) if isinstance(n, tirx.Var) else None)
+    return found
+
+
+def _uses(expr: Any, var: Any) -> bool:
+    from tvm import tirx
+
+    hits = []
+    tirx.stmt_functor.post_order_visit(expr, lambda n: hits.append(n) if isinstance(n, tirx.Var) and n.same_as(var) else None)
+    return bool(hits)
