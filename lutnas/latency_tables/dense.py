@@ -1,0 +1,195 @@
+"""The dense latency table search and `lutnas predict` consume, and its parallel numba predictor.
+
+The additive latency model of ProxylessNAS / FBNet / Once-for-All lookup tables: a network's latency
+is the fixed cost (stem, fixed blocks, head) plus, per searchable layer, the cost of the chosen
+candidate, `LUT[layer, choice]`. Because a block's input shape never depends on other layers'
+choices (lutnas.spaces invariant), the table is a dense `[layers x max_choices]` float64 array:
+skip choices cost 0.0 and choices a layer does not have are NaN.
+
+`predict(archs)` sums the chosen entries of each arch and, alongside, the variances of the entries'
+estimates (independent estimates: variances add). The interval is `latency +/- z * sqrt(var)` with
+z = 1.96 by default: a 95% interval for *the table's estimate* of the sum (how well the samples pin
+the per-block latencies down), not for how well block sums predict whole networks. When the table
+carries a calibration (its relative error against measured whole networks, `rel_sigma`), that error
+is added in quadrature: `var + (rel_sigma * latency)^2`.
+
+The kernel reads archs row by row (contiguous `[N, L]`, any integer dtype; int8 is 8x less memory
+traffic than int64), checks every choice against the layer's count with one unsigned compare, and
+writes NaN for an arch that has an invalid choice; `predict` then names the first bad layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from lutnas.errors import ArchError, TableError
+
+Z_95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class Prediction:
+    latency_ms: np.ndarray   # [N]
+    low_ms: np.ndarray       # [N]
+    high_ms: np.ndarray      # [N]
+
+    def __len__(self) -> int:
+        return len(self.latency_ms)
+
+
+@dataclass(frozen=True)
+class DenseTable:
+    """Layers x choices latency estimates plus a fixed cost; see the module docstring."""
+
+    space: str
+    resolution: int
+    fixed_ms: float
+    fixed_var_ms2: float
+    latency_ms: np.ndarray          # float64 [L, C_max]; skip = 0.0; choice not in layer = NaN
+    var_ms2: np.ndarray             # float64 [L, C_max]; variance of each entry's estimate
+    num_choices: np.ndarray         # int64 [L]
+    rel_sigma: float = 0.0          # relative error of a calibration against whole networks (0: none)
+    table_id: str = ""
+    choice_names: tuple[tuple[str, ...], ...] | None = None   # for error messages; None = indices only
+    _flat: tuple[np.ndarray, np.ndarray] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        lat = np.ascontiguousarray(self.latency_ms, dtype=np.float64)
+        var = np.ascontiguousarray(self.var_ms2, dtype=np.float64)
+        counts = np.ascontiguousarray(self.num_choices, dtype=np.int64)
+        if lat.ndim != 2 or var.shape != lat.shape or counts.shape != (lat.shape[0],):
+            raise TableError(
+                f"dense table for {self.space!r}: latency {lat.shape}, variance {var.shape} and "
+                f"num_choices {counts.shape} do not form [L, C] / [L, C] / [L]"
+            )
+        if counts.size and (counts.min() < 1 or counts.max() > lat.shape[1]):
+            raise TableError(f"dense table for {self.space!r}: num_choices {counts.tolist()} outside 1..{lat.shape[1]}")
+        present = np.arange(lat.shape[1])[None, :] < counts[:, None]
+        holes = present & ~(np.isfinite(lat) & np.isfinite(var))
+        if holes.any():
+            layer, choice = (int(i) for i in np.argwhere(holes)[0])
+            raise TableError(f"dense table for {self.space!r}: layer {layer} choice {choice} has no finite estimate")
+        set_ = object.__setattr__
+        set_(self, "latency_ms", lat)
+        set_(self, "var_ms2", var)
+        set_(self, "num_choices", counts)
+        # Kernel copies: NaN outside a layer's choices (never read: the bound check comes first).
+        set_(self, "_flat", (np.where(present, lat, np.nan).ravel(), np.where(present, var, np.nan).ravel()))
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.latency_ms.shape[0])
+
+    @property
+    def max_choices(self) -> int:
+        return int(self.latency_ms.shape[1])
+
+    def predict(self, archs: Any, z: float = Z_95) -> Prediction:
+        """Latency and interval for each arch of an `[N, L]` integer array (or one arch `[L]`)."""
+        a = self._as_archs(archs)
+        lat_flat, var_flat = self._flat
+        lat, low, high = _predict_kernel()(a, lat_flat, var_flat, self.num_choices, self.max_choices,
+                                           float(self.fixed_ms), float(self.fixed_var_ms2), float(z),
+                                           float(self.rel_sigma))
+        self._raise_if_invalid(a, lat)
+        return Prediction(lat, low, high)
+
+    def predict_latency(self, archs: Any) -> np.ndarray:
+        """Point estimates only (no interval): the search inner loop and the throughput bench."""
+        a = self._as_archs(archs)
+        lat = _latency_kernel()(a, self._flat[0], self.num_choices, self.max_choices, float(self.fixed_ms))
+        self._raise_if_invalid(a, lat)
+        return lat
+
+    # -- input checks ------------------------------------------------------------------------------
+    def _as_archs(self, archs: Any) -> np.ndarray:
+        a = np.asarray(archs)
+        if a.ndim == 1:
+            a = a[None, :]
+        if a.ndim != 2 or a.shape[1] != self.num_layers:
+            raise ArchError(
+                f"{self.space}: archs must be [N, {self.num_layers}] (one choice per layer), got shape {a.shape}"
+            )
+        if a.dtype.kind not in "iu":
+            whole = a.dtype.kind == "f" and bool(np.all(np.isfinite(a)) and np.all(a == np.round(a)))
+            if whole or a.size == 0:
+                a = a.astype(np.int64)
+            else:
+                raise ArchError(f"{self.space}: arch choices must be integers, got dtype {a.dtype}")
+        return np.ascontiguousarray(a)
+
+    def _raise_if_invalid(self, archs: np.ndarray, lat: np.ndarray) -> None:
+        bad = np.flatnonzero(np.isnan(lat))
+        if not bad.size:
+            return
+        i = int(bad[0])
+        row = archs[i].astype(np.int64)
+        layer = int(np.flatnonzero((row < 0) | (row >= self.num_choices))[0])
+        raise ArchError(
+            f"{self.space}: arch {i}: layer {layer}: choice {row[layer]} is not in the table; "
+            f"valid: {self._valid_text(layer)}"
+        )
+
+    def _valid_text(self, layer: int) -> str:
+        n = int(self.num_choices[layer])
+        if self.choice_names is not None:
+            return ", ".join(f"{i}={name}" for i, name in enumerate(self.choice_names[layer][:n]))
+        return f"0..{n - 1}"
+
+
+# -- numba kernels (compiled on first use, cached on disk) --------------------------------------------
+@cache
+def _predict_kernel():
+    import numba
+
+    @numba.njit(parallel=True, cache=True, fastmath={"reassoc", "contract", "arcp"}, nogil=True)
+    def predict_kernel(archs, lat, var, counts, width, fixed, fixed_var, z, rel):  # pragma: no cover - numba
+        n, num_layers = archs.shape
+        out = np.empty(n)
+        low = np.empty(n)
+        high = np.empty(n)
+        for i in numba.prange(n):
+            s = fixed
+            v = fixed_var
+            ok = True
+            for layer in range(num_layers):
+                c = np.int64(archs[i, layer])
+                ok &= np.uint64(c) < np.uint64(counts[layer])
+                j = layer * width + min(max(c, 0), width - 1)
+                s += lat[j]
+                v += var[j]
+            if not ok:
+                s = np.nan
+            v += (rel * s) * (rel * s)
+            half = z * np.sqrt(v)
+            out[i] = s
+            low[i] = s - half
+            high[i] = s + half
+        return out, low, high
+
+    return predict_kernel
+
+
+@cache
+def _latency_kernel():
+    import numba
+
+    @numba.njit(parallel=True, cache=True, fastmath={"reassoc", "contract", "arcp"}, nogil=True)
+    def latency_kernel(archs, lat, counts, width, fixed):  # pragma: no cover - numba
+        n, num_layers = archs.shape
+        out = np.empty(n)
+        for i in numba.prange(n):
+            s = fixed
+            ok = True
+            for layer in range(num_layers):
+                c = np.int64(archs[i, layer])
+                ok &= np.uint64(c) < np.uint64(counts[layer])
+                s += lat[layer * width + min(max(c, 0), width - 1)]
+            out[i] = s if ok else np.nan
+        return out
+
+    return latency_kernel
