@@ -1,0 +1,233 @@
+"""Whole-network measurement: the ground truth a latency table is validated against.
+
+nn-Meter (Zhang et al., MobiSys 2021) and the ProxylessNAS / FBNet papers judge a latency LUT by
+comparing its sum-of-blocks prediction with the measured latency of complete networks. The
+comparison is only honest when both sides are timed the same way, so a network here goes through
+exactly the path a table entry goes through: export to ONNX (`lowering.export_onnx`), compile every
+library first in worker processes (`profiler.workers.compile_many`; never time while compiling),
+then time each network with a `profiler` runner and the same stability policy, re-measuring
+unstable networks in later passes (not back to back) and keeping every pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lutnas.lowering.pipeline import DEFAULT_PIPELINE
+from lutnas.profiler.measurement import MeasureJob, Measurement
+from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, Verdict, assess, verdict
+
+
+@dataclass(frozen=True)
+class NetworkMeasurement:
+    """Every pass of one whole network, with the stability verdict over them."""
+
+    arch: tuple[int, ...]
+    key: str
+    onnx_path: Path
+    library_path: Path | None
+    passes: tuple[Measurement, ...]
+    verdict: Verdict
+
+    @property
+    def latency_ms(self) -> float:
+        """Pooled median of the passes that were stable alone (all passes if none was)."""
+        return self.verdict.median_ms
+
+    @property
+    def samples_ms(self) -> list[float]:
+        return [s for p in self.passes for s in p.samples_ms]
+
+    @property
+    def unstable(self) -> bool:
+        return not self.verdict.stable
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "arch": list(self.arch),
+            "latency_ms": self.latency_ms,
+            "samples_ms": self.samples_ms,
+            "passes": len(self.passes),
+            "unstable": self.unstable,
+            "unstable_reason": self.verdict.reason,
+            "unstable_passes": sum(p.unstable for p in self.passes),
+            "inner_loops": [p.inner_loops for p in self.passes],
+            "key": self.key,
+        }
+
+
+def network_key(space_name: str, arch: Sequence[int], resolution: int, width_mult: float = 1.0,
+                num_classes: int = 1000) -> str:
+    """A readable, unique name for one network (used as the measurement key and file stem)."""
+    text = json.dumps([space_name, list(arch), resolution, width_mult, num_classes])
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    return f"net-{space_name}-r{resolution}-{digest}"
+
+
+def default_network_dir() -> Path:
+    from lutnas.profiler.workers import default_cache_dir
+
+    return default_cache_dir().parent / "networks"
+
+
+def export_networks(space: Any, archs: Sequence[Sequence[int]], resolution: int, out_dir: Path, *,
+                    width_mult: float = 1.0, num_classes: int = 1000) -> list[Path]:
+    """ONNX file per arch (deterministic export, reused when already written)."""
+    from lutnas.lowering.onnx_io import export_onnx
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for arch in archs:
+        path = out_dir / f"{network_key(space.name, arch, resolution, width_mult, num_classes)}.onnx"
+        if not path.is_file():
+            module = space.build(arch, resolution, num_classes=num_classes, width_mult=width_mult)
+            tmp = path.with_suffix(".tmp.onnx")
+            export_onnx(module, (1, 3, resolution, resolution), tmp)
+            tmp.replace(path)
+        paths.append(path)
+    return paths
+
+
+def measure_archs(
+    space: Any,
+    archs: Sequence[Sequence[int]],
+    resolution: int,
+    target: Any,
+    runtime: str,
+    *,
+    threads: int = 1,
+    pipeline: str = DEFAULT_PIPELINE,
+    runner: Any = None,
+    policy: StabilityPolicy = DEFAULT_POLICY,
+    progress: bool = True,
+    width_mult: float = 1.0,
+    num_classes: int = 1000,
+    work_dir: Path | None = None,
+    cache_dir: Path | None = None,
+    workers: int = 2,
+) -> list[NetworkMeasurement]:
+    """Compile (tvm) and time each whole network; one result per arch, in input order.
+
+    `space` is a SearchSpace or its name, `target` a TargetSpec or name. `runner` is any profiler
+    `Runner` (local by default; RPC / tracker runners time remotely); it must be configured for
+    (target, runtime, threads). Unstable networks get later passes up to `policy.max_passes`.
+    """
+    from lutnas.lowering.targets import get_target
+    from lutnas.spaces import get_space
+
+    space = get_space(space) if isinstance(space, str) else space
+    target = get_target(target) if isinstance(target, str) else target
+    resolution = space.check_resolution(resolution)
+    archs = [space.validate(a) for a in archs]
+    unique = list(dict.fromkeys(archs))
+    net_dir = Path(work_dir) if work_dir is not None else default_network_dir()
+    onnx_paths = export_networks(space, unique, resolution, net_dir / space.name, width_mult=width_mult,
+                                 num_classes=num_classes)
+    shape = (1, 3, resolution, resolution)
+    libs: list[Path | None] = [None] * len(unique)
+    if runtime == "tvm":
+        from lutnas.profiler.workers import CompileJob, compile_many
+
+        with _status(progress, f"compiling {len(unique)} network(s) for {target.name}"):
+            compiled = compile_many([CompileJob(p, shape) for p in onnx_paths], target, workers=workers,
+                                    cache_dir=cache_dir, pipeline=pipeline)
+        libs = [c.library_path for c in compiled]
+    jobs = [
+        MeasureJob(key=network_key(space.name, a, resolution, width_mult, num_classes), input_shape=shape,
+                   runtime=runtime, library_path=lib, onnx_path=onnx, target=target.name, threads=threads)
+        for a, onnx, lib in zip(unique, onnx_paths, libs)
+    ]
+    if runner is None:
+        from lutnas.profiler.runners import LocalRunner
+
+        runner = LocalRunner(target, runtime, threads, policy)
+    passes = measure_in_passes(runner, jobs, policy, progress=progress, label="measuring networks")
+    by_arch = {
+        a: NetworkMeasurement(a, j.key, j.onnx_path, j.library_path, tuple(p), verdict(p, policy))
+        for a, j, p in zip(unique, jobs, passes)
+    }
+    return [by_arch[a] for a in archs]
+
+
+def measure_in_passes(
+    runner: Any,
+    jobs: Sequence[MeasureJob],
+    policy: StabilityPolicy = DEFAULT_POLICY,
+    *,
+    progress: bool = True,
+    label: str = "measuring",
+    on_pass: Callable[[int, Measurement], None] | None = None,
+) -> list[list[Measurement]]:
+    """Pass 1 over every job, then later passes over only the jobs whose verdict needs more.
+
+    Re-measuring a job after the others (not back to back) spreads bursty noise of a shared machine
+    over the passes; every pass is kept and returned, per job in input order.
+    """
+    passes: list[list[Measurement]] = [[] for _ in jobs]
+    todo = list(range(len(jobs)))
+    with _bar(progress, label, len(jobs)) as advance:
+        while todo:
+            for i in todo:
+                m = runner.measure(jobs[i])
+                m = assess(_with_pass(m, len(passes[i]) + 1), policy)
+                passes[i].append(m)
+                if on_pass is not None:
+                    on_pass(i, m)
+                if not verdict(passes[i], policy).needs_more:
+                    advance()
+            todo = [i for i in todo if verdict(passes[i], policy).needs_more]
+    return passes
+
+
+def _with_pass(m: Measurement, pass_no: int) -> Measurement:
+    from dataclasses import replace
+
+    return replace(m, pass_no=pass_no)
+
+
+class _bar:
+    """A rich progress bar (jobs done / total, ETA) that is a no-op when progress is off."""
+
+    def __init__(self, enabled: bool, label: str, total: int) -> None:
+        self.enabled, self.label, self.total = enabled, label, total
+        self._progress: Any = None
+
+    def __enter__(self) -> Callable[[], None]:
+        if not self.enabled:
+            return lambda: None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                  TimeRemainingColumn(), console=Console(stderr=True))
+        self._progress.__enter__()
+        task = self._progress.add_task(self.label, total=self.total)
+        return lambda: self._progress.advance(task)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+
+
+class _status:
+    """A rich spinner with a message while a phase without per-item progress runs."""
+
+    def __init__(self, enabled: bool, message: str) -> None:
+        self.enabled, self.message = enabled, message
+        self._status: Any = None
+
+    def __enter__(self) -> None:
+        if self.enabled:
+            from rich.console import Console
+
+            self._status = Console(stderr=True).status(self.message)
+            self._status.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.__exit__(*exc)

@@ -1,0 +1,233 @@
+"""Prove a latency table's accuracy: predict whole networks, measure them, compare (nn-Meter style).
+
+nn-Meter (Zhang et al., MobiSys 2021) reports the share of networks predicted within +/-10% of
+their measured latency; lutnas reports that and more, on archs that were never used to build or
+calibrate the table: `within_5` / `within_10` (fractions), MAPE, RMSPE, bias (mean signed relative
+error: negative = the table under-predicts) and Spearman's rank correlation (what a search needs:
+the table must order archs right). The networks are measured with the table's own space,
+resolution, target, runtime, threads and pipeline, by a runner whose device fingerprint must match
+the table's (`--allow-mismatch` overrides, and the report records it).
+
+Outputs: `report.json` (headline numbers + one row per arch) and `scatter.png` (predicted vs
+measured, the y = x line and the +/-10% band). With `calibrate=True` a linear calibration is fitted
+on a seeded subset and every number is scored on the held-out rest only, raw and calibrated.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lutnas.latency_tables.calibration import Calibration, fit_calibration, split_fit_score
+
+REPORT_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    n: int
+    within_5: float     # fraction of archs with |rel_error| <= 5%
+    within_10: float
+    mape: float         # mean |rel_error| (fraction)
+    rmspe: float        # sqrt(mean rel_error^2)
+    bias: float         # mean rel_error (signed)
+    spearman: float     # rank correlation of predicted vs measured (nan for < 2 archs)
+
+    def line(self) -> str:
+        return (f"{self.n} archs, within ±10%: {self.within_10:.1%}, within ±5%: {self.within_5:.1%}, "
+                f"MAPE {self.mape:.1%}, bias {self.bias:+.1%}, spearman {self.spearman:.2f}")
+
+
+def accuracy(predicted: Any, measured: Any) -> Accuracy:
+    """Headline statistics of predicted vs measured latencies (same units, one entry per arch)."""
+    p = np.asarray(predicted, dtype=np.float64)
+    m = np.asarray(measured, dtype=np.float64)
+    rel = (p - m) / m
+    err = np.abs(rel)
+    return Accuracy(
+        n=int(p.size),
+        within_5=float(np.mean(err <= 0.05)) if p.size else math.nan,
+        within_10=float(np.mean(err <= 0.10)) if p.size else math.nan,
+        mape=float(np.mean(err)) if p.size else math.nan,
+        rmspe=float(np.sqrt(np.mean(rel**2))) if p.size else math.nan,
+        bias=float(np.mean(rel)) if p.size else math.nan,
+        spearman=spearman(p, m),
+    )
+
+
+def spearman(x: Any, y: Any) -> float:
+    """Spearman's rho: Pearson correlation of the (tie-averaged) ranks."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if x.size < 2:
+        return math.nan
+    rx, ry = _ranks(x), _ranks(y)
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    denom = math.sqrt(float(np.sum(rx**2) * np.sum(ry**2)))
+    return float(np.sum(rx * ry) / denom) if denom > 0 else math.nan
+
+
+def _ranks(v: np.ndarray) -> np.ndarray:
+    order = np.argsort(v, kind="stable")
+    ranks = np.empty(v.size)
+    ranks[order] = np.arange(v.size, dtype=np.float64)
+    for value in np.unique(v[np.diff(np.sort(v), prepend=np.nan) == 0]):  # tied values: average rank
+        tied = v == value
+        ranks[tied] = ranks[tied].mean()
+    return ranks
+
+
+@dataclass(frozen=True)
+class ArchRow:
+    arch: list[int]
+    predicted: float    # ms, the table's point prediction
+    low: float
+    high: float
+    measured: float     # ms, whole network
+    rel_error: float    # (predicted - measured) / measured
+    unstable: bool      # whole-network measurement stayed unstable after every pass
+    role: str = "score"   # "score" | "fit" (used to fit the calibration; never scored)
+    calibrated: float | None = None
+
+
+@dataclass
+class ValidationReport:
+    table_id: str
+    space: str
+    resolution: int
+    target: str
+    runtime: str
+    threads: int
+    accuracy: Accuracy                     # on the scored archs, raw table
+    rows: list[ArchRow]
+    allow_mismatch: bool = False
+    mismatched: list[str] = field(default_factory=list)
+    calibration: Calibration | None = None
+    calibrated_accuracy: Accuracy | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    conditions: dict[str, Any] = field(default_factory=dict)
+    paths: dict[str, str] = field(default_factory=dict)
+
+    def line(self) -> str:
+        out = f"validate: {self.accuracy.line()}"
+        if self.calibrated_accuracy is not None:
+            out += f"\nvalidate (calibrated, held-out): {self.calibrated_accuracy.line()}"
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "format": REPORT_FORMAT,
+            "table_id": self.table_id, "space": self.space, "resolution": self.resolution,
+            "target": self.target, "runtime": self.runtime, "threads": self.threads,
+            **asdict(self.accuracy),
+            "allow_mismatch": self.allow_mismatch, "mismatched": list(self.mismatched),
+            "options": self.options, "conditions": self.conditions,
+            "rows": [asdict(r) for r in self.rows],
+        }
+        if self.calibration is not None:
+            out["calibration"] = {
+                **self.calibration.to_dict(),
+                "raw_on_held_out": asdict(self.accuracy),
+                "calibrated_on_held_out": asdict(self.calibrated_accuracy) if self.calibrated_accuracy else None,
+            }
+        return out
+
+
+def build_report(table_meta: dict[str, Any], archs: Sequence[Sequence[int]], prediction: Any,
+                 measured: Sequence[Any], *, calibrate: bool = False, fit_fraction: float = 1 / 3,
+                 seed: int = 0, kind: str = "linear", dense: Any = None) -> ValidationReport:
+    """Rows and statistics from predictions and whole-network measurements (no I/O, no timing).
+
+    With `calibrate`, a seeded subset is marked "fit", the calibration is fitted on it, and every
+    statistic is computed on the remaining "score" rows only (raw and calibrated).
+    """
+    pred = np.asarray(prediction.latency_ms, dtype=np.float64)
+    meas = np.asarray([m.latency_ms for m in measured], dtype=np.float64)
+    fit_idx = np.array([], dtype=np.int64)
+    score_idx = np.arange(len(archs))
+    cal = None
+    if calibrate:
+        fit_idx, score_idx = split_fit_score(len(archs), fit_fraction, seed)
+        cal = fit_calibration(pred[fit_idx], meas[fit_idx], kind, tuple(measured[i].key for i in fit_idx))
+    fit_set = set(fit_idx.tolist())
+    calibrated = cal.apply(pred) if cal is not None else None
+    rows = [
+        ArchRow(arch=list(map(int, a)), predicted=float(pred[i]), low=float(prediction.low_ms[i]),
+                high=float(prediction.high_ms[i]), measured=float(meas[i]),
+                rel_error=float((pred[i] - meas[i]) / meas[i]), unstable=bool(measured[i].unstable),
+                role="fit" if i in fit_set else "score",
+                calibrated=None if calibrated is None else float(calibrated[i]))
+        for i, a in enumerate(archs)
+    ]
+    report = ValidationReport(
+        table_id=str(table_meta.get("id", "")), space=str(table_meta.get("space", "")),
+        resolution=int(table_meta.get("resolution", 0)), target=str(table_meta.get("target", "")),
+        runtime=str(table_meta.get("runtime", "")), threads=int(table_meta.get("threads", 1)),
+        accuracy=accuracy(pred[score_idx], meas[score_idx]), rows=rows,
+        options=dict(table_meta.get("options", {})),
+    )
+    if cal is not None:
+        report.calibration = cal
+        report.calibrated_accuracy = accuracy(calibrated[score_idx], meas[score_idx])
+    return report
+
+
+def write_report(report: ValidationReport, out_dir: str | Path) -> dict[str, Path]:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"report": out_dir / "report.json", "scatter": out_dir / "scatter.png"}
+    report.paths = {k: str(v) for k, v in paths.items()}
+    paths["report"].write_text(json.dumps(report.to_dict(), indent=1, allow_nan=True) + "\n")
+    plot_scatter(report, paths["scatter"])
+    return paths
+
+
+def plot_scatter(report: ValidationReport, path: Path) -> Path:
+    """Predicted vs measured (ms) with y = x and the +/-10% band; fit archs drawn hollow."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    meas = np.array([r.measured for r in report.rows])
+    pred = np.array([r.predicted for r in report.rows])
+    score = np.array([r.role == "score" for r in report.rows])
+    lo, hi = float(min(meas.min(), pred.min())) * 0.9, float(max(meas.max(), pred.max())) * 1.1
+    xs = np.array([lo, hi])
+    fig, ax = plt.subplots(figsize=(5.5, 5.5), dpi=120)
+    ax.fill_between(xs, xs * 0.9, xs * 1.1, color="tab:green", alpha=0.15, label="±10%")
+    ax.plot(xs, xs, color="black", lw=1, label="y = x")
+    ax.scatter(meas[score], pred[score], s=18, color="tab:blue", label="held-out archs")
+    if (~score).any():
+        ax.scatter(meas[~score], pred[~score], s=18, facecolors="none", edgecolors="tab:orange",
+                   label="calibration fit archs")
+    if report.calibrated_accuracy is not None:
+        cal = np.array([r.calibrated for r in report.rows])
+        ax.scatter(meas[score], cal[score], s=12, marker="x", color="tab:red", label="calibrated")
+    a = report.accuracy
+    ax.set(xlim=(lo, hi), ylim=(lo, hi), xlabel="measured latency (ms)", ylabel="predicted latency (ms)")
+    ax.set_title(f"{report.space} @ {report.resolution}px, {report.runtime}/{report.target}, n={a.n}\n"
+                 f"±10%: {a.within_10:.0%}  ±5%: {a.within_5:.0%}  MAPE {a.mape:.1%}  "
+                 f"bias {a.bias:+.1%}  ρ {a.spearman:.2f}", fontsize=9)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def load_conditions() -> dict[str, Any]:
+    """What the machine was doing (recorded, not checked: the lead re-runs in a quiet window)."""
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        load = None
+    return {"load_avg": load, "time": time.time()}
