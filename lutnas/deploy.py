@@ -49,12 +49,12 @@ def make_runner(target: Any, rpc: str | None = None, tracker: str | None = None,
 def subnet_module(space: Any, arch: Any, resolution: int, weights: Path, width_mult: float | None = None,
                   num_classes: int | None = None) -> tuple[Any, dict[str, Any]]:
     """(eval-mode torch module with the searched weights, info for the manifest)."""
-    from safetensors import SafetensorsError
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     try:
         tensors = load_file(str(weights))
-    except (OSError, SafetensorsError) as err:
+    except (OSError, SafetensorError) as err:
         raise LutnasError(f"{weights}: not a readable safetensors file ({err})") from None
     meta = _safetensors_meta(weights)
     if meta.get("space") not in (None, space.name):

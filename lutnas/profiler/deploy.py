@@ -104,7 +104,12 @@ def local_runner(spec: Any, threads: int = 1, policy: StabilityPolicy = DEFAULT_
     if spec.device_type != "cpu":
         from lutnas.profiler.tvm_runtime import device_for
 
-        device_for(spec.device_type)  # DeviceError "no cuda device here"
+        try:
+            device_for(spec.device_type)
+        except DeviceError as err:  # no driver, no device: say so in the same words either way
+            detail = str(err)
+            raise DeviceError(detail if detail.startswith(f"no {spec.device_type} device")
+                              else f"no {spec.device_type} device here ({detail})") from None
     return LocalRunner(spec, "tvm", threads, policy)
 
 

@@ -1,0 +1,136 @@
+"""Remote runners against real TVM RPC servers and TVM's own tracker, all on 127.0.0.1.
+
+The servers are `python -m tvm.exec.rpc_server` processes started by `lutnas.profiler.boards`; every
+fixture stops what it started (process groups), so no server outlives the module.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TVM_NUM_THREADS", "1")
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from lutnas.errors import DeviceError
+from lutnas.profiler import boards
+from lutnas.profiler.measurement import MeasureJob
+from lutnas.profiler.rpc import RPCRunner, TrackerRunner, arm_cpu_name, parse_address
+
+SHAPE = (1, 3, 16, 16)
+
+
+def free_port() -> int:
+    """A free port whose successor is free too (TVM servers search [port, port-end))."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if not boards._port_open(port) and not boards._port_open(port + 1):
+            return port
+    raise RuntimeError("no free port")
+
+
+@pytest.fixture(scope="module")
+def board_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("boards")
+    old = os.environ.get("LUTNAS_BOARDS_DIR")
+    os.environ["LUTNAS_BOARDS_DIR"] = str(path)
+    yield path
+    boards.stop_all()
+    if old is None:
+        os.environ.pop("LUTNAS_BOARDS_DIR", None)
+    else:
+        os.environ["LUTNAS_BOARDS_DIR"] = old
+
+
+@pytest.fixture(scope="module")
+def tiny_lib(tmp_path_factory) -> Path:
+    import torch
+
+    from lutnas.lowering.onnx_io import export_onnx
+    from lutnas.lowering.targets import get_target
+    from lutnas.lowering.tvm_build import build
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 4, 1)).eval()
+    d = tmp_path_factory.mktemp("lib")
+    onnx = export_onnx(net, SHAPE, d / "tiny.onnx")
+    return build(onnx, SHAPE, get_target("x86")).export_library(d / "tiny.so")
+
+
+@pytest.fixture(scope="module")
+def farm(board_dir):
+    """TVM's tracker plus two x86 RPC servers registered under one key."""
+    tracker = boards.start_tracker(free_port())
+    ports = [free_port(), free_port()]
+    while ports[1] in (ports[0], ports[0] + 1):
+        ports[1] = free_port()
+    servers = boards.start_boards("x86", ports, tracker=tracker.address(), key="farm")
+    boards.wait_registered(tracker.address(), "farm", 2)
+    yield tracker, servers
+    for s in [*servers, tracker]:
+        boards.stop_board(s.name)
+
+
+def _job(lib: Path, key: str, repeats: int = 3, min_ms: float = 5.0) -> MeasureJob:
+    return MeasureJob(key, SHAPE, library_path=lib, target="x86", repeats=repeats, min_repeat_ms=min_ms)
+
+
+def test_parse_address_and_arm_names():
+    assert parse_address("127.0.0.1:9090") == ("127.0.0.1", 9090)
+    with pytest.raises(Exception, match="HOST:PORT"):
+        parse_address("nohost")
+    assert arm_cpu_name(0x410FD083) == "Cortex-A72 r0p3"
+    assert arm_cpu_name(0x51AF8014) == "implementer 0x51 part 0x801 r10p4"
+
+
+def test_rpc_runner_measures_and_names_a_lost_board(board_dir, tiny_lib):
+    port = free_port()
+    state = boards.start_board("x86", port)
+    try:
+        runner = RPCRunner("127.0.0.1", port, target="x86")
+        m = runner.measure(_job(tiny_lib, "tiny"))
+        assert m.n == 3 and m.median_ms > 0 and m.meta["board"] == f"127.0.0.1:{port}"
+        fp = runner.describe()
+        assert fp["emulated"] is False and fp["machine"] == "x86_64"
+        assert fp["remote"]["cpu_type"] == "x86_64" and fp["remote"]["remote_threads"] == 1
+        boards.stop_board(state.name)
+        with pytest.raises(DeviceError, match=f"127.0.0.1:{port}"):
+            runner.measure(_job(tiny_lib, "after-kill"))
+        with pytest.raises(DeviceError, match=f"cannot connect to RPC server 127.0.0.1:{port}"):
+            RPCRunner("127.0.0.1", port, target="x86").measure(_job(tiny_lib, "nobody"))
+    finally:
+        boards.stop_board(state.name)
+
+
+def test_tracker_spreads_jobs_and_survives_a_killed_board(farm, tiny_lib):
+    tracker, servers = farm
+    host, port = parse_address(tracker.address())
+    runner = TrackerRunner(host, port, "farm", target="x86", request_timeout_s=60)
+    assert runner.boards() == 2
+    jobs = [_job(tiny_lib, f"block-{i}", repeats=5, min_ms=20.0) for i in range(14)]
+    delivered: list[str] = []
+    killed: list[str] = []
+
+    def on_result(job, m):
+        delivered.append(job.key)
+        if len(delivered) == 4:  # kill the board that is busy right now (not the one that just finished)
+            victim = next(s for s in servers if s.address() != m.meta["board"])
+            boards.stop_board(victim.name)
+            killed.append(victim.address())
+
+    out = runner.measure_many(jobs, on_result)
+    assert sorted(delivered) == sorted(j.key for j in jobs)  # every entry exactly once
+    assert len(out) == len(jobs) and [m.key for m in out] == [j.key for j in jobs]
+    used_before = {r["board"] for r in runner.log[:4] if r["ok"]}
+    assert len({r["board"] for r in runner.log if r["ok"]}) == 2 or len(used_before) == 2
+    failed = [r for r in runner.log if not r["ok"]]
+    assert failed and failed[0]["board"] == killed[0]  # the job in flight on the killed board ...
+    retried = failed[0]["key"]
+    assert [r["board"] for r in runner.log if r["key"] == retried and r["ok"]] != [killed[0]]  # ... ran elsewhere
+    survivors = {r["board"] for r in runner.log[runner.log.index(failed[0]):] if r["ok"]}
+    assert survivors and killed[0] not in survivors
