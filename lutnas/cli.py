@@ -172,6 +172,120 @@ def doctor(as_json: bool, show_fp: bool) -> None:
         _write_json(fingerprint(), None)
 
 
+@cli.command("profile")
+@click.option("--space", "space_name", required=True, help="Search space name (see `lutnas spaces`).")
+@click.option("--resolution", "-r", type=int, required=True, help="Input resolution.")
+@click.option("--target", "target_name", default="x86", show_default=True, help="x86 | arm64 | cuda")
+@click.option("--runtime", type=click.Choice(["tvm", "onnxruntime"]), default="tvm", show_default=True)
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), required=True, help="SQLite database")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--pipeline", default=None, help="Compilation pipeline (default: tvm-default).")
+@click.option("--remeasure", is_flag=True, help="Add a fresh pass for every entry.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="compile workers")
+@click.option("--repeats", type=click.IntRange(min=1), default=None, help="samples per pass (default 10)")
+@click.option("--min-repeat-ms", type=float, default=None, help="ms per sample (default 20)")
+@click.option("--estimator", default="median", show_default=True, help="median | trimmed_mean | mad_mean")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Measure only the first N entries (smoke tests; the table stays incomplete).")
+def profile_cmd(space_name, resolution, target_name, runtime, db, threads, pipeline, remeasure, workers,
+                repeats, min_repeat_ms, estimator, limit) -> None:
+    """Measure every unique block of a space on this device into a latency table (resumable)."""
+    from lutnas.latency_tables.profile import ProfileSettings, profile_table
+    from lutnas.lowering.pipeline import DEFAULT_PIPELINE
+    from lutnas.profiler.measurement import DEFAULT_MIN_REPEAT_MS, DEFAULT_REPEATS
+    from lutnas.spaces import get_space
+
+    settings = ProfileSettings(repeats=repeats or DEFAULT_REPEATS,
+                               min_repeat_ms=DEFAULT_MIN_REPEAT_MS if min_repeat_ms is None else min_repeat_ms,
+                               estimator=estimator)
+    r = profile_table(get_space(space_name), resolution, target_name, runtime, db, threads=threads,
+                      pipeline=pipeline or DEFAULT_PIPELINE, remeasure=remeasure, workers=workers,
+                      settings=settings, progress=sys.stderr.isatty(), limit=limit)
+    click.echo(f"table {r.table_id} in {r.db_path}")
+    click.echo(f"entries {r.entries}: measured {r.measured} ({r.passes} pass(es)), skipped {r.skipped}, "
+               f"unstable {r.unstable}; compile {r.compile_s:.1f} s, measure {r.measure_s:.1f} s")
+
+
+@cli.command("predict")
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--table", "table_id", default=None, help="table id (needed if the db holds several)")
+@click.option("--archs", "archs_file", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per arch.")
+@click.option("--allow-mismatch", is_flag=True, help="Use a table of another space/resolution anyway.")
+@click.option("--calibrated", is_flag=True, help="Apply the calibration stored by `lutnas validate`.")
+def predict_cmd(db, table_id, archs_file, as_json, allow_mismatch, calibrated) -> None:
+    """Predict the latency of every arch of an archs file from a latency table."""
+    from lutnas.latency_tables.predict import predict_archs
+
+    rows, mismatch = predict_archs(db, table_id, archs_file, allow_mismatch=allow_mismatch, calibrated=calibrated)
+    if as_json:
+        _write_json(rows, None)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("#", "arch", "latency ms", "95% interval", title=f"{archs_file} on {db}")
+    for i, r in enumerate(rows):
+        table.add_row(str(i), " ".join(map(str, r["arch"])), f"{r['latency_ms']:.4f}",
+                      f"[{r['low_ms']:.4f}, {r['high_ms']:.4f}]")
+    Console().print(table)
+    for line in mismatch:
+        click.echo(f"warning: mismatch allowed: {line}", err=True)
+
+
+@cli.group("table")
+def table_group() -> None:
+    """List, export and import latency tables."""
+
+
+@table_group.command("list")
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--json", "as_json", is_flag=True)
+def table_list(db, as_json) -> None:
+    """The tables of a database with their identity and progress."""
+    from lutnas.latency_tables.formats import table_summaries
+
+    rows = table_summaries(db)
+    if as_json:
+        _write_json(rows, None)
+        return
+    for r in rows:
+        click.echo(f"{r['id']}  {r['space']} @{r['resolution']} {r['target_name']}/{r['runtime']} "
+                   f"threads={r['threads']} entries {r['measured']}/{r['entries']} passes {r['passes']} "
+                   f"device {r['fingerprint_id']} ({r['cpu_model']})")
+
+
+@table_group.command("export")
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--table", "table_id", default=None)
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "ofa-yaml"]), required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def table_export(db, table_id, fmt, output) -> None:
+    """Write a table as self-describing JSON, CSV, or Once-for-All / ProxylessNAS YAML."""
+    from lutnas.latency_tables.formats import export_table
+
+    info = export_table(db, table_id, fmt, output)
+    click.echo(f"wrote {output} ({fmt}, {info})")
+
+
+@table_group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--space", "space_name", default=None, help="ofa-yaml: the space its keys belong to")
+@click.option("--resolution", "-r", type=int, default=None, help="ofa-yaml: the resolution")
+@click.option("--target", "target_name", default=None, help="ofa-yaml: the target it was measured for")
+@click.option("--runtime", default=None, help="ofa-yaml: the runtime it was measured with")
+def table_import(file, db, space_name, resolution, target_name, runtime) -> None:
+    """Load a lutnas JSON export or an OFA / ProxylessNAS YAML lookup table into a database."""
+    from lutnas.latency_tables.formats import import_table
+
+    result = import_table(file, db, space=space_name, resolution=resolution, target=target_name, runtime=runtime)
+    click.echo(f"imported table {result.table_id} into {db}: {result.entries} entries, {result.passes} pass(es)")
+    if result.skipped:
+        click.echo(f"skipped {len(result.skipped)} key(s) that map to no block of the space: "
+                   f"{', '.join(result.skipped[:5])}{' ...' if len(result.skipped) > 5 else ''}")
+
+
 # ---- search -------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,279 @@
+"""Table export and import: self-describing JSON, CSV, and the OFA / ProxylessNAS YAML key format.
+
+JSON (`"format": "lutnas-table"`, versioned like pyperf's files): the table's metadata and device
+fingerprint, every entry, and every raw pass (the `Measurement` records, samples included), so an
+import reproduces the table exactly, under the same id. CSV: one row per entry with its statistics,
+for spreadsheets (export only). YAML: see `ofa_yaml`.
+
+Importing into an existing table (`into=`) merges passes only when the two tables describe the same
+thing: each mismatched field (space, resolution, target, runtime, threads, device fingerprint) is
+named and the merge refused, as pyperf refuses to merge runs whose checked metadata differ.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from lutnas.errors import TableError
+from lutnas.latency_tables import ofa_yaml
+from lutnas.latency_tables.store import Store, TableMeta, table_id_of
+from lutnas.latency_tables.table import LatencyTable, fingerprint_mismatches, open_table
+from lutnas.profiler.measurement import Measurement
+
+JSON_FORMAT = "lutnas-table"
+JSON_VERSION = 1
+FORMATS = ("json", "csv", "ofa-yaml")
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    table_id: str
+    entries: int
+    passes: int
+    skipped: list[str]     # source keys that map to no block (YAML) or passes already present (JSON)
+    missing: list[str]     # blocks of the space the source has no value for (YAML)
+
+
+# -- export ------------------------------------------------------------------------------------------
+def export_table(db: str | Path, table_id: str | None, fmt: str, out: str | Path) -> str:
+    """Write one table to `out`; returns a short description of what was written."""
+    if fmt not in FORMATS:
+        raise TableError(f"unknown table format {fmt!r}; valid: {', '.join(FORMATS)}")
+    table = open_table(db, table_id)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if fmt == "json":
+            doc = table_to_json(table)
+            out.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+            return f"{len(doc['entries'])} entries, {sum(len(e['passes']) for e in doc['entries'])} passes"
+        if fmt == "csv":
+            return f"{write_csv(table, out)} rows"
+        return f"{write_ofa_yaml(table, out)} keys"
+    finally:
+        table.close()
+
+
+def table_to_json(table: LatencyTable) -> dict[str, Any]:
+    entries = [{"key": d.entry.key, "spec": d.entry.spec, "input_shape": list(d.entry.input_shape),
+                "role": d.entry.role, "passes": [{**p.measurement.to_dict(), "runner": p.runner} for p in d.passes]}
+               for d in table.entries()]
+    return {"format": JSON_FORMAT, "version": JSON_VERSION, "exported_at": time.time(),
+            "meta": table.meta.to_dict(), "entries": entries}
+
+
+def write_csv(table: LatencyTable, out: Path) -> int:
+    measured, st = table.statistics()
+    verdicts = table.verdicts()
+    fields = ["key", "role", "spec", "input_shape", "passes", "estimator", *st.row(0).keys(), "stable"]
+    with out.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        for i, d in enumerate(measured):
+            v = verdicts[d.entry.key]
+            writer.writerow({"key": d.entry.key, "role": d.entry.role, "spec": d.entry.spec,
+                             "input_shape": "x".join(map(str, d.entry.input_shape)), "passes": len(d.passes),
+                             "estimator": st.estimator, **st.row(i), "stable": int(bool(v and v.stable))})
+    return len(measured)
+
+
+def write_ofa_yaml(table: LatencyTable, out: Path) -> int:
+    import yaml
+
+    from lutnas.spaces import get_space
+
+    style = ofa_yaml.style_for(table.meta.space)
+    opts = table.meta.options
+    layout = get_space(table.meta.space).layer_table(
+        table.meta.resolution, width_mult=float(opts.get("width_mult", 1.0)),
+        num_classes=int(opts.get("num_classes", 1000)))
+    table.dense()  # raises naming missing blocks: an incomplete table is not exported
+    measured, st = table.statistics()
+    values = {}
+    for i, d in enumerate(measured):
+        samples = [s for p in d.kept for s in p.measurement.samples_ms]
+        n = len(samples)
+        mean = sum(samples) / n
+        values[d.entry.key] = {"mean": float(st.estimate[i]), "count": n,
+                               "var": sum((s - mean) ** 2 for s in samples) / (n - 1) if n > 1 else 0.0}
+    lut = ofa_yaml.to_yaml_dict(list(layout.unique_blocks().values()), values, style)
+    header = (f"# lutnas table {table.id}: {table.meta.space} @ {table.meta.resolution}px, "
+              f"{table.meta.target_name}/{table.meta.runtime}, {table.meta.threads} thread(s), "
+              f"device {table.meta.fingerprint.get('cpu_model', '?')}\n"
+              f"# mean = {table.estimator} (ms); the whole head is on Conv_1 (other head keys 0.0)\n")
+    out.write_text(header + yaml.safe_dump(lut, sort_keys=True))
+    return len(lut)
+
+
+# -- import ------------------------------------------------------------------------------------------
+def import_table(path: str | Path, db: str | Path, *, space: str | None = None, resolution: int | None = None,
+                 target: str | None = None, runtime: str | None = None, into: str | None = None) -> ImportResult:
+    """Import a lutnas JSON export or an OFA / ProxylessNAS YAML table into `db`."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise TableError(f"{path}: cannot read ({err})") from None
+    if text.lstrip().startswith("{"):
+        return _import_json(path, text, db, into)
+    if space is None or resolution is None:
+        raise TableError(f"{path}: a YAML lookup table needs --space and --resolution (its keys do not say)")
+    return _import_yaml(path, text, db, space, resolution, target, runtime, into)
+
+
+def _import_json(path: Path, text: str, db: str | Path, into: str | None) -> ImportResult:
+    try:
+        doc = json.loads(text)
+        meta = TableMeta(**doc["meta"])
+        entries = doc["entries"]
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise TableError(f"{path}: not a lutnas table export ({type(err).__name__}: {err})") from None
+    if doc.get("format") != JSON_FORMAT or doc.get("version") != JSON_VERSION:
+        raise TableError(f"{path}: format {doc.get('format')!r} v{doc.get('version')!r}; this lutnas reads "
+                         f"{JSON_FORMAT} v{JSON_VERSION}")
+    if table_id_of(meta.identity()) != meta.id:
+        raise TableError(f"{path}: table id {meta.id} does not match its metadata (edited file?)")
+    rows = [(e["key"], e["spec"], tuple(e["input_shape"]), e["role"],
+             [_measurement(p, path) for p in e["passes"]]) for e in entries]
+    return _write(db, meta, rows, into, path)
+
+
+def _measurement(record: dict[str, Any], path: Path) -> tuple[Measurement, str]:
+    record = dict(record)
+    runner = str(record.pop("runner", ""))
+    try:
+        return Measurement.from_dict(record), runner
+    except TableError as err:
+        raise TableError(f"{path}: {err}") from None
+
+
+def _import_yaml(path: Path, text: str, db: str | Path, space_name: str, resolution: int, target: str | None,
+                 runtime: str | None, into: str | None) -> ImportResult:
+    import yaml
+
+    from lutnas.spaces import get_space
+
+    try:
+        lut = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise TableError(f"{path}: not YAML ({str(err).splitlines()[0]})") from None
+    space = get_space(space_name)
+    layout = space.layer_table(space.check_resolution(resolution))
+    blocks = list(layout.unique_blocks().values())
+    found, missing, unused = ofa_yaml.from_yaml_dict(lut, blocks, ofa_yaml.style_for(space.name))
+    if not found:
+        raise TableError(f"{path}: none of its {len(lut)} keys matches a block of {space.name} @ {resolution}px "
+                         f"(e.g. {ofa_yaml.block_keys(blocks[-1], ofa_yaml.style_for(space.name))[0]})")
+    sha = hashlib.sha256(text.encode()).hexdigest()
+    meta = _yaml_meta(space.name, layout.resolution, target, runtime, path, sha)
+    rows = []
+    for block in blocks:
+        if block.key in found:
+            s = found[block.key]
+            if s["mean"] <= 0:
+                raise TableError(f"{path}: {s['keys'][0]}: mean {s['mean']} is not a positive latency")
+            m = Measurement(samples_ms=(s["mean"],), inner_loops=1, warmup=0, threads=meta.threads, started_at=0.0,
+                            ended_at=0.0, pass_no=1, runtime=meta.runtime, key=block.key,
+                            meta={"imported": "ofa-yaml", "file": path.name, "sha256": sha, "keys": s["keys"],
+                                  "summary": {k: s[k] for k in ("mean", "var", "count")}})
+            rows.append((block.key, block.spec.encode(), block.input_shape, _role(block.key, layout), [(m, "")]))
+    result = _write(db, meta, rows, into, path)
+    return replace(result, skipped=unused, missing=missing)
+
+
+def _yaml_meta(space: str, resolution: int, target: str | None, runtime: str | None, path: Path,
+               sha: str) -> TableMeta:
+    if target is not None:
+        from lutnas.lowering.targets import get_target
+
+        spec = get_target(target)
+        target_name, target_json, target_hash = spec.name, spec.canonical_json(), spec.target_hash()
+    else:
+        target_name, target_json, target_hash = "unknown", "{}", "unknown"
+    fp = {"imported_from": "ofa-yaml", "file": path.name, "sha256": sha, "fingerprint_id": f"yaml-{sha[:12]}"}
+    options = {"estimator": "median", "source": "ofa-yaml", "width_mult": 1.0, "num_classes": 1000}
+    ident = {"space": space, "resolution": resolution, "target_json": target_json, "runtime": runtime or "unknown",
+             "threads": 1, "pipeline": "unknown", "fingerprint_id": fp["fingerprint_id"], "options": options}
+    return TableMeta(table_id_of(ident), space, resolution, target_name, target_json, target_hash,
+                     runtime or "unknown", 1, "unknown", fp, fp["fingerprint_id"], options, time.time())
+
+
+def _role(key: str, layout: Any) -> str:
+    from lutnas.latency_tables.profile import _role as role
+
+    return role(key, layout)
+
+
+def _write(db: str | Path, meta: TableMeta, rows: list, into: str | None, path: Path) -> ImportResult:
+    store = Store(db, create=True)
+    try:
+        if into is not None:
+            target = LatencyTable(store, _resolve(store, into))
+            _check_merge(target.meta, meta, path)
+            meta = target.meta
+        store.ensure_table(meta)
+        ids = store.ensure_entries(meta.id, [(k, spec, shape, role) for k, spec, shape, role, _ in rows])
+        have = {(p.entry_id, _signature(p.measurement)) for p in store.passes(meta.id)}
+        added, dupes = 0, []
+        for key, _, _, _, passes in rows:
+            for m, runner in passes:
+                if (ids[key], _signature(m)) in have:
+                    dupes.append(f"{key} pass {m.pass_no}")
+                    continue
+                store.add_pass(ids[key], m, runner=runner)
+                added += 1
+        return ImportResult(meta.id, len(rows), added, dupes, [])
+    finally:
+        store.close()
+
+
+def _signature(m: Measurement) -> str:
+    """A pass's identity regardless of its number in a table (merging the same pass twice is a no-op)."""
+    d = m.to_dict()
+    d.pop("pass_no")
+    return json.dumps(d, sort_keys=True)
+
+
+def _resolve(store: Store, table_id: str) -> str:
+    ids = [i for i in store.table_ids() if i.startswith(table_id)]
+    if len(ids) != 1:
+        raise TableError(f"{store.path}: no table {table_id!r}; tables: {', '.join(store.table_ids()) or 'none'}")
+    return ids[0]
+
+
+def _check_merge(into: TableMeta, other: TableMeta, path: Path) -> None:
+    found = [f"{name}: table has {getattr(into, name)!r}, {path.name} has {getattr(other, name)!r}"
+             for name in ("space", "resolution", "target_json", "runtime", "threads", "pipeline")
+             if getattr(into, name) != getattr(other, name)]
+    device = fingerprint_mismatches(into.fingerprint, other.fingerprint)
+    if not device and into.fingerprint_id != other.fingerprint_id:
+        device = [f"device fingerprint: table {into.fingerprint_id}, {path.name} {other.fingerprint_id}"]
+    found += device
+    if found:
+        raise TableError(f"refusing to merge {path} into table {into.id}: {'; '.join(found)}")
+
+
+# -- listing -----------------------------------------------------------------------------------------
+def table_summaries(db: str | Path) -> list[dict[str, Any]]:
+    store = Store(db, create=False)
+    try:
+        out = []
+        for tid in store.table_ids():
+            t = LatencyTable(store, tid)
+            data = t.entries()
+            m = t.meta
+            out.append({"id": m.id, "space": m.space, "resolution": m.resolution, "target_name": m.target_name,
+                        "runtime": m.runtime, "threads": m.threads, "pipeline": m.pipeline,
+                        "fingerprint_id": m.fingerprint_id, "cpu_model": m.fingerprint.get("cpu_model", "?"),
+                        "entries": len(data), "measured": sum(1 for d in data if d.passes),
+                        "passes": sum(len(d.passes) for d in data), "options": m.options,
+                        "attachments": store.attachment_names(tid), "created_at": m.created_at})
+        return out
+    finally:
+        store.close()

@@ -1,0 +1,275 @@
+"""Build a latency lookup table for one device: the LUT builder of ProxylessNAS / FBNet / OFA, resumable.
+
+`profile_table(space, resolution, target, runtime, db_path)` measures every unique block of the
+space's `layer_table(resolution)` (equal keys dedupe) plus the fixed blocks (stem, fixed, head):
+1. export each block to ONNX once (cached by key in a work dir next to the db, or under LUTNAS_CACHE);
+2. compile ALL of them first in worker processes (`profiler.workers.compile_many`; never time while
+   compiling), for the TVM runtime;
+3. measure in this process: pass 1 over every entry not measured yet, then further passes only over
+   entries whose stability verdict asks for more (rounds over the whole set, so a re-measure is not
+   back-to-back with the pass it repeats). Each pass is committed to SQLite the moment it exists,
+   so `kill -9` loses at most the pass in flight and a re-run resumes where it stopped.
+
+The runner is any `profiler.runners.Runner`; its `describe()` is the table's device fingerprint,
+part of the table identity, so a re-run on another device or software stack makes a new table
+instead of mixing measurements. How a block becomes a `MeasureJob` lives in `block_jobs()` alone.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Self
+
+from lutnas.errors import LutnasError
+from lutnas.latency_tables.stats import DEFAULT_ESTIMATOR, ESTIMATORS
+from lutnas.latency_tables.store import Store, TableMeta, table_id_of
+from lutnas.lowering.pipeline import DEFAULT_PIPELINE
+from lutnas.profiler.measurement import DEFAULT_MIN_REPEAT_MS, DEFAULT_REPEATS, DEFAULT_WARMUP, MeasureJob
+from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, assess, verdict
+
+MEASURE_MODE = "isolated"   # each block timed alone, random input of its input shape
+
+
+@dataclass(frozen=True)
+class ProfileSettings:
+    """How entries are measured and summarised; all of it is part of the table's identity."""
+
+    repeats: int = DEFAULT_REPEATS
+    min_repeat_ms: float = DEFAULT_MIN_REPEAT_MS
+    warmup: int = DEFAULT_WARMUP
+    estimator: str = DEFAULT_ESTIMATOR
+    width_mult: float = 1.0
+    num_classes: int = 1000
+    measure_mode: str = MEASURE_MODE
+    extra: dict[str, Any] = field(default_factory=dict)   # e.g. tuning records (issue 6)
+
+    def options(self, policy: StabilityPolicy) -> dict[str, Any]:
+        out = asdict(self)
+        out["policy"] = asdict(policy)
+        return out
+
+
+@dataclass(frozen=True)
+class ProfileResult:
+    table_id: str
+    db_path: Path
+    entries: int            # entries in the table
+    measured: int           # entries that got at least one pass in this run
+    skipped: int            # entries left alone (already finished)
+    passes: int             # passes added in this run
+    unstable: int           # entries whose verdict is still unstable after this run
+    compile_s: float
+    measure_s: float
+
+
+def work_dir_for(db_path: Path) -> Path:
+    root = os.environ.get("LUTNAS_CACHE")
+    return Path(root) / "blocks" if root else db_path.with_name(db_path.name + ".work")
+
+
+def profile_table(
+    space: Any, resolution: int, target: Any, runtime: str, db_path: str | Path, *,
+    threads: int = 1, pipeline: str = DEFAULT_PIPELINE, runner: Any = None, remeasure: bool = False,
+    policy: StabilityPolicy = DEFAULT_POLICY, progress: bool = True, workers: int = 2,
+    settings: ProfileSettings | None = None, work_dir: str | Path | None = None, limit: int | None = None,
+) -> ProfileResult:
+    """Measure (or finish measuring) the table of (space, resolution, target, runtime) into `db_path`.
+
+    `limit` measures only the first N entries (fixed blocks first, then layer order) and leaves the
+    rest recorded but unmeasured: for smoke tests; `dense()` names what is missing until a run
+    without a limit finishes the table.
+    """
+    from lutnas.lowering.targets import get_target
+    from lutnas.profiler.runners import LocalRunner
+    from lutnas.spaces import get_space
+
+    space = get_space(space) if isinstance(space, str) else space
+    target = get_target(target) if isinstance(target, str) else target
+    settings = settings or ProfileSettings()
+    if settings.estimator not in ESTIMATORS:
+        raise LutnasError(f"unknown estimator {settings.estimator!r}; valid: {', '.join(ESTIMATORS)}")
+    resolution = space.check_resolution(resolution)
+    layout = space.layer_table(resolution, width_mult=settings.width_mult, num_classes=settings.num_classes)
+    runner = runner or LocalRunner(target, runtime, threads, policy)
+    db_path = Path(db_path)
+    store = Store(db_path, create=True)
+    try:
+        meta = _table_meta(space.name, resolution, target, runtime, threads, pipeline,
+                           runner.describe(), settings.options(policy))
+        store.ensure_table(meta)
+        blocks = layout.unique_blocks()
+        ids = store.ensure_entries(meta.id, [(k, b.spec.encode(), b.input_shape, _role(k, layout))
+                                             for k, b in blocks.items()])
+        passes = _passes_by_key(store, meta.id, ids)
+        wanted = list(blocks)[:limit] if limit is not None else list(blocks)
+        first = [k for k in wanted if remeasure or not passes[k]]
+        more = [k for k in wanted if k not in first and verdict(passes[k], policy).needs_more]
+        todo = first + more
+        t0 = time.perf_counter()
+        jobs = block_jobs({k: blocks[k] for k in todo}, runtime=runtime, target=target, threads=threads,
+                          settings=settings, work_dir=Path(work_dir) if work_dir else work_dir_for(db_path),
+                          pipeline=pipeline, workers=workers, progress=progress)
+        t1 = time.perf_counter()
+        added = _measure_rounds(store, runner, jobs, ids, passes, first, policy, progress)
+        t2 = time.perf_counter()
+        unstable = sum(1 for k in blocks if passes[k] and not verdict(passes[k], policy).stable)
+        return ProfileResult(meta.id, db_path, len(blocks), len({k for k, _ in added}), len(wanted) - len(todo),
+                             len(added), unstable, t1 - t0, t2 - t1)
+    finally:
+        store.close()
+
+
+def block_jobs(
+    blocks: Mapping[str, Any], *, runtime: str, target: Any, threads: int, settings: ProfileSettings,
+    work_dir: Path, pipeline: str = DEFAULT_PIPELINE, workers: int = 2, progress: bool = False,
+) -> dict[str, MeasureJob]:
+    """One `MeasureJob` per block key: export ONNX (cached by key), compile all (TVM), build the jobs."""
+    onnx_dir = Path(work_dir) / "onnx"
+    onnx = {k: _export_block(b, onnx_dir / f"{_safe(k)}.onnx") for k, b in
+            _progress_iter(blocks.items(), len(blocks), "exporting ONNX", progress)}
+    libs: dict[str, Path | None] = dict.fromkeys(blocks)
+    if runtime == "tvm" and blocks:
+        from lutnas.profiler.workers import CompileJob, compile_many
+
+        with _status(f"compiling {len(blocks)} block(s) with {workers} worker(s)", progress):
+            built = compile_many([CompileJob(onnx[k], b.input_shape) for k, b in blocks.items()], target,
+                                 workers=workers, pipeline=pipeline)
+        libs = {k: c.library_path for k, c in zip(blocks, built)}
+    return {k: MeasureJob(key=k, input_shape=b.input_shape, runtime=runtime, library_path=libs[k],
+                          onnx_path=onnx[k], target=target.name, threads=threads, repeats=settings.repeats,
+                          min_repeat_ms=settings.min_repeat_ms, warmup=settings.warmup)
+            for k, b in blocks.items()}
+
+
+# -- helpers -----------------------------------------------------------------------------------------
+def _table_meta(space: str, resolution: int, target: Any, runtime: str, threads: int, pipeline: str,
+                fp: dict[str, Any], options: dict[str, Any]) -> TableMeta:
+    from lutnas.latency_tables.store import table_identity
+
+    ident = table_identity(space, resolution, target.canonical_json(), runtime, threads, pipeline,
+                           fp["fingerprint_id"], options)
+    return TableMeta(table_id_of(ident), space, resolution, target.name, target.canonical_json(),
+                     target.target_hash(), runtime, int(threads), pipeline, fp, fp["fingerprint_id"],
+                     options, time.time())
+
+
+def _role(key: str, layout: Any) -> str:
+    fixed = [b.key for b in layout.fixed]
+    if key not in fixed:
+        return "layer"
+    if key == fixed[0]:
+        return "stem"
+    return "head" if key == fixed[-1] else "fixed"
+
+
+def _passes_by_key(store: Store, table_id: str, ids: dict[str, int]) -> dict[str, list]:
+    by_id: dict[int, list] = {i: [] for i in ids.values()}
+    for p in store.passes(table_id):
+        by_id.setdefault(p.entry_id, []).append(p.measurement)
+    return {k: by_id[i] for k, i in ids.items()}
+
+
+def _measure_rounds(store: Store, runner: Any, jobs: dict[str, MeasureJob], ids: dict[str, int],
+                    passes: dict[str, list], first: list[str], policy: StabilityPolicy,
+                    progress: bool) -> list[tuple[str, int]]:
+    """Round 1 over `first` plus entries that need more; later rounds only over those that still do."""
+    added: list[tuple[str, int]] = []
+    runner_name = str(getattr(runner, "name", type(runner).__name__))
+    todo = [k for k in jobs if k in first or verdict(passes[k], policy).needs_more]
+    with _bar(len(jobs), progress) as bar:
+        round_no = 1
+        while todo:
+            bar.describe(f"measuring (round {round_no}, {len(todo)} block(s))")
+            for key in todo:
+                m = assess(runner.measure(jobs[key]), policy)
+                pass_no = store.add_pass(ids[key], m, runner=runner_name)
+                passes[key].append(m)
+                added.append((key, pass_no))
+                if not verdict(passes[key], policy).needs_more:
+                    bar.advance()
+            todo = [k for k in todo if verdict(passes[k], policy).needs_more]
+            round_no += 1
+    return added
+
+
+def _export_block(block: Any, path: Path) -> Path:
+    """ONNX of one block, exported once: written to a temporary name, then moved into place."""
+    if path.is_file():
+        return path
+    from lutnas.lowering.onnx_io import export_onnx
+
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.onnx")
+    try:
+        export_onnx(block.build(), block.input_shape, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _safe(key: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.@x-]", "_", key)
+
+
+def _progress_iter(items: Any, total: int, label: str, enabled: bool) -> Any:
+    if not enabled or total == 0:
+        yield from items
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  transient=True) as prog:
+        task = prog.add_task(label, total=total)
+        for item in items:
+            yield item
+            prog.advance(task)
+
+
+class _status:
+    def __init__(self, message: str, enabled: bool) -> None:
+        self.message, self.enabled, self._ctx = message, enabled, None
+
+    def __enter__(self) -> None:
+        if self.enabled:
+            from rich.console import Console
+
+            self._ctx = Console(stderr=True).status(self.message)
+            self._ctx.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._ctx is not None:
+            self._ctx.__exit__(*exc)
+
+
+class _bar:
+    """Entries finished / total with ETA (rich), or nothing when progress is off."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.enabled, self._prog, self._task = total, enabled and total > 0, None, None
+
+    def __enter__(self) -> Self:
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._prog = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                  TimeRemainingColumn(), transient=True)
+            self._prog.__enter__()
+            self._task = self._prog.add_task("measuring", total=self.total)
+        return self
+
+    def describe(self, text: str) -> None:
+        if self._prog is not None:
+            self._prog.update(self._task, description=text)
+
+    def advance(self) -> None:
+        if self._prog is not None:
+            self._prog.advance(self._task)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._prog is not None:
+            self._prog.__exit__(*exc)

@@ -1,0 +1,211 @@
+"""A latency table read from the store: metadata, raw passes, statistics, the dense LUT, and checks.
+
+`open_table(db, table_id=None)` picks one table of a database (the only one by default) and
+returns a `LatencyTable`. Statistics are recomputed from the stored raw samples every time (pyperf:
+never stored instead of them) with the numba kernels of `stats`; `dense()` lays them out as the
+`[layers x choices]` array of `DenseTable` using the space's own `layer_table()`. Using a table
+for another space, resolution, target, runtime or device is refused by `check_compatible()` with
+every mismatched field named, the way pyperf refuses to merge runs whose checked metadata differ.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lutnas.errors import TableError
+from lutnas.latency_tables.dense import DenseTable
+from lutnas.latency_tables.stats import DEFAULT_ESTIMATOR, EntryStats, entry_stats, flatten
+from lutnas.latency_tables.store import EntryRow, PassRow, Store, TableMeta
+from lutnas.profiler.fingerprint import ID_FIELDS
+from lutnas.profiler.measurement import Measurement
+from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, Verdict, verdict
+
+
+@dataclass(frozen=True)
+class EntryData:
+    entry: EntryRow
+    passes: tuple[PassRow, ...]
+
+    @property
+    def kept(self) -> tuple[PassRow, ...]:
+        """The passes the stability verdict pools: stable on their own, or all when none is."""
+        calm = tuple(p for p in self.passes if not p.unstable)
+        return calm or self.passes
+
+    @property
+    def measurements(self) -> list[Measurement]:
+        return [p.measurement for p in self.passes]
+
+
+def open_table(db_path: str | Path, table_id: str | None = None) -> LatencyTable:
+    """The table `table_id` of a database, or its only table; TableError when absent or ambiguous."""
+    store = Store(db_path, create=False)
+    ids = store.table_ids()
+    if table_id is None:
+        if not ids:
+            raise TableError(f"{store.path}: the database holds no table yet (run lutnas profile)")
+        if len(ids) > 1:
+            raise TableError(f"{store.path}: holds {len(ids)} tables, pick one with --table: {', '.join(ids)}")
+        table_id = ids[0]
+    matches = [i for i in ids if i == table_id] or [i for i in ids if i.startswith(table_id)]
+    if len(matches) != 1:
+        raise TableError(f"{store.path}: no table {table_id!r}; tables: {', '.join(ids) or 'none'}")
+    return LatencyTable(store, matches[0])
+
+
+class LatencyTable:
+    def __init__(self, store: Store, table_id: str) -> None:
+        self.store = store
+        self.meta: TableMeta = store.table_meta(table_id)
+
+    @property
+    def id(self) -> str:
+        return self.meta.id
+
+    @property
+    def path(self) -> Path:
+        return self.store.path
+
+    @property
+    def estimator(self) -> str:
+        return str(self.meta.options.get("estimator", DEFAULT_ESTIMATOR))
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- raw data ----------------------------------------------------------------------------------
+    def entries(self) -> list[EntryData]:
+        by_entry: dict[int, list[PassRow]] = {}
+        for p in self.store.passes(self.id):
+            by_entry.setdefault(p.entry_id, []).append(p)
+        return [EntryData(e, tuple(by_entry.get(e.id, ()))) for e in self.store.entries(self.id)]
+
+    def verdicts(self, policy: StabilityPolicy = DEFAULT_POLICY) -> dict[str, Verdict | None]:
+        """Per entry key, the stability verdict over its stored passes (None: never measured)."""
+        return {d.entry.key: verdict(d.measurements, policy) if d.passes else None for d in self.entries()}
+
+    @property
+    def calibration(self) -> dict[str, Any] | None:
+        """The 'calibration' attachment (written by validate), or None."""
+        return self.store.attachment(self.id, "calibration")
+
+    # -- statistics --------------------------------------------------------------------------------
+    def statistics(self, estimator: str | None = None, n_boot: int = 1000,
+                   seed: int = 0) -> tuple[list[EntryData], EntryStats]:
+        """Statistics over the kept passes of every measured entry (entries without passes are left out)."""
+        measured = [d for d in self.entries() if d.passes]
+        if not measured:
+            raise TableError(f"{self.path}: table {self.id} has no measured entry yet")
+        groups = [[s for p in d.kept for s in p.measurement.samples_ms] for d in measured]
+        samples, offsets = flatten(groups)
+        st = entry_stats(samples, offsets, estimator or self.estimator, n_boot, seed)
+        for i, d in enumerate(measured):
+            summaries = [p.measurement.meta.get("summary") for p in d.kept]
+            if all(summaries):  # imported {mean, var, count}: the variance of a mean of `count` samples
+                st.var[i] = sum(s["var"] / s["count"] if s["count"] else 0.0 for s in summaries) / len(summaries) ** 2
+        return measured, st
+
+    def dense(self, calibrated: bool = False) -> DenseTable:
+        """The `[layers x choices]` LUT; missing measurements -> TableError naming the block keys.
+
+        `calibrated=True` folds the stored calibration (see `calibration.apply_to_dense`) into it.
+        """
+        from lutnas.spaces import get_space
+
+        opts = self.meta.options
+        layout = get_space(self.meta.space).layer_table(
+            self.meta.resolution, width_mult=float(opts.get("width_mult", 1.0)),
+            num_classes=int(opts.get("num_classes", 1000)))
+        measured, st = self.statistics()
+        est = {d.entry.key: (float(st.estimate[i]), float(st.var[i])) for i, d in enumerate(measured)}
+        missing = [k for k in layout.unique_blocks() if k not in est]
+        if missing:
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            raise TableError(f"table {self.id} lacks measurements of {len(missing)} block(s): "
+                             f"{', '.join(missing[:5])}{more}; re-run lutnas profile to finish it")
+        lat = np.full((len(layout.cells), layout.max_choices), np.nan)
+        var = np.full_like(lat, np.nan)
+        for layer, row in enumerate(layout.cells):
+            for c, block in enumerate(row):
+                lat[layer, c], var[layer, c] = (0.0, 0.0) if block is None else est[block.key]
+        table = DenseTable(
+            space=self.meta.space, resolution=self.meta.resolution,
+            fixed_ms=sum(est[b.key][0] for b in layout.fixed), fixed_var_ms2=sum(est[b.key][1] for b in layout.fixed),
+            latency_ms=lat, var_ms2=var, num_choices=np.asarray(layout.num_choices, dtype=np.int64),
+            table_id=self.id, choice_names=layout.choice_names)
+        if calibrated:
+            cal = self.calibration
+            if cal is None:
+                raise TableError(f"table {self.id} has no calibration (lutnas validate --calibrate stores one)")
+            from lutnas.latency_tables.calibration import Calibration, apply_to_dense
+
+            table = apply_to_dense(table, Calibration.from_dict(cal))
+        return table
+
+    # -- compatibility -----------------------------------------------------------------------------
+    def mismatches(self, *, space: str | None = None, resolution: int | None = None, target: Any = None,
+                   runtime: str | None = None, threads: int | None = None,
+                   fingerprint: dict[str, Any] | None = None) -> list[str]:
+        """One line per field where the table differs from what it is used with (None = not checked)."""
+        m = self.meta
+        out = []
+        for name, mine, asked in (("space", m.space, space), ("resolution", m.resolution, resolution),
+                                  ("runtime", m.runtime, runtime), ("threads", m.threads, threads)):
+            if asked is not None and mine != asked:
+                out.append(f"{name}: table has {mine!r}, asked {asked!r}")
+        if target is not None:
+            asked_json = _target_json(target)
+            if asked_json is not None and asked_json != m.target_json:
+                out.append(f"target: table has {m.target_name} {m.target_json}, asked {asked_json}")
+            elif asked_json is None and str(target) != m.target_name:
+                out.append(f"target: table has {m.target_name!r}, asked {target!r}")
+        if fingerprint is not None:
+            out.extend(fingerprint_mismatches(m.fingerprint, fingerprint))
+        return out
+
+    def check_compatible(self, *, space: str | None = None, resolution: int | None = None, target: Any = None,
+                         runtime: str | None = None, threads: int | None = None,
+                         fingerprint: dict[str, Any] | None = None, allow_mismatch: bool = False) -> list[str]:
+        """Raise TableError naming every mismatch, or with `allow_mismatch` return them (to record)."""
+        found = self.mismatches(space=space, resolution=resolution, target=target, runtime=runtime,
+                                threads=threads, fingerprint=fingerprint)
+        if found and not allow_mismatch:
+            raise TableError(f"table {self.id} ({self.path}) does not match: {'; '.join(found)} "
+                             f"(--allow-mismatch to use it anyway)")
+        return found
+
+
+def fingerprint_mismatches(table_fp: dict[str, Any], other_fp: dict[str, Any]) -> list[str]:
+    """Device-fingerprint identity fields that differ, versions named per package."""
+    out = []
+    for key in ID_FIELDS:
+        a, b = table_fp.get(key), other_fp.get(key)
+        if a == b:
+            continue
+        if key == "versions" and isinstance(a, dict) and isinstance(b, dict):
+            for pkg in sorted(set(a) | set(b)):
+                if a.get(pkg) != b.get(pkg):
+                    out.append(f"{pkg} version: table has {a.get(pkg)}, here {b.get(pkg)}")
+        else:
+            out.append(f"device {key}: table has {a!r}, here {b!r}")
+    return out
+
+
+def _target_json(target: Any) -> str | None:
+    """Canonical target JSON of a TargetSpec / dict / JSON text; None for a bare name."""
+    if hasattr(target, "canonical_json"):
+        return target.canonical_json()
+    if isinstance(target, dict):
+        return json.dumps(target, sort_keys=True, separators=(",", ":"))
+    if isinstance(target, str) and target.lstrip().startswith("{"):
+        return json.dumps(json.loads(target), sort_keys=True, separators=(",", ":"))
+    if isinstance(target, str):
+        from lutnas.lowering.targets import get_target
+
+        return get_target(target).canonical_json()
+    return None
