@@ -10,28 +10,17 @@ import os
 
 os.environ.setdefault("TVM_NUM_THREADS", "1")
 
-import socket
 from pathlib import Path
 
 import pytest
 
 from lutnas.errors import DeviceError
 from lutnas.profiler import boards
+from lutnas.profiler.boards import free_port
 from lutnas.profiler.measurement import MeasureJob
 from lutnas.profiler.rpc import RPCRunner, TrackerRunner, arm_cpu_name, parse_address
 
 SHAPE = (1, 3, 16, 16)
-
-
-def free_port() -> int:
-    """A free port whose successor is free too (TVM servers search [port, port-end))."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if not boards._port_open(port) and not boards._port_open(port + 1):
-            return port
-    raise RuntimeError("no free port")
 
 
 @pytest.fixture(scope="module")

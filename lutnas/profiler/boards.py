@@ -364,6 +364,17 @@ def wait_registered(tracker: str, key: str, count: int, timeout_s: float = 60.0)
     raise BoardError(f"tracker {tracker} lists {seen} board(s) under key {key!r}, expected {count}")
 
 
+def free_port() -> int:
+    """A free 127.0.0.1 port whose successor is free too (TVM servers search [port, port-end))."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if not _port_open(port) and not _port_open(port + 1):
+            return port
+    raise BoardError("no free port pair on 127.0.0.1")
+
+
 def _port_open(port: int, host: str = "127.0.0.1") -> bool:
     try:
         socket.create_connection((host, port), timeout=0.5).close()
