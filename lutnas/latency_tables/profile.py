@@ -29,7 +29,13 @@ from lutnas.errors import LutnasError
 from lutnas.latency_tables.stats import DEFAULT_ESTIMATOR, ESTIMATORS
 from lutnas.latency_tables.store import Store, TableMeta, table_id_of
 from lutnas.lowering.pipeline import DEFAULT_PIPELINE
-from lutnas.profiler.measurement import DEFAULT_MIN_REPEAT_MS, DEFAULT_REPEATS, DEFAULT_WARMUP, MeasureJob
+from lutnas.profiler.measurement import (
+    DEFAULT_MIN_REPEAT_MS,
+    DEFAULT_REPEATS,
+    DEFAULT_WARMUP,
+    MeasureJob,
+    Measurement,
+)
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, assess, verdict
 
 MEASURE_MODE = "isolated"   # each block timed alone, random input of its input shape
@@ -185,13 +191,21 @@ def _measure_rounds(store: Store, runner: Any, jobs: dict[str, MeasureJob], ids:
         round_no = 1
         while todo:
             bar.describe(f"measuring (round {round_no}, {len(todo)} block(s))")
-            for key in todo:
-                m = assess(runner.measure(jobs[key]), policy)
+
+            def record(key: str, m: Measurement) -> None:
+                m = assess(m, policy)
                 pass_no = store.add_pass(ids[key], m, runner=runner_name)
                 passes[key].append(m)
                 added.append((key, pass_no))
                 if not verdict(passes[key], policy).needs_more:
                     bar.advance()
+
+            many = getattr(runner, "measure_many", None)  # a board farm measures concurrently
+            if many is not None:  # results arrive in this thread, once per job, in any order
+                many([jobs[k] for k in todo], lambda job, m: record(job.key, m))
+            else:
+                for key in todo:
+                    record(key, runner.measure(jobs[key]))
             todo = [k for k in todo if verdict(passes[k], policy).needs_more]
             round_no += 1
     return added
