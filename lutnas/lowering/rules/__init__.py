@@ -22,8 +22,13 @@ def default_cpu_rules() -> list[Rule]:
 
 def apply_rules(func: Any, target: Any, rules: list[Rule]) -> tuple[Any, str] | tuple[None, None]:
     """The first rule's schedule for `func` and that rule's name, or (None, None)."""
+    from tvm.s_tir import ScheduleError
+
     for rule in rules:
-        sch = rule.apply(func, target, False)
+        try:
+            sch = rule.apply(func, target, False)
+        except (ScheduleError, ValueError, IndexError):  # a shape the rule did not foresee: not its function
+            continue
         if sch is not None:
             return sch, rule.name
     return None, None

@@ -205,9 +205,19 @@ class DepthwiseConv(Rule):
         for block in parts.producers:  # pad one channel plane per parallel iteration
             sch.compute_at(block, chan, preserve_unit_loops=True)
             sch.set_scope(block, 0, "local")
+            _deinterleave_stride2(sch, block, w)
         _finish_epilogue(sch, out, lxo, lanes, conv)
         _vectorize_init(sch, sch.decompose_reduction(conv, lrc))
         return sch
+
+
+def _deinterleave_stride2(sch: Any, pad: Any, w_out: int) -> None:
+    """For a stride-2 window, store the padded plane as (row, x % 2, x // 2): the taps at
+    x = 2 * xo + rx then read contiguous memory in xo instead of every other float."""
+    shape = [int(d) for d in sch.get(pad).writes[0].source.shape]
+    if len(shape) != 4 or shape[3] % 2 or shape[3] < 2 * w_out:
+        return
+    sch.transform_layout(pad, ("write", 0), lambda n, c, y, x: (n, c, y, x % 2, x // 2))
 
 
 def _parallel_spatial(sch: Any, block: Any, lanes: int) -> None:

@@ -19,7 +19,6 @@ from lutnas.lowering.rules.base import (
     analyse,
     inline_chain,
     iter_kinds,
-    largest_divisor,
     static_extents,
     vector_lanes,
     vectorize_inner,
@@ -71,7 +70,7 @@ class RowReduction(Rule):
         loops = sch.get_loops(red)
         spatial, reduce_ = loops[:n_spatial], loops[n_spatial:]
         ext = parts.extents[:n_spatial]
-        inner = largest_divisor(ext[-1], 2 * lanes) if _contiguous_last(sch, red, n_spatial) else 1
+        inner = _vector_tile(ext[-1], lanes) if _contiguous_last(sch, red, n_spatial) else 1
         if inner > 1:
             jo, ji = sch.split(spatial[-1], factors=[None, inner])
             sch.reorder(*spatial[:-1], jo, *reduce_, ji)
@@ -82,6 +81,7 @@ class RowReduction(Rule):
         sch.parallel(outer)
         if out is not None:
             if static_extents(sch, sch.get_loops(out)) == ext:
+                sch.set_scope(red, 0, "local")
                 sch.reverse_compute_at(out, outer, preserve_unit_loops=True)
                 vectorize_inner(sch, out, lanes)
             else:
@@ -116,6 +116,18 @@ class Fallback(Rule):
         return sch
 
 
+def _vector_tile(n: int, lanes: int) -> int:
+    """A divisor of n made of whole vectors (up to 4, a cache line or two of floats), else the
+    largest power of two dividing n."""
+    for d in range(4 * lanes, lanes - 1, -lanes):
+        if n % d == 0:
+            return d
+    d = 1
+    while d * 2 <= lanes and n % (d * 2) == 0:
+        d *= 2
+    return d
+
+
 def _schedule_spatial(sch: Any, block: Any, target: Any) -> None:
     lanes = vector_lanes(target)
     loops = sch.get_loops(block)
@@ -141,17 +153,12 @@ def _contiguous_last(sch: Any, block: Any, n_spatial: int) -> bool:
 
 
 def _vars_in(ranges: Any) -> list[Any]:
-    from tvm import tirx
+    from tvm.tirx.analysis import undefined_vars
 
-    found = []
-    for rng in ranges:
-        tirx.stmt_functor.post_order_visit(rng.min, lambda n: found.append(n) if isinstance(n, tirx.Var) else None)
-    return found
+    return [v for rng in ranges for v in undefined_vars(rng.min)]
 
 
 def _uses(expr: Any, var: Any) -> bool:
-    from tvm import tirx
+    from tvm.tirx.analysis import undefined_vars
 
-    hits = []
-    tirx.stmt_functor.post_order_visit(expr, lambda n: hits.append(n) if isinstance(n, tirx.Var) and n.same_as(var) else None)
-    return bool(hits)
+    return any(v.same_as(var) for v in undefined_vars(expr))
