@@ -96,30 +96,58 @@ def test_rpc_runner_measures_and_names_a_lost_board(board_dir, tiny_lib):
         boards.stop_board(state.name)
 
 
-def test_tracker_spreads_jobs_and_survives_a_killed_board(farm, tiny_lib):
+class _KillingTracker(TrackerRunner):
+    """A TrackerRunner that stops one board (the one NOT reporting) after `after` results arrive."""
+
+    def __init__(self, *args, servers, after: int, **kw):
+        super().__init__(*args, **kw)
+        self.servers, self.after, self.killed = servers, after, []
+
+    def measure_many(self, jobs, on_result=None):
+        seen = []
+
+        def wrapped(job, m):
+            seen.append(job.key)
+            if on_result is not None:
+                on_result(job, m)
+            if len(seen) == self.after and not self.killed:
+                victim = next(s for s in self.servers if s.address() != m.meta["board"])
+                boards.stop_board(victim.name)
+                self.killed.append(victim.address())
+
+        return super().measure_many(jobs, wrapped)
+
+
+def test_tracker_spreads_a_profile_and_survives_a_killed_board(farm, tmp_path):
+    """H1's profile_table over TVM's tracker with two boards; one is killed mid-run."""
+    from lutnas.latency_tables.profile import ProfileSettings, profile_table
+    from lutnas.latency_tables.store import Store
+    from lutnas.profiler.stability import StabilityPolicy
+
     tracker, servers = farm
     host, port = parse_address(tracker.address())
-    runner = TrackerRunner(host, port, "farm", target="x86", request_timeout_s=60)
+    policy = StabilityPolicy(max_passes=1)  # one pass per entry: "present once" is then exact
+    runner = _KillingTracker(host, port, "farm", target="x86", policy=policy, servers=servers, after=3,
+                             request_timeout_s=60)
     assert runner.boards() == 2
-    jobs = [_job(tiny_lib, f"block-{i}", repeats=5, min_ms=20.0) for i in range(14)]
-    delivered: list[str] = []
-    killed: list[str] = []
-
-    def on_result(job, m):
-        delivered.append(job.key)
-        if len(delivered) == 4:  # kill the board that is busy right now (not the one that just finished)
-            victim = next(s for s in servers if s.address() != m.meta["board"])
-            boards.stop_board(victim.name)
-            killed.append(victim.address())
-
-    out = runner.measure_many(jobs, on_result)
-    assert sorted(delivered) == sorted(j.key for j in jobs)  # every entry exactly once
-    assert len(out) == len(jobs) and [m.key for m in out] == [j.key for j in jobs]
-    used_before = {r["board"] for r in runner.log[:4] if r["ok"]}
-    assert len({r["board"] for r in runner.log if r["ok"]}) == 2 or len(used_before) == 2
-    failed = [r for r in runner.log if not r["ok"]]
-    assert failed and failed[0]["board"] == killed[0]  # the job in flight on the killed board ...
-    retried = failed[0]["key"]
-    assert [r["board"] for r in runner.log if r["key"] == retried and r["ok"]] != [killed[0]]  # ... ran elsewhere
-    survivors = {r["board"] for r in runner.log[runner.log.index(failed[0]):] if r["ok"]}
-    assert survivors and killed[0] not in survivors
+    n = 10
+    db = tmp_path / "farm.db"
+    settings = ProfileSettings(repeats=5, min_repeat_ms=20.0)
+    r = profile_table("proxyless", 32, "x86", "tvm", db, runner=runner, policy=policy, settings=settings,
+                      progress=False, limit=n, work_dir=tmp_path / "work")
+    assert runner.killed, "the board was never killed"
+    assert r.measured == n and r.passes == n
+    with Store(db) as store:
+        entries = {e.id: e.key for e in store.entries(r.table_id)}
+        passes = store.passes(r.table_id)
+    measured_keys = [entries[p.entry_id] for p in passes]
+    assert len(measured_keys) == len(set(measured_keys)) == n  # every entry present exactly once
+    assert all(p.pass_no == 1 for p in passes)
+    ok = [row for row in runner.log if row["ok"]]
+    assert len(ok) == n and {row["board"] for row in ok} == {s.address() for s in servers}  # work was spread
+    failed = [row for row in runner.log if not row["ok"]]
+    assert failed and failed[0]["board"] == runner.killed[0]  # the job in flight on the killed board ...
+    redo = [row for row in ok if row["key"] == failed[0]["key"]]
+    assert len(redo) == 1 and redo[0]["board"] != runner.killed[0]  # ... was measured once, elsewhere
+    after = runner.log[runner.log.index(failed[0]):]
+    assert all(row["board"] != runner.killed[0] for row in after if row["ok"])
