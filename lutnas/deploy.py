@@ -25,7 +25,7 @@ WIDTHS_TRIED = (0.25, 0.35, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
 
 
 def make_runner(target: Any, rpc: str | None = None, tracker: str | None = None, key: str | None = None,
-                threads: int = 1, emulated: bool | None = None, policy: Any = None) -> Any:
+                threads: int = 1, emulated: bool | None = None, policy: Any = None, runtime: str = "tvm") -> Any:
     """`RPCRunner` for --rpc, `TrackerRunner` for --tracker/--key, else None (run locally)."""
     from lutnas.profiler.rpc import RPCRunner, TrackerRunner, parse_address
     from lutnas.profiler.stability import DEFAULT_POLICY
@@ -35,12 +35,12 @@ def make_runner(target: Any, rpc: str | None = None, tracker: str | None = None,
         raise LutnasError("give either --rpc HOST:PORT or --tracker HOST:PORT --key KEY, not both")
     if rpc:
         host, port = parse_address(rpc, "--rpc")
-        return RPCRunner(host, port, target, threads=threads, emulated=emulated, policy=policy)
+        return RPCRunner(host, port, target, runtime, threads=threads, emulated=emulated, policy=policy)
     if tracker:
         if not key:
             raise LutnasError("--tracker needs --key (the device key the boards registered under)")
         host, port = parse_address(tracker, "--tracker")
-        return TrackerRunner(host, port, key, target, threads=threads, emulated=emulated, policy=policy)
+        return TrackerRunner(host, port, key, target, runtime, threads=threads, emulated=emulated, policy=policy)
     if key:
         raise LutnasError("--key needs --tracker HOST:PORT")
     return None

@@ -70,7 +70,7 @@ class _RemoteTiming:
         from lutnas.profiler.runners import _target_spec
 
         if runtime != "tvm":
-            raise LutnasError(f"remote runners time the TVM runtime only, not {runtime!r}")
+            raise LutnasError(f"--rpc / --tracker time the TVM runtime only, not {runtime!r}")
         self.target = _target_spec(target)
         self.runtime, self.threads, self.policy, self.emulated = runtime, int(threads), policy, emulated
         self._board: dict[str, Any] | None = None
