@@ -151,3 +151,21 @@ def test_tracker_spreads_a_profile_and_survives_a_killed_board(farm, tmp_path):
     assert len(redo) == 1 and redo[0]["board"] != runner.killed[0]  # ... was measured once, elsewhere
     after = runner.log[runner.log.index(failed[0]):]
     assert all(row["board"] != runner.killed[0] for row in after if row["ok"])
+
+
+def test_board_errors_name_what_is_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv("LUTNAS_BOARDS_DIR", str(tmp_path / "empty"))
+    assert not boards.arm64_ready()[0] and "lutnas board build arm64" in boards.arm64_ready()[1]
+    monkeypatch.setattr(boards.os, "geteuid", lambda: 1000)
+    with pytest.raises(boards.BoardError, match="needs root"):
+        boards.build_arm64()
+    monkeypatch.setattr(boards.shutil, "which", lambda tool: None)
+    with pytest.raises(boards.BoardError, match="missing: debootstrap .Debian package debootstrap."):
+        boards._require_tools()
+    port = free_port()
+    with pytest.raises(boards.BoardError, match=f"no network: cannot reach 127.0.0.1:{port}"):
+        boards._require_network("127.0.0.1", port)
+    with pytest.raises(boards.BoardError, match="unknown board kind 'riscv'; valid: arm64, x86"):
+        boards.start_board("riscv", port)
+    with pytest.raises(boards.BoardError, match="--tracker needs --key"):
+        boards.start_board("x86", port, tracker="127.0.0.1:1")
