@@ -31,6 +31,16 @@ def _write_json(obj: object, out: Path | None) -> None:
         out.write_text(text + "\n")
 
 
+def _remote_options(f):
+    """--rpc / --tracker / --key / --emulated, shared by export, run, profile and measure."""
+    f = click.option("--emulated/--native", "emulated", default=None,
+                     help="Say whether the device is emulated (default: inferred from the board).")(f)
+    f = click.option("--key", default=None, help="Device key the boards registered under (with --tracker).")(f)
+    f = click.option("--tracker", default=None, metavar="HOST:PORT", help="TVM RPC tracker of a device farm.")(f)
+    f = click.option("--rpc", default=None, metavar="HOST:PORT", help="A TVM RPC server (a board).")(f)
+    return f
+
+
 # ---- spaces -------------------------------------------------------------------------------------
 
 
@@ -187,8 +197,12 @@ def doctor(as_json: bool, show_fp: bool) -> None:
 @click.option("--estimator", default="median", show_default=True, help="median | trimmed_mean | mad_mean")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Measure only the first N entries (smoke tests; the table stays incomplete).")
+@click.option("--measure-mode", type=click.Choice(["auto", "isolated", "in-network"]), default="auto",
+              show_default=True, help="How blocks are timed: alone, or inside covering networks with "
+              "onnxruntime's profiler (auto: in-network for onnxruntime, isolated for tvm).")
+@_remote_options
 def profile_cmd(space_name, resolution, target_name, runtime, db, threads, pipeline, remeasure, workers,
-                repeats, min_repeat_ms, estimator, limit) -> None:
+                repeats, min_repeat_ms, estimator, limit, measure_mode, rpc, tracker, key, emulated) -> None:
     """Measure every unique block of a space on this device into a latency table (resumable)."""
     from lutnas.latency_tables.profile import ProfileSettings, profile_table
     from lutnas.lowering.pipeline import DEFAULT_PIPELINE
@@ -197,13 +211,23 @@ def profile_cmd(space_name, resolution, target_name, runtime, db, threads, pipel
 
     settings = ProfileSettings(repeats=repeats or DEFAULT_REPEATS,
                                min_repeat_ms=DEFAULT_MIN_REPEAT_MS if min_repeat_ms is None else min_repeat_ms,
-                               estimator=estimator)
+                               estimator=estimator, measure_mode=_measure_mode(measure_mode, runtime))
+    from lutnas.deploy import make_runner
+    from lutnas.lowering.targets import get_target
+
+    runner = make_runner(get_target(target_name), rpc, tracker, key, threads, emulated, runtime=runtime)
     r = profile_table(get_space(space_name), resolution, target_name, runtime, db, threads=threads,
                       pipeline=pipeline or DEFAULT_PIPELINE, remeasure=remeasure, workers=workers,
-                      settings=settings, progress=sys.stderr.isatty(), limit=limit)
+                      settings=settings, progress=sys.stderr.isatty(), limit=limit, runner=runner)
     click.echo(f"table {r.table_id} in {r.db_path}")
     click.echo(f"entries {r.entries}: measured {r.measured} ({r.passes} pass(es)), skipped {r.skipped}, "
                f"unstable {r.unstable}; compile {r.compile_s:.1f} s, measure {r.measure_s:.1f} s")
+
+
+def _measure_mode(mode: str, runtime: str) -> str:
+    from lutnas.latency_tables.context import check_method, default_method
+
+    return check_method(default_method(runtime) if mode == "auto" else mode, runtime)
 
 
 @cli.command("predict")
@@ -286,6 +310,90 @@ def table_import(file, db, space_name, resolution, target_name, runtime) -> None
                    f"{', '.join(result.skipped[:5])}{' ...' if len(result.skipped) > 5 else ''}")
 
 
+@cli.command("measure")
+@click.option("--space", "space_name", default=None, help="Search space (default: the archs file's).")
+@click.option("--resolution", "-r", type=int, required=True, help="Input resolution.")
+@click.option("--target", "target_name", default="x86", show_default=True, help="x86 | arm64 | cuda")
+@click.option("--runtime", type=click.Choice(["tvm", "onnxruntime"]), default="tvm", show_default=True)
+@click.option("--archs", "archs_file", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--pipeline", default=None, help="Compilation pipeline (default: tvm-default).")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="compile workers")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per arch.")
+@_remote_options
+def measure_cmd(space_name, resolution, target_name, runtime, archs_file, threads, pipeline, workers,
+                as_json, rpc, tracker, key, emulated) -> None:
+    """Compile and time whole networks with the profiler's harness (the ground truth of a table)."""
+    from lutnas.errors import ArchError
+    from lutnas.latency_tables.networks import measure_archs
+    from lutnas.lowering.pipeline import DEFAULT_PIPELINE
+    from lutnas.spaces import load_archs
+
+    file_space, archs = load_archs(archs_file)
+    if space_name is not None and space_name != file_space:
+        raise ArchError(f"{archs_file}: archs are for space {file_space!r}, not {space_name!r}")
+    from lutnas.deploy import make_runner
+    from lutnas.lowering.targets import get_target
+
+    runner = make_runner(get_target(target_name), rpc, tracker, key, threads, emulated, runtime=runtime)
+    results = measure_archs(file_space, archs, resolution, target_name, runtime, threads=threads,
+                            pipeline=pipeline or DEFAULT_PIPELINE, workers=workers, progress=sys.stderr.isatty(),
+                            runner=runner)
+    if as_json:
+        _write_json([r.to_dict() for r in results], None)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("#", "arch", "latency ms", "samples", "passes", "stable",
+                  title=f"{file_space} @ {resolution}px, {runtime}/{target_name}, {threads} thread(s)")
+    for i, r in enumerate(results):
+        table.add_row(str(i), " ".join(map(str, r.arch)), f"{r.latency_ms:.4f}", str(len(r.samples_ms)),
+                      str(len(r.passes)), "no: " + r.verdict.reason if r.unstable else "yes")
+    Console().print(table)
+
+
+@cli.command("validate")
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--table", "table_id", default=None, help="table id (needed if the db holds several)")
+@click.option("--archs", "archs_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Archs file to validate on (or -n/--seed to sample).")
+@click.option("-n", "count", type=click.IntRange(min=1), default=None, help="Sample N archs (with --seed).")
+@click.option("--seed", type=int, default=None, help="Sampling seed (use one never used to build the table).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--calibrate", is_flag=True, help="Fit a linear calibration on a subset, score on the rest, store it.")
+@click.option("--fit-fraction", type=float, default=1 / 3, show_default=True, help="Share of archs used to fit.")
+@click.option("--allow-mismatch", is_flag=True, help="Validate on another device/setup anyway (recorded).")
+def validate_cmd(db, table_id, archs_file, count, seed, out_dir, calibrate, fit_fraction, allow_mismatch) -> None:
+    """Measure whole networks, compare with the table's predictions, write report.json + scatter.png."""
+    from lutnas.errors import ArchError, LutnasError
+    from lutnas.latency_tables import open_table
+    from lutnas.latency_tables.validate import validate
+    from lutnas.spaces import get_space, load_archs
+
+    if (archs_file is None) == (count is None):
+        raise LutnasError("give either --archs FILE or -n N --seed K")
+    table = open_table(db, table_id)
+    space = get_space(table.meta.space)
+    if archs_file is not None:
+        file_space, archs = load_archs(archs_file)
+        if file_space != space.name:
+            raise ArchError(f"{archs_file}: archs are for space {file_space!r}, the table is for {space.name!r}")
+    else:
+        if seed is None:
+            raise LutnasError("-n needs --seed (pick one never used to build or calibrate the table)")
+        import numpy as np
+
+        rng = np.random.default_rng(seed)
+        archs = [space.sample(rng) for _ in range(count)]
+    report = validate(table, archs, out_dir, calibrate=calibrate, fit_fraction=fit_fraction,
+                      allow_mismatch=allow_mismatch, seed=seed or 0, progress=sys.stderr.isatty())
+    if report.mismatched:
+        click.echo(f"warning: table used despite mismatch (recorded): {'; '.join(report.mismatched)}", err=True)
+    click.echo(report.line())
+    click.echo(f"wrote {report.paths['report']}, {report.paths['scatter']}")
+
+
 # ---- search -------------------------------------------------------------------------------------
 
 
@@ -338,16 +446,6 @@ def search_cmd(db, table_id, strategy, latency_ms, data_source, epochs, seed, pr
 # ---- export, run and boards ---------------------------------------------------------------------
 
 
-def _remote_options(f):
-    """--rpc / --tracker / --key / --emulated, shared by export, run, profile and measure."""
-    f = click.option("--emulated/--native", "emulated", default=None,
-                     help="Say whether the device is emulated (default: inferred from the board).")(f)
-    f = click.option("--key", default=None, help="Device key the boards registered under (with --tracker).")(f)
-    f = click.option("--tracker", default=None, metavar="HOST:PORT", help="TVM RPC tracker of a device farm.")(f)
-    f = click.option("--rpc", default=None, metavar="HOST:PORT", help="A TVM RPC server (a board).")(f)
-    return f
-
-
 @cli.command("export")
 @click.option("--space", "space_name", default=None, help="Search space (default: the archs file's).")
 @click.option("--arch", "arch_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
@@ -390,13 +488,15 @@ def export_cmd(space_name, arch_file, index, weights, target_name, cuda_arch, mc
     space, arch = get_space(file_space), archs[index]
     res = resolution or space.default_resolution
     runner = make_runner(target, rpc, tracker, key, threads, emulated)
-    predicted = predict_latency(db, table_id, space, arch, res, target, "tvm", allow_mismatch) if db else None
     if weights is not None:
         module, info = subnet_module(space, arch, res, weights, width_mult, num_classes)
+        wm, nc = info["weights"]["width_mult"], info["weights"]["num_classes"]
     else:
         wm, nc = width_mult or 1.0, num_classes or 1000
         module = space.build(arch, res, num_classes=nc, width_mult=wm)
         info = {"weights": None, "width_mult": wm, "num_classes": nc}
+    predicted = (predict_latency(db, table_id, space, arch, res, target, "tvm", allow_mismatch, wm, nc)
+                 if db else None)
     info = {"space": space.name, "arch": list(arch), "arch_file": str(arch_file), "arch_index": index,
             "resolution": res, **info, "predicted": predicted}
     manifest = export_artifact(module, (1, 3, res, res), target, out_dir, info, pipeline)
@@ -405,6 +505,8 @@ def export_cmd(space_name, arch_file, index, weights, target_name, cuda_arch, mc
     if predicted is not None:
         click.echo(f"predicted: {predicted['latency_ms']:.3f} ms [{predicted['low_ms']:.3f}, "
                    f"{predicted['high_ms']:.3f}] (table {predicted['table']})")
+        for line in predicted["mismatch_allowed"]:
+            click.echo(f"warning: mismatch allowed: {line}", err=True)
     try:
         runner = runner or local_runner(target, threads)
     except DeviceError as err:

@@ -69,6 +69,9 @@ def fit_calibration(predicted: Any, measured: Any, kind: str = "linear",
     coef, *_ = np.linalg.lstsq(np.stack(cols, axis=1), np.ones_like(m), rcond=None)
     a = float(coef[0])
     b = float(coef[1]) if kind == "linear" else 0.0
+    if kind == "linear" and not a > 0:
+        # a few noisy, similar networks can tilt the line through zero: fall back to a pure scale
+        return fit_calibration(p, m, "scale", keys)
     if not a > 0:
         raise TableError(f"calibration fit is degenerate (a={a:.3g}): predictions do not track measurements")
     resid = (a * p + b - m) / m

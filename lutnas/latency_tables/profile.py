@@ -112,6 +112,13 @@ def profile_table(
         ids = store.ensure_entries(meta.id, [(k, b.spec.encode(), b.input_shape, _role(k, layout))
                                              for k, b in blocks.items()])
         passes = _passes_by_key(store, meta.id, ids)
+        if settings.measure_mode == "in-network":  # blocks timed inside covering networks (context.py)
+            from lutnas.latency_tables.context import check_method, profile_into_store
+
+            check_method(settings.measure_mode, runtime)
+            return profile_into_store(store, meta.id, ids, space, resolution, runner=runner, settings=settings,
+                                      threads=threads, progress=progress, remeasure=remeasure, policy=policy,
+                                      work_dir=Path(work_dir) if work_dir else work_dir_for(db_path))
         wanted = list(blocks)[:limit] if limit is not None else list(blocks)
         first = [k for k in wanted if remeasure or not passes[k]]
         more = [k for k in wanted if k not in first and verdict(passes[k], policy).needs_more]

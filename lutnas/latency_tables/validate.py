@@ -231,3 +231,62 @@ def load_conditions() -> dict[str, Any]:
     except OSError:
         load = None
     return {"load_avg": load, "time": time.time()}
+
+
+def validate(table: Any, archs: Sequence[Sequence[int]], out_dir: str | Path, *, runner: Any = None,
+             calibrate: bool = False, allow_mismatch: bool = False, fit_fraction: float = 1 / 3, seed: int = 0,
+             kind: str = "linear", progress: bool = True, work_dir: Path | None = None,
+             cache_dir: Path | None = None, policy: Any = None) -> ValidationReport:
+    """Measure `archs` as whole networks the way `table` was built, compare, write the report files.
+
+    The runner (local by default) must describe the table's device: `table.check_compatible` refuses
+    a mismatch naming the field, unless `allow_mismatch` (recorded in the report). With `calibrate`,
+    the fitted calibration is stored with the table (attachment "calibration").
+    """
+    from lutnas.latency_tables.networks import measure_archs
+    from lutnas.lowering.targets import get_target
+    from lutnas.profiler.stability import DEFAULT_POLICY
+    from lutnas.spaces import get_space
+
+    meta = table.meta
+    space = get_space(meta.space)
+    archs = [space.validate(a) for a in archs]
+    target = get_target(meta.target_name)
+    policy = policy or DEFAULT_POLICY
+    if runner is None:
+        from lutnas.profiler.runners import LocalRunner
+
+        runner = LocalRunner(target, meta.runtime, meta.threads, policy)
+    mismatched = table.check_compatible(space=space.name, resolution=meta.resolution, target=target,
+                                        runtime=meta.runtime, threads=meta.threads,
+                                        fingerprint=runner.describe(), allow_mismatch=allow_mismatch)
+    prediction = table.dense().predict(np.asarray(archs, dtype=np.int64))
+    before = load_conditions()
+    measured = measure_archs(space, archs, meta.resolution, target, meta.runtime, threads=meta.threads,
+                             pipeline=meta.pipeline, runner=runner, policy=policy, progress=progress,
+                             width_mult=float(meta.options.get("width_mult", 1.0)),
+                             num_classes=int(meta.options.get("num_classes", 1000)),
+                             work_dir=work_dir, cache_dir=cache_dir)
+    info = {"id": meta.id, "space": meta.space, "resolution": meta.resolution, "target": meta.target_name,
+            "runtime": meta.runtime, "threads": meta.threads, "options": meta.options}
+    report = build_report(info, archs, prediction, measured, calibrate=calibrate, fit_fraction=fit_fraction,
+                          seed=seed, kind=kind)
+    report.allow_mismatch = bool(allow_mismatch)
+    report.mismatched = list(mismatched)
+    report.conditions = {"before": before, "after": load_conditions(), "pipeline": meta.pipeline,
+                         "fingerprint_id": meta.fingerprint_id}
+    if report.calibration is not None:
+        store_calibration(table, report)
+    write_report(report, out_dir)
+    return report
+
+
+def store_calibration(table: Any, report: ValidationReport) -> None:
+    """Keep the calibration with the table (outside its identity), with its held-out scores."""
+    from lutnas.latency_tables.store import Store
+
+    doc = report.calibration.to_dict()
+    doc["held_out"] = {"raw": asdict(report.accuracy),
+                       "calibrated": asdict(report.calibrated_accuracy) if report.calibrated_accuracy else None}
+    with Store(table.path, create=True) as store:
+        store.set_attachment(table.id, "calibration", doc)

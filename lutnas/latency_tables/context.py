@@ -1,0 +1,317 @@
+"""Block latencies measured in context: inside whole networks, with the runtime's own profiler.
+
+Why blocks timed alone mispredict whole networks on onnxruntime (measured; see docs/architecture.md):
+1. every standalone call pays the session's per-call cost (feeds, output allocation, executor
+   start), which a network pays once, not once per block;
+2. onnxruntime's NCHWc layout transformer (graph optimization level ALL, x86) wraps a standalone
+   block in ReorderInput / ReorderOutput nodes; inside a network activations stay in NCHWc between
+   blocks, so those reorders do not exist there;
+3. a block alone runs with its weights hot in cache; inside a network whose weights exceed the
+   last-level cache, every block's weights come from DRAM.
+(1) and (2) over-predict, (3) under-predicts; their balance depends on the resolution and the
+machine's cache sizes, so no constant correction fixes them. Measuring each block where it really
+runs does: the "in-network" method profiles a few covering networks (every layer x choice appears
+in at least `rounds` of them, placed Latin-square style so neighbours vary) with onnxruntime's
+profiler, attributes each node's time to its block by the node name's `/<i>/` prefix (the
+`nn.Sequential` index of `space.build`, which equals the index in `space.blocks()`), and keeps the
+network's measured latency as the total: each block's node time is scaled by (measured latency /
+profiled block sum) of its network, which spreads the profiler's own cost, the session call and the
+glue nodes (the final ReorderOutput) over the blocks, so a profiled network's blocks add up to its
+measured latency. nn-Meter (MobiSys 2021) reaches the same
+conclusion for fused kernels: predict the units the runtime actually executes, in the graph it
+actually runs.
+
+TVM's Relax VM has no per-kernel profiler in 0.27, so tables for the tvm runtime keep the
+"isolated" method (and tvm's per-call cost is microseconds against untuned millisecond kernels).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lutnas.errors import ArchError, LutnasError
+from lutnas.profiler.measurement import Measurement
+
+METHODS = ("isolated", "in-network")
+DEFAULT_METHOD = "isolated"
+_BLOCK_PREFIX = re.compile(r"^/(\d+)/")
+
+
+def check_method(method: str, runtime: str) -> str:
+    if method not in METHODS:
+        raise LutnasError(f"unknown block-measurement method {method!r}; valid: {', '.join(METHODS)}")
+    if method == "in-network" and runtime != "onnxruntime":
+        raise LutnasError("method 'in-network' needs a runtime with a per-node profiler: onnxruntime only "
+                          "(TVM 0.27's Relax VM has none); use method 'isolated' for tvm")
+    return method
+
+
+def default_method(runtime: str) -> str:
+    return "in-network" if runtime == "onnxruntime" else "isolated"
+
+
+# -- which networks to profile ------------------------------------------------------------------------
+def covering_archs(space: Any, rounds: int = 2, seed: int = 0, max_tries: int = 2000) -> list[tuple[int, ...]]:
+    """Archs in which every non-skip (layer, choice) appears at least `rounds` times.
+
+    Each round is a Latin square: network c uses choice perm_l[c mod n_l] at layer l, with a fresh
+    random permutation per layer, so each cell appears once per round next to varying neighbours.
+    Rows the space rejects (e.g. OFA's depth rule) are repaired greedily from `space.sample`.
+    """
+    rng = np.random.default_rng(seed)
+    num_layers = space.num_layers
+    counts = [len(space.choice_names(layer)) for layer in range(num_layers)]
+    skip = [{c for c, n in enumerate(space.choice_names(layer)) if _is_skip(space, layer, c)}
+            for layer in range(num_layers)]
+    need = {(layer, c): rounds for layer in range(num_layers) for c in range(counts[layer]) if c not in skip[layer]}
+    archs: list[tuple[int, ...]] = []
+    for _ in range(rounds):
+        perms = [rng.permutation(n) for n in counts]
+        for col in range(max(counts)):
+            arch = tuple(int(perms[layer][col % counts[layer]]) for layer in range(num_layers))
+            try:
+                arch = space.validate(arch)
+            except ArchError:
+                continue
+            _take(arch, need, archs)
+    tries = 0
+    while any(v > 0 for v in need.values()):
+        tries += 1
+        if tries > max_tries:
+            missing = [k for k, v in need.items() if v > 0][:3]
+            raise LutnasError(f"{space.name}: could not cover layer/choice cells {missing} with valid archs")
+        candidates = [space.sample(rng) for _ in range(32)]
+        best = max(candidates, key=lambda a: sum(need.get((layer, c), 0) > 0 for layer, c in enumerate(a)))
+        if any(need.get((layer, c), 0) > 0 for layer, c in enumerate(best)):
+            _take(best, need, archs)
+    return archs
+
+
+def _is_skip(space: Any, layer: int, choice: int) -> bool:
+    return space.layers[layer].choices[choice].is_skip
+
+
+def _take(arch: tuple[int, ...], need: dict[tuple[int, int], int], archs: list[tuple[int, ...]]) -> None:
+    archs.append(arch)
+    for layer, c in enumerate(arch):
+        if (layer, c) in need:
+            need[(layer, c)] -= 1
+
+
+# -- profiling one network -------------------------------------------------------------------------
+@dataclass
+class NetworkProfile:
+    """In-network time of each block of one network, in harness-shaped samples.
+
+    Like the harness, a sample is the mean over a group of consecutive calls lasting at least
+    `min_repeat_ms`, so preemption on a shared machine lands in blocks in proportion to their time,
+    exactly as it lands in a whole network's samples (a per-call median would drop it from short
+    blocks and not from networks).
+    """
+
+    arch: tuple[int, ...]
+    block_keys: list[str]
+    block_ms: np.ndarray          # [groups, blocks] mean node time of each block over a group of calls
+    plain_ms: np.ndarray          # [groups] mean unprofiled call time over the same group
+    calls_per_group: int
+    started_at: float
+    glue_nodes: list[str] = field(default_factory=list)
+
+    @property
+    def scale(self) -> float:
+        """Median unprofiled call time over the sum of the blocks' median profiled times.
+
+        The profiler costs a little per node; the session call and glue nodes (the final
+        ReorderOutput) belong to no block; and on a shared machine preemptions land in a few blocks
+        of a few groups, which per-block medians drop while a network's median keeps them. Scaling
+        every block by this one ratio spreads all of that over the blocks in proportion to their
+        time, so the medians of a profiled network's blocks add up to its unprofiled median latency
+        (the table's default estimator). Unprofiled and profiled calls alternate, so drift cancels.
+        """
+        return float(np.median(self.plain_ms) / np.median(self.block_ms, axis=0).sum())
+
+    def block_samples_ms(self, i: int) -> list[float]:
+        return [max(float(v) * self.scale, 1e-6) for v in self.block_ms[:, i]]
+
+
+def parse_profile(events: list[dict[str, Any]], num_blocks: int, skip_runs: int) -> tuple[np.ndarray, list[str]]:
+    """onnxruntime profile events -> [runs, blocks] node time (ms) per block, and glue node names.
+
+    Runs are delimited by the Session "model_run" events; a node belongs to the run whose span holds
+    its start. The first `skip_runs` runs (warm-up) are dropped.
+    """
+    runs = sorted((e["ts"], e["ts"] + e["dur"]) for e in events
+                  if e.get("cat") == "Session" and e.get("name") == "model_run")
+    nodes = sorted((e["ts"], e["dur"], e["name"]) for e in events if e.get("cat") == "Node")
+    out = np.zeros((len(runs), num_blocks))
+    glue: set[str] = set()
+    r = 0
+    for ts, dur, name in nodes:
+        while r < len(runs) and ts > runs[r][1]:
+            r += 1
+        if r >= len(runs) or ts < runs[r][0]:
+            continue
+        m = _BLOCK_PREFIX.match(name)
+        if m is None or int(m.group(1)) >= num_blocks:
+            glue.add(name)
+            continue
+        out[r, int(m.group(1))] += dur * 1e-3
+    return out[skip_runs:], sorted(glue)
+
+
+def profile_network(onnx_path: Path, arch: tuple[int, ...], block_keys: Sequence[str], *, threads: int = 1,
+                    repeats: int = 10, min_repeat_ms: float = 20.0, warmup: int = 3, input_name: str = "input",
+                    work_dir: Path | None = None) -> NetworkProfile:
+    """Alternate unprofiled and profiled calls of the network; `repeats` groups of >= `min_repeat_ms`."""
+    from lutnas.lowering.ort import ort_session
+
+    plain = ort_session(onnx_path, threads)
+    prof = _profiling_session(onnx_path, threads, work_dir or onnx_path.parent)
+    feeds = {input_name: np.random.default_rng(0).standard_normal(_input_shape(plain)).astype(np.float32)}
+    started = time.time()
+    for _ in range(warmup):
+        plain.run(None, feeds)
+        prof.run(None, feeds)
+    t0 = time.perf_counter()
+    plain.run(None, feeds)
+    group = max(1, int(np.ceil(min_repeat_ms / max((time.perf_counter() - t0) * 1e3, 1e-3))))
+    runs = group * repeats
+    plain_ms = np.empty(runs)
+    for r in range(runs):
+        t0 = time.perf_counter()
+        plain.run(None, feeds)
+        plain_ms[r] = (time.perf_counter() - t0) * 1e3
+        prof.run(None, feeds)
+    trace = Path(prof.end_profiling())
+    try:
+        events = json.loads(trace.read_text())
+    finally:
+        trace.unlink(missing_ok=True)
+    block_ms, glue = parse_profile(events, len(block_keys), warmup + 0)
+    if block_ms.shape[0] != runs:
+        raise LutnasError(f"{onnx_path}: onnxruntime's profile holds {block_ms.shape[0]} runs, expected {runs}")
+    block_groups = block_ms.reshape(repeats, group, -1).mean(axis=1)
+    plain_groups = plain_ms.reshape(repeats, group).mean(axis=1)
+    return NetworkProfile(tuple(arch), list(block_keys), block_groups, plain_groups, group, started, glue)
+
+
+def _input_shape(session: Any) -> tuple[int, ...]:
+    return tuple(int(d) for d in session.get_inputs()[0].shape)
+
+
+def _profiling_session(onnx_path: Path, threads: int, out_dir: Path) -> Any:
+    """The same session options as `lowering.ort.ort_session`, plus the per-node profiler."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = int(threads)
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.enable_profiling = True
+    opts.profile_file_prefix = str(out_dir / f"ortprof_{onnx_path.stem}_{time.time_ns()}")
+    return ort.InferenceSession(str(onnx_path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+# -- a whole in-network table ---------------------------------------------------------------------
+@dataclass
+class InNetworkResult:
+    """Measurements per block key (one per network containing it) and what was profiled."""
+
+    entries: dict[str, list[Measurement]]
+    archs: list[tuple[int, ...]]
+    scales: list[float]           # per network: measured / profiled block sum
+    glue_nodes: list[str]
+
+
+def profile_in_network(space: Any, resolution: int, *, threads: int = 1, rounds: int = 2, seed: int = 0,
+                       work_dir: Path | None = None, progress: bool = True, width_mult: float = 1.0,
+                       num_classes: int = 1000, archs: Sequence[Sequence[int]] | None = None,
+                       repeats: int = 10, min_repeat_ms: float = 20.0, warmup: int = 3) -> InNetworkResult:
+    """Profile covering networks with onnxruntime and turn node times into per-block measurements."""
+    from lutnas.latency_tables.networks import _bar, default_network_dir, export_networks, network_key
+
+    archs = [space.validate(a) for a in archs] if archs is not None else covering_archs(space, rounds, seed)
+    net_dir = Path(work_dir) if work_dir is not None else default_network_dir()
+    paths = export_networks(space, archs, resolution, net_dir / space.name, width_mult=width_mult,
+                            num_classes=num_classes)
+    entries: dict[str, list[Measurement]] = defaultdict(list)
+    scales: list[float] = []
+    glue: set[str] = set()
+    with _bar(progress, "profiling networks (in-network)", len(archs)) as advance:
+        for arch, path in zip(archs, paths):
+            key = network_key(space.name, arch, resolution, width_mult, num_classes)
+            blocks = space.blocks(arch, resolution, width_mult=width_mult, num_classes=num_classes)
+            prof = profile_network(path, arch, [b.key for b in blocks], threads=threads, repeats=repeats,
+                                   min_repeat_ms=min_repeat_ms, warmup=warmup, work_dir=net_dir)
+            glue.update(prof.glue_nodes)
+            scales.append(prof.scale)
+            for i, block in enumerate(blocks):
+                entries[block.key].append(_record(block.key, prof.block_samples_ms(i), prof,
+                                                  len(entries[block.key]) + 1, threads,
+                                                  {"network": key, "position": i, "scale": prof.scale}))
+            advance()
+    return InNetworkResult(dict(entries), list(archs), scales, sorted(glue))
+
+
+def _record(key: str, samples: list[float], prof: NetworkProfile, pass_no: int, threads: int,
+            meta: dict[str, Any]) -> Measurement:
+    return Measurement(
+        samples_ms=tuple(samples), inner_loops=prof.calls_per_group, warmup=3, threads=threads, started_at=prof.started_at,
+        ended_at=time.time(), pass_no=pass_no, runtime="onnxruntime", key=key,
+        meta={"method": "in-network", **meta},
+    )
+
+
+# -- into a latency table ---------------------------------------------------------------------------
+def profile_into_store(store: Any, table_id: str, ids: dict[str, int], space: Any, resolution: int, *,
+                       runner: Any, settings: Any, threads: int, work_dir: Path, progress: bool = True,
+                       remeasure: bool = False, policy: Any = None) -> Any:
+    """`profile_table` for measure_mode "in-network": profile the covering networks not profiled yet.
+
+    Resumable per network: every pass records its network's key (meta["network"]), and a network
+    whose passes are stored is skipped on the next run (unless `remeasure`). Covering networks come
+    from `settings.extra` ("rounds", default 2; "cover_seed", default 0), which is part of the table
+    identity. Returns a `ProfileResult`.
+    """
+    from lutnas.latency_tables.networks import network_key
+    from lutnas.latency_tables.profile import ProfileResult
+    from lutnas.profiler.stability import DEFAULT_POLICY, assess, verdict
+
+    policy = policy or DEFAULT_POLICY
+    extra = dict(settings.extra)
+    archs = covering_archs(space, int(extra.get("rounds", 2)), int(extra.get("cover_seed", 0)))
+    done = set() if remeasure else {p.measurement.meta.get("network") for p in store.passes(table_id)}
+    wm, nc = settings.width_mult, settings.num_classes
+    todo = [a for a in archs if network_key(space.name, a, resolution, wm, nc) not in done]
+    runner_name = str(getattr(runner, "name", type(runner).__name__))
+    t0 = time.perf_counter()
+    added = 0
+    if todo:
+        result = profile_in_network(space, resolution, threads=threads, work_dir=work_dir, progress=progress,
+                                    width_mult=wm, num_classes=nc, archs=todo, repeats=settings.repeats,
+                                    min_repeat_ms=settings.min_repeat_ms, warmup=settings.warmup)
+        for key, ms in result.entries.items():
+            for m in ms:
+                store.add_pass(ids[key], assess(m, policy), runner=runner_name)
+                added += 1
+    by_key: dict[str, list[Measurement]] = defaultdict(list)
+    entry_key = {i: k for k, i in ids.items()}
+    for p in store.passes(table_id):
+        by_key[entry_key[p.entry_id]].append(p.measurement)
+    missing = [k for k in ids if not by_key[k]]
+    if missing:
+        raise LutnasError(f"in-network profiling left {len(missing)} block(s) without a measurement "
+                          f"(e.g. {missing[0]}): the covering networks do not contain them")
+    unstable = sum(1 for k in ids if not verdict(by_key[k], policy).stable)
+    return ProfileResult(table_id, Path(store.path), len(ids), len({k for k in ids if by_key[k]}) if todo else 0,
+                         len(ids) if not todo else 0, added, unstable, 0.0, time.perf_counter() - t0)
