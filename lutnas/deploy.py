@@ -136,23 +136,34 @@ def _path_module(net: Any, arch: Any) -> Any:
 
 
 def predict_latency(db: Path, table_id: str | None, space: Any, arch: Any, resolution: int, target: Any,
-                    runtime: str = "tvm", allow_mismatch: bool = False) -> dict[str, Any]:
-    """The latency the table predicts for `arch`, with its interval, after checking the table fits."""
+                    runtime: str = "tvm", allow_mismatch: bool = False, width_mult: float = 1.0,
+                    num_classes: int = 1000) -> dict[str, Any]:
+    """The latency the table predicts for `arch`, with its interval, after checking the table fits
+    (space, resolution, target, runtime; and the network's width and class count, which the table's
+    entries were measured at). With `allow_mismatch` the mismatches are returned in the record."""
     import numpy as np
 
+    from lutnas.errors import TableError
     from lutnas.latency_tables import open_table
 
     table = open_table(db, table_id)
-    check = getattr(table, "check_compatible", None)
-    notes: list[str] = []
-    if check is not None:
-        notes = _check_table(check, space, resolution, target, runtime, allow_mismatch)
-    pred = table.dense().predict(np.asarray([list(arch)], dtype=np.int64))
-    meta = getattr(table, "meta", None)
+    try:
+        meta = table.meta
+        notes = _check_table(table.check_compatible, space, resolution, target, runtime, True)
+        for name, mine in (("width_mult", width_mult), ("num_classes", num_classes)):
+            theirs = meta.options.get(name)
+            if theirs is not None and theirs != mine:
+                notes.append(f"{name}: table has {theirs!r}, exported network {mine!r}")
+        if notes and not allow_mismatch:
+            raise TableError(f"table {meta.id} ({db}) does not match: {'; '.join(notes)} "
+                             "(--allow-mismatch to use it anyway)")
+        pred = table.dense().predict(np.asarray([list(arch)], dtype=np.int64))
+    finally:
+        table.close()
     return {
         "latency_ms": float(pred.latency_ms[0]), "low_ms": float(pred.low_ms[0]), "high_ms": float(pred.high_ms[0]),
-        "db": str(db), "table": getattr(meta, "table_id", None) or getattr(meta, "id", None) or table_id,
-        "emulated": bool(_meta_get(meta, "emulated")),
+        "db": str(db), "table": meta.id, "runtime": meta.runtime, "threads": meta.threads,
+        "fingerprint_id": meta.fingerprint_id, "emulated": bool(meta.fingerprint.get("emulated")),
         "mismatch_allowed": notes,
     }
 
@@ -166,16 +177,3 @@ def _check_table(check: Any, space: Any, resolution: int, target: Any, runtime: 
               "allow_mismatch": allow_mismatch}
     result = check(**{k: v for k, v in values.items() if k in params})
     return list(result) if isinstance(result, (list, tuple)) else []
-
-
-def _meta_get(meta: Any, name: str) -> Any:
-    if meta is None:
-        return None
-    if isinstance(meta, dict):
-        return meta.get(name)
-    value = getattr(meta, name, None)
-    if value is None:
-        fp = getattr(meta, "fingerprint", None)
-        if isinstance(fp, dict):
-            value = fp.get(name)
-    return value

@@ -122,8 +122,17 @@ def test_cuda_artifact_compiles_without_gpu(tmp_path):
     assert proc.returncode == 2 and "no cuda device" in proc.stderr
 
 
+def test_export_refuses_a_table_for_another_setup(proxyless_table_db, tmp_path):
+    """The session's table is onnxruntime: exporting a TVM artifact against it names the mismatch."""
+    (tmp_path / "arch.json").write_text(json.dumps({"space": "proxyless", "archs": [[0] * 21]}))
+    proc = lutnas("export", "--arch", str(tmp_path / "arch.json"), "--target", "x86", "-r", "32",
+                  "--db", str(proxyless_table_db), "--out", str(tmp_path / "art"))
+    assert proc.returncode == 2 and "does not match" in proc.stderr and "runtime" in proc.stderr
+    assert "--allow-mismatch" in proc.stderr and not (tmp_path / "art").exists()  # refused before compiling
+
+
 @pytest.mark.slow
-def test_export_cli_maps_search_weights(tmp_path):
+def test_export_cli_maps_search_weights(tmp_path, proxyless_table_db):
     """`lutnas search` weights (a supernet path) export with the trained tensors, measured here."""
     import torch
     from safetensors.torch import save_file
@@ -140,13 +149,17 @@ def test_export_cli_maps_search_weights(tmp_path):
     (tmp_path / "arch.json").write_text(json.dumps({"space": "proxyless", "archs": [arch]}))
     out = tmp_path / "art"
     proc = lutnas("export", "--arch", str(tmp_path / "arch.json"), "--weights", str(weights), "--target", "x86",
-                  "-r", "32", "--out", str(out), timeout=600)
+                  "-r", "32", "--out", str(out), "--db", str(proxyless_table_db), "--allow-mismatch", timeout=600)
     assert proc.returncode == 0, proc.stderr
+    assert "warning: mismatch allowed: runtime" in proc.stderr
     assert "numerics ok" in proc.stdout and "measured:" in proc.stdout
     m = verify_artifact(out)
     assert m["weights"]["width_mult"] == 0.25 and m["weights"]["num_classes"] == 10
     assert m["space"] == "proxyless" and m["arch"] == arch and m["resolution"] == 32
-    assert m["measured"]["latency_ms"] > 0 and m["device_check"]["ok"] and m["predicted"] is None
+    assert m["measured"]["latency_ms"] > 0 and m["device_check"]["ok"]
+    pred = m["predicted"]
+    assert pred["low_ms"] <= pred["latency_ms"] <= pred["high_ms"] and pred["runtime"] == "onnxruntime"
+    assert {line.split(":")[0] for line in pred["mismatch_allowed"]} >= {"runtime", "width_mult", "num_classes"}
     x = torch.from_numpy(np.load(out / "input.npy"))
     with torch.no_grad():
         expected = net(x, single(arch)).numpy()
