@@ -21,7 +21,6 @@ writes NaN for an arch that has an invalid choice; `predict` then names the firs
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 import numpy as np
@@ -90,18 +89,23 @@ class DenseTable:
 
     def predict(self, archs: Any, z: float = Z_95) -> Prediction:
         """Latency and interval for each arch of an `[N, L]` integer array (or one arch `[L]`)."""
+        from lutnas.latency_tables.kernels import predict_kernel
+
         a = self._as_archs(archs)
         lat_flat, var_flat = self._flat
-        lat, low, high = _predict_kernel()(a, lat_flat, var_flat, self.num_choices, self.max_choices,
-                                           float(self.fixed_ms), float(self.fixed_var_ms2), float(z),
-                                           float(self.rel_sigma))
+        lat, low, high = predict_kernel(a, lat_flat, var_flat, self.num_choices, self.max_choices,
+                                        float(self.fixed_ms), float(self.fixed_var_ms2), float(z),
+                                        float(self.rel_sigma))
         self._raise_if_invalid(a, lat)
         return Prediction(lat, low, high)
 
     def predict_latency(self, archs: Any) -> np.ndarray:
         """Point estimates only (no interval): the search inner loop and the throughput bench."""
+        from lutnas.latency_tables.kernels import latency_kernel
+
         a = self._as_archs(archs)
-        lat = _latency_kernel()(a, self._flat[0], self.num_choices, self.max_choices, float(self.fixed_ms))
+
+        lat = latency_kernel(a, self._flat[0], self.num_choices, self.max_choices, float(self.fixed_ms))
         self._raise_if_invalid(a, lat)
         return lat
 
@@ -139,57 +143,3 @@ class DenseTable:
         if self.choice_names is not None:
             return ", ".join(f"{i}={name}" for i, name in enumerate(self.choice_names[layer][:n]))
         return f"0..{n - 1}"
-
-
-# -- numba kernels (compiled on first use, cached on disk) --------------------------------------------
-@cache
-def _predict_kernel():
-    import numba
-
-    @numba.njit(parallel=True, cache=True, fastmath={"reassoc", "contract", "arcp"}, nogil=True)
-    def predict_kernel(archs, lat, var, counts, width, fixed, fixed_var, z, rel):  # pragma: no cover - numba
-        n, num_layers = archs.shape
-        out = np.empty(n)
-        low = np.empty(n)
-        high = np.empty(n)
-        for i in numba.prange(n):
-            s = fixed
-            v = fixed_var
-            ok = True
-            for layer in range(num_layers):
-                c = np.int64(archs[i, layer])
-                ok &= np.uint64(c) < np.uint64(counts[layer])
-                j = layer * width + min(max(c, 0), width - 1)
-                s += lat[j]
-                v += var[j]
-            if not ok:
-                s = np.nan
-            v += (rel * s) * (rel * s)
-            half = z * np.sqrt(v)
-            out[i] = s
-            low[i] = s - half
-            high[i] = s + half
-        return out, low, high
-
-    return predict_kernel
-
-
-@cache
-def _latency_kernel():
-    import numba
-
-    @numba.njit(parallel=True, cache=True, fastmath={"reassoc", "contract", "arcp"}, nogil=True)
-    def latency_kernel(archs, lat, counts, width, fixed):  # pragma: no cover - numba
-        n, num_layers = archs.shape
-        out = np.empty(n)
-        for i in numba.prange(n):
-            s = fixed
-            ok = True
-            for layer in range(num_layers):
-                c = np.int64(archs[i, layer])
-                ok &= np.uint64(c) < np.uint64(counts[layer])
-                s += lat[layer * width + min(max(c, 0), width - 1)]
-            out[i] = s if ok else np.nan
-        return out
-
-    return latency_kernel

@@ -102,11 +102,17 @@ def write_ofa_yaml(table: LatencyTable, out: Path) -> int:
         mean = sum(samples) / n
         values[d.entry.key] = {"mean": float(st.estimate[i]), "count": n,
                                "var": sum((s - mean) ** 2 for s in samples) / (n - 1) if n > 1 else 0.0}
+    overhead = [d.entry.key for d in measured if d.entry.role == "overhead"]
+    if overhead:  # per-network cost of in-network tables: no key of its own; folded into the head
+        head = layout.fixed[-1].key
+        values[head] = {**values[head], "mean": values[head]["mean"] + sum(values[k]["mean"] for k in overhead),
+                        "var": values[head]["var"] + sum(values[k]["var"] for k in overhead)}
     lut = ofa_yaml.to_yaml_dict(list(layout.unique_blocks().values()), values, style)
     header = (f"# lutnas table {table.id}: {table.meta.space} @ {table.meta.resolution}px, "
               f"{table.meta.target_name}/{table.meta.runtime}, {table.meta.threads} thread(s), "
               f"device {table.meta.fingerprint.get('cpu_model', '?')}\n"
-              f"# mean = {table.estimator} (ms); the whole head is on Conv_1 (other head keys 0.0)\n")
+              f"# mean = {table.estimator} (ms); the whole head (+ any per-network overhead) is on Conv_1, "
+              f"other head keys 0.0\n")
     out.write_text(header + yaml.safe_dump(lut, sort_keys=True))
     return len(lut)
 

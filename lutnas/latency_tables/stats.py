@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 
@@ -28,12 +27,8 @@ from lutnas.errors import TableError
 
 ESTIMATORS = {"median": 0, "trimmed_mean": 1, "mad_mean": 2}
 DEFAULT_ESTIMATOR = "median"
-TRIM = 0.10
-MAD_CUTOFF = 3.5
-MAD_SCALE = 1.4826
 DEFAULT_BOOT = 1000
 DEFAULT_SEED = 0
-_GOLDEN = 0x9E3779B97F4A7C15
 
 
 @dataclass(frozen=True)
@@ -80,99 +75,7 @@ def entry_stats(samples: np.ndarray, offsets: np.ndarray, estimator: str = DEFAU
         raise TableError("statistics need offsets 0 = o[0] < o[1] < ... < o[M] = len(samples) (no empty entry)")
     if not np.all(np.isfinite(samples)):
         raise TableError("statistics need finite samples")
-    out = _kernel()(samples, offsets, ESTIMATORS[estimator], int(n_boot), np.uint64(seed))
+    from lutnas.latency_tables.kernels import stats_kernel
+
+    out = stats_kernel(samples, offsets, ESTIMATORS[estimator], int(n_boot), np.uint64(seed))
     return EntryStats(sizes.astype(np.int64), out[0].astype(np.int64), *out[1:], estimator=estimator)
-
-
-# -- numba ---------------------------------------------------------------------------------------------
-@cache
-def _kernel():
-    import numba
-
-    jit = numba.njit(cache=True, nogil=True)
-
-    @jit
-    def quantile(x, q):  # sorted x, numpy's linear method
-        pos = (x.size - 1) * q
-        lo = int(np.floor(pos))
-        hi = min(lo + 1, x.size - 1)
-        return x[lo] + (x[hi] - x[lo]) * (pos - lo)
-
-    @jit
-    def trimmed_mean(x):  # sorted x
-        k = int(TRIM * x.size)
-        return np.mean(x[k:x.size - k])
-
-    @jit
-    def mad_filter(x):  # sorted x -> (mean of kept, kept count)
-        med = quantile(x, 0.5)
-        dev = np.sort(np.abs(x - med))
-        mad = quantile(dev, 0.5)
-        if mad == 0.0:
-            return np.mean(x), x.size
-        cut = MAD_CUTOFF * MAD_SCALE * mad
-        total = 0.0
-        kept = 0
-        for v in x:
-            if abs(v - med) <= cut:
-                total += v
-                kept += 1
-        return total / kept, kept
-
-    @jit
-    def estimate(x, which):  # sorted x
-        if which == 0:
-            return quantile(x, 0.5)
-        if which == 1:
-            return trimmed_mean(x)
-        return mad_filter(x)[0]
-
-    @jit
-    def splitmix(state):  # -> (new state, output)
-        state = state + np.uint64(_GOLDEN)
-        z = state
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return state, z ^ (z >> np.uint64(31))
-
-    @jit
-    def bootstrap(x, which, n_boot, state):  # x sorted -> (low, high, var)
-        n = x.size
-        reps = np.empty(n_boot)
-        res = np.empty(n)
-        for b in range(n_boot):
-            for j in range(n):
-                state, r = splitmix(state)
-                res[j] = x[np.int64(r % np.uint64(n))]
-            reps[b] = estimate(np.sort(res), which)
-        reps.sort()
-        var = np.var(reps) * n_boot / (n_boot - 1) if n_boot > 1 else 0.0
-        return quantile(reps, 0.025), quantile(reps, 0.975), var
-
-    @numba.njit(parallel=True, cache=True, nogil=True)
-    def stats_kernel(samples, offsets, which, n_boot, seed):  # pragma: no cover - numba
-        m = offsets.size - 1
-        kept = np.empty(m)
-        med = np.empty(m)
-        tmean = np.empty(m)
-        mmean = np.empty(m)
-        p10 = np.empty(m)
-        p90 = np.empty(m)
-        est = np.empty(m)
-        lo = np.empty(m)
-        hi = np.empty(m)
-        var = np.empty(m)
-        for i in numba.prange(m):
-            x = np.sort(samples[offsets[i]:offsets[i + 1]])
-            med[i] = quantile(x, 0.5)
-            tmean[i] = trimmed_mean(x)
-            mmean[i], k = mad_filter(x)
-            kept[i] = k
-            p10[i] = quantile(x, 0.1)
-            p90[i] = quantile(x, 0.9)
-            est[i] = estimate(x, which)
-            _, start = splitmix(seed ^ (np.uint64(i) * np.uint64(_GOLDEN)))
-            lo[i], hi[i], var[i] = bootstrap(x, which, n_boot, start)
-        return kept, med, tmean, mmean, p10, p90, est, lo, hi, var
-
-    return stats_kernel

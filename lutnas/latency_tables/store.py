@@ -35,7 +35,7 @@ from lutnas.profiler.measurement import Measurement
 
 SCHEMA_VERSION = 2
 APP = "lutnas-latency-db"
-ROLES = ("stem", "fixed", "head", "layer")
+ROLES = ("stem", "fixed", "head", "layer", "overhead")   # overhead: per-network cost, added to fixed
 
 _V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

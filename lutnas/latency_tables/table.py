@@ -123,7 +123,8 @@ class LatencyTable:
             num_classes=int(opts.get("num_classes", 1000)))
         measured, st = self.statistics()
         est = {d.entry.key: (float(st.estimate[i]), float(st.var[i])) for i, d in enumerate(measured)}
-        missing = [k for k in layout.unique_blocks() if k not in est]
+        overhead = [d.entry.key for d in self.entries() if d.entry.role == "overhead"]
+        missing = [k for k in (*layout.unique_blocks(), *overhead) if k not in est]
         if missing:
             more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
             raise TableError(f"table {self.id} lacks measurements of {len(missing)} block(s): "
@@ -133,9 +134,10 @@ class LatencyTable:
         for layer, row in enumerate(layout.cells):
             for c, block in enumerate(row):
                 lat[layer, c], var[layer, c] = (0.0, 0.0) if block is None else est[block.key]
+        fixed_keys = [b.key for b in layout.fixed] + overhead   # overhead entries: once per network
         table = DenseTable(
             space=self.meta.space, resolution=self.meta.resolution,
-            fixed_ms=sum(est[b.key][0] for b in layout.fixed), fixed_var_ms2=sum(est[b.key][1] for b in layout.fixed),
+            fixed_ms=sum(est[k][0] for k in fixed_keys), fixed_var_ms2=sum(est[k][1] for k in fixed_keys),
             latency_ms=lat, var_ms2=var, num_choices=np.asarray(layout.num_choices, dtype=np.int64),
             table_id=self.id, choice_names=layout.choice_names)
         if calibrated:

@@ -1,0 +1,37 @@
+"""Shared fixtures. `proxyless_table_db`: ONE real latency table, profiled once per test session.
+
+It is the proxyless space at resolution 32 on this CPU with onnxruntime (1 thread): every unique
+block exported to ONNX and timed for real, one pass each (`max_passes=1`), 3 samples of >= 1 ms.
+onnxruntime needs no compilation, so the whole table takes well under a minute; tests that need
+TVM compile a few blocks of their own. The ONNX files live in `lutnas_cache/blocks` so other tests
+(and `lutnas profile` subprocesses given LUTNAS_CACHE=lutnas_cache) reuse the exports.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+TABLE_SPACE = "proxyless"
+TABLE_RESOLUTION = 32
+TABLE_RUNTIME = "onnxruntime"
+
+
+@pytest.fixture(scope="session")
+def lutnas_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A session-wide LUTNAS_CACHE directory (block ONNX exports under `blocks/`)."""
+    return tmp_path_factory.mktemp("lutnas_cache")
+
+
+@pytest.fixture(scope="session")
+def proxyless_table_db(tmp_path_factory: pytest.TempPathFactory, lutnas_cache: Path) -> Path:
+    """Path of a SQLite db holding one complete, really measured proxyless @ 32 px table."""
+    from lutnas.latency_tables.profile import ProfileSettings, profile_table
+    from lutnas.profiler.stability import StabilityPolicy
+
+    db = tmp_path_factory.mktemp("tables") / "proxyless32.db"
+    profile_table(TABLE_SPACE, TABLE_RESOLUTION, "x86", TABLE_RUNTIME, db, threads=1,
+                  policy=StabilityPolicy(max_passes=1), progress=False, work_dir=lutnas_cache / "blocks",
+                  settings=ProfileSettings(repeats=3, min_repeat_ms=1.0, warmup=2))
+    return db

@@ -1,0 +1,457 @@
+"""latency_tables: store, statistics, dense prediction, profiling (kill -9 + resume), formats, bad input.
+
+One real table (conftest `proxyless_table_db`: proxyless @ 32 px, onnxruntime, measured here) is
+shared; a TVM test compiles and times a few blocks of its own. The numpy reference of every
+statistic lives here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lutnas.errors import ArchError, TableError
+from lutnas.latency_tables import SCHEMA_VERSION, DenseTable, Store, open_table
+from lutnas.latency_tables.formats import export_table, import_table, table_summaries
+from lutnas.latency_tables.stats import entry_stats, flatten
+from lutnas.profiler.fingerprint import fingerprint_id
+from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, verdict
+from lutnas.spaces import get_space
+
+FIXTURES = Path(__file__).parent / "fixtures"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def lutnas_cli(*args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "lutnas", *args], check=False, capture_output=True, text=True,
+                          cwd=REPO, env={**os.environ, **(env or {})}, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"lutnas {' '.join(args)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return proc
+
+
+# -- numpy reference of the statistics (only here) ----------------------------------------------------
+MASK = (1 << 64) - 1
+GOLDEN = 0x9E3779B97F4A7C15
+
+
+def _splitmix(state: int) -> tuple[int, int]:
+    state = (state + GOLDEN) & MASK
+    z = state
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
+    return state, z ^ (z >> 31)
+
+
+def _ref_mad_mean(x: np.ndarray) -> tuple[float, int]:
+    med = np.median(x)
+    mad = np.median(np.abs(x - med))
+    if mad == 0:
+        return float(x.mean()), x.size
+    keep = np.abs(x - med) <= 3.5 * 1.4826 * mad
+    return float(x[keep].mean()), int(keep.sum())
+
+
+def _ref_estimate(x: np.ndarray, estimator: str) -> float:
+    if estimator == "median":
+        return float(np.median(x))
+    if estimator == "trimmed_mean":
+        k = int(0.1 * x.size)
+        return float(np.sort(x)[k:x.size - k].mean())
+    return _ref_mad_mean(x)[0]
+
+
+def _ref_stats(groups: list[np.ndarray], estimator: str, n_boot: int, seed: int) -> dict[str, np.ndarray]:
+    out: dict[str, list] = {k: [] for k in ("kept", "median", "trimmed_mean", "mad_mean", "p10", "p90",
+                                            "estimate", "boot_low", "boot_high", "var")}
+    for i, g in enumerate(groups):
+        x = np.sort(g)
+        n = x.size
+        mm, kept = _ref_mad_mean(x)
+        out["kept"].append(kept)
+        out["median"].append(np.median(x))
+        out["trimmed_mean"].append(_ref_estimate(x, "trimmed_mean"))
+        out["mad_mean"].append(mm)
+        out["p10"].append(np.quantile(x, 0.1))
+        out["p90"].append(np.quantile(x, 0.9))
+        out["estimate"].append(_ref_estimate(x, estimator))
+        _, state = _splitmix(seed ^ ((i * GOLDEN) & MASK))
+        reps = []
+        for _ in range(n_boot):
+            idx = []
+            for _ in range(n):
+                state, r = _splitmix(state)
+                idx.append(r % n)
+            reps.append(_ref_estimate(x[idx], estimator))
+        out["boot_low"].append(np.quantile(reps, 0.025))
+        out["boot_high"].append(np.quantile(reps, 0.975))
+        out["var"].append(np.var(reps, ddof=1))
+    return {k: np.asarray(v, dtype=float) for k, v in out.items()}
+
+
+def _noisy_groups(rng: np.random.Generator, count: int) -> list[np.ndarray]:
+    groups = []
+    for _ in range(count):
+        n = int(rng.integers(1, 31))
+        x = rng.lognormal(np.log(rng.uniform(0.05, 5.0)), 0.05, n)
+        outliers = rng.random(n) < 0.15
+        x[outliers] *= rng.uniform(1.5, 4.0, outliers.sum())   # preemption-like slow samples
+        if n > 4 and rng.random() < 0.2:
+            x[: n // 2] = x[0]                                   # ties (MAD may be 0)
+        groups.append(x)
+    return groups
+
+
+@pytest.mark.parametrize("estimator", ["median", "trimmed_mean", "mad_mean"])
+def test_numba_statistics_equal_numpy_reference(estimator):
+    rng = np.random.default_rng(7)
+    groups = _noisy_groups(rng, 40)
+    samples, offsets = flatten(groups)
+    got = entry_stats(samples, offsets, estimator=estimator, n_boot=64, seed=11)
+    ref = _ref_stats(groups, estimator, n_boot=64, seed=11)
+    assert got.count.tolist() == [g.size for g in groups]
+    for name, want in ref.items():
+        np.testing.assert_allclose(getattr(got, name), want, rtol=1e-12, atol=1e-13, err_msg=name)
+    assert np.all(got.boot_low <= got.estimate + 1e-12) and np.all(got.estimate <= got.boot_high + 1e-12)
+    again = entry_stats(samples, offsets, estimator=estimator, n_boot=64, seed=11)
+    assert np.array_equal(again.var, got.var)            # seeded: deterministic
+    other = entry_stats(samples, offsets, estimator=estimator, n_boot=64, seed=12)
+    assert not np.array_equal(other.boot_high, got.boot_high)
+
+
+def test_statistics_reject_bad_input():
+    with pytest.raises(TableError, match="offsets"):
+        entry_stats(np.ones(3), np.array([0, 2, 2, 3]))
+    with pytest.raises(TableError, match="finite"):
+        entry_stats(np.array([1.0, np.nan]), np.array([0, 2]))
+    with pytest.raises(TableError, match="unknown estimator"):
+        entry_stats(np.ones(2), np.array([0, 2]), estimator="mode")
+
+
+# -- dense table and prediction --------------------------------------------------------------------
+def test_predict_equals_explicit_sum(proxyless_table_db):
+    table = open_table(proxyless_table_db)
+    space = get_space("proxyless")
+    dense = table.dense()
+    measured, st = table.statistics()
+    est = {d.entry.key: (st.estimate[i], st.var[i]) for i, d in enumerate(measured)}
+    rng = np.random.default_rng(3)
+    archs = [space.sample(rng) for _ in range(64)]
+    pred = dense.predict(np.asarray(archs, dtype=np.int8))
+    for i, arch in enumerate(archs):
+        blocks = space.blocks(arch, 32)              # stem, fixed, active layers, head: the whole network
+        lat = sum(est[b.key][0] for b in blocks)
+        var = sum(est[b.key][1] for b in blocks)
+        assert pred.latency_ms[i] == pytest.approx(lat, rel=1e-12)
+        assert pred.high_ms[i] - pred.latency_ms[i] == pytest.approx(1.959963984540054 * np.sqrt(var), rel=1e-9)
+        assert pred.low_ms[i] < pred.latency_ms[i] < pred.high_ms[i]
+    for dtype in (np.int16, np.int32, np.int64, np.uint8):
+        np.testing.assert_array_equal(dense.predict(np.asarray(archs, dtype=dtype)).latency_ms, pred.latency_ms)
+    np.testing.assert_allclose(dense.predict_latency(np.asarray(archs)), pred.latency_ms, rtol=1e-12)
+    table.close()
+
+
+def test_dense_table_rejects_arch_outside_table():
+    lat = np.array([[1.0, 2.0, 0.0], [1.0, 2.0, np.nan]])
+    dense = DenseTable(space="toy", resolution=32, fixed_ms=1.0, fixed_var_ms2=0.0, latency_ms=lat,
+                       var_ms2=np.where(np.isnan(lat), np.nan, 0.01), num_choices=np.array([3, 2]),
+                       choice_names=(("a", "b", "zero"), ("a", "b")))
+    assert dense.predict([[0, 1], [2, 0]]).latency_ms.tolist() == [4.0, 2.0]
+    with pytest.raises(ArchError, match=r"arch 1: layer 1: choice 2 .* valid: 0=a, 1=b"):
+        dense.predict([[0, 1], [0, 2]])
+    with pytest.raises(ArchError, match="layer 0: choice -1"):
+        dense.predict([[-1, 0]])
+    with pytest.raises(ArchError, match=r"\[N, 2\]"):
+        dense.predict([[0, 1, 0]])
+    with pytest.raises(TableError, match="layer 1 choice 0 has no finite estimate"):
+        DenseTable(space="toy", resolution=32, fixed_ms=0.0, fixed_var_ms2=0.0, latency_ms=np.array([[1.0], [np.nan]]),
+                   var_ms2=np.zeros((2, 1)), num_choices=np.array([1, 1]))
+
+
+def test_cli_predict_json_and_text(proxyless_table_db, tmp_path):
+    space = get_space("proxyless")
+    archs = [list(space.sample(np.random.default_rng(s))) for s in range(4)]
+    f = tmp_path / "archs.json"
+    f.write_text(json.dumps({"space": "proxyless", "archs": archs}))
+    rows = json.loads(lutnas_cli("predict", "--db", str(proxyless_table_db), "--archs", str(f), "--json").stdout)
+    want = open_table(proxyless_table_db).dense().predict(np.asarray(archs))
+    assert [r["arch"] for r in rows] == archs
+    assert [r["latency_ms"] for r in rows] == pytest.approx(want.latency_ms.tolist(), rel=1e-12)
+    assert all(r["low_ms"] < r["latency_ms"] < r["high_ms"] for r in rows)
+    text = lutnas_cli("predict", "--db", str(proxyless_table_db), "--archs", str(f)).stdout
+    assert f"{rows[0]['latency_ms']:.4f}" in text
+
+
+def test_cli_predict_bad_archs(proxyless_table_db, tmp_path):
+    bad = tmp_path / "bad.json"
+    arch = [0] * 21
+    arch[4] = 6                                       # layer 4 changes stride/width: no 'zero' (6 choices)
+    bad.write_text(json.dumps({"space": "proxyless", "archs": [arch]}))
+    proc = lutnas_cli("predict", "--db", str(proxyless_table_db), "--archs", str(bad), check=False)
+    assert proc.returncode == 2 and "layer 4" in proc.stderr and "Traceback" not in proc.stderr
+    other = tmp_path / "fbnet.json"
+    other.write_text(json.dumps({"space": "fbnet", "archs": [[0] * 22]}))
+    proc = lutnas_cli("predict", "--db", str(proxyless_table_db), "--archs", str(other), check=False)
+    assert proc.returncode == 2 and "'fbnet'" in proc.stderr and "'proxyless'" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+# -- compatibility -------------------------------------------------------------------------------------
+def test_mismatched_table_is_refused_with_the_field_named(proxyless_table_db):
+    table = open_table(proxyless_table_db)
+    fp = dict(table.meta.fingerprint)
+    assert table.check_compatible(space="proxyless", resolution=32, target="x86", runtime="onnxruntime",
+                                  threads=1, fingerprint=fp) == []
+    cases = [({"space": "fbnet"}, "space"), ({"resolution": 64}, "resolution"), ({"target": "arm64"}, "target"),
+             ({"runtime": "tvm"}, "runtime"),
+             ({"fingerprint": {**fp, "cpu_model": "Other CPU"}}, "cpu_model"),
+             ({"fingerprint": {**fp, "versions": {**fp["versions"], "tvm": "0.1"}}}, "tvm version")]
+    for kwargs, field in cases:
+        with pytest.raises(TableError, match=field) as err:
+            table.check_compatible(**kwargs)
+        assert "--allow-mismatch" in str(err.value)
+        allowed = table.check_compatible(allow_mismatch=True, **kwargs)
+        assert len(allowed) == 1 and field in allowed[0]
+    table.close()
+
+
+# -- store: corrupt files, schema migration --------------------------------------------------------
+def test_corrupt_and_foreign_databases_are_refused(tmp_path, proxyless_table_db):
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(os.urandom(4096))
+    with pytest.raises(TableError, match="junk.db: not a lutnas latency database"):
+        open_table(junk)
+    foreign = tmp_path / "foreign.db"
+    with sqlite3.connect(foreign) as c:
+        c.execute("CREATE TABLE t (x)")
+    with pytest.raises(TableError, match="not a lutnas latency database"):
+        open_table(foreign)
+    with pytest.raises(TableError, match="not a lutnas latency database"):
+        Store(foreign, create=True)                    # never written into either
+    with pytest.raises(TableError, match="no such latency database"):
+        open_table(tmp_path / "absent.db")
+    truncated = tmp_path / "truncated.db"
+    data = proxyless_table_db.read_bytes()
+    truncated.write_bytes(data[: len(data) // 3])
+    with pytest.raises(TableError, match="truncated.db"):
+        open_table(truncated).dense()
+    proc = lutnas_cli("predict", "--db", str(junk), "--archs", str(junk), check=False)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "not a lutnas latency database" in proc.stderr
+
+
+def test_several_tables_need_an_id(proxyless_table_db, tmp_path):
+    db = tmp_path / "two.db"
+    shutil.copy(proxyless_table_db, db)
+    doc = tmp_path / "t.json"
+    export_table(db, None, "json", doc)
+    data = json.loads(doc.read_text())
+    data["meta"]["options"]["repeats"] = 99                    # another identity -> another table id
+    from lutnas.latency_tables.store import TableMeta, table_id_of
+
+    data["meta"]["id"] = table_id_of(TableMeta(**data["meta"]).identity())
+    doc.write_text(json.dumps(data))
+    import_table(doc, db)
+    with pytest.raises(TableError, match="holds 2 tables"):
+        open_table(db)
+    assert open_table(db, data["meta"]["id"][:6]).id == data["meta"]["id"]
+
+
+def test_old_schema_fixture_opens_and_migrates(tmp_path):
+    v1 = FIXTURES / "lutnas_v1.db"
+    before = open_table(v1)                           # read-only: no migration, no write
+    assert before.store.version == 1 and before.meta.space == "proxyless"
+    dense_v1 = before.dense()
+    before.close()
+    copy = tmp_path / "v1.db"
+    shutil.copy(v1, copy)
+    store = Store(copy, create=True)                  # opening for writing migrates in place
+    assert store.version == SCHEMA_VERSION == 2
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    cols = [r[1] for r in store.conn.execute("PRAGMA table_info(passes)")]
+    assert "runner" in cols
+    store.set_attachment(store.table_ids()[0], "note", {"x": 1})
+    store.close()
+    after = open_table(copy)
+    assert after.store.version == 2 and after.store.attachment(after.id, "note") == {"x": 1}
+    np.testing.assert_array_equal(after.dense().latency_ms, dense_v1.latency_ms)
+    assert (FIXTURES / "lutnas_v1.db").read_bytes() == v1.read_bytes()
+
+
+# -- profiling: TVM path, kill -9 and resume ----------------------------------------------------------
+def test_profile_tvm_blocks_and_resume(tmp_path, lutnas_cache):
+    from lutnas.latency_tables.profile import ProfileSettings, profile_table
+
+    db = tmp_path / "tvm.db"
+    kw = {"threads": 1, "policy": StabilityPolicy(max_passes=1), "progress": False,
+          "work_dir": lutnas_cache / "blocks", "settings": ProfileSettings(repeats=3, min_repeat_ms=1.0), "limit": 3}
+    first = profile_table("proxyless", 32, "x86", "tvm", db, **kw)
+    assert (first.entries, first.measured, first.passes, first.skipped) == (69, 3, 3, 0)
+    table = open_table(db)
+    assert table.meta.runtime == "tvm" and table.meta.fingerprint["runtime"] == "tvm"
+    done = [d for d in table.entries() if d.passes]
+    assert [d.entry.role for d in done] == ["stem", "fixed", "head"]
+    assert all(p.measurement.inner_loops >= 1 and len(p.measurement.samples_ms) == 3 for d in done for p in d.passes)
+    with pytest.raises(TableError, match="lacks measurements of 66 block"):
+        table.dense()
+    table.close()
+    again = profile_table("proxyless", 32, "x86", "tvm", db, **kw)
+    assert (again.table_id, again.measured, again.skipped, again.passes) == (first.table_id, 0, 3, 0)
+    more = profile_table("proxyless", 32, "x86", "tvm", db, **{**kw, "remeasure": True})
+    assert (more.measured, more.passes) == (3, 3)
+    assert sorted(p.pass_no for p in open_table(db).store.passes(first.table_id)) == [1, 1, 1, 2, 2, 2]
+
+
+def _pass_rows(db: Path) -> dict[int, tuple]:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
+        return {r[0]: r[1:] for r in c.execute("SELECT id, entry_id, pass_no, measurement FROM passes")}
+
+
+def test_kill9_during_profile_then_resume_loses_nothing(tmp_path, lutnas_cache, proxyless_table_db):
+    db = tmp_path / "killed.db"
+    args = ["-m", "lutnas", "profile", "--space", "proxyless", "--resolution", "32", "--runtime", "onnxruntime",
+            "--db", str(db), "--repeats", "5", "--min-repeat-ms", "8", "--measure-mode", "isolated"]
+    env = {**os.environ, "LUTNAS_CACHE": str(lutnas_cache)}   # reuses the fixture's ONNX exports
+    proc = subprocess.Popen([sys.executable, *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if db.exists():
+            try:
+                if len(_pass_rows(db)) >= 12:
+                    break
+            except sqlite3.OperationalError:
+                pass
+        time.sleep(0.05)
+    assert proc.poll() is None, f"profile ended before it could be killed: {proc.communicate()}"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = _pass_rows(db)
+    assert len(before) >= 12
+    table = open_table(db)
+    finished = {d.entry.id for d in table.entries() if d.passes and not verdict(d.measurements).needs_more}
+    entries = len(table.entries())
+    table.close()
+
+    out = lutnas_cli(*args[2:], env={"LUTNAS_CACHE": str(lutnas_cache)}).stdout
+    assert f"skipped {len(finished)}" in out
+    after = _pass_rows(db)
+    assert all(after[i] == row for i, row in before.items())          # nothing lost or rewritten
+    new_entries = {row[0] for i, row in after.items() if i not in before}
+    assert not new_entries & finished                                 # finished entries not re-measured
+    table = open_table(db)
+    data = table.entries()
+    assert len(data) == entries == 69 and all(d.passes for d in data)
+    assert all(not verdict(d.measurements, DEFAULT_POLICY).needs_more for d in data)
+    for d in data:                                                    # passes numbered 1..k, no gaps
+        assert [p.pass_no for p in d.passes] == list(range(1, len(d.passes) + 1))
+    table.dense()
+    table.close()
+
+
+# -- formats -------------------------------------------------------------------------------------------
+def _ofa_style_predict(lut: dict, space, arch, image_size: int) -> float:
+    """What OFA's ProxylessNASLatencyTable does with a net config: build keys, sum lut[key]['mean']."""
+    def shape(*dims):
+        return "x".join(str(d) for d in dims)
+
+    specs = [b.spec for b in space.blocks(arch, image_size)]
+    stem, *mbconvs, head = specs
+    fsize = (image_size + 1) // 2
+    total = lut[f"Conv-input:{shape(image_size, image_size, 3)}-output:{shape(fsize, fsize, stem.out_ch)}"]["mean"]
+    for s in mbconvs:
+        out = (fsize - 1) // s.stride + 1
+        idskip = 1 if s.stride == 1 and s.in_ch == s.out_ch else 0
+        key = (f"expanded_conv-input:{shape(fsize, fsize, s.in_ch)}-output:{shape(out, out, s.out_ch)}"
+               f"-expand:{int(s.expand)}-kernel:{s.kernel}-stride:{s.stride}-idskip:{idskip}")
+        total += lut[key]["mean"]
+        fsize = out
+    total += lut[f"Conv_1-input:{shape(fsize, fsize, head.in_ch)}-output:{shape(fsize, fsize, head.out_ch)}"]["mean"]
+    total += lut[f"Logits-input:{shape(fsize, fsize, head.out_ch)}-output:{head.classes}"]["mean"]
+    return total
+
+
+def test_ofa_yaml_round_trip(proxyless_table_db, tmp_path):
+    import yaml
+
+    out = tmp_path / "lut.yaml"
+    export_table(proxyless_table_db, None, "ofa-yaml", out)
+    lut = yaml.safe_load(out.read_text())
+    assert all(set(v) == {"mean", "var", "count"} for v in lut.values())
+    space = get_space("proxyless")
+    dense = open_table(proxyless_table_db).dense()
+    rng = np.random.default_rng(5)
+    for _ in range(20):                                       # their key building reads our table
+        arch = space.sample(rng)
+        assert _ofa_style_predict(lut, space, arch, 32) == pytest.approx(
+            float(dense.predict(np.asarray([arch])).latency_ms[0]), rel=1e-12)
+    db2 = tmp_path / "imported.db"
+    res = import_table(out, db2, space="proxyless", resolution=32, target="x86", runtime="onnxruntime")
+    assert (res.entries, res.skipped, res.missing) == (69, [], [])
+    back = open_table(db2).dense()
+    np.testing.assert_allclose(back.latency_ms, dense.latency_ms, rtol=1e-12)
+    assert back.fixed_ms == pytest.approx(dense.fixed_ms, rel=1e-12)
+    assert np.all(back.var_ms2[np.isfinite(back.var_ms2)] >= 0)
+    # a published-style file with keys we have no block for, and blocks it lacks
+    lut["expanded_conv-input:7x7x999-output:7x7x999-expand:6-kernel:3-stride:1-idskip:1"] = {"mean": 1.0}
+    dropped = next(k for k in lut if k.startswith("expanded_conv-input:16x16x16"))
+    del lut[dropped]
+    partial = tmp_path / "partial.yaml"
+    partial.write_text(yaml.safe_dump(lut))
+    res = lutnas_cli("table", "import", str(partial), "--db", str(tmp_path / "p.db"), "--space", "proxyless",
+                     "--resolution", "32").stdout
+    assert "skipped 1 key(s)" in res and "7x7x999" in res
+    with pytest.raises(TableError, match="lacks measurements of 1 block"):
+        open_table(tmp_path / "p.db").dense()
+    with pytest.raises(TableError, match="fbnet"):
+        import_table(partial, tmp_path / "f.db", space="fbnet", resolution=32)
+
+
+def test_json_and_csv_export_round_trip(proxyless_table_db, tmp_path):
+    import csv
+
+    doc = tmp_path / "t.json"
+    lutnas_cli("table", "export", "--db", str(proxyless_table_db), "--format", "json", "-o", str(doc))
+    data = json.loads(doc.read_text())
+    assert data["format"] == "lutnas-table" and data["meta"]["fingerprint"]["fingerprint_id"]
+    assert all(p["samples_ms"] for e in data["entries"] for p in e["passes"])
+    db2 = tmp_path / "copy.db"
+    res = import_table(doc, db2)
+    original = open_table(proxyless_table_db)
+    assert res.table_id == original.id and res.passes == sum(len(d.passes) for d in original.entries())
+    np.testing.assert_array_equal(open_table(db2).dense().latency_ms, original.dense().latency_ms)
+    assert import_table(doc, db2).passes == 0                 # the same passes never land twice
+    # the same table measured on another machine: refused, fields named
+    other = json.loads(doc.read_text())
+    fp = other["meta"]["fingerprint"]
+    fp["cpu_model"] = "Some Other CPU"
+    fp["fingerprint_id"] = other["meta"]["fingerprint_id"] = fingerprint_id(fp)
+    from lutnas.latency_tables.store import TableMeta, table_id_of
+
+    other["meta"]["id"] = table_id_of(TableMeta(**other["meta"]).identity())
+    doc2 = tmp_path / "other.json"
+    doc2.write_text(json.dumps(other))
+    with pytest.raises(TableError, match="refusing to merge.*cpu_model"):
+        import_table(doc2, db2, into=original.id)
+    edited = json.loads(doc.read_text())
+    edited["meta"]["resolution"] = 64
+    doc3 = tmp_path / "edited.json"
+    doc3.write_text(json.dumps(edited))
+    with pytest.raises(TableError, match="does not match its metadata"):
+        import_table(doc3, tmp_path / "e.db")
+    csv_path = tmp_path / "t.csv"
+    export_table(proxyless_table_db, None, "csv", csv_path)
+    rows = list(csv.DictReader(csv_path.open()))
+    assert len(rows) == 69 and {"key", "median", "p10", "p90", "boot_low", "boot_high", "var"} <= set(rows[0])
+    listing = table_summaries(db2)
+    assert listing[0]["measured"] == listing[0]["entries"] == 69
+    original.close()
