@@ -131,6 +131,9 @@ def enable_binfmt() -> None:
 
 
 def _sh(cmd: list[str], what: str, log: Path | None = None, env: dict | None = None) -> None:
+    if shutil.which(cmd[0]) is None:
+        pkg = {"update-binfmts": "binfmt-support", "debootstrap": "debootstrap"}.get(cmd[0], "")
+        raise BoardError(f"missing: {cmd[0]}{f' (Debian package {pkg})' if pkg else ''}, needed for {what}")
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 -- closed below
     try:
         proc = subprocess.run(cmd, check=False, stdout=out, stderr=subprocess.STDOUT if log else subprocess.PIPE, env=env)
@@ -422,6 +425,7 @@ def stop_board(name: str, grace_s: float = 5.0) -> BoardState | None:
     state = BoardState(**json.loads(path.read_text()))
     _kill_group(state.pid, grace_s)
     path.unlink(missing_ok=True)
+    Path(state.log).unlink(missing_ok=True)
     if state.kind == "arm64" and not any(s.kind == "arm64" for s in running_boards()):
         left = unmount_chroot(rootfs_dir())
         if left:
