@@ -262,7 +262,8 @@ def validate(table: Any, archs: Sequence[Sequence[int]], out_dir: str | Path, *,
                                         fingerprint=runner.describe(), allow_mismatch=allow_mismatch)
     prediction = table.dense().predict(np.asarray(archs, dtype=np.int64))
     before = load_conditions()
-    measured = measure_archs(space, archs, meta.resolution, target, meta.runtime, threads=meta.threads,
+    threads = int(getattr(runner, "threads", meta.threads))  # differs only under allow_mismatch
+    measured = measure_archs(space, archs, meta.resolution, target, meta.runtime, threads=threads,
                              pipeline=meta.pipeline, runner=runner, policy=policy, progress=progress,
                              width_mult=float(meta.options.get("width_mult", 1.0)),
                              num_classes=int(meta.options.get("num_classes", 1000)),
