@@ -38,6 +38,7 @@ from lutnas.profiler.measurement import MeasureJob, Measurement
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, assess
 
 OnResult = Callable[[MeasureJob, Measurement], None]
+MAX_LOADED = 8  # libraries kept loaded per board session (boards have little memory)
 
 
 def parse_address(text: str, what: str = "--rpc") -> tuple[str, int]:
@@ -89,6 +90,10 @@ class _RemoteTiming:
             raise LutnasError(f"cannot measure: {path} does not exist")
         lib_id = _lib_id(path)
         if lib_id not in session.uploaded:
+            while len(session.uploaded) >= MAX_LOADED:  # a profile uploads hundreds of blocks: keep few loaded
+                old = next(iter(session.uploaded))
+                del session.uploaded[old]
+                session.remote.remove(f"{old}.so")
             session.remote.upload(str(path), target=f"{lib_id}.so")
             session.uploaded[lib_id] = session.remote.load_module(f"{lib_id}.so")
         kind = getattr(self.target, "device_type", "cpu")
