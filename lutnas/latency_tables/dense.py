@@ -13,9 +13,10 @@ the per-block latencies down), not for how well block sums predict whole network
 carries a calibration (its relative error against measured whole networks, `rel_sigma`), that error
 is added in quadrature: `var + (rel_sigma * latency)^2`.
 
-The kernel reads archs row by row (contiguous `[N, L]`, any integer dtype; int8 is 8x less memory
-traffic than int64), checks every choice against the layer's count with one unsigned compare, and
-writes NaN for an arch that has an invalid choice; `predict` then names the first bad layer.
+The kernels (`kernels.py`) read int8 archs row by row (contiguous `[N, L]`: 8x less memory traffic
+than int64) from a padded table in which every int8 value is a valid slot and every slot that is
+not a choice holds NaN, so an invalid choice makes its arch's sum NaN without a branch; `predict`
+then names the first bad layer. Wider integer input is range-checked in numpy and narrowed first.
 """
 
 from __future__ import annotations
@@ -28,6 +29,14 @@ import numpy as np
 from lutnas.errors import ArchError, TableError
 
 Z_95 = 1.959963984540054
+_OFF = 128   # kernels.PAD // 2: slot of choice 0 in a layer's 256-slot row
+
+
+def _padded(values: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """[L, C] -> flat [L * 256]: choice c of layer l at l * 256 + 128 + c, NaN in every other slot."""
+    out = np.full((values.shape[0], 2 * _OFF), np.nan)
+    out[:, _OFF:_OFF + values.shape[1]] = np.where(present, values, np.nan)
+    return out.ravel()
 
 
 @dataclass(frozen=True)
@@ -76,8 +85,9 @@ class DenseTable:
         set_(self, "latency_ms", lat)
         set_(self, "var_ms2", var)
         set_(self, "num_choices", counts)
-        # Kernel copies: NaN outside a layer's choices (never read: the bound check comes first).
-        set_(self, "_flat", (np.where(present, lat, np.nan).ravel(), np.where(present, var, np.nan).ravel()))
+        if lat.shape[1] > _OFF:
+            raise TableError(f"dense table for {self.space!r}: {lat.shape[1]} choices per layer; at most {_OFF}")
+        set_(self, "_flat", (_padded(lat, present), _padded(var, present)))
 
     @property
     def num_layers(self) -> int:
@@ -92,11 +102,10 @@ class DenseTable:
         from lutnas.latency_tables.kernels import predict_kernel
 
         a = self._as_archs(archs)
-        lat_flat, var_flat = self._flat
-        lat, low, high = predict_kernel(a, lat_flat, var_flat, self.num_choices, self.max_choices,
-                                        float(self.fixed_ms), float(self.fixed_var_ms2), float(z),
-                                        float(self.rel_sigma))
-        self._raise_if_invalid(a, lat)
+        lat, low, high, bad = predict_kernel(a, self._flat[0], self._flat[1], float(self.fixed_ms),
+                                             float(self.fixed_var_ms2), float(z), float(self.rel_sigma))
+        if bad:
+            self._raise_invalid(a, lat)
         return Prediction(lat, low, high)
 
     def predict_latency(self, archs: Any) -> np.ndarray:
@@ -104,13 +113,14 @@ class DenseTable:
         from lutnas.latency_tables.kernels import latency_kernel
 
         a = self._as_archs(archs)
-
-        lat = latency_kernel(a, self._flat[0], self.num_choices, self.max_choices, float(self.fixed_ms))
-        self._raise_if_invalid(a, lat)
+        lat, bad = latency_kernel(a, self._flat[0], float(self.fixed_ms))
+        if bad:
+            self._raise_invalid(a, lat)
         return lat
 
     # -- input checks ------------------------------------------------------------------------------
     def _as_archs(self, archs: Any) -> np.ndarray:
+        """A C-contiguous int8 [N, L] view/copy; wider integer input is range-checked here first."""
         a = np.asarray(archs)
         if a.ndim == 1:
             a = a[None, :]
@@ -118,19 +128,21 @@ class DenseTable:
             raise ArchError(
                 f"{self.space}: archs must be [N, {self.num_layers}] (one choice per layer), got shape {a.shape}"
             )
-        if a.dtype.kind not in "iu":
-            whole = a.dtype.kind == "f" and bool(np.all(np.isfinite(a)) and np.all(a == np.round(a)))
-            if whole or a.size == 0:
+        if a.dtype == np.uint8:
+            a = a.view(np.int8)          # 128..255 become negative: NaN slots, reported below
+        elif a.dtype != np.int8:
+            if a.dtype.kind == "f" and np.all(np.isfinite(a)) and np.all(a == np.round(a)):
                 a = a.astype(np.int64)
-            else:
+            elif a.dtype.kind not in "iu" and a.size:
                 raise ArchError(f"{self.space}: arch choices must be integers, got dtype {a.dtype}")
+            outside = (a < 0) | (a >= self.num_choices)
+            if outside.any():
+                self._raise_invalid(a, np.where(outside.any(axis=1), np.nan, 0.0))
+            a = a.astype(np.int8)
         return np.ascontiguousarray(a)
 
-    def _raise_if_invalid(self, archs: np.ndarray, lat: np.ndarray) -> None:
-        bad = np.flatnonzero(np.isnan(lat))
-        if not bad.size:
-            return
-        i = int(bad[0])
+    def _raise_invalid(self, archs: np.ndarray, lat: np.ndarray) -> None:
+        i = int(np.flatnonzero(np.isnan(lat))[0])
         row = archs[i].astype(np.int64)
         layer = int(np.flatnonzero((row < 0) | (row >= self.num_choices))[0])
         raise ArchError(
