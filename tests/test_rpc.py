@@ -97,20 +97,23 @@ def test_rpc_runner_measures_and_names_a_lost_board(board_dir, tiny_lib):
 
 
 class _KillingTracker(TrackerRunner):
-    """A TrackerRunner that stops one board (the one NOT reporting) after `after` results arrive."""
+    """A TrackerRunner that stops one board (the one NOT reporting) mid-run, after `after` results
+    have arrived from both boards."""
 
     def __init__(self, *args, servers, after: int, **kw):
         super().__init__(*args, **kw)
         self.servers, self.after, self.killed = servers, after, []
 
     def measure_many(self, jobs, on_result=None):
-        seen = []
+        seen, boards_seen = [], set()
 
         def wrapped(job, m):
             seen.append(job.key)
+            boards_seen.add(m.meta["board"])
             if on_result is not None:
                 on_result(job, m)
-            if len(seen) == self.after and not self.killed:
+            # once both boards have delivered, stop the one that is busy right now
+            if len(seen) >= self.after and len(boards_seen) == 2 and not self.killed:
                 victim = next(s for s in self.servers if s.address() != m.meta["board"])
                 boards.stop_board(victim.name)
                 self.killed.append(victim.address())
