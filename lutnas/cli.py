@@ -299,11 +299,13 @@ def table_export(db, table_id, fmt, output) -> None:
 @click.option("--resolution", "-r", type=int, default=None, help="ofa-yaml: the resolution")
 @click.option("--target", "target_name", default=None, help="ofa-yaml: the target it was measured for")
 @click.option("--runtime", default=None, help="ofa-yaml: the runtime it was measured with")
-def table_import(file, db, space_name, resolution, target_name, runtime) -> None:
+@click.option("--into", "into", default=None, help="merge into this table (refused unless all metadata match)")
+def table_import(file, db, space_name, resolution, target_name, runtime, into) -> None:
     """Load a lutnas JSON export or an OFA / ProxylessNAS YAML lookup table into a database."""
     from lutnas.latency_tables.formats import import_table
 
-    result = import_table(file, db, space=space_name, resolution=resolution, target=target_name, runtime=runtime)
+    result = import_table(file, db, space=space_name, resolution=resolution, target=target_name, runtime=runtime,
+                          into=into)
     click.echo(f"imported table {result.table_id} into {db}: {result.entries} entries, {result.passes} pass(es)")
     if result.skipped:
         click.echo(f"skipped {len(result.skipped)} key(s) that map to no block of the space: "

@@ -442,6 +442,8 @@ def test_json_and_csv_export_round_trip(proxyless_table_db, tmp_path):
     doc2.write_text(json.dumps(other))
     with pytest.raises(TableError, match="refusing to merge.*cpu_model"):
         import_table(doc2, db2, into=original.id)
+    proc = lutnas_cli("table", "import", str(doc2), "--db", str(db2), "--into", original.id[:6], check=False)
+    assert proc.returncode == 2 and "cpu_model" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     edited = json.loads(doc.read_text())
     edited["meta"]["resolution"] = 64
     doc3 = tmp_path / "edited.json"
