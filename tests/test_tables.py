@@ -457,3 +457,39 @@ def test_json_and_csv_export_round_trip(proxyless_table_db, tmp_path):
     listing = table_summaries(db2)
     assert listing[0]["measured"] == listing[0]["entries"] == 69
     original.close()
+
+
+class _DisconnectingRunner:
+    """A real LocalRunner whose device goes away after `survive` measurements (a board unplugged)."""
+
+    def __init__(self, survive: int) -> None:
+        from lutnas.profiler.runners import LocalRunner
+
+        self.inner = LocalRunner("x86", "onnxruntime", 1)
+        self.left = survive
+
+    def measure(self, job):
+        from lutnas.errors import DeviceError
+
+        if self.left == 0:
+            raise DeviceError("board 10.0.0.7:9090 disconnected")
+        self.left -= 1
+        return self.inner.measure(job)
+
+    def describe(self):
+        return self.inner.describe()
+
+
+def test_device_error_mid_profile_keeps_what_was_measured(tmp_path, lutnas_cache, proxyless_table_db):
+    from lutnas.errors import DeviceError
+    from lutnas.latency_tables.profile import ProfileSettings, profile_table
+
+    db = tmp_path / "dev.db"
+    kw = {"policy": StabilityPolicy(max_passes=1), "progress": False, "work_dir": lutnas_cache / "blocks",
+          "settings": ProfileSettings(repeats=2, min_repeat_ms=0.5)}
+    with pytest.raises(DeviceError, match="disconnected"):
+        profile_table("proxyless", 32, "x86", "onnxruntime", db, runner=_DisconnectingRunner(5), **kw)
+    assert len(_pass_rows(db)) == 5
+    done = profile_table("proxyless", 32, "x86", "onnxruntime", db, runner=_DisconnectingRunner(10_000), **kw)
+    assert (done.skipped, done.measured, done.entries) == (5, 64, 69)
+    assert len(_pass_rows(db)) == 69
