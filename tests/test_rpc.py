@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lutnas.errors import DeviceError
+from lutnas.errors import DeviceError, LutnasError
 from lutnas.profiler import boards
 from lutnas.profiler.boards import free_port
 from lutnas.profiler.measurement import MeasureJob
@@ -87,8 +87,15 @@ def test_rpc_runner_measures_and_names_a_lost_board(board_dir, tiny_lib):
         fp = runner.describe()
         assert fp["emulated"] is False and fp["machine"] == "x86_64"
         assert fp["remote"]["cpu_type"] == "x86_64" and fp["remote"]["remote_threads"] == 1
-        boards.stop_board(state.name)
-        with pytest.raises(DeviceError, match=f"127.0.0.1:{port}"):
+        runner.close()
+        two = RPCRunner("127.0.0.1", port, target="x86", threads=2)
+        job2 = MeasureJob("two", SHAPE, library_path=tiny_lib, target="x86", threads=2, repeats=2)
+        with pytest.raises(LutnasError, match="runs TVM with 1 thread.s. but 2 were asked; .*TVM_NUM_THREADS=2"):
+            two.measure(job2)
+        two.close()
+        assert runner.measure(_job(tiny_lib, "again")).median_ms > 0  # a live session again ...
+        boards.stop_board(state.name)  # ... whose board dies
+        with pytest.raises(DeviceError, match=f"RPC board 127.0.0.1:{port} lost while measuring 'after-kill'"):
             runner.measure(_job(tiny_lib, "after-kill"))
         with pytest.raises(DeviceError, match=f"cannot connect to RPC server 127.0.0.1:{port}"):
             RPCRunner("127.0.0.1", port, target="x86").measure(_job(tiny_lib, "nobody"))

@@ -55,6 +55,7 @@ class _Session:
     remote: Any
     where: str
     uploaded: dict[str, Any]
+    threads_ok: bool = False
 
 
 class _RemoteTiming:
@@ -109,7 +110,21 @@ class _RemoteTiming:
         out = VirtualMachine(lib, dev)["main"](tvm.runtime.tensor(np.ascontiguousarray(x), dev))
         return (out if hasattr(out, "numpy") else out[0]).numpy()
 
+    def _check_threads(self, session: _Session) -> None:
+        """The board's TVM thread pool must have the runner's size (like LocalRunner's check)."""
+        if session.threads_ok:
+            return
+        try:
+            actual = int(session.remote.get_function("runtime.NumThreads")())
+        except AttributeError:  # a runtime without the function: cannot check, trust the caller
+            actual = self.threads
+        if actual != self.threads:
+            raise LutnasError(f"board {session.where} runs TVM with {actual} thread(s) but {self.threads} were "
+                              f"asked; start its RPC server with TVM_NUM_THREADS={self.threads}")
+        session.threads_ok = True
+
     def _time_on(self, session: _Session, job: MeasureJob) -> Measurement:
+        self._check_threads(session)
         lib, dev = self._load(session, Path(job.library_path))
         m = harness.time_tvm(lib, dev, job)
         return assess(replace(m, meta={**m.meta, "board": session.where}), self.policy)
