@@ -493,3 +493,23 @@ def test_device_error_mid_profile_keeps_what_was_measured(tmp_path, lutnas_cache
     done = profile_table("proxyless", 32, "x86", "onnxruntime", db, runner=_DisconnectingRunner(10_000), **kw)
     assert (done.skipped, done.measured, done.entries) == (5, 64, 69)
     assert len(_pass_rows(db)) == 69
+
+
+def test_ofa_mbv3_keys_follow_their_format_and_round_trip():
+    from lutnas.latency_tables import ofa_yaml
+
+    layout = get_space("ofa-mbv3").layer_table(128)
+    blocks = list(layout.unique_blocks().values())
+    keys = {b.key: ofa_yaml.block_keys(b, "mbv3") for b in blocks}
+    assert keys["mbconv_k7_e6_s1_i160_o160_g1_se_hswish@160x4x4"] == [
+        "expanded_conv-input:4x4x160-output:4x4x160-expand:960-kernel:7-stride:1-idskip:1-se:1-hs:1"]
+    assert keys["conv_k3_e1_s2_i3_o16_g1_hswish@3x128x128"] == ["Conv-input:128x128x3-output:64x64x16"]
+    assert [k.split("-")[0] for k in keys[layout.fixed[-1].key]] == ["Conv_1", "AvgPool2D", "Conv_2", "Logits"]
+    values = {b.key: {"mean": 0.5 + i, "var": 0.01 * i, "count": 10} for i, b in enumerate(blocks)}
+    lut = ofa_yaml.to_yaml_dict(blocks, values, "mbv3")
+    assert len(lut) == len(blocks) + 3
+    found, missing, unused = ofa_yaml.from_yaml_dict(lut, blocks, "mbv3")
+    assert (missing, unused) == ([], [])
+    assert all(found[k]["mean"] == v["mean"] and found[k]["var"] == v["var"] for k, v in values.items())
+    with pytest.raises(TableError, match="fbnet"):
+        ofa_yaml.style_for("fbnet")
