@@ -50,6 +50,28 @@ def load_module(path: str | Path, device_type: str = "cpu") -> Any:
         raise DeviceError(f"cannot load {path}: {lines[-1][:300]}") from None
 
 
+def _preload_cudart() -> None:
+    """Load libcudart.so.13 from CUDA_HOME, /usr/local/cuda* or NVIDIA's pip wheels, when the dynamic
+    loader's path lacks it (common where CUDA came with PyTorch)."""
+    import glob
+
+    roots = [os.environ.get("CUDA_HOME", ""), "/usr/local/cuda", *sorted(glob.glob("/usr/local/cuda-*"))]
+    patterns = [f"{r}/lib64/libcudart.so.13" for r in roots if r]
+    patterns += [f"{r}/targets/*/lib/libcudart.so.13" for r in roots if r]
+    try:
+        import nvidia  # NVIDIA's pip wheels (nvidia-cuda-runtime) install under this namespace
+
+        patterns += [f"{p}/*/lib/libcudart.so.13" for p in nvidia.__path__]
+    except ImportError:
+        pass
+    for hit in (h for pattern in patterns for h in glob.glob(pattern)):
+        try:
+            ctypes.CDLL(hit, mode=ctypes.RTLD_GLOBAL)
+            return
+        except OSError:
+            continue
+
+
 def prepare_cuda() -> None:
     """Load TVM's CUDA runtime and register a device-driven NVRTC compile callback (idempotent)."""
     global _CUDA_READY
@@ -62,8 +84,12 @@ def prepare_cuda() -> None:
     if lib.is_file():
         try:
             ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
-        except OSError as err:
-            raise DeviceError(f"cannot load TVM's CUDA runtime ({lib.name}): {err}") from None
+        except OSError:
+            try:  # the usual miss is libcudart outside the loader's path: find it, then retry once
+                _preload_cudart()
+                ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
+            except OSError as err:
+                raise DeviceError(f"cannot load TVM's CUDA runtime ({lib.name}): {err}") from None
 
     @tvm_ffi.register_global_func("tvm_callback_cuda_compile", override=True)
     def _compile(code: str, *_: Any) -> bytes:
