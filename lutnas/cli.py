@@ -7,6 +7,7 @@ a non-zero exit; anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -39,6 +40,25 @@ def _remote_options(f):
     f = click.option("--tracker", default=None, metavar="HOST:PORT", help="TVM RPC tracker of a device farm.")(f)
     f = click.option("--rpc", default=None, metavar="HOST:PORT", help="A TVM RPC server (a board).")(f)
     return f
+
+
+def _target_options(default: str | None = None):
+    """--target / --cuda-arch / --mcpu, turned into one `target` (a lowering TargetSpec) argument."""
+
+    def decorate(f):
+        @functools.wraps(f)
+        def wrapper(*args, target_name, cuda_arch, mcpu, **kwargs):
+            from lutnas.lowering.targets import get_target
+
+            options = {k: v for k, v in (("arch", cuda_arch), ("mcpu", mcpu)) if v is not None}
+            return f(*args, target=get_target(target_name, **options), **kwargs)
+
+        wrapper = click.option("--mcpu", default=None, help="x86 target: LLVM -mcpu (default: plain llvm).")(wrapper)
+        wrapper = click.option("--cuda-arch", default=None, help="cuda target: GPU arch (default sm_80).")(wrapper)
+        return click.option("--target", "target_name", required=default is None, default=default,
+                            show_default=default is not None, help="Target name: x86 | arm64 | cuda.")(wrapper)
+
+    return decorate
 
 
 # ---- spaces -------------------------------------------------------------------------------------
@@ -117,20 +137,16 @@ def sample(space_name: str, count: int, seed: int, output: Path | None) -> None:
 @click.option("--resolution", "-r", type=int, default=None, help="Input resolution (default: the space's).")
 @click.option("--num-classes", type=int, default=1000, show_default=True)
 @click.option("--width-mult", type=float, default=1.0, show_default=True)
-@click.option("--target", "target_name", required=True, help="Target name: x86 | arm64 | cuda.")
-@click.option("--cuda-arch", default=None, help="cuda target: GPU arch (default sm_80).")
-@click.option("--mcpu", default=None, help="x86 target: LLVM -mcpu (default: plain llvm).")
+@_target_options()
 @click.option("--pipeline", default=None, help="Compilation pipeline name (default: tvm-default).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
-def lower_cmd(space_name, arch_file, index, resolution, num_classes, width_mult, target_name, cuda_arch, mcpu,
+def lower_cmd(space_name, arch_file, index, resolution, num_classes, width_mult, target,
               pipeline, out_dir) -> None:
     """Lower one architecture to ONNX and a TVM library for a target; check numerics vs torch."""
     from lutnas.errors import ArchError
-    from lutnas.lowering import DEFAULT_PIPELINE, get_target, lower
+    from lutnas.lowering import DEFAULT_PIPELINE, lower
     from lutnas.spaces import get_space, load_archs
 
-    options = {k: v for k, v in (("arch", cuda_arch), ("mcpu", mcpu)) if v is not None}
-    target = get_target(target_name, **options)
     file_space, archs = load_archs(arch_file)
     if space_name is not None and space_name != file_space:
         raise ArchError(f"{arch_file}: archs are for space {file_space!r}, not {space_name!r}")
@@ -185,7 +201,7 @@ def doctor(as_json: bool, show_fp: bool) -> None:
 @cli.command("profile")
 @click.option("--space", "space_name", required=True, help="Search space name (see `lutnas spaces`).")
 @click.option("--resolution", "-r", type=int, required=True, help="Input resolution.")
-@click.option("--target", "target_name", default="x86", show_default=True, help="x86 | arm64 | cuda")
+@_target_options(default="x86")
 @click.option("--runtime", type=click.Choice(["tvm", "onnxruntime"]), default="tvm", show_default=True)
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), required=True, help="SQLite database")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
@@ -201,7 +217,7 @@ def doctor(as_json: bool, show_fp: bool) -> None:
               show_default=True, help="How blocks are timed: alone, or inside covering networks with "
               "onnxruntime's profiler (auto: in-network for onnxruntime, isolated for tvm).")
 @_remote_options
-def profile_cmd(space_name, resolution, target_name, runtime, db, threads, pipeline, remeasure, workers,
+def profile_cmd(space_name, resolution, target, runtime, db, threads, pipeline, remeasure, workers,
                 repeats, min_repeat_ms, estimator, limit, measure_mode, rpc, tracker, key, emulated) -> None:
     """Measure every unique block of a space on this device into a latency table (resumable)."""
     from lutnas.latency_tables.profile import ProfileSettings, profile_table
@@ -213,10 +229,9 @@ def profile_cmd(space_name, resolution, target_name, runtime, db, threads, pipel
                                min_repeat_ms=DEFAULT_MIN_REPEAT_MS if min_repeat_ms is None else min_repeat_ms,
                                estimator=estimator, measure_mode=_measure_mode(measure_mode, runtime))
     from lutnas.deploy import make_runner
-    from lutnas.lowering.targets import get_target
 
-    runner = make_runner(get_target(target_name), rpc, tracker, key, threads, emulated, runtime=runtime)
-    r = profile_table(get_space(space_name), resolution, target_name, runtime, db, threads=threads,
+    runner = make_runner(target, rpc, tracker, key, threads, emulated, runtime=runtime)
+    r = profile_table(get_space(space_name), resolution, target, runtime, db, threads=threads,
                       pipeline=pipeline or DEFAULT_PIPELINE, remeasure=remeasure, workers=workers,
                       settings=settings, progress=sys.stderr.isatty(), limit=limit, runner=runner)
     click.echo(f"table {r.table_id} in {r.db_path}")
@@ -315,7 +330,7 @@ def table_import(file, db, space_name, resolution, target_name, runtime, into) -
 @cli.command("measure")
 @click.option("--space", "space_name", default=None, help="Search space (default: the archs file's).")
 @click.option("--resolution", "-r", type=int, required=True, help="Input resolution.")
-@click.option("--target", "target_name", default="x86", show_default=True, help="x86 | arm64 | cuda")
+@_target_options(default="x86")
 @click.option("--runtime", type=click.Choice(["tvm", "onnxruntime"]), default="tvm", show_default=True)
 @click.option("--archs", "archs_file", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
@@ -323,7 +338,7 @@ def table_import(file, db, space_name, resolution, target_name, runtime, into) -
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="compile workers")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per arch.")
 @_remote_options
-def measure_cmd(space_name, resolution, target_name, runtime, archs_file, threads, pipeline, workers,
+def measure_cmd(space_name, resolution, target, runtime, archs_file, threads, pipeline, workers,
                 as_json, rpc, tracker, key, emulated) -> None:
     """Compile and time whole networks with the profiler's harness (the ground truth of a table)."""
     from lutnas.errors import ArchError
@@ -335,10 +350,9 @@ def measure_cmd(space_name, resolution, target_name, runtime, archs_file, thread
     if space_name is not None and space_name != file_space:
         raise ArchError(f"{archs_file}: archs are for space {file_space!r}, not {space_name!r}")
     from lutnas.deploy import make_runner
-    from lutnas.lowering.targets import get_target
 
-    runner = make_runner(get_target(target_name), rpc, tracker, key, threads, emulated, runtime=runtime)
-    results = measure_archs(file_space, archs, resolution, target_name, runtime, threads=threads,
+    runner = make_runner(target, rpc, tracker, key, threads, emulated, runtime=runtime)
+    results = measure_archs(file_space, archs, resolution, target, runtime, threads=threads,
                             pipeline=pipeline or DEFAULT_PIPELINE, workers=workers, progress=sys.stderr.isatty(),
                             runner=runner)
     if as_json:
@@ -348,7 +362,7 @@ def measure_cmd(space_name, resolution, target_name, runtime, archs_file, thread
     from rich.table import Table
 
     table = Table("#", "arch", "latency ms", "samples", "passes", "stable",
-                  title=f"{file_space} @ {resolution}px, {runtime}/{target_name}, {threads} thread(s)")
+                  title=f"{file_space} @ {resolution}px, {runtime}/{target.name}, {threads} thread(s)")
     for i, r in enumerate(results):
         table.add_row(str(i), " ".join(map(str, r.arch)), f"{r.latency_ms:.4f}", str(len(r.samples_ms)),
                       str(len(r.passes)), "no: " + r.verdict.reason if r.unstable else "yes")
@@ -455,9 +469,7 @@ def search_cmd(db, table_id, strategy, latency_ms, data_source, epochs, seed, pr
 @click.option("--index", type=int, default=0, show_default=True, help="Which arch of the file.")
 @click.option("--weights", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="weights.safetensors written by `lutnas search` (the chosen supernet path).")
-@click.option("--target", "target_name", required=True, help="Target name: x86 | arm64 | cuda.")
-@click.option("--cuda-arch", default=None, help="cuda target: GPU arch (default sm_80).")
-@click.option("--mcpu", default=None, help="x86 target: LLVM -mcpu (default: plain llvm).")
+@_target_options()
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Latency table db: record the table's prediction for this arch.")
 @click.option("--table", "table_id", default=None, help="Table id in --db (default: the only one).")
@@ -469,19 +481,16 @@ def search_cmd(db, table_id, strategy, latency_ms, data_source, epochs, seed, pr
 @click.option("--threads", type=int, default=1, show_default=True, help="Runtime threads when measuring.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
 @_remote_options
-def export_cmd(space_name, arch_file, index, weights, target_name, cuda_arch, mcpu, db, table_id, allow_mismatch,
+def export_cmd(space_name, arch_file, index, weights, target, db, table_id, allow_mismatch,
                resolution, num_classes, width_mult, pipeline, threads, out_dir, rpc, tracker, key,
                emulated) -> None:
     """Export a deployable artifact: ONNX, compiled library, reference pair, sha256 manifest, latencies."""
     from lutnas.deploy import make_runner, predict_latency, subnet_module
     from lutnas.errors import ArchError, DeviceError
-    from lutnas.lowering import get_target
     from lutnas.lowering.artifact import export_artifact, update_manifest
     from lutnas.profiler.deploy import local_runner, run_artifact
     from lutnas.spaces import get_space, load_archs
 
-    options = {k: v for k, v in (("arch", cuda_arch), ("mcpu", mcpu)) if v is not None}
-    target = get_target(target_name, **options)
     file_space, archs = load_archs(arch_file)
     if space_name is not None and space_name != file_space:
         raise ArchError(f"{arch_file}: archs are for space {file_space!r}, not {space_name!r}")

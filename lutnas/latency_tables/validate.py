@@ -244,14 +244,14 @@ def validate(table: Any, archs: Sequence[Sequence[int]], out_dir: str | Path, *,
     the fitted calibration is stored with the table (attachment "calibration").
     """
     from lutnas.latency_tables.networks import measure_archs
-    from lutnas.lowering.targets import get_target
+    from lutnas.lowering.targets import target_from_json
     from lutnas.profiler.stability import DEFAULT_POLICY
     from lutnas.spaces import get_space
 
     meta = table.meta
     space = get_space(meta.space)
     archs = [space.validate(a) for a in archs]
-    target = get_target(meta.target_name)
+    target = target_from_json(meta.target_name, meta.target_json)
     policy = policy or DEFAULT_POLICY
     if runner is None:
         from lutnas.profiler.runners import LocalRunner

@@ -180,3 +180,21 @@ def get_target(name: str, **options: Any) -> TargetSpec:
             f"unknown option {', '.join(unknown)} for target {name}; valid: {', '.join(valid) or 'none'}"
         )
     return factory(**options)
+
+
+def target_from_json(name: str, target_json: str | dict) -> TargetSpec:
+    """Rebuild the TargetSpec a table or artifact recorded (its short name plus canonical JSON).
+
+    A factory's options are named as the JSON keys they set (`mcpu`, `arch`), so they are read back
+    from the JSON; the rebuilt target must reproduce the JSON exactly, else the recorded target is
+    not one this lutnas can build (`UnknownNameError` naming both).
+    """
+    data = json.loads(target_json) if isinstance(target_json, str) else dict(target_json)
+    factory = TARGETS.get(name)
+    options = {p: data[p] for p in inspect.signature(factory).parameters if p in data}
+    spec = factory(**options)
+    wanted = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    if spec.canonical_json() != wanted:
+        raise UnknownNameError(f"recorded target {wanted} is not what target {name!r} builds "
+                               f"({spec.canonical_json()})")
+    return spec
