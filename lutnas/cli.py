@@ -216,11 +216,14 @@ def doctor(as_json: bool, show_fp: bool) -> None:
 @click.option("--measure-mode", type=click.Choice(["auto", "isolated", "in-network"]), default="auto",
               show_default=True, help="How blocks are timed: alone, or inside covering networks with "
               "onnxruntime's profiler (auto: in-network for onnxruntime, isolated for tvm).")
+@click.option("--compile-only", is_flag=True, help="Export and compile every block into the caches "
+              "(LUTNAS_CACHE) and stop: copy them to a device that cannot compile, then profile there.")
 @_remote_options
 def profile_cmd(space_name, resolution, target, runtime, db, threads, pipeline, remeasure, workers,
-                repeats, min_repeat_ms, estimator, limit, measure_mode, rpc, tracker, key, emulated) -> None:
+                repeats, min_repeat_ms, estimator, limit, measure_mode, compile_only, rpc, tracker, key,
+                emulated) -> None:
     """Measure every unique block of a space on this device into a latency table (resumable)."""
-    from lutnas.latency_tables.profile import ProfileSettings, profile_table
+    from lutnas.latency_tables.profile import ProfileSettings, compile_blocks, profile_table, work_dir_for
     from lutnas.lowering.pipeline import DEFAULT_PIPELINE
     from lutnas.profiler.measurement import DEFAULT_MIN_REPEAT_MS, DEFAULT_REPEATS
     from lutnas.spaces import get_space
@@ -228,6 +231,12 @@ def profile_cmd(space_name, resolution, target, runtime, db, threads, pipeline, 
     settings = ProfileSettings(repeats=repeats or DEFAULT_REPEATS,
                                min_repeat_ms=DEFAULT_MIN_REPEAT_MS if min_repeat_ms is None else min_repeat_ms,
                                estimator=estimator, measure_mode=_measure_mode(measure_mode, runtime))
+    if compile_only:
+        n = compile_blocks(space_name, resolution, target, pipeline=pipeline or DEFAULT_PIPELINE, workers=workers,
+                           settings=settings, work_dir=work_dir_for(db), progress=sys.stderr.isatty())
+        click.echo(f"compiled {n} block(s) for {target.name} into {work_dir_for(db)} and the library cache; "
+                   "nothing measured")
+        return
     from lutnas.deploy import make_runner
 
     runner = make_runner(target, rpc, tracker, key, threads, emulated, runtime=runtime)

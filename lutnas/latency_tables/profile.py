@@ -137,6 +137,30 @@ def profile_table(
         store.close()
 
 
+def compile_blocks(
+    space: Any, resolution: int, target: Any, *, pipeline: str = DEFAULT_PIPELINE, workers: int = 2,
+    settings: ProfileSettings | None = None, work_dir: str | Path, progress: bool = True,
+) -> int:
+    """Export and compile every block of a table into the caches, and measure nothing.
+
+    For devices that run but cannot compile (a runtime-only GPU host, a board): run this where TVM's
+    compiler is, with LUTNAS_CACHE pointing at a directory, copy that directory to the device, and
+    `profile_table` there finds every ONNX file and library cached. No table is written here, since
+    this machine is not the device. Returns the number of blocks.
+    """
+    from lutnas.lowering.targets import get_target
+    from lutnas.spaces import get_space
+
+    space = get_space(space) if isinstance(space, str) else space
+    target = get_target(target) if isinstance(target, str) else target
+    settings = settings or ProfileSettings()
+    layout = space.layer_table(space.check_resolution(resolution), width_mult=settings.width_mult,
+                               num_classes=settings.num_classes)
+    jobs = block_jobs(layout.unique_blocks(), runtime="tvm", target=target, threads=1, settings=settings,
+                      work_dir=Path(work_dir), pipeline=pipeline, workers=workers, progress=progress)
+    return len(jobs)
+
+
 def block_jobs(
     blocks: Mapping[str, Any], *, runtime: str, target: Any, threads: int, settings: ProfileSettings,
     work_dir: Path, pipeline: str = DEFAULT_PIPELINE, workers: int = 2, progress: bool = False,
