@@ -7,6 +7,12 @@ timed alone ("isolated") and inside covering networks ("in-network", lutnas' def
 both are scored against the SAME whole-network measurements, so the difference is the method's.
 No arch used to build (or calibrate) a table is scored; overlap is checked and printed.
 
+On a shared machine, load changes between building a table and measuring the networks move every
+number (2x swings were seen here). `--rounds R` (default 3) interleaves them in time instead: R
+rounds of (one more pass over every table entry, one more pass over every held-out network), then
+both sides pool their passes, so they average over the same load history. Nothing about the
+held-out archs reaches the table; only the clock is shared.
+
     .venv/bin/python bench/lut_accuracy.py --runtime onnxruntime            # ~3-5 min
     .venv/bin/python bench/lut_accuracy.py --runtime tvm --resolution 64    # ~6-9 min (compiles)
 
@@ -36,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=HELD_OUT_SEED)
     ap.add_argument("--modes", default=None, help="comma list of measure modes (default: onnxruntime "
                     "'isolated,in-network', tvm 'isolated')")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved (table pass, network pass) rounds")
+    ap.add_argument("--reuse-db", action="store_true", help="keep tables from an earlier run (default: fresh "
+                    "tables; compiled libraries and ONNX exports are always reused)")
     ap.add_argument("--calibrate", action="store_true", help="also fit a calibration (scored on held-out)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/lutnas-bench"), help="dbs, caches, reports")
     ap.add_argument("--out", type=Path, default=None, help="reports (default: WORK/reports)")
@@ -64,24 +73,33 @@ def run_one(args: argparse.Namespace, runtime: str) -> None:
     rng = np.random.default_rng(args.seed)
     archs = [space.sample(rng) for _ in range(args.n)]
     t_start = time.perf_counter()
-    tables = {}
-    for mode in modes:
-        db = args.work / f"{space.name}-{res}-{runtime}-{mode}.db"
+    tables, dbs = {}, {}
+    measured_rounds = []
+    if not args.reuse_db:
+        for old in args.work.glob(f"{space.name}-{res}-{runtime}-*.db*"):
+            old.unlink()
+    for rnd in range(args.rounds):
+        for mode in modes:
+            dbs[mode] = args.work / f"{space.name}-{res}-{runtime}-{mode}.db"
+            t0 = time.perf_counter()
+            r = profile_table(space, res, "x86", runtime, dbs[mode], settings=ProfileSettings(measure_mode=mode),
+                              progress=sys.stderr.isatty(), work_dir=args.work / "blocks", remeasure=rnd > 0)
+            print(f"[{runtime} {mode}] round {rnd + 1}: table {r.table_id}: {r.entries} entries, {r.passes} new "
+                  f"pass(es), unstable {r.unstable}, {time.perf_counter() - t0:.0f} s, load {os.getloadavg()[0]:.1f}",
+                  flush=True)
+            tables[mode] = r.table_id
         t0 = time.perf_counter()
-        r = profile_table(space, res, "x86", runtime, db, settings=ProfileSettings(measure_mode=mode),
-                          progress=sys.stderr.isatty(), work_dir=args.work / "blocks")
-        print(f"[{runtime} {mode}] table {r.table_id}: {r.entries} entries, {r.passes} new pass(es), "
-              f"unstable {r.unstable}, {time.perf_counter() - t0:.0f} s", flush=True)
-        tables[mode] = open_table(db, r.table_id)
+        measured_rounds.append(measure_archs(space, archs, res, "x86", runtime, progress=sys.stderr.isatty(),
+                                             work_dir=args.work / "networks"))
+        print(f"[{runtime}] round {rnd + 1}: measured {len(archs)} whole networks in {time.perf_counter() - t0:.0f} s, "
+              f"load {os.getloadavg()[0]:.1f}", flush=True)
+    measured = [pool(ms) for ms in zip(*measured_rounds)]
+    print(f"[{runtime}] networks unstable after pooling every pass: {sum(m.unstable for m in measured)}", flush=True)
     if "in-network" in modes:
         used = set(covering_archs(space, 2, 0))
         print(f"[{runtime}] held-out archs also used to build the in-network table: "
               f"{sum(a in used for a in archs)}", flush=True)
-    t0 = time.perf_counter()
-    measured = measure_archs(space, archs, res, "x86", runtime, progress=sys.stderr.isatty(),
-                             work_dir=args.work / "networks")
-    print(f"[{runtime}] measured {len(archs)} whole networks in {time.perf_counter() - t0:.0f} s "
-          f"(unstable after all passes: {sum(m.unstable for m in measured)})", flush=True)
+    tables = {mode: open_table(dbs[mode], tid) for mode, tid in tables.items()}
     for mode, table in tables.items():
         prediction = table.dense().predict(np.asarray(archs, dtype=np.int64))
         info = {"id": table.id, "space": space.name, "resolution": res, "target": "x86", "runtime": runtime,
@@ -93,6 +111,18 @@ def run_one(args: argparse.Namespace, runtime: str) -> None:
         print(f"[{runtime} @ {res}px, blocks {mode}] {report.line()}", flush=True)
         print(f"    report: {out / 'report.json'}", flush=True)
     print(f"[{runtime}] total {time.perf_counter() - t_start:.0f} s", flush=True)
+
+
+def pool(rounds: tuple) -> object:
+    """One NetworkMeasurement holding the passes of every round (renumbered), with their verdict."""
+    from dataclasses import replace
+
+    from lutnas.latency_tables.networks import NetworkMeasurement
+    from lutnas.profiler.stability import verdict
+
+    passes = tuple(replace(p, pass_no=i + 1) for i, p in enumerate(p for m in rounds for p in m.passes))
+    first = rounds[0]
+    return NetworkMeasurement(first.arch, first.key, first.onnx_path, first.library_path, passes, verdict(passes))
 
 
 if __name__ == "__main__":
