@@ -52,6 +52,7 @@ def lower(
     out_dir: str | Path,
     pipeline: str = DEFAULT_PIPELINE,
     check: bool = True,
+    tuning_db: str | Path | None = None,
 ) -> LoweredArtifact:
     """Export, compile, link and (if `check`) numerically check `module` for `target` in `out_dir`."""
     spec = get_target(target) if isinstance(target, str) else target
@@ -59,7 +60,7 @@ def lower(
     out_dir.mkdir(parents=True, exist_ok=True)
     shape = tuple(int(d) for d in input_shape)
     onnx_path = export_onnx(module, shape, out_dir / "model.onnx")
-    built = build(onnx_path, shape, spec, pipeline=pipeline)
+    built = build(onnx_path, shape, spec, pipeline=pipeline, tuning_db=tuning_db)
     library = built.export_library(out_dir / f"model.{spec.name}.so")
     numerics = check_numerics(module, onnx_path, built) if check else None
     artifact = LoweredArtifact(

@@ -82,8 +82,12 @@ def build(
     input_shape: tuple[int, ...],
     target: TargetSpec,
     pipeline: str = DEFAULT_PIPELINE,
+    tuning_db: str | Path | None = None,
 ) -> BuiltModule:
-    """Import `model` (ModelProto or path) at `input_shape` and compile it for `target`."""
+    """Import `model` (ModelProto or path) at `input_shape` and compile it for `target`.
+
+    `tuning_db`: the MetaSchedule database directory a `lutnas-cpu+tuned:<hash>` pipeline applies.
+    """
     import tvm
 
     name = "<model>"
@@ -95,7 +99,7 @@ def build(
         raise OnnxError(f"{name}: operator(s) TVM's ONNX frontend cannot import: {', '.join(missing)}")
     mod = _import(model, tuple(input_shape), name)
     tvm_target = target.tvm_target()
-    passes = build_pipeline(pipeline, tvm_target)
+    passes = build_pipeline(pipeline, tvm_target, database_dir=tuning_db)
     executable = tvm.compile(mod, target=tvm_target, relax_pipeline="default" if passes is None else passes)
     return BuiltModule(executable, target, pipeline, tuple(input_shape), _graph_input(model, name))
 

@@ -56,8 +56,8 @@ class RowReduction(Rule):
             return None
         kinds = parts.kinds
         n_spatial = len(kinds) - len(kinds.lstrip("S"))
-        if n_spatial == 0 or "S" in kinds[n_spatial:]:
-            return None
+        if n_spatial == 0 or "S" in kinds[n_spatial:] or kinds == "SSSSRRR":
+            return None  # SSSSRRR is a 2-d convolution: the conv rules' business
         sch = parts.sch
         lanes = vector_lanes(target)
         for block in parts.producers:
@@ -93,7 +93,9 @@ class RowReduction(Rule):
 
 
 class Fallback(Rule):
-    """Parallelise every root block's outermost spatial loop (fused with the next when tiny)."""
+    """Every root block on its own: spatial-only blocks run their outer loops across cores with
+    the innermost loop vectorized; blocks with a reduction get their outer spatial loops in
+    parallel. Never changes what is computed, applies to any function, so it goes last."""
 
     name = "fallback"
 
@@ -110,9 +112,13 @@ class Fallback(Rule):
         for block in blocks:
             kinds = iter_kinds(sch, block) or ""
             loops = sch.get_loops(block)
-            if kinds.startswith("S") and len(loops) == len(kinds):
-                n_spatial = len(kinds) - len(kinds.lstrip("S"))
-                sch.parallel(sch.fuse(*loops[: min(2, n_spatial)]) if n_spatial > 1 else loops[0])
+            if not kinds.startswith("S") or len(loops) != len(kinds):
+                continue
+            if "R" not in kinds and static_extents(sch, loops) is not None:
+                _schedule_spatial(sch, block, target)
+                continue
+            n_spatial = len(kinds) - len(kinds.lstrip("S"))
+            sch.parallel(sch.fuse(*loops[: min(2, n_spatial)]) if n_spatial > 1 else loops[0])
         return sch
 
 

@@ -1,0 +1,182 @@
+"""lutnas-cpu schedule rules and MetaSchedule tuning: numerics, rule matching, database reuse.
+
+No timing is asserted here (the machine is shared); speed is measured by bench/artifact_vs_ort.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+tvm = pytest.importorskip("tvm")
+
+from lutnas.errors import UnknownNameError
+from lutnas.lowering import build, export_onnx, get_target
+from lutnas.lowering.pipeline import PIPELINES, build_pipeline, cpu_pipeline
+from lutnas.lowering.rules import (
+    ConvGEMM,
+    DepthwiseConv,
+    Fallback,
+    Injective,
+    RowReduction,
+    apply_rules,
+    default_cpu_rules,
+)
+from lutnas.lowering.rules.base import vector_lanes
+from lutnas.lowering.tuning import database_hash, database_records, fused_module, tune
+from lutnas.spaces import get_space
+from lutnas.spaces.blocks import Block, BlockSpec
+
+TARGET = get_target("x86")
+SPACES = ("proxyless", "fbnet", "ofa-mbv3")
+
+
+def _net_onnx(space_name: str, tmp_path, res: int = 32):
+    space = get_space(space_name)
+    arch = space.sample(np.random.default_rng(3))
+    net = space.build(arch, space.check_resolution(space.resolutions[0]))
+    shape = (1, 3, res, res)
+    return export_onnx(net, shape, tmp_path / f"{space_name}.onnx"), shape
+
+
+@pytest.mark.parametrize("space_name", SPACES)
+def test_rules_match_default_pipeline_numerics(space_name, tmp_path):
+    """Every block type of every space: lutnas-cpu computes what TVM's default pipeline computes,
+    and the specific rules (not the fallback) are the ones that schedule its convolutions."""
+    path, shape = _net_onnx(space_name, tmp_path)
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    ref = build(path, shape, TARGET, pipeline="tvm-default").run(x)
+    out = build(path, shape, TARGET, pipeline="lutnas-cpu").run(x)
+    scale = float(np.abs(ref).max())
+    assert out.shape == ref.shape
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-5 * max(scale, 1.0))
+
+    tgt = TARGET.tvm_target()
+    names = set()
+    for _gv, func in fused_module(path, shape, tgt).functions_items():
+        if isinstance(func, tvm.tirx.PrimFunc):
+            sch, name = apply_rules(func, tgt, default_cpu_rules())
+            assert sch is not None  # the fallback always applies
+            names.add(name)
+    assert {"conv-gemm", "depthwise", "row-reduction"} <= names, names
+
+
+def _block_funcs(spec: str, hw: int = 8) -> dict[str, object]:
+    """Fused PrimFuncs of one block, keyed by the op they start with."""
+    bspec = BlockSpec.parse(spec)
+    block = Block(bspec, (1, bspec.in_ch, hw, hw))
+    proto_path = export_onnx(block.build(), block.input_shape, _tmp() / f"{spec}.onnx")
+    mod = fused_module(proto_path, block.input_shape, TARGET.tvm_target())
+    return {gv.name_hint: f for gv, f in mod.functions_items() if isinstance(f, tvm.tirx.PrimFunc)}
+
+
+_TMP = []
+
+
+def _tmp():
+    import tempfile
+    from pathlib import Path
+
+    if not _TMP:
+        _TMP.append(Path(tempfile.mkdtemp(prefix="lutnas-speed-")))
+    return _TMP[0]
+
+
+def _te_funcs() -> dict[str, object]:
+    """An elementwise chain and a dense layer, written in TE (what Relax legalizes them to)."""
+    from tvm import te, tirx
+
+    a = te.placeholder((1, 16, 8, 8), name="a")
+    b = te.compute(a.shape, lambda *i: te.max(a(*i) + tirx.const(1.0, "float32"), tirx.const(0.0, "float32")))
+    c = te.compute(a.shape, lambda *i: b(*i) * tirx.const(2.0, "float32"))
+    k = te.reduce_axis((0, 32), "k")
+    x = te.placeholder((1, 32), name="x")
+    w = te.placeholder((32, 40), name="w")
+    y = te.compute((1, 40), lambda i, j: te.sum(x[i, k] * w[k, j], axis=k))
+    return {"elementwise": te.create_prim_func([a, c]), "dense": te.create_prim_func([x, w, y])}
+
+
+def test_each_rule_matches_its_functions_only():
+    tgt = TARGET.tvm_target()
+    funcs = _block_funcs("mbconv_k5_e6_s1_i16_o16_g1_se_hswish")
+    pointwise = [f for n, f in funcs.items() if n.startswith("fused_conv2d_add")]   # the 1x1 expand
+    depthwise = [f for n, f in funcs.items() if n.startswith("fused_conv2d1_add")]  # the k5 window
+    assert pointwise and depthwise, sorted(funcs)
+    te_funcs = _te_funcs()
+    cases = {  # rule -> (functions it must schedule, functions it must refuse)
+        ConvGEMM(): (pointwise, depthwise + list(te_funcs.values())),
+        DepthwiseConv(): (depthwise, pointwise + list(te_funcs.values())),
+        Injective(): ([te_funcs["elementwise"]], pointwise + depthwise + [te_funcs["dense"]]),
+        RowReduction(): ([te_funcs["dense"]], pointwise + depthwise + [te_funcs["elementwise"]]),
+        Fallback(): (pointwise + depthwise + list(te_funcs.values()), []),
+    }
+    for rule, (mine, others) in cases.items():
+        for func in mine:
+            assert rule.apply(func, tgt, False) is not None, rule
+        for func in others:
+            assert rule.apply(func, tgt, False) is None, rule
+    names = [apply_rules(f, tgt, default_cpu_rules())[1] for f in (*pointwise, *depthwise, *te_funcs.values())]
+    assert names == ["conv-gemm", "depthwise", "injective", "row-reduction"]
+
+
+def test_rules_keep_numerics_on_single_functions():
+    """Each rule's schedule of a function computes the same as the unscheduled function."""
+    tgt = TARGET.tvm_target()
+    funcs = {**_block_funcs("mbconv_k7_e3_s2_i8_o16_g1_relu6"), **_te_funcs()}
+    dev = tvm.cpu()
+    rng = np.random.default_rng(0)
+    for name, func in funcs.items():
+        sch, _rule = apply_rules(func, tgt, default_cpu_rules())
+        outs = []
+        for fn in (func, sch.mod["main"]):
+            lib = tvm.tirx.build(tvm.IRModule({"main": fn.with_attr("global_symbol", "main")}), target=tgt)
+            shapes = [[int(d) for d in p.ty.shape] for p in fn.params]
+            rng = np.random.default_rng(0)
+            args = [tvm.runtime.tensor(np.asarray(rng.standard_normal(s), dtype="float32"), dev) for s in shapes]
+            lib["main"](*args)
+            outs.append(args[-1].numpy())
+        np.testing.assert_allclose(outs[1], outs[0], rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+def test_vector_lanes_follow_the_target():
+    assert vector_lanes(get_target("x86").tvm_target()) == 4          # plain llvm: SSE2
+    assert vector_lanes(get_target("x86", mcpu="znver1").tvm_target()) == 8   # AVX2
+    assert vector_lanes(get_target("arm64").tvm_target()) == 4        # NEON
+
+
+def test_pipeline_registry_and_tuned_name_needs_database():
+    assert {"tvm-default", "lutnas-cpu"} <= set(PIPELINES.names())
+    tgt = TARGET.tvm_target()
+    assert build_pipeline("lutnas-cpu", tgt) is not None
+    with pytest.raises(UnknownNameError, match="tuning database"):
+        build_pipeline("lutnas-cpu+tuned:abc", tgt)
+    assert cpu_pipeline(tgt) is not None
+
+
+def test_tuning_stores_records_and_reuse_needs_no_new_trials(tmp_path):
+    """A tiny block tuned for a handful of trials fills the database; tuning again runs nothing,
+    and a build with the database gives the same numbers as the default pipeline."""
+    spec = BlockSpec.parse("mbconv_k3_e3_s1_i8_o8_g1_relu6")
+    block = Block(spec, (1, 8, 8, 8))
+    path = export_onnx(block.build(), block.input_shape, tmp_path / "block.onnx")
+    db = tmp_path / "db"
+    first = tune(path, block.input_shape, TARGET, db, trials=6, trials_per_task=2, progress=False)
+    records = database_records(db)
+    assert first.trials_run > 0
+    assert records >= first.trials_run + 1          # + the rules' incumbents
+    assert any(t.rules_ms is not None for t in first.tasks)
+    assert first.database_hash == database_hash(db) != "empty"
+
+    again = tune(path, block.input_shape, TARGET, db, trials=2, trials_per_task=2, progress=False)
+    assert again.trials_run == 0
+    assert database_records(db) == records           # nothing new measured or stored
+    assert again.database_hash == first.database_hash
+    assert again.tasks and all(t.skipped for t in again.tasks)
+
+    x = np.random.default_rng(1).standard_normal(block.input_shape).astype(np.float32)
+    ref = build(path, block.input_shape, TARGET, pipeline="tvm-default").run(x)
+    tuned = build(path, block.input_shape, TARGET, pipeline=first.pipeline, tuning_db=db)
+    assert tuned.pipeline == first.pipeline and tuned.pipeline.startswith("lutnas-cpu+tuned:")
+    np.testing.assert_allclose(tuned.run(x), ref, rtol=1e-4, atol=1e-5)
+    assert database_records(db) == records           # building only reads the database
