@@ -1,0 +1,163 @@
+"""TVM artifact latency divided by onnxruntime's, same network, same thread count, one run.
+
+For a few networks of each space (sampled with a fixed seed), at one resolution, the configurations
+
+    tvm-default            TVM 0.27's default pipeline, untuned
+    lutnas-cpu             lutnas's CPU schedule rules, untuned
+    tuned@<N>              lutnas-cpu + MetaSchedule records after N trials per network (cumulative,
+                           one database shared by every network and budget, rules as the incumbent)
+
+are compiled, then timed side by side with the profiler's harness (`LocalRunner`, calibrated
+`time_evaluator` for TVM, perf_counter loop for onnxruntime), and each latency is divided by
+onnxruntime's. Tuning minutes are wall-clock on this machine. Ends with
+
+    tvm_over_ort=<ratio of the best configuration, geometric mean over the networks>
+
+    .venv/bin/python bench/artifact_vs_ort.py [--quick] [--threads 1] [--resolution 128]
+        [--per-space 2] [--budgets 64,192,448] [--mcpu host|none|NAME] [--db DIR]
+
+`--quick`: one network per space, budgets 24,64,128. The thread count is fixed per process
+(TVM_NUM_THREADS is read once): run once per thread count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def parse_args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--resolution", type=int, default=128)
+    ap.add_argument("--per-space", type=int, default=None)
+    ap.add_argument("--spaces", default="proxyless,fbnet,ofa-mbv3")
+    ap.add_argument("--budgets", default=None, help="cumulative trials per network, comma-separated")
+    ap.add_argument("--mcpu", default="host", help="host (LLVM's name for this CPU), none, or a CPU name")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--db", default=None, help="tuning database dir (default: a fresh temporary one)")
+    ap.add_argument("--out", default=None, help="write the rows as JSON here")
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    os.environ["TVM_NUM_THREADS"] = str(args.threads)  # before TVM's pool exists
+    import numpy as np
+
+    from lutnas.lowering import build, export_onnx, get_target
+    from lutnas.lowering.tuning import tune
+    from lutnas.profiler.measurement import MeasureJob
+    from lutnas.profiler.runners import LocalRunner
+    from lutnas.spaces import get_space
+
+    per_space = args.per_space or (1 if args.quick else 2)
+    budgets = [int(b) for b in (args.budgets or ("24,64,128" if args.quick else "64,192,448")).split(",")]
+    target = _target(get_target, args.mcpu)
+    work = Path(tempfile.mkdtemp(prefix="lutnas-bench-"))
+    db = Path(args.db) if args.db else work / "tuning-db"
+    print(f"target {target.canonical_json()}  threads {args.threads}  resolution {args.resolution}  "
+          f"budgets {budgets}  db {db}", flush=True)
+    print(f"load average at start: {os.getloadavg()}", flush=True)
+
+    nets = []
+    for space_name in args.spaces.split(","):
+        space = get_space(space_name)
+        rng = np.random.default_rng(args.seed)
+        res = space.check_resolution(args.resolution)
+        for i in range(per_space):
+            arch = space.sample(rng)
+            shape = (1, 3, res, res)
+            path = export_onnx(space.build(arch, res), shape, work / f"{space_name}-{i}.onnx")
+            nets.append({"name": f"{space_name}#{i}", "arch": list(arch), "onnx": path, "shape": shape})
+
+    # 1. compile (and tune) everything first; 2. then time, so no compile runs while timing
+    tuning_min: dict[str, float] = {}
+    libs: dict[tuple[str, str], Path] = {}
+    for net in nets:
+        for pipe in ("tvm-default", "lutnas-cpu"):
+            libs[net["name"], pipe] = _compile(build, net, target, pipe, None, work)
+    spent = 0.0
+    for budget in budgets:
+        for net in nets:
+            t0 = time.time()
+            rep = tune(net["onnx"], net["shape"], target, db, trials=budget, threads=args.threads,
+                       trials_per_task=max(8, budget // 4), progress=False)
+            spent_net = time.time() - t0
+            tuning_min[f"{net['name']}@{budget}"] = spent_net / 60
+            spent += spent_net
+            print(f"tuned {net['name']} to {budget} trials: {rep.summary}", flush=True)
+        for net in nets:
+            libs[net["name"], f"tuned@{budget}"] = _compile(build, net, target, rep.pipeline, db, work)
+    print(f"tuning total {spent / 60:.1f} min", flush=True)
+
+    tvm_runner = LocalRunner(target, "tvm", args.threads)
+    ort_runner = LocalRunner(target, "onnxruntime", args.threads)
+    rows = []
+    configs = ["tvm-default", "lutnas-cpu"] + [f"tuned@{b}" for b in budgets]
+    for net in nets:
+        job = {"key": net["name"], "input_shape": net["shape"], "target": target.name, "threads": args.threads,
+                   "repeats": 10, "min_repeat_ms": 50.0}
+        ort_ms = ort_runner.measure(MeasureJob(runtime="onnxruntime", onnx_path=net["onnx"], **job)).median_ms
+        row = {"net": net["name"], "arch": net["arch"], "ort_ms": ort_ms}
+        for cfg in configs:
+            m = tvm_runner.measure(MeasureJob(runtime="tvm", library_path=libs[net["name"], cfg], **job))
+            row[cfg] = m.median_ms / ort_ms
+            row[f"{cfg}_ms"] = m.median_ms
+        ort2 = ort_runner.measure(MeasureJob(runtime="onnxruntime", onnx_path=net["onnx"], **job)).median_ms
+        row["ort_ms_after"] = ort2  # drift check: ORT timed before and after the TVM configs
+        rows.append(row)
+        print(f"{net['name']:12s} ort {ort_ms:7.3f} ms  " + "  ".join(f"{c} x{row[c]:.2f}" for c in configs),
+              flush=True)
+
+    print(f"load average at end: {os.getloadavg()}")
+    print("\nconfig        geomean TVM/ORT   tuning min (cumulative, all nets)")
+    cum = 0.0
+    best_cfg, best = None, math.inf
+    for cfg in configs:
+        g = _geomean([r[cfg] for r in rows])
+        if cfg.startswith("tuned@"):
+            b = int(cfg.split("@")[1])
+            cum = sum(v for k, v in tuning_min.items() if int(k.split("@")[1]) <= b)
+        print(f"{cfg:12s}  {g:8.3f}          {cum:6.1f}")
+        if g < best:
+            best_cfg, best = cfg, g
+    if args.out:
+        Path(args.out).write_text(json.dumps({"rows": rows, "tuning_min": tuning_min, "target": target.full_json(),
+                                              "threads": args.threads, "budgets": budgets}, indent=1))
+    print(f"best: {best_cfg}")
+    print(f"tvm_over_ort={best:.3f}")
+
+
+def _target(get_target, mcpu: str):
+    if mcpu == "none":
+        return get_target("x86")
+    if mcpu == "host":
+        from tvm.target.codegen import llvm_get_system_cpu
+
+        return get_target("x86", mcpu=str(llvm_get_system_cpu()))
+    return get_target("x86", mcpu=mcpu)
+
+
+def _compile(build, net: dict, target, pipeline: str, db, work: Path) -> Path:
+    t0 = time.time()
+    built = build(net["onnx"], net["shape"], target, pipeline=pipeline, tuning_db=db)
+    safe = pipeline.replace(":", "_").replace("+", "_")
+    path = built.export_library(work / f"{net['name'].replace('#', '_')}.{safe}.so")
+    print(f"compiled {net['name']} {pipeline} in {time.time() - t0:.1f}s", flush=True)
+    return path
+
+
+def _geomean(xs: list[float]) -> float:
+    return math.exp(sum(math.log(x) for x in xs) / len(xs))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
