@@ -218,10 +218,15 @@ def doctor(as_json: bool, show_fp: bool) -> None:
               "onnxruntime's profiler (auto: in-network for onnxruntime, isolated for tvm).")
 @click.option("--compile-only", is_flag=True, help="Export and compile every block into the caches "
               "(LUTNAS_CACHE) and stop: copy them to a device that cannot compile, then profile there.")
+@click.option("--tune", "tune_trials", type=click.IntRange(min=0), default=None,
+              help="MetaSchedule trials per block before profiling (tvm only); builds with lutnas-cpu+tuned.")
+@click.option("--tuning-db", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Root of the tuning databases (one per device fingerprint + target; default "
+              "$LUTNAS_CACHE/tuning).")
 @_remote_options
 def profile_cmd(space_name, resolution, target, runtime, db, threads, pipeline, remeasure, workers,
-                repeats, min_repeat_ms, estimator, limit, measure_mode, compile_only, rpc, tracker, key,
-                emulated) -> None:
+                repeats, min_repeat_ms, estimator, limit, measure_mode, compile_only, tune_trials, tuning_db,
+                rpc, tracker, key, emulated) -> None:
     """Measure every unique block of a space on this device into a latency table (resumable)."""
     from lutnas.latency_tables.profile import ProfileSettings, compile_blocks, profile_table, work_dir_for
     from lutnas.lowering.pipeline import DEFAULT_PIPELINE
@@ -231,9 +236,14 @@ def profile_cmd(space_name, resolution, target, runtime, db, threads, pipeline, 
     settings = ProfileSettings(repeats=repeats or DEFAULT_REPEATS,
                                min_repeat_ms=DEFAULT_MIN_REPEAT_MS if min_repeat_ms is None else min_repeat_ms,
                                estimator=estimator, measure_mode=_measure_mode(measure_mode, runtime))
+    db_dir = None
+    if tune_trials is not None:
+        pipeline, db_dir, settings = _tune_table(space_name, resolution, target, runtime, threads, tune_trials,
+                                                 tuning_db, settings, work_dir_for(db))
     if compile_only:
         n = compile_blocks(space_name, resolution, target, pipeline=pipeline or DEFAULT_PIPELINE, workers=workers,
-                           settings=settings, work_dir=work_dir_for(db), progress=sys.stderr.isatty())
+                           settings=settings, work_dir=work_dir_for(db), progress=sys.stderr.isatty(),
+                           tuning_db=db_dir)
         click.echo(f"compiled {n} block(s) for {target.name} into {work_dir_for(db)} and the library cache; "
                    "nothing measured")
         return
@@ -242,10 +252,52 @@ def profile_cmd(space_name, resolution, target, runtime, db, threads, pipeline, 
     runner = make_runner(target, rpc, tracker, key, threads, emulated, runtime=runtime)
     r = profile_table(get_space(space_name), resolution, target, runtime, db, threads=threads,
                       pipeline=pipeline or DEFAULT_PIPELINE, remeasure=remeasure, workers=workers,
-                      settings=settings, progress=sys.stderr.isatty(), limit=limit, runner=runner)
+                      settings=settings, progress=sys.stderr.isatty(), limit=limit, runner=runner,
+                      tuning_db=db_dir)
     click.echo(f"table {r.table_id} in {r.db_path}")
     click.echo(f"entries {r.entries}: measured {r.measured} ({r.passes} pass(es)), skipped {r.skipped}, "
                f"unstable {r.unstable}; compile {r.compile_s:.1f} s, measure {r.measure_s:.1f} s")
+
+
+def _tune_table(space_name, resolution, target, runtime, threads, trials, root, settings, work_dir):
+    """`profile --tune`: tune the table's unique blocks into this device's database; returns the
+    tuned pipeline name, the database directory and the settings recording the tuning."""
+    import dataclasses
+
+    from lutnas.errors import LutnasError
+    from lutnas.latency_tables.tuned import tune_blocks, tuning_db_for
+    from lutnas.lowering.pipeline import TUNED_PREFIX
+    from lutnas.spaces import get_space
+
+    if runtime != "tvm":
+        raise LutnasError("--tune applies to the tvm runtime only")
+    space = get_space(space_name)
+    layout = space.layer_table(space.check_resolution(resolution), width_mult=settings.width_mult,
+                               num_classes=settings.num_classes)
+    db_dir = tuning_db_for(target, threads, root)
+    options, info = tune_blocks(layout.unique_blocks(), target, db_dir, trials=trials, threads=threads,
+                                work_dir=work_dir, progress=sys.stderr.isatty())
+    click.echo(f"tuned {len(layout.unique_blocks())} block(s): {info['trials_run']} new trial(s) in "
+               f"{info['tuning_s'] / 60:.1f} min; database {db_dir} ({options['database_hash']})")
+    settings = dataclasses.replace(settings, extra={**settings.extra, "tuning": options})
+    return f"{TUNED_PREFIX}{options['database_hash']}", db_dir, settings
+
+
+def _tune_network(module, shape, target, threads, trials, root, out_dir):
+    """`export --tune`: tune the network into this device's database (tasks `profile --tune` already
+    tuned are reused); returns the tuned pipeline name, the database directory, the manifest record."""
+    from lutnas.latency_tables.tuned import tuning_db_for
+    from lutnas.lowering import export_onnx
+    from lutnas.lowering.tuning import tune
+
+    db_dir = tuning_db_for(target, threads, root)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    onnx_path = export_onnx(module, shape, out_dir / "model.onnx")   # lower() writes the same bytes again
+    rep = tune(onnx_path, shape, target, db_dir, trials=trials, threads=threads, progress=sys.stderr.isatty())
+    click.echo(f"tuning: {rep.summary}")
+    record = {"trials": trials, "trials_run": rep.trials_run, "tuning_s": round(rep.seconds, 1),
+              "database_hash": rep.database_hash, "database": str(db_dir)}
+    return rep.pipeline, db_dir, record
 
 
 def _measure_mode(mode: str, runtime: str) -> str:
@@ -489,10 +541,15 @@ def search_cmd(db, table_id, strategy, latency_ms, data_source, epochs, seed, pr
 @click.option("--pipeline", default=None, help="Compilation pipeline name (default: tvm-default).")
 @click.option("--threads", type=int, default=1, show_default=True, help="Runtime threads when measuring.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--tune", "tune_trials", type=click.IntRange(min=0), default=None,
+              help="MetaSchedule trials for the network (reuses what `profile --tune` tuned); "
+              "builds with lutnas-cpu+tuned.")
+@click.option("--tuning-db", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Root of the tuning databases (default $LUTNAS_CACHE/tuning).")
 @_remote_options
 def export_cmd(space_name, arch_file, index, weights, target, db, table_id, allow_mismatch,
-               resolution, num_classes, width_mult, pipeline, threads, out_dir, rpc, tracker, key,
-               emulated) -> None:
+               resolution, num_classes, width_mult, pipeline, threads, out_dir, tune_trials, tuning_db,
+               rpc, tracker, key, emulated) -> None:
     """Export a deployable artifact: ONNX, compiled library, reference pair, sha256 manifest, latencies."""
     from lutnas.deploy import make_runner, predict_latency, subnet_module
     from lutnas.errors import ArchError, DeviceError
@@ -519,7 +576,11 @@ def export_cmd(space_name, arch_file, index, weights, target, db, table_id, allo
                  if db else None)
     info = {"space": space.name, "arch": list(arch), "arch_file": str(arch_file), "arch_index": index,
             "resolution": res, **info, "predicted": predicted}
-    manifest = export_artifact(module, (1, 3, res, res), target, out_dir, info, pipeline)
+    db_dir = None
+    if tune_trials is not None:
+        pipeline, db_dir, info["tuning"] = _tune_network(module, (1, 3, res, res), target, threads, tune_trials,
+                                                         tuning_db, out_dir)
+    manifest = export_artifact(module, (1, 3, res, res), target, out_dir, info, pipeline, tuning_db=db_dir)
     click.echo(f"{space.name} arch {index} @ {res} -> {out_dir}/ (target {target.name}, hash {manifest['target_hash']})")
     click.echo(manifest["numerics"]["summary"] if manifest["numerics"] else "numerics: not checked")
     if predicted is not None:

@@ -83,6 +83,7 @@ def profile_table(
     threads: int = 1, pipeline: str = DEFAULT_PIPELINE, runner: Any = None, remeasure: bool = False,
     policy: StabilityPolicy = DEFAULT_POLICY, progress: bool = True, workers: int = 2,
     settings: ProfileSettings | None = None, work_dir: str | Path | None = None, limit: int | None = None,
+    tuning_db: str | Path | None = None,
 ) -> ProfileResult:
     """Measure (or finish measuring) the table of (space, resolution, target, runtime) into `db_path`.
 
@@ -126,7 +127,7 @@ def profile_table(
         t0 = time.perf_counter()
         jobs = block_jobs({k: blocks[k] for k in todo}, runtime=runtime, target=target, threads=threads,
                           settings=settings, work_dir=Path(work_dir) if work_dir else work_dir_for(db_path),
-                          pipeline=pipeline, workers=workers, progress=progress)
+                          pipeline=pipeline, workers=workers, progress=progress, tuning_db=tuning_db)
         t1 = time.perf_counter()
         added = _measure_rounds(store, runner, jobs, ids, passes, first, policy, progress)
         t2 = time.perf_counter()
@@ -140,6 +141,7 @@ def profile_table(
 def compile_blocks(
     space: Any, resolution: int, target: Any, *, pipeline: str = DEFAULT_PIPELINE, workers: int = 2,
     settings: ProfileSettings | None = None, work_dir: str | Path, progress: bool = True,
+    tuning_db: str | Path | None = None,
 ) -> int:
     """Export and compile every block of a table into the caches, and measure nothing.
 
@@ -157,13 +159,15 @@ def compile_blocks(
     layout = space.layer_table(space.check_resolution(resolution), width_mult=settings.width_mult,
                                num_classes=settings.num_classes)
     jobs = block_jobs(layout.unique_blocks(), runtime="tvm", target=target, threads=1, settings=settings,
-                      work_dir=Path(work_dir), pipeline=pipeline, workers=workers, progress=progress)
+                      work_dir=Path(work_dir), pipeline=pipeline, workers=workers, progress=progress,
+                      tuning_db=tuning_db)
     return len(jobs)
 
 
 def block_jobs(
     blocks: Mapping[str, Any], *, runtime: str, target: Any, threads: int, settings: ProfileSettings,
     work_dir: Path, pipeline: str = DEFAULT_PIPELINE, workers: int = 2, progress: bool = False,
+    tuning_db: str | Path | None = None,
 ) -> dict[str, MeasureJob]:
     """One `MeasureJob` per block key: export ONNX (cached by key), compile all (TVM), build the jobs."""
     onnx_dir = Path(work_dir) / "onnx"
@@ -175,7 +179,8 @@ def block_jobs(
 
         with _status(f"compiling {len(blocks)} block(s) with {workers} worker(s)", progress):
             built = compile_many([CompileJob(onnx[k], b.input_shape) for k, b in blocks.items()], target,
-                                 workers=workers, pipeline=pipeline)
+                                 workers=workers, pipeline=pipeline,
+                                 tuning_db=None if tuning_db is None else Path(tuning_db))
         libs = {k: c.library_path for k, c in zip(blocks, built)}
     return {k: MeasureJob(key=k, input_shape=b.input_shape, runtime=runtime, library_path=libs[k],
                           onnx_path=onnx[k], target=target.name, threads=threads, repeats=settings.repeats,

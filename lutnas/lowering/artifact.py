@@ -37,7 +37,8 @@ class ArtifactError(LutnasError):
 
 
 def export_artifact(module: Any, input_shape: tuple[int, ...], target: Any, out_dir: str | Path,
-                    info: dict[str, Any], pipeline: str | None = None) -> dict[str, Any]:
+                    info: dict[str, Any], pipeline: str | None = None,
+                    tuning_db: str | Path | None = None) -> dict[str, Any]:
     """Lower `module` for `target` into `out_dir`, store the reference pair, write the manifest.
 
     Returns the manifest (already written; `update_manifest` adds latencies later).
@@ -49,7 +50,7 @@ def export_artifact(module: Any, input_shape: tuple[int, ...], target: Any, out_
     from lutnas.lowering.pipeline import DEFAULT_PIPELINE
 
     out_dir = Path(out_dir)
-    art = lower(module, input_shape, target, out_dir, pipeline=pipeline or DEFAULT_PIPELINE)
+    art = lower(module, input_shape, target, out_dir, pipeline=pipeline or DEFAULT_PIPELINE, tuning_db=tuning_db)
     x = np.random.default_rng(REFERENCE_SEED).standard_normal(art.input_shape, dtype=np.float32)
     with torch.no_grad():
         y = module.eval()(torch.from_numpy(x.copy())).numpy()

@@ -73,8 +73,12 @@ def compile_many(
     workers: int = 2,
     cache_dir: Path | None = None,
     pipeline: str = DEFAULT_PIPELINE,
+    tuning_db: Path | None = None,
 ) -> list[Compiled]:
-    """Compile every job's ONNX file for `target` (a TargetSpec or name), in order of `jobs`."""
+    """Compile every job's ONNX file for `target` (a TargetSpec or name), in order of `jobs`.
+
+    `tuning_db`: the MetaSchedule database a `lutnas-cpu+tuned:<hash>` pipeline applies (the hash in
+    the pipeline name keys the cache, so a grown database compiles anew)."""
     if isinstance(target, str):
         from lutnas.lowering.targets import get_target
 
@@ -83,7 +87,7 @@ def compile_many(
     cache_dir.mkdir(parents=True, exist_ok=True)
     keys = [cache_key(j.onnx_path, j.input_shape, target, pipeline) for j in jobs]
     todo = {k: j for k, j in zip(keys, jobs) if not (cache_dir / f"{k}.so").is_file()}
-    seconds = _compile_in_workers(todo, target, pipeline, cache_dir, workers) if todo else {}
+    seconds = _compile_in_workers(todo, target, pipeline, cache_dir, workers, tuning_db) if todo else {}
     return [
         Compiled(j.onnx_path, cache_dir / f"{k}.so", k, cached=k not in todo, seconds=seconds.get(k, 0.0))
         for k, j in zip(keys, jobs)
@@ -91,13 +95,15 @@ def compile_many(
 
 
 def _compile_in_workers(
-    todo: dict[str, CompileJob], target: Any, pipeline: str, cache_dir: Path, workers: int
+    todo: dict[str, CompileJob], target: Any, pipeline: str, cache_dir: Path, workers: int,
+    tuning_db: Path | None = None,
 ) -> dict[str, float]:
     ctx = multiprocessing.get_context("spawn")
     seconds: dict[str, float] = {}
     with ProcessPoolExecutor(max_workers=max(1, min(workers, len(todo))), mp_context=ctx) as pool:
         futures = {
-            pool.submit(_compile_one, str(j.onnx_path), j.input_shape, target, pipeline, str(cache_dir), k): j
+            pool.submit(_compile_one, str(j.onnx_path), j.input_shape, target, pipeline, str(cache_dir), k,
+                        None if tuning_db is None else str(tuning_db)): j
             for k, j in todo.items()
         }
         done, pending = wait(futures, return_when=FIRST_EXCEPTION)
@@ -121,7 +127,8 @@ def _as_lutnas_error(err: BaseException, onnx_path: Path) -> LutnasError:
 
 
 def _compile_one(
-    onnx_path: str, input_shape: tuple[int, ...], target: Any, pipeline: str, cache_dir: str, key: str
+    onnx_path: str, input_shape: tuple[int, ...], target: Any, pipeline: str, cache_dir: str, key: str,
+    tuning_db: str | None = None,
 ) -> tuple[str, float]:
     """Worker body: build, export to a temporary name, publish atomically. Errors leave as strings
     inside a LutnasError (TVM's own exception types need not pickle)."""
@@ -131,7 +138,7 @@ def _compile_one(
     try:
         from lutnas.lowering.tvm_build import build
 
-        build(Path(onnx_path), input_shape, target, pipeline=pipeline).export_library(tmp)
+        build(Path(onnx_path), input_shape, target, pipeline=pipeline, tuning_db=tuning_db).export_library(tmp)
         os.replace(tmp, out)
     except LutnasError as err:
         raise type(err)(str(err) if onnx_path in str(err) else f"{onnx_path}: {err}") from None

@@ -1,0 +1,58 @@
+"""Tuned tables and artifacts: where the shared MetaSchedule database lives, and tuning a table's blocks.
+
+One database per (device fingerprint, target) (lutnas.lowering.tuning): `profile --tune` tunes every
+unique block of the table into it and builds the blocks with `lutnas-cpu+tuned:<db hash>`; `export
+--tune` tunes the whole network into the same database, so the tasks a table already tuned are reused
+(structural match) and only new ones cost trials. The table records what it was built with in its
+options (`extra["tuning"]`: trials per block, database hash and directory), so a tuned table and an
+untuned one never merge, and `validate` / `export` know which schedules the table describes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+
+def default_tuning_root() -> Path:
+    root = os.environ.get("LUTNAS_CACHE") or Path.home() / ".cache" / "lutnas"
+    return Path(root) / "tuning"
+
+
+def tuning_db_for(target: Any, threads: int, root: str | Path | None = None, runtime: str = "tvm") -> Path:
+    """The database directory of this device (fingerprint id) and `target` under `root`."""
+    from lutnas.lowering.tuning import database_dir_for
+    from lutnas.profiler.fingerprint import fingerprint
+
+    fp = fingerprint(target, runtime, threads)
+    return database_dir_for(root or default_tuning_root(), fp["fingerprint_id"], target.target_hash())
+
+
+def tune_blocks(blocks: dict[str, Any], target: Any, database_dir: Path, *, trials: int, threads: int,
+                work_dir: Path, progress: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Tune every block (key -> Block) for `trials` trials into `database_dir`; resumable (tasks
+    already tuned in the database cost nothing). Returns (what the table options record: trials per
+    block and the database hash, both part of the table identity; a report of this run)."""
+    from lutnas.latency_tables.profile import _export_block, _safe
+    from lutnas.lowering.tuning import database_hash, tune
+
+    onnx_dir = Path(work_dir) / "onnx"
+    run = 0
+    seconds = 0.0
+    for key, block in _iter(blocks.items(), len(blocks), progress):
+        path = _export_block(block, onnx_dir / f"{_safe(key)}.onnx")
+        rep = tune(path, block.input_shape, target, database_dir, trials=trials, threads=threads, progress=False)
+        run += rep.trials_run
+        seconds += rep.seconds
+    options = {"trials_per_block": trials, "database_hash": database_hash(database_dir)}
+    return options, {"trials_run": run, "tuning_s": round(seconds, 1), "database": str(database_dir)}
+
+
+def _iter(items: Any, total: int, progress: bool) -> Any:
+    if not progress:
+        yield from items
+        return
+    from rich.progress import track
+
+    yield from track(items, total=total, description="tuning blocks", transient=False)
