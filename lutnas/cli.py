@@ -441,7 +441,11 @@ def measure_cmd(space_name, resolution, target, runtime, archs_file, threads, pi
 @click.option("--calibrate", is_flag=True, help="Fit a linear calibration on a subset, score on the rest, store it.")
 @click.option("--fit-fraction", type=float, default=1 / 3, show_default=True, help="Share of archs used to fit.")
 @click.option("--allow-mismatch", is_flag=True, help="Validate on another device/setup anyway (recorded).")
-def validate_cmd(db, table_id, archs_file, count, seed, out_dir, calibrate, fit_fraction, allow_mismatch) -> None:
+@click.option("--tuning-db", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Tuned tables: the database directory (default: the one the table records, or this "
+              "device's under $LUTNAS_CACHE/tuning).")
+def validate_cmd(db, table_id, archs_file, count, seed, out_dir, calibrate, fit_fraction, allow_mismatch,
+                 tuning_db) -> None:
     """Measure whole networks, compare with the table's predictions, write report.json + scatter.png."""
     from lutnas.errors import ArchError, LutnasError
     from lutnas.latency_tables import open_table
@@ -464,7 +468,8 @@ def validate_cmd(db, table_id, archs_file, count, seed, out_dir, calibrate, fit_
         rng = np.random.default_rng(seed)
         archs = [space.sample(rng) for _ in range(count)]
     report = validate(table, archs, out_dir, calibrate=calibrate, fit_fraction=fit_fraction,
-                      allow_mismatch=allow_mismatch, seed=seed or 0, progress=sys.stderr.isatty())
+                      allow_mismatch=allow_mismatch, seed=seed or 0, progress=sys.stderr.isatty(),
+                      tuning_db=tuning_db)
     if report.mismatched:
         click.echo(f"warning: table used despite mismatch (recorded): {'; '.join(report.mismatched)}", err=True)
     click.echo(report.line())

@@ -110,12 +110,14 @@ def measure_archs(
     work_dir: Path | None = None,
     cache_dir: Path | None = None,
     workers: int = 2,
+    tuning_db: Path | None = None,
 ) -> list[NetworkMeasurement]:
     """Compile (tvm) and time each whole network; one result per arch, in input order.
 
     `space` is a SearchSpace or its name, `target` a TargetSpec or name. `runner` is any profiler
     `Runner` (local by default; RPC / tracker runners time remotely); it must be configured for
     (target, runtime, threads). Unstable networks get later passes up to `policy.max_passes`.
+    `tuning_db`: the MetaSchedule database a tuned pipeline (`lutnas-cpu+tuned:<hash>`) applies.
     """
     from lutnas.lowering.targets import get_target
     from lutnas.spaces import get_space
@@ -135,7 +137,7 @@ def measure_archs(
 
         with _status(progress, f"compiling {len(unique)} network(s) for {target.name}"):
             compiled = compile_many([CompileJob(p, shape) for p in onnx_paths], target, workers=workers,
-                                    cache_dir=cache_dir, pipeline=pipeline)
+                                    cache_dir=cache_dir, pipeline=pipeline, tuning_db=tuning_db)
         libs = [c.library_path for c in compiled]
     jobs = [
         MeasureJob(key=network_key(space.name, a, resolution, width_mult, num_classes), input_shape=shape,

@@ -236,7 +236,8 @@ def load_conditions() -> dict[str, Any]:
 def validate(table: Any, archs: Sequence[Sequence[int]], out_dir: str | Path, *, runner: Any = None,
              calibrate: bool = False, allow_mismatch: bool = False, fit_fraction: float = 1 / 3, seed: int = 0,
              kind: str = "linear", progress: bool = True, work_dir: Path | None = None,
-             cache_dir: Path | None = None, policy: Any = None) -> ValidationReport:
+             cache_dir: Path | None = None, policy: Any = None,
+             tuning_db: Path | None = None) -> ValidationReport:
     """Measure `archs` as whole networks the way `table` was built, compare, write the report files.
 
     The runner (local by default) must describe the table's device: `table.check_compatible` refuses
@@ -267,7 +268,8 @@ def validate(table: Any, archs: Sequence[Sequence[int]], out_dir: str | Path, *,
                              pipeline=meta.pipeline, runner=runner, policy=policy, progress=progress,
                              width_mult=float(meta.options.get("width_mult", 1.0)),
                              num_classes=int(meta.options.get("num_classes", 1000)),
-                             work_dir=work_dir, cache_dir=cache_dir)
+                             work_dir=work_dir, cache_dir=cache_dir,
+                             tuning_db=tuning_db or _tuning_db(meta, target))
     info = {"id": meta.id, "space": meta.space, "resolution": meta.resolution, "target": meta.target_name,
             "runtime": meta.runtime, "threads": meta.threads, "options": meta.options}
     report = build_report(info, archs, prediction, measured, calibrate=calibrate, fit_fraction=fit_fraction,
@@ -280,6 +282,20 @@ def validate(table: Any, archs: Sequence[Sequence[int]], out_dir: str | Path, *,
         store_calibration(table, report)
     write_report(report, out_dir)
     return report
+
+
+def _tuning_db(meta: Any, target: Any) -> Path | None:
+    """The database a tuned table was compiled with (this device's, under the default root)."""
+    from lutnas.lowering.pipeline import TUNED_PREFIX
+
+    if not meta.pipeline.startswith(TUNED_PREFIX):
+        return None
+    recorded = (meta.options.get("extra") or {}).get("tuning", {}).get("database")
+    if recorded:
+        return Path(recorded)
+    from lutnas.latency_tables.tuned import tuning_db_for
+
+    return tuning_db_for(target, meta.threads)
 
 
 def store_calibration(table: Any, report: ValidationReport) -> None:
