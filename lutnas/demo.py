@@ -1,0 +1,88 @@
+"""`make demo`: the main job end to end on this machine's CPU, as the CLI commands a user would type.
+
+Each step is printed as the exact `lutnas ...` command and then run in a subprocess, so the demo is
+also a tour of the CLI (it never imports `lutnas.cli`). Everything lands in `demo-out/` (or
+`LUTNAS_DEMO_OUT`); re-running resumes: the latency table skips entries already measured and the
+compile cache skips libraries already built.
+
+Steps: sample architectures -> lower one for x86 and arm64 (numerics checked) -> profile the proxyless
+space into a latency table -> validate the table on archs it never saw -> search under a latency
+budget -> export the chosen network with its manifest (predicted and measured latency).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SPACE = "proxyless"
+RESOLUTION = int(os.environ.get("LUTNAS_DEMO_RESOLUTION", "64"))
+VALIDATE_ARCHS = int(os.environ.get("LUTNAS_DEMO_ARCHS", "6"))
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    """Run `lutnas ARGS`, echoing the command; stop the demo on failure with the command's exit code."""
+    print(f"\n$ lutnas {shlex.join(args)}", flush=True)
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "lutnas", *args], check=False)
+    if proc.returncode != 0:
+        print(f"demo: `lutnas {args[0]}` failed (exit {proc.returncode})", file=sys.stderr)
+        sys.exit(proc.returncode)
+    print(f"  ({time.perf_counter() - t0:.1f} s)", flush=True)
+    return proc
+
+
+def main() -> None:
+    out = Path(os.environ.get("LUTNAS_DEMO_OUT", "demo-out"))
+    out.mkdir(parents=True, exist_ok=True)
+    db = out / "cpu.db"
+    res = str(RESOLUTION)
+    t0 = time.perf_counter()
+
+    run("doctor")
+    run("spaces")
+    run("sample", "--space", SPACE, "-n", "2", "--seed", "0", "-o", str(out / "sampled.json"))
+    run("lower", "--arch", str(out / "sampled.json"), "-r", res, "--target", "x86", "--out", str(out / "lower-x86"))
+    run("lower", "--arch", str(out / "sampled.json"), "-r", res, "--target", "arm64",
+        "--out", str(out / "lower-arm64"))
+
+    run("profile", "--space", SPACE, "--resolution", res, "--target", "x86", "--runtime", "tvm", "--db", str(db))
+    run("validate", "--db", str(db), "-n", str(VALIDATE_ARCHS), "--seed", "1234", "--out", str(out / "validate"))
+
+    budget = _budget_ms(db)
+    search_dir = out / "search"
+    run("search", "--db", str(db), "--strategy", "evolution", "--latency-ms", f"{budget:.3f}",
+        "--population", "16", "--generations", "8", "--out", str(search_dir))
+    run("export", "--arch", str(search_dir / "arch.json"), "-r", res, "--target", "x86", "--db", str(db),
+        "--out", str(out / "export"))
+    manifest = json.loads((out / "export" / "manifest.json").read_text())
+    print(f"\ndemo: chosen arch {manifest.get('arch')}")
+    print(f"demo: predicted {_fmt(manifest.get('predicted'))}, measured {_fmt(manifest.get('measured'))}")
+    print(f"demo: done in {time.perf_counter() - t0:.0f} s; outputs in {out}/")
+
+
+def _budget_ms(db: Path) -> float:
+    """A budget between the table's fastest and median sampled arch, so the constraint binds."""
+    probe = subprocess.run([sys.executable, "-m", "lutnas", "sample", "--space", SPACE, "-n", "64", "--seed", "7"],
+                           capture_output=True, text=True, check=True)
+    archs = Path(db).with_name("budget-probe.json")
+    archs.write_text(probe.stdout)
+    pred = subprocess.run([sys.executable, "-m", "lutnas", "predict", "--db", str(db), "--archs", str(archs),
+                           "--json"], capture_output=True, text=True, check=True)
+    latencies = sorted(row["latency_ms"] for row in json.loads(pred.stdout))
+    return latencies[len(latencies) // 4]
+
+
+def _fmt(entry: object) -> str:
+    if isinstance(entry, dict) and "latency_ms" in entry:
+        return f"{entry['latency_ms']:.3f} ms"
+    return str(entry)
+
+
+if __name__ == "__main__":
+    main()
