@@ -32,33 +32,42 @@ TARGET = get_target("x86")
 SPACES = ("proxyless", "fbnet", "ofa-mbv3")
 
 
-def _net_onnx(space_name: str, tmp_path, res: int = 32):
+def _representative_blocks(space_name: str, hw: int = 8) -> list[Block]:
+    """One block per kind (op, kernel, stride, grouped, SE) of sampled networks
+    of the space, each at a tiny input: every rule-relevant shape the space has, at a fraction of a
+    whole network's compile time."""
     space = get_space(space_name)
-    arch = space.sample(np.random.default_rng(3))
-    net = space.build(arch, space.check_resolution(space.resolutions[0]))
-    shape = (1, 3, res, res)
-    return export_onnx(net, shape, tmp_path / f"{space_name}.onnx"), shape
+    res = space.check_resolution(space.resolutions[0])
+    seen, out = set(), []
+    for seed in range(2):
+        for b in space.blocks(space.sample(np.random.default_rng(seed)), res):
+            s = b.spec
+            kind = (s.op, s.kernel, s.stride, s.groups > 1, s.se)
+            if kind not in seen:
+                seen.add(kind)
+                out.append(Block(s, (1, s.in_ch, hw, hw)))
+    return out
 
 
 @pytest.mark.parametrize("space_name", SPACES)
 def test_rules_match_default_pipeline_numerics(space_name, tmp_path):
-    """Every block type of every space: lutnas-cpu computes what TVM's default pipeline computes,
-    and the specific rules (not the fallback) are the ones that schedule its convolutions."""
-    path, shape = _net_onnx(space_name, tmp_path)
-    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    ref = build(path, shape, TARGET, pipeline="tvm-default").run(x)
-    out = build(path, shape, TARGET, pipeline="lutnas-cpu").run(x)
-    scale = float(np.abs(ref).max())
-    assert out.shape == ref.shape
-    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-5 * max(scale, 1.0))
-
+    """Every kind of block of every space: lutnas-cpu computes what TVM's default pipeline computes,
+    and the specific rules (not the fallback) are the ones that schedule the convolutions."""
     tgt = TARGET.tvm_target()
     names = set()
-    for _gv, func in fused_module(path, shape, tgt).functions_items():
-        if isinstance(func, tvm.tirx.PrimFunc):
-            sch, name = apply_rules(func, tgt, default_cpu_rules())
-            assert sch is not None  # the fallback always applies
-            names.add(name)
+    for i, block in enumerate(_representative_blocks(space_name)):
+        path = export_onnx(block.build(), block.input_shape, tmp_path / f"b{i}.onnx")
+        x = np.random.default_rng(i).standard_normal(block.input_shape).astype(np.float32)
+        ref = build(path, block.input_shape, TARGET, pipeline="tvm-default").run(x)
+        out = build(path, block.input_shape, TARGET, pipeline="lutnas-cpu").run(x)
+        assert out.shape == ref.shape
+        scale = max(float(np.abs(ref).max()), 1.0)
+        np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-5 * scale, err_msg=block.key)
+        for _gv, func in fused_module(path, block.input_shape, tgt).functions_items():
+            if isinstance(func, tvm.tirx.PrimFunc):
+                sch, name = apply_rules(func, tgt, default_cpu_rules())
+                assert sch is not None  # the fallback always applies
+                names.add(name)
     assert {"conv-gemm", "depthwise", "row-reduction"} <= names, names
 
 
