@@ -139,7 +139,8 @@ def test_tracker_spreads_a_profile_and_survives_a_killed_board(farm, tmp_path):
     policy = StabilityPolicy(max_passes=1)  # one pass per entry: "present once" is then exact
     runner = _KillingTracker(host, port, "farm", target="x86", policy=policy, servers=servers, after=3,
                              request_timeout_s=60)
-    assert runner.boards() == 2
+    # under load the tracker can list a board late (it re-registers): wait as the fixture does
+    assert boards.wait_registered(tracker.address(), "farm", 2) == 2 and runner.boards() == 2
     n = 10
     db = tmp_path / "farm.db"
     settings = ProfileSettings(repeats=5, min_repeat_ms=20.0)
