@@ -7,7 +7,8 @@ valid names, so every CLI option backed by a registry gets a useful error for fr
 from __future__ import annotations
 
 import fnmatch
-from typing import Generic, Iterator, TypeVar
+from collections.abc import Iterator
+from typing import Generic, TypeVar
 
 from lutnas.errors import UnknownNameError
 

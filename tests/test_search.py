@@ -13,9 +13,9 @@ import json
 import numpy as np
 import pytest
 import torch
-from lutnas.latency_tables.dense import DenseTable
 
 from lutnas.errors import LutnasError, UnknownNameError
+from lutnas.latency_tables.dense import DenseTable
 from lutnas.search.base import SearchOptions
 from lutnas.search.data import DataError, load_data
 from lutnas.search.latency_loss import ExpectedLatency, make_objective, min_latency_ms

@@ -133,9 +133,10 @@ def measure_archs(
     shape = (1, 3, resolution, resolution)
     libs: list[Path | None] = [None] * len(unique)
     if runtime == "tvm":
+        from lutnas.latency_tables.profile import status_spinner
         from lutnas.profiler.workers import CompileJob, compile_many
 
-        with _status(progress, f"compiling {len(unique)} network(s) for {target.name}"):
+        with status_spinner(f"compiling {len(unique)} network(s) for {target.name}", progress):
             compiled = compile_many([CompileJob(p, shape) for p in onnx_paths], target, workers=workers,
                                     cache_dir=cache_dir, pipeline=pipeline, tuning_db=tuning_db)
         libs = [c.library_path for c in compiled]
@@ -221,22 +222,3 @@ class _bar:
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
             self._progress.__exit__(*exc)
-
-
-class _status:
-    """A rich spinner with a message while a phase without per-item progress runs."""
-
-    def __init__(self, enabled: bool, message: str) -> None:
-        self.enabled, self.message = enabled, message
-        self._status: Any = None
-
-    def __enter__(self) -> None:
-        if self.enabled:
-            from rich.console import Console
-
-            self._status = Console(stderr=True).status(self.message)
-            self._status.__enter__()
-
-    def __exit__(self, *exc: object) -> None:
-        if self._status is not None:
-            self._status.__exit__(*exc)

@@ -177,7 +177,7 @@ def block_jobs(
     if runtime == "tvm" and blocks:
         from lutnas.profiler.workers import CompileJob, compile_many
 
-        with _status(f"compiling {len(blocks)} block(s) with {workers} worker(s)", progress):
+        with status_spinner(f"compiling {len(blocks)} block(s) with {workers} worker(s)", progress):
             built = compile_many([CompileJob(onnx[k], b.input_shape) for k, b in blocks.items()], target,
                                  workers=workers, pipeline=pipeline,
                                  tuning_db=None if tuning_db is None else Path(tuning_db))
@@ -280,7 +280,9 @@ def _progress_iter(items: Any, total: int, label: str, enabled: bool) -> Any:
             prog.advance(task)
 
 
-class _status:
+class status_spinner:
+    """A rich spinner with a message while a phase without per-item progress runs (compiling)."""
+
     def __init__(self, message: str, enabled: bool) -> None:
         self.message, self.enabled, self._ctx = message, enabled, None
 
