@@ -9,6 +9,8 @@ on a few batches of scikit-learn's digits.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -197,3 +199,36 @@ def test_image_folder_loader(tmp_path):
     data = load_data(str(tmp_path), RES)
     assert data.num_classes == 2 and data.val_x.shape[1:] == (3, RES, RES)
     assert sorted(torch.cat([data.train_y, data.val_y]).tolist()) == [0, 0, 0, 1, 1, 1]
+
+
+def _lutnas(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lutnas", *args], capture_output=True, text=True, timeout=600,
+                          check=False)
+
+
+@pytest.mark.slow
+def test_cli_search_on_a_measured_table_feeds_predict_and_lower(tmp_path, proxyless_table_db):
+    """`lutnas search` on a real (tiny, measured) table: every strategy's arch.json is accepted by
+    `lutnas predict` (evolution's within its budget) and one of them by `lutnas lower`."""
+    db = str(proxyless_table_db)
+    probe = tmp_path / "probe.json"
+    probe.write_text(json.dumps({"space": "proxyless", "archs": [[0] * 21, [5] * 21]}))
+    bounds = json.loads(_lutnas("predict", "--db", db, "--archs", str(probe), "--json").stdout)
+    budget = 0.5 * (bounds[0]["latency_ms"] + bounds[1]["latency_ms"])
+    tiny_run = ["--epochs", "1", "--batches-per-epoch", "2", "--batch-size", "16", "--population", "8",
+                "--generations", "2"]
+    for strategy in ("fbnet", "proxyless", "evolution"):
+        out = tmp_path / strategy
+        proc = _lutnas("search", "--db", db, "--strategy", strategy, "--latency-ms", f"{budget:.4f}",
+                       "--proxy", "synflow", *tiny_run, "--out", str(out))
+        assert proc.returncode == 0, proc.stderr
+        pred = _lutnas("predict", "--db", db, "--archs", str(out / "arch.json"), "--json")
+        assert pred.returncode == 0, pred.stderr
+        (row,) = json.loads(pred.stdout)
+        assert row["low_ms"] <= row["latency_ms"] <= row["high_ms"]
+        if strategy == "evolution":
+            assert row["latency_ms"] <= budget
+    lowered = _lutnas("lower", "--arch", str(tmp_path / "evolution" / "arch.json"), "-r", "32", "--target", "x86",
+                      "--out", str(tmp_path / "lowered"))
+    assert lowered.returncode == 0, lowered.stderr
+    assert (tmp_path / "lowered" / "model.x86.so").is_file()
