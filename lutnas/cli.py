@@ -61,6 +61,15 @@ def _target_options(default: str | None = None):
     return decorate
 
 
+def _warn_if_busy() -> None:
+    """Timings taken on a busy machine are inflated uniformly, which no stability check can see: say so."""
+    from lutnas.profiler.doctor import run_checks
+
+    for check in run_checks(["load-average"]):
+        if check.status == "warn":
+            click.echo(f"warning: load average {check.value}: {check.advice} (see `lutnas doctor`)", err=True)
+
+
 # ---- spaces -------------------------------------------------------------------------------------
 
 
@@ -250,6 +259,8 @@ def profile_cmd(space_name, resolution, target, runtime, db, threads, pipeline, 
     from lutnas.deploy import make_runner
 
     runner = make_runner(target, rpc, tracker, key, threads, emulated, runtime=runtime)
+    if runner is None:
+        _warn_if_busy()
     r = profile_table(get_space(space_name), resolution, target, runtime, db, threads=threads,
                       pipeline=pipeline or DEFAULT_PIPELINE, remeasure=remeasure, workers=workers,
                       settings=settings, progress=sys.stderr.isatty(), limit=limit, runner=runner,
@@ -413,6 +424,8 @@ def measure_cmd(space_name, resolution, target, runtime, archs_file, threads, pi
     from lutnas.deploy import make_runner
 
     runner = make_runner(target, rpc, tracker, key, threads, emulated, runtime=runtime)
+    if runner is None:
+        _warn_if_busy()
     results = measure_archs(file_space, archs, resolution, target, runtime, threads=threads,
                             pipeline=pipeline or DEFAULT_PIPELINE, workers=workers, progress=sys.stderr.isatty(),
                             runner=runner)
@@ -467,6 +480,7 @@ def validate_cmd(db, table_id, archs_file, count, seed, out_dir, calibrate, fit_
 
         rng = np.random.default_rng(seed)
         archs = [space.sample(rng) for _ in range(count)]
+    _warn_if_busy()
     report = validate(table, archs, out_dir, calibrate=calibrate, fit_fraction=fit_fraction,
                       allow_mismatch=allow_mismatch, seed=seed or 0, progress=sys.stderr.isatty(),
                       tuning_db=tuning_db)
