@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import run_lutnas
+from helpers import tiny_net as _tiny_net
 
 from lutnas.profiler import boards
 
@@ -23,22 +23,9 @@ pytestmark = pytest.mark.arm
 SHAPE = (1, 3, 16, 16)
 
 
-def _tiny_net():
-    import torch
-
-    torch.manual_seed(0)
-    return torch.nn.Sequential(
-        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 4, 3, stride=2),
-        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(1), torch.nn.Linear(4, 5),
-    ).eval()
-
-
-def lutnas(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    """The CLI in a fresh process where torch / onnx / onnxruntime cannot be imported."""
-    code = ("import sys\nfor m in ('torch', 'onnx', 'onnxruntime'): sys.modules[m] = None\n"
-            "from lutnas.cli import main\nmain(sys.argv[1:])\n")
-    return subprocess.run([sys.executable, "-c", code, *args], check=False, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "TVM_NUM_THREADS": "1"})
+def lutnas(*args: str):
+    """The CLI without torch / onnx / onnxruntime (the host side of a runtime-only deployment)."""
+    return run_lutnas(*args, no_torch=True, timeout=600)
 
 
 def _why_no_board() -> str:

@@ -9,38 +9,16 @@ import os
 os.environ.setdefault("TVM_NUM_THREADS", "1")
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import run_lutnas as lutnas
+from helpers import tiny_net as _tiny_net
 
 from lutnas.lowering.artifact import ArtifactError, export_artifact, file_sha256, verify_artifact
 
 SHAPE = (1, 3, 16, 16)
-REPO = Path(__file__).resolve().parents[1]
-# `lutnas` in a fresh process with torch / onnx / onnxruntime made unimportable: what a runtime-only
-# deployment host has.
-NO_TORCH = ("import sys\nfor m in ('torch', 'onnx', 'onnxruntime'): sys.modules[m] = None\n"
-            "from lutnas.cli import main\nmain(sys.argv[1:])\n")
-
-
-def _tiny_net():
-    import torch
-
-    torch.manual_seed(0)
-    return torch.nn.Sequential(
-        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 4, 3, stride=2),
-        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(1), torch.nn.Linear(4, 5),
-    ).eval()
-
-
-def lutnas(*args: str, no_torch: bool = False, timeout: float = 300) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-c", NO_TORCH, *args] if no_torch else [sys.executable, "-m", "lutnas", *args]
-    env = {**os.environ, "TVM_NUM_THREADS": "1"}
-    return subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
-
 
 @pytest.fixture(scope="module")
 def x86_artifact(tmp_path_factory) -> Path:

@@ -1,0 +1,33 @@
+"""Helpers shared by the deployment tests (importable: pytest puts tests/ on sys.path)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Runs the CLI in a fresh process where torch / onnx / onnxruntime cannot be imported: what a
+# runtime-only host (a GPU box, a board) has.
+NO_TORCH = ("import sys\nfor m in ('torch', 'onnx', 'onnxruntime'): sys.modules[m] = None\n"
+            "from lutnas.cli import main\nmain(sys.argv[1:])\n")
+
+
+def tiny_net():
+    """A seeded 5-layer conv net whose output depends on its input (unlike a random-init space net)."""
+    import torch
+
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 4, 3, stride=2),
+        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(1), torch.nn.Linear(4, 5),
+    ).eval()
+
+
+def run_lutnas(*args: str, no_torch: bool = False, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`lutnas ARGS` in a subprocess (TVM pool of 1 thread), optionally without torch/onnx/onnxruntime."""
+    cmd = [sys.executable, "-c", NO_TORCH, *args] if no_torch else [sys.executable, "-m", "lutnas", *args]
+    env = {**os.environ, "TVM_NUM_THREADS": "1"}
+    return subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
