@@ -161,6 +161,31 @@ def test_predict_equals_explicit_sum(proxyless_table_db):
     table.close()
 
 
+def test_predict_every_batch_size_and_bad_row_position():
+    """The kernels sum 2 or 4 archs per parallel step: every N and every position of a bad row must work."""
+    rng = np.random.default_rng(11)
+    counts = np.array([3, 2, 4, 1, 3])
+    lat = rng.uniform(0.1, 1.0, (5, 4))
+    lat[np.arange(4)[None, :] >= counts[:, None]] = np.nan
+    dense = DenseTable(space="toy", resolution=32, fixed_ms=0.5, fixed_var_ms2=0.0, latency_ms=lat,
+                       var_ms2=np.where(np.isnan(lat), np.nan, 0.01), num_choices=counts)
+    for n in range(1, 10):
+        archs = (rng.random((n, 5)) * counts).astype(np.int8)
+        explicit = 0.5 + lat[np.arange(5), archs].sum(axis=1)
+        np.testing.assert_allclose(dense.predict(archs).latency_ms, explicit, rtol=1e-12)
+        out = np.full(n, -1.0)
+        assert dense.predict_latency(archs, out=out) is out
+        np.testing.assert_allclose(out, explicit, rtol=1e-12)
+        for bad_row in range(n):
+            broken = archs.copy()
+            broken[bad_row, 3] = 1                   # layer 3 has a single choice
+            for predict in (dense.predict, dense.predict_latency):
+                with pytest.raises(ArchError, match=rf"arch {bad_row}: layer 3: choice 1"):
+                    predict(broken)
+    with pytest.raises(ArchError, match="out must be"):
+        dense.predict_latency(np.zeros((3, 5), np.int8), out=np.empty(2))
+
+
 def test_dense_table_rejects_arch_outside_table():
     lat = np.array([[1.0, 2.0, 0.0], [1.0, 2.0, np.nan]])
     dense = DenseTable(space="toy", resolution=32, fixed_ms=1.0, fixed_var_ms2=0.0, latency_ms=lat,

@@ -102,18 +102,26 @@ class DenseTable:
         from lutnas.latency_tables.kernels import predict_kernel
 
         a = self._as_archs(archs)
-        lat, low, high, bad = predict_kernel(a, self._flat[0], self._flat[1], float(self.fixed_ms),
-                                             float(self.fixed_var_ms2), float(z), float(self.rel_sigma))
+        lat, low, high = (np.empty(a.shape[0]) for _ in range(3))
+        bad = predict_kernel(a, self._flat[0], self._flat[1], float(self.fixed_ms), float(self.fixed_var_ms2),
+                             float(z), float(self.rel_sigma), lat, low, high)
         if bad:
             self._raise_invalid(a, lat)
         return Prediction(lat, low, high)
 
-    def predict_latency(self, archs: Any) -> np.ndarray:
-        """Point estimates only (no interval): the search inner loop and the throughput bench."""
+    def predict_latency(self, archs: Any, out: np.ndarray | None = None) -> np.ndarray:
+        """Point estimates only (no interval): the search inner loop and the throughput bench.
+
+        `out`, a float64 array of N, is filled and returned instead of a new array, so a loop that
+        predicts batch after batch does not pay for fresh pages every call.
+        """
         from lutnas.latency_tables.kernels import latency_kernel
 
         a = self._as_archs(archs)
-        lat, bad = latency_kernel(a, self._flat[0], float(self.fixed_ms))
+        lat = np.empty(a.shape[0]) if out is None else out
+        if lat.shape != (a.shape[0],) or lat.dtype != np.float64 or not lat.flags.c_contiguous:
+            raise ArchError(f"out must be a contiguous float64 array of {a.shape[0]}, got {lat.dtype} {lat.shape}")
+        bad = latency_kernel(a, self._flat[0], float(self.fixed_ms), lat)
         if bad:
             self._raise_invalid(a, lat)
         return lat
