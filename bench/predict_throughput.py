@@ -7,8 +7,8 @@ the idiomatic vectorised gather `lut.ravel()[archs + layer_offsets].sum(1)`, in 
 so its int64 index array fits in memory. Both write into one preallocated output array, as a search
 loop does batch after batch; numba into a fresh array per call is printed too. Each is warmed up,
 then timed `--repeats` times (best kept).
-The table is the measured one given with --db, else a table of the space's layout filled with
-deterministic random numbers (throughput does not depend on the values).
+The table is the measured one given with --db, else a synthetic table of the space's layout at its
+default resolution (lutnas.latency_tables.synthetic; throughput does not depend on the values).
 
 Last line: numba_archs_per_s=<x> numpy_archs_per_s=<y> ratio=<x/y>
 """
@@ -18,23 +18,23 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from lutnas.latency_tables import DenseTable
 
-def layout_table(space_name: str, db: str | None):
-    from lutnas.latency_tables import DenseTable, open_table
+
+def layout_table(space_name: str, db: str | None) -> DenseTable:
+    """The measured table of `db`, else a synthetic one: the timing needs only the layout."""
+    from lutnas.latency_tables import open_table
+    from lutnas.latency_tables.synthetic import synthetic_table
     from lutnas.spaces import get_space
 
     if db:
         return open_table(db).dense()
-    space = get_space(space_name)
-    counts = np.asarray([len(space.choice_names(layer)) for layer in range(space.num_layers)], dtype=np.int64)
-    rng = np.random.default_rng(0)
-    lat = rng.uniform(0.05, 2.0, (space.num_layers, counts.max()))
-    lat[np.arange(counts.max())[None, :] >= counts[:, None]] = np.nan
-    return DenseTable(space=space.name, resolution=space.default_resolution, fixed_ms=1.0, fixed_var_ms2=0.0,
-                      latency_ms=lat, var_ms2=np.where(np.isnan(lat), np.nan, 1e-4), num_choices=counts)
+    return synthetic_table(get_space(space_name))
 
 
 def numpy_gather_sum(archs: np.ndarray, lut: np.ndarray, fixed: float, out: np.ndarray,

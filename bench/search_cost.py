@@ -6,7 +6,8 @@ Goal: the latency term costs < 1% of an epoch.
 
 Epoch times with/without the term are separate runs and carry this VM's 25-35% run-to-run noise; the
 term's share is therefore also measured directly (timed in isolation, times the arch steps per epoch).
-The table is SYNTHETIC (MAC-proportional costs; see search_quality.py) -- cost does not depend on values.
+The table is SYNTHETIC (MAC-proportional costs; lutnas.latency_tables.synthetic) -- cost does not
+depend on values.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import time
 
 import numpy as np
 import torch
-from search_quality import synthetic_table
 
+from lutnas.latency_tables.synthetic import synthetic_table
 from lutnas.search.base import SearchOptions
 from lutnas.search.data import load_data
 from lutnas.search.latency_loss import ExpectedLatency, make_objective, min_latency_ms

@@ -4,8 +4,9 @@ search over the proxyless space until it converges (goal <= 5 s).
 
     .venv/bin/python bench/search_quality.py [--db PATH [--table ID]] [--space proxyless] [--proxy naswot]
 
-Without --db the latency table is SYNTHETIC: per-candidate cost proportional to the block's MACs
-(from its spec and input shape) plus noise, skip = 0 -- plausible relative costs, not measurements.
+Without --db the latency table is SYNTHETIC (lutnas.latency_tables.synthetic): per-candidate cost
+proportional to the block's MACs (from its spec and input shape) plus noise, skip = 0 -- plausible
+relative costs, not measurements.
 The output says which one was used.
 """
 
@@ -16,33 +17,13 @@ import time
 
 import numpy as np
 
+from lutnas.latency_tables.synthetic import synthetic_table
 from lutnas.search.base import SearchOptions
 from lutnas.search.data import load_data
 from lutnas.search.evolution import Evaluations, lutnas_nsga2, make_problem, space_repair
 from lutnas.search.latency_loss import max_latency_ms, min_latency_ms
 from lutnas.search.pareto import hypervolume
 from lutnas.search.proxies import estimate_many, make_estimator
-
-
-def synthetic_table(space, resolution: int, seed: int = 0):
-    """A DenseTable from numbers: cost ~ MACs / 2e7 ms per candidate (+-10%), fixed 2 ms; NOT measured."""
-    from lutnas.latency_tables.dense import DenseTable
-
-    rng = np.random.default_rng(seed)
-    counts = [len(space.choice_names(layer)) for layer in range(space.num_layers)]
-    lat = np.full((space.num_layers, max(counts)), np.nan)
-    for layer in range(space.num_layers):
-        for i, block in enumerate(space.candidate_blocks(layer, resolution)):
-            if block is None:
-                lat[layer, i] = 0.0
-                continue
-            s, (_, _, h, w) = block.spec, block.input_shape
-            mid = s.in_ch * max(s.expand, 1.0)
-            macs = h * w * (s.in_ch * mid + (s.kernel**2 * mid + mid * s.out_ch) / s.stride**2)
-            lat[layer, i] = macs / 2e7 * (1.0 + 0.1 * rng.random()) + 0.02
-    var = np.where(np.isnan(lat), np.nan, (0.05 * np.nan_to_num(lat)) ** 2)
-    return DenseTable(space=space.name, resolution=resolution, fixed_ms=2.0, fixed_var_ms2=1e-2,
-                      latency_ms=lat, var_ms2=var, num_choices=np.asarray(counts, dtype=np.int64))
 
 
 def load_table(args):

@@ -18,32 +18,28 @@ import torch
 
 from lutnas.errors import LutnasError, UnknownNameError
 from lutnas.latency_tables.dense import DenseTable
+from lutnas.latency_tables.synthetic import synthetic_table
 from lutnas.search.base import SearchOptions
 from lutnas.search.data import DataError, load_data
 from lutnas.search.latency_loss import ExpectedLatency, make_objective, min_latency_ms
 from lutnas.search.proxies import naswot_score, synflow_score
 from lutnas.search.runner import run_search
 from lutnas.spaces import get_space, load_archs
+from lutnas.spaces.blocks import Block
 
 RES = 32
 
 
+def _rough_cost_ms(block: Block) -> float:
+    """1e-6 ms per MAC of a cruder MAC count than block_macs: the numbers these tests always used."""
+    s, (_, _, h, w) = block.spec, block.input_shape
+    return 1e-6 * (h * w / s.stride**2 * (s.in_ch * s.out_ch * max(s.expand, 1.0) + s.kernel**2 * s.in_ch * s.expand))
+
+
 def table_for(space, resolution=224, seed=0) -> DenseTable:
     """Per-entry cost ~ MACs of the candidate (from its spec) with a little noise; skip = 0; missing = NaN."""
-    rng = np.random.default_rng(seed)
-    counts = [len(space.choice_names(layer)) for layer in range(space.num_layers)]
-    lat = np.full((space.num_layers, max(counts)), np.nan)
-    for layer in range(space.num_layers):
-        for i, block in enumerate(space.candidate_blocks(layer, resolution)):
-            if block is None:
-                lat[layer, i] = 0.0
-                continue
-            s, (_, _, h, w) = block.spec, block.input_shape
-            macs = h * w / s.stride**2 * (s.in_ch * s.out_ch * max(s.expand, 1.0) + s.kernel**2 * s.in_ch * s.expand)
-            lat[layer, i] = 1e-6 * macs * (1.0 + 0.1 * rng.random()) + 0.01
-    var = np.where(np.isnan(lat), np.nan, (0.05 * np.nan_to_num(lat)) ** 2)
-    return DenseTable(space=space.name, resolution=resolution, fixed_ms=1.5, fixed_var_ms2=1e-3,
-                      latency_ms=lat, var_ms2=var, num_choices=np.asarray(counts, dtype=np.int64))
+    return synthetic_table(space, resolution, seed=seed, cost_ms=_rough_cost_ms, overhead_ms=0.01, fixed_ms=1.5,
+                           fixed_var_ms2=1e-3)
 
 
 @pytest.fixture(scope="module")

@@ -244,7 +244,8 @@ def profile_in_network(space: Any, resolution: int, *, threads: int = 1, rounds:
                        num_classes: int = 1000, archs: Sequence[Sequence[int]] | None = None,
                        repeats: int = 10, min_repeat_ms: float = 20.0, warmup: int = 3) -> InNetworkResult:
     """Profile covering networks with onnxruntime and turn node times into per-block measurements."""
-    from lutnas.latency_tables.networks import _bar, default_network_dir, export_networks, network_key
+    from lutnas.latency_tables.networks import default_network_dir, export_networks, network_key
+    from lutnas.latency_tables.progress import ProgressBar
 
     archs = [space.validate(a) for a in archs] if archs is not None else covering_archs(space, rounds, seed)
     net_dir = Path(work_dir) if work_dir is not None else default_network_dir()
@@ -253,7 +254,7 @@ def profile_in_network(space: Any, resolution: int, *, threads: int = 1, rounds:
     entries: dict[str, list[Measurement]] = defaultdict(list)
     scales: list[float] = []
     glue: set[str] = set()
-    with _bar(progress, "profiling networks (in-network)", len(archs)) as advance:
+    with ProgressBar("profiling networks (in-network)", len(archs), enabled=progress, stderr=True) as bar:
         for arch, path in zip(archs, paths):
             key = network_key(space.name, arch, resolution, width_mult, num_classes)
             blocks = space.blocks(arch, resolution, width_mult=width_mult, num_classes=num_classes)
@@ -265,7 +266,7 @@ def profile_in_network(space: Any, resolution: int, *, threads: int = 1, rounds:
                 entries[block.key].append(_record(block.key, prof.block_samples_ms(i), prof,
                                                   len(entries[block.key]) + 1, threads,
                                                   {"network": key, "position": i, "scale": prof.scale}))
-            advance()
+            bar.advance()
     return InNetworkResult(dict(entries), list(archs), scales, sorted(glue))
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lutnas.latency_tables.progress import ProgressBar, status_spinner
 from lutnas.lowering.pipeline import DEFAULT_PIPELINE
 from lutnas.profiler.measurement import MeasureJob, Measurement
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, Verdict, assess, verdict
@@ -133,7 +134,6 @@ def measure_archs(
     shape = (1, 3, resolution, resolution)
     libs: list[Path | None] = [None] * len(unique)
     if runtime == "tvm":
-        from lutnas.latency_tables.profile import status_spinner
         from lutnas.profiler.workers import CompileJob, compile_many
 
         with status_spinner(f"compiling {len(unique)} network(s) for {target.name}", progress):
@@ -173,7 +173,7 @@ def measure_in_passes(
     """
     passes: list[list[Measurement]] = [[] for _ in jobs]
     todo = list(range(len(jobs)))
-    with _bar(progress, label, len(jobs)) as advance:
+    with ProgressBar(label, len(jobs), enabled=progress, stderr=True) as bar:
 
         def record(i: int, m: Measurement) -> None:
             m = assess(_with_pass(m, len(passes[i]) + 1), policy)
@@ -181,7 +181,7 @@ def measure_in_passes(
             if on_pass is not None:
                 on_pass(i, m)
             if not verdict(passes[i], policy).needs_more:
-                advance()
+                bar.advance()
 
         while todo:
             if hasattr(runner, "measure_many"):  # a device farm spreads one round over its boards
@@ -198,27 +198,3 @@ def _with_pass(m: Measurement, pass_no: int) -> Measurement:
     from dataclasses import replace
 
     return replace(m, pass_no=pass_no)
-
-
-class _bar:
-    """A rich progress bar (jobs done / total, ETA) that is a no-op when progress is off."""
-
-    def __init__(self, enabled: bool, label: str, total: int) -> None:
-        self.enabled, self.label, self.total = enabled, label, total
-        self._progress: Any = None
-
-    def __enter__(self) -> Callable[[], None]:
-        if not self.enabled:
-            return lambda: None
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                  TimeRemainingColumn(), console=Console(stderr=True))
-        self._progress.__enter__()
-        task = self._progress.add_task(self.label, total=self.total)
-        return lambda: self._progress.advance(task)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(*exc)

@@ -23,9 +23,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 from lutnas.errors import LutnasError
+from lutnas.latency_tables.progress import ProgressBar, iter_progress, status_spinner
 from lutnas.latency_tables.stats import DEFAULT_ESTIMATOR, ESTIMATORS
 from lutnas.latency_tables.store import Store, TableMeta, table_id_of
 from lutnas.lowering.pipeline import DEFAULT_PIPELINE
@@ -172,7 +173,7 @@ def block_jobs(
     """One `MeasureJob` per block key: export ONNX (cached by key), compile all (TVM), build the jobs."""
     onnx_dir = Path(work_dir) / "onnx"
     onnx = {k: _export_block(b, onnx_dir / f"{_safe(k)}.onnx") for k, b in
-            _progress_iter(blocks.items(), len(blocks), "exporting ONNX", progress)}
+            iter_progress(blocks.items(), len(blocks), "exporting ONNX", progress)}
     libs: dict[str, Path | None] = dict.fromkeys(blocks)
     if runtime == "tvm" and blocks:
         from lutnas.profiler.workers import CompileJob, compile_many
@@ -223,7 +224,8 @@ def _measure_rounds(store: Store, runner: Any, jobs: dict[str, MeasureJob], ids:
     added: list[tuple[str, int]] = []
     runner_name = str(getattr(runner, "name", type(runner).__name__))
     todo = [k for k in jobs if k in first or verdict(passes[k], policy).needs_more]
-    with _bar(len(jobs), progress) as bar:
+    shown = progress and len(jobs) > 0
+    with ProgressBar("measuring", len(jobs), enabled=shown, transient=True) as bar:
         round_no = 1
         while todo:
             bar.describe(f"measuring (round {round_no}, {len(todo)} block(s))")
@@ -264,64 +266,3 @@ def _export_block(block: Any, path: Path) -> Path:
 
 def _safe(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.@x-]", "_", key)
-
-
-def _progress_iter(items: Any, total: int, label: str, enabled: bool) -> Any:
-    if not enabled or total == 0:
-        yield from items
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  transient=True) as prog:
-        task = prog.add_task(label, total=total)
-        for item in items:
-            yield item
-            prog.advance(task)
-
-
-class status_spinner:
-    """A rich spinner with a message while a phase without per-item progress runs (compiling)."""
-
-    def __init__(self, message: str, enabled: bool) -> None:
-        self.message, self.enabled, self._ctx = message, enabled, None
-
-    def __enter__(self) -> None:
-        if self.enabled:
-            from rich.console import Console
-
-            self._ctx = Console(stderr=True).status(self.message)
-            self._ctx.__enter__()
-
-    def __exit__(self, *exc: object) -> None:
-        if self._ctx is not None:
-            self._ctx.__exit__(*exc)
-
-
-class _bar:
-    """Entries finished / total with ETA (rich), or nothing when progress is off."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total, self.enabled, self._prog, self._task = total, enabled and total > 0, None, None
-
-    def __enter__(self) -> Self:
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self._prog = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                  TimeRemainingColumn(), transient=True)
-            self._prog.__enter__()
-            self._task = self._prog.add_task("measuring", total=self.total)
-        return self
-
-    def describe(self, text: str) -> None:
-        if self._prog is not None:
-            self._prog.update(self._task, description=text)
-
-    def advance(self) -> None:
-        if self._prog is not None:
-            self._prog.advance(self._task)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._prog is not None:
-            self._prog.__exit__(*exc)
