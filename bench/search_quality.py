@@ -20,10 +20,10 @@ import numpy as np
 from lutnas.latency_tables.synthetic import synthetic_table
 from lutnas.search.base import SearchOptions
 from lutnas.search.data import load_data
-from lutnas.search.evolution import Evaluations, lutnas_nsga2, make_problem, space_repair
+from lutnas.search.evolution import Evaluations, lutnas_nsga2, make_problem, score_feasible, space_repair
 from lutnas.search.latency_loss import max_latency_ms, min_latency_ms
 from lutnas.search.pareto import hypervolume
-from lutnas.search.proxies import estimate_many, make_estimator
+from lutnas.search.proxies import make_estimator
 
 
 def load_table(args):
@@ -47,17 +47,17 @@ def run_algorithm(algorithm, table, space, estimator, budget, max_evals, seed) -
     return Evaluations(record.archs[:max_evals], record.latency_ms[:max_evals], record.estimate[:max_evals])
 
 
-def random_search(table, space, estimator, n, seed) -> Evaluations:
+def random_search(table, space, estimator, budget, n, seed) -> Evaluations:
     rng = np.random.default_rng(seed)
     archs = np.asarray([space.sample(rng) for _ in range(n)], dtype=np.int64)
     lat = table.predict(archs).latency_ms
-    return Evaluations([tuple(a) for a in archs], lat.tolist(), estimate_many(estimator, archs).tolist())
+    return Evaluations([tuple(a) for a in archs], lat.tolist(), score_feasible(estimator, archs, lat, budget).tolist())
 
 
 def converge_time(table, space, estimator, budget, population, seed, patience=5, max_gen=100):
     """Seconds (and generations, evaluations) until the best feasible estimate stalls for `patience` gens."""
     record = Evaluations([], [], [])
-    algorithm = lutnas_nsga2(space, population)
+    algorithm = lutnas_nsga2(space, population, table, budget)
     start = time.perf_counter()
     algorithm.setup(make_problem(table, space, estimator, budget, record), termination=("n_gen", max_gen),
                     seed=seed, verbose=False)
@@ -99,14 +99,14 @@ def main() -> None:
 
     runs: dict[str, list[Evaluations]] = {"lutnas NSGA-II": [], "pymoo default NSGA-II": [], "random": []}
     for seed in range(args.seeds):
-        ours = run_algorithm(lutnas_nsga2(space, args.population), table, space, estimator, budget,
+        ours = run_algorithm(lutnas_nsga2(space, args.population, table, budget), table, space, estimator, budget,
                              args.population * args.generations, seed)
         n = len(ours.archs)
         # default operators (float SBX + PM, rounded); the space repair only keeps archs valid
         default = NSGA2(pop_size=args.population, repair=space_repair(space), eliminate_duplicates=True)
         runs["lutnas NSGA-II"].append(ours)
         runs["pymoo default NSGA-II"].append(run_algorithm(default, table, space, estimator, budget, n, seed))
-        runs["random"].append(random_search(table, space, estimator, n, seed))
+        runs["random"].append(random_search(table, space, estimator, budget, n, seed))
     all_est = np.concatenate([r.estimate for rs in runs.values() for r in rs])
     est_range = (float(all_est[np.isfinite(all_est)].min()), float(all_est[np.isfinite(all_est)].max()))
     print(f"{'method':24s} {'evals':>6s} {'HV mean':>8s} {'HV std':>7s} {'feasible':>9s}")

@@ -457,8 +457,11 @@ def measure_cmd(space_name, resolution, target, runtime, archs_file, threads, pi
 @click.option("--tuning-db", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Tuned tables: the database directory (default: the one the table records, or this "
               "device's under $LUTNAS_CACHE/tuning).")
+@click.option("--anchors", type=click.IntRange(min=0), default=4, show_default=True,
+              help="Table entries re-timed before and after the networks to measure the device's speed "
+              "drift since profiling (0: off); the report adds drift-corrected accuracy.")
 def validate_cmd(db, table_id, archs_file, count, seed, out_dir, calibrate, fit_fraction, allow_mismatch,
-                 tuning_db) -> None:
+                 tuning_db, anchors) -> None:
     """Measure whole networks, compare with the table's predictions, write report.json + scatter.png."""
     from lutnas.errors import ArchError, LutnasError
     from lutnas.latency_tables import open_table
@@ -483,7 +486,7 @@ def validate_cmd(db, table_id, archs_file, count, seed, out_dir, calibrate, fit_
     _warn_if_busy()
     report = validate(table, archs, out_dir, calibrate=calibrate, fit_fraction=fit_fraction,
                       allow_mismatch=allow_mismatch, seed=seed or 0, progress=sys.stderr.isatty(),
-                      tuning_db=tuning_db)
+                      tuning_db=tuning_db, anchors=anchors)
     if report.mismatched:
         click.echo(f"warning: table used despite mismatch (recorded): {'; '.join(report.mismatched)}", err=True)
     click.echo(report.line())

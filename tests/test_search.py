@@ -107,6 +107,8 @@ def test_evolution_never_exceeds_budget(digits, proxyless, fraction):
     assert result.latency_ms <= budget
     assert all(p["latency_ms"] <= budget for p in result.extra["front"])
     space.validate(result.arch)
+    lat, est = np.asarray(result.extra["all_latency_ms"]), np.asarray(result.extra["all_estimate"])
+    np.testing.assert_array_equal(np.isnan(est), lat > budget)   # only archs within the budget are scored
 
 
 def test_evolution_infeasible_budget_names_minimum(digits, proxyless):
@@ -128,6 +130,40 @@ def test_zero_cost_proxies_finite_and_discriminative(digits):
         synflow.append(synflow_score(space.build(arch, 224, 10, 0.25), (1, 3, RES, RES)))
     assert np.all(np.isfinite(naswot)) and np.all(np.isfinite(synflow))
     assert len(set(np.round(naswot, 6))) > 1 and len(set(np.round(synflow, 6))) > 1
+
+
+def test_naswot_prefix_cache_and_threads_give_the_plain_score(digits):
+    """NaswotPaths (per-block kernel sums, prefix cache, concurrent threads) == the textbook score."""
+    from lutnas.search.naswot import NaswotPaths, fold_batchnorm, naswot_logdet
+    from lutnas.search.proxies import _init_supernet, _PathModel
+
+    space = get_space("proxyless")
+    options = SearchOptions(latency_ms=1.0, batch_size=16, width_mult=0.25, seed=0)
+    supernet = fold_batchnorm(_init_supernet(space, digits, options, 224))
+    x = digits.train_x[:16].contiguous(memory_format=torch.channels_last)
+    rng = np.random.default_rng(5)
+    base = list(space.sample(rng))
+    archs = [tuple(base[:k] + list(space.sample(rng))[k:]) for k in (0, 5, 12, 20, 21)]  # shared prefixes
+    archs = [space.validate(a) for a in archs]
+
+    def textbook(arch):   # the definition: C C^T + (1-C)(1-C)^T over every unit of the path, one pass
+        codes: list[torch.Tensor] = []
+        handles = [m.register_forward_hook(lambda _m, _i, out: codes.append((out.flatten(1) > 0).double()))
+                   for m in supernet.modules() if type(m).__name__ in ("ReLU6", "ReLU", "Hardswish")]
+        with torch.no_grad():
+            _PathModel(supernet, arch)(x)
+        for h in handles:
+            h.remove()
+        c = torch.cat(codes, dim=1)
+        return naswot_logdet(c @ c.T + (1 - c) @ (1 - c).T)
+
+    expected = [textbook(a) for a in archs]
+    paths = NaswotPaths(supernet, x)
+    assert [paths.score(a) for a in archs] == pytest.approx(expected, rel=1e-12)
+    assert paths.score_many(archs[::-1], threads=2) == pytest.approx(expected[::-1], rel=1e-12)   # cache hits
+    cold = NaswotPaths(supernet, x, cache_bytes=0)
+    assert cold.score_many(archs, threads=2) == pytest.approx(expected, rel=1e-12)
+    assert len(set(np.round(expected, 6))) > 1
 
 
 def test_npz_loader_refuses_pickled_arrays(tmp_path):

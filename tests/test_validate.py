@@ -108,6 +108,30 @@ def test_calibration_scored_only_on_held_out(calibrated_run) -> None:
     np.testing.assert_allclose(calibrated, cal["a"] * raw + cal["b"], rtol=1e-9)
 
 
+def test_drift_anchors_are_the_slowest_entries_retimed(calibrated_run) -> None:
+    _, out, table = calibrated_run
+    data = json.loads((out / "report.json").read_text())
+    drift = data["drift"]
+    medians = {d.entry.key: float(np.median([s for p in d.kept for s in p.measurement.samples_ms]))
+               for d in table.entries() if d.passes}
+    slowest = sorted(medians, key=lambda k: -medians[k])[:4]
+    assert [a["key"] for a in drift["anchors"]] == slowest
+    for a in drift["anchors"]:
+        assert a["table_ms"] == pytest.approx(medians[a["key"]])
+        assert a["before_ms"] > 0 and a["after_ms"] > 0
+        assert a["ratio"] == pytest.approx(np.sqrt(a["before_ms"] * a["after_ms"]) / a["table_ms"])
+    ratios = np.array([a["ratio"] for a in drift["anchors"]])
+    assert drift["factor"] == pytest.approx(np.exp(np.mean(np.log(ratios))))
+    assert drift["spread"] == pytest.approx(ratios.max() / ratios.min())
+    scored = [r for r in data["rows"] if r["role"] == "score"]
+    for r in data["rows"]:
+        assert r["drift_corrected"] == pytest.approx(r["predicted"] * drift["factor"])
+    c = np.array([r["drift_corrected"] for r in scored])
+    m = np.array([r["measured"] for r in scored])
+    assert drift["corrected"]["n"] == 4
+    assert drift["corrected"]["bias"] == pytest.approx(np.mean((c - m) / m))
+
+
 def test_split_is_disjoint_and_seeded() -> None:
     from lutnas.latency_tables.calibration import split_fit_score
 
@@ -165,6 +189,7 @@ def test_validate_cli_prints_the_accuracy_line(proxyless_table_db: Path, tmp_pat
                          check=False, capture_output=True, text=True, env=_env(lutnas_cache), timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("validate: 3 archs, within ±10%: ")
+    assert "device speed vs profiling: x" in out.stdout and "validate (drift-corrected): 3 archs" in out.stdout
     assert {"report.json", "scatter.png"} <= {p.name for p in (tmp_path / "v").iterdir()}
     bad = subprocess.run([sys.executable, "-m", "lutnas", "validate", "--db", str(proxyless_table_db), "-n", "3",
                           "--out", str(tmp_path / "w")], check=False, capture_output=True, text=True,

@@ -112,6 +112,7 @@ def measure_archs(
     cache_dir: Path | None = None,
     workers: int = 2,
     tuning_db: Path | None = None,
+    before_timing: Callable[[], None] | None = None,
 ) -> list[NetworkMeasurement]:
     """Compile (tvm) and time each whole network; one result per arch, in input order.
 
@@ -119,6 +120,8 @@ def measure_archs(
     `Runner` (local by default; RPC / tracker runners time remotely); it must be configured for
     (target, runtime, threads). Unstable networks get later passes up to `policy.max_passes`.
     `tuning_db`: the MetaSchedule database a tuned pipeline (`lutnas-cpu+tuned:<hash>`) applies.
+    `before_timing` runs after every network is compiled and right before the first is timed
+    (validate times its drift anchors there).
     """
     from lutnas.lowering.targets import get_target
     from lutnas.spaces import get_space
@@ -149,6 +152,8 @@ def measure_archs(
         from lutnas.profiler.runners import LocalRunner
 
         runner = LocalRunner(target, runtime, threads, policy)
+    if before_timing is not None:
+        before_timing()
     passes = measure_in_passes(runner, jobs, policy, progress=progress, label="measuring networks")
     by_arch = {
         a: NetworkMeasurement(a, j.key, j.onnx_path, j.library_path, tuple(p), verdict(p, policy))

@@ -11,6 +11,10 @@ the table's (`--allow-mismatch` overrides, and the report records it).
 Outputs: `report.json` (headline numbers + one row per arch) and `scatter.png` (predicted vs
 measured, the y = x line and the +/-10% band). With `calibrate=True` a linear calibration is fitted
 on a seeded subset and every number is scored on the held-out rest only, raw and calibrated.
+
+Speed drift: a few of the table's own entries are re-timed right before and after the networks
+(`drift.py`); the report gives the drift factor and the accuracy of the predictions scaled by it
+beside the raw accuracy, so a user can tell a wrong table from a device that changed speed.
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ import math
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lutnas.latency_tables.calibration import Calibration, fit_calibration, split_fit_score
+from lutnas.latency_tables.drift import DEFAULT_ANCHORS, Drift
 
 REPORT_FORMAT = 1
 
@@ -95,6 +100,7 @@ class ArchRow:
     unstable: bool      # whole-network measurement stayed unstable after every pass
     role: str = "score"   # "score" | "fit" (used to fit the calibration; never scored)
     calibrated: float | None = None
+    drift_corrected: float | None = None   # predicted * the drift factor of the anchors
 
 
 @dataclass
@@ -111,6 +117,8 @@ class ValidationReport:
     mismatched: list[str] = field(default_factory=list)
     calibration: Calibration | None = None
     calibrated_accuracy: Accuracy | None = None
+    drift: Drift | None = None
+    drift_corrected_accuracy: Accuracy | None = None   # on the scored archs, raw table x drift factor
     options: dict[str, Any] = field(default_factory=dict)
     conditions: dict[str, Any] = field(default_factory=dict)
     paths: dict[str, str] = field(default_factory=dict)
@@ -119,7 +127,19 @@ class ValidationReport:
         out = f"validate: {self.accuracy.line()}"
         if self.calibrated_accuracy is not None:
             out += f"\nvalidate (calibrated, held-out): {self.calibrated_accuracy.line()}"
+        if self.drift is not None and self.drift_corrected_accuracy is not None:
+            out += (f"\n{self.drift.line()}"
+                    f"\nvalidate (drift-corrected): {self.drift_corrected_accuracy.line()}")
         return out
+
+    def apply_drift(self, drift: Drift | None) -> None:
+        """Record the anchors' drift and score the predictions scaled by it (scored rows only)."""
+        if drift is None:
+            return
+        self.drift = drift
+        self.rows = [replace(r, drift_corrected=r.predicted * drift.factor) for r in self.rows]
+        scored = [r for r in self.rows if r.role == "score"]
+        self.drift_corrected_accuracy = accuracy([r.drift_corrected for r in scored], [r.measured for r in scored])
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -131,6 +151,8 @@ class ValidationReport:
             "options": self.options, "conditions": self.conditions,
             "rows": [asdict(r) for r in self.rows],
         }
+        if self.drift is not None:
+            out["drift"] = {**self.drift.to_dict(), "corrected": asdict(self.drift_corrected_accuracy)}
         if self.calibration is not None:
             out["calibration"] = {
                 **self.calibration.to_dict(),
@@ -208,6 +230,10 @@ def plot_scatter(report: ValidationReport, path: Path) -> Path:
     if (~score).any():
         ax.scatter(meas[~score], pred[~score], s=18, facecolors="none", edgecolors="tab:orange",
                    label="calibration fit archs")
+    if report.drift_corrected_accuracy is not None:
+        corrected = np.array([r.drift_corrected for r in report.rows])
+        ax.scatter(meas[score], corrected[score], s=12, marker="+", color="0.4",
+                   label=f"x drift {report.drift.factor:.3f}")
     if report.calibrated_accuracy is not None:
         cal = np.array([r.calibrated for r in report.rows])
         ax.scatter(meas[score], cal[score], s=12, marker="x", color="tab:red", label="calibrated")
@@ -237,13 +263,15 @@ def validate(table: Any, archs: Sequence[Sequence[int]], out_dir: str | Path, *,
              calibrate: bool = False, allow_mismatch: bool = False, fit_fraction: float = 1 / 3, seed: int = 0,
              kind: str = "linear", progress: bool = True, work_dir: Path | None = None,
              cache_dir: Path | None = None, policy: Any = None,
-             tuning_db: Path | None = None) -> ValidationReport:
+             tuning_db: Path | None = None, anchors: int = DEFAULT_ANCHORS) -> ValidationReport:
     """Measure `archs` as whole networks the way `table` was built, compare, write the report files.
 
     The runner (local by default) must describe the table's device: `table.check_compatible` refuses
     a mismatch naming the field, unless `allow_mismatch` (recorded in the report). With `calibrate`,
-    the fitted calibration is stored with the table (attachment "calibration").
+    the fitted calibration is stored with the table (attachment "calibration"). `anchors` table
+    entries are re-timed before and after the networks to measure speed drift (0: none).
     """
+    from lutnas.latency_tables.drift import anchor_keys
     from lutnas.latency_tables.networks import measure_archs
     from lutnas.lowering.targets import target_from_json
     from lutnas.profiler.stability import DEFAULT_POLICY
@@ -264,16 +292,19 @@ def validate(table: Any, archs: Sequence[Sequence[int]], out_dir: str | Path, *,
     prediction = table.dense().predict(np.asarray(archs, dtype=np.int64))
     before = load_conditions()
     threads = int(getattr(runner, "threads", meta.threads))  # differs only under allow_mismatch
+    tuning_db = tuning_db or _tuning_db(meta, target)
+    anchor = _Anchors(table, runner, anchor_keys(table, anchors), target, threads, tuning_db, progress)
     measured = measure_archs(space, archs, meta.resolution, target, meta.runtime, threads=threads,
                              pipeline=meta.pipeline, runner=runner, policy=policy, progress=progress,
                              width_mult=float(meta.options.get("width_mult", 1.0)),
                              num_classes=int(meta.options.get("num_classes", 1000)),
-                             work_dir=work_dir, cache_dir=cache_dir,
-                             tuning_db=tuning_db or _tuning_db(meta, target))
+                             work_dir=work_dir, cache_dir=cache_dir, tuning_db=tuning_db,
+                             before_timing=anchor.before)
     info = {"id": meta.id, "space": meta.space, "resolution": meta.resolution, "target": meta.target_name,
             "runtime": meta.runtime, "threads": meta.threads, "options": meta.options}
     report = build_report(info, archs, prediction, measured, calibrate=calibrate, fit_fraction=fit_fraction,
                           seed=seed, kind=kind)
+    report.apply_drift(anchor.after())
     report.allow_mismatch = bool(allow_mismatch)
     report.mismatched = list(mismatched)
     report.conditions = {"before": before, "after": load_conditions(), "pipeline": meta.pipeline,
@@ -282,6 +313,29 @@ def validate(table: Any, archs: Sequence[Sequence[int]], out_dir: str | Path, *,
         store_calibration(table, report)
     write_report(report, out_dir)
     return report
+
+
+class _Anchors:
+    """Compiles the anchor entries up front, times them before and after the networks (drift.py)."""
+
+    def __init__(self, table: Any, runner: Any, keys: list[str], target: Any, threads: int,
+                 tuning_db: Path | None, progress: bool) -> None:
+        from lutnas.latency_tables.drift import anchor_jobs
+        from lutnas.latency_tables.profile import work_dir_for
+
+        self.table, self.runner, self._before = table, runner, {}
+        self.jobs = anchor_jobs(table, keys, target, threads, work_dir_for(Path(table.path)), tuning_db,
+                                progress) if keys else {}
+
+    def before(self) -> None:
+        from lutnas.latency_tables.drift import time_anchors
+
+        self._before = time_anchors(self.runner, self.jobs)
+
+    def after(self) -> Drift | None:
+        from lutnas.latency_tables.drift import drift_from, time_anchors
+
+        return drift_from(self.table, self._before, time_anchors(self.runner, self.jobs)) if self.jobs else None
 
 
 def _tuning_db(meta: Any, target: Any) -> Path | None:

@@ -2,11 +2,18 @@
 Once-for-All's latency-constrained evolutionary stage (Cai et al., ICLR 2020), over the LUT.
 
 Genome: the integer choice index per searchable layer, bounds [0, num_choices[l] - 1]. Operators:
-pymoo's integer random sampling and uniform crossover, a per-gene random-reset mutation within each
-layer's bounds, and a repair that maps invalid genomes (e.g. ofa-mbv3's depth rule) to valid ones with
-the space's own `validate`. Objectives (minimized): table latency (DenseTable.predict, whole population
-at once) and the negative accuracy estimate (`proxies`). Constraint: G = latency - budget <= 0.
-The returned architecture is the feasible one with the best estimate; it never exceeds the budget.
+an initial population drawn uniformly from the space and kept only if the table says it meets the
+budget (Once-for-All's constrained random sampling: thousands of candidates cost a millisecond of
+numba prediction), uniform crossover, a per-gene random-reset mutation within each layer's bounds,
+and a repair that maps invalid genomes (e.g. ofa-mbv3's depth rule) to valid ones with the space's
+own `validate`. Objectives (minimized): table latency (DenseTable.predict, whole population at once)
+and the negative accuracy estimate (`proxies`). Constraint: G = latency - budget <= 0.
+
+The accuracy estimate is the expensive part (a forward pass per arch), so it is computed only for
+archs that meet the budget: NSGA-II ranks infeasible ones by constraint violation alone, never by
+their objectives, and the front and the answer are feasible archs only. Unscored archs are recorded
+with a NaN estimate. The returned architecture is the feasible one with the best estimate; it never
+exceeds the budget.
 """
 
 from __future__ import annotations
@@ -57,16 +64,44 @@ def make_problem(table: Any, space: Any, estimator: Callable, budget_ms: float, 
         def _evaluate(self, x, out, *args, **kwargs):
             archs = np.rint(np.asarray(x, dtype=np.float64)).astype(np.int64)
             latency = table.predict(archs).latency_ms
-            estimate = estimate_many(estimator, archs)
-            estimate = np.where(np.isfinite(estimate), estimate, -1e12)
+            estimate = score_feasible(estimator, archs, latency, budget_ms)
             for a, lat, est in zip(archs, latency, estimate):
                 record.archs.append(tuple(int(v) for v in a))
                 record.latency_ms.append(float(lat))
                 record.estimate.append(float(est))
-            out["F"] = np.column_stack([latency, -estimate])
+            out["F"] = np.column_stack([latency, -np.where(np.isfinite(estimate), estimate, -1e12)])
             out["G"] = (latency - budget_ms)[:, None]
 
     return LutProblem()
+
+
+def score_feasible(estimator: Callable, archs: np.ndarray, latency_ms: np.ndarray, budget_ms: float) -> np.ndarray:
+    """The accuracy estimate of every arch within the budget; NaN for the others (never scored)."""
+    estimate = np.full(len(archs), np.nan)
+    feasible = np.flatnonzero(latency_ms <= budget_ms)
+    estimate[feasible] = estimate_many(estimator, archs[feasible])
+    return estimate
+
+
+def feasible_sampling(space: Any, table: Any, budget_ms: float, draws: int = 4096):
+    """pymoo sampling: uniform archs of the space that the table says meet the budget.
+
+    Draws `draws` candidates per round (the space's own sampler, so depth rules hold), keeps the
+    distinct feasible ones, and tops up with the fastest candidates seen if too few are feasible.
+    """
+    from pymoo.core.sampling import Sampling
+
+    class FeasibleSampling(Sampling):
+        def _do(self, problem, n_samples, *args, random_state=None, **kwargs):
+            rng = np.random.default_rng(random_state.integers(2**63))
+            cand = np.unique(np.asarray([space.sample(rng) for _ in range(draws)], dtype=np.int64), axis=0)
+            cand = cand[rng.permutation(len(cand))]
+            latency = table.predict_latency(cand)
+            order = np.concatenate([np.flatnonzero(latency <= budget_ms), np.argsort(latency)])
+            _, first = np.unique(order, return_index=True)
+            return cand[order[np.sort(first)][:n_samples]]
+
+    return FeasibleSampling()
 
 
 def space_repair(space: Any):
@@ -99,14 +134,14 @@ def reset_mutation(prob_var: float | None = None):
     return RandomResetMutation(prob=1.0, prob_var=prob_var)
 
 
-def lutnas_nsga2(space: Any, population: int):
-    """Our NSGA-II setup: integer sampling, uniform crossover, reset mutation, space repair."""
+def lutnas_nsga2(space: Any, population: int, table: Any, budget_ms: float):
+    """Our NSGA-II setup: feasible sampling, uniform crossover, reset mutation, space repair."""
     from pymoo.algorithms.moo.nsga2 import NSGA2
     from pymoo.operators.crossover.ux import UniformCrossover
-    from pymoo.operators.sampling.rnd import IntegerRandomSampling
 
-    return NSGA2(pop_size=population, sampling=IntegerRandomSampling(), crossover=UniformCrossover(),
-                 mutation=reset_mutation(), repair=space_repair(space), eliminate_duplicates=True)
+    return NSGA2(pop_size=population, sampling=feasible_sampling(space, table, budget_ms),
+                 crossover=UniformCrossover(), mutation=reset_mutation(), repair=space_repair(space),
+                 eliminate_duplicates=True)
 
 
 def run_nsga2(algorithm: Any, table: Any, space: Any, estimator: Callable, budget_ms: float,
@@ -140,7 +175,7 @@ def search_evolution(table: Any, space: Any, data: Any, options: SearchOptions) 
                           f"{floor:.4g} ms")
     estimator = make_estimator(options.proxy, space, data, options, table.resolution)
     log = EpochLog(options.log_path)
-    record = run_nsga2(lutnas_nsga2(space, options.population), table, space, estimator, budget,
+    record = run_nsga2(lutnas_nsga2(space, options.population, table, budget), table, space, estimator, budget,
                        options.generations, options.seed, log, options.progress)
     archs, lat, est = record.arrays()
     feasible = np.flatnonzero(lat <= budget)
@@ -158,7 +193,7 @@ def search_evolution(table: Any, space: Any, data: Any, options: SearchOptions) 
     hv = hypervolume(lat[feasible], est[feasible], budget) if feasible.size else 0.0
     return make_result(table, space, arch, log.records, extra={
         "proxy": options.proxy, "front": points, "hypervolume": hv, "evaluations": len(lat),
-        "all_latency_ms": lat.tolist(), "all_estimate": est.tolist(), "budget_ms": budget})
+        "all_latency_ms": lat.tolist(), "all_estimate": est.tolist(), "budget_ms": budget})  # NaN: not scored
 
 
 def _cheapest(table: Any) -> tuple[int, ...]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ def write_outputs(result: SearchResult, strategy: str, space_name: str, options:
         files["front"] = write_front(out_dir / "pareto.json", space_name, result)
         chosen_est = dict(zip(map(tuple, (p["arch"] for p in result.extra["front"])),
                               (p["estimate"] for p in result.extra["front"])))
-        est = chosen_est.get(tuple(result.arch), max(result.extra["all_estimate"], default=0.0))
+        est = chosen_est.get(tuple(result.arch), max((e for e in result.extra["all_estimate"] if math.isfinite(e)), default=0.0))
         files["plot"] = plot_front(out_dir / "pareto.png", result.extra["all_latency_ms"],
                                    result.extra["all_estimate"], result.extra["front"],
                                    result.extra["budget_ms"], (result.latency_ms, est),

@@ -1,0 +1,104 @@
+"""How much faster or slower the device runs now than when its table was profiled (speed drift).
+
+A shared VM's speed moves by 5-35% over minutes to hours (other tenants, frequency, cache
+pressure). A table profiled at one time and networks measured at another then disagree by the
+drift, not by any fault of the additive model: measured here, a TVM table and networks timed in
+interleaved rounds agreed to 0.6% MAPE, while `profile` followed minutes later by `validate` gave
+a -8.9% bias.
+
+The anchor: a few of the table's own entries (the slowest ones, whose timings are the least
+sensitive to timer resolution and per-call overhead) are re-timed with the table's own job settings
+right before and right after the whole networks. Their ratio now / then, pooled as a geometric
+mean, is the drift factor. Anchors are entries, not the validation archs, so no held-out
+information leaks into the correction. Only isolated-block tables can be anchored this way (an
+in-network table's entries are not timings of a block alone).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DEFAULT_ANCHORS = 4
+
+
+@dataclass(frozen=True)
+class AnchorRow:
+    key: str
+    table_ms: float     # median of the table's kept samples of this entry
+    before_ms: float    # median re-timed just before the networks
+    after_ms: float     # ... and just after
+
+    @property
+    def ratio(self) -> float:
+        return math.sqrt(self.before_ms * self.after_ms) / self.table_ms
+
+
+@dataclass(frozen=True)
+class Drift:
+    """factor = now / then (> 1: the device is slower now); `spread` = the anchors' max/min ratio."""
+
+    factor: float
+    spread: float
+    during: float       # after / before, geometric mean over anchors: drift within the validation
+    rows: tuple[AnchorRow, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"factor": self.factor, "spread": self.spread, "during": self.during,
+                "anchors": [{**asdict(r), "ratio": r.ratio} for r in self.rows]}
+
+    def line(self) -> str:
+        return (f"device speed vs profiling: x{self.factor:.3f} ({len(self.rows)} anchor entries, "
+                f"spread x{self.spread:.3f}, x{self.during:.3f} during validation)")
+
+
+def anchor_keys(table: Any, count: int = DEFAULT_ANCHORS) -> list[str]:
+    """The `count` slowest measured block entries of an isolated table (none for in-network tables)."""
+    if table.meta.options.get("measure_mode", "isolated") != "isolated" or count <= 0:
+        return []
+    blocks = [d for d in table.entries() if d.passes and d.entry.role != "overhead"]
+    blocks.sort(key=lambda d: -_median([s for p in d.kept for s in p.measurement.samples_ms]))
+    return [d.entry.key for d in blocks[:count]]
+
+
+def anchor_jobs(table: Any, keys: Sequence[str], target: Any, threads: int, work_dir: Path,
+                tuning_db: Path | None = None, progress: bool = False) -> dict[str, Any]:
+    """MeasureJobs for the anchor entries, built exactly as `profile` built the table's jobs."""
+    from lutnas.latency_tables.profile import ProfileSettings, block_jobs
+    from lutnas.spaces import get_space
+
+    opts = table.meta.options
+    settings = ProfileSettings(**{k: opts[k] for k in ("repeats", "min_repeat_ms", "warmup", "width_mult",
+                                                       "num_classes") if k in opts})
+    layout = get_space(table.meta.space).layer_table(table.meta.resolution, width_mult=settings.width_mult,
+                                                     num_classes=settings.num_classes)
+    blocks = layout.unique_blocks()
+    return block_jobs({k: blocks[k] for k in keys}, runtime=table.meta.runtime, target=target, threads=threads,
+                      settings=settings, work_dir=work_dir, pipeline=table.meta.pipeline, progress=progress,
+                      tuning_db=tuning_db)
+
+
+def time_anchors(runner: Any, jobs: dict[str, Any]) -> dict[str, float]:
+    """Median latency (ms) of one fresh pass per anchor job."""
+    return {k: _median(runner.measure(job).samples_ms) for k, job in jobs.items()}
+
+
+def drift_from(table: Any, before: dict[str, float], after: dict[str, float]) -> Drift | None:
+    """Pool the anchors' now/then ratios; None without anchors."""
+    if not before:
+        return None
+    then = {d.entry.key: _median([s for p in d.kept for s in p.measurement.samples_ms])
+            for d in table.entries() if d.entry.key in before}
+    rows = tuple(AnchorRow(k, then[k], before[k], after[k]) for k in before)
+    ratios = np.array([r.ratio for r in rows])
+    during = float(np.exp(np.mean([math.log(r.after_ms / r.before_ms) for r in rows])))
+    return Drift(float(np.exp(np.mean(np.log(ratios)))), float(ratios.max() / ratios.min()), during, rows)
+
+
+def _median(values: Sequence[float]) -> float:
+    return float(np.median(np.asarray(values, dtype=np.float64)))
