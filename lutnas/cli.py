@@ -271,27 +271,14 @@ def profile_cmd(space_name, resolution, target, runtime, db, threads, pipeline, 
 
 
 def _tune_table(space_name, resolution, target, runtime, threads, trials, root, settings, work_dir):
-    """`profile --tune`: tune the table's unique blocks into this device's database; returns the
-    tuned pipeline name, the database directory and the settings recording the tuning."""
-    import dataclasses
+    """`profile --tune`: tune the table's blocks (latency_tables.tuned.tune_table) and say what it cost."""
+    from lutnas.latency_tables.tuned import tune_table
 
-    from lutnas.errors import LutnasError
-    from lutnas.latency_tables.tuned import tune_blocks, tuning_db_for
-    from lutnas.lowering.pipeline import TUNED_PREFIX
-    from lutnas.spaces import get_space
-
-    if runtime != "tvm":
-        raise LutnasError("--tune applies to the tvm runtime only")
-    space = get_space(space_name)
-    layout = space.layer_table(space.check_resolution(resolution), width_mult=settings.width_mult,
-                               num_classes=settings.num_classes)
-    db_dir = tuning_db_for(target, threads, root)
-    options, info = tune_blocks(layout.unique_blocks(), target, db_dir, trials=trials, threads=threads,
-                                work_dir=work_dir, progress=sys.stderr.isatty())
-    click.echo(f"tuned {len(layout.unique_blocks())} block(s): {info['trials_run']} new trial(s) in "
-               f"{info['tuning_s'] / 60:.1f} min; database {db_dir} ({options['database_hash']})")
-    settings = dataclasses.replace(settings, extra={**settings.extra, "tuning": options})
-    return f"{TUNED_PREFIX}{options['database_hash']}", db_dir, settings
+    tuned = tune_table(space_name, resolution, target, runtime, threads, trials, root, settings, work_dir,
+                       progress=sys.stderr.isatty())
+    click.echo(f"tuned {tuned.blocks} block(s): {tuned.trials_run} new trial(s) in {tuned.tuning_s / 60:.1f} min; "
+               f"database {tuned.database_dir} ({tuned.database_hash})")
+    return tuned.pipeline, tuned.database_dir, tuned.settings
 
 
 def _tune_network(module, shape, target, threads, trials, root, out_dir):

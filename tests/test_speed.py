@@ -189,3 +189,51 @@ def test_tuning_stores_records_and_reuse_needs_no_new_trials(tmp_path):
     assert tuned.pipeline == first.pipeline and tuned.pipeline.startswith("lutnas-cpu+tuned:")
     np.testing.assert_allclose(tuned.run(x), ref, rtol=1e-4, atol=1e-5)
     assert database_records(db) == records           # building only reads the database
+
+
+# -- a tuned table, validated -----------------------------------------------------------------------
+@pytest.fixture
+def tiny_space():
+    """A two-layer space (4 unique blocks + stem + head) registered for one test: tuning every
+    block of proxyless would take minutes; the path under test is the same."""
+    from lutnas.spaces import SPACES
+    from lutnas.spaces.base import Choice, FixedDef, HeadDef, SearchSpace, StageDef, make_layers
+
+    choices = (Choice("k3_e3", "mbconv", 3, 3), Choice("k5_e3", "mbconv", 5, 3))
+    space = SearchSpace(name="tiny-tuned-test", description="test only", stem=FixedDef("conv", 8, 3, 2, "relu"),
+                        fixed=(), layers=make_layers([StageDef(16, 2, 2, "relu")], choices, Choice("zero", None),
+                                                     in_ch=8),
+                        head=HeadDef(64, "relu"), default_resolution=32, resolutions=(32,))
+    SPACES.register(space.name, space)
+    yield space
+    SPACES._items.pop(space.name)
+
+
+def test_tuned_table_validates_with_the_schedules_it_describes(tiny_space, tmp_path):
+    """profile --tune, then validate: the networks compile with the table's tuned schedules (no new
+    trials, the database unchanged) and the table predicts them (loose bound: a shared machine)."""
+    from lutnas.latency_tables import open_table
+    from lutnas.latency_tables.profile import ProfileSettings, profile_table
+    from lutnas.latency_tables.tuned import tune_table
+    from lutnas.latency_tables.validate import validate
+    from lutnas.profiler.stability import StabilityPolicy
+
+    settings = ProfileSettings(repeats=5, min_repeat_ms=2.0, num_classes=10)
+    tuned = tune_table(tiny_space, 32, TARGET, "tvm", 1, 2, tmp_path / "tuning", settings, tmp_path / "work",
+                       progress=False)
+    assert tuned.pipeline == f"lutnas-cpu+tuned:{tuned.database_hash}" and tuned.trials_run > 0
+    records = database_records(tuned.database_dir)
+    assert records > 0
+    policy = StabilityPolicy(max_passes=2)
+    profile_table(tiny_space, 32, TARGET, "tvm", tmp_path / "t.db", pipeline=tuned.pipeline, settings=tuned.settings,
+                  tuning_db=tuned.database_dir, work_dir=tmp_path / "work", progress=False, policy=policy)
+    table = open_table(tmp_path / "t.db")
+    assert table.meta.pipeline == tuned.pipeline
+    assert table.meta.options["extra"]["tuning"] == {"trials_per_block": 2, "database_hash": tuned.database_hash}
+    archs = [(0, 0), (1, 2), (1, 1)]
+    report = validate(table, archs, tmp_path / "v", tuning_db=tuned.database_dir, work_dir=tmp_path / "nets",
+                      progress=False, policy=policy, anchors=2)
+    assert report.conditions["pipeline"] == tuned.pipeline
+    assert database_records(tuned.database_dir) == records and database_hash(tuned.database_dir) == tuned.database_hash
+    assert report.accuracy.n == 3 and report.accuracy.mape < 0.5, report.line()
+    assert report.drift is not None and len(report.drift.rows) == 2

@@ -8,8 +8,9 @@ a -8.9% bias.
 
 The anchor: a few of the table's own entries (the slowest ones, whose timings are the least
 sensitive to timer resolution and per-call overhead) are re-timed with the table's own job settings
-right before and right after the whole networks. Their ratio now / then, pooled as a geometric
-mean, is the drift factor. Anchors are entries, not the validation archs, so no held-out
+right before and right after the whole networks. The median of their ratios now / then is the
+drift factor (a median: one anchor can be cache-sensitive, e.g. a head whose classifier weights
+compete for the last-level cache, and moved 18% where three others moved 1-3% in one run here). Anchors are entries, not the validation archs, so no held-out
 information leaks into the correction. Only isolated-block tables can be anchored this way (an
 in-network table's entries are not timings of a block alone).
 """
@@ -41,7 +42,8 @@ class AnchorRow:
 
 @dataclass(frozen=True)
 class Drift:
-    """factor = now / then (> 1: the device is slower now); `spread` = the anchors' max/min ratio."""
+    """factor = now / then (> 1: the device is slower now), the anchors' median ratio; `spread` =
+    the anchors' max / min ratio (large: they disagree, and a uniform correction is doubtful)."""
 
     factor: float
     spread: float
@@ -97,7 +99,7 @@ def drift_from(table: Any, before: dict[str, float], after: dict[str, float]) ->
     rows = tuple(AnchorRow(k, then[k], before[k], after[k]) for k in before)
     ratios = np.array([r.ratio for r in rows])
     during = float(np.exp(np.mean([math.log(r.after_ms / r.before_ms) for r in rows])))
-    return Drift(float(np.exp(np.mean(np.log(ratios)))), float(ratios.max() / ratios.min()), during, rows)
+    return Drift(float(np.median(ratios)), float(ratios.max() / ratios.min()), during, rows)
 
 
 def _median(values: Sequence[float]) -> float:

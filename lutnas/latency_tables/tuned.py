@@ -10,7 +10,9 @@ untuned one never merge, and `validate` / `export` know which schedules the tabl
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,39 @@ def tune_blocks(blocks: dict[str, Any], target: Any, database_dir: Path, *, tria
         seconds += rep.seconds
     options = {"trials_per_block": trials, "database_hash": database_hash(database_dir)}
     return options, {"trials_run": run, "tuning_s": round(seconds, 1), "database": str(database_dir)}
+
+
+@dataclass(frozen=True)
+class TunedTable:
+    """What `profile --tune` builds the table with: the pipeline name, database and settings."""
+
+    pipeline: str            # lutnas-cpu+tuned:<database hash>
+    database_dir: Path
+    database_hash: str
+    settings: Any            # ProfileSettings whose extra["tuning"] records the tuning (table identity)
+    blocks: int
+    trials_run: int
+    tuning_s: float
+
+
+def tune_table(space: Any, resolution: int, target: Any, runtime: str, threads: int, trials: int,
+               root: str | Path | None, settings: Any, work_dir: Path, progress: bool = True) -> TunedTable:
+    """Tune every unique block of a table into this device's database, ready for `profile_table`."""
+    from lutnas.errors import LutnasError
+    from lutnas.lowering.pipeline import TUNED_PREFIX
+    from lutnas.spaces import get_space
+
+    if runtime != "tvm":
+        raise LutnasError("--tune applies to the tvm runtime only")
+    space = get_space(space) if isinstance(space, str) else space
+    blocks = space.layer_table(space.check_resolution(resolution), width_mult=settings.width_mult,
+                               num_classes=settings.num_classes).unique_blocks()
+    db_dir = tuning_db_for(target, threads, root)
+    options, info = tune_blocks(blocks, target, db_dir, trials=trials, threads=threads, work_dir=work_dir,
+                                progress=progress)
+    settings = dataclasses.replace(settings, extra={**settings.extra, "tuning": options})
+    return TunedTable(f"{TUNED_PREFIX}{options['database_hash']}", db_dir, options["database_hash"], settings,
+                      len(blocks), info["trials_run"], info["tuning_s"])
 
 
 def _iter(items: Any, total: int, progress: bool) -> Any:
