@@ -477,7 +477,16 @@ def validate_cmd(db, table_id, archs_file, count, seed, out_dir, calibrate, fit_
     if report.mismatched:
         click.echo(f"warning: table used despite mismatch (recorded): {'; '.join(report.mismatched)}", err=True)
     click.echo(report.line())
+    _warn_if_drifted(report.drift)
     click.echo(f"wrote {report.paths['report']}, {report.paths['scatter']}")
+
+
+def _warn_if_drifted(drift, tolerance: float = 0.10) -> None:
+    """A table whose anchors moved more than `tolerance` describes another state of the device."""
+    if drift is not None and abs(drift.factor - 1.0) > tolerance:
+        click.echo(f"warning: the device runs x{drift.factor:.2f} the speed it had when the table was profiled "
+                   "(drift anchors): re-profile with `lutnas profile ... --remeasure` on a quiet machine, "
+                   "or read the drift-corrected line", err=True)
 
 
 # ---- search -------------------------------------------------------------------------------------

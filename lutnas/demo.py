@@ -2,8 +2,10 @@
 
 Each step is printed as the exact `lutnas ...` command and then run in a subprocess, so the demo is
 also a tour of the CLI (it never imports `lutnas.cli`). Everything lands in `demo-out/` (or
-`LUTNAS_DEMO_OUT`); re-running resumes: the latency table skips entries already measured and the
-compile cache skips libraries already built.
+`LUTNAS_DEMO_OUT`). Re-running an interrupted demo resumes: the latency table skips entries already
+measured and the compile cache skips libraries already built. Re-running a demo that finished starts
+a fresh table: the machine's speed moves over hours (tables are only as good as the device is
+steady), so an old table would make the accuracy line describe the drift, not the table.
 
 Steps: sample architectures -> lower one for x86 and arm64 (numerics checked) -> profile the proxyless
 space into a latency table -> validate the table on archs it never saw -> search under a latency
@@ -41,6 +43,10 @@ def main() -> None:
     out = Path(os.environ.get("LUTNAS_DEMO_OUT", "demo-out"))
     out.mkdir(parents=True, exist_ok=True)
     db = out / "cpu.db"
+    finished = out / "demo-finished"
+    if finished.exists():   # a new demo, not a resumed one: measure a fresh table
+        for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"), finished):
+            stale.unlink(missing_ok=True)
     res = str(RESOLUTION)
     t0 = time.perf_counter()
 
@@ -64,6 +70,7 @@ def main() -> None:
     print(f"\ndemo: chosen arch {manifest.get('arch')}")
     print(f"demo: predicted {_fmt(manifest.get('predicted'))}, measured {_fmt(manifest.get('measured'))}")
     print(f"demo: done in {time.perf_counter() - t0:.0f} s; outputs in {out}/")
+    finished.write_text(f"{time.time()}\n")
 
 
 def _budget_ms(db: Path) -> float:

@@ -113,7 +113,7 @@ def test_drift_anchors_are_the_slowest_entries_retimed(calibrated_run) -> None:
     data = json.loads((out / "report.json").read_text())
     drift = data["drift"]
     medians = {d.entry.key: float(np.median([s for p in d.kept for s in p.measurement.samples_ms]))
-               for d in table.entries() if d.passes}
+               for d in table.entries() if d.passes and d.entry.role != "head"}
     slowest = sorted(medians, key=lambda k: -medians[k])[:4]
     assert [a["key"] for a in drift["anchors"]] == slowest
     for a in drift["anchors"]:
@@ -261,3 +261,15 @@ def test_profiled_blocks_add_up_to_the_network(tmp_path: Path) -> None:
     assert total == pytest.approx(float(np.median(prof.plain_ms)), rel=1e-9)
     assert all(not g.startswith("/") for g in prof.glue_nodes)
     assert not list(tmp_path.glob("ortprof_*"))                   # profiler traces are removed
+
+
+def test_validate_warns_when_the_anchors_moved(capsys) -> None:
+    from lutnas.cli import _warn_if_drifted
+    from lutnas.latency_tables.drift import AnchorRow, Drift
+
+    rows = (AnchorRow("a", 1.0, 2.0, 2.0), AnchorRow("b", 1.0, 2.1, 2.1))
+    _warn_if_drifted(Drift(2.05, 1.05, 1.0, rows))
+    assert "x2.05 the speed" in capsys.readouterr().err
+    _warn_if_drifted(Drift(1.04, 1.01, 1.0, rows))
+    _warn_if_drifted(None)
+    assert capsys.readouterr().err == ""

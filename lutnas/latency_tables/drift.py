@@ -7,7 +7,8 @@ interleaved rounds agreed to 0.6% MAPE, while `profile` followed minutes later b
 a -8.9% bias.
 
 The anchor: a few of the table's own entries (the slowest ones, whose timings are the least
-sensitive to timer resolution and per-call overhead) are re-timed with the table's own job settings
+sensitive to timer resolution and per-call overhead; not the head, whose classifier weights make it
+the most cache-sensitive entry: it moved 18-20% where the others moved 1-3%) are re-timed with the table's own job settings
 right before and right after the whole networks. The median of their ratios now / then is the
 drift factor (a median: one anchor can be cache-sensitive, e.g. a head whose classifier weights
 compete for the last-level cache, and moved 18% where three others moved 1-3% in one run here). Anchors are entries, not the validation archs, so no held-out
@@ -60,10 +61,11 @@ class Drift:
 
 
 def anchor_keys(table: Any, count: int = DEFAULT_ANCHORS) -> list[str]:
-    """The `count` slowest measured block entries of an isolated table (none for in-network tables)."""
+    """The `count` slowest measured block entries but the head, of an isolated table (none for
+    in-network tables)."""
     if table.meta.options.get("measure_mode", "isolated") != "isolated" or count <= 0:
         return []
-    blocks = [d for d in table.entries() if d.passes and d.entry.role != "overhead"]
+    blocks = [d for d in table.entries() if d.passes and d.entry.role not in ("overhead", "head")]
     blocks.sort(key=lambda d: -_median([s for p in d.kept for s in p.measurement.samples_ms]))
     return [d.entry.key for d in blocks[:count]]
 
