@@ -510,9 +510,13 @@ def _warn_if_drifted(drift, tolerance: float = 0.10) -> None:
 @click.option("--width-mult", type=float, default=0.25, show_default=True, help="supernet width")
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--batches-per-epoch", type=int, default=None)
+@click.option("--calibrated", is_flag=True,
+              help="Search with the calibration `lutnas validate --calibrate` stored with the table (e.g. "
+              "for lutnas-cpu tables, whose blocks alone run faster than inside a network).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
 def search_cmd(db, table_id, strategy, latency_ms, data_source, epochs, seed, proxy, population, generations,
-               latency_loss, train_resolution, width_mult, batch_size, batches_per_epoch, out_dir) -> None:
+               latency_loss, train_resolution, width_mult, batch_size, batches_per_epoch, calibrated,
+               out_dir) -> None:
     """Search an architecture against a latency table (FBNet, ProxylessNAS or NSGA-II)."""
     from lutnas.search.base import STRATEGIES, SearchOptions
     from lutnas.search.data import load_data
@@ -530,7 +534,7 @@ def search_cmd(db, table_id, strategy, latency_ms, data_source, epochs, seed, pr
                             generations=generations, latency_loss=latency_loss, width_mult=width_mult,
                             batch_size=batch_size, batches_per_epoch=batches_per_epoch)
     data = load_data(data_source, train_resolution)
-    result = run_search(strategy, table.dense(), space, data, options, out_dir)
+    result = run_search(strategy, table.dense(calibrated=calibrated), space, data, options, out_dir)
     names = [space.choice_names(layer)[c] for layer, c in enumerate(result.arch)]
     click.echo(f"{strategy} on {space.name} @ {table.meta.resolution}px, target {latency_ms:g} ms")
     click.echo(f"arch: {list(result.arch)}")
@@ -552,6 +556,7 @@ def search_cmd(db, table_id, strategy, latency_ms, data_source, epochs, seed, pr
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Latency table db: record the table's prediction for this arch.")
 @click.option("--table", "table_id", default=None, help="Table id in --db (default: the only one).")
+@click.option("--calibrated", is_flag=True, help="Predict with the table's stored calibration (validate --calibrate).")
 @click.option("--allow-mismatch", is_flag=True, help="Use a table made for another setup (recorded).")
 @click.option("--resolution", "-r", type=int, default=None, help="Input resolution (default: the space's).")
 @click.option("--num-classes", type=int, default=None, help="Classes (default 1000, or read from --weights).")
@@ -565,7 +570,7 @@ def search_cmd(db, table_id, strategy, latency_ms, data_source, epochs, seed, pr
 @click.option("--tuning-db", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Root of the tuning databases (default $LUTNAS_CACHE/tuning).")
 @_remote_options
-def export_cmd(space_name, arch_file, index, weights, target, db, table_id, allow_mismatch,
+def export_cmd(space_name, arch_file, index, weights, target, db, table_id, calibrated, allow_mismatch,
                resolution, num_classes, width_mult, pipeline, threads, out_dir, tune_trials, tuning_db,
                rpc, tracker, key, emulated) -> None:
     """Export a deployable artifact: ONNX, compiled library, reference pair, sha256 manifest, latencies."""
@@ -590,8 +595,8 @@ def export_cmd(space_name, arch_file, index, weights, target, db, table_id, allo
         wm, nc = width_mult or 1.0, num_classes or 1000
         module = space.build(arch, res, num_classes=nc, width_mult=wm)
         info = {"weights": None, "width_mult": wm, "num_classes": nc}
-    predicted = (predict_latency(db, table_id, space, arch, res, target, "tvm", allow_mismatch, wm, nc)
-                 if db else None)
+    predicted = (predict_latency(db, table_id, space, arch, res, target, "tvm", allow_mismatch, wm, nc,
+                                 calibrated=calibrated) if db else None)
     info = {"space": space.name, "arch": list(arch), "arch_file": str(arch_file), "arch_index": index,
             "resolution": res, **info, "predicted": predicted}
     db_dir = None

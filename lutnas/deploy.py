@@ -137,7 +137,7 @@ def _path_module(net: Any, arch: Any) -> Any:
 
 def predict_latency(db: Path, table_id: str | None, space: Any, arch: Any, resolution: int, target: Any,
                     runtime: str = "tvm", allow_mismatch: bool = False, width_mult: float = 1.0,
-                    num_classes: int = 1000) -> dict[str, Any]:
+                    num_classes: int = 1000, calibrated: bool = False) -> dict[str, Any]:
     """The latency the table predicts for `arch`, with its interval, after checking the table fits
     (space, resolution, target, runtime; and the network's width and class count, which the table's
     entries were measured at). With `allow_mismatch` the mismatches are returned in the record."""
@@ -157,14 +157,14 @@ def predict_latency(db: Path, table_id: str | None, space: Any, arch: Any, resol
         if notes and not allow_mismatch:
             raise TableError(f"table {meta.id} ({db}) does not match: {'; '.join(notes)} "
                              "(--allow-mismatch to use it anyway)")
-        pred = table.dense().predict(np.asarray([list(arch)], dtype=np.int64))
+        pred = table.dense(calibrated=calibrated).predict(np.asarray([list(arch)], dtype=np.int64))
     finally:
         table.close()
     return {
         "latency_ms": float(pred.latency_ms[0]), "low_ms": float(pred.low_ms[0]), "high_ms": float(pred.high_ms[0]),
         "db": str(db), "table": meta.id, "runtime": meta.runtime, "threads": meta.threads,
         "fingerprint_id": meta.fingerprint_id, "emulated": bool(meta.fingerprint.get("emulated")),
-        "mismatch_allowed": notes,
+        "mismatch_allowed": notes, "calibrated": calibrated,
     }
 
 

@@ -132,6 +132,23 @@ def test_drift_anchors_are_the_slowest_entries_retimed(calibrated_run) -> None:
     assert drift["corrected"]["bias"] == pytest.approx(np.mean((c - m) / m))
 
 
+def test_search_with_the_stored_calibration(calibrated_run, proxyless_table_db: Path, tmp_path: Path,
+                                            lutnas_cache: Path) -> None:
+    """`search --calibrated` holds the budget on calibrated latencies (what a lutnas-cpu table needs)."""
+    _, _, table = calibrated_run
+    calibrated = table.dense(calibrated=True)
+    budget = float(np.median(calibrated.predict(np.asarray(_archs(16, seed=5))).latency_ms))
+    out = subprocess.run([sys.executable, "-m", "lutnas", "search", "--db", str(proxyless_table_db), "--strategy",
+                          "evolution", "--latency-ms", f"{budget}", "--population", "8", "--generations", "2",
+                          "--batch-size", "16", "--calibrated", "--out", str(tmp_path / "s")],
+                         check=False, capture_output=True, text=True, env=_env(lutnas_cache), timeout=300)
+    assert out.returncode == 0, out.stderr
+    result = json.loads((tmp_path / "s" / "result.json").read_text())
+    expected = calibrated.predict(np.asarray([result["arch"]])).latency_ms[0]
+    assert result["latency_ms"] == pytest.approx(expected, rel=1e-9) and result["latency_ms"] <= budget
+    assert table.dense().predict(np.asarray([result["arch"]])).latency_ms[0] != pytest.approx(expected, rel=1e-6)
+
+
 def test_split_is_disjoint_and_seeded() -> None:
     from lutnas.latency_tables.calibration import split_fit_score
 
