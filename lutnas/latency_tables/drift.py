@@ -6,13 +6,12 @@ drift, not by any fault of the additive model: measured here, a TVM table and ne
 interleaved rounds agreed to 0.6% MAPE, while `profile` followed minutes later by `validate` gave
 a -8.9% bias.
 
-The anchor: a few of the table's own entries (the slowest ones, whose timings are the least
-sensitive to timer resolution and per-call overhead; not the head, whose classifier weights make it
-the most cache-sensitive entry: it moved 18-20% where the others moved 1-3%) are re-timed with the table's own job settings
-right before and right after the whole networks. The median of their ratios now / then is the
-drift factor (a median: one anchor can be cache-sensitive, e.g. a head whose classifier weights
-compete for the last-level cache, and moved 18% where three others moved 1-3% in one run here). Anchors are entries, not the validation archs, so no held-out
-information leaks into the correction. Only isolated-block tables can be anchored this way (an
+The anchors: a few of the table's own entries, re-timed with the table's own job settings right
+before and right after the whole networks. They are the slowest entries (the least sensitive to
+timer resolution and per-call overhead) but never the head, whose classifier weights make it the
+most cache-sensitive entry: it moved 18-20% where the others moved 1-3%. The median of their
+ratios now / then is the drift factor, so one anchor that moves on its own does not set it.
+Anchors are entries, not the validation archs, so no held-out information leaks into the correction. Only isolated-block tables can be anchored this way (an
 in-network table's entries are not timings of a block alone).
 """
 
@@ -60,14 +59,14 @@ class Drift:
                 f"spread x{self.spread:.3f}, x{self.during:.3f} during validation)")
 
 
-def anchor_keys(table: Any, count: int = DEFAULT_ANCHORS) -> list[str]:
-    """The `count` slowest measured block entries but the head, of an isolated table (none for
-    in-network tables)."""
+def anchor_entries(table: Any, count: int = DEFAULT_ANCHORS) -> dict[str, float]:
+    """Key -> median of the table's kept samples, for the `count` slowest measured block entries but
+    the head, of an isolated table (none for in-network tables)."""
     if table.meta.options.get("measure_mode", "isolated") != "isolated" or count <= 0:
-        return []
-    blocks = [d for d in table.entries() if d.passes and d.entry.role not in ("overhead", "head")]
-    blocks.sort(key=lambda d: -_median([s for p in d.kept for s in p.measurement.samples_ms]))
-    return [d.entry.key for d in blocks[:count]]
+        return {}
+    medians = {d.entry.key: _median([s for p in d.kept for s in p.measurement.samples_ms])
+               for d in table.entries() if d.passes and d.entry.role not in ("overhead", "head")}
+    return dict(sorted(medians.items(), key=lambda kv: -kv[1])[:count])
 
 
 def anchor_jobs(table: Any, keys: Sequence[str], target: Any, threads: int, work_dir: Path,
@@ -92,12 +91,10 @@ def time_anchors(runner: Any, jobs: dict[str, Any]) -> dict[str, float]:
     return {k: _median(runner.measure(job).samples_ms) for k, job in jobs.items()}
 
 
-def drift_from(table: Any, before: dict[str, float], after: dict[str, float]) -> Drift | None:
-    """Pool the anchors' now/then ratios; None without anchors."""
+def drift_from(then: dict[str, float], before: dict[str, float], after: dict[str, float]) -> Drift | None:
+    """Pool the anchors' now/then ratios (`then`: `anchor_entries`); None without anchors."""
     if not before:
         return None
-    then = {d.entry.key: _median([s for p in d.kept for s in p.measurement.samples_ms])
-            for d in table.entries() if d.entry.key in before}
     rows = tuple(AnchorRow(k, then[k], before[k], after[k]) for k in before)
     ratios = np.array([r.ratio for r in rows])
     during = float(np.exp(np.mean([math.log(r.after_ms / r.before_ms) for r in rows])))

@@ -54,9 +54,10 @@ class ProgressBar:
             self._prog.__exit__(*exc)
 
 
-def iter_progress(items: Iterable[T], total: int, label: str, enabled: bool) -> Iterator[T]:
-    """Yield `items` while a transient bar counts them; no bar when off or there is nothing to count."""
-    with ProgressBar(label, total, enabled=enabled and total > 0, transient=True) as bar:
+def iter_progress(items: Iterable[T], total: int, label: str, enabled: bool,
+                  transient: bool = True) -> Iterator[T]:
+    """Yield `items` while a bar counts them; no bar when off or there is nothing to count."""
+    with ProgressBar(label, total, enabled=enabled and total > 0, transient=transient) as bar:
         for item in items:
             yield item
             bar.advance()

@@ -37,12 +37,13 @@ def tune_blocks(blocks: dict[str, Any], target: Any, database_dir: Path, *, tria
     already tuned in the database cost nothing). Returns (what the table options record: trials per
     block and the database hash, both part of the table identity; a report of this run)."""
     from lutnas.latency_tables.profile import _export_block, _safe
+    from lutnas.latency_tables.progress import iter_progress
     from lutnas.lowering.tuning import database_hash, tune
 
     onnx_dir = Path(work_dir) / "onnx"
     run = 0
     seconds = 0.0
-    for key, block in _iter(blocks.items(), len(blocks), progress):
+    for key, block in iter_progress(blocks.items(), len(blocks), "tuning blocks", progress, transient=False):
         path = _export_block(block, onnx_dir / f"{_safe(key)}.onnx")
         rep = tune(path, block.input_shape, target, database_dir, trials=trials, threads=threads, progress=False)
         run += rep.trials_run
@@ -83,11 +84,3 @@ def tune_table(space: Any, resolution: int, target: Any, runtime: str, threads: 
     return TunedTable(f"{TUNED_PREFIX}{options['database_hash']}", db_dir, options["database_hash"], settings,
                       len(blocks), info["trials_run"], info["tuning_s"])
 
-
-def _iter(items: Any, total: int, progress: bool) -> Any:
-    if not progress:
-        yield from items
-        return
-    from rich.progress import track
-
-    yield from track(items, total=total, description="tuning blocks", transient=False)

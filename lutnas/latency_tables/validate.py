@@ -271,7 +271,7 @@ def validate(table: Any, archs: Sequence[Sequence[int]], out_dir: str | Path, *,
     the fitted calibration is stored with the table (attachment "calibration"). `anchors` table
     entries are re-timed before and after the networks to measure speed drift (0: none).
     """
-    from lutnas.latency_tables.drift import anchor_keys
+    from lutnas.latency_tables.drift import anchor_entries
     from lutnas.latency_tables.networks import measure_archs
     from lutnas.lowering.targets import target_from_json
     from lutnas.profiler.stability import DEFAULT_POLICY
@@ -293,7 +293,7 @@ def validate(table: Any, archs: Sequence[Sequence[int]], out_dir: str | Path, *,
     before = load_conditions()
     threads = int(getattr(runner, "threads", meta.threads))  # differs only under allow_mismatch
     tuning_db = tuning_db or _tuning_db(meta, target)
-    anchor = _Anchors(table, runner, anchor_keys(table, anchors), target, threads, tuning_db, progress)
+    anchor = _Anchors(table, runner, anchor_entries(table, anchors), target, threads, tuning_db, progress)
     measured = measure_archs(space, archs, meta.resolution, target, meta.runtime, threads=threads,
                              pipeline=meta.pipeline, runner=runner, policy=policy, progress=progress,
                              width_mult=float(meta.options.get("width_mult", 1.0)),
@@ -318,14 +318,14 @@ def validate(table: Any, archs: Sequence[Sequence[int]], out_dir: str | Path, *,
 class _Anchors:
     """Compiles the anchor entries up front, times them before and after the networks (drift.py)."""
 
-    def __init__(self, table: Any, runner: Any, keys: list[str], target: Any, threads: int,
+    def __init__(self, table: Any, runner: Any, then: dict[str, float], target: Any, threads: int,
                  tuning_db: Path | None, progress: bool) -> None:
         from lutnas.latency_tables.drift import anchor_jobs
         from lutnas.latency_tables.profile import work_dir_for
 
-        self.table, self.runner, self._before = table, runner, {}
-        self.jobs = anchor_jobs(table, keys, target, threads, work_dir_for(Path(table.path)), tuning_db,
-                                progress) if keys else {}
+        self.then, self.runner, self._before = then, runner, {}
+        self.jobs = anchor_jobs(table, list(then), target, threads, work_dir_for(Path(table.path)), tuning_db,
+                                progress) if then else {}
 
     def before(self) -> None:
         from lutnas.latency_tables.drift import time_anchors
@@ -335,7 +335,7 @@ class _Anchors:
     def after(self) -> Drift | None:
         from lutnas.latency_tables.drift import drift_from, time_anchors
 
-        return drift_from(self.table, self._before, time_anchors(self.runner, self.jobs)) if self.jobs else None
+        return drift_from(self.then, self._before, time_anchors(self.runner, self.jobs)) if self.jobs else None
 
 
 def _tuning_db(meta: Any, target: Any) -> Path | None:

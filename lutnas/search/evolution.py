@@ -97,9 +97,9 @@ def feasible_sampling(space: Any, table: Any, budget_ms: float, draws: int = 409
             cand = np.unique(np.asarray([space.sample(rng) for _ in range(draws)], dtype=np.int64), axis=0)
             cand = cand[rng.permutation(len(cand))]
             latency = table.predict_latency(cand)
-            order = np.concatenate([np.flatnonzero(latency <= budget_ms), np.argsort(latency)])
-            _, first = np.unique(order, return_index=True)
-            return cand[order[np.sort(first)][:n_samples]]
+            # feasible ones first in their random order, then the rest fastest first
+            order = np.argsort(np.where(latency <= budget_ms, -np.inf, latency), kind="stable")
+            return cand[order[:n_samples]]
 
     return FeasibleSampling()
 

@@ -159,15 +159,17 @@ class NaswotPaths:
 
     def _remember(self, key: tuple, x: Any, kernel: Any) -> None:
         with self._lock:
-            self._remember_locked(key, x, kernel)
+            old = self._cache.pop(key, None)   # two threads may compute the same prefix
+            if old is not None:
+                self._bytes -= _nbytes(old)
+            self._cache[key] = (x, kernel)
+            self._bytes += _nbytes((x, kernel))
+            while self._bytes > self._budget and self._cache:
+                self._bytes -= _nbytes(self._cache.popitem(last=False)[1])
 
-    def _remember_locked(self, key: tuple, x: Any, kernel: Any) -> None:
-        size = x.element_size() * x.nelement() + kernel.element_size() * kernel.nelement()
-        self._cache[key] = (x, kernel)
-        self._bytes += size
-        while self._bytes > self._budget and self._cache:
-            _, (old_x, old_k) = self._cache.popitem(last=False)
-            self._bytes -= old_x.element_size() * old_x.nelement() + old_k.element_size() * old_k.nelement()
+
+def _nbytes(tensors: tuple[Any, ...]) -> int:
+    return sum(t.element_size() * t.nelement() for t in tensors)
 
 
 def fold_batchnorm(model: Any) -> Any:
