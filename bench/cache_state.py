@@ -14,8 +14,8 @@ are reused):
 
     LUTNAS_CACHE=<cache used by profile> .venv/bin/python bench/cache_state.py --db cpu64.db [-n 3]
 
-Measured here (lutnas-cpu --mcpu znver1, proxyless @64, 3 archs, two runs): hot sums 0.75-0.91 of
-the network, 1 MB evicted 0.79-0.97, 4 MB 0.85-1.06, 48 MB (everything) 1.13-1.34. The network's
+Measured here (lutnas-cpu --mcpu znver1, proxyless @64, 3 archs, two runs): hot sums 0.75-0.90 of
+the network, 1 MB evicted 0.79-0.97, 4 MB 0.85-1.06, 48 MB (everything) 1.14-1.36. The network's
 real cache state lies between "hot" and "everything evicted"; no single eviction size is right.
 """
 

@@ -9,10 +9,11 @@ a -8.9% bias.
 The anchors: a few of the table's own entries, re-timed with the table's own job settings right
 before and right after the whole networks. They are the slowest entries (the least sensitive to
 timer resolution and per-call overhead) but never the head, whose classifier weights make it the
-most cache-sensitive entry: it moved 18-20% where the others moved 1-3%. The median of their
-ratios now / then is the drift factor, so one anchor that moves on its own does not set it.
-Anchors are entries, not the validation archs, so no held-out information leaks into the correction. Only isolated-block tables can be anchored this way (an
-in-network table's entries are not timings of a block alone).
+most cache-sensitive entry: in three validations here it moved -14%, +18% and +28% where the
+other anchors moved -0.5% to +8%. The median of their ratios now / then is the drift factor, so
+one anchor that moves on its own does not set it. Anchors are entries, not the validation archs,
+so no held-out information leaks into the correction. Only isolated-block tables can be anchored
+this way (an in-network table's entries are not timings of a block alone).
 """
 
 from __future__ import annotations
