@@ -134,12 +134,13 @@ def test_zero_cost_proxies_finite_and_discriminative(digits):
 
 def test_naswot_prefix_cache_and_threads_give_the_plain_score(digits):
     """NaswotPaths (per-block kernel sums, prefix cache, concurrent threads) == the textbook score."""
-    from lutnas.search.naswot import NaswotPaths, fold_batchnorm, naswot_logdet
+    from lutnas.search.inference import for_scoring
+    from lutnas.search.naswot import NaswotPaths, naswot_logdet
     from lutnas.search.proxies import _init_supernet, _PathModel
 
     space = get_space("proxyless")
     options = SearchOptions(latency_ms=1.0, batch_size=16, width_mult=0.25, seed=0)
-    supernet = fold_batchnorm(_init_supernet(space, digits, options, 224))
+    supernet = for_scoring(_init_supernet(space, digits, options, 224))
     x = digits.train_x[:16].contiguous(memory_format=torch.channels_last)
     rng = np.random.default_rng(5)
     base = list(space.sample(rng))

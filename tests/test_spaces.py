@@ -102,6 +102,20 @@ def test_ofa_sampling_covers_every_depth_and_respects_the_constraint():
     assert depths == {2, 3, 4}
 
 
+@pytest.mark.parametrize("name", ["proxyless", "ofa-mbv3"])
+def test_sample_many_draws_the_distribution_of_sample(name):
+    """Vectorised sampling: every row valid, and each layer's choice frequencies those of `sample`."""
+    space = get_space(name)
+    many = space.sample_many(np.random.default_rng(0), 6000)
+    one_by_one = np.asarray([space.sample(np.random.default_rng(seed)) for seed in range(6000)])
+    assert many.shape == (6000, space.num_layers) and many.dtype == np.int64
+    assert all(space.validate(row) == tuple(row) for row in many[:500])
+    for i, layer in enumerate(space.layers):
+        freq = np.bincount(many[:, i], minlength=len(layer.choices)) / 6000
+        expected = np.bincount(one_by_one[:, i], minlength=len(layer.choices)) / 6000
+        assert np.abs(freq - expected).max() < 0.035, (i, freq, expected)   # ~5 sigma at n=6000
+
+
 def test_ofa_depth_constraint():
     space = get_space("ofa-mbv3")
     ok = [0] * 20

@@ -86,7 +86,7 @@ def score_feasible(estimator: Callable, archs: np.ndarray, latency_ms: np.ndarra
 def feasible_sampling(space: Any, table: Any, budget_ms: float, draws: int = 4096):
     """pymoo sampling: uniform archs of the space that the table says meet the budget.
 
-    Draws `draws` candidates per round (the space's own sampler, so depth rules hold), keeps the
+    Draws `draws` candidates per round (the space's own distribution, so depth rules hold), keeps the
     distinct feasible ones, and tops up with the fastest candidates seen if too few are feasible.
     """
     from pymoo.core.sampling import Sampling
@@ -94,7 +94,7 @@ def feasible_sampling(space: Any, table: Any, budget_ms: float, draws: int = 409
     class FeasibleSampling(Sampling):
         def _do(self, problem, n_samples, *args, random_state=None, **kwargs):
             rng = np.random.default_rng(random_state.integers(2**63))
-            cand = np.unique(np.asarray([space.sample(rng) for _ in range(draws)], dtype=np.int64), axis=0)
+            cand = np.unique(space.sample_many(rng, draws), axis=0)
             cand = cand[rng.permutation(len(cand))]
             latency = table.predict_latency(cand)
             # feasible ones first in their random order, then the rest fastest first

@@ -8,14 +8,15 @@ paths through a supernet block by block and keeps, per (block position, choices 
 output and the kernel summed up to it. A path that shares its first k layers with one scored before
 starts from there. Evolution's children share long prefixes with their parents, so late generations,
 the bulk of a search, run only their last few blocks (the cache is LRU, bounded in bytes). A
-population is scored by one thread per core at once (`score_many`); hooks collect codes per thread.
+population is scored by one thread per core at once (`score_many`); hooks fold codes per thread.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from lutnas.errors import LutnasError
@@ -30,70 +31,97 @@ def naswot_score(model: Any, x: Any) -> float:
 
     codes = ActivationCodes(model)
     try:
+        codes.start(codes.empty(x.shape[0]))
         with torch.no_grad():
             model(x)
-        kernel = codes.kernel_part(x.shape[0])
+        state = codes.finish()
     finally:
         codes.close()
     if not codes.seen:
         raise LutnasError("naswot needs ReLU-family activations; the model has none")
-    return naswot_logdet(kernel)
+    return naswot_logdet(kernel_of(state))
 
 
 class ActivationCodes:
-    """Forward hooks on a model's ReLU-family modules that collect each unit's on/off code.
+    """Forward hooks on a model's ReLU-family modules that fold each unit's on/off code into a kernel.
 
     Registered once and kept: walking a supernet's thousands of modules to hook and unhook them for
     every architecture cost ~12 ms an arch, a sixth of the score. Only the modules a forward pass
     runs add codes, so one set of hooks serves every path.
+
+    The state is (A, n): A = sum of C C^T over the codes seen (0/1 codes, so diag(A) holds each row's
+    count of active units) and n units. That is all K needs (`kernel_of`), and each activation adds
+    to it with one `addmm` as it happens -- no codes are kept, concatenated or converted afterwards
+    (scoring is per-op overhead bound at these sizes, so ops saved are time saved).
     """
 
     def __init__(self, model: Any) -> None:
-        self._local = threading.local()   # each scoring thread collects its own path's codes
+        self._local = threading.local()   # each scoring thread folds its own path's codes
         self.seen = False
-        self._handles = [m.register_forward_hook(self._hook) for m in model.modules()
-                         if type(m).__name__ in ACTIVATIONS]
+        self._handles = [m.register_forward_hook(functools.partial(self._hook, _code_op(m)))
+                         for m in model.modules() if type(m).__name__ in ACTIVATIONS]
 
-    def _hook(self, _module, _inp, out) -> None:
+    @staticmethod
+    def empty(batch: int) -> tuple[Any, int]:
         import torch
 
-        y = out.detach()
-        if y.dim() == 4 and y.is_contiguous(memory_format=torch.channels_last):
-            y = y.permute(0, 2, 3, 1)   # a contiguous view: flattening it copies nothing (unit order is free)
-        self._codes.append((y > 0).reshape(y.shape[0], -1))
+        return torch.zeros(batch, batch, dtype=torch.float32), 0
+
+    def start(self, state: tuple[Any, int]) -> None:
+        """Fold this thread's next codes into `state` (which is not modified: addmm is out of place)."""
+        self._local.agree, self._local.units = state
+
+    def finish(self) -> tuple[Any, int]:
+        """The state with this thread's codes folded in; codes after this are ignored until `start`."""
+        state = self._local.agree, self._local.units
+        self._local.agree = None
+        return state
+
+    def _hook(self, code_op: Callable[[Any], Any], _module, _inp, out) -> None:
+        import torch
+
+        if getattr(self._local, "agree", None) is None:
+            return   # not a scoring pass of ours (another caller, or another set of hooks, runs the model)
+        code = code_op(out.detach())
+        if code.dim() == 4 and code.is_contiguous(memory_format=torch.channels_last):
+            code = code.permute(0, 2, 3, 1)   # a contiguous view: flattening it copies nothing (unit order is free)
+        code = code.reshape(code.shape[0], -1)
+        agree, units = self._local.agree, self._local.units + code.shape[1]
+        if units >= 2**24 and agree.dtype != torch.float64:
+            agree = agree.double()   # float32 sums of 0/1 products are exact only below 2^24
+        code = code.to(agree.dtype)
+        self._local.agree, self._local.units = torch.addmm(agree, code, code.T), units
         self.seen = True
-
-    @property
-    def _codes(self) -> list[Any]:
-        if not hasattr(self._local, "codes"):
-            self._local.codes = []
-        return self._local.codes
-
-    def kernel_part(self, batch: int) -> Any:
-        """2 C C^T + n - r_i - r_j (float64 [batch, batch]) of the codes collected since the last call.
-
-        Equal to C C^T + (1 - C)(1 - C)^T with one matmul instead of two; the matmul runs in float32,
-        exact for integer sums below 2^24 units (float64 beyond).
-        """
-        import torch
-
-        if not self._codes:
-            return torch.zeros(batch, batch, dtype=torch.float64)
-        c = torch.cat(self._codes, dim=1)
-        self._codes.clear()
-        c = c.to(torch.float32 if c.shape[1] < 2**24 else torch.float64)
-        agree = (c @ c.T).to(torch.float64)
-        rows = agree.diagonal()   # c is 0/1: c_i . c_i is the row sum
-        return 2.0 * agree + c.shape[1] - rows[:, None] - rows[None, :]
-
-    def reset(self) -> None:
-        """Drop codes collected outside a scoring pass (another caller ran the model)."""
-        self._codes.clear()
 
     def close(self) -> None:
         for handle in self._handles:
             handle.remove()
         self._handles = []
+
+
+def _code_op(module: Any) -> Callable[[Any], Any]:
+    """The op that turns a module's output into float 0/1 codes (1 = active unit).
+
+    ReLU-style outputs are never negative, so their sign already is the code, in one op: ~3x faster
+    than compare-and-convert and ~11x faster than `heaviside` (measured here on a 32x144x16x16
+    channels-last tensor, one thread).
+    """
+    import torch
+
+    lower = getattr(module, "min_val", 0.0)   # Hardtanh's floor; ReLU and ReLU6 floor at 0
+    if type(module).__name__ in ("ReLU", "ReLU6", "Hardtanh") and lower >= 0:
+        return torch.sign
+    return lambda y: (y > 0).to(y.dtype)
+
+
+def kernel_of(state: tuple[Any, int]) -> Any:
+    """K = C C^T + (1 - C)(1 - C)^T = 2A + n - r_i - r_j (float64), with r = diag(A) the active counts."""
+    import torch
+
+    agree, units = state
+    agree = agree.to(torch.float64)
+    rows = agree.diagonal()
+    return 2.0 * agree + units - rows[:, None] - rows[None, :]
 
 
 def naswot_logdet(kernel: Any) -> float:
@@ -132,9 +160,8 @@ class NaswotPaths:
     def score(self, arch: Sequence[int]) -> float:
         import torch
 
-        x, kernel = self.x, torch.zeros(self.x.shape[0], self.x.shape[0], dtype=torch.float64)
-        layer, prefix = 0, ()
-        self.codes.reset()
+        state, layer, prefix = self.codes.empty(self.x.shape[0]), 0, ()
+        x = self.x
         for pos, (kind, segment) in enumerate(zip(self.supernet.kinds, self.supernet.segments)):
             module = segment
             if kind == "layer":
@@ -147,45 +174,28 @@ class NaswotPaths:
                 if hit is not None:
                     self._cache.move_to_end(key)
             if hit is not None:
-                x, kernel = hit
+                x, state = hit
                 continue
+            self.codes.start(state)
             with torch.inference_mode():
                 x = module(x)
-            kernel = kernel + self.codes.kernel_part(self.x.shape[0])
-            self._remember(key, x, kernel)
+            state = self.codes.finish()
+            self._remember(key, x, state)
         if not self.codes.seen:
             raise LutnasError("naswot needs ReLU-family activations; the model has none")
-        return naswot_logdet(kernel)
+        return naswot_logdet(kernel_of(state))
 
-    def _remember(self, key: tuple, x: Any, kernel: Any) -> None:
+    def _remember(self, key: tuple, x: Any, state: tuple[Any, int]) -> None:
         with self._lock:
             old = self._cache.pop(key, None)   # two threads may compute the same prefix
             if old is not None:
-                self._bytes -= _nbytes(old)
-            self._cache[key] = (x, kernel)
-            self._bytes += _nbytes((x, kernel))
+                self._bytes -= _entry_bytes(old)
+            self._cache[key] = (x, state)
+            self._bytes += _entry_bytes((x, state))
             while self._bytes > self._budget and self._cache:
-                self._bytes -= _nbytes(self._cache.popitem(last=False)[1])
+                self._bytes -= _entry_bytes(self._cache.popitem(last=False)[1])
 
 
-def _nbytes(tensors: tuple[Any, ...]) -> int:
-    return sum(t.element_size() * t.nelement() for t in tensors)
-
-
-def fold_batchnorm(model: Any) -> Any:
-    """Fold every eval-mode conv -> BN pair of `ConvBNAct` into one biased conv, in place.
-
-    The proxies only run inference with frozen statistics, where BN is an affine map per channel;
-    folding it removes a third of the ops a path runs (scoring is per-op overhead bound here).
-    Not for synflow, whose score sums over the BN parameters too.
-    """
-    from torch import nn
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-    from lutnas.spaces.layers import ConvBNAct
-
-    for module in model.modules():
-        if isinstance(module, ConvBNAct) and isinstance(getattr(module, "bn", None), nn.BatchNorm2d):
-            module.conv = fuse_conv_bn_eval(module.conv, module.bn)
-            module.bn = nn.Identity()
-    return model
+def _entry_bytes(entry: tuple[Any, tuple[Any, int]]) -> int:
+    x, (agree, _) = entry
+    return sum(t.element_size() * t.nelement() for t in (x, agree))

@@ -23,7 +23,7 @@ import numpy as np
 
 from lutnas.errors import LutnasError
 from lutnas.registry import Registry
-from lutnas.search.naswot import NaswotPaths, fold_batchnorm, naswot_score  # noqa: F401  (naswot_score: API)
+from lutnas.search.naswot import NaswotPaths, naswot_score  # noqa: F401  (naswot_score: API)
 
 ProxyFactory = Callable[..., Callable[[tuple[int, ...]], float]]
 PROXIES: Registry[ProxyFactory] = Registry("accuracy proxy")
@@ -119,7 +119,9 @@ def _naswot(space: Any, data: Any, options: Any, resolution: int) -> Callable[[t
     g = torch.Generator().manual_seed(options.seed)
     idx = torch.randperm(len(data.train_y), generator=g)[: min(options.batch_size, len(data.train_y))]
     x = data.train_x[idx].contiguous(memory_format=torch.channels_last)
-    paths = NaswotPaths(fold_batchnorm(_init_supernet(space, data, options, resolution)), x)
+    from lutnas.search.inference import for_scoring
+
+    paths = NaswotPaths(for_scoring(_init_supernet(space, data, options, resolution)), x)
     return _cached(paths.score, paths.score_many)
 
 

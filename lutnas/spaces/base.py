@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from lutnas.errors import ArchError
 from lutnas.spaces.blocks import Block, BlockSpec, make_divisible
 
 if TYPE_CHECKING:
-    import numpy as np
     from torch import nn
 
 Arch = tuple[int, ...]
@@ -193,6 +194,20 @@ class SearchSpace:
                 idx = [j for j, c in enumerate(choices) if c.is_skip == (pos >= depth)]
                 arch[i] = idx[int(rng.integers(len(idx)))]
         return tuple(arch)
+
+    def sample_many(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        """`count` draws of `sample`'s distribution at once (int64 [count, layers]): a feasibility
+        filter draws thousands, and one draw at a time cost ~85 us an arch."""
+        archs = np.stack([rng.integers(len(layer.choices), size=count) for layer in self.layers], axis=1)
+        for members in self._groups.values():
+            depth = rng.integers(len(members) + 1, size=count)
+            for pos, i in enumerate(members):
+                kinds = np.asarray([c.is_skip for c in self.layers[i].choices])
+                kept, skip = np.flatnonzero(~kinds), np.flatnonzero(kinds)
+                keep = pos < depth
+                archs[keep, i] = kept[rng.integers(len(kept), size=int(keep.sum()))]
+                archs[~keep, i] = skip[rng.integers(len(skip), size=int((~keep).sum()))]
+        return archs.astype(np.int64)
 
     def validate(self, arch: object) -> Arch:
         """Return `arch` as a tuple of ints, or raise ArchError naming the layer and its valid choices."""
