@@ -167,6 +167,33 @@ def test_naswot_prefix_cache_and_threads_give_the_plain_score(digits):
     assert len(set(np.round(expected, 6))) > 1
 
 
+def test_scoring_rewrites_keep_every_path_function(digits):
+    """BN folding and 1x1 convs as linear layers change the ops, not what a path computes."""
+    import copy
+
+    from lutnas.search.inference import PointwiseLinear, for_scoring
+    from lutnas.search.proxies import _init_supernet, _PathModel
+
+    space = get_space("proxyless")
+    options = SearchOptions(latency_ms=1.0, batch_size=8, width_mult=0.25, seed=0)
+    plain = _init_supernet(space, digits, options, 224)
+    with torch.no_grad():   # non-trivial BN statistics, so folding has something to fold
+        for m in plain.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    fast = for_scoring(copy.deepcopy(plain))
+    assert sum(isinstance(m, PointwiseLinear) for m in fast.modules()) > 20
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    x = digits.train_x[:8].contiguous(memory_format=torch.channels_last)
+    rng = np.random.default_rng(2)
+    with torch.no_grad():
+        for _ in range(3):
+            arch = space.sample(rng)
+            want, got = _PathModel(plain, arch)(x), _PathModel(fast, arch)(x)
+            assert torch.allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
 def test_npz_loader_refuses_pickled_arrays(tmp_path):
     bad = tmp_path / "bad.npz"
     np.savez(bad, x=np.array([object(), object()], dtype=object), y=np.array([0, 1]))
