@@ -232,10 +232,14 @@ def doctor(as_json: bool, show_fp: bool) -> None:
 @click.option("--tuning-db", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Root of the tuning databases (one per device fingerprint + target; default "
               "$LUTNAS_CACHE/tuning).")
+@click.option("--fit-networks", type=click.IntRange(min=0), default=None,
+              help="After the blocks, measure N whole networks and store a linear fit of them as the "
+              "table's calibration (--calibrated applies it). Default: 8 for tvm tables built with a "
+              "pipeline other than tvm-default (fast kernels under-predict networks), else 0.")
 @_remote_options
 def profile_cmd(space_name, resolution, target, runtime, db, threads, pipeline, remeasure, workers,
                 repeats, min_repeat_ms, estimator, limit, measure_mode, compile_only, tune_trials, tuning_db,
-                rpc, tracker, key, emulated) -> None:
+                fit_networks, rpc, tracker, key, emulated) -> None:
     """Measure every unique block of a space on this device into a latency table (resumable)."""
     from lutnas.latency_tables.profile import ProfileSettings, compile_blocks, profile_table, work_dir_for
     from lutnas.lowering.pipeline import DEFAULT_PIPELINE
@@ -268,6 +272,25 @@ def profile_cmd(space_name, resolution, target, runtime, db, threads, pipeline, 
     click.echo(f"table {r.table_id} in {r.db_path}")
     click.echo(f"entries {r.entries}: measured {r.measured} ({r.passes} pass(es)), skipped {r.skipped}, "
                f"unstable {r.unstable}; compile {r.compile_s:.1f} s, measure {r.measure_s:.1f} s")
+    from lutnas.latency_tables.network_fit import default_fit_count
+
+    count = default_fit_count(runtime, pipeline or DEFAULT_PIPELINE) if fit_networks is None else fit_networks
+    if count and limit is None:
+        _fit_networks(db, r.table_id, count, runner, db_dir)
+
+
+def _fit_networks(db, table_id, count, runner, tuning_db) -> None:
+    """`profile --fit-networks`: fit the finished table to `count` whole networks, store it, say how well."""
+    from lutnas.latency_tables import open_table
+    from lutnas.latency_tables.network_fit import fit_archs, fit_on_networks
+    from lutnas.spaces import get_space
+
+    table = open_table(db, table_id)
+    archs = fit_archs(get_space(table.meta.space), count)
+    cal = fit_on_networks(table, archs, runner=runner, progress=sys.stderr.isatty(), tuning_db=tuning_db)
+    click.echo(f"fitted to {cal.n_fit} whole network(s): measured = {cal.a:.3f} x table + {cal.b:.3f} ms "
+               f"(residual {cal.rel_sigma:.1%} RMS); predict / search / export --calibrated apply it, "
+               "validate scores it on other archs")
 
 
 def _tune_table(space_name, resolution, target, runtime, threads, trials, root, settings, work_dir):
@@ -310,12 +333,14 @@ def _measure_mode(mode: str, runtime: str) -> str:
 @click.option("--archs", "archs_file", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per arch.")
 @click.option("--allow-mismatch", is_flag=True, help="Use a table of another space/resolution anyway.")
-@click.option("--calibrated", is_flag=True, help="Apply the calibration stored by `lutnas validate`.")
+@click.option("--calibrated", is_flag=True,
+              help="Apply the table's stored calibration (profile --fit-networks, validate --calibrate).")
 def predict_cmd(db, table_id, archs_file, as_json, allow_mismatch, calibrated) -> None:
     """Predict the latency of every arch of an archs file from a latency table."""
     from lutnas.latency_tables.predict import predict_archs
 
     rows, mismatch = predict_archs(db, table_id, archs_file, allow_mismatch=allow_mismatch, calibrated=calibrated)
+    _note_stored_calibration(db, table_id, calibrated)
     if as_json:
         _write_json(rows, None)
         return
@@ -329,6 +354,18 @@ def predict_cmd(db, table_id, archs_file, as_json, allow_mismatch, calibrated) -
     Console().print(table)
     for line in mismatch:
         click.echo(f"warning: mismatch allowed: {line}", err=True)
+
+
+def _note_stored_calibration(db, table_id, calibrated: bool) -> None:
+    """A table fitted to whole networks predicts them better with its fit: say so when it is not used."""
+    from lutnas.latency_tables import open_table
+
+    if calibrated:
+        return
+    cal = open_table(db, table_id).calibration
+    if cal:
+        click.echo(f"note: the table has a calibration fitted on {cal.get('n_fit')} whole network(s) "
+                   f"(x{float(cal.get('a', 1)):.3f}); --calibrated applies it", err=True)
 
 
 @cli.group("table")
@@ -511,7 +548,7 @@ def _warn_if_drifted(drift, tolerance: float = 0.10) -> None:
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--batches-per-epoch", type=int, default=None)
 @click.option("--calibrated", is_flag=True,
-              help="Search with the calibration `lutnas validate --calibrate` stored with the table (e.g. "
+              help="Search with the table's stored calibration (profile --fit-networks, validate --calibrate; e.g. "
               "for lutnas-cpu tables, whose blocks alone run faster than inside a network).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
 def search_cmd(db, table_id, strategy, latency_ms, data_source, epochs, seed, proxy, population, generations,
@@ -556,7 +593,7 @@ def search_cmd(db, table_id, strategy, latency_ms, data_source, epochs, seed, pr
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Latency table db: record the table's prediction for this arch.")
 @click.option("--table", "table_id", default=None, help="Table id in --db (default: the only one).")
-@click.option("--calibrated", is_flag=True, help="Predict with the table's stored calibration (validate --calibrate).")
+@click.option("--calibrated", is_flag=True, help="Predict with the table's stored calibration (profile --fit-networks, validate --calibrate).")
 @click.option("--allow-mismatch", is_flag=True, help="Use a table made for another setup (recorded).")
 @click.option("--resolution", "-r", type=int, default=None, help="Input resolution (default: the space's).")
 @click.option("--num-classes", type=int, default=None, help="Classes (default 1000, or read from --weights).")

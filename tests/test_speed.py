@@ -5,6 +5,8 @@ No timing is asserted here (the machine is shared); speed is measured by bench/a
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -213,6 +215,7 @@ def test_tuned_table_validates_with_the_schedules_it_describes(tiny_space, tmp_p
     """profile --tune, then validate: the networks compile with the table's tuned schedules (no new
     trials, the database unchanged) and the table predicts them (loose bound: a shared machine)."""
     from lutnas.latency_tables import open_table
+    from lutnas.latency_tables.network_fit import fit_on_networks
     from lutnas.latency_tables.profile import ProfileSettings, profile_table
     from lutnas.latency_tables.tuned import tune_table
     from lutnas.latency_tables.validate import validate
@@ -230,10 +233,47 @@ def test_tuned_table_validates_with_the_schedules_it_describes(tiny_space, tmp_p
     table = open_table(tmp_path / "t.db")
     assert table.meta.pipeline == tuned.pipeline
     assert table.meta.options["extra"]["tuning"] == {"trials_per_block": 2, "database_hash": tuned.database_hash}
-    archs = [(0, 0), (1, 2), (1, 1)]
+    # profile's network fit (--fit-networks): measured on three archs, stored with the table
+    fit = fit_on_networks(table, [(0, 1), (0, 2), (1, 0)], tuning_db=tuned.database_dir, work_dir=tmp_path / "nets",
+                          progress=False, policy=policy)
+    assert fit.n_fit == 3 and fit.a > 0 and len(set(fit.fit_keys)) == 3
+    assert table.calibration["source"] == "profile"
+    assert np.allclose(table.dense(calibrated=True).predict_latency(np.array([[1, 1]])),
+                       fit.a * table.dense().predict_latency(np.array([[1, 1]])) + fit.b)
+    archs = [(0, 0), (1, 2), (1, 1), (1, 0)]   # (1, 0) was fitted on: not scored
     report = validate(table, archs, tmp_path / "v", tuning_db=tuned.database_dir, work_dir=tmp_path / "nets",
                       progress=False, policy=policy, anchors=2)
     assert report.conditions["pipeline"] == tuned.pipeline
     assert database_records(tuned.database_dir) == records and database_hash(tuned.database_dir) == tuned.database_hash
+    assert [r.role for r in report.rows] == ["score", "score", "score", "fit"]
     assert report.accuracy.n == 3 and report.accuracy.mape < 0.5, report.line()
+    assert report.calibration_source == "stored" and report.calibrated_accuracy.n == 3
+    assert "stored calibration, held-out" in report.line()
     assert report.drift is not None and len(report.drift.rows) == 2
+
+
+def test_profile_fits_the_table_to_whole_networks(tiny_space, tmp_path, monkeypatch):
+    """`profile --fit-networks N`: after the blocks, N distinct networks are measured and the fit is
+    stored with the table; `predict` then says a fit exists, `predict --calibrated` applies it."""
+    from click.testing import CliRunner
+
+    from lutnas.cli import cli
+    from lutnas.latency_tables import open_table
+    from lutnas.spaces import dump_archs
+
+    monkeypatch.setenv("LUTNAS_CACHE", str(tmp_path / "cache"))
+    db = tmp_path / "t.db"
+    res = CliRunner().invoke(cli, ["profile", "--space", tiny_space.name, "-r", "32", "--db", str(db),
+                                   "--repeats", "3", "--min-repeat-ms", "2", "--fit-networks", "3"])
+    assert res.exit_code == 0, res.output
+    assert "fitted to 3 whole network(s)" in res.output
+    table = open_table(db)
+    cal = table.calibration
+    assert cal["source"] == "profile" and cal["n_fit"] == 3 and len({tuple(a) for a in cal["fit_archs"]}) == 3
+    archs = tmp_path / "archs.json"
+    archs.write_text(json.dumps(dump_archs(tiny_space.name, [(1, 1)])))
+    raw = CliRunner().invoke(cli, ["predict", "--db", str(db), "--archs", str(archs), "--json"])
+    fitted = CliRunner().invoke(cli, ["predict", "--db", str(db), "--archs", str(archs), "--json", "--calibrated"])
+    assert "--calibrated applies it" in raw.stderr
+    raw_ms, fitted_ms = (json.loads(r.stdout)[0]["latency_ms"] for r in (raw, fitted))
+    assert fitted_ms == pytest.approx(cal["a"] * raw_ms + cal["b"])

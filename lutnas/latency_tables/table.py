@@ -91,7 +91,7 @@ class LatencyTable:
 
     @property
     def calibration(self) -> dict[str, Any] | None:
-        """The 'calibration' attachment (written by validate), or None."""
+        """The 'calibration' attachment (written by `validate --calibrate` or `profile --fit-networks`), or None."""
         return self.store.attachment(self.id, "calibration")
 
     # -- statistics --------------------------------------------------------------------------------
@@ -143,7 +143,7 @@ class LatencyTable:
         if calibrated:
             cal = self.calibration
             if cal is None:
-                raise TableError(f"table {self.id} has no calibration (lutnas validate --calibrate stores one)")
+                raise TableError(f"table {self.id} has no calibration (lutnas profile --fit-networks N or validate --calibrate stores one)")
             from lutnas.latency_tables.calibration import Calibration, apply_to_dense
 
             table = apply_to_dense(table, Calibration.from_dict(cal))

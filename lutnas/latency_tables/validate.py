@@ -116,6 +116,7 @@ class ValidationReport:
     allow_mismatch: bool = False
     mismatched: list[str] = field(default_factory=list)
     calibration: Calibration | None = None
+    calibration_source: str = ""           # "fitted here" | "stored" (fitted by profile or an earlier validate)
     calibrated_accuracy: Accuracy | None = None
     drift: Drift | None = None
     drift_corrected_accuracy: Accuracy | None = None   # on the scored archs, raw table x drift factor
@@ -126,7 +127,8 @@ class ValidationReport:
     def line(self) -> str:
         out = f"validate: {self.accuracy.line()}"
         if self.calibrated_accuracy is not None:
-            out += f"\nvalidate (calibrated, held-out): {self.calibrated_accuracy.line()}"
+            which = "stored calibration" if self.calibration_source == "stored" else "calibrated"
+            out += f"\nvalidate ({which}, held-out): {self.calibrated_accuracy.line()}"
         if self.drift is not None and self.drift_corrected_accuracy is not None:
             out += (f"\n{self.drift.line()}"
                     f"\nvalidate (drift-corrected): {self.drift_corrected_accuracy.line()}")
@@ -156,6 +158,7 @@ class ValidationReport:
         if self.calibration is not None:
             out["calibration"] = {
                 **self.calibration.to_dict(),
+                "source": self.calibration_source,
                 "raw_on_held_out": asdict(self.accuracy),
                 "calibrated_on_held_out": asdict(self.calibrated_accuracy) if self.calibrated_accuracy else None,
             }
@@ -164,21 +167,27 @@ class ValidationReport:
 
 def build_report(table_meta: dict[str, Any], archs: Sequence[Sequence[int]], prediction: Any,
                  measured: Sequence[Any], *, calibrate: bool = False, fit_fraction: float = 1 / 3,
-                 seed: int = 0, kind: str = "linear", dense: Any = None) -> ValidationReport:
+                 seed: int = 0, kind: str = "linear", stored: Calibration | None = None) -> ValidationReport:
     """Rows and statistics from predictions and whole-network measurements (no I/O, no timing).
 
     With `calibrate`, a seeded subset is marked "fit", the calibration is fitted on it, and every
-    statistic is computed on the remaining "score" rows only (raw and calibrated).
+    statistic is computed on the remaining "score" rows only (raw and calibrated). Without it, a
+    `stored` calibration (the table's own) is scored the same way: rows of archs it was fitted on
+    are marked "fit" and not scored.
     """
     pred = np.asarray(prediction.latency_ms, dtype=np.float64)
     meas = np.asarray([m.latency_ms for m in measured], dtype=np.float64)
-    fit_idx = np.array([], dtype=np.int64)
-    score_idx = np.arange(len(archs))
-    cal = None
+    fit_idx, cal, source = np.array([], dtype=np.int64), None, ""
     if calibrate:
-        fit_idx, score_idx = split_fit_score(len(archs), fit_fraction, seed)
+        fit_idx, _ = split_fit_score(len(archs), fit_fraction, seed)
         cal = fit_calibration(pred[fit_idx], meas[fit_idx], kind, tuple(measured[i].key for i in fit_idx))
+        source = "fitted here"
+    elif stored is not None:
+        fit_idx = np.array([i for i, m in enumerate(measured) if m.key in set(stored.fit_keys)], dtype=np.int64)
+        cal, source = (stored, "stored") if len(fit_idx) < len(archs) else (None, "")
+        fit_idx = fit_idx if cal is not None else np.array([], dtype=np.int64)
     fit_set = set(fit_idx.tolist())
+    score_idx = np.array([i for i in range(len(archs)) if i not in fit_set], dtype=np.int64)
     calibrated = cal.apply(pred) if cal is not None else None
     rows = [
         ArchRow(arch=list(map(int, a)), predicted=float(pred[i]), low=float(prediction.low_ms[i]),
@@ -196,7 +205,7 @@ def build_report(table_meta: dict[str, Any], archs: Sequence[Sequence[int]], pre
         options=dict(table_meta.get("options", {})),
     )
     if cal is not None:
-        report.calibration = cal
+        report.calibration, report.calibration_source = cal, source
         report.calibrated_accuracy = accuracy(calibrated[score_idx], meas[score_idx])
     return report
 
@@ -272,7 +281,7 @@ def validate(table: Any, archs: Sequence[Sequence[int]], out_dir: str | Path, *,
     entries are re-timed before and after the networks to measure speed drift (0: none).
     """
     from lutnas.latency_tables.drift import anchor_entries
-    from lutnas.latency_tables.networks import measure_archs
+    from lutnas.latency_tables.networks import measure_for_table, table_tuning_db
     from lutnas.lowering.targets import target_from_json
     from lutnas.profiler.stability import DEFAULT_POLICY
     from lutnas.spaces import get_space
@@ -292,24 +301,20 @@ def validate(table: Any, archs: Sequence[Sequence[int]], out_dir: str | Path, *,
     prediction = table.dense().predict(np.asarray(archs, dtype=np.int64))
     before = load_conditions()
     threads = int(getattr(runner, "threads", meta.threads))  # differs only under allow_mismatch
-    tuning_db = tuning_db or _tuning_db(meta, target)
+    tuning_db = tuning_db or table_tuning_db(table)
     anchor = _Anchors(table, runner, anchor_entries(table, anchors), target, threads, tuning_db, progress)
-    measured = measure_archs(space, archs, meta.resolution, target, meta.runtime, threads=threads,
-                             pipeline=meta.pipeline, runner=runner, policy=policy, progress=progress,
-                             width_mult=float(meta.options.get("width_mult", 1.0)),
-                             num_classes=int(meta.options.get("num_classes", 1000)),
-                             work_dir=work_dir, cache_dir=cache_dir, tuning_db=tuning_db,
-                             before_timing=anchor.before)
+    measured = measure_for_table(table, archs, runner=runner, policy=policy, progress=progress, work_dir=work_dir,
+                                 cache_dir=cache_dir, tuning_db=tuning_db, before_timing=anchor.before)
     info = {"id": meta.id, "space": meta.space, "resolution": meta.resolution, "target": meta.target_name,
             "runtime": meta.runtime, "threads": meta.threads, "options": meta.options}
     report = build_report(info, archs, prediction, measured, calibrate=calibrate, fit_fraction=fit_fraction,
-                          seed=seed, kind=kind)
+                          seed=seed, kind=kind, stored=stored_calibration(table))
     report.apply_drift(anchor.after())
     report.allow_mismatch = bool(allow_mismatch)
     report.mismatched = list(mismatched)
     report.conditions = {"before": before, "after": load_conditions(), "pipeline": meta.pipeline,
                          "fingerprint_id": meta.fingerprint_id}
-    if report.calibration is not None:
+    if calibrate:
         store_calibration(table, report)
     write_report(report, out_dir)
     return report
@@ -338,18 +343,9 @@ class _Anchors:
         return drift_from(self.then, self._before, time_anchors(self.runner, self.jobs)) if self.jobs else None
 
 
-def _tuning_db(meta: Any, target: Any) -> Path | None:
-    """The database a tuned table was compiled with (this device's, under the default root)."""
-    from lutnas.lowering.pipeline import TUNED_PREFIX
-
-    if not meta.pipeline.startswith(TUNED_PREFIX):
-        return None
-    recorded = (meta.options.get("extra") or {}).get("tuning", {}).get("database")
-    if recorded:
-        return Path(recorded)
-    from lutnas.latency_tables.tuned import tuning_db_for
-
-    return tuning_db_for(target, meta.threads)
+def stored_calibration(table: Any) -> Calibration | None:
+    doc = table.calibration
+    return Calibration.from_dict(doc) if doc else None
 
 
 def store_calibration(table: Any, report: ValidationReport) -> None:
