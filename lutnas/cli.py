@@ -571,6 +571,7 @@ def search_cmd(db, table_id, strategy, latency_ms, data_source, epochs, seed, pr
                             generations=generations, latency_loss=latency_loss, width_mult=width_mult,
                             batch_size=batch_size, batches_per_epoch=batches_per_epoch)
     data = load_data(data_source, train_resolution)
+    _note_stored_calibration(db, table_id, calibrated)
     result = run_search(strategy, table.dense(calibrated=calibrated), space, data, options, out_dir)
     names = [space.choice_names(layer)[c] for layer, c in enumerate(result.arch)]
     click.echo(f"{strategy} on {space.name} @ {table.meta.resolution}px, target {latency_ms:g} ms")
@@ -634,6 +635,8 @@ def export_cmd(space_name, arch_file, index, weights, target, db, table_id, cali
         info = {"weights": None, "width_mult": wm, "num_classes": nc}
     predicted = (predict_latency(db, table_id, space, arch, res, target, "tvm", allow_mismatch, wm, nc,
                                  calibrated=calibrated) if db else None)
+    if db:
+        _note_stored_calibration(db, table_id, calibrated)
     info = {"space": space.name, "arch": list(arch), "arch_file": str(arch_file), "arch_index": index,
             "resolution": res, **info, "predicted": predicted}
     db_dir = None
