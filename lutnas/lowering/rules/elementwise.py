@@ -5,13 +5,16 @@
 - `RowReduction`: one reduction whose reduced axes come last (global average pooling's sum, a dense
   layer's dot products) with injective producers/consumers: parallel over the kept axes; when the
   innermost kept axis is contiguous in the output it is tiled and vectorized under the reduction
-  (the GEMV of a classifier head), otherwise the reduction runs scalar per output.
+  (the GEMV of a classifier head); when instead the reduced axes are contiguous rows of the input
+  (NCHW global pooling), each row is summed in `lanes` partial sums, one vector (rfactor), then the
+  lanes are added; otherwise the reduction runs scalar per output.
 - `Fallback`: parallelise the outermost spatial loop of every root block. Always applies, never
   changes what is computed, so it goes last.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from lutnas.lowering.rules.base import (
@@ -45,6 +48,13 @@ class Injective(Rule):
         return sch
 
 
+# Rows (elements summed per output) from which vector partial sums beat the fallback's loops. Measured
+# here (1 thread, znver1 target, NCHW mean): rows of 16 / 64 took 3.4 / 8.6 us in the fallback vs 36 / 31
+# with partial sums; rows of 256 / 1024 took 28 / 65 us vs 6.4 / 9.9. The scalar reduction this rule
+# used before was slower than the fallback at every size (40-68 us).
+LONG_ROW = 128
+
+
 class RowReduction(Rule):
     """One reduction over trailing axes (pooling, dense) between injective blocks."""
 
@@ -71,6 +81,10 @@ class RowReduction(Rule):
         spatial, reduce_ = loops[:n_spatial], loops[n_spatial:]
         ext = parts.extents[:n_spatial]
         inner = _vector_tile(ext[-1], lanes) if _contiguous_last(sch, red, n_spatial) else 1
+        if inner == 1 and _rows_contiguous(sch, red, n_spatial, parts.extents[n_spatial:], lanes):
+            if math.prod(parts.extents[n_spatial:]) < LONG_ROW:
+                return None   # short rows: the fallback's plain loops, which LLVM vectorizes, were faster
+            return _lane_partial_sums(sch, red, out, spatial, reduce_, ext, lanes, target)
         if inner > 1:
             jo, ji = sch.split(spatial[-1], factors=[None, inner])
             sch.reorder(*spatial[:-1], jo, *reduce_, ji)
@@ -168,3 +182,47 @@ def _uses(expr: Any, var: Any) -> bool:
     from tvm.tirx.analysis import undefined_vars
 
     return any(v.same_as(var) for v in undefined_vars(expr))
+
+
+def _rows_contiguous(sch: Any, block: Any, n_spatial: int, reduce_ext: list[int], lanes: int) -> bool:
+    """Whether the reduced iterators index, in order, the trailing axes of every buffer the block
+    reads (each output then sums one contiguous row) and the row holds whole vectors."""
+    stmt = sch.get(block)
+    reduce_vars = [iv.var for iv in stmt.iter_vars[n_spatial:]]
+    row = 1
+    for e in reduce_ext:
+        row *= e
+    if row % lanes or row < 2 * lanes:
+        return False
+    for region in stmt.reads:
+        tail = region.region[-len(reduce_vars):] if len(region.region) >= len(reduce_vars) else []
+        if len(tail) != len(reduce_vars):
+            return False
+        for rng, var in zip(tail, reduce_vars, strict=True):
+            if not (hasattr(rng.min, "same_as") and rng.min.same_as(var)):
+                return False
+    return True
+
+
+def _lane_partial_sums(sch: Any, red: Any, out: Any, spatial: list[Any], reduce_: list[Any], ext: list[int],
+                       lanes: int, target: Any) -> Any:
+    """Sum each contiguous row as `lanes` vector partial sums (an rfactor block kept on the stack),
+    then the lanes: a scalar sum is one dependent add per element (latency bound), this is one
+    vector add per `lanes` elements."""
+    row = sch.fuse(*reduce_) if len(reduce_) > 1 else reduce_[0]
+    _, lane = sch.split(row, factors=[None, lanes])
+    partial = sch.rfactor(lane, factor_axis=len(spatial))   # keeps the loops (kept axes, row, lane)
+    outer = sch.fuse(*spatial) if len(spatial) > 1 else spatial[0]
+    sch.parallel(outer)
+    sch.set_scope(partial, 0, "local")
+    loops = sch.get_loops(partial)
+    sch.vectorize(loops[-1])      # the lane loop: contiguous loads, one vector accumulator
+    init = sch.decompose_reduction(partial, loops[-2])
+    sch.vectorize(sch.get_loops(init)[-1])
+    if out is not None:
+        if static_extents(sch, sch.get_loops(out)) == ext:
+            sch.set_scope(red, 0, "local")
+            sch.reverse_compute_at(out, outer, preserve_unit_loops=True)
+        else:
+            _schedule_spatial(sch, out, target)
+    return sch
