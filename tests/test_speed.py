@@ -95,8 +95,9 @@ def _tmp():
 
 
 def _te_funcs() -> dict[str, object]:
-    """An elementwise chain and a dense layer, written in TE (what Relax legalizes them to)."""
-    from tvm import te, tirx
+    """An elementwise chain, a dense layer and NCHW global average pooling over long (16x16) and
+    short (4x4) rows, written in TE (what Relax legalizes them to)."""
+    from tvm import te, tirx, topi
 
     a = te.placeholder((1, 16, 8, 8), name="a")
     b = te.compute(a.shape, lambda *i: te.max(a(*i) + tirx.const(1.0, "float32"), tirx.const(0.0, "float32")))
@@ -105,7 +106,11 @@ def _te_funcs() -> dict[str, object]:
     x = te.placeholder((1, 32), name="x")
     w = te.placeholder((32, 40), name="w")
     y = te.compute((1, 40), lambda i, j: te.sum(x[i, k] * w[k, j], axis=k))
-    return {"elementwise": te.create_prim_func([a, c]), "dense": te.create_prim_func([x, w, y])}
+    pools = {}
+    for name, side in (("pool_long", 16), ("pool_short", 4)):
+        p = te.placeholder((1, 24, side, side), name="p")
+        pools[name] = te.create_prim_func([p, topi.divide(topi.sum(p, axis=(2, 3), keepdims=True), side * side)])
+    return {"elementwise": te.create_prim_func([a, c]), "dense": te.create_prim_func([x, w, y]), **pools}
 
 
 def test_each_rule_matches_its_functions_only():
@@ -118,8 +123,9 @@ def test_each_rule_matches_its_functions_only():
     cases = {  # rule -> (functions it must schedule, functions it must refuse)
         ConvGEMM(): (pointwise, depthwise + list(te_funcs.values())),
         DepthwiseConv(): (depthwise, pointwise + list(te_funcs.values())),
-        Injective(): ([te_funcs["elementwise"]], pointwise + depthwise + [te_funcs["dense"]]),
-        RowReduction(): ([te_funcs["dense"]], pointwise + depthwise + [te_funcs["elementwise"]]),
+        Injective(): ([te_funcs["elementwise"]], pointwise + depthwise + [te_funcs["dense"], te_funcs["pool_long"]]),
+        RowReduction(): ([te_funcs["dense"], te_funcs["pool_long"]],   # short rows: the fallback's
+                         pointwise + depthwise + [te_funcs["elementwise"], te_funcs["pool_short"]]),
         Fallback(): (pointwise + depthwise + list(te_funcs.values()), []),
     }
     for rule, (mine, others) in cases.items():
@@ -128,7 +134,7 @@ def test_each_rule_matches_its_functions_only():
         for func in others:
             assert rule.apply(func, tgt, False) is None, rule
     names = [apply_rules(f, tgt, default_cpu_rules())[1] for f in (*pointwise, *depthwise, *te_funcs.values())]
-    assert names == ["conv-gemm", "depthwise", "injective", "row-reduction"]
+    assert names == ["conv-gemm", "depthwise", "injective", "row-reduction", "row-reduction", "fallback"]
 
 
 def test_rules_keep_numerics_on_single_functions():
