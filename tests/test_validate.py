@@ -290,3 +290,34 @@ def test_validate_warns_when_the_anchors_moved(capsys) -> None:
     _warn_if_drifted(Drift(1.04, 1.01, 1.0, rows))
     _warn_if_drifted(None)
     assert capsys.readouterr().err == ""
+
+
+def test_stored_calibration_is_scored_on_rows_it_was_not_fitted_on() -> None:
+    """build_report with the table's stored fit: rows of fit archs are marked "fit" and left out of
+    every statistic; when every row is a fit arch there is nothing to score it on, so it is not used."""
+    from dataclasses import dataclass as _dataclass
+    from types import SimpleNamespace
+
+    from lutnas.latency_tables.calibration import Calibration
+    from lutnas.latency_tables.validate import build_report
+
+    @_dataclass
+    class Measured:   # the fields build_report reads of a NetworkMeasurement
+        key: str
+        latency_ms: float
+        unstable: bool = False
+
+    pred = np.array([1.0, 2.0, 3.0, 4.0])
+    prediction = SimpleNamespace(latency_ms=pred, low_ms=pred * 0.9, high_ms=pred * 1.1)
+    measured = [Measured(f"net{i}", 1.2 * p + 0.1) for i, p in enumerate(pred)]
+    archs = [(i,) for i in range(4)]
+    stored = Calibration("linear", 1.2, 0.1, 0.0, 2, ("net1", "elsewhere"))
+    report = build_report({}, archs, prediction, measured, stored=stored)
+    assert [r.role for r in report.rows] == ["score", "fit", "score", "score"]
+    assert report.calibration_source == "stored" and report.accuracy.n == 3
+    assert report.calibrated_accuracy.n == 3 and report.calibrated_accuracy.mape == pytest.approx(0.0, abs=1e-12)
+    assert report.accuracy.bias < -0.1   # raw: the table under-predicts by the fitted map
+    everything = Calibration("linear", 1.2, 0.1, 0.0, 4, tuple(m.key for m in measured))
+    unused = build_report({}, archs, prediction, measured, stored=everything)
+    assert unused.calibration is None and unused.accuracy.n == 4
+    assert all(r.role == "score" for r in unused.rows)

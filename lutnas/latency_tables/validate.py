@@ -183,9 +183,10 @@ def build_report(table_meta: dict[str, Any], archs: Sequence[Sequence[int]], pre
         cal = fit_calibration(pred[fit_idx], meas[fit_idx], kind, tuple(measured[i].key for i in fit_idx))
         source = "fitted here"
     elif stored is not None:
-        fit_idx = np.array([i for i, m in enumerate(measured) if m.key in set(stored.fit_keys)], dtype=np.int64)
-        cal, source = (stored, "stored") if len(fit_idx) < len(archs) else (None, "")
-        fit_idx = fit_idx if cal is not None else np.array([], dtype=np.int64)
+        fitted = set(stored.fit_keys)
+        on_fit = np.array([i for i, m in enumerate(measured) if m.key in fitted], dtype=np.int64)
+        if len(on_fit) < len(archs):   # something left to score it on
+            fit_idx, cal, source = on_fit, stored, "stored"
     fit_set = set(fit_idx.tolist())
     score_idx = np.array([i for i in range(len(archs)) if i not in fit_set], dtype=np.int64)
     calibrated = cal.apply(pred) if cal is not None else None
