@@ -53,6 +53,15 @@ class Calibration:
         return cal
 
 
+def store_with_table(table: Any, cal: Calibration, **extra: Any) -> None:
+    """Keep `cal` with the table as its "calibration" attachment (outside the table identity), with
+    what its writer adds (`validate`: held-out scores; `profile`: the fit's source and archs)."""
+    from lutnas.latency_tables.store import Store
+
+    with Store(table.path, create=True) as store:
+        store.set_attachment(table.id, "calibration", cal.to_dict() | extra)
+
+
 def fit_calibration(predicted: Any, measured: Any, kind: str = "linear",
                     keys: tuple[str, ...] = ()) -> Calibration:
     """Least-squares fit in relative terms (each network weighs the same whatever its latency)."""

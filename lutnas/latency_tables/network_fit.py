@@ -12,12 +12,11 @@ any that coincide with the fit's.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lutnas.latency_tables.calibration import Calibration, fit_calibration
+from lutnas.latency_tables.calibration import Calibration, fit_calibration, store_with_table
 
 FIT_SEED = 0x1F17   # the fit's archs; validate's --seed picks others (and coinciding rows are not scored)
 AUTO_FIT_NETWORKS = 8
@@ -44,12 +43,9 @@ def fit_on_networks(table: Any, archs: list[tuple[int, ...]], **measure: Any) ->
     `measure`: keyword arguments of `networks.measure_for_table` (runner, policy, progress, dirs).
     """
     from lutnas.latency_tables.networks import measure_for_table
-    from lutnas.latency_tables.store import Store
 
     measured = measure_for_table(table, archs, **measure)
     predicted = table.dense().predict_latency(np.asarray(archs, dtype=np.int64))
     cal = fit_calibration(predicted, [m.latency_ms for m in measured], "linear", tuple(m.key for m in measured))
-    doc = cal.to_dict() | {"source": "profile", "fit_archs": [list(a) for a in archs]}
-    with Store(Path(table.path), create=True) as store:
-        store.set_attachment(table.id, "calibration", doc)
+    store_with_table(table, cal, source="profile", fit_archs=[list(a) for a in archs])
     return cal

@@ -169,6 +169,7 @@ def measure_for_table(table: Any, archs: Sequence[Sequence[int]], *, runner: Any
                       before_timing: Callable[[], None] | None = None) -> list[NetworkMeasurement]:
     """`measure_archs` with everything the table records: its space, resolution, target, runtime,
     threads, pipeline (and tuning database), width and classes -- networks built as its blocks were."""
+    from lutnas.latency_tables.tuned import table_tuning_db
     from lutnas.lowering.targets import target_from_json
 
     meta = table.meta
@@ -180,22 +181,6 @@ def measure_for_table(table: Any, archs: Sequence[Sequence[int]], *, runner: Any
                          num_classes=int(meta.options.get("num_classes", 1000)), work_dir=work_dir,
                          cache_dir=cache_dir, tuning_db=tuning_db or table_tuning_db(table),
                          before_timing=before_timing)
-
-
-def table_tuning_db(table: Any) -> Path | None:
-    """The database a tuned table was compiled with (recorded, else this device's under the default root)."""
-    from lutnas.lowering.pipeline import TUNED_PREFIX
-    from lutnas.lowering.targets import target_from_json
-
-    meta = table.meta
-    if not meta.pipeline.startswith(TUNED_PREFIX):
-        return None
-    recorded = (meta.options.get("extra") or {}).get("tuning", {}).get("database")
-    if recorded:
-        return Path(recorded)
-    from lutnas.latency_tables.tuned import tuning_db_for
-
-    return tuning_db_for(target_from_json(meta.target_name, meta.target_json), meta.threads)
 
 
 def measure_in_passes(

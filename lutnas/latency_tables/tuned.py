@@ -31,6 +31,20 @@ def tuning_db_for(target: Any, threads: int, root: str | Path | None = None, run
     return database_dir_for(root or default_tuning_root(), fp["fingerprint_id"], target.target_hash())
 
 
+def table_tuning_db(table: Any) -> Path | None:
+    """The database a tuned table was compiled with (recorded, else this device's under the default root)."""
+    from lutnas.lowering.pipeline import TUNED_PREFIX
+    from lutnas.lowering.targets import target_from_json
+
+    meta = table.meta
+    if not meta.pipeline.startswith(TUNED_PREFIX):
+        return None
+    recorded = (meta.options.get("extra") or {}).get("tuning", {}).get("database")
+    if recorded:
+        return Path(recorded)
+    return tuning_db_for(target_from_json(meta.target_name, meta.target_json), meta.threads)
+
+
 def tune_blocks(blocks: dict[str, Any], target: Any, database_dir: Path, *, trials: int, threads: int,
                 work_dir: Path, progress: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
     """Tune every block (key -> Block) for `trials` trials into `database_dir`; resumable (tasks

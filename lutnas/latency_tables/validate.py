@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from lutnas.latency_tables.calibration import Calibration, fit_calibration, split_fit_score
+from lutnas.latency_tables.calibration import Calibration, fit_calibration, split_fit_score, store_with_table
 from lutnas.latency_tables.drift import DEFAULT_ANCHORS, Drift
 
 REPORT_FORMAT = 1
@@ -282,7 +282,8 @@ def validate(table: Any, archs: Sequence[Sequence[int]], out_dir: str | Path, *,
     entries are re-timed before and after the networks to measure speed drift (0: none).
     """
     from lutnas.latency_tables.drift import anchor_entries
-    from lutnas.latency_tables.networks import measure_for_table, table_tuning_db
+    from lutnas.latency_tables.networks import measure_for_table
+    from lutnas.latency_tables.tuned import table_tuning_db
     from lutnas.lowering.targets import target_from_json
     from lutnas.profiler.stability import DEFAULT_POLICY
     from lutnas.spaces import get_space
@@ -350,11 +351,7 @@ def stored_calibration(table: Any) -> Calibration | None:
 
 
 def store_calibration(table: Any, report: ValidationReport) -> None:
-    """Keep the calibration with the table (outside its identity), with its held-out scores."""
-    from lutnas.latency_tables.store import Store
-
-    doc = report.calibration.to_dict()
-    doc["held_out"] = {"raw": asdict(report.accuracy),
-                       "calibrated": asdict(report.calibrated_accuracy) if report.calibrated_accuracy else None}
-    with Store(table.path, create=True) as store:
-        store.set_attachment(table.id, "calibration", doc)
+    """Keep the calibration with the table, with its held-out scores."""
+    held_out = {"raw": asdict(report.accuracy),
+                "calibrated": asdict(report.calibrated_accuracy) if report.calibrated_accuracy else None}
+    store_with_table(table, report.calibration, held_out=held_out)

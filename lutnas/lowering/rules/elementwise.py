@@ -189,9 +189,7 @@ def _rows_contiguous(sch: Any, block: Any, n_spatial: int, reduce_ext: list[int]
     reads (each output then sums one contiguous row) and the row holds whole vectors."""
     stmt = sch.get(block)
     reduce_vars = [iv.var for iv in stmt.iter_vars[n_spatial:]]
-    row = 1
-    for e in reduce_ext:
-        row *= e
+    row = math.prod(reduce_ext)
     if row % lanes or row < 2 * lanes:
         return False
     for region in stmt.reads:
