@@ -301,6 +301,7 @@ def validate(table: Any, archs: Sequence[Sequence[int]], out_dir: str | Path, *,
                                         runtime=meta.runtime, threads=meta.threads,
                                         fingerprint=runner.describe(), allow_mismatch=allow_mismatch)
     prediction = table.dense().predict(np.asarray(archs, dtype=np.int64))
+    stored = stored_calibration(table)   # read with the prediction, before the networks compile and run
     before = load_conditions()
     threads = int(getattr(runner, "threads", meta.threads))  # differs only under allow_mismatch
     tuning_db = tuning_db or table_tuning_db(table)
@@ -310,7 +311,7 @@ def validate(table: Any, archs: Sequence[Sequence[int]], out_dir: str | Path, *,
     info = {"id": meta.id, "space": meta.space, "resolution": meta.resolution, "target": meta.target_name,
             "runtime": meta.runtime, "threads": meta.threads, "options": meta.options}
     report = build_report(info, archs, prediction, measured, calibrate=calibrate, fit_fraction=fit_fraction,
-                          seed=seed, kind=kind, stored=stored_calibration(table))
+                          seed=seed, kind=kind, stored=stored)
     report.apply_drift(anchor.after())
     report.allow_mismatch = bool(allow_mismatch)
     report.mismatched = list(mismatched)
