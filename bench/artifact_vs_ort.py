@@ -59,7 +59,7 @@ def main() -> None:
     from lutnas.spaces import get_space
 
     per_space = args.per_space or (1 if args.quick else 2)
-    budgets = [int(b) for b in (args.budgets or ("24,64,128" if args.quick else "64,192,448")).split(",")]
+    budgets = [int(b) for b in (args.budgets if args.budgets is not None else ("24,64,128" if args.quick else "64,192,448")).split(",") if b]
     target = _target(get_target, args.mcpu)
     work = Path(tempfile.mkdtemp(prefix="lutnas-bench-"))
     db = Path(args.db) if args.db else work / "tuning-db"

@@ -21,6 +21,7 @@ from lutnas.lowering.rules import (
     DepthwiseConv,
     Fallback,
     Injective,
+    PixelGEMV,
     RowReduction,
     apply_rules,
     default_cpu_rules,
@@ -118,23 +119,47 @@ def test_each_rule_matches_its_functions_only():
     funcs = _block_funcs("mbconv_k5_e6_s1_i16_o16_g1_se_hswish")
     pointwise = [f for n, f in funcs.items() if n.startswith("fused_conv2d_add")]   # the 1x1 expand
     depthwise = [f for n, f in funcs.items() if n.startswith("fused_conv2d1_add")]  # the k5 window
-    assert pointwise and depthwise, sorted(funcs)
+    # squeeze-excite: the reduce conv, and the expand conv fused with the gate over the feature map
+    pixel = [f for n, f in funcs.items() if n.startswith(("fused_conv2d2_add", "fused_conv2d3_add"))]
+    assert pointwise and depthwise and len(pixel) == 2, sorted(funcs)
     te_funcs = _te_funcs()
+    convs = pointwise + depthwise + pixel
     cases = {  # rule -> (functions it must schedule, functions it must refuse)
+        PixelGEMV(): (pixel, pointwise + depthwise + list(te_funcs.values())),
         ConvGEMM(): (pointwise, depthwise + list(te_funcs.values())),
-        DepthwiseConv(): (depthwise, pointwise + list(te_funcs.values())),
-        Injective(): ([te_funcs["elementwise"]], pointwise + depthwise + [te_funcs["dense"], te_funcs["pool_long"]]),
+        DepthwiseConv(): (depthwise, pointwise + pixel + list(te_funcs.values())),
+        Injective(): ([te_funcs["elementwise"]], convs + [te_funcs["dense"], te_funcs["pool_long"]]),
         RowReduction(): ([te_funcs["dense"], te_funcs["pool_long"]],   # short rows: the fallback's
-                         pointwise + depthwise + [te_funcs["elementwise"], te_funcs["pool_short"]]),
-        Fallback(): (pointwise + depthwise + list(te_funcs.values()), []),
+                         convs + [te_funcs["elementwise"], te_funcs["pool_short"]]),
+        Fallback(): (convs + list(te_funcs.values()), []),
     }
     for rule, (mine, others) in cases.items():
         for func in mine:
             assert rule.apply(func, tgt, False) is not None, rule
         for func in others:
             assert rule.apply(func, tgt, False) is None, rule
-    names = [apply_rules(f, tgt, default_cpu_rules())[1] for f in (*pointwise, *depthwise, *te_funcs.values())]
-    assert names == ["conv-gemm", "depthwise", "injective", "row-reduction", "row-reduction", "fallback"]
+    names = [apply_rules(f, tgt, default_cpu_rules())[1] for f in (*pointwise, *depthwise, *pixel, *te_funcs.values())]
+    assert names == ["conv-gemm", "depthwise", "pixel-gemv", "pixel-gemv", "injective", "row-reduction",
+                     "row-reduction", "fallback"]
+
+
+def _padded_plane_rank(func, target) -> int:
+    """Rank of the padded input a conv rule's schedule writes (5: de-interleaved for stride 2)."""
+    sch, _name = apply_rules(func, target, default_cpu_rules())
+    return len(sch.get(sch.get_sblock("pad_temp")).writes[0].source.shape)
+
+
+@pytest.mark.parametrize("spec, hw, rank", [
+    ("mbconv_k7_e3_s2_i8_o16_g1_relu6", 16, 5),   # stride 2: taps read contiguous de-interleaved rows
+    ("mbconv_k5_e3_s1_i8_o8_g1_relu6", 4, 4),     # stride 1 on a 4x4 plane, padded to 8 = 2 x 4 wide
+    ("mbconv_k7_e3_s1_i8_o8_g1_relu6", 4, 4),     # padded to 10 >= 2 x 4
+])
+def test_depthwise_deinterleaves_only_stride_two(spec, hw, rank):
+    """The padded plane is stored even/odd columns apart only for a stride-2 window: a stride-1
+    plane de-interleaved turns every tap into a gather (small planes once were, by their width)."""
+    tgt = get_target("x86", mcpu="znver1").tvm_target()
+    depthwise = [f for n, f in _block_funcs(spec, hw).items() if n.startswith("fused_conv2d1_add")]
+    assert _padded_plane_rank(depthwise[0], tgt) == rank
 
 
 def test_rules_keep_numerics_on_single_functions():

@@ -13,11 +13,12 @@ from typing import Any
 from lutnas.lowering.rules.base import Rule
 from lutnas.lowering.rules.conv import ConvGEMM, DepthwiseConv
 from lutnas.lowering.rules.elementwise import Fallback, Injective, RowReduction
+from lutnas.lowering.rules.gemv import PixelGEMV
 
 
 def default_cpu_rules() -> list[Rule]:
     """Ordered: first match wins; `Fallback` (parallelise outer spatial loops) last."""
-    return [ConvGEMM(), DepthwiseConv(), Injective(), RowReduction(), Fallback()]
+    return [PixelGEMV(), ConvGEMM(), DepthwiseConv(), Injective(), RowReduction(), Fallback()]
 
 
 def apply_rules(func: Any, target: Any, rules: list[Rule]) -> tuple[Any, str] | tuple[None, None]:
@@ -71,6 +72,7 @@ __all__ = [
     "DepthwiseConv",
     "Fallback",
     "Injective",
+    "PixelGEMV",
     "RowReduction",
     "Rule",
     "apply_rules",

@@ -1,0 +1,42 @@
+"""A 1x1 convolution over one pixel: the squeeze-excite convolutions and the feature-mix layer.
+
+At one output pixel a pointwise convolution is a matrix-vector product over OIHW weights whose
+rows (one output channel's input weights) are contiguous, and so is the input vector. The conv
+rules vectorize along pixels, of which there is one here, so they would run it scalar; this rule
+sums each weight row in vector partial sums instead (`lane_partial_sums`, as for pooling rows).
+
+Squeeze-excite's second convolution is fused with the gate it feeds (hard-sigmoid, then the
+multiply that broadcasts the gate over the feature map): that last block has the feature map's
+shape, not the conv's, so it is scheduled as its own parallel vector loop and the gate's
+elementwise steps are inlined into it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lutnas.lowering.rules.base import Rule, analyse, vector_lanes
+from lutnas.lowering.rules.elementwise import lane_partial_sums
+
+
+class PixelGEMV(Rule):
+    """A 1x1 convolution with a 1x1 output whose input channels fill whole vectors."""
+
+    name = "pixel-gemv"
+
+    def apply(self, func: Any, target: Any, tunable: bool) -> Any:
+        parts = analyse(func)
+        if parts is None or parts.reduction is None or parts.kinds != "SSSSRRR":
+            return None
+        _n, _f, h, w, rc, kh, kw = parts.extents
+        lanes = vector_lanes(target)
+        if (h, w, kh, kw) != (1, 1, 1, 1) or rc % lanes or rc < 2 * lanes:
+            return None
+        sch = parts.sch
+        for block in parts.producers:
+            sch.compute_inline(block)
+        for block in parts.consumers[:-1]:
+            sch.compute_inline(block)
+        out = parts.consumers[-1] if parts.consumers else None
+        loops = sch.get_loops(parts.reduction)
+        return lane_partial_sums(sch, parts.reduction, out, loops[:4], loops[4:], parts.extents[:4], lanes, target)
