@@ -156,10 +156,33 @@ def _padded_plane_rank(func, target) -> int:
 ])
 def test_depthwise_deinterleaves_only_stride_two(spec, hw, rank):
     """The padded plane is stored even/odd columns apart only for a stride-2 window: a stride-1
-    plane de-interleaved turns every tap into a gather (small planes once were, by their width)."""
-    tgt = get_target("x86", mcpu="znver1").tvm_target()
+    plane de-interleaved turns every tap into a gather (small planes once were, by their width).
+    SSE2's 4 lanes keep these planes on the row schedule."""
+    tgt = TARGET.tvm_target()
     depthwise = [f for n, f in _block_funcs(spec, hw).items() if n.startswith("fused_conv2d1_add")]
     assert _padded_plane_rank(depthwise[0], tgt) == rank
+
+
+@pytest.mark.parametrize("spec", ["mbconv_k5_e3_s1_i8_o8_g1_relu6", "mbconv_k7_e3_s2_i8_o16_g1_relu6"])
+def test_narrow_depthwise_planes_vectorize_channels(spec):
+    """A plane at most half a vector wide (4x4 with AVX2's 8 lanes) gets vectors of channels: the
+    padded planes are stored channel-innermost in blocks of `lanes`, and the numerics hold."""
+    tgt = get_target("x86", mcpu="znver1").tvm_target()
+    func = next(f for n, f in _block_funcs(spec, 4).items() if n.startswith("fused_conv2d1_add"))
+    sch, name = apply_rules(func, tgt, default_cpu_rules())
+    assert name == "depthwise"
+    pad_shape = [int(d) for d in sch.get(sch.get_sblock("pad_temp")).writes[0].source.shape]
+    assert len(pad_shape) == 5 and pad_shape[-1] == vector_lanes(tgt)
+    dev = tvm.cpu()
+    outs = []
+    for fn in (func, sch.mod["main"]):
+        lib = tvm.tirx.build(tvm.IRModule({"main": fn.with_attr("global_symbol", "main")}), target=tgt)
+        rng = np.random.default_rng(0)
+        args = [tvm.runtime.tensor(np.asarray(rng.standard_normal([int(d) for d in p.ty.shape]), dtype="float32"), dev)
+                for p in fn.params]
+        lib["main"](*args)
+        outs.append(args[-1].numpy())
+    np.testing.assert_allclose(outs[1], outs[0], rtol=1e-5, atol=1e-5)
 
 
 def test_rules_keep_numerics_on_single_functions():

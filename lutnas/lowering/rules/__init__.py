@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from lutnas.lowering.rules.base import Rule
-from lutnas.lowering.rules.conv import ConvGEMM, DepthwiseConv
+from lutnas.lowering.rules.conv import ConvGEMM
+from lutnas.lowering.rules.depthwise import DepthwiseConv
 from lutnas.lowering.rules.elementwise import Fallback, Injective, RowReduction
 from lutnas.lowering.rules.gemv import PixelGEMV
 

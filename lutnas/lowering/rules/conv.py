@@ -1,6 +1,7 @@
-"""Convolution rules (NCHW, as Relax legalizes ONNX Conv): 1x1 as GEMM, depthwise, and any other kxk.
+"""Convolution rules (NCHW, as Relax legalizes ONNX Conv): 1x1 as GEMM and any other kxk with input
+channels to reduce over (depthwise convolution: `rules.depthwise`).
 
-The three share one tiling, chosen from the fused function's loop extents (`n, f, y, x, rc, ry, rx`):
+Both share one tiling, chosen from the fused function's loop extents (`n, f, y, x, rc, ry, rx`):
 
     parallel for (n, f_out, y_out, x_out):        # across cores
         for rc, ry, rx:                           # the reduction, outside the register tile
@@ -166,50 +167,6 @@ def _pow2_divisor(n: int, limit: int) -> int:
     while d * 2 <= limit and n % (d * 2) == 0:
         d *= 2
     return d
-
-
-class DepthwiseConv(Rule):
-    """Depthwise convolution (one input channel per output channel, kxk window).
-
-    One channel per parallel iteration: its padded plane is built once (a stack array), then a
-    register tile of `rows` output rows x `cols` pixels (a power of two dividing the width)
-    accumulates over the window, so several independent vector FMA chains are in flight.
-    """
-
-    name = "depthwise"
-
-    def __init__(self, max_acc_vectors: int = 8) -> None:
-        self.max_acc_vectors = max_acc_vectors
-
-    def apply(self, func: Any, target: Any, tunable: bool) -> Any:
-        parts = _conv_parts(func)
-        if parts is None:
-            return None
-        _n, _f, h, w, rc, kh, kw = parts.extents
-        if rc != 1 or (kh, kw) == (1, 1):
-            return None
-        sch = parts.sch
-        lanes = vector_lanes(target)
-        out = inline_chain(sch, parts.consumers)
-        conv = parts.reduction
-        ln, lf, ly, lx, lrc, lry, lrx = sch.get_loops(conv)
-        chan = sch.fuse(ln, lf)
-        cols = _pow2_divisor(w, 2 * lanes)
-        per_row = math.ceil(cols / lanes)
-        rows = _largest_divisor(h, max(1, self.max_acc_vectors // per_row))
-        lyo, lyi = sch.split(ly, factors=[None, rows])
-        lxo, lxi = sch.split(lx, factors=[None, cols])
-        sch.reorder(chan, lyo, lxo, lrc, lry, lrx, lyi, lxi)
-        sch.parallel(chan)
-        sch.unroll(lrx)
-        _vectorize_pixels(sch, (lyi, lxi))
-        for block in parts.producers:  # pad one channel plane per parallel iteration
-            sch.compute_at(block, chan, preserve_unit_loops=True)
-            sch.set_scope(block, 0, "local")
-            _deinterleave_stride2(sch, block, w, kw)
-        _finish_epilogue(sch, out, lxo, lanes, conv)
-        _vectorize_init(sch, sch.decompose_reduction(conv, lrc))
-        return sch
 
 
 def _deinterleave_stride2(sch: Any, pad: Any, w_out: int, kw: int) -> None:
