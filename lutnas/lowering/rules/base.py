@@ -126,6 +126,14 @@ def largest_divisor(n: int, limit: int) -> int:
     return 1
 
 
+def pow2_divisor(n: int, limit: int) -> int:
+    """The largest power of two dividing `n` that is <= `limit` (>= 1)."""
+    d = 1
+    while d * 2 <= limit and n % (d * 2) == 0:
+        d *= 2
+    return d
+
+
 def inline_chain(sch: Any, consumers: list[Any]) -> Any | None:
     """Inline every consumer but the last into its successor; returns the last (the output) block."""
     if not consumers:

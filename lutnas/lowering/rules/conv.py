@@ -24,13 +24,21 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from lutnas.lowering.rules.base import FuncParts, Rule, analyse, inline_chain, static_extents, vector_lanes
+from lutnas.lowering.rules.base import (
+    FuncParts,
+    Rule,
+    analyse,
+    inline_chain,
+    pow2_divisor,
+    static_extents,
+    vector_lanes,
+)
 
 
 def pixel_tile(h: int, w: int, lanes: int) -> tuple[int, int]:
     """(rows, cols) of one output tile: cols is the largest power of two dividing w, up to two
     vectors (LLVM turns odd vector widths into shuffles); a narrow row stacks whole rows instead."""
-    cols = _pow2_divisor(w, 2 * lanes)
+    cols = pow2_divisor(w, 2 * lanes)
     rows = 1
     if cols == w:
         rows = max((r for r in range(1, h + 1) if h % r == 0 and r * w <= 2 * lanes), default=1)
@@ -157,16 +165,9 @@ def _flat_pixels(sch: Any, conv: Any, out: Any, pixels: int, w: int, lanes: int)
     if out is not None:
         sch.transform_block_layout(out, lambda n, f, y, x: (n, f, y * w + x))
     ln, lf, lp = sch.get_loops(conv)[:3]
-    vec = _pow2_divisor(pixels, 2 * lanes)
+    vec = pow2_divisor(pixels, 2 * lanes)
     po, pi = sch.split(lp, factors=[None, vec])
     return (ln, lf), (po, pi), max(1, math.ceil(vec / lanes))
-
-
-def _pow2_divisor(n: int, limit: int) -> int:
-    d = 1
-    while d * 2 <= limit and n % (d * 2) == 0:
-        d *= 2
-    return d
 
 
 def _deinterleave_stride2(sch: Any, pad: Any, w_out: int, kw: int) -> None:

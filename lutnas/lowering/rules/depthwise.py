@@ -20,13 +20,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from lutnas.lowering.rules.base import Rule, inline_chain, vector_lanes
+from lutnas.lowering.rules.base import Rule, inline_chain, largest_divisor, pow2_divisor, vector_lanes
 from lutnas.lowering.rules.conv import (
     _conv_parts,
     _deinterleave_stride2,
     _finish_epilogue,
-    _largest_divisor,
-    _pow2_divisor,
     _vectorize_init,
     _vectorize_pixels,
 )
@@ -55,9 +53,9 @@ class DepthwiseConv(Rule):
         conv = parts.reduction
         ln, lf, ly, lx, lrc, lry, lrx = sch.get_loops(conv)
         chan = sch.fuse(ln, lf)
-        cols = _pow2_divisor(w, 2 * lanes)
+        cols = pow2_divisor(w, 2 * lanes)
         per_row = math.ceil(cols / lanes)
-        rows = _largest_divisor(h, max(1, self.max_acc_vectors // per_row))
+        rows = largest_divisor(h, max(1, self.max_acc_vectors // per_row))
         lyo, lyi = sch.split(ly, factors=[None, rows])
         lxo, lxi = sch.split(lx, factors=[None, cols])
         sch.reorder(chan, lyo, lxo, lrc, lry, lrx, lyi, lxi)
@@ -105,8 +103,11 @@ def _channel_vectors(parts: Any, lanes: int, max_acc: int) -> Any:
     sch.transform_layout(weights, ("write", 0), lambda c, i, y, x: (c // lanes, i, y, x, c % lanes))
     *_, c, i, y, x = sch.get_loops(weights)
     sch.reorder(i, y, x, c)
-    if out is not None:
+    if out is not None:  # the epilogue vectorized over the channels too (hswish divides)
         sch.reverse_compute_at(out, block, preserve_unit_loops=True)
+        *_, c, y, x = sch.get_loops(out)
+        sch.reorder(y, x, c)
+        sch.vectorize(c)
     init = sch.decompose_reduction(conv, lrc)
     sch.vectorize(sch.get_loops(init)[-1])
     return sch

@@ -23,6 +23,7 @@ from lutnas.lowering.rules.base import (
     analyse,
     inline_chain,
     iter_kinds,
+    largest_divisor,
     static_extents,
     vector_lanes,
     vectorize_inner,
@@ -121,11 +122,11 @@ def _axpy_gemv(sch: Any, red: Any, out: Any, spatial: list[Any], reduce_: list[A
     memory), into accumulators that stay in L1. Putting the output tile outside the reduction
     instead reads a few floats of every row per tile, one cache line per k."""
     chunks = n // inner
-    groups = _largest_divisor_upto(chunks, 2)        # one block of outputs per core
+    groups = largest_divisor(chunks, 2)        # one block of outputs per core
     *unit, j = spatial
     jo, jm, ji = sch.split(j, factors=[groups, chunks // groups, inner])
     k = sch.fuse(*reduce_) if len(reduce_) > 1 else reduce_[0]
-    rows = _largest_divisor_upto(int(sch.get(k).extent), GEMV_ROWS)
+    rows = largest_divisor(int(sch.get(k).extent), GEMV_ROWS)
     ko, ki = sch.split(k, factors=[None, rows])
     sch.reorder(*unit, jo, ko, jm, ki, ji)
     outer = sch.fuse(*unit, jo) if unit else jo
@@ -140,10 +141,6 @@ def _axpy_gemv(sch: Any, red: Any, out: Any, spatial: list[Any], reduce_: list[A
         _schedule_spatial(sch, out, target)
     vectorize_inner(sch, sch.decompose_reduction(red, ko), lanes)
     return sch
-
-
-def _largest_divisor_upto(n: int, limit: int) -> int:
-    return max(d for d in range(1, min(n, limit) + 1) if n % d == 0)
 
 
 class Fallback(Rule):

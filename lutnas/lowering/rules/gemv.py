@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from lutnas.lowering.rules.base import Rule, analyse, vector_lanes
+from lutnas.lowering.rules.base import Rule, analyse, pow2_divisor, vector_lanes
 from lutnas.lowering.rules.elementwise import lane_partial_sums
 
 
 class PixelGEMV(Rule):
-    """A 1x1 convolution with a 1x1 output whose input channels fill whole vectors."""
+    """A 1x1 convolution with a 1x1 output whose input channels fill vectors of at least 4 floats."""
 
     name = "pixel-gemv"
 
@@ -29,8 +29,8 @@ class PixelGEMV(Rule):
         if parts is None or parts.reduction is None or parts.kinds != "SSSSRRR":
             return None
         _n, _f, h, w, rc, kh, kw = parts.extents
-        lanes = vector_lanes(target)
-        if (h, w, kh, kw) != (1, 1, 1, 1) or rc % lanes or rc < 2 * lanes:
+        lanes = pow2_divisor(rc, vector_lanes(target))  # 168 input channels: 8-float partial sums
+        if (h, w, kh, kw) != (1, 1, 1, 1) or lanes < 4 or rc < 2 * lanes:
             return None
         sch = parts.sch
         for block in parts.producers:
