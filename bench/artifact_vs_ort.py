@@ -8,15 +8,17 @@ For a few networks of each space (sampled with a fixed seed), at one resolution,
                            one database shared by every network and budget, rules as the incumbent)
 
 are compiled, then timed side by side with the profiler's harness (`LocalRunner`, calibrated
-`time_evaluator` for TVM, perf_counter loop for onnxruntime), and each latency is divided by
-onnxruntime's. Tuning minutes are wall-clock on this machine. Ends with
+`time_evaluator` for TVM, perf_counter loop for onnxruntime) in `--rounds` interleaved rounds (each
+round times onnxruntime and every configuration once), and each configuration's ratio is the median
+of its per-round ratios to onnxruntime: this VM's speed drifts by tens of percent over minutes, which
+a ratio of two measurements taken minutes apart would carry. Tuning minutes are wall-clock on this machine. Ends with
 
     tvm_over_ort=<ratio of the best configuration, geometric mean over the networks>
 
     .venv/bin/python bench/artifact_vs_ort.py [--quick] [--threads 1] [--resolution 128]
-        [--per-space 2] [--budgets 64,192,448] [--mcpu host|none|NAME] [--db DIR]
+        [--per-space 2] [--budgets 64,192,448] [--mcpu host|none|NAME] [--db DIR] [--rounds 5]
 
-`--quick`: one network per space, budgets 24,64,128. The thread count is fixed per process
+`--quick`: one network per space, budgets 24,64,128. `--budgets ""`: no tuning. The thread count is fixed per process
 (TVM_NUM_THREADS is read once): run once per thread count.
 """
 
@@ -43,6 +45,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--mcpu", default="host", help="host (LLVM's name for this CPU), none, or a CPU name")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--db", default=None, help="tuning database dir (default: a fresh temporary one)")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds per network")
     ap.add_argument("--out", default=None, help="write the rows as JSON here")
     return ap.parse_args()
 
@@ -104,18 +107,24 @@ def main() -> None:
     configs = ["tvm-default", "lutnas-cpu"] + [f"tuned@{b}" for b in budgets]
     for net in nets:
         job = {"key": net["name"], "input_shape": net["shape"], "target": target.name, "threads": args.threads,
-                   "repeats": 10, "min_repeat_ms": 50.0}
-        ort_ms = ort_runner.measure(MeasureJob(runtime="onnxruntime", onnx_path=net["onnx"], **job)).median_ms
-        row = {"net": net["name"], "arch": net["arch"], "ort_ms": ort_ms}
+               "repeats": 3, "min_repeat_ms": 30.0}
+        jobs = {"ort": MeasureJob(runtime="onnxruntime", onnx_path=net["onnx"], **job)}
+        jobs.update({cfg: MeasureJob(runtime="tvm", library_path=libs[net["name"], cfg], **job) for cfg in configs})
+        times = {name: [] for name in jobs}
+        for _round in range(args.rounds):  # every configuration once per round, next to onnxruntime
+            for name, mjob in jobs.items():
+                runner = ort_runner if name == "ort" else tvm_runner
+                times[name].append(runner.measure(mjob).median_ms)
+        ort = np.array(times["ort"])
+        row = {"net": net["name"], "arch": net["arch"], "ort_ms": float(np.median(ort)), "ort_rounds_ms": times["ort"]}
         for cfg in configs:
-            m = tvm_runner.measure(MeasureJob(runtime="tvm", library_path=libs[net["name"], cfg], **job))
-            row[cfg] = m.median_ms / ort_ms
-            row[f"{cfg}_ms"] = m.median_ms
-        ort2 = ort_runner.measure(MeasureJob(runtime="onnxruntime", onnx_path=net["onnx"], **job)).median_ms
-        row["ort_ms_after"] = ort2  # drift check: ORT timed before and after the TVM configs
+            row[cfg] = float(np.median(np.array(times[cfg]) / ort))  # median of the per-round ratios
+            row[f"{cfg}_ms"] = float(np.median(times[cfg]))
+            row[f"{cfg}_rounds_ms"] = times[cfg]
         rows.append(row)
-        print(f"{net['name']:12s} ort {ort_ms:7.3f} ms  " + "  ".join(f"{c} x{row[c]:.2f}" for c in configs),
-              flush=True)
+        spread = float(ort.max() / ort.min())
+        print(f"{net['name']:12s} ort {row['ort_ms']:7.3f} ms (x{spread:.2f} max/min over rounds)  "
+              + "  ".join(f"{c} x{row[c]:.2f}" for c in configs), flush=True)
 
     print(f"load average at end: {os.getloadavg()}")
     print("\nconfig        geomean TVM/ORT   tuning min (cumulative, all nets)")
