@@ -98,7 +98,7 @@ def _channel_vectors(parts: Any, lanes: int, max_acc: int) -> Any:
         sch.reorder(y, x, c)
         for loop in (y, x):  # the border apart: the interior copies without a bounds test
             sch.annotate(loop, "pragma_loop_partition_hint", 1)
-    weights = sch.cache_read(conv, 1, "local")
+    weights = sch.cache_read(conv, _weight_read(sch, conv, parts.extents[5:]), "local")
     sch.compute_at(weights, block, preserve_unit_loops=True)
     sch.transform_layout(weights, ("write", 0), lambda c, i, y, x: (c // lanes, i, y, x, c % lanes))
     *_, c, i, y, x = sch.get_loops(weights)
@@ -111,6 +111,15 @@ def _channel_vectors(parts: Any, lanes: int, max_acc: int) -> Any:
     init = sch.decompose_reduction(conv, lrc)
     sch.vectorize(sch.get_loops(init)[-1])
     return sch
+
+
+def _weight_read(sch: Any, conv: Any, window: list[int]) -> int:
+    """Index of the conv's read of its (C, 1, kh, kw) weights."""
+    for i, region in enumerate(sch.get(conv).reads):
+        shape = [int(d) for d in region.source.shape]
+        if len(shape) == 4 and shape[1] == 1 and shape[2:] == list(window):
+            return i
+    raise ValueError("no depthwise weight read")  # apply_rules treats this as "not mine"
 
 
 def _channel_innermost(sch: Any, block: Any, buffer: tuple[str, int], lanes: int) -> None:
