@@ -45,7 +45,7 @@ def pixel_tile(h: int, w: int, lanes: int) -> tuple[int, int]:
     return rows, cols
 
 
-def _conv_parts(func: Any) -> FuncParts | None:
+def conv_parts(func: Any) -> FuncParts | None:
     parts = analyse(func)
     if parts is None or parts.reduction is None or parts.kinds != "SSSSRRR":
         return None
@@ -66,7 +66,7 @@ def _tile_pixels(sch: Any, y: Any, x: Any, h: int, w: int, lanes: int) -> tuple[
     return [y, xo], (xi,)
 
 
-def _vectorize_pixels(sch: Any, inner_px: tuple[Any, ...]) -> None:
+def vectorize_pixels(sch: Any, inner_px: tuple[Any, ...]) -> None:
     """Vectorize the row loop; a tile of whole rows unrolls its row loop (vectorizing across a row
     boundary would index y and x with div/mod, which the vectorizer turns into gathers)."""
     if len(inner_px) > 1:
@@ -74,7 +74,7 @@ def _vectorize_pixels(sch: Any, inner_px: tuple[Any, ...]) -> None:
     sch.vectorize(inner_px[-1])
 
 
-def _finish_epilogue(sch: Any, out: Any, at: Any, lanes: int, conv: Any = None) -> None:
+def finish_epilogue(sch: Any, out: Any, at: Any, lanes: int, conv: Any = None) -> None:
     """Move the output block under `at` and vectorize its innermost loop. The conv's result then
     lives only inside the tile: scope "local" makes it a stack array LLVM keeps in registers
     (a "global" intermediate is a TVMBackendAllocWorkspace call per tile)."""
@@ -89,7 +89,7 @@ def _finish_epilogue(sch: Any, out: Any, at: Any, lanes: int, conv: Any = None) 
         sch.vectorize(loops[-1])
 
 
-def _vectorize_init(sch: Any, init: Any) -> None:
+def vectorize_init(sch: Any, init: Any) -> None:
     loops = sch.get_loops(init)
     if static_extents(sch, loops[-1:])[0] > 1:
         sch.vectorize(loops[-1])
@@ -104,7 +104,7 @@ class ConvGEMM(Rule):
         self.max_acc_vectors = max_acc_vectors
 
     def apply(self, func: Any, target: Any, tunable: bool) -> Any:
-        parts = _conv_parts(func)
+        parts = conv_parts(func)
         if parts is None:
             return None
         _n, f, h, w, rc, kh, kw = parts.extents
@@ -119,7 +119,7 @@ class ConvGEMM(Rule):
         else:
             for block in parts.producers:
                 _parallel_spatial(sch, block, lanes)
-                _deinterleave_stride2(sch, block, w, kw)
+                deinterleave_stride2(sch, block, w, kw)
         out = inline_chain(sch, parts.consumers)
         conv = parts.reduction
         if pointwise:
@@ -142,9 +142,9 @@ class ConvGEMM(Rule):
             outer = sch.fuse(ln, lfo, *outer_px)
         sch.parallel(outer)
         sch.unroll(lfi)
-        _vectorize_pixels(sch, inner_px)
-        _finish_epilogue(sch, out, outer, lanes, conv)
-        _vectorize_init(sch, sch.decompose_reduction(conv, lrc))
+        vectorize_pixels(sch, inner_px)
+        finish_epilogue(sch, out, outer, lanes, conv)
+        vectorize_init(sch, sch.decompose_reduction(conv, lrc))
         return sch
 
 
@@ -170,7 +170,7 @@ def _flat_pixels(sch: Any, conv: Any, out: Any, pixels: int, w: int, lanes: int)
     return (ln, lf), (po, pi), max(1, math.ceil(vec / lanes))
 
 
-def _deinterleave_stride2(sch: Any, pad: Any, w_out: int, kw: int) -> None:
+def deinterleave_stride2(sch: Any, pad: Any, w_out: int, kw: int) -> None:
     """For a stride-2 window, store the padded plane as (row, x % 2, x // 2): the taps at
     x = 2 * xo + rx then read contiguous memory in xo instead of every other float. Its rows and
     columns are partitioned at the border (TVM's LoopPartition, by hint), so the copy has no

@@ -22,11 +22,11 @@ from typing import Any
 
 from lutnas.lowering.rules.base import Rule, inline_chain, largest_divisor, pow2_divisor, vector_lanes
 from lutnas.lowering.rules.conv import (
-    _conv_parts,
-    _deinterleave_stride2,
-    _finish_epilogue,
-    _vectorize_init,
-    _vectorize_pixels,
+    conv_parts,
+    deinterleave_stride2,
+    finish_epilogue,
+    vectorize_init,
+    vectorize_pixels,
 )
 
 
@@ -39,7 +39,7 @@ class DepthwiseConv(Rule):
         self.max_acc_vectors = max_acc_vectors
 
     def apply(self, func: Any, target: Any, tunable: bool) -> Any:
-        parts = _conv_parts(func)
+        parts = conv_parts(func)
         if parts is None:
             return None
         _n, channels, h, w, rc, kh, kw = parts.extents
@@ -61,13 +61,13 @@ class DepthwiseConv(Rule):
         sch.reorder(chan, lyo, lxo, lrc, lry, lrx, lyi, lxi)
         sch.parallel(chan)
         sch.unroll(lrx)
-        _vectorize_pixels(sch, (lyi, lxi))
+        vectorize_pixels(sch, (lyi, lxi))
         for block in parts.producers:  # pad one channel plane per parallel iteration
             sch.compute_at(block, chan, preserve_unit_loops=True)
             sch.set_scope(block, 0, "local")
-            _deinterleave_stride2(sch, block, w, kw)
-        _finish_epilogue(sch, out, lxo, lanes, conv)
-        _vectorize_init(sch, sch.decompose_reduction(conv, lrc))
+            deinterleave_stride2(sch, block, w, kw)
+        finish_epilogue(sch, out, lxo, lanes, conv)
+        vectorize_init(sch, sch.decompose_reduction(conv, lrc))
         return sch
 
 
