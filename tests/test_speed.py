@@ -144,9 +144,15 @@ def test_each_rule_matches_its_functions_only():
 
 
 def _padded_plane_rank(func, target) -> int:
-    """Rank of the padded input a conv rule's schedule writes (5: de-interleaved for stride 2)."""
+    """Rank of the padded plane the convolution reads (5: de-interleaved for stride 2), following
+    the padding block through any copies of it."""
     sch, _name = apply_rules(func, target, default_cpu_rules())
-    return len(sch.get(sch.get_sblock("pad_temp")).writes[0].source.shape)
+    block = sch.get_sblock("pad_temp")
+    while True:
+        copies = [c for c in sch.get_consumers(block) if sch.get(c).name_hint.startswith("pad_temp")]
+        if not copies:
+            return len(sch.get(block).writes[0].source.shape)
+        block = copies[0]
 
 
 @pytest.mark.parametrize("spec, hw, rank", [
@@ -157,10 +163,12 @@ def _padded_plane_rank(func, target) -> int:
 def test_depthwise_deinterleaves_only_stride_two(spec, hw, rank):
     """The padded plane is stored even/odd columns apart only for a stride-2 window: a stride-1
     plane de-interleaved turns every tap into a gather (small planes once were, by their width).
-    SSE2's 4 lanes keep these planes on the row schedule."""
+    SSE2's 4 lanes keep these planes on the row schedule; the stride-2 case (8-wide output rows,
+    two vectors) de-interleaves a copy of the padded plane, and computes what TVM's does."""
     tgt = TARGET.tvm_target()
     depthwise = [f for n, f in _block_funcs(spec, hw).items() if n.startswith("fused_conv2d1_add")]
     assert _padded_plane_rank(depthwise[0], tgt) == rank
+    _assert_same_outputs(depthwise[0], apply_rules(depthwise[0], tgt, default_cpu_rules())[0].mod["main"], tgt)
 
 
 @pytest.mark.parametrize("spec", ["mbconv_k5_e3_s1_i8_o8_g1_relu6", "mbconv_k7_e3_s2_i8_o16_g1_relu6"])
@@ -173,9 +181,13 @@ def test_narrow_depthwise_planes_vectorize_channels(spec):
     assert name == "depthwise"
     pad_shape = [int(d) for d in sch.get(sch.get_sblock("pad_temp")).writes[0].source.shape]
     assert len(pad_shape) == 5 and pad_shape[-1] == vector_lanes(tgt)
+    _assert_same_outputs(func, sch.mod["main"], tgt)
+
+
+def _assert_same_outputs(func, scheduled, tgt) -> None:
     dev = tvm.cpu()
     outs = []
-    for fn in (func, sch.mod["main"]):
+    for fn in (func, scheduled):
         lib = tvm.tirx.build(tvm.IRModule({"main": fn.with_attr("global_symbol", "main")}), target=tgt)
         rng = np.random.default_rng(0)
         args = [tvm.runtime.tensor(np.asarray(rng.standard_normal([int(d) for d in p.ty.shape]), dtype="float32"), dev)

@@ -179,11 +179,22 @@ def deinterleave_stride2(sch: Any, pad: Any, w_out: int, kw: int) -> None:
     The stride is read from the widths (padded = (w_out - 1) * stride + kw, up to an unused
     remainder column): at small planes a stride-1 plane can be twice the output wide, and
     de-interleaving it would turn every tap into a gather."""
-    shape = [int(d) for d in sch.get(pad).writes[0].source.shape]
-    if len(shape) != 4 or shape[3] % 2 or w_out < 2 or (shape[3] - kw) // (w_out - 1) != 2:
+    if not is_stride2_plane(sch, pad, w_out, kw):
         return
     sch.transform_layout(pad, ("write", 0), lambda n, c, y, x: (n, c, y, x % 2, x // 2))
-    for loop in sch.get_loops(pad)[-2:]:  # split off the border: the interior copies without a test
+    partition_border(sch, pad)
+
+
+def is_stride2_plane(sch: Any, pad: Any, w_out: int, kw: int) -> bool:
+    """Whether the padded plane `pad` feeds a stride-2 window (see `deinterleave_stride2`)."""
+    shape = [int(d) for d in sch.get(pad).writes[0].source.shape]
+    return len(shape) == 4 and shape[3] % 2 == 0 and w_out >= 2 and (shape[3] - kw) // (w_out - 1) == 2
+
+
+def partition_border(sch: Any, pad: Any) -> None:
+    """Split the padding block's row and column loops at the border (TVM's LoopPartition, by
+    hint): the interior then copies without a per-element bounds test."""
+    for loop in sch.get_loops(pad)[-2:]:
         sch.annotate(loop, "pragma_loop_partition_hint", 1)
 
 
