@@ -122,7 +122,7 @@ def _axpy_gemv(sch: Any, red: Any, out: Any, spatial: list[Any], reduce_: list[A
     memory), into accumulators that stay in L1. Putting the output tile outside the reduction
     instead reads a few floats of every row per tile, one cache line per k."""
     chunks = n // inner
-    groups = largest_divisor(chunks, 2)        # one block of outputs per core
+    groups = largest_divisor(chunks, 2)        # a block of outputs per core (2 here; 1-thread runs loop over both)
     *unit, j = spatial
     jo, jm, ji = sch.split(j, factors=[groups, chunks // groups, inner])
     k = sch.fuse(*reduce_) if len(reduce_) > 1 else reduce_[0]
