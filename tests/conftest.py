@@ -5,6 +5,13 @@ block exported to ONNX and timed for real, one pass each (`max_passes=1`), 3 sam
 onnxruntime needs no compilation, so the whole table takes well under a minute; tests that need
 TVM compile a few blocks of their own. The ONNX files live in `lutnas_cache/blocks` so other tests
 (and `lutnas profile` subprocesses given LUTNAS_CACHE=lutnas_cache) reuse the exports.
+
+Each test gets its own copy of the table (`copy_database`, SQLite's online backup). One shared file
+gave stale reads and "disk I/O error" about one full run in three: a test that read the file's bytes
+(or `shutil.copy`-ed it) closed a file descriptor of it, and POSIX drops every lock a process holds
+on a file when any descriptor of it closes. Another process then saw itself as the last user,
+checkpointed and deleted the WAL and its shared-memory index, while this process's open connections
+kept reading the unlinked index.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import copy_database
 
 TABLE_SPACE = "proxyless"
 TABLE_RESOLUTION = 32
@@ -25,8 +33,8 @@ def lutnas_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def proxyless_table_db(tmp_path_factory: pytest.TempPathFactory, lutnas_cache: Path) -> Path:
-    """Path of a SQLite db holding one complete, really measured proxyless @ 32 px table."""
+def proxyless_master_db(tmp_path_factory: pytest.TempPathFactory, lutnas_cache: Path) -> Path:
+    """The session's one profiled table: only ever copied (never opened by a test)."""
     from lutnas.latency_tables.profile import ProfileSettings, profile_table
     from lutnas.profiler.stability import StabilityPolicy
 
@@ -35,3 +43,9 @@ def proxyless_table_db(tmp_path_factory: pytest.TempPathFactory, lutnas_cache: P
                   policy=StabilityPolicy(max_passes=1), progress=False, work_dir=lutnas_cache / "blocks",
                   settings=ProfileSettings(repeats=3, min_repeat_ms=1.0, warmup=2))
     return db
+
+
+@pytest.fixture
+def proxyless_table_db(proxyless_master_db: Path, tmp_path: Path) -> Path:
+    """Path of this test's own copy of a complete, really measured proxyless @ 32 px table."""
+    return copy_database(proxyless_master_db, tmp_path / "table" / "proxyless32.db")

@@ -1,8 +1,9 @@
-"""Helpers shared by the deployment tests (importable: pytest puts tests/ on sys.path)."""
+"""Helpers shared by the tests (importable: pytest puts tests/ on sys.path)."""
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -31,3 +32,18 @@ def run_lutnas(*args: str, no_torch: bool = False, timeout: float = 300) -> subp
     cmd = [sys.executable, "-c", NO_TORCH, *args] if no_torch else [sys.executable, "-m", "lutnas", *args]
     env = {**os.environ, "TVM_NUM_THREADS": "1"}
     return subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+
+
+def copy_database(src: Path, dst: Path) -> Path:
+    """Copy a SQLite database with its online backup API (WAL content included). Never copy a
+    database file with file I/O in a process that has it open: closing that descriptor drops the
+    process's SQLite locks on the file (see conftest.py)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    source = sqlite3.connect(src)
+    target = sqlite3.connect(dst)
+    try:
+        source.backup(target)
+    finally:
+        target.close()
+        source.close()
+    return dst

@@ -245,10 +245,13 @@ def test_tuning_stores_records_and_reuse_needs_no_new_trials(tmp_path):
     assert any(t.rules_ms is not None for t in first.tasks)
     assert first.database_hash == database_hash(db) != "empty"
 
-    again = tune(path, block.input_shape, TARGET, db, trials=2, trials_per_task=2, progress=False)
-    assert again.trials_run == 0
+    records += _commit_a_failed_trial_per_task(db)   # as MetaSchedule stores a build or run that failed
+    committed_hash = database_hash(db)
+    again = tune(path, block.input_shape, TARGET, db, trials=9, trials_per_task=3, progress=False)
+    assert again.trials_run == 0                      # a failed trial counts as spent
+    assert all(t.trials_before == 3 for t in again.tasks)
     assert database_records(db) == records           # nothing new measured or stored
-    assert again.database_hash == first.database_hash
+    assert again.database_hash == committed_hash != first.database_hash
     assert again.tasks and all(t.skipped for t in again.tasks)
 
     x = np.random.default_rng(1).standard_normal(block.input_shape).astype(np.float32)
@@ -257,6 +260,22 @@ def test_tuning_stores_records_and_reuse_needs_no_new_trials(tmp_path):
     assert tuned.pipeline == first.pipeline and tuned.pipeline.startswith("lutnas-cpu+tuned:")
     np.testing.assert_allclose(tuned.run(x), ref, rtol=1e-4, atol=1e-5)
     assert database_records(db) == records           # building only reads the database
+
+
+def _commit_a_failed_trial_per_task(database_dir) -> int:
+    """Commit, for each workload, a copy of one of its records with MetaSchedule's failure time."""
+    from tvm.s_tir.meta_schedule.database import TuningRecord
+
+    from lutnas.lowering.tuning import open_database
+
+    db = open_database(database_dir)
+    seen: list = []
+    for record in db.get_all_tuning_records():
+        if not any(record.workload.same_as(w) for w in seen) and "lutnas.rules" not in str(record.trace):
+            seen.append(record.workload)
+            db.commit_tuning_record(TuningRecord(record.trace, record.workload, [1e10], record.target,
+                                                 record.args_info))
+    return len(seen)
 
 
 # -- a tuned table, validated -----------------------------------------------------------------------

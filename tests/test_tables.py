@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import copy_database
 
 from lutnas.errors import ArchError, TableError
 from lutnas.latency_tables import SCHEMA_VERSION, DenseTable, Store, open_table
@@ -266,7 +267,7 @@ def test_corrupt_and_foreign_databases_are_refused(tmp_path, proxyless_table_db)
     with pytest.raises(TableError, match="no such latency database"):
         open_table(tmp_path / "absent.db")
     truncated = tmp_path / "truncated.db"
-    data = proxyless_table_db.read_bytes()
+    data = proxyless_table_db.read_bytes()            # this test's own copy: no connection is open on it
     truncated.write_bytes(data[: len(data) // 3])
     with pytest.raises(TableError, match="truncated.db"):
         open_table(truncated).dense()
@@ -276,7 +277,7 @@ def test_corrupt_and_foreign_databases_are_refused(tmp_path, proxyless_table_db)
 
 def test_several_tables_need_an_id(proxyless_table_db, tmp_path):
     db = tmp_path / "two.db"
-    shutil.copy(proxyless_table_db, db)
+    copy_database(proxyless_table_db, db)
     doc = tmp_path / "t.json"
     export_table(db, None, "json", doc)
     data = json.loads(doc.read_text())
@@ -538,33 +539,3 @@ def test_ofa_mbv3_keys_follow_their_format_and_round_trip():
     assert all(found[k]["mean"] == v["mean"] and found[k]["var"] == v["var"] for k, v in values.items())
     with pytest.raises(TableError, match="fbnet"):
         ofa_yaml.style_for("fbnet")
-
-
-def test_a_read_that_hits_a_disk_io_error_reconnects_once(tmp_path):
-    """SQLite's "disk I/O error" on an idle WAL connection (another process closed the database)
-    is retried on a fresh connection; a second failure is one TableError naming the database."""
-    import sqlite3
-
-    from lutnas.latency_tables.store import Store
-
-    class FailingReads:
-        def __init__(self, conn, failures):
-            self.conn, self.failures, self.in_transaction = conn, failures, False
-
-        def execute(self, *args):
-            if self.failures:
-                self.failures -= 1
-                raise sqlite3.OperationalError("disk I/O error")
-            return self.conn.execute(*args)
-
-        def close(self):
-            self.conn.close()
-
-    store = Store(tmp_path / "t.db", create=True)
-    store.conn = FailingReads(store.conn, failures=1)
-    assert store.table_ids() == []
-    assert isinstance(store.conn, sqlite3.Connection)    # the retry reconnected
-    store.conn = FailingReads(store.conn, failures=1)
-    store._connect = lambda: FailingReads(sqlite3.connect(str(store.path)), failures=1)   # fails again
-    with pytest.raises(TableError, match="t.db: cannot read the latency database"):
-        store.table_ids()

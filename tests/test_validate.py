@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import copy_database
 
 from lutnas.errors import LutnasError, TableError
 from lutnas.profiler.stability import StabilityPolicy
@@ -37,16 +38,18 @@ def _env(cache: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def calibrated_run(proxyless_table_db: Path, tmp_path_factory: pytest.TempPathFactory):
-    """One real validation with calibration: 7 archs, 3 fit the calibration, 4 are scored."""
+def calibrated_run(proxyless_master_db: Path, tmp_path_factory: pytest.TempPathFactory):
+    """One real validation with calibration, stored in the module's own copy of the table:
+    7 archs, 3 fit the calibration, 4 are scored."""
     from lutnas.latency_tables import open_table
     from lutnas.latency_tables.validate import validate
 
     out = tmp_path_factory.mktemp("validate")
-    table = open_table(proxyless_table_db)
+    table = open_table(copy_database(proxyless_master_db, out / "calibrated.db"))
     report = validate(table, _archs(7), out / "report", calibrate=True, fit_fraction=0.4, seed=3,
                       progress=False, policy=ONE_PASS, work_dir=out / "nets")
-    return report, out / "report", table
+    yield report, out / "report", table
+    table.close()
 
 
 def test_validate_writes_report_and_scatter(calibrated_run) -> None:
@@ -132,13 +135,12 @@ def test_drift_anchors_are_the_slowest_entries_retimed(calibrated_run) -> None:
     assert drift["corrected"]["bias"] == pytest.approx(np.mean((c - m) / m))
 
 
-def test_search_with_the_stored_calibration(calibrated_run, proxyless_table_db: Path, tmp_path: Path,
-                                            lutnas_cache: Path) -> None:
+def test_search_with_the_stored_calibration(calibrated_run, tmp_path: Path, lutnas_cache: Path) -> None:
     """`search --calibrated` holds the budget on calibrated latencies (what a lutnas-cpu table needs)."""
     _, _, table = calibrated_run
     calibrated = table.dense(calibrated=True)
     budget = float(np.median(calibrated.predict(np.asarray(_archs(16, seed=5))).latency_ms))
-    out = subprocess.run([sys.executable, "-m", "lutnas", "search", "--db", str(proxyless_table_db), "--strategy",
+    out = subprocess.run([sys.executable, "-m", "lutnas", "search", "--db", str(table.store.path), "--strategy",
                           "evolution", "--latency-ms", f"{budget}", "--population", "8", "--generations", "2",
                           "--batch-size", "16", "--calibrated", "--out", str(tmp_path / "s")],
                          check=False, capture_output=True, text=True, env=_env(lutnas_cache), timeout=300)

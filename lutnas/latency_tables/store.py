@@ -143,7 +143,8 @@ class Store:
         if create:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.conn = self._connect()
+            self.conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
+            self.conn.execute("PRAGMA busy_timeout = 30000")
             objects = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master")}
         except sqlite3.DatabaseError as err:
             raise TableError(f"{self.path}: not a lutnas latency database ({err})") from None
@@ -152,7 +153,6 @@ class Store:
             self.conn.execute("PRAGMA journal_mode = WAL")
             self.conn.execute("PRAGMA synchronous = NORMAL")
             self.conn.execute("PRAGMA foreign_keys = ON")
-            self.foreign_keys = True
             self._migrate()
 
     # -- schema ------------------------------------------------------------------------------------
@@ -211,30 +211,12 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
-        conn.execute("PRAGMA busy_timeout = 30000")
-        if getattr(self, "foreign_keys", False):   # a reconnect keeps what the first connection had
-            conn.execute("PRAGMA foreign_keys = ON")
-        return conn
-
     # -- reading -----------------------------------------------------------------------------------
     def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
-        """Rows of a read. A read failing with SQLite's "disk I/O error" is retried once on a fresh
-        connection: an idle WAL connection can lose its shared-memory index when other processes
-        open and close the database (seen in the test suite, about one full run in three); a real
-        I/O fault fails again and is reported."""
         try:
             return self.conn.execute(sql, args).fetchall()
         except sqlite3.OperationalError as err:
-            if "disk I/O error" not in str(err) or self.conn.in_transaction:
-                raise TableError(f"{self.path}: cannot read the latency database ({err})") from None
-            self.conn.close()
-            self.conn = self._connect()
-            try:
-                return self.conn.execute(sql, args).fetchall()
-            except sqlite3.DatabaseError as again:
-                raise TableError(f"{self.path}: cannot read the latency database ({again})") from None
+            raise TableError(f"{self.path}: cannot read the latency database ({err})") from None
         except sqlite3.DatabaseError as err:
             raise TableError(f"{self.path}: corrupt latency database ({err})") from None
 

@@ -340,8 +340,11 @@ class _Session:
         return list(self.db.get_top_k(task.workload, 1 << 20))
 
     def searched(self, task: _Task) -> int:
-        """Records of this task that came from the search (the incumbent excluded)."""
-        return sum(1 for r in self._records(task) if not _is_incumbent(r))
+        """Trials of this task the search has spent, failed ones included (the incumbent excluded).
+        `get_top_k` leaves out records whose build or run failed; counting only those made a rerun
+        spend its budget again on a task whose trial had failed under load."""
+        return sum(1 for r in self.db.get_all_tuning_records()
+                   if r.workload.same_as(task.workload) and not _is_incumbent(r))
 
     def best_seconds(self, task: _Task) -> float | None:
         recs = self._records(task)
