@@ -118,8 +118,12 @@ def vector_lanes(target: Any, bits: int = 32) -> int:
     return max(vector_bits(target) // bits, 2)
 
 
-def largest_divisor(n: int, limit: int) -> int:
-    """The largest divisor of `n` that is <= `limit` (>= 1)."""
+def largest_divisor(n: int, limit: int, prefer: tuple[int, ...] = ()) -> int:
+    """The largest divisor of `n` that is <= `limit` (>= 1), unless one of `prefer` (tried in
+    order) divides `n` within the limit: register tiles of 8 or 6 beat a larger odd divisor."""
+    for p in prefer:
+        if p <= limit and n % p == 0:
+            return p
     for d in range(min(n, limit), 0, -1):
         if n % d == 0:
             return d

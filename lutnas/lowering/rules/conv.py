@@ -29,6 +29,7 @@ from lutnas.lowering.rules.base import (
     Rule,
     analyse,
     inline_chain,
+    largest_divisor,
     pow2_divisor,
     static_extents,
     vector_lanes,
@@ -131,7 +132,7 @@ class ConvGEMM(Rule):
             outer_px, inner_px = _tile_pixels(sch, ly, lx, h, w, lanes)
             rows, cols = pixel_tile(h, w, lanes)
             vecs = rows * math.ceil(cols / lanes)
-        fi = _largest_divisor(f, max(1, self.max_acc_vectors // vecs), prefer=(8, 6, 4, 3, 2))
+        fi = largest_divisor(f, max(1, self.max_acc_vectors // vecs), prefer=(8, 6, 4, 3, 2))
         lfo, lfi = sch.split(lf, factors=[None, fi])
         if pointwise:
             sch.reorder(ln, lfo, inner_px[0], lrc, lry, lrx, lfi, inner_px[1])
@@ -207,12 +208,3 @@ def _parallel_spatial(sch: Any, block: Any, lanes: int) -> None:
     elif outer:
         sch.parallel(outer[0])
 
-
-def _largest_divisor(n: int, limit: int, prefer: tuple[int, ...] = ()) -> int:
-    for p in prefer:
-        if p <= limit and n % p == 0:
-            return p
-    for d in range(min(n, limit), 0, -1):
-        if n % d == 0:
-            return d
-    return 1
