@@ -11,7 +11,7 @@ ratios, as this VM's speed drifts by 15-35% within seconds.
 A single kernel flatters lutnas: onnxruntime converts NCHW to its blocked NCHWc layout and back
 around every kernel, which a network (or a block) does once. Measured here (Xeon, AVX-512,
 --mcpu host, 5 rounds each): the three layers of that block alone, TVM over onnxruntime:
-depthwise 96x64x64 k7 s2 0.957 (0.147 vs 0.155 ms), expand 16->96 at 64x64 0.930, project
+depthwise 96x64x64 k7 s2 0.957 (0.147 vs 0.155 ms), expand 16->96 at 64x64 0.930 / 0.738 (two runs), project
 96->24 at 32x32 0.630 (0.034 vs 0.054 ms); the block itself 1.454 (0.31 vs 0.21 ms). onnxruntime's
 three kernels alone sum to ~0.40 ms, its block takes 0.21: the layout it keeps between kernels is
 what lutnas's NCHW kernels lose to, not any one loop nest.
