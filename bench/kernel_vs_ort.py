@@ -1,8 +1,9 @@
 """One kernel or block alone: the lutnas-cpu TVM build against onnxruntime, both on 1 thread.
 
-Where `artifact_vs_ort.py` compares whole networks, this isolates one layer or one block. Rounds
-are interleaved (TVM, then onnxruntime, per round) and the ratio printed is the median of per-round
-ratios, as this VM's speed drifts by 15-35% within seconds.
+Where `artifact_vs_ort.py` compares whole networks, this isolates one layer or one block. Both are
+timed by the profiler's harness (`LocalRunner.measure`, as tables are) in interleaved rounds, and
+the ratio printed is the median of per-round ratios, as this VM's speed drifts by 15-35% within
+seconds.
 
     .venv/bin/python bench/kernel_vs_ort.py --depthwise 96,64,7,2          # C, H=W, k, stride (+ ReLU6)
     .venv/bin/python bench/kernel_vs_ort.py --pointwise 16,96,64           # Cin, Cout, H=W (+ ReLU6)
@@ -10,11 +11,11 @@ ratios, as this VM's speed drifts by 15-35% within seconds.
 
 A single kernel flatters lutnas: onnxruntime converts NCHW to its blocked NCHWc layout and back
 around every kernel, which a network (or a block) does once. Measured here (Xeon, AVX-512,
---mcpu host, 5 rounds each): the three layers of that block alone, TVM over onnxruntime:
-depthwise 96x64x64 k7 s2 0.957 (0.147 vs 0.155 ms), expand 16->96 at 64x64 0.930 / 0.738 (two runs), project
-96->24 at 32x32 0.630 (0.034 vs 0.054 ms); the block itself 1.454 (0.31 vs 0.21 ms). onnxruntime's
-three kernels alone sum to ~0.40 ms, its block takes 0.21: the layout it keeps between kernels is
-what lutnas's NCHW kernels lose to, not any one loop nest.
+--mcpu host, 5 rounds each), TVM over onnxruntime for the three layers of that block alone:
+depthwise 96x64x64 k7 s2 0.973 (0.142-0.146 vs 0.142-0.149 ms), expand 16->96 at 64x64 0.733,
+project 96->24 at 32x32 0.651 (0.030 vs 0.047 ms); the block itself 1.449 (0.30 vs 0.21 ms).
+onnxruntime's three layers alone sum to ~0.36 ms, its block takes 0.21: the layout it keeps
+between kernels is what lutnas's NCHW kernels lose to, not any one loop nest.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("TVM_NUM_THREADS", "1")
@@ -55,16 +55,6 @@ def block_net(spec: str, size: int) -> tuple[object, tuple[int, ...], str]:
     return block.build(), block.input_shape, f"{spec} @ {size}x{size}"
 
 
-def ort_ms(session, feed: dict, number: int, repeat: int) -> float:
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            session.run(None, feed)
-        samples.append((time.perf_counter() - t0) / number * 1e3)
-    return float(np.median(samples))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     what = ap.add_mutually_exclusive_group(required=True)
@@ -73,13 +63,14 @@ def main() -> None:
     what.add_argument("--block", metavar="SPEC", help="a block spec of the search spaces")
     ap.add_argument("--size", type=int, default=32, help="input height = width for --block")
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--number", type=int, default=50, help="calls per sample")
     args = ap.parse_args()
 
-    import onnxruntime as ort
     import tvm
 
     from lutnas.lowering import build, export_onnx, get_target
+    from lutnas.lowering.ort import ort_session
+    from lutnas.profiler.measurement import MeasureJob
+    from lutnas.profiler.runners import LocalRunner
 
     if args.depthwise:
         net, shape, label = depthwise_net(args.depthwise)
@@ -87,25 +78,25 @@ def main() -> None:
         net, shape, label = pointwise_net(args.pointwise)
     else:
         net, shape, label = block_net(args.block, args.size)
-    with tempfile.TemporaryDirectory() as tmp:
-        onnx_path = export_onnx(net, shape, Path(tmp) / "kernel.onnx")
-        target = get_target("x86", mcpu=tvm.target.codegen.llvm_get_system_cpu())
-        built = build(onnx_path, shape, target, pipeline="lutnas-cpu")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    work = Path(tempfile.mkdtemp(prefix="lutnas-kernel-"))
+    onnx_path = export_onnx(net, shape, work / "kernel.onnx")
+    target = get_target("x86", mcpu=tvm.target.codegen.llvm_get_system_cpu())
+    built = build(onnx_path, shape, target, pipeline="lutnas-cpu")
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    feed = {session.get_inputs()[0].name: x}
-    np.testing.assert_allclose(built.run(x), session.run(None, feed)[0], rtol=1e-4, atol=1e-4)
-    timer = built.vm().time_evaluator("main", built.device(), number=args.number, repeat=7)
-    x_tvm = tvm.runtime.tensor(x, built.device())
+    session = ort_session(onnx_path, threads=1)
+    reference = session.run(None, {session.get_inputs()[0].name: x})[0]
+    np.testing.assert_allclose(built.run(x), reference, rtol=1e-4, atol=1e-4)
+    job = {"key": label, "input_shape": shape, "target": target.name, "threads": 1, "repeats": 7,
+           "min_repeat_ms": 20.0}
+    jobs = {"tvm": MeasureJob(runtime="tvm", library_path=built.export_library(work / "kernel.so"), **job),
+            "onnxruntime": MeasureJob(runtime="onnxruntime", onnx_path=onnx_path, **job)}
+    runners = {name: LocalRunner(target, name, 1) for name in jobs}
     ratios = []
     print(label)
     for r in range(args.rounds):
-        tvm_ms = timer(x_tvm).median * 1e3
-        onnx_ms = ort_ms(session, feed, args.number, 7)
-        ratios.append(tvm_ms / onnx_ms)
-        print(f"round {r}: tvm {tvm_ms:.4f} ms  onnxruntime {onnx_ms:.4f} ms  ratio {ratios[-1]:.2f}")
+        ms = {name: runners[name].measure(mjob).median_ms for name, mjob in jobs.items()}
+        ratios.append(ms["tvm"] / ms["onnxruntime"])
+        print(f"round {r}: tvm {ms['tvm']:.4f} ms  onnxruntime {ms['onnxruntime']:.4f} ms  ratio {ratios[-1]:.2f}")
     print(f"tvm_over_ort={np.median(ratios):.3f}")
 
 
