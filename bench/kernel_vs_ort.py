@@ -63,6 +63,7 @@ def main() -> None:
     what.add_argument("--block", metavar="SPEC", help="a block spec of the search spaces")
     ap.add_argument("--size", type=int, default=32, help="input height = width for --block")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--pipeline", default="lutnas-cpu", help="lutnas-cpu (NHWC), lutnas-cpu-nchw, ...")
     args = ap.parse_args()
 
     import tvm
@@ -81,7 +82,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="lutnas-kernel-"))
     onnx_path = export_onnx(net, shape, work / "kernel.onnx")
     target = get_target("x86", mcpu=tvm.target.codegen.llvm_get_system_cpu())
-    built = build(onnx_path, shape, target, pipeline="lutnas-cpu")
+    built = build(onnx_path, shape, target, pipeline=args.pipeline)
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     session = ort_session(onnx_path, threads=1)
     reference = session.run(None, {session.get_inputs()[0].name: x})[0]

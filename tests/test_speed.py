@@ -52,34 +52,46 @@ def _representative_blocks(space_name: str, hw: int = 8) -> list[Block]:
     return out
 
 
+# pipeline -> (layout its functions are in, rules that must schedule some of them)
+PIPELINE_RULES = {
+    "lutnas-cpu": ("NHWC", {"nhwc-conv", "nhwc-depthwise", "row-reduction"}),
+    "lutnas-cpu-nchw": ("NCHW", {"conv-gemm", "depthwise", "row-reduction"}),
+}
+
+
 @pytest.mark.parametrize("space_name", SPACES)
 def test_rules_match_default_pipeline_numerics(space_name, tmp_path):
-    """Every kind of block of every space: lutnas-cpu computes what TVM's default pipeline computes,
-    and the specific rules (not the fallback) are the ones that schedule the convolutions."""
-    tgt = TARGET.tvm_target()
-    names = set()
+    """Every kind of block of every space, in both layouts: lutnas-cpu (channels-last) and
+    lutnas-cpu-nchw compute what TVM's default pipeline computes, and the layout's specific rules
+    (not the fallback) are the ones that schedule the convolutions. AVX2 (znver1), so the channel
+    tiles of three vectors and the packed weights are exercised."""
+    target = get_target("x86", mcpu="znver1")
+    tgt = target.tvm_target()
+    names = {pipe: set() for pipe in PIPELINE_RULES}
     for i, block in enumerate(_representative_blocks(space_name)):
         path = export_onnx(block.build(), block.input_shape, tmp_path / f"b{i}.onnx")
         x = np.random.default_rng(i).standard_normal(block.input_shape).astype(np.float32)
-        ref = build(path, block.input_shape, TARGET, pipeline="tvm-default").run(x)
-        out = build(path, block.input_shape, TARGET, pipeline="lutnas-cpu").run(x)
-        assert out.shape == ref.shape
+        ref = build(path, block.input_shape, target, pipeline="tvm-default").run(x)
         scale = max(float(np.abs(ref).max()), 1.0)
-        np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-5 * scale, err_msg=block.key)
-        for _gv, func in fused_module(path, block.input_shape, tgt).functions_items():
-            if isinstance(func, tvm.tirx.PrimFunc):
-                sch, name = apply_rules(func, tgt, default_cpu_rules())
-                assert sch is not None  # the fallback always applies
-                names.add(name)
-    assert {"conv-gemm", "depthwise", "row-reduction"} <= names, names
+        for pipe, (layout, _rules) in PIPELINE_RULES.items():
+            out = build(path, block.input_shape, target, pipeline=pipe).run(x)
+            assert out.shape == ref.shape
+            np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-5 * scale, err_msg=f"{pipe} {block.key}")
+            for _gv, func in fused_module(path, block.input_shape, tgt, layout=layout).functions_items():
+                if isinstance(func, tvm.tirx.PrimFunc):
+                    sch, name = apply_rules(func, tgt, default_cpu_rules())
+                    assert sch is not None  # the fallback always applies
+                    names[pipe].add(name)
+    for pipe, (_layout, rules) in PIPELINE_RULES.items():
+        assert rules <= names[pipe], (pipe, names[pipe])
 
 
-def _block_funcs(spec: str, hw: int = 8) -> dict[str, object]:
-    """Fused PrimFuncs of one block, keyed by the op they start with."""
+def _block_funcs(spec: str, hw: int = 8, layout: str = "NCHW") -> dict[str, object]:
+    """Fused PrimFuncs of one block in `layout`, keyed by the op they start with."""
     bspec = BlockSpec.parse(spec)
     block = Block(bspec, (1, bspec.in_ch, hw, hw))
     proto_path = export_onnx(block.build(), block.input_shape, _tmp() / f"{spec}.onnx")
-    mod = fused_module(proto_path, block.input_shape, TARGET.tvm_target())
+    mod = fused_module(proto_path, block.input_shape, TARGET.tvm_target(), layout=layout)
     return {gv.name_hint: f for gv, f in mod.functions_items() if isinstance(f, tvm.tirx.PrimFunc)}
 
 

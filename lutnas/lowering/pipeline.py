@@ -27,11 +27,12 @@ def _tvm_default(target: Any) -> Any:
 PIPELINES.register("tvm-default", _tvm_default)
 
 
-def cpu_pipeline(target: Any, database_dir: Any = None, rules: Any = None) -> Any:
+def cpu_pipeline(target: Any, database_dir: Any = None, rules: Any = None, layout: str = "NHWC") -> Any:
     """TVM's CPU pipeline with lutnas's schedule rules (and optionally a tuning database).
 
     The passes of `tvm.relax.backend.cpu_generic.get_default_pipeline` (library dispatch,
-    legalize + fold + fuse, dataflow lowering, finalize), with two steps inserted after fusion:
+    legalize + fold + fuse, dataflow lowering, finalize), after the network is put into `layout`
+    (`lowering.layout`: channels-last unless NCHW is asked for), with two steps inserted after fusion:
     `MetaScheduleApplyDatabase` (when `database_dir` holds a MetaSchedule JSON database: tuned
     records win) and then `lutnas.lowering.rules` for every function still unscheduled.
     """
@@ -39,6 +40,7 @@ def cpu_pipeline(target: Any, database_dir: Any = None, rules: Any = None) -> An
     from tvm import relax
     from tvm.relax.backend.cpu_generic import pipeline as cpu_generic
 
+    from lutnas.lowering.layout import layout_passes
     from lutnas.lowering.rules import apply_rules_pass
 
     tuned = []
@@ -47,7 +49,8 @@ def cpu_pipeline(target: Any, database_dir: Any = None, rules: Any = None) -> An
 
         tuned = [apply_database_pass(database_dir, target)]
     seq = tvm.transform.Sequential(
-        cpu_generic.library_dispatch_passes(target)
+        layout_passes(layout)
+        + cpu_generic.library_dispatch_passes(target)
         + [
             relax.transform.LegalizeOps(),
             relax.transform.AnnotateTIROpPattern(),
@@ -56,7 +59,12 @@ def cpu_pipeline(target: Any, database_dir: Any = None, rules: Any = None) -> An
             relax.transform.FuseTIR(),
         ]
         + tuned
-        + [apply_rules_pass(target, rules)]
+        + [
+            apply_rules_pass(target, rules),
+            # weights the rules repacked (`rules.nhwc.pack_weights`): split off, packed at compile time
+            relax.transform.SplitLayoutRewritePreproc(),
+            relax.transform.FoldConstant(),
+        ]
         + cpu_generic.dataflow_lower_passes(target)
         + cpu_generic.finalize_passes(target),
         name="lutnas_cpu",
@@ -71,11 +79,17 @@ def cpu_pipeline(target: Any, database_dir: Any = None, rules: Any = None) -> An
 
 
 def _lutnas_cpu(target: Any) -> Any:
-    """Legalize, fold, fuse, then lutnas's CPU rules (parallel, vectorized convs); no tuning."""
+    """Channels-last network, legalize, fold, fuse, then lutnas's CPU rules; no tuning."""
     return cpu_pipeline(target)
 
 
+def _lutnas_cpu_nchw(target: Any) -> Any:
+    """As `lutnas-cpu` but in ONNX's NCHW layout (lutnas's rules before the channels-last change)."""
+    return cpu_pipeline(target, layout="NCHW")
+
+
 PIPELINES.register("lutnas-cpu", _lutnas_cpu)
+PIPELINES.register("lutnas-cpu-nchw", _lutnas_cpu_nchw)
 
 TUNED_PREFIX = "lutnas-cpu+tuned:"
 

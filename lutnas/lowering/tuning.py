@@ -143,11 +143,14 @@ def apply_database_pass(database_dir: str | Path, target: Any) -> Any:
 
 
 # -- tasks ------------------------------------------------------------------------------------------
-def fused_module(model: Any, input_shape: tuple[int, ...], target: Any) -> Any:
-    """Import `model` (ONNX path/proto or a Relax IRModule) and legalize + fold + fuse it for `target`,
-    which is where MetaSchedule's tasks appear."""
+def fused_module(model: Any, input_shape: tuple[int, ...], target: Any, layout: str = "NHWC") -> Any:
+    """Import `model` (ONNX path/proto or a Relax IRModule), put it into `layout` as the `lutnas-cpu`
+    pipeline does (`lowering.layout`), and legalize + fold + fuse it for `target`, which is where
+    MetaSchedule's tasks appear."""
     import tvm
     from tvm import relax
+
+    from lutnas.lowering.layout import layout_passes
 
     if not isinstance(model, tvm.IRModule):
         from lutnas.lowering.onnx_io import load_onnx
@@ -162,6 +165,7 @@ def fused_module(model: Any, input_shape: tuple[int, ...], target: Any) -> Any:
             raise OnnxError(f"{name}: operator(s) TVM's ONNX frontend cannot import: {', '.join(missing)}")
         model = _import(proto, tuple(input_shape), name)
     seq = tvm.transform.Sequential([
+        *layout_passes(layout),
         relax.transform.LegalizeOps(),
         relax.transform.AnnotateTIROpPattern(),
         relax.transform.FoldConstant(),

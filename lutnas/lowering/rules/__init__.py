@@ -15,11 +15,14 @@ from lutnas.lowering.rules.conv import ConvGEMM
 from lutnas.lowering.rules.depthwise import DepthwiseConv
 from lutnas.lowering.rules.elementwise import Fallback, Injective, RowReduction
 from lutnas.lowering.rules.gemv import PixelGEMV
+from lutnas.lowering.rules.nhwc import ChannelsLastConv, ChannelsLastDepthwise
 
 
 def default_cpu_rules() -> list[Rule]:
-    """Ordered: first match wins; `Fallback` (parallelise outer spatial loops) last."""
-    return [PixelGEMV(), ConvGEMM(), DepthwiseConv(), Injective(), RowReduction(), Fallback()]
+    """Ordered: first match wins; `Fallback` (parallelise outer spatial loops) last. The conv rules
+    read the layout (NCHW or NHWC) from the loop nest, so one list serves both pipelines."""
+    return [PixelGEMV(), ConvGEMM(), DepthwiseConv(), ChannelsLastConv(), ChannelsLastDepthwise(),
+            Injective(), RowReduction(), Fallback()]
 
 
 def apply_rules(func: Any, target: Any, rules: list[Rule]) -> tuple[Any, str] | tuple[None, None]:
@@ -69,6 +72,8 @@ def _is_scheduled(func: Any) -> bool:
 
 
 __all__ = [
+    "ChannelsLastConv",
+    "ChannelsLastDepthwise",
     "ConvGEMM",
     "DepthwiseConv",
     "Fallback",

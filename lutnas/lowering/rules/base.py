@@ -93,6 +93,34 @@ def analyse(func: Any) -> FuncParts | None:
     return FuncParts(sch, list(blocks[:r]), blocks[r], list(blocks[r + 1 :]), kinds[r], extents)
 
 
+def uses_var(expr: Any, var: Any) -> bool:
+    """Whether the index expression `expr` depends on the loop variable `var`."""
+    from tvm.tirx.analysis import undefined_vars
+
+    return any(v.same_as(var) for v in undefined_vars(expr))
+
+
+def weight_read(sch: Any, block: Any) -> tuple[int, int] | None:
+    """(read index, output-channel axis) of a convolution block's weights: the 4-d read indexed by
+    exactly one spatial iterator (the output channel: axis 1 in NCHW, 3 in NHWC) together with
+    reduction iterators. Rules read the layout from the loop nest itself, not from block names."""
+    stmt = sch.get(block)
+    spatial = [iv.var for iv in stmt.iter_vars if int(iv.iter_type) == _SPATIAL]
+    reduce_ = [iv.var for iv in stmt.iter_vars if int(iv.iter_type) == _REDUCE]
+    for index, region in enumerate(stmt.reads):
+        mins = [r.min for r in region.region]
+        used = [i for i, var in enumerate(spatial) if any(uses_var(m, var) for m in mins)]
+        if len(mins) == 4 and len(used) == 1 and any(uses_var(m, r) for m in mins for r in reduce_):
+            return index, used[0]
+    return None
+
+
+def output_channel_axis(sch: Any, block: Any) -> int | None:
+    """Which spatial iterator of a convolution block is its output channel (see `weight_read`)."""
+    found = weight_read(sch, block)
+    return None if found is None else found[1]
+
+
 def vector_bits(target: Any) -> int:
     """SIMD register width of an llvm target, from the CPU features LLVM reports for its
     mcpu/mattr (TVM's `llvm_get_vector_width` answers 512 for plain x86-64 in 0.27, which is SSE2)."""

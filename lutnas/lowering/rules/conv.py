@@ -30,6 +30,7 @@ from lutnas.lowering.rules.base import (
     analyse,
     inline_chain,
     largest_divisor,
+    output_channel_axis,
     pow2_divisor,
     static_extents,
     vector_lanes,
@@ -46,9 +47,13 @@ def pixel_tile(h: int, w: int, lanes: int) -> tuple[int, int]:
     return rows, cols
 
 
-def conv_parts(func: Any) -> FuncParts | None:
+def conv_parts(func: Any, channel_axis: int = 1) -> FuncParts | None:
+    """A fused 2-d convolution whose output channel is spatial iterator `channel_axis` (1: NCHW,
+    3: NHWC), with an elementwise epilogue; None for anything else."""
     parts = analyse(func)
     if parts is None or parts.reduction is None or parts.kinds != "SSSSRRR":
+        return None
+    if output_channel_axis(parts.sch, parts.reduction) != channel_axis:
         return None
     # the epilogue must be elementwise over the conv's output: same 4-d iteration space
     for block in parts.consumers:

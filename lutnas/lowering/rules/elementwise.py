@@ -25,6 +25,7 @@ from lutnas.lowering.rules.base import (
     iter_kinds,
     largest_divisor,
     static_extents,
+    uses_var,
     vector_lanes,
     vectorize_inner,
 )
@@ -204,7 +205,7 @@ def _contiguous_last(sch: Any, block: Any, n_spatial: int) -> bool:
         last = region.region[-1].min
         if any(var.same_as(v) for v in _vars_in(region.region[:-1])):
             return False
-        if not (hasattr(last, "same_as") and last.same_as(var)) and _uses(last, var):
+        if not (hasattr(last, "same_as") and last.same_as(var)) and uses_var(last, var):
             return False
     return True
 
@@ -213,12 +214,6 @@ def _vars_in(ranges: Any) -> list[Any]:
     from tvm.tirx.analysis import undefined_vars
 
     return [v for rng in ranges for v in undefined_vars(rng.min)]
-
-
-def _uses(expr: Any, var: Any) -> bool:
-    from tvm.tirx.analysis import undefined_vars
-
-    return any(v.same_as(var) for v in undefined_vars(expr))
 
 
 def _rows_contiguous(sch: Any, block: Any, n_spatial: int, reduce_ext: list[int], lanes: int) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lutnas.lowering.rules.base import Rule, analyse, pow2_divisor, vector_lanes
+from lutnas.lowering.rules.base import Rule, analyse, output_channel_axis, pow2_divisor, vector_lanes
 from lutnas.lowering.rules.elementwise import lane_partial_sums
 
 
@@ -28,6 +28,8 @@ class PixelGEMV(Rule):
         parts = analyse(func)
         if parts is None or parts.reduction is None or parts.kinds != "SSSSRRR":
             return None
+        if output_channel_axis(parts.sch, parts.reduction) != 1:
+            return None  # NHWC: the channels-last conv rule vectorizes over output channels
         _n, _f, h, w, rc, kh, kw = parts.extents
         lanes = pow2_divisor(rc, vector_lanes(target))  # 168 input channels: 8-float partial sums
         if (h, w, kh, kw) != (1, 1, 1, 1) or lanes < 4 or rc < 2 * lanes:

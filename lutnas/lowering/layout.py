@@ -1,0 +1,138 @@
+"""Channels-last (NHWC) networks for the CPU pipeline: the graph rewrite before legalization.
+
+Why: onnxruntime's MLAS runs a whole network with channels innermost (NCHWc), so every depthwise
+convolution is a channel-vector loop and a stride is only an address offset. lutnas's NCHW rules
+had that only inside narrow-plane kernels, and a stride-2 depthwise paid a de-interleaving copy per
+channel plane (`bench/kernel_vs_ort.py`: each layer of an MBConv alone at or ahead of onnxruntime,
+the block 1.45x behind). Converting the network to NHWC once gives every convolution a contiguous
+channel axis (Relax's `ConvertLayout`; TOPI legalizes NHWC/HWIO convolutions), and the NHWC rules
+(`rules.nhwc`) vectorize over it.
+
+One obstacle: TVM's ONNX frontend lowers `Clip` to opaque `call_tir`s of TOPI's max/min (and
+HardSwish/HardSigmoid to `relax.clip`), which have no layout rule, so ConvertLayout would wrap every
+ReLU6 in two transposes that also stop FuseOps from fusing it into its convolution.
+`clip_as_relax_ops` rewrites those into `relax.maximum` / `relax.minimum` with a scalar constant,
+which follow any layout.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Relax ConvertLayout's desired layouts: data NHWC; weights HWIO, so a 1x1 conv's weight row for one
+# input channel (and a depthwise tap's weights) are contiguous across output channels.
+CHANNELS_LAST = {"relax.nn.conv2d": ["NHWC", "HWIO"]}
+
+LAYOUTS = ("NCHW", "NHWC")
+
+
+def layout_passes(layout: str) -> list[Any]:
+    """The Relax passes that put an imported network into `layout` (nothing for NCHW, ONNX's own)."""
+    if layout not in LAYOUTS:
+        from lutnas.errors import UnknownNameError
+
+        raise UnknownNameError(f"unknown layout {layout!r}; valid: {', '.join(LAYOUTS)}")
+    if layout == "NCHW":
+        return []
+    from tvm import relax
+
+    return [
+        relax.transform.FoldConstant(),  # Clip's bounds arrive as where(isnan(c), inf, c)
+        clip_as_relax_ops(),
+        relax.transform.ConvertLayout(CHANNELS_LAST),
+    ]
+
+
+def clip_as_relax_ops() -> Any:
+    """A module pass: `call_tir(max|min, (x, c))` with a 0-d constant `c`, and `relax.clip`, become
+    `relax.maximum` / `relax.minimum` (which ConvertLayout and FuseOps see through)."""
+    import tvm
+    from tvm import relax
+
+    @tvm.transform.module_pass(opt_level=0, name="LutnasClipAsRelaxOps")
+    def _pass(mod: Any, _ctx: Any) -> Any:
+        rewriter = _clip_rewriter(mod)
+        for gvar, func in list(mod.functions_items()):
+            if isinstance(func, relax.Function):
+                mod[gvar] = rewriter.visit_expr(func)
+        return relax.transform.DeadCodeElimination()(mod)
+
+    return _pass
+
+
+def _clip_rewriter(mod: Any) -> Any:
+    import tvm
+    from tvm import relax
+    from tvm.relax.expr_functor import PyExprMutator, mutator
+
+    call_tir, clip = tvm.ir.Op.get("relax.call_tir"), tvm.ir.Op.get("relax.clip")
+
+    @mutator
+    class _Rewriter(PyExprMutator):
+        def visit_call_(self, call: Any) -> Any:
+            call = super().visit_call_(call)
+            if call.op.same_as(call_tir) and isinstance(call.args[0], tvm.ir.GlobalVar):
+                rewritten = self._min_max(call)
+                return call if rewritten is None else rewritten
+            if call.op.same_as(clip):
+                x, lo, hi = call.args
+                dtype = x.ty.dtype
+                low = relax.op.maximum(x, relax.const(_number(lo), dtype))
+                return relax.op.minimum(low, relax.const(_number(hi), dtype))
+            return call
+
+        def _min_max(self, call: Any) -> Any:
+            kind = min_max_kind(mod[call.args[0]])
+            fields = call.args[1].fields
+            if kind is None or len(fields) != 2:
+                return None
+            bound = fields[1]
+            if isinstance(bound, relax.Var) and self.lookup_binding(bound) is not None:
+                bound = self.lookup_binding(bound)
+            if not isinstance(bound, tvm.ir.expr.Constant) or len(bound.value.shape) != 0:
+                return None
+            op = relax.op.maximum if kind == "max" else relax.op.minimum
+            return op(fields[0], bound)
+
+    return _Rewriter()
+
+
+def _number(arg: Any) -> float:
+    """A clip bound: an IntImm/FloatImm, or a PrimValue wrapping one."""
+    value = arg.value
+    return float(getattr(value, "value", value))
+
+
+def min_max_kind(func: Any) -> str | None:
+    """'max' or 'min' when `func` is the PrimFunc out[i] = max|min(x[i], c[]) with a 0-d `c`."""
+    from tvm import tirx
+
+    if not isinstance(func, tirx.PrimFunc) or len(func.params) != 3:
+        return None
+    stores = _buffer_stores(func.body)
+    if len(stores) != 1:
+        return None
+    value = stores[0].value
+    kind = {"Max": "max", "Min": "min"}.get(type(value).__name__)
+    operands = (getattr(value, "a", None), getattr(value, "b", None))
+    if kind is None or not all(hasattr(o, "indices") for o in operands):
+        return None
+    if len(operands[1].indices) != 0:  # the bound: a 0-d buffer, the second operand as TOPI writes it
+        return None
+    return kind
+
+
+def _buffer_stores(stmt: Any) -> list[Any]:
+    """Every BufferStore under `stmt` (loops, blocks and sequences; TVM 0.27 has no Python visitor)."""
+    from tvm import tirx
+
+    if isinstance(stmt, tirx.BufferStore):
+        return [stmt]
+    found = []
+    for attr in ("block", "body", "seq"):
+        child = getattr(stmt, attr, None)
+        if child is None:
+            continue
+        for sub in child if attr == "seq" else [child]:
+            found += _buffer_stores(sub)
+    return found

@@ -1,0 +1,220 @@
+"""Convolution rules for channels-last (NHWC, HWIO weights) functions, the layout `lutnas-cpu`
+converts a network to (`lowering.layout`).
+
+With channels innermost every convolution vectorizes over output channels, as oneDNN's and
+onnxruntime's NCHWc kernels do:
+
+- `ChannelsLastConv` (1x1 and dense kxk): out[p, f] = sum_c in[p, c] * w[c, f] is a GEMM. A register
+  tile of PX pixels x FV channels (a few vectors) accumulates over the input channels: per channel,
+  one broadcast of each pixel's input and one vector load of the weight row feed PX x FV/lanes FMAs
+  (the BLIS micro-kernel as schedule primitives). A stride-1 1x1 conv takes its pixels as one flat
+  axis, so tiles never stop at a row end; the loop over the larger operand goes outside, so the
+  smaller one is what gets re-read from cache.
+- `ChannelsLastDepthwise`: out[y, x, c] = sum in[y*s+ky, x*s+kx, c] * w[ky, kx, c]: a tile of PX
+  output pixels of one row x FV channels; each tap is one weight vector and PX contiguous input
+  vectors, whatever the stride. Each parallel block of FV channels first pads its own planes
+  (FV floats per pixel: at most ~300 KB, in L2) with the border split off, so the interior is a
+  plain vector copy; padding the whole tensor at once wrote ~2 MB through memory for a 96-channel
+  64x64 plane and made a k7 stride-2 depthwise ~1.3x slower than the NCHW rule's per-plane pads.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from lutnas.lowering.rules.base import (
+    Rule,
+    inline_chain,
+    largest_divisor,
+    pow2_divisor,
+    static_extents,
+    vector_lanes,
+)
+from lutnas.lowering.rules.conv import conv_parts
+
+NHWC_CHANNEL_AXIS = 3
+
+
+def channel_tile(channels: int, lanes: int, max_vectors: int) -> int:
+    """Output channels per register tile: the largest power of two dividing `channels`, up to
+    `max_vectors` vectors."""
+    return pow2_divisor(channels, max_vectors * lanes)
+
+
+def register_tile(pixels: int, channels: int, lanes: int, max_acc: int) -> tuple[int, int]:
+    """(PX pixels, FV channels) of a GEMM register tile: the most accumulator vectors (PX x FV /
+    lanes <= max_acc) with PX dividing `pixels` and FV a whole number of vectors dividing
+    `channels`; among equals the fewest loads per step (PX broadcasts + FV / lanes vector loads).
+    FV may be three vectors (24 channels on AVX2): the channel loop is then split into unrolled
+    vectors, because LLVM legalizes one <24 x float> lane by lane (a 16->96 1x1 conv took 3.2 ms
+    that way, 8x onnxruntime)."""
+    if channels % lanes:
+        return largest_divisor(pixels, max_acc), pow2_divisor(channels, lanes)
+    best = (0, 0, 1, lanes)
+    for vectors in range(1, max_acc + 1):
+        if (channels // lanes) % vectors:
+            continue
+        px = largest_divisor(pixels, max_acc // vectors)
+        best = max(best, (px * vectors, -(px + vectors), px, vectors * lanes))
+    return best[2], best[3]
+
+
+def split_vectors(sch: Any, loop: Any, lanes: int) -> None:
+    """Vectorize `loop` by whole vectors: an extent above `lanes` becomes unrolled vectors."""
+    extent = static_extents(sch, [loop])[0]
+    if extent > lanes and extent % lanes == 0:
+        outer, loop = sch.split(loop, factors=[None, lanes])
+        sch.unroll(outer)
+    if extent > 1:
+        sch.vectorize(loop)
+
+
+class ChannelsLastConv(Rule):
+    """A dense (not depthwise) NHWC convolution: 1x1 as a GEMM over flat pixels, kxk along rows."""
+
+    name = "nhwc-conv"
+
+    def __init__(self, max_acc_vectors: int = 12) -> None:
+        self.max_acc_vectors = max_acc_vectors
+
+    def apply(self, func: Any, target: Any, tunable: bool) -> Any:
+        parts = conv_parts(func, NHWC_CHANNEL_AXIS)
+        if parts is None:
+            return None
+        _n, h, w, f, kh, kw, rc = parts.extents
+        if rc == 1 and (kh, kw) != (1, 1):
+            return None  # depthwise
+        sch, conv = parts.sch, parts.reduction
+        lanes = vector_lanes(target)
+        flat = (kh, kw) == (1, 1) and _input_pixels(sch, conv) == h * w
+        px, fv = register_tile(h * w if flat else w, f, lanes, self.max_acc_vectors)
+        pack_weights(sch, conv, fv)  # first: later steps fold the unit window loops into spatial ones
+        out = inline_chain(sch, parts.consumers)
+        if (kh, kw) == (1, 1):
+            for block in parts.producers:  # a 1x1 conv's "padding" is a plain copy: read in place
+                sch.compute_inline(block)
+        else:
+            for block in parts.producers:
+                _pad_in_parallel(sch, block, lanes)
+        if flat:
+            _flatten_pixels(sch, conv, out, w)
+            ln, lp, lf, *reduce_ = sch.get_loops(conv)
+            rows, pixels = [], h * w
+        else:
+            ln, ly, lp, lf, *reduce_ = sch.get_loops(conv)
+            rows, pixels = [ly], w
+        po, pi = sch.split(lp, factors=[None, px])
+        fo, fi = sch.split(lf, factors=[None, fv])
+        tiles = [po, fo] if pixels > f else [fo, po]  # re-read the smaller operand from cache
+        sch.reorder(ln, *rows, *tiles, *reduce_, pi, fi)
+        outer = sch.fuse(ln, *rows, *tiles)
+        sch.parallel(outer)
+        sch.unroll(pi)
+        split_vectors(sch, fi, lanes)
+        _epilogue_and_init(sch, conv, out, outer, reduce_[0], lanes)
+        return sch
+
+
+class ChannelsLastDepthwise(Rule):
+    """An NHWC depthwise convolution (kxk window, one input channel per output channel)."""
+
+    name = "nhwc-depthwise"
+
+    def __init__(self, max_acc_vectors: int = 8, max_channel_vectors: int = 2) -> None:
+        self.max_acc_vectors = max_acc_vectors
+        self.max_channel_vectors = max_channel_vectors
+
+    def apply(self, func: Any, target: Any, tunable: bool) -> Any:
+        parts = conv_parts(func, NHWC_CHANNEL_AXIS)
+        if parts is None:
+            return None
+        _n, _h, w, f, kh, kw, rc = parts.extents
+        if rc != 1 or (kh, kw) == (1, 1):
+            return None
+        sch, conv = parts.sch, parts.reduction
+        lanes = vector_lanes(target)
+        fv = channel_tile(f, lanes, self.max_channel_vectors)
+        px = largest_divisor(w, max(1, self.max_acc_vectors // math.ceil(fv / lanes)), prefer=(8, 7, 6, 4))
+        out = inline_chain(sch, parts.consumers)
+        ln, ly, lx, lf, lry, lrx, lrc = sch.get_loops(conv)
+        xo, xi = sch.split(lx, factors=[None, px])
+        fo, fi = sch.split(lf, factors=[None, fv])
+        sch.reorder(ln, fo, ly, xo, lrc, lry, lrx, xi, fi)
+        block = sch.fuse(ln, fo)
+        sch.parallel(block)
+        sch.unroll(xi)
+        split_vectors(sch, fi, lanes)
+        _epilogue_and_init(sch, conv, out, xo, lrc, lanes)
+        for pad in parts.producers:  # each block of channels pads its own planes (an L2-sized buffer)
+            sch.compute_at(pad, block, preserve_unit_loops=True)
+            _vector_copy(sch, pad, lanes)
+        return sch
+
+
+def _epilogue_and_init(sch: Any, conv: Any, out: Any, at: Any, first_reduce: Any, lanes: int) -> None:
+    """The epilogue on the register tile under `at` and the accumulators' zeroing, both in whole
+    vectors; the accumulators become a stack array ("local"), which LLVM keeps in registers."""
+    if out is not None:
+        sch.set_scope(conv, 0, "local")
+        sch.reverse_compute_at(out, at, preserve_unit_loops=True)
+        split_vectors(sch, sch.get_loops(out)[-1], lanes)
+    init = sch.decompose_reduction(conv, first_reduce)
+    split_vectors(sch, sch.get_loops(init)[-1], lanes)
+
+
+def pack_weights(sch: Any, conv: Any, fv: int) -> None:
+    """Store HWIO weights as (O / fv, H, W, I, fv): each register tile's weights become one
+    contiguous strip. In HWIO the rows of one tile lie 4*O bytes apart, a page apart for the
+    1984-channel head conv, where the hardware prefetcher stops: read cold, as they are in a
+    network, that conv ran at ~6 GB/s. The copy is a separate block marked as a layout-rewrite
+    preprocess; the pipeline's `SplitLayoutRewritePreproc` + `FoldConstant` move it out of the
+    function and run it once, at compile time, on the constant weights."""
+    from lutnas.lowering.rules.base import weight_read
+
+    found = weight_read(sch, conv)
+    if found is None or fv <= 1:
+        return
+    packed = sch.cache_read(conv, found[0], "global")
+    sch.transform_layout(packed, ("write", 0), lambda h, w, i, o: (o // fv, h, w, i, o % fv))
+    sch.annotate(packed, "meta_schedule.layout_rewrite_preproc", True)
+
+
+def _input_pixels(sch: Any, conv: Any) -> int:
+    """H*W of the conv's NHWC input (its first 4-d read), to tell stride-1 1x1 convs from strided."""
+    for region in sch.get(conv).reads:
+        shape = [int(d) for d in region.source.shape]
+        if len(shape) == 4:
+            return shape[1] * shape[2]
+    return -1
+
+
+def _flatten_pixels(sch: Any, conv: Any, out: Any, w: int) -> None:
+    """(y, x) -> one pixel axis in the conv, its intermediate and the epilogue block."""
+    sch.transform_layout(conv, ("write", 0), lambda n, y, x, f: (n, y * w + x, f))
+    sch.transform_block_layout(conv, lambda n, y, x, f, ry, rx, rc: (n, y * w + x, f, ry, rx, rc))
+    if out is not None:
+        sch.transform_block_layout(out, lambda n, y, x, f: (n, y * w + x, f))
+
+
+def _pad_in_parallel(sch: Any, pad: Any, lanes: int) -> None:
+    """The padded input as its own loop nest: rows across cores, the channel loop vectorized, the
+    columns split at the border (TVM's LoopPartition, by hint) so the interior has no bounds test."""
+    ln, ly, lx, lc = sch.get_loops(pad)
+    sch.annotate(lx, "pragma_loop_partition_hint", 1)
+    vec = largest_divisor(static_extents(sch, [lc])[0], 2 * lanes)
+    if vec > 1:
+        _, ci = sch.split(lc, factors=[None, vec])
+        sch.vectorize(ci)
+    sch.parallel(sch.fuse(ln, ly))
+
+
+def _vector_copy(sch: Any, pad: Any, lanes: int) -> None:
+    """A padding block under its channel block: channels vectorized, the column loop split at the
+    border (TVM's LoopPartition, by hint) so the interior copies without a bounds test."""
+    *_, lx, lc = sch.get_loops(pad)
+    sch.annotate(lx, "pragma_loop_partition_hint", 1)
+    vec = largest_divisor(static_extents(sch, [lc])[0], 2 * lanes)
+    if vec > 1:
+        _, ci = sch.split(lc, factors=[None, vec])
+        sch.vectorize(ci)
