@@ -47,16 +47,17 @@ def pixel_tile(h: int, w: int, lanes: int) -> tuple[int, int]:
     return rows, cols
 
 
-def conv_parts(func: Any, channel_axis: int = 1) -> FuncParts | None:
+def conv_parts(func: Any, channel_axis: int = 1, broadcast_last: bool = False) -> FuncParts | None:
     """A fused 2-d convolution whose output channel is spatial iterator `channel_axis` (1: NCHW,
-    3: NHWC), with an elementwise epilogue; None for anything else."""
+    3: NHWC), with an elementwise epilogue; None for anything else. `broadcast_last` lets the last
+    epilogue block have another shape (squeeze-excite's gate multiplied over the feature map)."""
     parts = analyse(func)
     if parts is None or parts.reduction is None or parts.kinds != "SSSSRRR":
         return None
     if output_channel_axis(parts.sch, parts.reduction) != channel_axis:
         return None
     # the epilogue must be elementwise over the conv's output: same 4-d iteration space
-    for block in parts.consumers:
+    for block in parts.consumers[:-1] if broadcast_last else parts.consumers:
         if static_extents(parts.sch, parts.sch.get_loops(block)) != parts.extents[:4]:
             return None
     return parts

@@ -60,14 +60,18 @@ def register_tile(pixels: int, channels: int, lanes: int, max_acc: int) -> tuple
     return best[2], best[3]
 
 
-def split_vectors(sch: Any, loop: Any, lanes: int) -> None:
-    """Vectorize `loop` by whole vectors: an extent above `lanes` becomes unrolled vectors."""
+def split_vectors(sch: Any, loop: Any, lanes: int, max_unroll: int = 4) -> None:
+    """Vectorize `loop` by whole vectors (or the largest power of two below one): a loop of a few
+    vectors (a register tile) becomes unrolled vectors, a longer one a loop over vectors."""
     extent = static_extents(sch, [loop])[0]
-    if extent > lanes and extent % lanes == 0:
-        outer, loop = sch.split(loop, factors=[None, lanes])
-        sch.unroll(outer)
-    if extent > 1:
-        sch.vectorize(loop)
+    vec = pow2_divisor(extent, lanes)
+    if vec <= 1:
+        return
+    if extent > vec:
+        outer, loop = sch.split(loop, factors=[None, vec])
+        if extent // vec <= max_unroll:
+            sch.unroll(outer)
+    sch.vectorize(loop)
 
 
 class ChannelsLastConv(Rule):
@@ -79,7 +83,7 @@ class ChannelsLastConv(Rule):
         self.max_acc_vectors = max_acc_vectors
 
     def apply(self, func: Any, target: Any, tunable: bool) -> Any:
-        parts = conv_parts(func, NHWC_CHANNEL_AXIS)
+        parts = conv_parts(func, NHWC_CHANNEL_AXIS, broadcast_last=True)
         if parts is None:
             return None
         _n, h, w, f, kh, kw, rc = parts.extents
@@ -91,6 +95,9 @@ class ChannelsLastConv(Rule):
         px, fv = register_tile(h * w if flat else w, f, lanes, self.max_acc_vectors)
         pack_weights(sch, conv, fv)  # first: later steps fold the unit window loops into spatial ones
         out = inline_chain(sch, parts.consumers)
+        if out is not None and static_extents(sch, sch.get_loops(out)) != parts.extents[:4]:
+            _broadcast_epilogue(sch, out, lanes)   # squeeze-excite's gate over the feature map
+            out = None
         if (kh, kw) == (1, 1):
             for block in parts.producers:  # a 1x1 conv's "padding" is a plain copy: read in place
                 sch.compute_inline(block)
@@ -150,6 +157,15 @@ class ChannelsLastDepthwise(Rule):
             sch.compute_at(pad, block, preserve_unit_loops=True)
             _vector_copy(sch, pad, lanes)
         return sch
+
+
+def _broadcast_epilogue(sch: Any, out: Any, lanes: int) -> None:
+    """An epilogue over a larger space than the conv (the gate's multiply over the feature map, with
+    the gate's elementwise steps inlined into it): its own loop nest, rows across cores, channels
+    in vectors; the conv's few outputs stay a small buffer in between."""
+    loops = sch.get_loops(out)
+    split_vectors(sch, loops[-1], lanes)
+    sch.parallel(sch.fuse(*loops[:-1]) if len(loops) > 2 else loops[0])
 
 
 def _epilogue_and_init(sch: Any, conv: Any, out: Any, at: Any, first_reduce: Any, lanes: int) -> None:

@@ -1,0 +1,149 @@
+"""Channels-last networks (lowering.layout) and the NHWC convolution rules (rules.nhwc).
+
+Numerics of whole blocks in both layouts are in test_speed.py; here: the graph rewrite itself,
+which rule takes which NHWC function, the register tiles, and the compile-time weight packing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+tvm = pytest.importorskip("tvm")
+
+from lutnas.errors import UnknownNameError
+from lutnas.lowering import export_onnx, get_target
+from lutnas.lowering.layout import layout_passes, min_max_kind
+from lutnas.lowering.onnx_io import load_onnx
+from lutnas.lowering.pipeline import build_pipeline
+from lutnas.lowering.rules import (
+    ChannelsLastConv,
+    ChannelsLastDepthwise,
+    ConvGEMM,
+    DepthwiseConv,
+    PixelGEMV,
+    apply_rules,
+    default_cpu_rules,
+)
+from lutnas.lowering.rules.nhwc import register_tile
+from lutnas.lowering.tuning import fused_module
+from lutnas.lowering.tvm_build import _import
+from lutnas.spaces.blocks import Block, BlockSpec
+
+AVX2 = get_target("x86", mcpu="znver1")
+
+
+def _block_onnx(spec: str, hw: int, tmp_path) -> tuple[object, tuple[int, ...]]:
+    bspec = BlockSpec.parse(spec)
+    block = Block(bspec, (1, bspec.in_ch, hw, hw))
+    return export_onnx(block.build(), block.input_shape, tmp_path / f"{spec}.onnx"), block.input_shape
+
+
+def _calls(func) -> list[str]:
+    """Names of the PrimFuncs a Relax function calls, in order."""
+    return [gv.name_hint for gv in _globals(func.body)]
+
+
+def _globals(expr) -> list:
+    from tvm import relax
+
+    found = []
+    relax.analysis.post_order_visit(expr, lambda e: found.append(e) if isinstance(e, tvm.ir.GlobalVar) else None)
+    return found
+
+
+def test_relu6_follows_the_layout_and_fuses_into_its_conv(tmp_path):
+    """Clip (ReLU6) arrives from the ONNX frontend as opaque max/min PrimFuncs; after the rewrite
+    ConvertLayout leaves one transpose in and one out, and every ReLU6 fuses into its conv."""
+    path, shape = _block_onnx("mbconv_k5_e6_s2_i16_o24_g1_relu6", 16, tmp_path)
+    mod = fused_module(path, shape, AVX2.tvm_target(), layout="NHWC")
+    names = [gv.name_hint for gv, f in mod.functions_items() if isinstance(f, tvm.tirx.PrimFunc)]
+    assert sum("transpose" in n for n in names) == 2, names
+    relu6_convs = [n for n in names if n.startswith("fused_conv2d") and "maximum" in n and "minimum" in n]
+    assert len(relu6_convs) == 2, names      # the expand and the depthwise conv carry their ReLU6
+    assert not any(n.startswith(("maximum", "minimum", "fused_transpose")) for n in names), names
+    nchw = fused_module(path, shape, AVX2.tvm_target(), layout="NCHW")
+    assert not any("transpose" in gv.name_hint for gv, _f in nchw.functions_items())
+
+
+def test_min_max_kind_reads_the_primfunc():
+    from tvm import te, topi
+
+    x = te.placeholder((1, 4, 2, 2), name="x")
+    bound = te.placeholder((), name="c")
+    assert min_max_kind(te.create_prim_func([x, bound, topi.maximum(x, bound)])) == "max"
+    assert min_max_kind(te.create_prim_func([x, bound, topi.minimum(x, bound)])) == "min"
+    assert min_max_kind(te.create_prim_func([x, bound, topi.add(x, bound)])) is None
+    y = te.placeholder((1, 4, 2, 2), name="y")
+    assert min_max_kind(te.create_prim_func([x, y, topi.maximum(x, y)])) is None   # not a scalar bound
+
+
+def test_unknown_layout_is_one_named_error():
+    with pytest.raises(UnknownNameError, match="NCHW, NHWC"):
+        layout_passes("NCHWc")
+
+
+@pytest.mark.parametrize("pixels, channels, lanes, expected", [
+    (4096, 96, 8, (4, 24)),     # 12 accumulators: three vectors of channels, unrolled
+    (4096, 16, 8, (4, 16)),     # 16 channels: two vectors x 4 pixels
+    (16, 1984, 8, (4, 16)),     # the head conv: equal tiles, fewer loads wins
+    (1, 672, 8, (1, 96)),       # one pixel (squeeze-excite): 12 vectors of channels
+    (64, 20, 8, (8, 4)),        # channels not a whole vector: a power of two below it
+])
+def test_register_tile(pixels, channels, lanes, expected):
+    px, fv = register_tile(pixels, channels, lanes, 12)
+    assert (px, fv) == expected
+    assert pixels % px == 0 and channels % fv == 0
+
+
+def test_each_nhwc_rule_takes_its_functions_only(tmp_path):
+    tgt = AVX2.tvm_target()
+    path, shape = _block_onnx("mbconv_k5_e6_s1_i16_o16_g1_se_hswish", 8, tmp_path)
+    funcs = {gv.name_hint: f for gv, f in fused_module(path, shape, tgt, layout="NHWC").functions_items()
+             if isinstance(f, tvm.tirx.PrimFunc)}
+    convs = {n: f for n, f in funcs.items() if n.startswith("fused_conv2d")}
+    depthwise = [f for n, f in convs.items() if n.startswith("fused_conv2d1_")]
+    dense = [f for n, f in convs.items() if not n.startswith("fused_conv2d1_")]
+    assert depthwise and len(dense) >= 3, sorted(funcs)   # expand, SE reduce and expand, project
+    nchw = {gv.name_hint: f for gv, f in fused_module(path, shape, tgt, layout="NCHW").functions_items()
+            if isinstance(f, tvm.tirx.PrimFunc) and gv.name_hint.startswith("fused_conv2d")}
+    for func in dense:
+        assert ChannelsLastConv().apply(func, tgt, False) is not None
+        assert ChannelsLastDepthwise().apply(func, tgt, False) is None
+    for func in depthwise:
+        assert ChannelsLastDepthwise().apply(func, tgt, False) is not None
+        assert ChannelsLastConv().apply(func, tgt, False) is None
+    for func in dense + depthwise:  # the NCHW rules read the layout from the loop nest and refuse
+        for rule in (PixelGEMV(), ConvGEMM(), DepthwiseConv()):
+            assert rule.apply(func, tgt, False) is None, rule
+    for func in nchw.values():
+        for rule in (ChannelsLastConv(), ChannelsLastDepthwise()):
+            assert rule.apply(func, tgt, False) is None, rule
+    for name, func in funcs.items():   # every function, scheduled, computes what it did before
+        sch, _rule = apply_rules(func, tgt, default_cpu_rules())
+        _assert_same_outputs(func, sch.mod["main"], tgt, name)
+
+
+def test_weights_are_packed_at_compile_time(tmp_path):
+    """The 1x1 convs' weights are rewritten per register tile by a preprocess the pipeline splits
+    off and folds into constants: the network calls the packed kernels, never the packing."""
+    path, shape = _block_onnx("mbconv_k3_e6_s1_i16_o16_g1_relu6", 8, tmp_path)
+    tgt = AVX2.tvm_target()
+    mod = build_pipeline("lutnas-cpu", tgt)(_import(load_onnx(path), shape, "block"))
+    calls = _calls(mod["main"])
+    assert sum(name.endswith("_prepacked") for name in calls) == 2, calls   # expand and project
+    assert not any(name.endswith("_weight_prepack") for name in calls), calls
+
+
+def _assert_same_outputs(func, scheduled, tgt, name) -> None:
+    dev = tvm.cpu()
+    outs = []
+    for fn in (func, scheduled):
+        lib = tvm.tirx.build(tvm.IRModule({"main": fn.with_attr("global_symbol", "main")}), target=tgt)
+        rng = np.random.default_rng(0)
+        args = [tvm.runtime.tensor(np.asarray(rng.standard_normal([int(d) for d in p.ty.shape]), dtype="float32"), dev)
+                for p in fn.params]
+        lib["main"](*args)
+        outs.append(args[-1].numpy())
+    np.testing.assert_allclose(outs[1], outs[0], rtol=1e-5, atol=1e-5, err_msg=name)
