@@ -3,7 +3,8 @@
 For a few networks of each space (sampled with a fixed seed), at one resolution, the configurations
 
     tvm-default            TVM 0.27's default pipeline, untuned
-    lutnas-cpu             lutnas's CPU schedule rules, untuned
+    lutnas-cpu-nchw        lutnas's CPU schedule rules on ONNX's NCHW layout, untuned
+    lutnas-cpu             the network converted to channels-last (NHWC) and lutnas's rules, untuned
     tuned@<N>              lutnas-cpu + MetaSchedule records after N trials per network (cumulative,
                            one database shared by every network and budget, rules as the incumbent)
 
@@ -17,6 +18,7 @@ a ratio of two measurements taken minutes apart would carry. Tuning minutes are 
 
     .venv/bin/python bench/artifact_vs_ort.py [--quick] [--threads 1] [--resolution 128]
         [--per-space 2] [--budgets 64,192,448] [--mcpu host|none|NAME] [--db DIR] [--rounds 5]
+        [--pipelines tvm-default,lutnas-cpu-nchw,lutnas-cpu]
 
 `--quick`: one network per space, budgets 24,64,128. `--budgets ""`: no tuning. The thread count is fixed per process
 (TVM_NUM_THREADS is read once): run once per thread count.
@@ -47,6 +49,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--db", default=None, help="tuning database dir (default: a fresh temporary one)")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds per network")
     ap.add_argument("--out", default=None, help="write the rows as JSON here")
+    ap.add_argument("--pipelines", default="tvm-default,lutnas-cpu-nchw,lutnas-cpu",
+                    help="untuned pipelines to compare (comma-separated)")
     return ap.parse_args()
 
 
@@ -62,6 +66,7 @@ def main() -> None:
     from lutnas.spaces import get_space
 
     per_space = args.per_space or (1 if args.quick else 2)
+    pipelines = [p for p in args.pipelines.split(",") if p]
     budgets = [int(b) for b in (args.budgets if args.budgets is not None else ("24,64,128" if args.quick else "64,192,448")).split(",") if b]
     target = _target(get_target, args.mcpu)
     work = Path(tempfile.mkdtemp(prefix="lutnas-bench-"))
@@ -85,7 +90,7 @@ def main() -> None:
     tuning_min: dict[str, float] = {}
     libs: dict[tuple[str, str], Path] = {}
     for net in nets:
-        for pipe in ("tvm-default", "lutnas-cpu"):
+        for pipe in pipelines:
             libs[net["name"], pipe] = _compile(build, net, target, pipe, None, work)
     spent = 0.0
     for budget in budgets:
@@ -104,7 +109,7 @@ def main() -> None:
     tvm_runner = LocalRunner(target, "tvm", args.threads)
     ort_runner = LocalRunner(target, "onnxruntime", args.threads)
     rows = []
-    configs = ["tvm-default", "lutnas-cpu"] + [f"tuned@{b}" for b in budgets]
+    configs = pipelines + [f"tuned@{b}" for b in budgets]
     for net in nets:
         job = {"key": net["name"], "input_shape": net["shape"], "target": target.name, "threads": args.threads,
                "repeats": 3, "min_repeat_ms": 30.0}

@@ -87,7 +87,8 @@ def test_unknown_layout_is_one_named_error():
 @pytest.mark.parametrize("pixels, channels, lanes, expected", [
     (4096, 96, 8, (4, 24)),     # 12 accumulators: three vectors of channels, unrolled
     (4096, 16, 8, (4, 16)),     # 16 channels: two vectors x 4 pixels
-    (16, 1984, 8, (4, 16)),     # the head conv: equal tiles, fewer loads wins
+    (16, 1984, 8, (4, 16)),     # the head conv: 4x2 and 2x4 vectors tie, more pixels wins
+    (16, 352, 8, (4, 16)),      # 44 vectors: not 11 x 1 pixel (load-bound)
     (1, 672, 8, (1, 96)),       # one pixel (squeeze-excite): 12 vectors of channels
     (64, 20, 8, (8, 4)),        # channels not a whole vector: a power of two below it
 ])

@@ -204,6 +204,19 @@ def test_compile_many_in_workers_then_cache(tiny_onnx, x86, tmp_path):
     assert m.n == 4
 
 
+def test_cache_key_separates_pipelines_and_their_revisions(tiny_onnx, x86, monkeypatch):
+    """A library built by an older revision of a pipeline name (lutnas-cpu was NCHW before it went
+    channels-last) must not be served from the compile cache for the new one."""
+    from lutnas.lowering import pipeline
+    from lutnas.profiler.workers import cache_key
+
+    keys = {name: cache_key(tiny_onnx, SHAPE, x86, name) for name in ("tvm-default", "lutnas-cpu", "lutnas-cpu-nchw")}
+    assert len(set(keys.values())) == 3
+    assert pipeline.pipeline_revision("lutnas-cpu+tuned:abc") == pipeline.pipeline_revision("lutnas-cpu") >= 2
+    monkeypatch.setitem(pipeline._REVISIONS, "lutnas-cpu", 1)
+    assert cache_key(tiny_onnx, SHAPE, x86, "lutnas-cpu") != keys["lutnas-cpu"]
+
+
 def test_compile_failure_in_worker_is_a_lutnas_error(tmp_path, x86):
     import onnx
     from onnx import TensorProto, helper

@@ -102,6 +102,16 @@ def tuned_pipeline_name(database_dir: Any) -> str:
 
 DEFAULT_PIPELINE = "tvm-default"
 
+# Bumped when what a pipeline name builds changes, so libraries compiled by an older lutnas under the
+# same name are not taken from the compile cache (`profiler.workers.cache_key`): 2 = channels-last.
+_REVISIONS = {"lutnas-cpu": 2}
+
+
+def pipeline_revision(name: str) -> int:
+    """The revision of what `name` builds (a tuned name follows `lutnas-cpu`)."""
+    base = "lutnas-cpu" if name.startswith(TUNED_PREFIX) else name
+    return _REVISIONS.get(base, 1)
+
 
 def build_pipeline(name: str, target: Any, database_dir: Any = None) -> Any:
     """The pass for `name`; a `lutnas-cpu+tuned:<hash>` name needs the database it names."""

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from lutnas.errors import LutnasError, ToolchainError
-from lutnas.lowering.pipeline import DEFAULT_PIPELINE
+from lutnas.lowering.pipeline import DEFAULT_PIPELINE, pipeline_revision
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,9 @@ def cache_key(onnx_path: Path, input_shape: Sequence[int], target: Any, pipeline
     except metadata.PackageNotFoundError:
         tvm_version = "?"
     extra = json.dumps([list(input_shape), target.target_hash(), pipeline, tvm_version])
+    revision = pipeline_revision(pipeline)
+    if revision > 1:  # keys of revision-1 pipelines stay as they were (their caches remain valid)
+        extra += f"#r{revision}"
     h.update(extra.encode())
     return h.hexdigest()[:24]
 

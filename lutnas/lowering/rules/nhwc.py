@@ -43,21 +43,22 @@ def channel_tile(channels: int, lanes: int, max_vectors: int) -> int:
 
 
 def register_tile(pixels: int, channels: int, lanes: int, max_acc: int) -> tuple[int, int]:
-    """(PX pixels, FV channels) of a GEMM register tile: the most accumulator vectors (PX x FV /
-    lanes <= max_acc) with PX dividing `pixels` and FV a whole number of vectors dividing
-    `channels`; among equals the fewest loads per step (PX broadcasts + FV / lanes vector loads).
-    FV may be three vectors (24 channels on AVX2): the channel loop is then split into unrolled
-    vectors, because LLVM legalizes one <24 x float> lane by lane (a 16->96 1x1 conv took 3.2 ms
-    that way, 8x onnxruntime)."""
+    """(PX pixels, FV channels) of a GEMM register tile with PX dividing `pixels`, FV a whole number
+    of vectors dividing `channels` and at most `max_acc` accumulator vectors, chosen for the most
+    FMAs per load: a step over one input channel loads PX broadcasts and FV / lanes weight vectors
+    for PX x FV / lanes FMAs (ties: more accumulators, then more pixels). 11 vectors x 1 pixel was
+    load-bound where 4 x 2 is not. FV may be three vectors (24 channels on AVX2): the channel loop
+    is then split into unrolled vectors, because LLVM legalizes one <24 x float> lane by lane (a
+    16->96 1x1 conv took 3.2 ms that way, 8x onnxruntime)."""
     if channels % lanes:
         return largest_divisor(pixels, max_acc), pow2_divisor(channels, lanes)
-    best = (0, 0, 1, lanes)
+    best = (0.0, 0, 0, 1, lanes)
     for vectors in range(1, max_acc + 1):
         if (channels // lanes) % vectors:
             continue
         px = largest_divisor(pixels, max_acc // vectors)
-        best = max(best, (px * vectors, -(px + vectors), px, vectors * lanes))
-    return best[2], best[3]
+        best = max(best, (px * vectors / (px + vectors), px * vectors, px, px, vectors * lanes))
+    return best[3], best[4]
 
 
 def split_vectors(sch: Any, loop: Any, lanes: int, max_unroll: int = 4) -> None:
@@ -92,7 +93,10 @@ class ChannelsLastConv(Rule):
         sch, conv = parts.sch, parts.reduction
         lanes = vector_lanes(target)
         flat = (kh, kw) == (1, 1) and _input_pixels(sch, conv) == h * w
-        px, fv = register_tile(h * w if flat else w, f, lanes, self.max_acc_vectors)
+        groups = max(1, _input_channels(sch, conv) // rc)
+        # a tile stays inside one group: its input channel f // (f / groups) is then one index
+        # for the whole vector, not a gather (a g2 1x1 conv ran at ~1 GFLOP/s with 8 of 92)
+        px, fv = register_tile(h * w if flat else w, f // groups, lanes, self.max_acc_vectors)
         pack_weights(sch, conv, fv)  # first: later steps fold the unit window loops into spatial ones
         out = inline_chain(sch, parts.consumers)
         if out is not None and static_extents(sch, sch.get_loops(out)) != parts.extents[:4]:
@@ -150,6 +154,7 @@ class ChannelsLastDepthwise(Rule):
         sch.reorder(ln, fo, ly, xo, lrc, lry, lrx, xi, fi)
         block = sch.fuse(ln, fo)
         sch.parallel(block)
+        sch.unroll(lrx)  # a row of taps unrolled: neighbouring taps share input vectors (stride 1)
         sch.unroll(xi)
         split_vectors(sch, fi, lanes)
         _epilogue_and_init(sch, conv, out, xo, lrc, lanes)
@@ -196,13 +201,23 @@ def pack_weights(sch: Any, conv: Any, fv: int) -> None:
     sch.annotate(packed, "meta_schedule.layout_rewrite_preproc", True)
 
 
-def _input_pixels(sch: Any, conv: Any) -> int:
-    """H*W of the conv's NHWC input (its first 4-d read), to tell stride-1 1x1 convs from strided."""
+def _input_shape(sch: Any, conv: Any) -> list[int]:
+    """The conv's NHWC input shape (its first 4-d read)."""
     for region in sch.get(conv).reads:
         shape = [int(d) for d in region.source.shape]
         if len(shape) == 4:
-            return shape[1] * shape[2]
-    return -1
+            return shape
+    return [-1, -1, -1, -1]
+
+
+def _input_pixels(sch: Any, conv: Any) -> int:
+    """H*W of the conv's input, to tell stride-1 1x1 convs from strided ones."""
+    shape = _input_shape(sch, conv)
+    return shape[1] * shape[2]
+
+
+def _input_channels(sch: Any, conv: Any) -> int:
+    return _input_shape(sch, conv)[3]
 
 
 def _flatten_pixels(sch: Any, conv: Any, out: Any, w: int) -> None:
