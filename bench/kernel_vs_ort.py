@@ -15,7 +15,10 @@ around every kernel, which a network (or a block) does once. Measured here (Xeon
 depthwise 96x64x64 k7 s2 0.973 (0.142-0.146 vs 0.142-0.149 ms), expand 16->96 at 64x64 0.733,
 project 96->24 at 32x32 0.651 (0.030 vs 0.047 ms); the block itself 1.449 (0.30 vs 0.21 ms).
 onnxruntime's three layers alone sum to ~0.36 ms, its block takes 0.21: the layout it keeps
-between kernels is what lutnas's NCHW kernels lose to, not any one loop nest.
+between kernels is what lutnas's NCHW kernels lost to, not any one loop nest. (Those figures are
+`--pipeline lutnas-cpu-nchw`'s, then the only lutnas-cpu.) `lutnas-cpu` now converts the network to
+channels-last itself, so a single layer pays two transposes (NCHW in, NCHW out) just as a lone
+onnxruntime kernel pays its reorders: compare whole networks (`artifact_vs_ort.py`) for it.
 """
 
 from __future__ import annotations
