@@ -47,3 +47,21 @@ def copy_database(src: Path, dst: Path) -> Path:
         target.close()
         source.close()
     return dst
+
+
+def assert_same_outputs(func, scheduled, tgt, name: str = "") -> None:
+    """A PrimFunc and its schedule, each built for `tgt` and run on the same seeded random
+    arguments, write the same last argument (the output)."""
+    import numpy as np
+    import tvm
+
+    dev = tvm.cpu()
+    outs = []
+    for fn in (func, scheduled):
+        lib = tvm.tirx.build(tvm.IRModule({"main": fn.with_attr("global_symbol", "main")}), target=tgt)
+        rng = np.random.default_rng(0)
+        args = [tvm.runtime.tensor(np.asarray(rng.standard_normal([int(d) for d in p.ty.shape]), dtype="float32"), dev)
+                for p in fn.params]
+        lib["main"](*args)
+        outs.append(args[-1].numpy())
+    np.testing.assert_allclose(outs[1], outs[0], rtol=1e-5, atol=1e-5, err_msg=name)

@@ -6,11 +6,12 @@ which rule takes which NHWC function, the register tiles, and the compile-time w
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 tvm = pytest.importorskip("tvm")
+
+from helpers import assert_same_outputs
 
 from lutnas.errors import UnknownNameError
 from lutnas.lowering import export_onnx, get_target
@@ -123,7 +124,7 @@ def test_each_nhwc_rule_takes_its_functions_only(tmp_path):
             assert rule.apply(func, tgt, False) is None, rule
     for name, func in funcs.items():   # every function, scheduled, computes what it did before
         sch, _rule = apply_rules(func, tgt, default_cpu_rules())
-        _assert_same_outputs(func, sch.mod["main"], tgt, name)
+        assert_same_outputs(func, sch.mod["main"], tgt, name)
 
 
 def test_weights_are_packed_at_compile_time(tmp_path):
@@ -135,16 +136,3 @@ def test_weights_are_packed_at_compile_time(tmp_path):
     calls = _calls(mod["main"])
     assert sum(name.endswith("_prepacked") for name in calls) == 2, calls   # expand and project
     assert not any(name.endswith("_weight_prepack") for name in calls), calls
-
-
-def _assert_same_outputs(func, scheduled, tgt, name) -> None:
-    dev = tvm.cpu()
-    outs = []
-    for fn in (func, scheduled):
-        lib = tvm.tirx.build(tvm.IRModule({"main": fn.with_attr("global_symbol", "main")}), target=tgt)
-        rng = np.random.default_rng(0)
-        args = [tvm.runtime.tensor(np.asarray(rng.standard_normal([int(d) for d in p.ty.shape]), dtype="float32"), dev)
-                for p in fn.params]
-        lib["main"](*args)
-        outs.append(args[-1].numpy())
-    np.testing.assert_allclose(outs[1], outs[0], rtol=1e-5, atol=1e-5, err_msg=name)

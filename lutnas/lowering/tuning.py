@@ -336,6 +336,8 @@ class _Session:
         out = []
         for t in ms.relax_integration.extract_tasks(mod, self.target):
             task_mod = t.dispatched[0]
+            if _without_reduction(task_mod):
+                continue
             out.append(_Task(t.task_name, task_mod, int(t.weight), self.db.commit_workload(task_mod)))
         return out
 
@@ -449,6 +451,17 @@ class _without_tensor_intrinsics:
 
         if self.stub is not None and sys.modules.get(_INTRIN_MODULE) is self.stub:
             del sys.modules[_INTRIN_MODULE]
+
+
+def _without_reduction(task_mod: Any) -> bool:
+    """Whether a task is only copies and elementwise steps (the channels-last layout's transposes, a
+    reshape): memory-bound loops the rules vectorize, where trials buy nothing; leaving them out
+    keeps the budget for convolutions (a block had 5 tasks in NHWC, 2 of them transposes)."""
+    from lutnas.lowering.rules.base import analyse
+
+    funcs = [f for _gv, f in task_mod.functions_items()]
+    parts = analyse(funcs[0]) if len(funcs) == 1 else None
+    return parts is not None and parts.reduction is None
 
 
 def _has_dot_product(target: Any) -> bool:
