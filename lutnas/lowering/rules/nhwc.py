@@ -229,14 +229,9 @@ def _flatten_pixels(sch: Any, conv: Any, out: Any, w: int) -> None:
 
 
 def _pad_in_parallel(sch: Any, pad: Any, lanes: int) -> None:
-    """The padded input as its own loop nest: rows across cores, the channel loop vectorized, the
-    columns split at the border (TVM's LoopPartition, by hint) so the interior has no bounds test."""
-    ln, ly, lx, lc = sch.get_loops(pad)
-    sch.annotate(lx, "pragma_loop_partition_hint", 1)
-    vec = largest_divisor(static_extents(sch, [lc])[0], 2 * lanes)
-    if vec > 1:
-        _, ci = sch.split(lc, factors=[None, vec])
-        sch.vectorize(ci)
+    """The padded input as its own loop nest: rows across cores, the rest as `_vector_copy`."""
+    ln, ly, _lx, _lc = sch.get_loops(pad)
+    _vector_copy(sch, pad, lanes)
     sch.parallel(sch.fuse(ln, ly))
 
 
