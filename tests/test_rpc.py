@@ -171,7 +171,7 @@ def test_board_errors_name_what_is_missing(tmp_path, monkeypatch):
     with pytest.raises(boards.BoardError, match="needs root"):
         boards.build_arm64()
     monkeypatch.setattr(boards.shutil, "which", lambda tool: None)
-    with pytest.raises(boards.BoardError, match="missing: debootstrap .Debian package debootstrap."):
+    with pytest.raises(boards.BoardError, match="missing: qemu-aarch64-static .Debian package qemu-user-static"):
         boards._require_tools()
     port = free_port()
     with pytest.raises(boards.BoardError, match=f"no network: cannot reach 127.0.0.1:{port}"):
@@ -180,3 +180,44 @@ def test_board_errors_name_what_is_missing(tmp_path, monkeypatch):
         boards.start_board("riscv", port)
     with pytest.raises(boards.BoardError, match="--tracker needs --key"):
         boards.start_board("x86", port, tracker="127.0.0.1:1")
+
+
+def test_arm64_stamps_accept_old_boards_and_rebuild_unfinished_ones(tmp_path, monkeypatch):
+    """A finished board of either build (this one's or the former debootstrap one's) is used as it is;
+    an unfinished one is removed, stamps included, and the build starts from an empty merged-/usr root."""
+    monkeypatch.setenv("LUTNAS_BOARDS_DIR", str(tmp_path))
+    arm, root = tmp_path / "arm64", boards.rootfs_dir()
+    (root / "debootstrap").mkdir(parents=True)
+    (root / "debootstrap" / "debootstrap.log").write_text("stage 2 interrupted")
+    for stage in ("foreign", "second-stage"):
+        (arm / f".{stage}.done").touch()
+    ready, why = boards.arm64_ready()
+    assert not ready and "missing stage(s): runtime-debs, host-wheels" in why
+    (arm / ".wheels.done").touch()
+    assert boards.arm64_ready() == (True, "")
+    boards._fresh_rootfs(root)
+    assert not boards.arm64_ready()[0] and not list(arm.glob(".*.done"))
+    assert sorted(p.name for p in root.iterdir()) == ["bin", "lib", "sbin", "usr"]
+    assert [os.readlink(root / d) for d in ("bin", "lib", "sbin")] == ["usr/bin", "usr/lib", "usr/sbin"]
+    for stage in ("runtime-debs", "host-wheels"):
+        (arm / f".{stage}.done").touch()
+    assert boards.arm64_ready() == (True, "")
+
+
+@pytest.mark.skipif(not Path("/usr/bin/apt-config").exists(), reason="needs apt (Debian or Ubuntu)")
+def test_arm64_apt_is_private(tmp_path):
+    """apt for the board reads only its own configuration: arm64 as the native architecture, its own
+    state and status, none of the host's apt.conf.d (whose hooks would run on update)."""
+    import subprocess
+
+    conf = boards._apt_config(tmp_path / "apt")
+    dump = subprocess.run(["apt-config", "dump"], env={**os.environ, "APT_CONFIG": str(conf)},
+                          capture_output=True, text=True, check=True).stdout
+    assert 'APT::Architecture "arm64";' in dump
+    assert f'Dir::State::status "{tmp_path}/apt/status";' in dump
+    assert f'Dir::Etc "{tmp_path}/apt/etc";' in dump
+    host = subprocess.run(["apt-config", "dump"], capture_output=True, text=True, check=True).stdout
+    hooks = [line for line in host.splitlines() if "Invoke" in line and line.split()[0].endswith("::")]
+    assert not [line for line in hooks if line in dump]
+    sources = (tmp_path / "apt" / "etc" / "sources.list").read_text()
+    assert sources.startswith(f"deb [arch=arm64 signed-by={boards.DEBIAN_KEYRING}] ")

@@ -3,9 +3,12 @@
 Both serve Apache TVM's own RPC server (`python -m tvm.exec.rpc_server`), optionally registered with
 TVM's own tracker (`python -m tvm.exec.rpc_tracker`), on 127.0.0.1 only.
 
-- `arm64`: an arm64 Debian bookworm rootfs made with `debootstrap --arch=arm64 --foreign` (second
-  stage run under qemu-user through binfmt_misc), TVM's aarch64 wheels pip-installed in a venv inside
-  it, and the RPC server started in the chroot under `env -i`, runtime-only (`TVM_USE_RUNTIME_LIB=1`).
+- `arm64`: an arm64 Debian bookworm rootfs holding only a Python runtime: the arm64 .debs of
+  python3.11-minimal, libpython3.11-stdlib, libstdc++6 and base-files with their dependency closure,
+  resolved and fetched by the host's apt (private state) and unpacked without maintainer scripts;
+  TVM's aarch64 wheels installed into a venv in it by the host's pip (`--platform manylinux_*_aarch64`);
+  the RPC server started in the chroot under qemu-user (binfmt_misc) with nothing but a fixed
+  environment, runtime-only (`TVM_USE_RUNTIME_LIB=1`). Nothing is installed under emulation.
   Every instruction runs under qemu-user, 16-70x slower than real ARM hardware: whatever is
   measured there is `emulated` and says nothing about ARM latency. The build is cached in stages
   (stamp files) under `boards_dir()/arm64`, so the second `up` only mounts and starts the server.
@@ -18,6 +21,7 @@ chroot's proc/sys/dev binds when no arm64 server is left.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -33,10 +37,17 @@ from lutnas.errors import DeviceError, LutnasError
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
-CHROOT_PACKAGES = ("python3", "python3-venv", "python3-pip", "ca-certificates", "libstdc++6")
+DEBIAN_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
+# The board's Python runtime; apt adds the dependency closure (libc6, libssl3, libffi8, ...: ~40 .debs).
+RUNTIME_PACKAGES = ("python3.11-minimal", "libpython3.11-stdlib", "libstdc++6", "base-files")
+PYTHON_VERSION = "3.11"  # bookworm's CPython, which the wheels are chosen for
+GLIBC_MINOR = 36  # bookworm's glibc 2.36: the newest manylinux_2_X wheel tag the board can load
 WHEELS = ("apache-tvm==0.27.0.post1", "apache-tvm-ffi==0.1.14.post0", "numpy", "psutil", "cloudpickle")
+VENV_DIR = "opt/tvm"
 CHROOT_PY = "/opt/tvm/bin/python"
 CHROOT_PATH = "/opt/tvm/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+TOOLS = {"qemu-aarch64-static": "qemu-user-static", "update-binfmts": "binfmt-support", "apt-get": "apt",
+         "dpkg-deb": "dpkg", "tar": "tar", "chroot": "coreutils"}
 MOUNTS = (("proc", ["-t", "proc", "proc"]), ("sys", ["-t", "sysfs", "sysfs"]), ("dev", ["--rbind", "/dev"]))
 BOARD_KINDS = ("arm64", "x86")
 START_TIMEOUT_S = {"arm64": 240.0, "x86": 60.0}
@@ -83,32 +94,44 @@ def _run_dir() -> Path:
 
 # ---- building the arm64 rootfs ------------------------------------------------------------------
 
-_STAGES = ("foreign", "second-stage", "wheels")
+# The current build's stages (stamp files). A board cached by the former build (debootstrap stages 1
+# and 2, then pip under qemu: stamps foreign, second-stage, wheels) has the same venv and server entry
+# point, so it is used as it is; an unfinished one of either kind is removed and built again.
+_STAGES = ("runtime-debs", "host-wheels")
+_LEGACY_STAGES = ("foreign", "second-stage", "wheels")
 
 
 def _stamp(stage: str) -> Path:
     return boards_dir() / "arm64" / f".{stage}.done"
 
 
+def _stages_done(stages: tuple[str, ...]) -> bool:
+    return all(_stamp(s).is_file() for s in stages)
+
+
 def arm64_ready() -> tuple[bool, str]:
     """(built, why not): whether the cached rootfs has every stage done."""
+    if _stages_done(_STAGES) or _stages_done(_LEGACY_STAGES):
+        return True, ""
     missing = [s for s in _STAGES if not _stamp(s).is_file()]
-    if missing:
-        return False, f"arm64 board not built (missing stage(s): {', '.join(missing)}; run `lutnas board build arm64`)"
-    return True, ""
+    return False, (f"arm64 board not built (missing stage(s): {', '.join(missing)}; "
+                   "run `lutnas board build arm64`)")
 
 
 def _require_root(what: str) -> None:
     if os.geteuid() != 0:
-        raise BoardError(f"{what} needs root (debootstrap, chroot and mount); run as root")
+        raise BoardError(f"{what} needs root (chroot, mount, binfmt_misc, files owned by root); run as root")
 
 
 def _require_tools() -> None:
-    tools = {"debootstrap": "debootstrap", "qemu-aarch64-static": "qemu-user-static",
-             "update-binfmts": "binfmt-support"}
-    missing = [f"{tool} (Debian package {pkg})" for tool, pkg in tools.items() if shutil.which(tool) is None]
+    missing = [f"{tool} (Debian package {pkg})" for tool, pkg in TOOLS.items() if shutil.which(tool) is None]
+    if not DEBIAN_KEYRING.is_file():
+        missing.append(f"{DEBIAN_KEYRING} (Debian package debian-archive-keyring)")
+    if importlib.util.find_spec("pip") is None:
+        missing.append(f"pip for {sys.executable}")
     if missing:
-        raise BoardError(f"missing: {', '.join(missing)}; apt-get install qemu-user-static binfmt-support debootstrap")
+        raise BoardError(f"missing: {', '.join(missing)}; "
+                         "apt-get install qemu-user-static binfmt-support debian-archive-keyring")
 
 
 def _require_network(host: str, port: int) -> None:
@@ -130,9 +153,9 @@ def enable_binfmt() -> None:
         raise BoardError("missing: the qemu-aarch64 binfmt handler (Debian package qemu-user-static)")
 
 
-def _sh(cmd: list[str], what: str, log: Path | None = None, env: dict | None = None) -> None:
+def _sh(cmd: list[str], what: str, log: Path | None = None, env: dict[str, str] | None = None) -> None:
     if shutil.which(cmd[0]) is None:
-        pkg = {"update-binfmts": "binfmt-support", "debootstrap": "debootstrap"}.get(cmd[0], "")
+        pkg = TOOLS.get(cmd[0], "")
         raise BoardError(f"missing: {cmd[0]}{f' (Debian package {pkg})' if pkg else ''}, needed for {what}")
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 -- closed below
     try:
@@ -154,7 +177,11 @@ def _tail(path: Path, n: int = 1) -> list[str]:
 
 
 def build_arm64(progress=print) -> dict:
-    """Build (or finish building) the cached arm64 rootfs; returns {"seconds", "bytes", "built"}."""
+    """Build (or finish building) the cached arm64 rootfs; returns {"seconds", "bytes", "built"}.
+
+    Nothing is installed under emulation: the host's apt resolves and fetches the arm64 .debs of
+    the Python runtime, which are unpacked as they are, and the host's pip installs TVM's aarch64
+    wheels into the chroot's venv. qemu runs only the final check that the chroot imports tvm.rpc."""
     ready, _ = arm64_ready()
     if ready:
         return {"seconds": 0.0, "bytes": _du(rootfs_dir()), "built": False}
@@ -166,27 +193,136 @@ def build_arm64(progress=print) -> dict:
     root, log = rootfs_dir(), boards_dir() / "arm64" / "build.log"
     root.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    if not _stamp("foreign").is_file():
-        progress("debootstrap stage 1 (arm64 packages, foreign)")
-        _sh(["debootstrap", "--arch=arm64", "--foreign", "--variant=minbase",
-             f"--include={','.join(CHROOT_PACKAGES)}", SUITE, str(root), MIRROR], "debootstrap --foreign", log)
-        _stamp("foreign").touch()
+    if not _stamp("runtime-debs").is_file():
+        progress(f"arm64 .debs of {', '.join(RUNTIME_PACKAGES)} and their dependencies (apt, unpacked)")
+        _fresh_rootfs(root)
+        apt_dir = root.parent / "apt"
+        _unpack_debs(root, _fetch_debs(apt_dir, log))
+        shutil.rmtree(apt_dir)
+        _configure_rootfs(root)
+        _stamp("runtime-debs").touch()
+        progress(f"rootfs unpacked ({time.time() - t0:.0f} s)")
     _install_qemu(root)
-    if not _stamp("second-stage").is_file():
-        progress("debootstrap stage 2 (under qemu-aarch64)")
-        _sh(["chroot", str(root), "/debootstrap/debootstrap", "--second-stage"], "debootstrap --second-stage", log)
-        _stamp("second-stage").touch()
-    if not _stamp("wheels").is_file():
-        progress("pip install " + " ".join(WHEELS) + " (aarch64 wheels, under qemu)")
-        _copy_host_files(root)
+    if not _stamp("host-wheels").is_file():
+        progress("pip install " + " ".join(WHEELS) + " (aarch64 wheels, with this host's pip)")
+        _install_wheels(root, log)
+        progress(f"wheels installed ({time.time() - t0:.0f} s); importing tvm.rpc in the chroot (under qemu)")
         with mounted(root):
-            _chroot(root, ["/usr/bin/python3", "-m", "venv", "/opt/tvm"], "creating the chroot venv", log)
-            _chroot(root, [CHROOT_PY, "-m", "pip", "install", "-q", "--no-cache-dir", *WHEELS],
-                    "pip install in the chroot", log)
             _chroot(root, [CHROOT_PY, "-c", "import tvm, tvm.rpc; print(tvm.__version__)"],
-                    "importing tvm in the chroot", log)
-        _stamp("wheels").touch()
+                    "importing tvm in the chroot", log, {"TVM_USE_RUNTIME_LIB": "1"})
+        _stamp("host-wheels").touch()
     return {"seconds": time.time() - t0, "bytes": _du(root), "built": True}
+
+
+def _fresh_rootfs(root: Path) -> None:
+    """An empty merged-/usr root. An unfinished rootfs (this build's or the former debootstrap one's) is
+    removed rather than patched, but never while anything is mounted inside it (its dev is /dev)."""
+    for stage in (*_STAGES, *_LEGACY_STAGES):
+        _stamp(stage).unlink(missing_ok=True)
+    if root.exists():
+        unmount_chroot(root)
+        left = sorted(p for p in _mounted_paths() if p == str(root) or p.startswith(f"{root}/"))
+        if left:
+            raise BoardError(f"cannot rebuild {root}: still mounted: {', '.join(left)}")
+        shutil.rmtree(root)
+    for name in ("bin", "sbin", "lib"):
+        (root / "usr" / name).mkdir(parents=True)
+        (root / name).symlink_to(f"usr/{name}")
+
+
+def _fetch_debs(apt_dir: Path, log: Path) -> list[Path]:
+    """apt resolves RUNTIME_PACKAGES' dependency closure for arm64 and downloads it (signatures checked
+    against Debian's keyring), with its own configuration and state: the host's are not read or changed."""
+    env = {**os.environ, "APT_CONFIG": str(_apt_config(apt_dir)), "DEBIAN_FRONTEND": "noninteractive"}
+    _sh(["apt-get", "-q", "update"], "apt-get update (arm64 package lists)", log, env)
+    _sh(["apt-get", "-q", "-y", "--download-only", "install", *RUNTIME_PACKAGES],
+        "downloading the arm64 .debs", log, env)
+    debs = sorted((apt_dir / "archives").glob("*.deb"))
+    if not debs:
+        raise BoardError(f"apt downloaded no .deb for {', '.join(RUNTIME_PACKAGES)} (see {log})")
+    return debs
+
+
+def _apt_config(apt_dir: Path) -> Path:
+    shutil.rmtree(apt_dir, ignore_errors=True)
+    for sub in ("etc/apt.conf.d", "etc/preferences.d", "etc/sources.list.d", "etc/trusted.gpg.d",
+                "lists/partial", "archives/partial", "log"):
+        (apt_dir / sub).mkdir(parents=True)
+    (apt_dir / "status").write_text("")  # nothing installed: apt fetches the whole closure
+    source = f"deb [arch=arm64 signed-by={DEBIAN_KEYRING}] {MIRROR} {SUITE} main\n"
+    (apt_dir / "etc/sources.list").write_text(source)
+    settings = {"Dir::Etc": apt_dir / "etc", "Dir::State": apt_dir, "Dir::State::status": apt_dir / "status",
+                "Dir::Cache": apt_dir, "Dir::Log": apt_dir / "log", "APT::Architecture": "arm64",
+                "APT::Architectures::": "arm64", "APT::Install-Recommends": "false",
+                "Acquire::Languages": "none", "APT::Sandbox::User": "root", "Debug::NoLocking": "true"}
+    conf = apt_dir / "apt.conf"
+    conf.write_text("".join(f'{key} "{value}";\n' for key, value in settings.items()))
+    return conf
+
+
+def _unpack_debs(root: Path, debs: list[Path]) -> None:
+    """Each package's files where dpkg would put them (directory symlinks of merged /usr kept), without
+    its maintainer scripts, each of which would be another program under emulation. What they would do
+    that matters here, _configure_rootfs does; no ld.so.cache is needed, the loader's default
+    directories (/usr/lib/aarch64-linux-gnu) hold every library."""
+    for deb in debs:
+        src = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
+        tar = subprocess.run(["tar", "-x", "--keep-directory-symlink", "-C", str(root)], stdin=src.stdout,
+                             capture_output=True, check=False)
+        src.stdout.close()
+        if src.wait() != 0 or tar.returncode != 0:
+            why = tar.stderr.decode(errors="replace").strip().splitlines()[-1:] or [f"exit {src.returncode}"]
+            raise BoardError(f"unpacking {deb.name} into {root} failed: {why[0][:200]}")
+
+
+def _configure_rootfs(root: Path) -> None:
+    """What the skipped maintainer scripts would have left that the server uses: mount points, a
+    writable /tmp, users root and nobody, /etc/os-release (the board reports its OS from it) and the
+    standard library's .pyc files."""
+    for name, mode in (("tmp", 0o1777), ("var/tmp", 0o1777), ("root", 0o700), ("proc", 0o555), ("sys", 0o555),
+                       ("dev", 0o755)):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        (root / name).chmod(mode)
+    (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n"
+                                     "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
+    (root / "etc/group").write_text("root:x:0:\nnogroup:x:65534:\n")
+    os_release = root / "etc/os-release"
+    if not os_release.exists() and not os_release.is_symlink():
+        os_release.symlink_to("../usr/lib/os-release")
+    _byte_compile(root, root / "usr/lib" / f"python{PYTHON_VERSION}")
+
+
+def _byte_compile(root: Path, tree: Path) -> None:
+    """.pyc files written by this host's CPython when it has the chroot's minor version (same format;
+    the importer rechecks each against its source): otherwise the board's first start would compile
+    the standard library under qemu. With another host version the board compiles them itself."""
+    if f"{sys.version_info.major}.{sys.version_info.minor}" != PYTHON_VERSION:
+        return
+    import compileall
+
+    compileall.compile_dir(str(tree), quiet=2, workers=os.cpu_count() or 1, stripdir=str(root),
+                           prependdir="/")
+
+
+def _install_wheels(root: Path, log: Path) -> None:
+    """TVM's aarch64 wheels, resolved and installed by the host's pip for CPython PYTHON_VERSION on
+    manylinux aarch64 up to the rootfs' glibc, into a venv laid out as `python -m venv` makes it."""
+    venv = root / VENV_DIR
+    shutil.rmtree(venv, ignore_errors=True)
+    site = venv / "lib" / f"python{PYTHON_VERSION}" / "site-packages"
+    site.mkdir(parents=True)
+    platforms = [f"--platform=manylinux_2_{minor}_aarch64" for minor in range(GLIBC_MINOR, 16, -1)]
+    same_python = f"{sys.version_info.major}.{sys.version_info.minor}" == PYTHON_VERSION
+    _sh([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--only-binary=:all:",
+         "--implementation=cp", f"--python-version={PYTHON_VERSION}", *platforms,
+         "--platform=manylinux2014_aarch64", f"--target={site}", *([] if same_python else ["--no-compile"]),
+         *WHEELS], "pip install of the aarch64 wheels", log)
+    shutil.rmtree(site / "bin", ignore_errors=True)  # console scripts naming the host's interpreter
+    (venv / "bin").mkdir()
+    (venv / "bin/python").symlink_to(f"/usr/bin/python{PYTHON_VERSION}")
+    (venv / "bin/python3").symlink_to("python")
+    (venv / "pyvenv.cfg").write_text(f"home = /usr/bin\ninclude-system-site-packages = false\n"
+                                     f"version = {PYTHON_VERSION}\n")
 
 
 def _install_qemu(root: Path) -> None:
@@ -202,23 +338,18 @@ def _install_qemu(root: Path) -> None:
         link.symlink_to("../../bin/qemu-aarch64-static")
 
 
-def _copy_host_files(root: Path) -> None:
-    for rel in ("etc/resolv.conf", "etc/ssl/certs/ca-certificates.crt"):
-        src = Path("/") / rel
-        if src.is_file():
-            (root / rel).parent.mkdir(parents=True, exist_ok=True)
-            (root / rel).unlink(missing_ok=True)
-            shutil.copy2(src, root / rel)
+def _chroot_env(extra_env: dict[str, str] | None = None) -> dict[str, str]:
+    """The whole environment of a process in the chroot (nothing of the host's leaks in)."""
+    return {"PATH": CHROOT_PATH, "HOME": "/root", "LANG": "C.UTF-8", **(extra_env or {})}
 
 
-def _chroot_cmd(root: Path, cmd: list[str], extra_env: dict[str, str] | None = None) -> list[str]:
-    env = {"PATH": CHROOT_PATH, "HOME": "/root", "LANG": "C.UTF-8",
-           "SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt", **(extra_env or {})}
-    return ["chroot", str(root), "/usr/bin/env", "-i", *(f"{k}={v}" for k, v in env.items()), *cmd]
+def _chroot_cmd(root: Path, cmd: list[str]) -> list[str]:
+    return [shutil.which("chroot") or "chroot", str(root), *cmd]
 
 
-def _chroot(root: Path, cmd: list[str], what: str, log: Path) -> None:
-    _sh(_chroot_cmd(root, cmd), what, log)
+def _chroot(root: Path, cmd: list[str], what: str, log: Path,
+            extra_env: dict[str, str] | None = None) -> None:
+    _sh(_chroot_cmd(root, cmd), what, log, _chroot_env(extra_env))
 
 
 def _du(path: Path) -> int:
@@ -316,8 +447,8 @@ def start_boards(kind: str, ports: list[int], tracker: str | None = None, key: s
     launched = []
     for port in ports:
         if kind == "arm64":
-            cmd = _chroot_cmd(rootfs_dir(), [CHROOT_PY, *server_args(port, tracker, key)], env_extra)
-            env = None
+            cmd = _chroot_cmd(rootfs_dir(), [CHROOT_PY, *server_args(port, tracker, key)])
+            env = _chroot_env(env_extra)
         else:
             cmd = [sys.executable, *server_args(port, tracker, key)]
             env = {**os.environ, **env_extra}
