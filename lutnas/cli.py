@@ -250,11 +250,10 @@ def profile_cmd(space_name, resolution, onnx_paths, cache_mode, target, runtime,
         from lutnas.latency_tables.kernel_commands import profile_onnx
 
         runner = make_runner(target, rpc, tracker, key, threads, emulated)
-        if runner is None:
-            _warn_if_busy()
         click.echo(profile_onnx(onnx_paths, target, db, threads=threads, pipeline=pipeline, remeasure=remeasure,
                                 workers=workers, repeats=repeats, min_repeat_ms=min_repeat_ms, cache_mode=cache_mode,
-                                runner=runner, progress=sys.stderr.isatty()))
+                                runner=runner, progress=sys.stderr.isatty(),
+                                before_timing=_warn_if_busy if runner is None else None))
         return
     if space_name is None or resolution is None:
         raise LutnasError("give --space NAME --resolution N, or --onnx MODEL")
@@ -471,7 +470,8 @@ def measure_cmd(space_name, resolution, target, runtime, archs_file, onnx_paths,
 
         runner = make_runner(target, rpc, tracker, key, threads, emulated)
         click.echo(measure_onnx(onnx_paths, target, threads=threads, pipeline=pipeline, workers=workers,
-                                runner=runner, as_json=as_json, progress=sys.stderr.isatty()))
+                                runner=runner, as_json=as_json, progress=sys.stderr.isatty(),
+                                before_timing=_warn_if_busy if runner is None else None))
         return
     if archs_file is None or resolution is None:
         raise LutnasError("give --archs FILE --resolution N, or --onnx MODEL")
@@ -530,9 +530,8 @@ def validate_cmd(db, table_id, archs_file, onnx_paths, count, seed, out_dir, cal
     if onnx_paths:
         from lutnas.latency_tables.kernel_commands import validate_onnx
 
-        _warn_if_busy()
         click.echo(validate_onnx(db, onnx_paths, out_dir, table_id=table_id, allow_mismatch=allow_mismatch,
-                                 progress=sys.stderr.isatty()))
+                                 progress=sys.stderr.isatty(), before_timing=_warn_if_busy))
         return
     from lutnas.errors import ArchError, LutnasError
     from lutnas.latency_tables import open_table

@@ -8,6 +8,7 @@ object per model with at least "model" and "latency_ms".
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,12 @@ from lutnas.profiler.measurement import DEFAULT_MIN_REPEAT_MS, DEFAULT_REPEATS
 def profile_onnx(paths: list[Path], target: Any, db: Path, *, threads: int = 1, pipeline: str | None = None,
                  remeasure: bool = False, workers: int = 2, repeats: int | None = None,
                  min_repeat_ms: float | None = None, cache_mode: str | None = None, runner: Any = None,
-                 progress: bool = False) -> str:
+                 progress: bool = False, before_timing: Callable[[], None] | None = None) -> str:
     settings = KernelSettings(cache_mode=cache_mode or DEFAULT_CACHE_MODE, repeats=repeats or DEFAULT_REPEATS,
                               min_repeat_ms=DEFAULT_MIN_REPEAT_MS if min_repeat_ms is None else min_repeat_ms)
     result = profile_models(list(paths), target, db, runner=runner, threads=threads,
                             pipeline=pipeline or DEFAULT_PIPELINE, settings=settings, progress=progress,
-                            workers=workers, remeasure=remeasure)
+                            workers=workers, remeasure=remeasure, before_timing=before_timing)
     return "\n".join(result.lines())
 
 
@@ -38,9 +39,10 @@ def predict_onnx(db: Path, paths: list[Path], table_id: str | None = None, as_js
 
 
 def measure_onnx(paths: list[Path], target: Any, *, threads: int = 1, pipeline: str | None = None,
-                 workers: int = 2, runner: Any = None, as_json: bool = False, progress: bool = False) -> str:
+                 workers: int = 2, runner: Any = None, as_json: bool = False, progress: bool = False,
+                 before_timing: Callable[[], None] | None = None) -> str:
     results = measure_models(list(paths), target, threads=threads, pipeline=pipeline or DEFAULT_PIPELINE,
-                             runner=runner, progress=progress, workers=workers)
+                             runner=runner, progress=progress, workers=workers, before_timing=before_timing)
     if as_json:
         return json.dumps([r.to_dict() for r in results], indent=2)
     return "\n".join(f"{r.model}: {r.latency_ms:.4f} ms over {r.passes} pass(es)"
@@ -48,9 +50,10 @@ def measure_onnx(paths: list[Path], target: Any, *, threads: int = 1, pipeline: 
 
 
 def validate_onnx(db: Path, paths: list[Path], out_dir: Path, *, table_id: str | None = None,
-                  allow_mismatch: bool = False, runner: Any = None, progress: bool = False) -> str:
+                  allow_mismatch: bool = False, runner: Any = None, progress: bool = False,
+                  before_timing: Callable[[], None] | None = None) -> str:
     report = validate_models(db, list(paths), out_dir, table_id=table_id, runner=runner,
-                             allow_mismatch=allow_mismatch, progress=progress)
+                             allow_mismatch=allow_mismatch, progress=progress, before_timing=before_timing)
     lines = report.lines()
     if report.mismatched:
         lines.append(f"warning: table used despite mismatch (recorded): {', '.join(report.mismatched)}")

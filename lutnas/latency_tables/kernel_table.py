@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,8 +151,11 @@ class KernelProfileResult:
 def profile_models(paths: list[str | Path], target: Any, db_path: str | Path, *, runner: Any = None,
                    threads: int = 1, pipeline: str = DEFAULT_PIPELINE, settings: KernelSettings | None = None,
                    policy: StabilityPolicy = DEFAULT_POLICY, progress: bool = True, workers: int = 2,
-                   remeasure: bool = False, work_dir: str | Path | None = None) -> KernelProfileResult:
-    """Fill (or finish) the kernel table of (target, threads, pipeline, device, settings) from models."""
+                   remeasure: bool = False, work_dir: str | Path | None = None,
+                   before_timing: Callable[[], None] | None = None) -> KernelProfileResult:
+    """Fill (or finish) the kernel table of (target, threads, pipeline, device, settings) from models.
+
+    `before_timing` runs once, after compiling and before the first timing (a load warning)."""
     from lutnas.latency_tables.profile import work_dir_for
     from lutnas.lowering.targets import get_target
     from lutnas.profiler.runners import LocalRunner
@@ -164,6 +168,8 @@ def profile_models(paths: list[str | Path], target: Any, db_path: str | Path, *,
     t0 = time.perf_counter()
     compiled = compile_models(models + probes, target, pipeline, workers, progress)
     t1 = time.perf_counter()
+    if before_timing is not None:
+        before_timing()
     runner = runner or LocalRunner(target, "tvm", threads, policy)
     store = Store(db_path, create=True)
     try:

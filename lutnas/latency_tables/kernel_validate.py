@@ -11,6 +11,7 @@ device (a runner describing another device is refused unless `allow_mismatch`), 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -49,14 +50,18 @@ class ModelLatency:
 
 def measure_models(paths: list[str | Path], target: Any, *, threads: int = 1, pipeline: str = DEFAULT_PIPELINE,
                    runner: Any = None, policy: StabilityPolicy = DEFAULT_POLICY, progress: bool = True,
-                   workers: int = 2, repeats: int | None = None, min_repeat_ms: float | None = None) -> list[ModelLatency]:
-    """Compile every model first, then time each whole (one `ModelLatency` per path, in order)."""
+                   workers: int = 2, repeats: int | None = None, min_repeat_ms: float | None = None,
+                   before_timing: Callable[[], None] | None = None) -> list[ModelLatency]:
+    """Compile every model first, then time each whole (one `ModelLatency` per path, in order);
+    `before_timing` runs between the two."""
     from lutnas.lowering.targets import get_target
     from lutnas.profiler.runners import LocalRunner
 
     target = get_target(target) if isinstance(target, str) else target
     models = read_models(paths)
     compiled = compile_models(models, target, pipeline, workers, progress)
+    if before_timing is not None:
+        before_timing()
     runner = runner or LocalRunner(target, "tvm", threads, policy)
     extra = {k: v for k, v in (("repeats", repeats), ("min_repeat_ms", min_repeat_ms)) if v is not None}
     out = []
@@ -114,7 +119,8 @@ def build_rows(predictions: list[KernelPrediction], measured: list[ModelLatency]
 
 def validate_models(db_path: str | Path, paths: list[str | Path], out_dir: str | Path, *, table_id: str | None = None,
                     runner: Any = None, allow_mismatch: bool = False, progress: bool = True,
-                    workers: int = 2, regressor: str | None = None) -> KernelValidation:
+                    workers: int = 2, regressor: str | None = None,
+                    before_timing: Callable[[], None] | None = None) -> KernelValidation:
     """Predict and measure every model on the table's setup; write report.json and scatter.png."""
     from lutnas.lowering.targets import target_from_json
     from lutnas.profiler.fingerprint import mismatched_fields
@@ -136,7 +142,7 @@ def validate_models(db_path: str | Path, paths: list[str | Path], out_dir: str |
         table.ks.store.close()
     before = load_conditions()
     measured = measure_models(paths, target, threads=meta.threads, pipeline=meta.pipeline, runner=runner,
-                              policy=table.policy, progress=progress, workers=workers)
+                              policy=table.policy, progress=progress, workers=workers, before_timing=before_timing)
     rows = build_rows(predictions, measured)
     report = KernelValidation(meta.id, accuracy([r.predicted for r in rows], [r.measured for r in rows]), rows,
                               list(mismatched), {"before": before, "after": load_conditions()}, {})
