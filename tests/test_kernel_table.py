@@ -277,6 +277,14 @@ def test_shared_kernels_one_entry_prediction_is_sum_and_missing_are_exact(onnx_d
     third = profile_models([b], "x86", db, settings=_settings(), work_dir=cache, **FAST)
     assert (third.measured, third.passes, third.new_kernels) == (0, 0, 0)               # resumed: nothing to do
 
+    from lutnas.latency_tables.kernel_table import open_kernel_table
+
+    probes_only, with_models = (open_kernel_table(db, fixed_source=s) for s in ("probes", "models"))
+    assert probes_only.fixed_cost().points == 3 and with_models.fixed_cost().points == 5   # + a and b whole
+    assert with_models.restricted(["a"]).fixed_cost().points == 4
+    with pytest.raises(LutnasError, match="unknown fixed-cost source"):
+        open_kernel_table(db, fixed_source="guess")
+
 
 def test_kernels_timed_on_an_rpc_board(onnx_dir, cache, tmp_path, monkeypatch):
     from lutnas.latency_tables.kernel_store import KernelStore

@@ -15,8 +15,9 @@ kernel of the table. bench/kernel_table_accuracy.py measures both on model famil
 
 `FixedCost` is the VM's cost per model run outside its kernels (argument checks, allocation and
 kill instructions, the call of each kernel), measured, not guessed: probe models of n tiny
-kernel calls are timed whole and their kernels alone; overhead(n) = whole - kernels, fitted as
-invoke_ms + per_call_ms x (VM call instructions of the model).
+kernel calls are timed whole and their kernels alone; overhead = whole - kernels, fitted as
+invoke_ms + per_call_ms x (VM call instructions of the model). Profiled models measured whole can
+join the fit (`KernelTable(fixed_source="models")`).
 """
 
 from __future__ import annotations
@@ -119,13 +120,13 @@ class FixedCost:
 
     invoke_ms: float
     per_call_ms: float
-    probes: int                 # probe models it was fitted on
+    points: int                 # models (probes, and profiled models if asked) it was fitted on
 
     def cost_ms(self, vm_calls: int) -> float:
         return self.invoke_ms + self.per_call_ms * vm_calls
 
     def to_dict(self) -> dict[str, float]:
-        return {"invoke_ms": self.invoke_ms, "per_call_ms": self.per_call_ms, "probes": self.probes}
+        return {"invoke_ms": self.invoke_ms, "per_call_ms": self.per_call_ms, "points": self.points}
 
 
 def fit_fixed_cost(vm_calls: Sequence[int], overhead_ms: Sequence[float]) -> FixedCost:

@@ -9,7 +9,9 @@
    `measure_kernel` in the table's cache mode: pass 1 over the kernels without passes, later rounds
    over those whose stability verdict asks for more, each pass committed at once (resumable);
 3. the VM-overhead probes (`lowering.kernels.probe_onnx`) are timed whole and kernel by kernel, so
-   the fixed cost per model run is measured on this device (`kernel_model.FixedCost`).
+   the fixed cost per model run is measured on this device (`kernel_model.FixedCost`); each profiled
+   model is timed whole once as well (whole minus its kernels is another fixed-cost point, used
+   with `fixed_source="models"`, and the ground truth bench/kernel_table_accuracy.py compares with).
 
 `KernelTable(db).predict(kernels)` is then the sum over the model's kernels of calls x the table's
 estimate per call (the pooled median of stable passes), with kernels the table lacks learned by the
@@ -18,9 +20,10 @@ per-kind `KernelRegressor` and listed, plus the fixed cost: every part is report
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +48,8 @@ from lutnas.profiler.measurement import (
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, verdict
 
 PROBE_CALLS = (1, 16, 64)   # kernel calls of the VM-overhead probes
+FIXED_SOURCES = ("probes", "models")
+DEFAULT_FIXED_SOURCE = "probes"
 
 
 @dataclass(frozen=True)
@@ -141,7 +146,7 @@ class KernelProfileResult:
 
     def lines(self) -> list[str]:
         fixed = (f"fixed cost {self.fixed.invoke_ms * 1e3:.1f} us + {self.fixed.per_call_ms * 1e3:.3f} us per VM "
-                 f"call ({self.fixed.probes} probes)" if self.fixed else "fixed cost: not measured")
+                 f"call (fitted on {self.fixed.points} probes)" if self.fixed else "fixed cost: not measured")
         return [f"kernel table {self.table_id} in {self.db_path}",
                 (f"{self.models} model(s): {self.kernels} kernel(s) in the table ({self.new_kernels} new), measured "
                 f"{self.measured} ({self.passes} pass(es)), unstable {self.unstable}; {fixed}; "
@@ -179,8 +184,9 @@ def profile_models(paths: list[str | Path], target: Any, db_path: str | Path, *,
         session = _Session(ks, meta.id, runner, settings, policy, target.name, threads, progress, remeasure)
         before = {row.info.signature for row in ks.kernels(meta.id)}
         jobs = session.record_models(models + probes, compiled)
-        probe_passes = session.measure_probes(probes, compiled[len(models):])
+        probe_passes = session.measure_whole(probes, compiled[len(models):])
         measured, passes = session.measure_kernels(jobs)
+        probe_passes += session.measure_whole(models, compiled[:len(models)])
         table = KernelTable(ks, meta.id)
         return KernelProfileResult(meta.id, db_path, len(models), len(table.infos), len(set(jobs) - before),
                                    measured, passes + probe_passes, table.unstable_count(),
@@ -260,24 +266,29 @@ class _Session:
                 round_no += 1
         return len(measured), added
 
-    def measure_probes(self, probes: list[OnnxModel], compiled: list[tuple[Path, ModelKernels]]) -> int:
-        """Each probe not measured yet: its VM main timed whole, then its kernels alone (hot); the
-        number of passes added."""
+    def measure_whole(self, models: list[OnnxModel], compiled: list[tuple[Path, ModelKernels]]) -> int:
+        """Each model or probe not measured whole yet: its VM `main` timed by the harness, and for a
+        probe its kernels alone (hot) too. Returns the number of passes added."""
         from lutnas.lowering.kernels import kernel_library_path
 
-        rows = {m.key: m for m in self.ks.models(self.table_id, role="probe")}
-        done = {mid for mid, what in self.ks.model_passes(self.table_id)}
-        todo = [(p, c) for p, c in zip(probes, compiled) if self.remeasure or rows[p.key].id not in done]
-        for probe, (library, kernels) in iter_progress(todo, len(todo), "timing VM-overhead probes", self.progress):
-            s, model_id = self.settings, rows[probe.key].id
-            whole = self.runner.measure(MeasureJob(probe.key, probe.input_shape, library_path=library,
+        rows = {m.key: m for m in self.ks.models(self.table_id)}
+        done = {mid for mid, what in self.ks.model_passes(self.table_id) if what == "model"}
+        todo = [(m, c) for m, c in zip(models, compiled) if self.remeasure or rows[m.key].id not in done]
+        added = 0
+        for model, (library, kernels) in iter_progress(todo, len(todo), "timing whole models and probes",
+                                                       self.progress):
+            s, row = self.settings, rows[model.key]
+            whole = self.runner.measure(MeasureJob(model.key, model.input_shape, library_path=library,
                                                    target=self.target_name, threads=self.threads, repeats=s.repeats,
-                                                   min_repeat_ms=s.min_repeat_ms, warmup=s.warmup))
-            alone = [self.runner.measure_kernel(self.job(k, kernel_library_path(library), cache_mode="hot"))
-                     for k in kernels.kernels]
-            self.ks.add_model_pass(model_id, "model", whole, self.runner_name)
-            self.ks.add_model_pass(model_id, "kernels", _summed(alone, kernels.calls), self.runner_name)
-        return 2 * len(todo)
+                                                   min_repeat_ms=s.min_repeat_ms, warmup=s.warmup, dtype=model.dtype))
+            if row.role == "probe":
+                alone = [self.runner.measure_kernel(self.job(k, kernel_library_path(library), cache_mode="hot"))
+                         for k in kernels.kernels]
+                self.ks.add_model_pass(row.id, "kernels", _summed(alone, kernels.calls), self.runner_name)
+                added += 1
+            self.ks.add_model_pass(row.id, "model", whole, self.runner_name)
+            added += 1
+        return added
 
 
 def _summed(parts: list[Measurement], calls: tuple[int, ...]) -> Measurement:
@@ -350,8 +361,13 @@ class KernelPrediction:
 class KernelTable:
     """A kernel table read back: per-kernel estimates, the learned fallback and the fixed cost."""
 
-    def __init__(self, ks: KernelStore, table_id: str, regressor: str = DEFAULT_REGRESSOR) -> None:
+    def __init__(self, ks: KernelStore, table_id: str, regressor: str = DEFAULT_REGRESSOR,
+                 fixed_source: str = DEFAULT_FIXED_SOURCE) -> None:
+        if fixed_source not in FIXED_SOURCES:
+            raise LutnasError(f"unknown fixed-cost source {fixed_source!r}; valid: {', '.join(FIXED_SOURCES)}")
         self.ks, self.meta, self.regressor_name = ks, ks.meta(table_id), regressor
+        self.fixed_source = fixed_source
+        self.model_names: set[str] | None = None     # restricted(): the profiled models it may use
         self.policy = StabilityPolicy(**self.meta.options.get("policy", {}))
         self.infos = {row.info.signature: row.info for row in ks.kernels(table_id)}
         by_id = ks.kernel_passes(table_id)
@@ -361,6 +377,22 @@ class KernelTable:
     @property
     def id(self) -> str:
         return self.meta.id
+
+    def restricted(self, model_names: Iterable[str]) -> KernelTable:
+        """This table as if only the named profiled models had filled it: their kernels are measured,
+        every other kernel is learned from them. The probes (fixed cost) are kept. For asking how well
+        a table of a few models predicts models it never saw (bench/kernel_table_accuracy.py)."""
+        names = set(model_names)
+        rows = [row for row in self.ks.models(self.id, role="model") if row.name in names]
+        if not rows:
+            raise LutnasError(f"kernel table {self.id}: no profiled model named {', '.join(sorted(names))}")
+        keep = {k.signature for row in rows for k in row.kernels.kernels}
+        view = copy.copy(self)
+        view.passes = {k: p for k, p in self.passes.items() if k in keep}
+        view.infos = {k: i for k, i in self.infos.items() if k in keep}
+        view._regressor = None
+        view.model_names = names
+        return view
 
     def estimates(self) -> dict[str, float]:
         """ms per call of every measured kernel: pooled median of its passes that were stable alone."""
@@ -377,15 +409,29 @@ class KernelTable:
         return self._regressor
 
     def fixed_cost(self) -> FixedCost:
-        probes = self.ks.models(self.id, role="probe")
-        passes = self.ks.model_passes(self.id)
+        """The VM's cost outside kernels, fitted on (VM calls, whole - kernels) points: the probes
+        (their kernels timed alone beside them) and, with `fixed_source` "models", also every profiled
+        model measured whole whose kernels the table all holds (then cache effects between kernels,
+        not only the VM, fall into the per-call term)."""
+        passes, est = self.ks.model_passes(self.id), self.estimates()
         calls, overhead = [], []
-        for probe in probes:
-            whole, alone = passes.get((probe.id, "model")), passes.get((probe.id, "kernels"))
-            if whole and alone:
-                calls.append(probe.kernels.vm_calls)
-                overhead.append(verdict(whole, self.policy).median_ms - verdict(alone, self.policy).median_ms)
+        for row in self.ks.models(self.id):
+            whole = passes.get((row.id, "model"))
+            kernels = self._kernels_ms(row, passes, est)
+            if whole and kernels is not None:
+                calls.append(row.kernels.vm_calls)
+                overhead.append(verdict(whole, self.policy).median_ms - kernels)
         return fit_fixed_cost(calls, overhead)
+
+    def _kernels_ms(self, row: Any, passes: dict, est: dict[str, float]) -> float | None:
+        """Kernel time of one run of a probe or usable model (None: not a point of the fit)."""
+        if row.role == "probe":
+            alone = passes.get((row.id, "kernels"))
+            return verdict(alone, self.policy).median_ms if alone else None
+        usable = self.fixed_source == "models" and (self.model_names is None or row.name in self.model_names)
+        if not usable or any(k.signature not in est for k in row.kernels.kernels):
+            return None
+        return sum(c * est[k.signature] for k, c in zip(row.kernels.kernels, row.kernels.calls))
 
     def fixed_cost_or_none(self) -> FixedCost | None:
         try:
@@ -404,11 +450,17 @@ class KernelTable:
         return KernelPrediction(model, self.id, terms, self.fixed_cost().cost_ms(kernels.vm_calls), kernels.vm_calls)
 
 
-def open_kernel_table(db_path: str | Path, table_id: str | None = None,
-                      regressor: str = DEFAULT_REGRESSOR) -> KernelTable:
+def open_kernel_table(db_path: str | Path, table_id: str | None = None, regressor: str = DEFAULT_REGRESSOR,
+                      fixed_source: str = DEFAULT_FIXED_SOURCE) -> KernelTable:
+    if fixed_source not in FIXED_SOURCES:
+        raise LutnasError(f"unknown fixed-cost source {fixed_source!r}; valid: {', '.join(FIXED_SOURCES)}")
     store = Store(db_path, create=False)
     ks = KernelStore(store)
-    return KernelTable(ks, ks.pick(table_id), regressor)
+    try:
+        return KernelTable(ks, ks.pick(table_id), regressor, fixed_source)
+    except BaseException:
+        store.close()
+        raise
 
 
 def model_kernels(table: KernelTable, model: OnnxModel) -> ModelKernels:
