@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from lutnas.errors import LutnasError
+from lutnas.errors import LutnasError, OnnxError
 from lutnas.latency_tables.kernel_model import DEFAULT_REGRESSOR, FixedCost, KernelRegressor, fit_fixed_cost
 from lutnas.latency_tables.kernel_store import KernelStore, KernelTableMeta, kernel_table_id
 from lutnas.latency_tables.progress import ProgressBar, iter_progress, status_spinner
@@ -93,8 +93,6 @@ def read_models(paths: list[str | Path]) -> list[OnnxModel]:
         proto = load_onnx(path)
         missing = frontend_unsupported_ops(proto)
         if missing:
-            from lutnas.errors import OnnxError
-
             raise OnnxError(f"{path}: operator(s) TVM's ONNX frontend cannot import: {', '.join(missing)}")
         shape = static_input_shape(proto, str(path))
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
@@ -369,9 +367,9 @@ class KernelTable:
         self.fixed_source = fixed_source
         self.model_names: set[str] | None = None     # restricted(): the profiled models it may use
         self.policy = StabilityPolicy(**self.meta.options.get("policy", {}))
-        self.infos = {row.info.signature: row.info for row in ks.kernels(table_id)}
-        by_id = ks.kernel_passes(table_id)
-        self.passes = {row.info.signature: by_id.get(row.id, []) for row in ks.kernels(table_id)}
+        rows, by_id = ks.kernels(table_id), ks.kernel_passes(table_id)
+        self.infos = {row.info.signature: row.info for row in rows}
+        self.passes = {row.info.signature: by_id.get(row.id, []) for row in rows}
         self._regressor: KernelRegressor | None = None
 
     @property
