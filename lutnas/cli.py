@@ -208,8 +208,12 @@ def doctor(as_json: bool, show_fp: bool) -> None:
 
 
 @cli.command("profile")
-@click.option("--space", "space_name", required=True, help="Search space name (see `lutnas spaces`).")
-@click.option("--resolution", "-r", type=int, required=True, help="Input resolution.")
+@click.option("--space", "space_name", default=None, help="Search space name (see `lutnas spaces`).")
+@click.option("--resolution", "-r", type=int, default=None, help="Input resolution (with --space).")
+@click.option("--onnx", "onnx_paths", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="ONNX model(s): per-operator (fused-kernel) tables instead of a search space's blocks.")
+@click.option("--cache-mode", type=click.Choice(["hot", "flush"]), default=None,
+              help="--onnx: cache state kernels are timed in (default hot).")
 @_target_options(default="x86")
 @click.option("--runtime", type=click.Choice(["tvm", "onnxruntime"]), default="tvm", show_default=True)
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), required=True, help="SQLite database")
@@ -237,10 +241,22 @@ def doctor(as_json: bool, show_fp: bool) -> None:
               "table's calibration (--calibrated applies it). Default: 8 for tvm tables built with a "
               "pipeline other than tvm-default (fast kernels under-predict networks), else 0.")
 @_remote_options
-def profile_cmd(space_name, resolution, target, runtime, db, threads, pipeline, remeasure, workers,
-                repeats, min_repeat_ms, estimator, limit, measure_mode, compile_only, tune_trials, tuning_db,
+def profile_cmd(space_name, resolution, onnx_paths, cache_mode, target, runtime, db, threads, pipeline, remeasure,
+                workers, repeats, min_repeat_ms, estimator, limit, measure_mode, compile_only, tune_trials, tuning_db,
                 fit_networks, rpc, tracker, key, emulated) -> None:
-    """Measure every unique block of a space on this device into a latency table (resumable)."""
+    """Measure every unique block of a space (or every fused kernel of --onnx models) into a table (resumable)."""
+    if onnx_paths:
+        from lutnas.deploy import make_runner
+        from lutnas.latency_tables.kernel_commands import profile_onnx
+
+        runner = make_runner(target, rpc, tracker, key, threads, emulated)
+        click.echo(profile_onnx(onnx_paths, target, db, threads=threads, pipeline=pipeline, remeasure=remeasure,
+                                workers=workers, repeats=repeats, min_repeat_ms=min_repeat_ms, cache_mode=cache_mode,
+                                runner=runner, progress=sys.stderr.isatty(),
+                                before_timing=_warn_if_busy if runner is None else None))
+        return
+    if space_name is None or resolution is None:
+        raise LutnasError("give --space NAME --resolution N, or --onnx MODEL")
     from lutnas.latency_tables.profile import ProfileSettings, compile_blocks, profile_table, work_dir_for
     from lutnas.lowering.pipeline import DEFAULT_PIPELINE
     from lutnas.profiler.measurement import DEFAULT_MIN_REPEAT_MS, DEFAULT_REPEATS
@@ -330,13 +346,22 @@ def _measure_mode(mode: str, runtime: str) -> str:
 @cli.command("predict")
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--table", "table_id", default=None, help="table id (needed if the db holds several)")
-@click.option("--archs", "archs_file", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--archs", "archs_file", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--onnx", "onnx_paths", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="ONNX model(s): per-operator (fused-kernel) tables instead of a search space's blocks.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per arch.")
 @click.option("--allow-mismatch", is_flag=True, help="Use a table of another space/resolution anyway.")
 @click.option("--calibrated", is_flag=True,
               help="Apply the table's stored calibration (profile --fit-networks, validate --calibrate).")
-def predict_cmd(db, table_id, archs_file, as_json, allow_mismatch, calibrated) -> None:
-    """Predict the latency of every arch of an archs file from a latency table."""
+def predict_cmd(db, table_id, archs_file, onnx_paths, as_json, allow_mismatch, calibrated) -> None:
+    """Predict the latency of every arch of an archs file (or --onnx model) from a latency table."""
+    if onnx_paths:
+        from lutnas.latency_tables.kernel_commands import predict_onnx
+
+        click.echo(predict_onnx(db, onnx_paths, table_id, as_json))
+        return
+    if archs_file is None:
+        raise LutnasError("give --archs FILE or --onnx MODEL")
     from lutnas.latency_tables.predict import predict_archs
 
     rows, mismatch = predict_archs(db, table_id, archs_file, allow_mismatch=allow_mismatch, calibrated=calibrated)
@@ -425,18 +450,31 @@ def table_import(file, db, space_name, resolution, target_name, runtime, into) -
 
 @cli.command("measure")
 @click.option("--space", "space_name", default=None, help="Search space (default: the archs file's).")
-@click.option("--resolution", "-r", type=int, required=True, help="Input resolution.")
+@click.option("--resolution", "-r", type=int, default=None, help="Input resolution (with --archs).")
 @_target_options(default="x86")
 @click.option("--runtime", type=click.Choice(["tvm", "onnxruntime"]), default="tvm", show_default=True)
-@click.option("--archs", "archs_file", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--archs", "archs_file", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--onnx", "onnx_paths", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="ONNX model(s): per-operator (fused-kernel) tables instead of a search space's blocks.")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--pipeline", default=None, help="Compilation pipeline (default: tvm-default).")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="compile workers")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per arch.")
 @_remote_options
-def measure_cmd(space_name, resolution, target, runtime, archs_file, threads, pipeline, workers,
+def measure_cmd(space_name, resolution, target, runtime, archs_file, onnx_paths, threads, pipeline, workers,
                 as_json, rpc, tracker, key, emulated) -> None:
-    """Compile and time whole networks with the profiler's harness (the ground truth of a table)."""
+    """Compile and time whole networks (or --onnx models) with the profiler's harness."""
+    if onnx_paths:
+        from lutnas.deploy import make_runner
+        from lutnas.latency_tables.kernel_commands import measure_onnx
+
+        runner = make_runner(target, rpc, tracker, key, threads, emulated)
+        click.echo(measure_onnx(onnx_paths, target, threads=threads, pipeline=pipeline, workers=workers,
+                                runner=runner, as_json=as_json, progress=sys.stderr.isatty(),
+                                before_timing=_warn_if_busy if runner is None else None))
+        return
+    if archs_file is None or resolution is None:
+        raise LutnasError("give --archs FILE --resolution N, or --onnx MODEL")
     from lutnas.errors import ArchError
     from lutnas.latency_tables.networks import measure_archs
     from lutnas.lowering.pipeline import DEFAULT_PIPELINE
@@ -472,6 +510,8 @@ def measure_cmd(space_name, resolution, target, runtime, archs_file, threads, pi
 @click.option("--table", "table_id", default=None, help="table id (needed if the db holds several)")
 @click.option("--archs", "archs_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Archs file to validate on (or -n/--seed to sample).")
+@click.option("--onnx", "onnx_paths", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="ONNX model(s): per-operator (fused-kernel) tables instead of a search space's blocks.")
 @click.option("-n", "count", type=click.IntRange(min=1), default=None, help="Sample N archs (with --seed).")
 @click.option("--seed", type=int, default=None, help="Sampling seed (use one never used to build the table).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
@@ -484,9 +524,15 @@ def measure_cmd(space_name, resolution, target, runtime, archs_file, threads, pi
 @click.option("--anchors", type=click.IntRange(min=0), default=4, show_default=True,
               help="Table entries re-timed before and after the networks to measure the device's speed "
               "drift since profiling (0: off); the report adds drift-corrected accuracy.")
-def validate_cmd(db, table_id, archs_file, count, seed, out_dir, calibrate, fit_fraction, allow_mismatch,
+def validate_cmd(db, table_id, archs_file, onnx_paths, count, seed, out_dir, calibrate, fit_fraction, allow_mismatch,
                  tuning_db, anchors) -> None:
-    """Measure whole networks, compare with the table's predictions, write report.json + scatter.png."""
+    """Measure whole networks (or --onnx models), compare with the table's predictions, write report + scatter."""
+    if onnx_paths:
+        from lutnas.latency_tables.kernel_commands import validate_onnx
+
+        click.echo(validate_onnx(db, onnx_paths, out_dir, table_id=table_id, allow_mismatch=allow_mismatch,
+                                 progress=sys.stderr.isatty(), before_timing=_warn_if_busy))
+        return
     from lutnas.errors import ArchError, LutnasError
     from lutnas.latency_tables import open_table
     from lutnas.latency_tables.validate import validate
@@ -770,9 +816,27 @@ def board_status(as_json: bool) -> None:
         click.echo(f"{r['name']:<16} {r['host']}:{r['port']:<6} {state}{reg}{' emulated' if r['emulated'] else ''}")
 
 
+def spread_values(argv: list[str], option: str = "--onnx") -> list[str]:
+    """`--onnx A.onnx B.onnx` -> `--onnx A.onnx --onnx B.onnx` (click options take one value each;
+    the commands with --onnx have no positional arguments, so every bare word after it is a model)."""
+    out: list[str] = []
+    values = -1                      # values taken by the current --onnx; -1: not inside one
+    for word in [*argv, None]:
+        if values >= 0 and word is not None and not word.startswith("-"):
+            out += [option, word]
+            values += 1
+            continue
+        if values == 0:              # --onnx without a value: left for click to refuse
+            out.append(option)
+        values = 0 if word == option else -1
+        if word is not None and values < 0:
+            out.append(word)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
-        cli.main(args=argv, standalone_mode=False)
+        cli.main(args=spread_values(sys.argv[1:] if argv is None else list(argv)), standalone_mode=False)
     except LutnasError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(err.exit_code)

@@ -301,14 +301,16 @@ def test_old_schema_fixture_opens_and_migrates(tmp_path):
     copy = tmp_path / "v1.db"
     shutil.copy(v1, copy)
     store = Store(copy, create=True)                  # opening for writing migrates in place
-    assert store.version == SCHEMA_VERSION == 2
-    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert store.version == SCHEMA_VERSION == 3
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == 3
     cols = [r[1] for r in store.conn.execute("PRAGMA table_info(passes)")]
     assert "runner" in cols
+    objects = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"kernel_tables", "kernels", "kernel_passes", "kernel_models", "kernel_model_passes"} <= objects
     store.set_attachment(store.table_ids()[0], "note", {"x": 1})
     store.close()
     after = open_table(copy)
-    assert after.store.version == 2 and after.store.attachment(after.id, "note") == {"x": 1}
+    assert after.store.version == 3 and after.store.attachment(after.id, "note") == {"x": 1}
     np.testing.assert_array_equal(after.dense().latency_ms, dense_v1.latency_ms)
     assert (FIXTURES / "lutnas_v1.db").read_bytes() == v1.read_bytes()
 

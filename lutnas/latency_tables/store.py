@@ -15,6 +15,12 @@ Schema versions (`PRAGMA user_version` and `meta.schema_version` agree):
      passes(entry_id), and `attachments` (named JSON documents kept with a table but outside its
      identity, e.g. a validation calibration). v1 files migrate in place when opened for writing
      and are read as they are (no runner, no attachments).
+  3  per-operator (fused-kernel) tables beside the block tables, for any ONNX model
+     (`kernel_store`): `kernel_tables` (identity as for tables, without space and resolution),
+     `kernels` (one per structural signature), `kernel_passes` (raw passes, as `passes`),
+     `kernel_models` (which kernels each profiled model calls, and the VM-overhead probes) and
+     `kernel_model_passes` (whole-model passes of the probes). v1/v2 files gain them when opened
+     for writing; read-only they have no kernel tables.
 `tests/fixtures/lutnas_v1.db` is a committed v1 file that must keep opening.
 """
 
@@ -33,7 +39,7 @@ from typing import Any, Self
 from lutnas.errors import TableError
 from lutnas.profiler.measurement import Measurement
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APP = "lutnas-latency-db"
 ROLES = ("stem", "fixed", "head", "layer", "overhead")   # overhead: per-network cost, added to fixed
 
@@ -70,6 +76,42 @@ CREATE INDEX IF NOT EXISTS passes_by_entry ON passes(entry_id);
 CREATE TABLE attachments (
     table_id TEXT NOT NULL REFERENCES tables(id), name TEXT NOT NULL, value TEXT NOT NULL,
     created_at REAL NOT NULL, PRIMARY KEY (table_id, name)
+);
+""",
+    2: """
+CREATE TABLE kernel_tables (
+    id TEXT PRIMARY KEY,
+    target_name TEXT NOT NULL, target_json TEXT NOT NULL, target_hash TEXT NOT NULL,
+    runtime TEXT NOT NULL, threads INTEGER NOT NULL, pipeline TEXT NOT NULL,
+    fingerprint TEXT NOT NULL, fingerprint_id TEXT NOT NULL,
+    options TEXT NOT NULL, created_at REAL NOT NULL
+);
+CREATE TABLE kernels (
+    id INTEGER PRIMARY KEY,
+    ktable_id TEXT NOT NULL REFERENCES kernel_tables(id),
+    signature TEXT NOT NULL, kind TEXT NOT NULL, info TEXT NOT NULL,
+    UNIQUE (ktable_id, signature)
+);
+CREATE TABLE kernel_passes (
+    id INTEGER PRIMARY KEY,
+    kernel_id INTEGER NOT NULL REFERENCES kernels(id),
+    pass_no INTEGER NOT NULL, measurement TEXT NOT NULL, unstable INTEGER NOT NULL,
+    runner TEXT NOT NULL DEFAULT '', created_at REAL NOT NULL,
+    UNIQUE (kernel_id, pass_no)
+);
+CREATE TABLE kernel_models (
+    id INTEGER PRIMARY KEY,
+    ktable_id TEXT NOT NULL REFERENCES kernel_tables(id),
+    model_key TEXT NOT NULL, name TEXT NOT NULL, role TEXT NOT NULL, info TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    UNIQUE (ktable_id, model_key)
+);
+CREATE TABLE kernel_model_passes (
+    id INTEGER PRIMARY KEY,
+    model_id INTEGER NOT NULL REFERENCES kernel_models(id),
+    what TEXT NOT NULL, pass_no INTEGER NOT NULL, measurement TEXT NOT NULL, unstable INTEGER NOT NULL,
+    runner TEXT NOT NULL DEFAULT '', created_at REAL NOT NULL,
+    UNIQUE (model_id, what, pass_no)
 );
 """,
 }
@@ -212,6 +254,10 @@ class Store:
         self.close()
 
     # -- reading -----------------------------------------------------------------------------------
+    def read(self, sql: str, args: tuple = ()) -> list[tuple]:
+        """Rows of a query; SQLite errors become one `TableError` naming the file (for `kernel_store`)."""
+        return self._query(sql, args)
+
     def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
         try:
             return self.conn.execute(sql, args).fetchall()

@@ -1,8 +1,8 @@
 """ONNX -> Apache TVM (Relax) compilation for one target, and library export.
 
 Imports the ONNX graph with TVM's Relax ONNX frontend (`tvm.relax.frontend.onnx.from_onnx`) at a
-static input shape, compiles it with `tvm.compile` under a named pipeline (`lowering.pipeline`),
-and exports a shared library linked by the target's compiler (cross-linked for aarch64). The
+static input shape, runs a named pipeline's Relax passes (`lowering.pipeline`; `lower_relax`), builds
+the result with `relax.build` (`compile_lowered`; together what `tvm.compile` does), and exports a shared library linked by the target's compiler (cross-linked for aarch64). The
 operator check runs before import, so an unsupported operator is named instead of surfacing as a
 converter traceback.
 """
@@ -88,8 +88,16 @@ def build(
 
     `tuning_db`: the MetaSchedule database directory a `lutnas-cpu+tuned:<hash>` pipeline applies.
     """
-    import tvm
+    mod, input_name = import_model(model, input_shape)
+    executable = compile_lowered(lower_relax(mod, target, pipeline, tuning_db), target)
+    return BuiltModule(executable, target, pipeline, tuple(input_shape), input_name)
 
+
+def import_model(model: Any, input_shape: tuple[int, ...]) -> tuple[Any, str]:
+    """(Relax IRModule, graph input name) of an ONNX model (ModelProto or path) at `input_shape`.
+
+    The operator check runs first, so an unsupported operator is named in one line.
+    """
     name = "<model>"
     if isinstance(model, (str, Path)):
         name = str(model)
@@ -97,11 +105,42 @@ def build(
     missing = frontend_unsupported_ops(model)
     if missing:
         raise OnnxError(f"{name}: operator(s) TVM's ONNX frontend cannot import: {', '.join(missing)}")
-    mod = _import(model, tuple(input_shape), name)
+    return _import(model, tuple(input_shape), name), _graph_input(model, name)
+
+
+def lower_relax(mod: Any, target: TargetSpec, pipeline: str = DEFAULT_PIPELINE,
+                tuning_db: str | Path | None = None) -> Any:
+    """The IRModule after the pipeline's Relax passes: what `tvm.compile` runs before code generation.
+
+    Kept apart from `compile_lowered` so the fused kernels (its PrimFuncs) can be read from exactly
+    the module that is compiled (`lowering.kernels`). A pipeline name meaning TVM's default picks
+    the pass `tvm.compile` would pick for the target.
+    """
     tvm_target = target.tvm_target()
     passes = build_pipeline(pipeline, tvm_target, database_dir=tuning_db)
-    executable = tvm.compile(mod, target=tvm_target, relax_pipeline="default" if passes is None else passes)
-    return BuiltModule(executable, target, pipeline, tuple(input_shape), _graph_input(model, name))
+    if passes is None:
+        passes = _tvm_default_passes(tvm_target)
+    with tvm_target:
+        return passes(mod)
+
+
+def compile_lowered(lowered: Any, target: TargetSpec) -> Any:
+    """Code generation and linking of a module `lower_relax` returned: the Relax VM executable."""
+    from tvm import relax
+
+    return relax.build(lowered, target=target.tvm_target(), relax_pipeline=None)
+
+
+def _tvm_default_passes(tvm_target: Any) -> Any:
+    """The pass `relax.build(relax_pipeline="default")` applies: the target's own on GPUs, else generic."""
+    from tvm import relax
+
+    if "gpu" in tvm_target.keys:
+        try:
+            return relax.get_default_pipeline(tvm_target)
+        except (ValueError, AttributeError):
+            pass
+    return relax.get_pipeline("default")
 
 
 def _graph_input(proto: Any, name: str) -> str:

@@ -34,6 +34,7 @@ from typing import Any
 from lutnas.errors import DeviceError, LutnasError
 from lutnas.profiler import harness
 from lutnas.profiler.fingerprint import fingerprint, fingerprint_id
+from lutnas.profiler.kernel_timing import KernelJob, check_kernel_job, time_kernel
 from lutnas.profiler.measurement import MeasureJob, Measurement
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, assess
 
@@ -127,6 +128,13 @@ class _RemoteTiming:
         self._check_threads(session)
         lib, dev = self._load(session, Path(job.library_path))
         m = harness.time_tvm(lib, dev, job)
+        return assess(replace(m, meta={**m.meta, "board": session.where}), self.policy)
+
+    def _time_kernel_on(self, session: _Session, job: KernelJob) -> Measurement:
+        check_kernel_job(job, self.runtime, getattr(self.target, "name", job.target), self.threads)
+        self._check_threads(session)
+        lib, dev = self._load(session, Path(job.library_path))
+        m = time_kernel(lib, dev, job)
         return assess(replace(m, meta={**m.meta, "board": session.where}), self.policy)
 
     def _query_board(self, session: _Session) -> dict[str, Any]:
@@ -249,6 +257,17 @@ class RPCRunner(_RemoteTiming):
             self._session = None
             raise DeviceError(f"RPC board {self.where} lost while measuring {job.key!r}: {_first(err)}") from None
 
+    def measure_kernel(self, job: KernelJob) -> Measurement:
+        """Time one kernel alone on the board (its kernel library uploaded once per session)."""
+        session = self._connect()
+        try:
+            return self._time_kernel_on(session, job)
+        except LutnasError:
+            raise
+        except Exception as err:  # noqa: BLE001 -- any RPC failure here means the board is gone
+            self._session = None
+            raise DeviceError(f"RPC board {self.where} lost while timing kernel {job.key}: {_first(err)}") from None
+
     def measure_many(self, jobs: Sequence[MeasureJob], on_result: OnResult | None = None) -> list[Measurement]:
         out = []
         for job in jobs:
@@ -354,6 +373,19 @@ class TrackerRunner(_RemoteTiming):
 
     def measure(self, job: MeasureJob) -> Measurement:
         return self.measure_many([job])[0]
+
+    def measure_kernel(self, job: KernelJob) -> Measurement:
+        """Time one kernel alone on a free board (retried on another if the board fails)."""
+        last = ""
+        for _ in range(self.max_attempts):
+            session = self._request()
+            try:
+                return self._time_kernel_on(session, job)
+            except LutnasError:
+                raise
+            except Exception as err:  # noqa: BLE001 -- board lost: try another
+                last = f"{session.where}: {_first(err)}"
+        raise DeviceError(f"timing kernel {job.key} failed on {self.max_attempts} board(s); last: {last}")
 
     def run_once(self, job: MeasureJob, x: Any) -> Any:
         """Run the job's library once on a free board (retried on another if the board fails)."""

@@ -24,6 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 from lutnas.errors import DeviceError
 from lutnas.profiler import harness, tvm_runtime
 from lutnas.profiler.fingerprint import fingerprint
+from lutnas.profiler.kernel_timing import KernelJob, check_kernel_job, time_kernel
 from lutnas.profiler.measurement import MeasureJob, Measurement
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, assess
 
@@ -31,6 +32,8 @@ from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, assess
 @runtime_checkable
 class Runner(Protocol):
     def measure(self, job: MeasureJob) -> Measurement: ...
+
+    def measure_kernel(self, job: KernelJob) -> Measurement: ...
 
     def describe(self) -> dict[str, Any]: ...
 
@@ -68,6 +71,18 @@ class LocalRunner:
         else:
             m = harness.time_ort(self._ort_session(job), job)
         return assess(m, self.policy)
+
+    def measure_kernel(self, job: KernelJob) -> Measurement:
+        """Time one kernel of a kernel library alone (`profiler.kernel_timing`)."""
+        check_kernel_job(job, self.runtime, getattr(self.target, "name", job.target), self.threads)
+        check_tvm_threads(self.threads)
+        kind = getattr(self.target, "device_type", "cpu")
+        lib = self._cached(job.library_path, lambda path: tvm_runtime.load_module(path, kind))
+        try:
+            dev = tvm_runtime.device_for(kind)
+        except DeviceError:
+            raise DeviceError(f"no {kind} device here to time kernel {job.key}") from None
+        return assess(time_kernel(lib, dev, job), self.policy)
 
     def describe(self) -> dict[str, Any]:
         return fingerprint(self.target, self.runtime, self.threads)

@@ -77,11 +77,14 @@ def compile_many(
     cache_dir: Path | None = None,
     pipeline: str = DEFAULT_PIPELINE,
     tuning_db: Path | None = None,
+    kernels: bool = False,
 ) -> list[Compiled]:
     """Compile every job's ONNX file for `target` (a TargetSpec or name), in order of `jobs`.
 
     `tuning_db`: the MetaSchedule database a `lutnas-cpu+tuned:<hash>` pipeline applies (the hash in
-    the pipeline name keys the cache, so a grown database compiles anew)."""
+    the pipeline name keys the cache, so a grown database compiles anew). `kernels`: also write the
+    kernel library and kernel list beside each library (`lowering.kernels.build_with_kernels`); a
+    cached library without its kernel list is compiled again."""
     if isinstance(target, str):
         from lutnas.lowering.targets import get_target
 
@@ -89,24 +92,32 @@ def compile_many(
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache_dir.mkdir(parents=True, exist_ok=True)
     keys = [cache_key(j.onnx_path, j.input_shape, target, pipeline) for j in jobs]
-    todo = {k: j for k, j in zip(keys, jobs) if not (cache_dir / f"{k}.so").is_file()}
-    seconds = _compile_in_workers(todo, target, pipeline, cache_dir, workers, tuning_db) if todo else {}
+    todo = {k: j for k, j in zip(keys, jobs) if not _cached(cache_dir / f"{k}.so", kernels)}
+    seconds = _compile_in_workers(todo, target, pipeline, cache_dir, workers, tuning_db, kernels) if todo else {}
     return [
         Compiled(j.onnx_path, cache_dir / f"{k}.so", k, cached=k not in todo, seconds=seconds.get(k, 0.0))
         for k, j in zip(keys, jobs)
     ]
 
 
+def _cached(library: Path, kernels: bool) -> bool:
+    if not kernels:
+        return library.is_file()
+    from lutnas.lowering.kernels import kernel_list_path
+
+    return library.is_file() and kernel_list_path(library).is_file()
+
+
 def _compile_in_workers(
     todo: dict[str, CompileJob], target: Any, pipeline: str, cache_dir: Path, workers: int,
-    tuning_db: Path | None = None,
+    tuning_db: Path | None = None, kernels: bool = False,
 ) -> dict[str, float]:
     ctx = multiprocessing.get_context("spawn")
     seconds: dict[str, float] = {}
     with ProcessPoolExecutor(max_workers=max(1, min(workers, len(todo))), mp_context=ctx) as pool:
         futures = {
             pool.submit(_compile_one, str(j.onnx_path), j.input_shape, target, pipeline, str(cache_dir), k,
-                        None if tuning_db is None else str(tuning_db)): j
+                        None if tuning_db is None else str(tuning_db), kernels): j
             for k, j in todo.items()
         }
         done, pending = wait(futures, return_when=FIRST_EXCEPTION)
@@ -131,7 +142,7 @@ def _as_lutnas_error(err: BaseException, onnx_path: Path) -> LutnasError:
 
 def _compile_one(
     onnx_path: str, input_shape: tuple[int, ...], target: Any, pipeline: str, cache_dir: str, key: str,
-    tuning_db: str | None = None,
+    tuning_db: str | None = None, kernels: bool = False,
 ) -> tuple[str, float]:
     """Worker body: build, export to a temporary name, publish atomically. Errors leave as strings
     inside a LutnasError (TVM's own exception types need not pickle)."""
@@ -139,10 +150,13 @@ def _compile_one(
     out = Path(cache_dir) / f"{key}.so"
     tmp = out.with_name(f"{key}.{os.getpid()}.tmp.so")
     try:
-        from lutnas.lowering.tvm_build import build
+        if kernels:
+            _build_kernels(Path(onnx_path), input_shape, target, pipeline, tuning_db, tmp, out)
+        else:
+            from lutnas.lowering.tvm_build import build
 
-        build(Path(onnx_path), input_shape, target, pipeline=pipeline, tuning_db=tuning_db).export_library(tmp)
-        os.replace(tmp, out)
+            build(Path(onnx_path), input_shape, target, pipeline=pipeline, tuning_db=tuning_db).export_library(tmp)
+            os.replace(tmp, out)
     except LutnasError as err:
         raise type(err)(str(err) if onnx_path in str(err) else f"{onnx_path}: {err}") from None
     except Exception as err:  # noqa: BLE001 -- anything from TVM / the linker, flattened to one line
@@ -155,3 +169,20 @@ def _compile_one(
             "pipeline": pipeline, "seconds": round(took, 3), "created_at": time.time()}
     out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
     return key, took
+
+
+def _build_kernels(onnx_path: Path, input_shape: tuple[int, ...], target: Any, pipeline: str,
+                   tuning_db: str | None, tmp: Path, out: Path) -> None:
+    """`build_with_kernels` into temporary names, published kernel library, library, list last (the
+    list's presence marks a complete entry)."""
+    from lutnas.lowering.kernels import build_with_kernels, kernel_library_path, kernel_list_path
+
+    try:
+        build_with_kernels(onnx_path, input_shape, target, tmp, pipeline=pipeline, tuning_db=tuning_db)
+        if kernel_library_path(tmp).is_file():
+            os.replace(kernel_library_path(tmp), kernel_library_path(out))
+        os.replace(tmp, out)
+        os.replace(kernel_list_path(tmp), kernel_list_path(out))
+    finally:
+        kernel_library_path(tmp).unlink(missing_ok=True)
+        kernel_list_path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,292 @@
+"""Kernel tables (issue 14): how well per-operator tables predict whole ONNX models, in one run.
+
+Models of six families written here (ResNet, ShuffleNet-style, MobileNet-style inverted residuals,
+VGG-style plain convs, ViT-style encoder, MLP-Mixer), a few variants each (width, depth,
+resolution), are exported to ONNX, their fused kernels profiled into a kernel table (one per cache
+mode: kernels timed hot, or with their arguments but the first flushed before each call), and the
+same models measured whole with the profiler's harness. Printed side by side:
+
+1. measured kernels: every model predicted from a table that holds all its kernels; goal: every
+   prediction within +/-5% of the measured whole model (and which cache mode gets there);
+2. learned kernels on unseen families: the table restricted to the `--train` families
+   (`KernelTable.restricted`), every kernel of a `--test` family model that they lack learned
+   per kind (`--regressors`); goal: RMSPE <= 8% over the test models;
+3. per kernel kind, the learned kernels' own error against their measured time (diagnostic).
+
+Timing figures mean something only on a quiet machine (`lutnas doctor`); the full run compiles
+about 20 models (minutes) and times a few hundred kernels:
+
+    LUTNAS_CACHE=/tmp/kt-cache .venv/bin/python bench/kernel_table_accuracy.py --out /tmp/kt
+
+`--small` proves the script works in a few minutes (one variant per family at 16 px, short
+samples, hot only); its numbers are not evidence of anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+os.environ.setdefault("TVM_NUM_THREADS", "1")
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+FAMILIES = ("resnet", "shufflenet", "mobilenet", "vgg", "vit", "mixer")
+
+
+# -- the model families ---------------------------------------------------------------------------------
+class Basic(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.ReLU(), nn.Conv2d(cout, cout, 3, 1, 1))
+        self.skip = nn.Identity() if stride == 1 and cin == cout else nn.Conv2d(cin, cout, 1, stride)
+
+    def forward(self, x):
+        return torch.relu(self.body(x) + self.skip(x))
+
+
+class Shuffle(nn.Module):
+    def __init__(self, channels: int, size: int) -> None:
+        super().__init__()
+        self.half, self.channels, self.size = channels // 2, channels, size
+        h = self.half
+        self.branch = nn.Sequential(nn.Conv2d(h, h, 1), nn.ReLU(), nn.Conv2d(h, h, 3, 1, 1, groups=h),
+                                    nn.Conv2d(h, h, 1, groups=2), nn.ReLU())
+
+    def forward(self, x):
+        y = torch.cat([x[:, : self.half], self.branch(x[:, self.half:])], dim=1)
+        y = y.reshape(1, 2, self.half, self.size * self.size).transpose(1, 2)
+        return y.reshape(1, self.channels, self.size, self.size)
+
+
+class Inverted(nn.Module):
+    def __init__(self, channels: int, expand: int) -> None:
+        super().__init__()
+        mid = channels * expand
+        self.body = nn.Sequential(nn.Conv2d(channels, mid, 1), nn.ReLU6(), nn.Conv2d(mid, mid, 3, 1, 1, groups=mid),
+                                  nn.ReLU6(), nn.Conv2d(mid, channels, 1))
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+class Encoder(nn.Module):
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads, self.dim = heads, dim
+        self.n1, self.n2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.qkv, self.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+
+    def forward(self, x):
+        t, d, h = x.shape[1], self.dim, self.heads
+        q, k, v = self.qkv(self.n1(x)).reshape(1, t, 3, h, d // h).permute(2, 0, 3, 1, 4)
+        att = torch.softmax(q @ k.transpose(-2, -1) * (d // h) ** -0.5, dim=-1)
+        x = x + self.proj((att @ v).transpose(1, 2).reshape(1, t, d))
+        return x + self.mlp(self.n2(x))
+
+
+class MixerLayer(nn.Module):
+    def __init__(self, tokens: int, dim: int) -> None:
+        super().__init__()
+        self.n1, self.n2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.tok = nn.Sequential(nn.Linear(tokens, 2 * tokens), nn.GELU(), nn.Linear(2 * tokens, tokens))
+        self.ch = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+
+    def forward(self, x):
+        x = x + self.tok(self.n1(x).transpose(1, 2)).transpose(1, 2)
+        return x + self.ch(self.n2(x))
+
+
+class Tokens(nn.Module):
+    """Patch embedding, a stack of token layers, mean over tokens, a linear head."""
+
+    def __init__(self, dim: int, patch: int, layers: list[nn.Module]) -> None:
+        super().__init__()
+        self.embed, self.layers = nn.Conv2d(3, dim, patch, patch), nn.Sequential(*layers)
+        self.norm, self.head = nn.LayerNorm(dim), nn.Linear(dim, 10)
+
+    def forward(self, x):
+        return self.head(self.norm(self.layers(self.embed(x).flatten(2).transpose(1, 2))).mean(dim=1))
+
+
+def build(family: str, variant: int, res: int) -> nn.Module:
+    """Variant v of a family: wider / deeper as v grows, at input resolution `res`."""
+    torch.manual_seed(variant)
+    w = 8 * (variant + 1)
+    if family == "resnet":
+        body = [nn.Conv2d(3, w, 3, 1, 1), nn.ReLU(), Basic(w, w, 1), Basic(w, 2 * w, 2), Basic(2 * w, 2 * w, 1)]
+        return nn.Sequential(*body, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * w, 10))
+    if family == "shufflenet":
+        size = res // 2
+        units = [Shuffle(2 * w, size) for _ in range(2 + variant)]
+        return nn.Sequential(nn.Conv2d(3, 2 * w, 3, 2, 1), nn.ReLU(), *units, nn.AvgPool2d(size), nn.Flatten(),
+                             nn.Linear(2 * w, 10))
+    if family == "mobilenet":
+        body = [nn.Conv2d(3, w, 3, 2, 1), nn.ReLU6(), *[Inverted(w, 4) for _ in range(2 + variant)]]
+        return nn.Sequential(*body, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(w, 10))
+    if family == "vgg":
+        layers: list[nn.Module] = []
+        cin = 3
+        for cout in (w, 2 * w, 2 * w):
+            layers += [nn.Conv2d(cin, cout, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2)]
+            cin = cout
+        return nn.Sequential(*layers, nn.Flatten(), nn.Linear(cin * (res // 8) ** 2, 10))
+    patch, dim = 4, 2 * w
+    tokens = (res // patch) ** 2
+    if family == "vit":
+        return Tokens(dim, patch, [Encoder(dim, 2) for _ in range(1 + variant)])
+    if family == "mixer":
+        return Tokens(dim, patch, [MixerLayer(tokens, dim) for _ in range(1 + variant)])
+    raise SystemExit(f"unknown family {family!r}; valid: {', '.join(FAMILIES)}")
+
+
+def export_models(families: list[str], variants: int, resolutions: list[int], out: Path) -> dict[str, tuple[str, Path]]:
+    """{model name: (family, ONNX path)} for every family x variant x resolution."""
+    from lutnas.lowering import export_onnx
+
+    models = {}
+    for family in families:
+        for v in range(variants):
+            for res in resolutions:
+                name = f"{family}{v}-r{res}"
+                path = out / "onnx" / f"{name}.onnx"
+                if not path.is_file():
+                    export_onnx(build(family, v, res).eval(), (1, 3, res, res), path)
+                models[name] = (family, path)
+    return models
+
+
+# -- scoring --------------------------------------------------------------------------------------------
+def stats(pred: list[float], meas: list[float]) -> dict[str, float]:
+    rel = (np.asarray(pred) - np.asarray(meas)) / np.asarray(meas)
+    return {"n": int(rel.size), "within_5": float(np.mean(np.abs(rel) <= 0.05)),
+            "within_10": float(np.mean(np.abs(rel) <= 0.10)), "mape": float(np.mean(np.abs(rel))),
+            "rmspe": float(np.sqrt(np.mean(rel ** 2))), "max_abs": float(np.max(np.abs(rel)))}
+
+
+def line(label: str, s: dict[str, float]) -> str:
+    return (f"{label:42s} n={s['n']:2d}  within ±5% {s['within_5']:5.0%}  ±10% {s['within_10']:5.0%}  "
+            f"MAPE {s['mape']:6.1%}  RMSPE {s['rmspe']:6.1%}  max {s['max_abs']:6.1%}")
+
+
+def goal_measured(table, models: dict[str, tuple[str, Path]], measured: dict[str, float]) -> dict:
+    """Goal 1: every model from a table holding all its kernels."""
+    from lutnas.latency_tables.kernel_table import model_kernels, read_models
+
+    rows = []
+    for m in read_models([p for _, p in models.values()]):
+        p = table.predict(model_kernels(table, m), m.name)
+        rows.append({"model": m.name, "measured": measured[m.name], "predicted": p.latency_ms,
+                     "kernels_ms": p.measured_ms, "fixed_ms": p.fixed_ms, "learned": len(p.missing),
+                     "rel_error": (p.latency_ms - measured[m.name]) / measured[m.name]})
+    return {"rows": rows, "stats": stats([r["predicted"] for r in rows], [r["measured"] for r in rows])}
+
+
+def goal_learned(table, models: dict[str, tuple[str, Path]], measured: dict[str, float], train: list[str],
+                 test: list[str]) -> dict:
+    """Goal 2: test-family models from the table restricted to the train families' models."""
+    from lutnas.latency_tables.kernel_table import model_kernels, read_models
+
+    view = table.restricted([n for n, (fam, _) in models.items() if fam in train])
+    rows, kernel_err = [], {}
+    est = table.estimates()
+    for m in read_models([p for n, (fam, p) in models.items() if fam in test]):
+        p = view.predict(model_kernels(view, m), m.name)
+        rows.append({"model": m.name, "measured": measured[m.name], "predicted": p.latency_ms,
+                     "learned_share": p.learned_ms / p.latency_ms,
+                     "rel_error": (p.latency_ms - measured[m.name]) / measured[m.name]})
+        for t in p.missing:
+            if t.signature in est:
+                kernel_err.setdefault(t.kind, {})[t.signature] = (t.ms_per_call - est[t.signature]) / est[t.signature]
+    per_kind = {k: {"kernels": len(v), "rmspe": float(np.sqrt(np.mean(np.square(list(v.values())))))}
+                for k, v in sorted(kernel_err.items())}
+    return {"rows": rows, "stats": stats([r["predicted"] for r in rows], [r["measured"] for r in rows]),
+            "kernel_rmspe_by_kind": per_kind}
+
+
+# -- the run --------------------------------------------------------------------------------------------
+def parse() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, required=True, help="work directory (ONNX files, kernel db, summary.json)")
+    ap.add_argument("--train", default="resnet,shufflenet,vit", help="families the table is filled from (goal 2)")
+    ap.add_argument("--test", default="mobilenet,vgg,mixer", help="families never profiled (goal 2)")
+    ap.add_argument("--variants", type=int, default=2)
+    ap.add_argument("--resolutions", default="32,64")
+    ap.add_argument("--cache-modes", default="hot,flush")
+    ap.add_argument("--regressors", default="linear,forest")
+    ap.add_argument("--pipeline", default=None, help="default: the pipeline lowering resolves")
+    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--min-repeat-ms", type=float, default=20.0)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--small", action="store_true", help="prove the script runs (numbers mean nothing)")
+    args = ap.parse_args()
+    if args.small:
+        args.variants, args.resolutions, args.cache_modes = 1, "16", "hot"
+        args.repeats, args.min_repeat_ms = 3, 1.0
+    return args
+
+
+def main() -> None:
+    from lutnas.latency_tables.kernel_table import (
+        FIXED_SOURCES,
+        KernelSettings,
+        open_kernel_table,
+        profile_models,
+    )
+    from lutnas.latency_tables.kernel_validate import measure_models
+    from lutnas.lowering import get_target
+    from lutnas.lowering.pipeline import DEFAULT_PIPELINE
+    from lutnas.profiler.doctor import run_checks
+    from lutnas.profiler.stability import StabilityPolicy
+
+    args = parse()
+    train, test = args.train.split(","), args.test.split(",")
+    pipeline = args.pipeline or DEFAULT_PIPELINE
+    target = get_target("x86")
+    models = export_models(train + test, args.variants, [int(r) for r in args.resolutions.split(",")], args.out)
+    paths = [p for _, p in models.values()]
+    policy = StabilityPolicy(max_passes=1) if args.small else StabilityPolicy()
+    load = [c.value for c in run_checks(["load-average"])]
+    print(f"{len(models)} models ({', '.join(train)} | unseen: {', '.join(test)}), pipeline {pipeline}, load {load}")
+    tables = {}
+    for mode in args.cache_modes.split(","):
+        settings = KernelSettings(cache_mode=mode, repeats=args.repeats, min_repeat_ms=args.min_repeat_ms)
+        r = profile_models(paths, target, args.out / "kernels.db", pipeline=pipeline, settings=settings,
+                           policy=policy, workers=args.workers, progress=False)
+        tables[mode] = r.table_id
+        print(f"[{mode}] " + " | ".join(r.lines()[1:]))
+    latencies = measure_models(paths, target, pipeline=pipeline, policy=policy, progress=False,
+                               workers=args.workers, repeats=args.repeats, min_repeat_ms=args.min_repeat_ms)
+    measured = {m.model: m.latency_ms for m in latencies}
+    summary: dict = {"args": {k: str(v) for k, v in vars(args).items()}, "load": load, "measured": measured,
+                     "goal_measured": {}, "goal_learned": {}}
+    for mode, table_id in tables.items():
+        for fixed in FIXED_SOURCES:
+            for n, regressor in enumerate(args.regressors.split(",")):
+                table = open_kernel_table(args.out / "kernels.db", table_id, regressor, fixed)
+                if n == 0:
+                    g1 = summary["goal_measured"][f"{mode}/{fixed}"] = goal_measured(table, models, measured)
+                    print(line(f"measured kernels [{mode}, fixed {fixed}]", g1["stats"]))
+                    for row in g1["rows"]:
+                        print(f"    {row['model']:18s} measured {row['measured']:9.4f} ms  predicted "
+                              f"{row['predicted']:9.4f} ms  ({row['rel_error']:+6.1%}; fixed {row['fixed_ms']:.4f})")
+                g2 = goal_learned(table, models, measured, train, test)
+                summary["goal_learned"][f"{mode}/{fixed}/{regressor}"] = g2
+                print(line(f"unseen [{mode}, fixed {fixed}, {regressor}]", g2["stats"]))
+                kinds = ", ".join(f"{k} {v['rmspe']:.0%} ({v['kernels']})"
+                                  for k, v in g2["kernel_rmspe_by_kind"].items())
+                print(f"    learned kernels' RMSPE by kind: {kinds}")
+                table.ks.store.close()
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(f"goals: measured kernels within ±5% for every model; unseen families RMSPE <= 8%. "
+          f"wrote {args.out / 'summary.json'}")
+
+
+if __name__ == "__main__":
+    main()

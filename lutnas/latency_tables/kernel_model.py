@@ -1,0 +1,143 @@
+"""What a kernel table does not measure directly: kernels it never timed, and the VM's own cost.
+
+`KernelRegressor` learns, per kernel kind (`lowering.kernels.KINDS`: conv, matmul, pool, ...), the
+time of a kernel from what its signature's description says: FLOPs, bytes moved, output and input
+sizes, reduction length. nn-Meter fits one random forest per kernel type on thousands of sampled
+kernels; a table filled from a few models holds tens per kind and must predict models of other
+families, whose shapes lie outside the ones it saw, so two regressors are offered:
+- "linear" (default): per kind, time = c0 + c1 FLOPs + c2 bytes + c3 output elements + c4 weight
+  bytes with non-negative coefficients, fitted to relative error (scikit-learn's positive least
+  squares, weighted by 1/t^2). Work terms extrapolate to larger and smaller kernels.
+- "forest": per kind, a random forest on the logarithms of the same features, predicting the log
+  time (nn-Meter's choice); it does not extrapolate beyond the shapes it saw.
+A kind with fewer than `MIN_PER_KIND` measured kernels falls back to one model fitted on every
+kernel of the table. bench/kernel_table_accuracy.py measures both on model families never profiled.
+
+`FixedCost` is the VM's cost per model run outside its kernels (argument checks, allocation and
+kill instructions, the call of each kernel), measured, not guessed: probe models of n tiny
+kernel calls are timed whole and their kernels alone; overhead = whole - kernels, fitted as
+invoke_ms + per_call_ms x (VM call instructions of the model). Profiled models measured whole can
+join the fit (`KernelTable(fixed_source="models")`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from lutnas.errors import LutnasError
+from lutnas.lowering.kernels import KernelInfo
+
+REGRESSORS = ("linear", "forest")
+DEFAULT_REGRESSOR = "linear"
+MIN_PER_KIND = 4
+GLOBAL = "*"
+
+
+def work_terms(info: KernelInfo) -> np.ndarray:
+    """[1, FLOPs, bytes, output elements, weight bytes] of one call (the linear model's columns)."""
+    out = info.params[-1] if info.params else None
+    weights = sum(p.nbytes for p in info.params[1:-1])
+    return np.array([1.0, info.flops, float(info.nbytes), float(out.elements if out else 0), float(weights)])
+
+
+def log_features(info: KernelInfo) -> np.ndarray:
+    """Logarithms of the work terms plus input bytes, reduction length and arity (the forest's)."""
+    terms = work_terms(info)
+    out_elems = max(terms[3], 1.0)
+    first = float(info.params[0].nbytes) if info.params else 0.0
+    reduction = info.flops / out_elems
+    return np.log1p(np.array([terms[1], terms[2], terms[3], terms[4], first, reduction, len(info.params)]))
+
+
+@dataclass
+class KindModel:
+    kind: str
+    regressor: str
+    samples: int
+    coef: np.ndarray | None = None        # linear
+    forest: object | None = None          # forest (sklearn estimator)
+
+    def predict(self, infos: Sequence[KernelInfo]) -> np.ndarray:
+        if self.coef is not None:
+            return np.stack([work_terms(i) for i in infos]) @ self.coef
+        return np.exp(self.forest.predict(np.stack([log_features(i) for i in infos])))
+
+
+class KernelRegressor:
+    """Per-kind models learned from a table's measured kernels (ms per call)."""
+
+    def __init__(self, models: dict[str, KindModel], regressor: str) -> None:
+        self.models, self.regressor = models, regressor
+
+    @classmethod
+    def fit(cls, infos: Sequence[KernelInfo], times_ms: Sequence[float],
+            regressor: str = DEFAULT_REGRESSOR) -> KernelRegressor:
+        if regressor not in REGRESSORS:
+            raise LutnasError(f"unknown kernel regressor {regressor!r}; valid: {', '.join(REGRESSORS)}")
+        if not infos:
+            raise LutnasError("the kernel table has no measured kernels to learn from")
+        times = np.asarray(times_ms, dtype=np.float64)
+        models = {GLOBAL: _fit_kind(GLOBAL, list(infos), times, regressor)}
+        for kind in sorted({i.kind for i in infos}):
+            idx = [n for n, i in enumerate(infos) if i.kind == kind]
+            if len(idx) >= MIN_PER_KIND:
+                models[kind] = _fit_kind(kind, [infos[n] for n in idx], times[idx], regressor)
+        return cls(models, regressor)
+
+    def model_for(self, info: KernelInfo) -> KindModel:
+        return self.models.get(info.kind, self.models[GLOBAL])
+
+    def predict(self, infos: Sequence[KernelInfo]) -> np.ndarray:
+        """ms per call of each kernel (never below a nanosecond)."""
+        out = np.empty(len(infos))
+        for n, info in enumerate(infos):
+            out[n] = self.model_for(info).predict([info])[0]
+        return np.maximum(out, 1e-6)
+
+
+def _fit_kind(kind: str, infos: list[KernelInfo], times: np.ndarray, regressor: str) -> KindModel:
+    if regressor == "linear":
+        from sklearn.linear_model import LinearRegression
+
+        x = np.stack([work_terms(i) for i in infos])
+        scale = np.maximum(np.abs(x).max(axis=0), 1e-12)
+        fit = LinearRegression(fit_intercept=False, positive=True).fit(x / scale, times,
+                                                                       sample_weight=1.0 / np.square(times))
+        return KindModel(kind, regressor, len(infos), coef=fit.coef_ / scale)
+    from sklearn.ensemble import RandomForestRegressor
+
+    forest = RandomForestRegressor(n_estimators=100, min_samples_leaf=1, random_state=0)
+    forest.fit(np.stack([log_features(i) for i in infos]), np.log(times))
+    return KindModel(kind, regressor, len(infos), forest=forest)
+
+
+@dataclass(frozen=True)
+class FixedCost:
+    """The VM's per-run cost outside its kernels: invoke_ms + per_call_ms x VM call instructions."""
+
+    invoke_ms: float
+    per_call_ms: float
+    points: int                 # models (probes, and profiled models if asked) it was fitted on
+
+    def cost_ms(self, vm_calls: int) -> float:
+        return self.invoke_ms + self.per_call_ms * vm_calls
+
+    def to_dict(self) -> dict[str, float]:
+        return {"invoke_ms": self.invoke_ms, "per_call_ms": self.per_call_ms, "points": self.points}
+
+
+def fit_fixed_cost(vm_calls: Sequence[int], overhead_ms: Sequence[float]) -> FixedCost:
+    """Least-squares line through (VM calls, whole - kernels) of the probes, both terms >= 0."""
+    x = np.asarray(vm_calls, dtype=np.float64)
+    y = np.asarray(overhead_ms, dtype=np.float64)
+    if x.size == 0:
+        raise LutnasError("no measured VM-overhead probe in the kernel table (re-run `lutnas profile --onnx`)")
+    if x.size == 1 or np.ptp(x) == 0:
+        return FixedCost(0.0, max(float(np.mean(y / np.maximum(x, 1))), 0.0), int(x.size))
+    slope, intercept = np.polyfit(x, y, 1)
+    if intercept < 0:   # a line through the origin then
+        slope, intercept = float(np.dot(x, y) / np.dot(x, x)), 0.0
+    return FixedCost(float(intercept), max(float(slope), 0.0), int(x.size))

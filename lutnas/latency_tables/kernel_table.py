@@ -1,0 +1,484 @@
+"""Per-operator latency tables for any ONNX model: fused kernels from TVM's own lowering, timed once each.
+
+`profile_models(paths, target, db)` fills a kernel table (`kernel_store`) from ONNX models:
+1. every file is read and checked first (unreadable, unsupported, dynamic-shaped: one line, nothing
+   measured), then compiled in worker processes with its kernel library and kernel list
+   (`profiler.workers.compile_many(kernels=True)`; never time while compiling);
+2. each kernel not yet in the table is recorded once by its structural signature (a kernel shared by
+   two models, or met again in a later run, is the same entry) and timed alone with the runner's
+   `measure_kernel` in the table's cache mode: pass 1 over the kernels without passes, later rounds
+   over those whose stability verdict asks for more, each pass committed at once (resumable);
+3. the VM-overhead probes (`lowering.kernels.probe_onnx`) are timed whole and kernel by kernel, so
+   the fixed cost per model run is measured on this device (`kernel_model.FixedCost`); each profiled
+   model is timed whole once as well (whole minus its kernels is another fixed-cost point, used
+   with `fixed_source="models"`, and the ground truth bench/kernel_table_accuracy.py compares with).
+
+`KernelTable(db).predict(kernels)` is then the sum over the model's kernels of calls x the table's
+estimate per call (the pooled median of stable passes), with kernels the table lacks learned by the
+per-kind `KernelRegressor` and listed, plus the fixed cost: every part is reported separately.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lutnas.errors import LutnasError, OnnxError
+from lutnas.latency_tables.kernel_model import DEFAULT_REGRESSOR, FixedCost, KernelRegressor, fit_fixed_cost
+from lutnas.latency_tables.kernel_store import KernelStore, KernelTableMeta, kernel_table_id
+from lutnas.latency_tables.progress import ProgressBar, iter_progress, status_spinner
+from lutnas.latency_tables.store import Store
+from lutnas.lowering.kernels import KernelInfo, ModelKernels
+from lutnas.lowering.pipeline import DEFAULT_PIPELINE
+from lutnas.profiler.kernel_timing import CACHE_MODES, DEFAULT_CACHE_MODE, KernelJob
+from lutnas.profiler.measurement import (
+    DEFAULT_MIN_REPEAT_MS,
+    DEFAULT_REPEATS,
+    DEFAULT_WARMUP,
+    MeasureJob,
+    Measurement,
+)
+from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, verdict
+
+PROBE_CALLS = (1, 16, 64)   # kernel calls of the VM-overhead probes
+FIXED_SOURCES = ("probes", "models")
+DEFAULT_FIXED_SOURCE = "probes"
+
+
+@dataclass(frozen=True)
+class KernelSettings:
+    """How kernels are timed; all of it is part of the kernel table's identity."""
+
+    cache_mode: str = DEFAULT_CACHE_MODE
+    repeats: int = DEFAULT_REPEATS
+    min_repeat_ms: float = DEFAULT_MIN_REPEAT_MS
+    warmup: int = DEFAULT_WARMUP
+
+    def __post_init__(self) -> None:
+        if self.cache_mode not in CACHE_MODES:
+            raise LutnasError(f"unknown cache mode {self.cache_mode!r}; valid: {', '.join(CACHE_MODES)}")
+
+    def options(self, policy: StabilityPolicy) -> dict[str, Any]:
+        return {**asdict(self), "policy": asdict(policy), "probe_calls": list(PROBE_CALLS)}
+
+
+@dataclass(frozen=True)
+class OnnxModel:
+    """A checked ONNX file with a fixed input shape: the unit the kernel stage profiles."""
+
+    path: Path
+    name: str
+    key: str                     # sha256 of the file (16 hex) and the input shape
+    input_shape: tuple[int, ...]
+    dtype: str
+
+
+def read_models(paths: list[str | Path]) -> list[OnnxModel]:
+    """Load and check every file before any work: `OnnxError` naming the file and the cause."""
+    from lutnas.lowering.kernels import static_input_shape
+    from lutnas.lowering.onnx_io import load_onnx
+    from lutnas.lowering.tvm_build import frontend_unsupported_ops
+
+    if not paths:
+        raise LutnasError("no ONNX model given")
+    out = []
+    for path in map(Path, paths):
+        proto = load_onnx(path)
+        missing = frontend_unsupported_ops(proto)
+        if missing:
+            raise OnnxError(f"{path}: operator(s) TVM's ONNX frontend cannot import: {', '.join(missing)}")
+        shape = static_input_shape(proto, str(path))
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        out.append(OnnxModel(path, path.stem, f"{digest}-{'x'.join(map(str, shape))}", shape, _input_dtype(proto)))
+    return out
+
+
+def _input_dtype(proto: Any) -> str:
+    from onnx import helper
+
+    inits = {t.name for t in proto.graph.initializer}
+    first = next(i for i in proto.graph.input if i.name not in inits)
+    return str(np.dtype(helper.tensor_dtype_to_np_dtype(first.type.tensor_type.elem_type)))
+
+
+def compile_models(models: list[OnnxModel], target: Any, pipeline: str, workers: int = 2,
+                   progress: bool = False) -> list[tuple[Path, ModelKernels]]:
+    """(model library, its kernels) per model, compiled in worker processes (cached)."""
+    from lutnas.lowering.kernels import read_kernel_list
+    from lutnas.profiler.workers import CompileJob, compile_many
+
+    with status_spinner(f"compiling {len(models)} model(s) with {workers} worker(s)", progress):
+        built = compile_many([CompileJob(m.path, m.input_shape) for m in models], target, workers=workers,
+                             pipeline=pipeline, kernels=True)
+    return [(c.library_path, read_kernel_list(c.library_path)) for c in built]
+
+
+def probe_models(work_dir: Path) -> list[OnnxModel]:
+    from lutnas.lowering.kernels import probe_onnx
+
+    paths = [probe_onnx(n, Path(work_dir) / "probes" / f"probe{n}.onnx") for n in PROBE_CALLS]
+    return [OnnxModel(p.path, f"probe{n}", f"probe-{p.key}", p.input_shape, p.dtype)
+            for n, p in zip(PROBE_CALLS, read_models(paths))]
+
+
+@dataclass(frozen=True)
+class KernelProfileResult:
+    table_id: str
+    db_path: Path
+    models: int
+    kernels: int             # kernels in the table
+    new_kernels: int         # kernels the given models added
+    measured: int            # kernels that got a pass in this run
+    passes: int
+    unstable: int            # kernels still unstable after this run
+    fixed: FixedCost | None
+    compile_s: float
+    measure_s: float
+
+    def lines(self) -> list[str]:
+        fixed = (f"fixed cost {self.fixed.invoke_ms * 1e3:.1f} us + {self.fixed.per_call_ms * 1e3:.3f} us per VM "
+                 f"call (fitted on {self.fixed.points} probes)" if self.fixed else "fixed cost: not measured")
+        return [f"kernel table {self.table_id} in {self.db_path}",
+                (f"{self.models} model(s): {self.kernels} kernel(s) in the table ({self.new_kernels} new), measured "
+                f"{self.measured} ({self.passes} pass(es)), unstable {self.unstable}; {fixed}; "
+                f"compile {self.compile_s:.1f} s, measure {self.measure_s:.1f} s")]
+
+
+def profile_models(paths: list[str | Path], target: Any, db_path: str | Path, *, runner: Any = None,
+                   threads: int = 1, pipeline: str = DEFAULT_PIPELINE, settings: KernelSettings | None = None,
+                   policy: StabilityPolicy = DEFAULT_POLICY, progress: bool = True, workers: int = 2,
+                   remeasure: bool = False, work_dir: str | Path | None = None,
+                   before_timing: Callable[[], None] | None = None) -> KernelProfileResult:
+    """Fill (or finish) the kernel table of (target, threads, pipeline, device, settings) from models.
+
+    `before_timing` runs once, after compiling and before the first timing (a load warning)."""
+    from lutnas.latency_tables.profile import work_dir_for
+    from lutnas.lowering.targets import get_target
+    from lutnas.profiler.runners import LocalRunner
+
+    target = get_target(target) if isinstance(target, str) else target
+    settings = settings or KernelSettings()
+    models = read_models(paths)
+    db_path = Path(db_path)
+    probes = probe_models(Path(work_dir) if work_dir else work_dir_for(db_path))
+    t0 = time.perf_counter()
+    compiled = compile_models(models + probes, target, pipeline, workers, progress)
+    t1 = time.perf_counter()
+    if before_timing is not None:
+        before_timing()
+    runner = runner or LocalRunner(target, "tvm", threads, policy)
+    store = Store(db_path, create=True)
+    try:
+        ks = KernelStore(store)
+        meta = _table_meta(target, threads, pipeline, runner.describe(), settings.options(policy))
+        ks.ensure_table(meta)
+        session = _Session(ks, meta.id, runner, settings, policy, target.name, threads, progress, remeasure)
+        before = {row.info.signature for row in ks.kernels(meta.id)}
+        jobs = session.record_models(models + probes, compiled)
+        probe_passes = session.measure_whole(probes, compiled[len(models):])
+        measured, passes = session.measure_kernels(jobs)
+        probe_passes += session.measure_whole(models, compiled[:len(models)])
+        table = KernelTable(ks, meta.id)
+        return KernelProfileResult(meta.id, db_path, len(models), len(table.infos), len(set(jobs) - before),
+                                   measured, passes + probe_passes, table.unstable_count(),
+                                   table.fixed_cost_or_none(), t1 - t0, time.perf_counter() - t1)
+    finally:
+        store.close()
+
+
+def _table_meta(target: Any, threads: int, pipeline: str, fp: dict[str, Any],
+                options: dict[str, Any]) -> KernelTableMeta:
+    tid = kernel_table_id(target.canonical_json(), "tvm", threads, pipeline, fp["fingerprint_id"], options)
+    return KernelTableMeta(tid, target.name, target.canonical_json(), target.target_hash(), "tvm", int(threads),
+                           pipeline, fp, fp["fingerprint_id"], options, time.time())
+
+
+@dataclass
+class _Session:
+    """One profiling run's state: the store, the runner and what it measures."""
+
+    ks: KernelStore
+    table_id: str
+    runner: Any
+    settings: KernelSettings
+    policy: StabilityPolicy
+    target_name: str
+    threads: int
+    progress: bool
+    remeasure: bool
+    ids: dict[str, int] = field(default_factory=dict)           # signature -> kernel id
+    infos: dict[str, KernelInfo] = field(default_factory=dict)  # signature -> its description
+
+    @property
+    def runner_name(self) -> str:
+        return str(getattr(self.runner, "name", type(self.runner).__name__))
+
+    def record_models(self, models: list[OnnxModel], compiled: list[tuple[Path, ModelKernels]]) -> dict[str, KernelJob]:
+        """Record models and their kernels; one job per kernel signature of the non-probe models."""
+        from lutnas.lowering.kernels import kernel_library_path
+
+        jobs: dict[str, KernelJob] = {}
+        for model, (library, kernels) in zip(models, compiled):
+            role = "probe" if model.key.startswith("probe-") else "model"
+            self.ks.ensure_model(self.table_id, model.key, model.name, role, kernels)
+            if role == "model":
+                for info in kernels.kernels:
+                    jobs.setdefault(info.signature, self.job(info, kernel_library_path(library)))
+        self.ids = self.ks.ensure_kernels(self.table_id, [self.infos[k] for k in jobs])
+        return jobs
+
+    def job(self, info: KernelInfo, library: Path, cache_mode: str | None = None) -> KernelJob:
+        self.infos.setdefault(info.signature, info)
+        s = self.settings
+        return KernelJob(info.signature, library, info.name, [p.shape for p in info.params],
+                         [p.dtype for p in info.params], cache_mode=cache_mode or s.cache_mode,
+                         target=self.target_name, threads=self.threads, repeats=s.repeats,
+                         min_repeat_ms=s.min_repeat_ms, warmup=s.warmup)
+
+    def measure_kernels(self, jobs: dict[str, KernelJob]) -> tuple[int, int]:
+        """Rounds of passes until every kernel's verdict is settled; (kernels measured, passes added)."""
+        stored = self.ks.kernel_passes(self.table_id)
+        passes = {k: list(stored.get(self.ids[k], [])) for k in jobs}
+        todo = [k for k in jobs if self.remeasure or not passes[k] or verdict(passes[k], self.policy).needs_more]
+        measured, added = set(), 0
+        with ProgressBar("timing kernels", len(todo), enabled=self.progress and bool(todo), transient=True) as bar:
+            round_no = 1
+            while todo:
+                bar.describe(f"timing kernels (round {round_no}, {len(todo)} kernel(s))")
+                for key in todo:
+                    m = self.runner.measure_kernel(jobs[key])
+                    self.ks.add_kernel_pass(self.ids[key], m, self.runner_name)
+                    passes[key].append(m)
+                    measured.add(key)
+                    added += 1
+                    if not verdict(passes[key], self.policy).needs_more:
+                        bar.advance()
+                todo = [k for k in todo if verdict(passes[k], self.policy).needs_more]
+                round_no += 1
+        return len(measured), added
+
+    def measure_whole(self, models: list[OnnxModel], compiled: list[tuple[Path, ModelKernels]]) -> int:
+        """Each model or probe not measured whole yet: its VM `main` timed by the harness, and for a
+        probe its kernels alone (hot) too. Returns the number of passes added."""
+        from lutnas.lowering.kernels import kernel_library_path
+
+        rows = {m.key: m for m in self.ks.models(self.table_id)}
+        done = {mid for mid, what in self.ks.model_passes(self.table_id) if what == "model"}
+        todo = [(m, c) for m, c in zip(models, compiled) if self.remeasure or rows[m.key].id not in done]
+        added = 0
+        for model, (library, kernels) in iter_progress(todo, len(todo), "timing whole models and probes",
+                                                       self.progress):
+            s, row = self.settings, rows[model.key]
+            whole = self.runner.measure(MeasureJob(model.key, model.input_shape, library_path=library,
+                                                   target=self.target_name, threads=self.threads, repeats=s.repeats,
+                                                   min_repeat_ms=s.min_repeat_ms, warmup=s.warmup, dtype=model.dtype))
+            if row.role == "probe":
+                alone = [self.runner.measure_kernel(self.job(k, kernel_library_path(library), cache_mode="hot"))
+                         for k in kernels.kernels]
+                self.ks.add_model_pass(row.id, "kernels", _summed(alone, kernels.calls), self.runner_name)
+                added += 1
+            self.ks.add_model_pass(row.id, "model", whole, self.runner_name)
+            added += 1
+        return added
+
+
+def _summed(parts: list[Measurement], calls: tuple[int, ...]) -> Measurement:
+    """One run's kernels as one measurement: sample i = sum over kernels of calls x their sample i."""
+    n = min(p.n for p in parts)
+    samples = [sum(c * p.samples_ms[i] for p, c in zip(parts, calls)) for i in range(n)]
+    first = parts[0]
+    return Measurement(tuple(samples), first.inner_loops, first.warmup, first.threads, first.started_at,
+                       parts[-1].ended_at, 1, "tvm", key=f"kernels of {first.key}",
+                       unstable=any(p.unstable for p in parts), meta={"calls": list(calls)})
+
+
+# -- reading a kernel table and predicting ---------------------------------------------------------
+@dataclass(frozen=True)
+class KernelTerm:
+    """One kernel of a predicted model: calls x ms per call, and where the number comes from."""
+
+    signature: str
+    summary: str
+    kind: str
+    calls: int
+    ms_per_call: float
+    source: str              # "measured" | "learned"
+
+    @property
+    def total_ms(self) -> float:
+        return self.calls * self.ms_per_call
+
+
+@dataclass(frozen=True)
+class KernelPrediction:
+    model: str
+    table: str
+    terms: tuple[KernelTerm, ...]
+    fixed_ms: float
+    vm_calls: int
+
+    @property
+    def measured_ms(self) -> float:
+        return sum(t.total_ms for t in self.terms if t.source == "measured")
+
+    @property
+    def learned_ms(self) -> float:
+        return sum(t.total_ms for t in self.terms if t.source == "learned")
+
+    @property
+    def latency_ms(self) -> float:
+        return self.measured_ms + self.learned_ms + self.fixed_ms
+
+    @property
+    def missing(self) -> list[KernelTerm]:
+        return [t for t in self.terms if t.source == "learned"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "latency_ms": self.latency_ms, "measured_ms": self.measured_ms,
+                "learned_ms": self.learned_ms, "fixed_ms": self.fixed_ms, "table": self.table,
+                "kernels": len(self.terms), "kernel_calls": sum(t.calls for t in self.terms),
+                "vm_calls": self.vm_calls,
+                "missing": [{"signature": t.signature, "kernel": t.summary, "kind": t.kind, "calls": t.calls,
+                             "learned_ms_per_call": t.ms_per_call} for t in self.missing]}
+
+    def lines(self) -> list[str]:
+        head = (f"{self.model}: {self.latency_ms:.4f} ms = measured kernels {self.measured_ms:.4f} + learned "
+                f"kernels {self.learned_ms:.4f} + fixed {self.fixed_ms:.4f} ({len(self.terms)} kernels, "
+                f"{len(self.missing)} not in table {self.table})")
+        return [head] + [f"  missing {t.signature} x{t.calls}: {t.summary} (learned {t.ms_per_call * 1e3:.2f} us)"
+                         for t in self.missing]
+
+
+class KernelTable:
+    """A kernel table read back: per-kernel estimates, the learned fallback and the fixed cost."""
+
+    def __init__(self, ks: KernelStore, table_id: str, regressor: str = DEFAULT_REGRESSOR,
+                 fixed_source: str = DEFAULT_FIXED_SOURCE) -> None:
+        if fixed_source not in FIXED_SOURCES:
+            raise LutnasError(f"unknown fixed-cost source {fixed_source!r}; valid: {', '.join(FIXED_SOURCES)}")
+        self.ks, self.meta, self.regressor_name = ks, ks.meta(table_id), regressor
+        self.fixed_source = fixed_source
+        self.model_names: set[str] | None = None     # restricted(): the profiled models it may use
+        self.policy = StabilityPolicy(**self.meta.options.get("policy", {}))
+        rows, by_id = ks.kernels(table_id), ks.kernel_passes(table_id)
+        self.infos = {row.info.signature: row.info for row in rows}
+        self.passes = {row.info.signature: by_id.get(row.id, []) for row in rows}
+        self._regressor: KernelRegressor | None = None
+
+    @property
+    def id(self) -> str:
+        return self.meta.id
+
+    def restricted(self, model_names: Iterable[str]) -> KernelTable:
+        """This table as if only the named profiled models had filled it: their kernels are measured,
+        every other kernel is learned from them. The probes (fixed cost) are kept. For asking how well
+        a table of a few models predicts models it never saw (bench/kernel_table_accuracy.py)."""
+        names = set(model_names)
+        rows = [row for row in self.ks.models(self.id, role="model") if row.name in names]
+        if not rows:
+            raise LutnasError(f"kernel table {self.id}: no profiled model named {', '.join(sorted(names))}")
+        keep = {k.signature for row in rows for k in row.kernels.kernels}
+        view = copy.copy(self)
+        view.passes = {k: p for k, p in self.passes.items() if k in keep}
+        view.infos = {k: i for k, i in self.infos.items() if k in keep}
+        view._regressor = None
+        view.model_names = names
+        return view
+
+    def estimates(self) -> dict[str, float]:
+        """ms per call of every measured kernel: pooled median of its passes that were stable alone."""
+        return {k: verdict(p, self.policy).median_ms for k, p in self.passes.items() if p}
+
+    def unstable_count(self) -> int:
+        return sum(1 for p in self.passes.values() if p and not verdict(p, self.policy).stable)
+
+    def regressor(self) -> KernelRegressor:
+        if self._regressor is None:
+            est = self.estimates()
+            self._regressor = KernelRegressor.fit([self.infos[k] for k in est], list(est.values()),
+                                                  self.regressor_name)
+        return self._regressor
+
+    def fixed_cost(self) -> FixedCost:
+        """The VM's cost outside kernels, fitted on (VM calls, whole - kernels) points: the probes
+        (their kernels timed alone beside them) and, with `fixed_source` "models", also every profiled
+        model measured whole whose kernels the table all holds (then cache effects between kernels,
+        not only the VM, fall into the per-call term)."""
+        passes, est = self.ks.model_passes(self.id), self.estimates()
+        calls, overhead = [], []
+        for row in self.ks.models(self.id):
+            whole = passes.get((row.id, "model"))
+            kernels = self._kernels_ms(row, passes, est)
+            if whole and kernels is not None:
+                calls.append(row.kernels.vm_calls)
+                overhead.append(verdict(whole, self.policy).median_ms - kernels)
+        return fit_fixed_cost(calls, overhead)
+
+    def _kernels_ms(self, row: Any, passes: dict, est: dict[str, float]) -> float | None:
+        """Kernel time of one run of a probe or usable model (None: not a point of the fit)."""
+        if row.role == "probe":
+            alone = passes.get((row.id, "kernels"))
+            return verdict(alone, self.policy).median_ms if alone else None
+        usable = self.fixed_source == "models" and (self.model_names is None or row.name in self.model_names)
+        if not usable or any(k.signature not in est for k in row.kernels.kernels):
+            return None
+        return sum(c * est[k.signature] for k, c in zip(row.kernels.kernels, row.kernels.calls))
+
+    def fixed_cost_or_none(self) -> FixedCost | None:
+        try:
+            return self.fixed_cost()
+        except LutnasError:
+            return None
+
+    def predict(self, kernels: ModelKernels, model: str) -> KernelPrediction:
+        """Sum of calls x per-call estimate (measured, else learned) plus the fixed cost."""
+        est = self.estimates()
+        unknown = [k for k in kernels.kernels if k.signature not in est]
+        learned = dict(zip((k.signature for k in unknown), self.regressor().predict(unknown))) if unknown else {}
+        terms = tuple(KernelTerm(k.signature, k.summary(), k.kind, c, est.get(k.signature, learned.get(k.signature)),
+                                 "measured" if k.signature in est else "learned")
+                      for k, c in zip(kernels.kernels, kernels.calls))
+        return KernelPrediction(model, self.id, terms, self.fixed_cost().cost_ms(kernels.vm_calls), kernels.vm_calls)
+
+
+def open_kernel_table(db_path: str | Path, table_id: str | None = None, regressor: str = DEFAULT_REGRESSOR,
+                      fixed_source: str = DEFAULT_FIXED_SOURCE) -> KernelTable:
+    if fixed_source not in FIXED_SOURCES:
+        raise LutnasError(f"unknown fixed-cost source {fixed_source!r}; valid: {', '.join(FIXED_SOURCES)}")
+    store = Store(db_path, create=False)
+    ks = KernelStore(store)
+    try:
+        return KernelTable(ks, ks.pick(table_id), regressor, fixed_source)
+    except BaseException:
+        store.close()
+        raise
+
+
+def model_kernels(table: KernelTable, model: OnnxModel) -> ModelKernels:
+    """The model's kernels as the table's pipeline lowers them: recorded when profiled, else listed."""
+    from lutnas.lowering.kernels import list_kernels
+    from lutnas.lowering.targets import target_from_json
+
+    for row in table.ks.models(table.id, role="model"):
+        if row.key == model.key:
+            return row.kernels
+    target = target_from_json(table.meta.target_name, table.meta.target_json)
+    return list_kernels(model.path, model.input_shape, target, table.meta.pipeline)
+
+
+def predict_models(db_path: str | Path, paths: list[str | Path], table_id: str | None = None,
+                   regressor: str = DEFAULT_REGRESSOR) -> list[KernelPrediction]:
+    """`lutnas predict --onnx`: one prediction per model, from the db's kernel table."""
+    models = read_models(paths)
+    table = open_kernel_table(db_path, table_id, regressor)
+    try:
+        return [table.predict(model_kernels(table, m), m.name) for m in models]
+    finally:
+        table.ks.store.close()

@@ -1,0 +1,391 @@
+"""Per-operator (fused-kernel) tables for any ONNX model (issue 14): lowering, store, profile, predict, CLI.
+
+Models are torch modules written here at tiny shapes -- a ResNet, a ShuffleNet-style net and a
+ViT-style encoder -- covering plain and grouped convs, residual adds, pooling, GEMM/MatMul,
+softmax, layer norm, GELU and concat. Everything is real: TVM compiles with the default pipeline,
+kernels are timed, SQLite stores them. Timing values are never asserted (the machine is shared);
+structure, bookkeeping and arithmetic are.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+
+os.environ.setdefault("TVM_NUM_THREADS", "1")
+
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import run_lutnas
+from torch import nn
+
+from lutnas.errors import LutnasError, OnnxError
+from lutnas.lowering import export_onnx, get_target
+from lutnas.lowering.kernels import KernelInfo, KernelParam, list_kernels, probe_onnx
+from lutnas.profiler.measurement import Measurement
+from lutnas.profiler.stability import StabilityPolicy, verdict
+
+SHAPE = (1, 3, 16, 16)
+FAST = {"policy": StabilityPolicy(max_passes=1), "progress": False}
+
+
+# -- the models (tiny) -------------------------------------------------------------------------------
+class BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.down = None if stride == 1 and cin == cout else nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                                                           nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = torch.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        return torch.relu(y + (x if self.down is None else self.down(x)))
+
+
+class TinyResNet(nn.Module):
+    def __init__(self, width: int = 8, classes: int = 10) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, width, 3, 1, 1), nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2))
+        self.layers = nn.Sequential(BasicBlock(width, width, 1), BasicBlock(width, 2 * width, 2))
+        self.head = nn.Linear(2 * width, classes)
+
+    def forward(self, x):
+        return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(self.layers(self.stem(x)), 1), 1))
+
+
+class ShuffleUnit(nn.Module):
+    """ShuffleNetV2's unit: channel split, 1x1 -> depthwise 3x3 -> grouped 1x1, concat, shuffle.
+
+    Sizes are Python constants so the export has static slices and reshapes (a traced `chunk` or
+    `view(n, ...)` exports Shape/Gather arithmetic that TVM imports as dynamic-shaped kernels)."""
+
+    def __init__(self, channels: int, size: int) -> None:
+        super().__init__()
+        self.half, self.channels, self.size = channels // 2, channels, size
+        half = self.half
+        self.branch = nn.Sequential(nn.Conv2d(half, half, 1), nn.ReLU(), nn.Conv2d(half, half, 3, 1, 1, groups=half),
+                                    nn.Conv2d(half, half, 1, groups=2), nn.ReLU())
+
+    def forward(self, x):
+        y = torch.cat([x[:, : self.half], self.branch(x[:, self.half:])], dim=1)
+        shuffled = y.reshape(1, 2, self.half, self.size * self.size).transpose(1, 2)
+        return shuffled.reshape(1, self.channels, self.size, self.size)
+
+
+class TinyShuffleNet(nn.Module):
+    def __init__(self, width: int = 8, classes: int = 10) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, width, 3, 2, 1), nn.ReLU())
+        self.units = nn.Sequential(ShuffleUnit(width, 8), ShuffleUnit(width, 8))
+        self.pool = nn.AvgPool2d(2)
+        self.head = nn.Linear(width * 16, classes)
+
+    def forward(self, x):
+        return self.head(self.pool(self.units(self.stem(x))).reshape(1, -1))
+
+
+class EncoderLayer(nn.Module):
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.qkv, self.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+
+    def forward(self, x):
+        n, t, d = x.shape
+        q, k, v = self.qkv(self.norm1(x)).reshape(n, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        att = torch.softmax(q @ k.transpose(-2, -1) * (d // self.heads) ** -0.5, dim=-1)
+        x = x + self.proj((att @ v).transpose(1, 2).reshape(n, t, d))
+        return x + self.mlp(self.norm2(x))
+
+
+class TinyViT(nn.Module):
+    def __init__(self, dim: int = 16, heads: int = 2, classes: int = 10) -> None:
+        super().__init__()
+        self.embed = nn.Conv2d(3, dim, 4, 4)
+        self.layers = nn.Sequential(EncoderLayer(dim, heads), EncoderLayer(dim, heads))
+        self.norm, self.head = nn.LayerNorm(dim), nn.Linear(dim, classes)
+
+    def forward(self, x):
+        tokens = self.embed(x).flatten(2).transpose(1, 2)
+        return self.head(self.norm(self.layers(tokens)).mean(dim=1))
+
+
+def shared_pair() -> tuple[nn.Module, nn.Module]:
+    """Two different models whose first layer (conv 3->8 3x3, bias, ReLU at 16x16) is the same."""
+    torch.manual_seed(0)
+    a = nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1), nn.ReLU(), nn.Conv2d(8, 8, 3, 1, 1), nn.ReLU()).eval()
+    torch.manual_seed(1)
+    b = nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8 * 64, 4)).eval()
+    return a, b
+
+
+@pytest.fixture(scope="module")
+def onnx_dir(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("kernel_models")
+    a, b = shared_pair()
+    for name, module in (("resnet", TinyResNet()), ("shufflenet", TinyShuffleNet()), ("vit", TinyViT()),
+                         ("a", a), ("b", b)):
+        export_onnx(module.eval(), SHAPE, out / f"{name}.onnx")
+    return out
+
+
+@pytest.fixture
+def cache(lutnas_cache, monkeypatch) -> Path:
+    """Compiled libraries shared by every test of the session (compiling is the slow part)."""
+    monkeypatch.setenv("LUTNAS_CACHE", str(lutnas_cache))
+    return lutnas_cache
+
+
+# -- lowering: signatures and kinds --------------------------------------------------------------------
+def test_shared_layer_has_one_signature_and_kinds_cover_the_operators(onnx_dir):
+    x86 = get_target("x86")
+    kernels = {n: list_kernels(onnx_dir / f"{n}.onnx", SHAPE, x86) for n in ("a", "b", "resnet", "shufflenet", "vit")}
+    sig = {n: {k.signature for k in mk.kernels} for n, mk in kernels.items()}
+    first_conv = kernels["a"].kernels[0]
+    assert first_conv.kind == "conv" and first_conv.params[1].shape == (8, 3, 3, 3)
+    assert first_conv.signature in sig["b"]                      # same layer, other model, other weights
+    conv_b = next(k for k in kernels["b"].kernels if k.signature == first_conv.signature)
+    assert conv_b.params == first_conv.params
+    assert sig["a"] != sig["b"] and len(sig["a"] & sig["b"]) >= 2    # the conv and its bias add / relu
+    kinds = {k.kind for mk in kernels.values() for k in mk.kernels}
+    assert {"conv", "matmul", "pool", "softmax", "norm", "concat", "elementwise", "reduce"} <= kinds
+    groups = {k.params[0].shape[1] // k.params[1].shape[1] for k in kernels["shufflenet"].kernels
+              if k.kind == "conv" and len(k.params) >= 2 and len(k.params[1].shape) == 4}
+    assert {1, 2, 4} <= groups                                     # plain, grouped and depthwise convs
+    vit = kernels["vit"]
+    assert vit.kernel_calls > len(vit.kernels) and vit.vm_calls > vit.kernel_calls   # reused kernels, builtins
+    assert all(k.flops >= 0 and k.nbytes > 0 for mk in kernels.values() for k in mk.kernels)
+
+
+def test_probe_is_one_kernel_called_n_times(tmp_path):
+    mk = list_kernels(probe_onnx(5, tmp_path / "p5.onnx"), (1, 4), get_target("x86"))
+    assert len(mk.kernels) == 1 and mk.calls == (5,) and mk.kernels[0].kind == "matmul"
+    assert list_kernels(probe_onnx(9, tmp_path / "p9.onnx"), (1, 4), get_target("x86")).vm_calls > mk.vm_calls
+
+
+# -- the learned parts (pure arithmetic) ---------------------------------------------------------------
+def _info(kind: str, flops: float, shapes: list[tuple[int, ...]], n: int) -> KernelInfo:
+    return KernelInfo(f"{n:016x}", f"k{n}", kind, kind, tuple(KernelParam(s, "float32") for s in shapes), flops)
+
+
+def test_regressor_learns_per_kind_and_falls_back():
+    from lutnas.latency_tables.kernel_model import GLOBAL, KernelRegressor, fit_fixed_cost
+
+    convs = [_info("conv", 2e5 * (i + 1), [(1, 8, 8 + i, 8), (8, 8, 3, 3), (1, 8, 8 + i, 8)], i) for i in range(6)]
+    times = [0.01 + 1e-7 * c.flops for c in convs]                # an exact linear law
+    adds = [_info("elementwise", 512.0 * (i + 1), [(1, 512 * (i + 1)), (1, 512 * (i + 1))], 10 + i) for i in range(2)]
+    model = KernelRegressor.fit(convs + adds, times + [0.001, 0.002])
+    assert set(model.models) == {GLOBAL, "conv"}                 # 2 elementwise kernels: too few for their own
+    big = _info("conv", 4e6, [(1, 8, 64, 8), (8, 8, 3, 3), (1, 8, 64, 8)], 99)
+    assert model.predict([big])[0] == pytest.approx(0.01 + 1e-7 * 4e6, rel=0.02)   # extrapolates the law
+    assert model.model_for(_info("softmax", 10.0, [(1, 10), (1, 10)], 50)).kind == GLOBAL
+    forest = KernelRegressor.fit(convs + adds, times + [0.001, 0.002], regressor="forest")
+    assert forest.predict([convs[2]])[0] == pytest.approx(times[2], rel=0.3)
+    with pytest.raises(LutnasError, match="unknown kernel regressor"):
+        KernelRegressor.fit(convs, times, regressor="magic")
+    fixed = fit_fixed_cost([10, 50, 200], [0.002 + 0.0003 * n for n in (10, 50, 200)])
+    assert fixed.invoke_ms == pytest.approx(0.002) and fixed.per_call_ms == pytest.approx(0.0003)
+    assert fixed.cost_ms(100) == pytest.approx(0.032)
+    with pytest.raises(LutnasError, match="no measured VM-overhead probe"):
+        fit_fixed_cost([], [])
+
+
+# -- profile, dedupe, predict -------------------------------------------------------------------------
+def _settings():
+    from lutnas.latency_tables.kernel_table import KernelSettings
+
+    return KernelSettings(repeats=3, min_repeat_ms=0.5, warmup=1)
+
+
+def _raw(db: Path, sql: str) -> list[tuple]:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def _reference_prediction(db: Path, model_key: str, policy: StabilityPolicy) -> float:
+    """The prediction recomputed from the raw rows: sum of calls x pooled median + probe line."""
+    from lutnas.latency_tables.kernel_model import fit_fixed_cost
+
+    passes: dict[str, list[Measurement]] = {}
+    for sig, text in _raw(db, "SELECT k.signature, p.measurement FROM kernel_passes p JOIN kernels k "
+                              "ON k.id = p.kernel_id ORDER BY p.pass_no"):
+        passes.setdefault(sig, []).append(Measurement.from_json(text))
+    models = {key: (role, json.loads(info), mid) for mid, key, role, info in
+              _raw(db, "SELECT id, model_key, role, info FROM kernel_models")}
+    probe = {}
+    for mid, what, text in _raw(db, "SELECT model_id, what, measurement FROM kernel_model_passes"):
+        probe.setdefault((mid, what), []).append(Measurement.from_json(text))
+    calls, overhead = [], []
+    for role, info, mid in models.values():
+        if role == "probe":
+            calls.append(info["vm_calls"])
+            overhead.append(verdict(probe[(mid, "model")], policy).median_ms
+                            - verdict(probe[(mid, "kernels")], policy).median_ms)
+    info = models[model_key][1]
+    kernels = sum(c * verdict(passes[k["signature"]], policy).median_ms for k, c in zip(info["kernels"], info["calls"]))
+    return kernels + fit_fixed_cost(calls, overhead).cost_ms(info["vm_calls"])
+
+
+def test_shared_kernels_one_entry_prediction_is_sum_and_missing_are_exact(onnx_dir, cache, tmp_path):
+    from lutnas.latency_tables.kernel_table import predict_models, profile_models, read_models
+
+    db = tmp_path / "k.db"
+    a, b = onnx_dir / "a.onnx", onnx_dir / "b.onnx"
+    first = profile_models([a], "x86", db, settings=_settings(), work_dir=cache, **FAST)
+    x86 = get_target("x86")
+    sig_a = [k.signature for k in list_kernels(a, SHAPE, x86).kernels]
+    sig_b = [k.signature for k in list_kernels(b, SHAPE, x86).kernels]
+    assert first.kernels == first.new_kernels == first.measured == len(sig_a) and first.fixed is not None
+
+    # b before profiling b: exactly b's kernels that a lacks are learned, and listed
+    (pred,) = predict_models(db, [b])
+    assert {t.signature for t in pred.missing} == set(sig_b) - set(sig_a) != set()
+    assert {t.signature for t in pred.terms if t.source == "measured"} == set(sig_b) & set(sig_a)
+    assert pred.learned_ms > 0 and pred.measured_ms > 0 and pred.fixed_ms > 0
+
+    second = profile_models([a, b], "x86", db, settings=_settings(), work_dir=cache, **FAST)
+    assert second.table_id == first.table_id and second.kernels == len(set(sig_a) | set(sig_b))
+    assert second.measured == len(set(sig_b) - set(sig_a)) == second.new_kernels     # a's kernels not re-timed
+    rows = _raw(db, "SELECT k.signature, COUNT(p.id) FROM kernels k LEFT JOIN kernel_passes p ON p.kernel_id = k.id "
+                    "GROUP BY k.id")
+    assert sorted(s for s, _ in rows) == sorted(set(sig_a) | set(sig_b))              # one entry per signature
+    assert all(n == 1 for _, n in rows)                                              # the shared ones timed once
+    models = _raw(db, "SELECT name, info FROM kernel_models WHERE role = 'model'")
+    listed = {name: {k["signature"] for k in json.loads(info)["kernels"]} for name, info in models}
+    assert listed == {"a": set(sig_a), "b": set(sig_b)}
+
+    pa, pb = predict_models(db, [a, b])
+    assert not pa.missing and not pb.missing and pb.learned_ms == 0
+    for pred, model in zip((pa, pb), read_models([a, b])):
+        assert pred.latency_ms == pytest.approx(sum(t.calls * t.ms_per_call for t in pred.terms) + pred.fixed_ms,
+                                                rel=1e-12)
+        assert pred.latency_ms == pytest.approx(_reference_prediction(db, model.key, FAST["policy"]), rel=1e-9)
+
+    third = profile_models([b], "x86", db, settings=_settings(), work_dir=cache, **FAST)
+    assert (third.measured, third.passes, third.new_kernels) == (0, 0, 0)               # resumed: nothing to do
+
+    from lutnas.latency_tables.kernel_table import open_kernel_table
+
+    probes_only, with_models = (open_kernel_table(db, fixed_source=s) for s in ("probes", "models"))
+    assert probes_only.fixed_cost().points == 3 and with_models.fixed_cost().points == 5   # + a and b whole
+    assert with_models.restricted(["a"]).fixed_cost().points == 4
+    with pytest.raises(LutnasError, match="unknown fixed-cost source"):
+        open_kernel_table(db, fixed_source="guess")
+
+
+def test_kernels_timed_on_an_rpc_board(onnx_dir, cache, tmp_path, monkeypatch):
+    from lutnas.latency_tables.kernel_store import KernelStore
+    from lutnas.latency_tables.kernel_table import profile_models
+    from lutnas.latency_tables.store import Store
+    from lutnas.profiler import boards
+    from lutnas.profiler.boards import free_port
+    from lutnas.profiler.rpc import RPCRunner
+
+    monkeypatch.setenv("LUTNAS_BOARDS_DIR", str(tmp_path / "boards"))
+    port = free_port()
+    state = boards.start_board("x86", port)
+    try:
+        runner = RPCRunner("127.0.0.1", port, target="x86", policy=FAST["policy"])
+        result = profile_models([onnx_dir / "a.onnx"], "x86", tmp_path / "rpc.db", runner=runner,
+                                settings=_settings(), work_dir=cache, **FAST)
+        runner.close()
+    finally:
+        boards.stop_board(state.name)
+    ks = KernelStore(Store(tmp_path / "rpc.db"))
+    passes = [m for ms in ks.kernel_passes(result.table_id).values() for m in ms]
+    assert len(passes) == result.kernels and all(m.meta["board"] == f"127.0.0.1:{port}" for m in passes)
+    assert ks.meta(result.table_id).fingerprint["remote"]["board"] == f"127.0.0.1:{port}"
+    assert result.fixed is not None
+    ks.store.close()
+
+
+# -- CLI: the three families, JSON, validate, bad input ------------------------------------------------
+def test_cli_profile_predict_measure_validate(onnx_dir, cache, tmp_path):
+    db = tmp_path / "cli.db"
+    env_cache = {"LUTNAS_CACHE": str(cache)}
+    resnet, shuffle, vit = (str(onnx_dir / f"{n}.onnx") for n in ("resnet", "shufflenet", "vit"))
+    fast = ("--repeats", "3", "--min-repeat-ms", "0.5")
+    r = _cli(env_cache, "profile", "--onnx", resnet, shuffle, "--db", str(db), *fast)
+    assert r.returncode == 0, r.stderr
+    assert "2 model(s)" in r.stdout and "fixed cost" in r.stdout
+    r = _cli(env_cache, "predict", "--onnx", resnet, vit, "--db", str(db), "--json")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert [row["model"] for row in rows] == ["resnet", "vit"] and all(row["latency_ms"] > 0 for row in rows)
+    assert rows[0]["missing"] == [] and rows[0]["learned_ms"] == 0
+    assert rows[1]["missing"] and rows[1]["learned_ms"] > 0                       # ViT never profiled
+    assert rows[1]["latency_ms"] == pytest.approx(rows[1]["measured_ms"] + rows[1]["learned_ms"] + rows[1]["fixed_ms"])
+    r = _cli(env_cache, "predict", "--onnx", vit, "--db", str(db))
+    assert r.returncode == 0 and "missing" in r.stdout and "learned" in r.stdout
+    r = _cli(env_cache, "measure", "--onnx", shuffle, "--json")
+    assert r.returncode == 0, r.stderr
+    (measured,) = json.loads(r.stdout)
+    assert measured["model"] == "shufflenet" and measured["latency_ms"] > 0
+    out = tmp_path / "val"
+    r = _cli(env_cache, "validate", "--onnx", resnet, vit, "--db", str(db), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert [row["model"] for row in report["rows"]] == ["resnet", "vit"] and report["n"] == 2
+    assert report["rows"][1]["missing"] > 0 and (out / "scatter.png").stat().st_size > 0
+
+
+def _cli(env: dict, *args: str):
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        return run_lutnas(*args, timeout=900)
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _one_line_error(result, *needles: str) -> None:
+    lines = [ln for ln in result.stderr.strip().splitlines() if ln.strip()]
+    assert result.returncode != 0 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ") and all(n in lines[0] for n in needles), lines[0]
+
+
+def test_bad_onnx_files_are_one_line(onnx_dir, tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    truncated = tmp_path / "truncated.onnx"
+    truncated.write_bytes((onnx_dir / "resnet.onnx").read_bytes()[:300])
+    _one_line_error(run_lutnas("profile", "--onnx", str(truncated), "--db", str(tmp_path / "x.db")), "truncated.onnx")
+    node = helper.make_node("Celu", ["input"], ["output"])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 4])])
+    unsupported = tmp_path / "celu.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(unsupported))
+    _one_line_error(run_lutnas("profile", "--onnx", str(unsupported), "--db", str(tmp_path / "x.db")),
+                    "celu.onnx", "Celu")
+    _one_line_error(run_lutnas("measure", "--onnx", str(tmp_path / "absent.onnx")), "absent.onnx", "not found")
+    assert not (tmp_path / "x.db").exists()                        # nothing was written for bad input
+    dyn = helper.make_graph([helper.make_node("Relu", ["input"], ["output"])], "g",
+                            [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 4])],
+                            [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 4])])
+    dynamic = tmp_path / "dynamic.onnx"
+    onnx.save(helper.make_model(dyn, opset_imports=[helper.make_opsetid("", 17)]), str(dynamic))
+    with pytest.raises(OnnxError, match="dynamic.onnx: input 'input' has shape \\[batch,4\\]"):
+        from lutnas.latency_tables.kernel_table import read_models
+
+        read_models([dynamic])
+    _one_line_error(run_lutnas("predict", "--onnx", str(onnx_dir / "a.onnx"), "--db", str(tmp_path / "none.db")),
+                    "none.db")
+
