@@ -241,7 +241,8 @@ def profile_cmd(space_name, resolution, target, runtime, db, threads, pipeline, 
                 repeats, min_repeat_ms, estimator, limit, measure_mode, compile_only, tune_trials, tuning_db,
                 fit_networks, rpc, tracker, key, emulated) -> None:
     """Measure every unique block of a space on this device into a latency table (resumable)."""
-    from lutnas.latency_tables.profile import ProfileSettings, compile_blocks, profile_table, work_dir_for
+    from lutnas.latency_tables.jobs import work_dir_for
+    from lutnas.latency_tables.profile import ProfileSettings, compile_blocks, profile_table
     from lutnas.lowering.pipeline import DEFAULT_PIPELINE
     from lutnas.profiler.measurement import DEFAULT_MIN_REPEAT_MS, DEFAULT_REPEATS
     from lutnas.spaces import get_space

@@ -244,8 +244,8 @@ def profile_in_network(space: Any, resolution: int, *, threads: int = 1, rounds:
                        num_classes: int = 1000, archs: Sequence[Sequence[int]] | None = None,
                        repeats: int = 10, min_repeat_ms: float = 20.0, warmup: int = 3) -> InNetworkResult:
     """Profile covering networks with onnxruntime and turn node times into per-block measurements."""
-    from lutnas.latency_tables.networks import default_network_dir, export_networks, network_key
-    from lutnas.latency_tables.progress import ProgressBar
+    from lutnas.latency_tables.jobs import default_network_dir, export_networks, network_key
+    from lutnas.progress import ProgressBar
 
     archs = [space.validate(a) for a in archs] if archs is not None else covering_archs(space, rounds, seed)
     net_dir = Path(work_dir) if work_dir is not None else default_network_dir()
@@ -290,8 +290,8 @@ def profile_into_store(store: Any, table_id: str, ids: dict[str, int], space: An
     from `settings.extra` ("rounds", default 2; "cover_seed", default 0), which is part of the table
     identity. Returns a `ProfileResult`.
     """
-    from lutnas.latency_tables.networks import network_key
-    from lutnas.latency_tables.profile import ProfileResult
+    from lutnas.latency_tables.jobs import network_key
+    from lutnas.latency_tables.settings import ProfileResult
     from lutnas.profiler.stability import DEFAULT_POLICY, assess, verdict
 
     policy = policy or DEFAULT_POLICY

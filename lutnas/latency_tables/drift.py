@@ -73,7 +73,8 @@ def anchor_entries(table: Any, count: int = DEFAULT_ANCHORS) -> dict[str, float]
 def anchor_jobs(table: Any, keys: Sequence[str], target: Any, threads: int, work_dir: Path,
                 tuning_db: Path | None = None, progress: bool = False) -> dict[str, Any]:
     """MeasureJobs for the anchor entries, built exactly as `profile` built the table's jobs."""
-    from lutnas.latency_tables.profile import ProfileSettings, block_jobs
+    from lutnas.latency_tables.jobs import block_jobs
+    from lutnas.latency_tables.settings import ProfileSettings
     from lutnas.spaces import get_space
 
     opts = table.meta.options

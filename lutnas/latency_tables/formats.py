@@ -188,7 +188,7 @@ def _import_yaml(path: Path, text: str, db: str | Path, space_name: str, resolut
                             ended_at=0.0, pass_no=1, runtime=meta.runtime, key=block.key,
                             meta={"imported": "ofa-yaml", "file": path.name, "sha256": sha, "keys": s["keys"],
                                   "summary": {k: s[k] for k in ("mean", "var", "count")}})
-            rows.append((block.key, block.spec.encode(), block.input_shape, _role(block.key, layout), [(m, "")]))
+            rows.append((block.key, block.spec.encode(), block.input_shape, layout.role(block.key), [(m, "")]))
     result = _write(db, meta, rows, into, path)
     return replace(result, skipped=unused, missing=missing)
 
@@ -208,12 +208,6 @@ def _yaml_meta(space: str, resolution: int, target: str | None, runtime: str | N
              "threads": 1, "pipeline": "unknown", "fingerprint_id": fp["fingerprint_id"], "options": options}
     return TableMeta(table_id_of(ident), space, resolution, target_name, target_json, target_hash,
                      runtime or "unknown", 1, "unknown", fp, fp["fingerprint_id"], options, time.time())
-
-
-def _role(key: str, layout: Any) -> str:
-    from lutnas.latency_tables.profile import _role as role
-
-    return role(key, layout)
 
 
 def _write(db: str | Path, meta: TableMeta, rows: list, into: str | None, path: Path) -> ImportResult:

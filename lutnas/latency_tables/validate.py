@@ -303,7 +303,7 @@ def validate(table: Any, archs: Sequence[Sequence[int]], out_dir: str | Path, *,
     prediction = table.dense().predict(np.asarray(archs, dtype=np.int64))
     stored = stored_calibration(table)   # read with the prediction, before the networks compile and run
     before = load_conditions()
-    threads = int(getattr(runner, "threads", meta.threads))  # differs only under allow_mismatch
+    threads = runner.threads  # differs from the table's only under allow_mismatch
     tuning_db = tuning_db or table_tuning_db(table)
     anchor = _Anchors(table, runner, anchor_entries(table, anchors), target, threads, tuning_db, progress)
     measured = measure_for_table(table, archs, runner=runner, policy=policy, progress=progress, work_dir=work_dir,
@@ -329,7 +329,7 @@ class _Anchors:
     def __init__(self, table: Any, runner: Any, then: dict[str, float], target: Any, threads: int,
                  tuning_db: Path | None, progress: bool) -> None:
         from lutnas.latency_tables.drift import anchor_jobs
-        from lutnas.latency_tables.profile import work_dir_for
+        from lutnas.latency_tables.jobs import work_dir_for
 
         self.then, self.runner, self._before = then, runner, {}
         self.jobs = anchor_jobs(table, list(then), target, threads, work_dir_for(Path(table.path)), tuning_db,
