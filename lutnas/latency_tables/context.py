@@ -300,7 +300,6 @@ def profile_into_store(store: Any, table_id: str, ids: dict[str, int], space: An
     done = set() if remeasure else {p.measurement.meta.get("network") for p in store.passes(table_id)}
     wm, nc = settings.width_mult, settings.num_classes
     todo = [a for a in archs if network_key(space.name, a, resolution, wm, nc) not in done]
-    runner_name = str(getattr(runner, "name", type(runner).__name__))
     t0 = time.perf_counter()
     added = 0
     if todo:
@@ -309,7 +308,7 @@ def profile_into_store(store: Any, table_id: str, ids: dict[str, int], space: An
                                     min_repeat_ms=settings.min_repeat_ms, warmup=settings.warmup)
         for key, ms in result.entries.items():
             for m in ms:
-                store.add_pass(ids[key], assess(m, policy), runner=runner_name)
+                store.add_pass(ids[key], assess(m, policy), runner=runner.name)
                 added += 1
     by_key: dict[str, list[Measurement]] = defaultdict(list)
     entry_key = {i: k for k, i in ids.items()}

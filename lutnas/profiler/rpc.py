@@ -26,18 +26,22 @@ import hashlib
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lutnas.errors import DeviceError, LutnasError
-from lutnas.profiler import harness
+from lutnas.lowering.targets import TargetSpec, resolve_target
+from lutnas.profiler import harness, tvm_runtime
 from lutnas.profiler.fingerprint import fingerprint, fingerprint_id
 from lutnas.profiler.measurement import MeasureJob, Measurement
+from lutnas.profiler.runners import OnResult, measure_in_turn
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, assess
 
-OnResult = Callable[[MeasureJob, Measurement], None]
+if TYPE_CHECKING:
+    import numpy as np
+
 MAX_LOADED = 8  # libraries kept loaded per board session (boards have little memory)
 
 
@@ -61,24 +65,22 @@ class _Session:
 class _RemoteTiming:
     """Shared by both runners: upload, load, time with the harness, describe the board."""
 
-    target: Any
+    target: TargetSpec
     runtime: str
     threads: int
     policy: StabilityPolicy
     emulated: bool | None
 
-    def _setup(self, target: Any, runtime: str, threads: int, policy: StabilityPolicy,
+    def _setup(self, target: str | TargetSpec, runtime: str, threads: int, policy: StabilityPolicy,
                emulated: bool | None) -> None:
-        from lutnas.profiler.runners import _target_spec
-
         if runtime != "tvm":
             raise LutnasError(f"--rpc / --tracker time the TVM runtime only, not {runtime!r}")
-        self.target = _target_spec(target)
+        self.target = resolve_target(target)
         self.runtime, self.threads, self.policy, self.emulated = runtime, int(threads), policy, emulated
         self._board: dict[str, Any] | None = None
 
     def _check_job(self, job: MeasureJob) -> None:
-        name = getattr(self.target, "name", job.target)
+        name = self.target.name
         if (job.runtime, job.threads, job.target) != (self.runtime, self.threads, name):
             raise LutnasError(
                 f"job {job.key!r} asks for {job.runtime}/{job.target} with {job.threads} thread(s); "
@@ -97,18 +99,12 @@ class _RemoteTiming:
                 session.remote.remove(f"{old}.so")
             session.remote.upload(str(path), target=f"{lib_id}.so")
             session.uploaded[lib_id] = session.remote.load_module(f"{lib_id}.so")
-        kind = getattr(self.target, "device_type", "cpu")
+        kind = self.target.device_type
         dev = session.remote.cuda(0) if kind == "cuda" else session.remote.cpu(0)
         return session.uploaded[lib_id], dev
 
-    def _run_on(self, session: _Session, job: MeasureJob, x: Any) -> Any:
-        import numpy as np
-        import tvm
-        from tvm.runtime.vm import VirtualMachine
-
-        lib, dev = self._load(session, Path(job.library_path))
-        out = VirtualMachine(lib, dev)["main"](tvm.runtime.tensor(np.ascontiguousarray(x), dev))
-        return (out if hasattr(out, "numpy") else out[0]).numpy()
+    def _run_on(self, session: _Session, job: MeasureJob, x: np.ndarray) -> np.ndarray:
+        return tvm_runtime.run_main(*self._load(session, Path(job.library_path)), x)
 
     def _check_threads(self, session: _Session) -> None:
         """The board's TVM thread pool must have the runner's size (like LocalRunner's check)."""
@@ -133,7 +129,7 @@ class _RemoteTiming:
         return query_board(session.remote, session.where)
 
     def _describe(self, info: dict[str, Any]) -> dict[str, Any]:
-        machine = getattr(self.target, "machine", None)
+        machine = self.target.machine
         emulated, why = self.emulated, "given by the caller"
         if emulated is None:
             board_arch = info.get("cpu_type")
@@ -216,7 +212,9 @@ def _count_cpus(ranges: str) -> int:
 class RPCRunner(_RemoteTiming):
     """Times jobs on one TVM RPC server (a board) at host:port."""
 
-    def __init__(self, host: str, port: int, target: Any = "arm64", runtime: str = "tvm", threads: int = 1,
+    name = "RPCRunner"
+
+    def __init__(self, host: str, port: int, target: str | TargetSpec = "arm64", runtime: str = "tvm", threads: int = 1,
                  policy: StabilityPolicy = DEFAULT_POLICY, key: str = "", emulated: bool | None = None,
                  session_timeout: float = 0) -> None:
         self._setup(target, runtime, threads, policy, emulated)
@@ -250,13 +248,7 @@ class RPCRunner(_RemoteTiming):
             raise DeviceError(f"RPC board {self.where} lost while measuring {job.key!r}: {_first(err)}") from None
 
     def measure_many(self, jobs: Sequence[MeasureJob], on_result: OnResult | None = None) -> list[Measurement]:
-        out = []
-        for job in jobs:
-            m = self.measure(job)
-            if on_result is not None:
-                on_result(job, m)
-            out.append(m)
-        return out
+        return measure_in_turn(self, jobs, on_result)
 
     def describe(self) -> dict[str, Any]:
         if self._board is None:
@@ -268,7 +260,7 @@ class RPCRunner(_RemoteTiming):
                 raise DeviceError(f"RPC board {self.where} lost while describing it: {_first(err)}") from None
         return self._describe(self._board)
 
-    def run_once(self, job: MeasureJob, x: Any) -> Any:
+    def run_once(self, job: MeasureJob, x: np.ndarray) -> np.ndarray:
         """Run the job's library once on the board with input `x`; the first output as NumPy."""
         session = self._connect()
         try:
@@ -292,7 +284,9 @@ class TrackerRunner(_RemoteTiming):
     new board. `request_timeout_s` bounds the wait for a free board.
     """
 
-    def __init__(self, tracker_host: str, tracker_port: int, key: str, target: Any = "arm64",
+    name = "TrackerRunner"
+
+    def __init__(self, tracker_host: str, tracker_port: int, key: str, target: str | TargetSpec = "arm64",
                  runtime: str = "tvm", threads: int = 1, policy: StabilityPolicy = DEFAULT_POLICY,
                  emulated: bool | None = None, workers: int | None = None, max_attempts: int = 3,
                  request_timeout_s: float = 120.0) -> None:
@@ -355,7 +349,7 @@ class TrackerRunner(_RemoteTiming):
     def measure(self, job: MeasureJob) -> Measurement:
         return self.measure_many([job])[0]
 
-    def run_once(self, job: MeasureJob, x: Any) -> Any:
+    def run_once(self, job: MeasureJob, x: np.ndarray) -> np.ndarray:
         """Run the job's library once on a free board (retried on another if the board fails)."""
         self._check_job(job)
         last = ""
@@ -441,6 +435,9 @@ class TrackerRunner(_RemoteTiming):
         fp["remote"]["key"] = self.key
         fp["remote"]["note"] = "boards under one key are assumed identical; the first one was queried"
         return fp
+
+    def close(self) -> None:
+        """Nothing to let go of: every `measure_many` opens its boards' sessions and drops them."""
 
 
 def _lib_id(path: Path) -> str:

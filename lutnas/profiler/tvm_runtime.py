@@ -20,6 +20,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from lutnas.errors import DeviceError
 
 _CUDA_READY = False
@@ -35,6 +37,16 @@ def device_for(device_type: str) -> Any:
     if not dev.exist:
         raise DeviceError(f"no {device_type} device here")
     return dev
+
+
+def run_main(lib: Any, dev: Any, x: np.ndarray) -> np.ndarray:
+    """One call of a Relax VM library's `main` on `x` (local or remote module and device); the
+    first output as NumPy."""
+    import tvm
+    from tvm.runtime.vm import VirtualMachine
+
+    out = VirtualMachine(lib, dev)["main"](tvm.runtime.tensor(np.ascontiguousarray(x), dev))
+    return (out if hasattr(out, "numpy") else out[0]).numpy()
 
 
 def load_module(path: str | Path, device_type: str = "cpu") -> Any:
