@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from lutnas.errors import TableError
+from lutnas.errors import TableError, error_line
 from lutnas.latency_tables import ofa_yaml
 from lutnas.latency_tables.store import Store, TableMeta, table_id_of
 from lutnas.latency_tables.table import LatencyTable, fingerprint_mismatches, open_table
@@ -168,7 +168,7 @@ def _import_yaml(path: Path, text: str, db: str | Path, space_name: str, resolut
     try:
         lut = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise TableError(f"{path}: not YAML ({str(err).splitlines()[0]})") from None
+        raise TableError(f"{path}: not YAML ({error_line(err)})") from None
     space = get_space(space_name)
     layout = space.layer_table(space.check_resolution(resolution))
     blocks = list(layout.unique_blocks().values())

@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from lutnas.errors import OnnxError
+from lutnas.errors import OnnxError, error_line
 
 OPSET = 17
 INPUT_NAME = "input"
@@ -61,7 +61,7 @@ def load_onnx(path: str | Path) -> Any:
     try:
         proto = onnx.load(str(path))
     except (DecodeError, ValueError, RuntimeError) as err:
-        raise OnnxError(f"{path}: not an ONNX protobuf ({_first_line(err)})") from err
+        raise OnnxError(f"{path}: not an ONNX protobuf ({error_line(err)})") from err
     return _checked(proto, path)
 
 
@@ -85,12 +85,7 @@ def _checked(proto: Any, path: Path) -> Any:
         onnx.checker.check_model(proto, full_check=True)
         return onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
     except Exception as err:  # checker and inference raise several unrelated exception types
-        raise OnnxError(f"{path}: ONNX checker failed: {_first_line(err)}") from err
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip() or type(err).__name__
-    return text.splitlines()[0][:300]
+        raise OnnxError(f"{path}: ONNX checker failed: {error_line(err)}") from err
 
 
 def fold_batchnorm(proto: Any) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lutnas.errors import OnnxError
+from lutnas.errors import OnnxError, error_line
 
 
 def ort_session(onnx_path: str | Path, threads: int = 1) -> Any:
@@ -24,5 +24,4 @@ def ort_session(onnx_path: str | Path, threads: int = 1) -> Any:
     try:
         return ort.InferenceSession(str(onnx_path), sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as err:  # onnxruntime's pybind errors (Fail, InvalidGraph, NoSuchFile, ...)
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
-        raise OnnxError(f"{onnx_path}: onnxruntime cannot load it: {first}") from err
+        raise OnnxError(f"{onnx_path}: onnxruntime cannot load it: {error_line(err)}") from err

@@ -1,22 +1,25 @@
 """ONNX -> Apache TVM (Relax) compilation for one target, and library export.
 
-Imports the ONNX graph with TVM's Relax ONNX frontend (`tvm.relax.frontend.onnx.from_onnx`) at a
-static input shape, compiles it with `tvm.compile` under a named pipeline (`lowering.pipeline`),
-and exports a shared library linked by the target's compiler (cross-linked for aarch64). The
-operator check runs before import, so an unsupported operator is named instead of surfacing as a
-converter traceback.
+Imports the ONNX graph through `lowering.frontend` (TVM's Relax ONNX frontend at a static input
+shape; an unsupported operator is named before import instead of surfacing as a converter
+traceback), compiles it with `tvm.compile` under a named pipeline (`lowering.pipeline`), and
+exports a shared library linked by the target's compiler (cross-linked for aarch64).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lutnas.errors import OnnxError, ToolchainError
-from lutnas.lowering.onnx_io import INPUT_NAME, load_onnx, op_types
+from lutnas.errors import ToolchainError, error_line
+from lutnas.lowering.frontend import import_onnx
+from lutnas.lowering.onnx_io import INPUT_NAME
 from lutnas.lowering.pipeline import DEFAULT_PIPELINE, build_pipeline
 from lutnas.lowering.targets import TargetSpec
+
+if TYPE_CHECKING:
+    import onnx
 
 
 @dataclass(frozen=True)
@@ -38,8 +41,7 @@ class BuiltModule:
         try:
             self.executable.export_library(str(path), fcompile=fcompile)
         except Exception as err:  # TVM wraps compiler failures in RuntimeError / TVMError
-            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
-            raise ToolchainError(f"linking {path.name} with {compiler} failed: {first}") from err
+            raise ToolchainError(f"linking {path.name} with {compiler} failed: {error_line(err)}") from err
         return path
 
     def device(self) -> Any:
@@ -64,64 +66,22 @@ class BuiltModule:
         return out.numpy()
 
 
-def frontend_unsupported_ops(proto: Any) -> list[str]:
-    """Operator types in `proto` that TVM's Relax ONNX frontend has no converter for."""
-    from tvm.relax.frontend.onnx import onnx_frontend
-
-    get_map = getattr(onnx_frontend, "_get_convert_map", None)
-    supported = (set(get_map()) | {"Constant", "If"}) if get_map is not None else None
-    missing = set()
-    for op in op_types(proto):
-        if "::" in op or (supported is not None and op not in supported):
-            missing.add(op)  # non-default domains are never imported by the frontend
-    return sorted(missing)
-
-
 def build(
-    model: Any,
+    model: onnx.ModelProto | str | Path,
     input_shape: tuple[int, ...],
     target: TargetSpec,
     pipeline: str = DEFAULT_PIPELINE,
     tuning_db: str | Path | None = None,
 ) -> BuiltModule:
-    """Import `model` (ModelProto or path) at `input_shape` and compile it for `target`.
+    """Import `model` (ModelProto or path) at `input_shape` (`frontend.import_onnx`, as tuning does)
+    and compile it for `target` under the named pipeline.
 
     `tuning_db`: the MetaSchedule database directory a `lutnas-cpu+tuned:<hash>` pipeline applies.
     """
     import tvm
 
-    name = "<model>"
-    if isinstance(model, (str, Path)):
-        name = str(model)
-        model = load_onnx(model)
-    missing = frontend_unsupported_ops(model)
-    if missing:
-        raise OnnxError(f"{name}: operator(s) TVM's ONNX frontend cannot import: {', '.join(missing)}")
-    mod = _import(model, tuple(input_shape), name)
+    imported = import_onnx(model, tuple(input_shape))
     tvm_target = target.tvm_target()
     passes = build_pipeline(pipeline, tvm_target, database_dir=tuning_db)
-    executable = tvm.compile(mod, target=tvm_target, relax_pipeline="default" if passes is None else passes)
-    return BuiltModule(executable, target, pipeline, tuple(input_shape), _graph_input(model, name))
-
-
-def _graph_input(proto: Any, name: str) -> str:
-    inits = {t.name for t in proto.graph.initializer}
-    inputs = [i.name for i in proto.graph.input if i.name not in inits]
-    if len(inputs) != 1:
-        raise OnnxError(f"{name}: expected one graph input, found {len(inputs)}: {', '.join(inputs)}")
-    return inputs[0]
-
-
-def _import(proto: Any, input_shape: tuple[int, ...], name: str) -> Any:
-    import warnings
-
-    from tvm.relax.frontend.onnx import from_onnx
-
-    shape_dict = {_graph_input(proto, name): list(input_shape)}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return from_onnx(proto, shape_dict=shape_dict)
-    except Exception as err:  # the frontend raises many types; all mean "this graph did not import"
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
-        raise OnnxError(f"{name}: TVM's ONNX frontend failed: {first}") from err
+    executable = tvm.compile(imported.mod, target=tvm_target, relax_pipeline="default" if passes is None else passes)
+    return BuiltModule(executable, target, pipeline, tuple(input_shape), imported.input_name)

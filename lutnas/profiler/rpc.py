@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lutnas.errors import DeviceError, LutnasError
+from lutnas.errors import DeviceError, LutnasError, error_line
 from lutnas.lowering.targets import TargetSpec, resolve_target
 from lutnas.profiler import harness, tvm_runtime
 from lutnas.profiler.fingerprint import fingerprint, fingerprint_id
@@ -232,7 +232,7 @@ class RPCRunner(_RemoteTiming):
             try:
                 remote = tvm.rpc.connect(self.host, self.port, key=self.key, session_timeout=self.session_timeout)
             except Exception as err:  # noqa: BLE001 -- TVM raises RuntimeError/TVMError/OSError for a dead server
-                raise DeviceError(f"cannot connect to RPC server {self.where}: {_first(err)}") from None
+                raise DeviceError(f"cannot connect to RPC server {self.where}: {error_line(err, last=True)}") from None
             self._session = _Session(remote, self.where, {})
         return self._session
 
@@ -245,7 +245,7 @@ class RPCRunner(_RemoteTiming):
             raise
         except Exception as err:  # noqa: BLE001 -- any RPC failure here means the board is gone
             self._session = None
-            raise DeviceError(f"RPC board {self.where} lost while measuring {job.key!r}: {_first(err)}") from None
+            raise DeviceError(f"RPC board {self.where} lost while measuring {job.key!r}: {error_line(err, last=True)}") from None
 
     def measure_many(self, jobs: Sequence[MeasureJob], on_result: OnResult | None = None) -> list[Measurement]:
         return measure_in_turn(self, jobs, on_result)
@@ -257,7 +257,7 @@ class RPCRunner(_RemoteTiming):
                 self._board = self._query_board(session)
             except Exception as err:  # noqa: BLE001
                 self._session = None
-                raise DeviceError(f"RPC board {self.where} lost while describing it: {_first(err)}") from None
+                raise DeviceError(f"RPC board {self.where} lost while describing it: {error_line(err, last=True)}") from None
         return self._describe(self._board)
 
     def run_once(self, job: MeasureJob, x: np.ndarray) -> np.ndarray:
@@ -269,7 +269,7 @@ class RPCRunner(_RemoteTiming):
             raise
         except Exception as err:  # noqa: BLE001
             self._session = None
-            raise DeviceError(f"RPC board {self.where} failed running {job.key!r}: {_first(err)}") from None
+            raise DeviceError(f"RPC board {self.where} failed running {job.key!r}: {error_line(err, last=True)}") from None
 
     def close(self) -> None:
         self._session = None
@@ -305,7 +305,7 @@ class TrackerRunner(_RemoteTiming):
         try:
             return tvm.rpc.connect_tracker(self.tracker_host, self.tracker_port)
         except Exception as err:  # noqa: BLE001
-            raise DeviceError(f"cannot connect to RPC {self.where}: {_first(err)}") from None
+            raise DeviceError(f"cannot connect to RPC {self.where}: {error_line(err, last=True)}") from None
 
     def boards(self) -> int:
         """How many servers the tracker lists under our key (free or busy)."""
@@ -334,7 +334,7 @@ class TrackerRunner(_RemoteTiming):
             value = base.recvjson(sock)
         except (OSError, RuntimeError) as err:
             raise DeviceError(f"no board from {self.where} within {self.request_timeout_s:.0f} s: "
-                              f"{_first(err)}") from None
+                              f"{error_line(err, last=True)}") from None
         finally:
             sock.close()
         if value[0] != base.TrackerCode.SUCCESS:
@@ -344,7 +344,7 @@ class TrackerRunner(_RemoteTiming):
         try:
             return _Session(tvm.rpc.connect(url, port, matchkey), where, {})
         except Exception as err:  # noqa: BLE001 -- the board went away between tracker and connect
-            raise DeviceError(f"board {where} from {self.where} refused the session: {_first(err)}") from None
+            raise DeviceError(f"board {where} from {self.where} refused the session: {error_line(err, last=True)}") from None
 
     def measure(self, job: MeasureJob) -> Measurement:
         return self.measure_many([job])[0]
@@ -360,7 +360,7 @@ class TrackerRunner(_RemoteTiming):
             except LutnasError:
                 raise
             except Exception as err:  # noqa: BLE001 -- board lost: try another
-                last = f"{session.where}: {_first(err)}"
+                last = f"{session.where}: {error_line(err, last=True)}"
         raise DeviceError(f"running {job.key!r} failed on {self.max_attempts} board(s); last: {last}")
 
     def measure_many(self, jobs: Sequence[MeasureJob], on_result: OnResult | None = None) -> list[Measurement]:
@@ -393,7 +393,7 @@ class TrackerRunner(_RemoteTiming):
                     results.put((i, m, ""))
                 except Exception as err:  # noqa: BLE001 -- board lost (or no board): retry elsewhere
                     where = session.where if session else self.where
-                    msg = f"{where}: {_first(err)}"
+                    msg = f"{where}: {error_line(err, last=True)}"
                     self.log.append({"key": jobs[i].key, "board": where, "ok": False, "error": msg})
                     session = None
                     with lock:
@@ -429,7 +429,7 @@ class TrackerRunner(_RemoteTiming):
             try:
                 self._board = self._query_board(session)
             except Exception as err:  # noqa: BLE001
-                raise DeviceError(f"board from {self.where} lost while describing it: {_first(err)}") from None
+                raise DeviceError(f"board from {self.where} lost while describing it: {error_line(err, last=True)}") from None
         fp = self._describe(self._board)
         fp["remote"]["tracker"] = f"{self.tracker_host}:{self.tracker_port}"
         fp["remote"]["key"] = self.key
@@ -443,8 +443,3 @@ class TrackerRunner(_RemoteTiming):
 def _lib_id(path: Path) -> str:
     h = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     return f"lutnas-{h}"
-
-
-def _first(err: BaseException) -> str:
-    lines = [ln for ln in str(err).strip().splitlines() if ln.strip()]
-    return (lines[-1] if lines else type(err).__name__)[:300]

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from lutnas.errors import DeviceError
+from lutnas.errors import DeviceError, error_line
 
 _CUDA_READY = False
 
@@ -58,8 +58,7 @@ def load_module(path: str | Path, device_type: str = "cpu") -> Any:
     try:
         return tvm.runtime.load_module(str(path))
     except Exception as err:  # noqa: BLE001 -- TVM raises its own error types for unloadable libraries
-        lines = str(err).strip().splitlines() or [type(err).__name__]
-        raise DeviceError(f"cannot load {path}: {lines[-1][:300]}") from None
+        raise DeviceError(f"cannot load {path}: {error_line(err, last=True)}") from None
 
 
 def _preload_cudart() -> None:

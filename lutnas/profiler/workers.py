@@ -24,7 +24,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from lutnas.errors import LutnasError, ToolchainError
+from lutnas.errors import LutnasError, ToolchainError, error_line
 from lutnas.lowering.pipeline import DEFAULT_PIPELINE, pipeline_revision
 
 
@@ -146,8 +146,8 @@ def _compile_one(
     except LutnasError as err:
         raise type(err)(str(err) if onnx_path in str(err) else f"{onnx_path}: {err}") from None
     except Exception as err:  # noqa: BLE001 -- anything from TVM / the linker, flattened to one line
-        first = str(err).strip().splitlines()[-1] if str(err).strip() else ""
-        raise ToolchainError(f"compiling {onnx_path} failed: {type(err).__name__}: {first}") from None
+        raise ToolchainError(f"compiling {onnx_path} failed: {type(err).__name__}: {error_line(err, last=True)}"
+                             ) from None
     finally:
         tmp.unlink(missing_ok=True)
     took = time.perf_counter() - t0
