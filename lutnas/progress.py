@@ -4,17 +4,30 @@ Profiling, measuring networks and tuning all show the same bar, so it lives here
 of the package where every stage may import it (lowering must not import latency_tables). Both are
 no-ops when progress is off (tests, benchmarks, output not a terminal), so callers never branch on
 it; rich is imported only when a bar is actually shown.
+
+`Say` is how a long stage function reports a finished step as a line (the CLI passes `click.echo`,
+so the user sees the tuning result before profiling starts); by default it says nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Self, TypeVar
+from typing import TYPE_CHECKING, Protocol, Self, TypeVar
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
 T = TypeVar("T")
+
+
+class Say(Protocol):
+    """Where a stage function's step lines go (`err`: a warning, for stderr)."""
+
+    def __call__(self, message: str, err: bool = False) -> None: ...
+
+
+def silent(message: str, err: bool = False) -> None:
+    """A `Say` that says nothing: stage functions called from Python return everything they did."""
 
 
 class ProgressBar:

@@ -108,3 +108,4 @@ def split_fit_score(n: int, fit_fraction: float, seed: int) -> tuple[np.ndarray,
         raise TableError(f"calibration needs at least 4 archs (3 to fit, 1 to score), got {n}")
     order = np.random.default_rng(seed).permutation(n)
     return np.sort(order[:n_fit]), np.sort(order[n_fit:])
+

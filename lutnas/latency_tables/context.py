@@ -59,6 +59,11 @@ def default_method(runtime: str) -> str:
     return "in-network" if runtime == "onnxruntime" else "isolated"
 
 
+def resolve_method(method: str, runtime: str) -> str:
+    """`method` checked for `runtime`; "auto" is the runtime's default (`default_method`)."""
+    return check_method(default_method(runtime) if method == "auto" else method, runtime)
+
+
 # -- which networks to profile ------------------------------------------------------------------------
 def covering_archs(space: Any, rounds: int = 2, seed: int = 0, max_tries: int = 2000) -> list[tuple[int, ...]]:
     """Archs in which every non-skip (layer, choice) appears at least `rounds` times.

@@ -211,3 +211,17 @@ def _target_json(target: Any) -> str | None:
 
         return get_target(target).canonical_json()
     return None
+
+
+def unused_calibration_note(db: str | Path, table_id: str | None) -> str | None:
+    """The note for a command run without `--calibrated` on a table that has a calibration (a table
+    fitted to whole networks predicts them better with its fit); None when it has none."""
+    table = open_table(db, table_id)
+    try:
+        cal = table.calibration
+    finally:
+        table.close()
+    if not cal:
+        return None
+    return (f"note: the table has a calibration fitted on {cal.get('n_fit')} whole network(s) "
+            f"(x{float(cal.get('a', 1)):.3f}); --calibrated applies it")

@@ -32,7 +32,7 @@ def default_tuning_root() -> Path:
 
 def tuning_db_for(target: TargetSpec, threads: int, root: str | Path | None = None, runtime: str = "tvm") -> Path:
     """The database directory of this device (fingerprint id) and `target` under `root`."""
-    from lutnas.lowering.tuning import database_dir_for
+    from lutnas.lowering.database import database_dir_for
     from lutnas.profiler.fingerprint import fingerprint
 
     fp = fingerprint(target, runtime, threads)
@@ -58,7 +58,8 @@ def tune_blocks(blocks: dict[str, Block], target: TargetSpec, database_dir: Path
     """Tune every block (key -> Block) for `trials` trials into `database_dir`; resumable (tasks
     already tuned in the database cost nothing). Returns (what the table options record: trials per
     block and the database hash, both part of the table identity; a report of this run)."""
-    from lutnas.lowering.tuning import database_hash, tune
+    from lutnas.lowering.database import database_hash
+    from lutnas.lowering.tuning import tune
     from lutnas.progress import iter_progress
 
     run = 0
@@ -83,6 +84,10 @@ class TunedTable:
     blocks: int
     trials_run: int
     tuning_s: float
+
+    def line(self) -> str:
+        return (f"tuned {self.blocks} block(s): {self.trials_run} new trial(s) in {self.tuning_s / 60:.1f} min; "
+                f"database {self.database_dir} ({self.database_hash})")
 
 
 def tune_table(space: str | SearchSpace, resolution: int, target: TargetSpec, runtime: str, threads: int,

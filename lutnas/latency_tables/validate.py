@@ -26,12 +26,18 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lutnas.latency_tables.calibration import Calibration, fit_calibration, split_fit_score, store_with_table
 from lutnas.latency_tables.drift import DEFAULT_ANCHORS, Drift
+
+if TYPE_CHECKING:
+    from lutnas.latency_tables.table import LatencyTable
+    from lutnas.profiler.runners import Runner
+    from lutnas.profiler.stability import StabilityPolicy
+    from lutnas.spaces import Arch, SearchSpace
 
 REPORT_FORMAT = 1
 
@@ -269,10 +275,28 @@ def load_conditions() -> dict[str, Any]:
     return {"load_avg": load, "time": time.time()}
 
 
-def validate(table: Any, archs: Sequence[Sequence[int]], out_dir: str | Path, *, runner: Any = None,
-             calibrate: bool = False, allow_mismatch: bool = False, fit_fraction: float = 1 / 3, seed: int = 0,
-             kind: str = "linear", progress: bool = True, work_dir: Path | None = None,
-             cache_dir: Path | None = None, policy: Any = None,
+def validation_archs(space: str | SearchSpace, archs_file: Path | None, count: int | None,
+                     seed: int | None) -> list[Arch]:
+    """The archs `lutnas validate` measures: those of an archs file of the table's space, or `count`
+    archs sampled with `seed` (which must be given: one never used to build or calibrate the table)."""
+    from lutnas.errors import LutnasError
+    from lutnas.spaces import load_archs, resolve_space
+
+    if (archs_file is None) == (count is None):
+        raise LutnasError("give either --archs FILE or -n N --seed K")
+    space = resolve_space(space)
+    if archs_file is not None:
+        return load_archs(archs_file, space.name)[1]
+    if seed is None:
+        raise LutnasError("-n needs --seed (pick one never used to build or calibrate the table)")
+    rng = np.random.default_rng(seed)
+    return [space.sample(rng) for _ in range(count or 0)]
+
+
+def validate(table: LatencyTable, archs: Sequence[Sequence[int]], out_dir: str | Path, *,
+             runner: Runner | None = None, calibrate: bool = False, allow_mismatch: bool = False,
+             fit_fraction: float = 1 / 3, seed: int = 0, kind: str = "linear", progress: bool = True,
+             work_dir: Path | None = None, cache_dir: Path | None = None, policy: StabilityPolicy | None = None,
              tuning_db: Path | None = None, anchors: int = DEFAULT_ANCHORS) -> ValidationReport:
     """Measure `archs` as whole networks the way `table` was built, compare, write the report files.
 
