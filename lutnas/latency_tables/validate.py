@@ -35,6 +35,7 @@ from lutnas.latency_tables.drift import DEFAULT_ANCHORS, Drift
 
 if TYPE_CHECKING:
     from lutnas.latency_tables.table import LatencyTable
+    from lutnas.lowering.targets import TargetSpec
     from lutnas.profiler.runners import Runner
     from lutnas.profiler.stability import StabilityPolicy
     from lutnas.spaces import Arch, SearchSpace
@@ -350,7 +351,7 @@ def validate(table: LatencyTable, archs: Sequence[Sequence[int]], out_dir: str |
 class _Anchors:
     """Compiles the anchor entries up front, times them before and after the networks (drift.py)."""
 
-    def __init__(self, table: Any, runner: Any, then: dict[str, float], target: Any, threads: int,
+    def __init__(self, table: LatencyTable, runner: Runner, then: dict[str, float], target: TargetSpec, threads: int,
                  tuning_db: Path | None, progress: bool) -> None:
         from lutnas.latency_tables.drift import anchor_jobs
         from lutnas.latency_tables.jobs import work_dir_for
@@ -370,12 +371,12 @@ class _Anchors:
         return drift_from(self.then, self._before, time_anchors(self.runner, self.jobs)) if self.jobs else None
 
 
-def stored_calibration(table: Any) -> Calibration | None:
+def stored_calibration(table: LatencyTable) -> Calibration | None:
     doc = table.calibration
     return Calibration.from_dict(doc) if doc else None
 
 
-def store_calibration(table: Any, report: ValidationReport) -> None:
+def store_calibration(table: LatencyTable, report: ValidationReport) -> None:
     """Keep the calibration with the table, with its held-out scores."""
     held_out = {"raw": asdict(report.accuracy),
                 "calibrated": asdict(report.calibrated_accuracy) if report.calibrated_accuracy else None}

@@ -29,12 +29,18 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lutnas.errors import LutnasError
 from lutnas.lowering.database import database_hash, open_database
 from lutnas.lowering.pipeline import TUNED_PREFIX, fused_module
+from lutnas.lowering.targets import TargetSpec
 from lutnas.progress import ProgressBar
+
+if TYPE_CHECKING:
+    import tvm
+    
+    from lutnas.lowering.rules import Rule
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,7 @@ class TuningReport:
 
 
 # -- tasks ------------------------------------------------------------------------------------------
-def tuning_target(target: Any, threads: int) -> Any:
+def tuning_target(target: tvm.target.Target, threads: int) -> tvm.target.Target:
     """The target MetaSchedule measures with: the build target plus `num-cores` (its search space
     decides parallel extents from it)."""
     import tvm
@@ -93,7 +99,7 @@ def tuning_target(target: Any, threads: int) -> Any:
     return tvm.target.Target(cfg)
 
 
-def build_candidate(mod: Any, target: Any, _params: Any) -> Any:
+def build_candidate(mod: tvm.IRModule, target: tvm.target.Target, _params: Any) -> Any:
     """MetaSchedule's default builder minus `import tvm.s_tir.tensor_intrin`, which parses every
     tensor intrinsic's TVMScript (measured 30 s to 3 min here) in each fresh builder process
     although CPU float32 schedules never tensorize. Runs in the builder's worker processes."""
@@ -121,7 +127,7 @@ class _ThreadsInit:
 def tune(
     model: Any,
     input_shape: tuple[int, ...],
-    target: Any,
+    target: TargetSpec | tvm.target.Target,
     database_dir: str | Path,
     *,
     trials: int,
@@ -130,7 +136,7 @@ def tune(
     threads: int = 1,
     progress: bool = True,
     seed: int = 0,
-    rules: Any = None,
+    rules: list[Rule] | None = None,
 ) -> TuningReport:
     """Tune the fused tasks of `model` into the database in `database_dir`.
 
@@ -145,7 +151,7 @@ def tune(
     if trials < 0 or (trials_per_task is not None and trials_per_task < 1):
         raise LutnasError(f"tuning budget must be >= 0 trials (per task >= 1), got {trials}/{trials_per_task}")
     started = time.time()
-    tvm_target = target.tvm_target() if hasattr(target, "tvm_target") else target
+    tvm_target = target.tvm_target() if isinstance(target, TargetSpec) else target
     mod = fused_module(model, input_shape, tvm_target)
     session = _Session(database_dir, tvm_target, threads, workers, seed, rules or default_cpu_rules())
     tasks = session.extract(mod)
@@ -204,7 +210,8 @@ class _Session:
 
     INCUMBENT_ATTR = "lutnas_incumbent"
 
-    def __init__(self, database_dir: Any, target: Any, threads: int, workers: int, seed: int, rules: Any) -> None:
+    def __init__(self, database_dir: str | Path, target: tvm.target.Target, threads: int, workers: int, seed: int,
+                 rules: list[Rule]) -> None:
         self.dir = Path(database_dir)
         self.db = open_database(self.dir)
         self.target = tuning_target(target, threads)
@@ -342,7 +349,7 @@ class _without_tensor_intrinsics:
     CPU rules only tensorize on targets with dot-product instructions, so for any other target the
     import is replaced by an empty module for the duration of the call (and removed again)."""
 
-    def __init__(self, target: Any) -> None:
+    def __init__(self, target: tvm.target.Target) -> None:
         self.target = target
         self.stub = None
 
@@ -373,7 +380,7 @@ def _without_reduction(task_mod: Any) -> bool:
     return parts is not None and parts.reduction is None
 
 
-def _has_dot_product(target: Any) -> bool:
+def _has_dot_product(target: tvm.target.Target) -> bool:
     from tvm.target.codegen import llvm_cpu_has_features
 
     for feature in _DOT_FEATURES:
@@ -398,7 +405,7 @@ def _strategy(trials: int) -> Any:
     )
 
 
-def _record(sch: Any, task: _Task, secs: list[float], target: Any) -> Any:
+def _record(sch: Any, task: _Task, secs: list[float], target: tvm.target.Target) -> Any:
     from tvm.s_tir import meta_schedule as ms
     from tvm.s_tir.meta_schedule.arg_info import ArgInfo
 

@@ -22,10 +22,10 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 from lutnas.errors import LutnasError, ToolchainError, error_line
 from lutnas.lowering.pipeline import DEFAULT_PIPELINE, pipeline_revision
+from lutnas.lowering.targets import TargetSpec, resolve_target
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def default_cache_dir() -> Path:
     return Path(root) / "libs"
 
 
-def cache_key(onnx_path: Path, input_shape: Sequence[int], target: Any, pipeline: str) -> str:
+def cache_key(onnx_path: Path, input_shape: Sequence[int], target: TargetSpec, pipeline: str) -> str:
     h = hashlib.sha256()
     try:
         h.update(Path(onnx_path).read_bytes())
@@ -72,7 +72,7 @@ def cache_key(onnx_path: Path, input_shape: Sequence[int], target: Any, pipeline
 
 def compile_many(
     jobs: Sequence[CompileJob],
-    target: Any,
+    target: str | TargetSpec,
     workers: int = 2,
     cache_dir: Path | None = None,
     pipeline: str = DEFAULT_PIPELINE,
@@ -82,10 +82,7 @@ def compile_many(
 
     `tuning_db`: the MetaSchedule database a `lutnas-cpu+tuned:<hash>` pipeline applies (the hash in
     the pipeline name keys the cache, so a grown database compiles anew)."""
-    if isinstance(target, str):
-        from lutnas.lowering.targets import get_target
-
-        target = get_target(target)
+    target = resolve_target(target)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache_dir.mkdir(parents=True, exist_ok=True)
     keys = [cache_key(j.onnx_path, j.input_shape, target, pipeline) for j in jobs]
@@ -98,7 +95,7 @@ def compile_many(
 
 
 def _compile_in_workers(
-    todo: dict[str, CompileJob], target: Any, pipeline: str, cache_dir: Path, workers: int,
+    todo: dict[str, CompileJob], target: TargetSpec, pipeline: str, cache_dir: Path, workers: int,
     tuning_db: Path | None = None,
 ) -> dict[str, float]:
     ctx = multiprocessing.get_context("spawn")
@@ -130,7 +127,7 @@ def _as_lutnas_error(err: BaseException, onnx_path: Path) -> LutnasError:
 
 
 def _compile_one(
-    onnx_path: str, input_shape: tuple[int, ...], target: Any, pipeline: str, cache_dir: str, key: str,
+    onnx_path: str, input_shape: tuple[int, ...], target: TargetSpec, pipeline: str, cache_dir: str, key: str,
     tuning_db: str | None = None,
 ) -> tuple[str, float]:
     """Worker body: build, export to a temporary name, publish atomically. Errors leave as strings
