@@ -66,8 +66,9 @@ def main() -> None:
     import tvm
 
     from lutnas.latency_tables import open_table
+    from lutnas.latency_tables.jobs import block_jobs, work_dir_for
     from lutnas.latency_tables.networks import measure_archs
-    from lutnas.latency_tables.profile import ProfileSettings, block_jobs, work_dir_for
+    from lutnas.latency_tables.settings import ProfileSettings
     from lutnas.lowering.targets import target_from_json
     from lutnas.profiler.runners import LocalRunner
     from lutnas.spaces import get_space

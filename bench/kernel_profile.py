@@ -37,9 +37,8 @@ def main() -> None:
     import tvm
 
     from lutnas.lowering import export_onnx, get_target
-    from lutnas.lowering.onnx_io import load_onnx
+    from lutnas.lowering.frontend import import_onnx
     from lutnas.lowering.pipeline import build_pipeline
-    from lutnas.lowering.tvm_build import _import
     from lutnas.spaces import get_space
 
     target = get_target("x86", mcpu=str(tvm.target.codegen.llvm_get_system_cpu())).tvm_target()
@@ -47,7 +46,7 @@ def main() -> None:
     arch = space.sample(np.random.default_rng(args.seed))
     shape = (1, 3, args.resolution, args.resolution)
     path = export_onnx(space.build(arch, args.resolution), shape, Path(tempfile.mkdtemp()) / "net.onnx")
-    mod = _import(load_onnx(path), shape, args.space)
+    mod = import_onnx(path, shape).mod
     lowered = build_pipeline(args.pipeline, target)(mod)   # the Relax module as the pipeline leaves it
     lib = tvm.compile(mod, target=target, relax_pipeline=build_pipeline(args.pipeline, target)).mod.imports[0]
     rows = [_time(lib, gv.name_hint, func, args.cold) for gv, func in lowered.functions_items()

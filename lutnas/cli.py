@@ -152,20 +152,12 @@ def sample(space_name: str, count: int, seed: int, output: Path | None) -> None:
 def lower_cmd(space_name, arch_file, index, resolution, num_classes, width_mult, target,
               pipeline, out_dir) -> None:
     """Lower one architecture to ONNX and a TVM library for a target; check numerics vs torch."""
-    from lutnas.errors import ArchError
-    from lutnas.lowering import DEFAULT_PIPELINE, lower
-    from lutnas.spaces import get_space, load_archs
+    from lutnas.deploy import lower_arch
 
-    file_space, archs = load_archs(arch_file)
-    if space_name is not None and space_name != file_space:
-        raise ArchError(f"{arch_file}: archs are for space {file_space!r}, not {space_name!r}")
-    if not 0 <= index < len(archs):
-        raise ArchError(f"{arch_file}: --index {index} out of range (file holds {len(archs)} archs)")
-    space = get_space(file_space)
-    res = resolution or space.default_resolution
-    module = space.build(archs[index], res, num_classes=num_classes, width_mult=width_mult)
-    art = lower(module, (1, 3, res, res), target, out_dir, pipeline=pipeline or DEFAULT_PIPELINE)
-    click.echo(f"{file_space} arch {index} @ {res}: {art.onnx_path} -> {art.library_path}")
+    done = lower_arch(arch_file, index, target, out_dir, space=space_name, resolution=resolution,
+                      num_classes=num_classes, width_mult=width_mult, pipeline=pipeline)
+    art = done.artifact
+    click.echo(f"{done.space} arch {index} @ {done.resolution}: {art.onnx_path} -> {art.library_path}")
     click.echo(f"target {target.name} {target.canonical_json()} (hash {target.target_hash()}), "
                f"pipeline {art.pipeline}")
     click.echo(art.numerics.summary)
@@ -257,90 +249,24 @@ def profile_cmd(space_name, resolution, onnx_paths, cache_mode, target, runtime,
         return
     if space_name is None or resolution is None:
         raise LutnasError("give --space NAME --resolution N, or --onnx MODEL")
-    from lutnas.latency_tables.profile import ProfileSettings, compile_blocks, profile_table, work_dir_for
+    from lutnas.deploy import make_runner
+    from lutnas.latency_tables.context import resolve_method
+    from lutnas.latency_tables.make import TableRequest, make_table
+    from lutnas.latency_tables.settings import ProfileSettings
     from lutnas.lowering.pipeline import DEFAULT_PIPELINE
     from lutnas.profiler.measurement import DEFAULT_MIN_REPEAT_MS, DEFAULT_REPEATS
-    from lutnas.spaces import get_space
 
     settings = ProfileSettings(repeats=repeats or DEFAULT_REPEATS,
                                min_repeat_ms=DEFAULT_MIN_REPEAT_MS if min_repeat_ms is None else min_repeat_ms,
-                               estimator=estimator, measure_mode=_measure_mode(measure_mode, runtime))
-    db_dir = None
-    if tune_trials is not None:
-        pipeline, db_dir, settings = _tune_table(space_name, resolution, target, runtime, threads, tune_trials,
-                                                 tuning_db, settings, work_dir_for(db))
-    if compile_only:
-        n = compile_blocks(space_name, resolution, target, pipeline=pipeline or DEFAULT_PIPELINE, workers=workers,
-                           settings=settings, work_dir=work_dir_for(db), progress=sys.stderr.isatty(),
-                           tuning_db=db_dir)
-        click.echo(f"compiled {n} block(s) for {target.name} into {work_dir_for(db)} and the library cache; "
-                   "nothing measured")
-        return
-    from lutnas.deploy import make_runner
-
-    runner = make_runner(target, rpc, tracker, key, threads, emulated, runtime=runtime)
-    if runner is None:
+                               estimator=estimator, measure_mode=resolve_method(measure_mode, runtime))
+    request = TableRequest(space_name, resolution, target, runtime, db, threads=threads,
+                           pipeline=pipeline or DEFAULT_PIPELINE, settings=settings, workers=workers,
+                           remeasure=remeasure, limit=limit, compile_only=compile_only, tune_trials=tune_trials,
+                           tuning_root=tuning_db, fit_networks=fit_networks)
+    runner = None if compile_only else make_runner(target, rpc, tracker, key, threads, emulated, runtime=runtime)
+    if runner is None and not compile_only:
         _warn_if_busy()
-    r = profile_table(get_space(space_name), resolution, target, runtime, db, threads=threads,
-                      pipeline=pipeline or DEFAULT_PIPELINE, remeasure=remeasure, workers=workers,
-                      settings=settings, progress=sys.stderr.isatty(), limit=limit, runner=runner,
-                      tuning_db=db_dir)
-    click.echo(f"table {r.table_id} in {r.db_path}")
-    click.echo(f"entries {r.entries}: measured {r.measured} ({r.passes} pass(es)), skipped {r.skipped}, "
-               f"unstable {r.unstable}; compile {r.compile_s:.1f} s, measure {r.measure_s:.1f} s")
-    from lutnas.latency_tables.network_fit import default_fit_count
-
-    count = default_fit_count(runtime, pipeline or DEFAULT_PIPELINE) if fit_networks is None else fit_networks
-    if count and limit is None:
-        _fit_networks(db, r.table_id, count, runner, db_dir)
-
-
-def _fit_networks(db, table_id, count, runner, tuning_db) -> None:
-    """`profile --fit-networks`: fit the finished table to `count` whole networks, store it, say how well."""
-    from lutnas.latency_tables import open_table
-    from lutnas.latency_tables.network_fit import fit_archs, fit_on_networks
-    from lutnas.spaces import get_space
-
-    table = open_table(db, table_id)
-    archs = fit_archs(get_space(table.meta.space), count)
-    cal = fit_on_networks(table, archs, runner=runner, progress=sys.stderr.isatty(), tuning_db=tuning_db)
-    click.echo(f"fitted to {cal.n_fit} whole network(s): measured = {cal.a:.3f} x table + {cal.b:.3f} ms "
-               f"(residual {cal.rel_sigma:.1%} RMS); predict / search / export --calibrated apply it, "
-               "validate scores it on other archs")
-
-
-def _tune_table(space_name, resolution, target, runtime, threads, trials, root, settings, work_dir):
-    """`profile --tune`: tune the table's blocks (latency_tables.tuned.tune_table) and say what it cost."""
-    from lutnas.latency_tables.tuned import tune_table
-
-    tuned = tune_table(space_name, resolution, target, runtime, threads, trials, root, settings, work_dir,
-                       progress=sys.stderr.isatty())
-    click.echo(f"tuned {tuned.blocks} block(s): {tuned.trials_run} new trial(s) in {tuned.tuning_s / 60:.1f} min; "
-               f"database {tuned.database_dir} ({tuned.database_hash})")
-    return tuned.pipeline, tuned.database_dir, tuned.settings
-
-
-def _tune_network(module, shape, target, threads, trials, root, out_dir):
-    """`export --tune`: tune the network into this device's database (tasks `profile --tune` already
-    tuned are reused); returns the tuned pipeline name, the database directory, the manifest record."""
-    from lutnas.latency_tables.tuned import tuning_db_for
-    from lutnas.lowering import export_onnx
-    from lutnas.lowering.tuning import tune
-
-    db_dir = tuning_db_for(target, threads, root)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    onnx_path = export_onnx(module, shape, out_dir / "model.onnx")   # lower() writes the same bytes again
-    rep = tune(onnx_path, shape, target, db_dir, trials=trials, threads=threads, progress=sys.stderr.isatty())
-    click.echo(f"tuning: {rep.summary}")
-    record = {"trials": trials, "trials_run": rep.trials_run, "tuning_s": round(rep.seconds, 1),
-              "database_hash": rep.database_hash, "database": str(db_dir)}
-    return rep.pipeline, db_dir, record
-
-
-def _measure_mode(mode: str, runtime: str) -> str:
-    from lutnas.latency_tables.context import check_method, default_method
-
-    return check_method(default_method(runtime) if mode == "auto" else mode, runtime)
+    make_table(request, runner, progress=sys.stderr.isatty(), say=click.echo)
 
 
 @cli.command("predict")
@@ -383,14 +309,11 @@ def predict_cmd(db, table_id, archs_file, onnx_paths, as_json, allow_mismatch, c
 
 def _note_stored_calibration(db, table_id, calibrated: bool) -> None:
     """A table fitted to whole networks predicts them better with its fit: say so when it is not used."""
-    from lutnas.latency_tables import open_table
+    from lutnas.latency_tables.table import unused_calibration_note
 
-    if calibrated:
-        return
-    cal = open_table(db, table_id).calibration
-    if cal:
-        click.echo(f"note: the table has a calibration fitted on {cal.get('n_fit')} whole network(s) "
-                   f"(x{float(cal.get('a', 1)):.3f}); --calibrated applies it", err=True)
+    note = None if calibrated else unused_calibration_note(db, table_id)
+    if note:
+        click.echo(note, err=True)
 
 
 @cli.group("table")
@@ -475,16 +398,12 @@ def measure_cmd(space_name, resolution, target, runtime, archs_file, onnx_paths,
         return
     if archs_file is None or resolution is None:
         raise LutnasError("give --archs FILE --resolution N, or --onnx MODEL")
-    from lutnas.errors import ArchError
+    from lutnas.deploy import make_runner
     from lutnas.latency_tables.networks import measure_archs
     from lutnas.lowering.pipeline import DEFAULT_PIPELINE
     from lutnas.spaces import load_archs
 
-    file_space, archs = load_archs(archs_file)
-    if space_name is not None and space_name != file_space:
-        raise ArchError(f"{archs_file}: archs are for space {file_space!r}, not {space_name!r}")
-    from lutnas.deploy import make_runner
-
+    file_space, archs = load_archs(archs_file, space_name)
     runner = make_runner(target, rpc, tracker, key, threads, emulated, runtime=runtime)
     if runner is None:
         _warn_if_busy()
@@ -533,26 +452,11 @@ def validate_cmd(db, table_id, archs_file, onnx_paths, count, seed, out_dir, cal
         click.echo(validate_onnx(db, onnx_paths, out_dir, table_id=table_id, allow_mismatch=allow_mismatch,
                                  progress=sys.stderr.isatty(), before_timing=_warn_if_busy))
         return
-    from lutnas.errors import ArchError, LutnasError
     from lutnas.latency_tables import open_table
-    from lutnas.latency_tables.validate import validate
-    from lutnas.spaces import get_space, load_archs
+    from lutnas.latency_tables.validate import validate, validation_archs
 
-    if (archs_file is None) == (count is None):
-        raise LutnasError("give either --archs FILE or -n N --seed K")
     table = open_table(db, table_id)
-    space = get_space(table.meta.space)
-    if archs_file is not None:
-        file_space, archs = load_archs(archs_file)
-        if file_space != space.name:
-            raise ArchError(f"{archs_file}: archs are for space {file_space!r}, the table is for {space.name!r}")
-    else:
-        if seed is None:
-            raise LutnasError("-n needs --seed (pick one never used to build or calibrate the table)")
-        import numpy as np
-
-        rng = np.random.default_rng(seed)
-        archs = [space.sample(rng) for _ in range(count)]
+    archs = validation_archs(table.meta.space, archs_file, count, seed)
     _warn_if_busy()
     report = validate(table, archs, out_dir, calibrate=calibrate, fit_fraction=fit_fraction,
                       allow_mismatch=allow_mismatch, seed=seed or 0, progress=sys.stderr.isatty(),
@@ -658,58 +562,21 @@ def export_cmd(space_name, arch_file, index, weights, target, db, table_id, cali
                resolution, num_classes, width_mult, pipeline, threads, out_dir, tune_trials, tuning_db,
                rpc, tracker, key, emulated) -> None:
     """Export a deployable artifact: ONNX, compiled library, reference pair, sha256 manifest, latencies."""
-    from lutnas.deploy import make_runner, predict_latency, subnet_module
-    from lutnas.errors import ArchError, DeviceError
-    from lutnas.lowering.artifact import export_artifact, update_manifest
-    from lutnas.profiler.deploy import local_runner, run_artifact
-    from lutnas.spaces import get_space, load_archs
+    from lutnas.deploy import ExportRequest, export_arch, make_runner
+    from lutnas.errors import NumericsError
 
-    file_space, archs = load_archs(arch_file)
-    if space_name is not None and space_name != file_space:
-        raise ArchError(f"{arch_file}: archs are for space {file_space!r}, not {space_name!r}")
-    if not 0 <= index < len(archs):
-        raise ArchError(f"{arch_file}: --index {index} out of range (file holds {len(archs)} archs)")
-    space, arch = get_space(file_space), archs[index]
-    res = resolution or space.default_resolution
+    request = ExportRequest(arch_file, target, out_dir, index=index, space=space_name, weights=weights, db=db,
+                            table_id=table_id, calibrated=calibrated, allow_mismatch=allow_mismatch,
+                            resolution=resolution, num_classes=num_classes, width_mult=width_mult,
+                            pipeline=pipeline, threads=threads, tune_trials=tune_trials, tuning_root=tuning_db)
     runner = make_runner(target, rpc, tracker, key, threads, emulated)
-    if weights is not None:
-        module, info = subnet_module(space, arch, res, weights, width_mult, num_classes)
-        wm, nc = info["weights"]["width_mult"], info["weights"]["num_classes"]
-    else:
-        wm, nc = width_mult or 1.0, num_classes or 1000
-        module = space.build(arch, res, num_classes=nc, width_mult=wm)
-        info = {"weights": None, "width_mult": wm, "num_classes": nc}
-    predicted = (predict_latency(db, table_id, space, arch, res, target, "tvm", allow_mismatch, wm, nc,
-                                 calibrated=calibrated) if db else None)
-    if db:
-        _note_stored_calibration(db, table_id, calibrated)
-    info = {"space": space.name, "arch": list(arch), "arch_file": str(arch_file), "arch_index": index,
-            "resolution": res, **info, "predicted": predicted}
-    db_dir = None
-    if tune_trials is not None:
-        pipeline, db_dir, info["tuning"] = _tune_network(module, (1, 3, res, res), target, threads, tune_trials,
-                                                         tuning_db, out_dir)
-    manifest = export_artifact(module, (1, 3, res, res), target, out_dir, info, pipeline, tuning_db=db_dir)
-    click.echo(f"{space.name} arch {index} @ {res} -> {out_dir}/ (target {target.name}, hash {manifest['target_hash']})")
-    click.echo(manifest["numerics"]["summary"] if manifest["numerics"] else "numerics: not checked")
-    if predicted is not None:
-        click.echo(f"predicted: {predicted['latency_ms']:.3f} ms [{predicted['low_ms']:.3f}, "
-                   f"{predicted['high_ms']:.3f}] (table {predicted['table']})")
-        for line in predicted["mismatch_allowed"]:
-            click.echo(f"warning: mismatch allowed: {line}", err=True)
-    try:
-        runner = runner or local_runner(target, threads)
-    except DeviceError as err:
-        update_manifest(out_dir, measured={"latency_ms": None, "note": f"not measured: {err}"})
-        click.echo(f"measured: not measured here ({err})")
+    done = export_arch(request, runner, progress=sys.stderr.isatty(), say=click.echo)
+    if done.run is None:
+        click.echo(f"measured: not measured here ({done.not_measured})")
         return
-    report = run_artifact(out_dir, runner, threads, strict=False)
-    update_manifest(out_dir, measured=report.measured_dict(), device_check=report.check.to_dict())
-    _echo_run(report)
-    if not report.check.ok:
-        from lutnas.errors import NumericsError
-
-        raise NumericsError(f"{out_dir}: on {report.where}: {report.check.summary()}")
+    _echo_run(done.run)
+    if not done.run.check.ok:
+        raise NumericsError(f"{out_dir}: on {done.run.where}: {done.run.check.summary()}")
 
 
 def _echo_run(report) -> None:

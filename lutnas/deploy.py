@@ -1,7 +1,7 @@
-"""Composition for `lutnas export` / `run` / `--rpc` / `--tracker`: spaces, search weights, tables and
-runners meet here, so the stages stay apart (lowering knows no spaces, the profiler no tables).
-
-Only cli.py imports this module.
+"""Composition for `lutnas lower` / `export` / `run` / `--rpc` / `--tracker`: spaces, search weights,
+tables, tuning and runners meet here, so the stages stay apart (lowering knows no spaces, the
+profiler no tables). `lower_arch` and `export_arch` are the stage functions of `lutnas lower` and
+`lutnas export`; the CLI only parses, calls them and prints.
 
 Weights written by `lutnas search` (`weights.safetensors`) are the chosen path of a weight-sharing
 supernet (`lutnas.search.supernet.Supernet.subnet_state`): keys `segments.<pos>.<choice>.<param>` for
@@ -16,16 +16,32 @@ blocks `space.build` composes, with the trained weights.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lutnas.errors import ArchError, LutnasError
+from lutnas.errors import ArchError, DeviceError, LutnasError
+from lutnas.progress import Say, silent
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from lutnas.lowering.lower import LoweredArtifact
+    from lutnas.lowering.targets import TargetSpec
+    from lutnas.lowering.tuning import TuningReport
+    from lutnas.profiler.deploy import RunReport
+    from lutnas.profiler.runners import Runner
+    from lutnas.profiler.stability import StabilityPolicy
+    from lutnas.search.supernet import Supernet
+    from lutnas.spaces import Arch, SearchSpace
 
 WIDTHS_TRIED = (0.25, 0.35, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
 
 
-def make_runner(target: Any, rpc: str | None = None, tracker: str | None = None, key: str | None = None,
-                threads: int = 1, emulated: bool | None = None, policy: Any = None, runtime: str = "tvm") -> Any:
+def make_runner(target: TargetSpec, rpc: str | None = None, tracker: str | None = None, key: str | None = None,
+                threads: int = 1, emulated: bool | None = None, policy: StabilityPolicy | None = None,
+                runtime: str = "tvm") -> Runner | None:
     """`RPCRunner` for --rpc, `TrackerRunner` for --tracker/--key, else None (run locally)."""
     from lutnas.profiler.rpc import RPCRunner, TrackerRunner, parse_address
     from lutnas.profiler.stability import DEFAULT_POLICY
@@ -46,8 +62,8 @@ def make_runner(target: Any, rpc: str | None = None, tracker: str | None = None,
     return None
 
 
-def subnet_module(space: Any, arch: Any, resolution: int, weights: Path, width_mult: float | None = None,
-                  num_classes: int | None = None) -> tuple[Any, dict[str, Any]]:
+def subnet_module(space: SearchSpace, arch: Arch, resolution: int, weights: Path, width_mult: float | None = None,
+                  num_classes: int | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """(eval-mode torch module with the searched weights, info for the manifest)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -83,7 +99,7 @@ def _safetensors_meta(path: Path) -> dict[str, str]:
         return dict(fh.metadata() or {})
 
 
-def _classifier_classes(tensors: dict[str, Any]) -> int:
+def _classifier_classes(tensors: dict[str, torch.Tensor]) -> int:
     def pos(key: str) -> tuple[int, str]:
         parts = key.split(".")
         return (int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else -1, key)
@@ -94,8 +110,8 @@ def _classifier_classes(tensors: dict[str, Any]) -> int:
     return int(tensors[mats[-1]].shape[0])
 
 
-def _try_supernet(space: Any, arch: Any, resolution: int, width: float, classes: int,
-                  tensors: dict[str, Any]) -> tuple[Any, str]:
+def _try_supernet(space: SearchSpace, arch: Arch, resolution: int, width: float, classes: int,
+                  tensors: dict[str, torch.Tensor]) -> tuple[Supernet | None, str]:
     from lutnas.search.supernet import Supernet
 
     try:
@@ -115,7 +131,7 @@ def _try_supernet(space: Any, arch: Any, resolution: int, width: float, classes:
     return net.eval(), ""
 
 
-def _path_module(net: Any, arch: Any) -> Any:
+def _path_module(net: Supernet, arch: Arch) -> nn.Module:
     """The single path of `net` for `arch` as a plain module (skipped layers dropped)."""
     import torch
     from torch import nn
@@ -135,7 +151,8 @@ def _path_module(net: Any, arch: Any) -> Any:
         return nn.Sequential(*mods).eval()
 
 
-def predict_latency(db: Path, table_id: str | None, space: Any, arch: Any, resolution: int, target: Any,
+def predict_latency(db: Path, table_id: str | None, space: SearchSpace, arch: Arch, resolution: int,
+                    target: TargetSpec,
                     runtime: str = "tvm", allow_mismatch: bool = False, width_mult: float = 1.0,
                     num_classes: int = 1000, calibrated: bool = False) -> dict[str, Any]:
     """The latency the table predicts for `arch`, with its interval, after checking the table fits
@@ -149,7 +166,8 @@ def predict_latency(db: Path, table_id: str | None, space: Any, arch: Any, resol
     table = open_table(db, table_id)
     try:
         meta = table.meta
-        notes = _check_table(table.check_compatible, space, resolution, target, runtime, True)
+        notes = table.check_compatible(space=space.name, resolution=resolution, target=target, runtime=runtime,
+                                       allow_mismatch=True)
         for name, mine in (("width_mult", width_mult), ("num_classes", num_classes)):
             theirs = meta.options.get(name)
             if theirs is not None and theirs != mine:
@@ -168,12 +186,156 @@ def predict_latency(db: Path, table_id: str | None, space: Any, arch: Any, resol
     }
 
 
-def _check_table(check: Any, space: Any, resolution: int, target: Any, runtime: str,
-                 allow_mismatch: bool) -> list[str]:
-    import inspect
+# -- the stage functions of `lutnas lower` and `lutnas export` ------------------------------------------
+@dataclass(frozen=True)
+class LoweredArch:
+    """`lutnas lower`: one arch of an archs file, lowered and numerically checked."""
 
-    params = inspect.signature(check).parameters
-    values = {"space": space.name, "resolution": resolution, "target": target, "runtime": runtime,
-              "allow_mismatch": allow_mismatch}
-    result = check(**{k: v for k, v in values.items() if k in params})
-    return list(result) if isinstance(result, (list, tuple)) else []
+    space: str
+    index: int
+    resolution: int
+    artifact: LoweredArtifact
+
+
+def lower_arch(arch_file: Path, index: int, target: TargetSpec, out_dir: Path, *, space: str | None = None,
+               resolution: int | None = None, num_classes: int = 1000, width_mult: float = 1.0,
+               pipeline: str | None = None) -> LoweredArch:
+    """Lower arch `index` of `arch_file` to ONNX and a library for `target` in `out_dir`, numerics
+    checked against torch (the report is in the artifact; `raise_if_failed` is the caller's)."""
+    from lutnas.lowering import DEFAULT_PIPELINE, lower
+    from lutnas.spaces import load_arch
+
+    found, arch = load_arch(arch_file, index, space)
+    res = found.default_resolution if resolution is None else resolution
+    module = found.build(arch, res, num_classes=num_classes, width_mult=width_mult)
+    art = lower(module, (1, 3, res, res), target, out_dir, pipeline=pipeline or DEFAULT_PIPELINE)
+    return LoweredArch(found.name, index, res, art)
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What `lutnas export` was asked for (the CLI's options, parsed)."""
+
+    arch_file: Path
+    target: TargetSpec
+    out_dir: Path
+    index: int = 0
+    space: str | None = None
+    weights: Path | None = None      # a supernet path written by `lutnas search`
+    db: Path | None = None           # a latency table whose prediction the manifest records
+    table_id: str | None = None
+    calibrated: bool = False
+    allow_mismatch: bool = False
+    resolution: int | None = None
+    num_classes: int | None = None
+    width_mult: float | None = None
+    pipeline: str | None = None
+    threads: int = 1
+    tune_trials: int | None = None   # MetaSchedule trials for the network (None: no tuning)
+    tuning_root: Path | None = None
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    manifest: dict[str, Any]          # as written, before the measurement was added
+    run: RunReport | None             # None: this machine cannot run the target (`not_measured` says why)
+    not_measured: str = ""
+
+
+def export_arch(req: ExportRequest, runner: Runner | None = None, *, progress: bool = False,
+                say: Say = silent) -> ExportResult:
+    """`lutnas export`: build the network (with searched weights if given), record the table's
+    prediction, tune it if asked, lower it into an artifact with a sha256 manifest, then run it
+    against its reference and time it here (or on `runner`'s board) into the manifest."""
+    from lutnas.lowering.artifact import export_artifact
+    from lutnas.spaces import load_arch
+
+    space, arch = load_arch(req.arch_file, req.index, req.space)
+    res = space.default_resolution if req.resolution is None else req.resolution
+    module, info = export_module(space, arch, res, req.weights, req.width_mult, req.num_classes)
+    predicted = _export_prediction(req, space, arch, res, info, say)
+    info = {"space": space.name, "arch": list(arch), "arch_file": str(req.arch_file), "arch_index": req.index,
+            "resolution": res, **info, "predicted": predicted}
+    pipeline, db_dir = req.pipeline, None
+    if req.tune_trials is not None:
+        tuned = tune_network(module, (1, 3, res, res), req.target, req.threads, req.tune_trials, req.tuning_root,
+                             req.out_dir, progress=progress)
+        say(f"tuning: {tuned.report.summary}")
+        pipeline, db_dir, info["tuning"] = tuned.report.pipeline, tuned.database_dir, tuned.record
+    manifest = export_artifact(module, (1, 3, res, res), req.target, req.out_dir, info, pipeline, tuning_db=db_dir)
+    say(f"{space.name} arch {req.index} @ {res} -> {req.out_dir}/ (target {req.target.name}, "
+        f"hash {manifest['target_hash']})")
+    say(manifest["numerics"]["summary"] if manifest["numerics"] else "numerics: not checked")
+    if predicted is not None:
+        say(f"predicted: {predicted['latency_ms']:.3f} ms [{predicted['low_ms']:.3f}, "
+            f"{predicted['high_ms']:.3f}] (table {predicted['table']})")
+        for line in predicted["mismatch_allowed"]:
+            say(f"warning: mismatch allowed: {line}", err=True)
+    return _measure_export(req, manifest, runner)
+
+
+def export_module(space: SearchSpace, arch: Arch, resolution: int, weights: Path | None, width_mult: float | None,
+                  num_classes: int | None) -> tuple[nn.Module, dict[str, Any]]:
+    """The network to export and what the manifest says of its weights, width and classes."""
+    if weights is not None:
+        module, info = subnet_module(space, arch, resolution, weights, width_mult, num_classes)
+        return module, {**info, "width_mult": info["weights"]["width_mult"],
+                        "num_classes": info["weights"]["num_classes"]}
+    wm, nc = width_mult or 1.0, num_classes or 1000
+    return space.build(arch, resolution, num_classes=nc, width_mult=wm), {"weights": None, "width_mult": wm,
+                                                                          "num_classes": nc}
+
+
+def _export_prediction(req: ExportRequest, space: SearchSpace, arch: Arch, resolution: int,
+                       info: dict[str, Any], say: Say) -> dict[str, Any] | None:
+    """The table's prediction for the exported network (None without a table)."""
+    if req.db is None:
+        return None
+    from lutnas.latency_tables.table import unused_calibration_note
+
+    predicted = predict_latency(req.db, req.table_id, space, arch, resolution, req.target, "tvm",
+                                req.allow_mismatch, info["width_mult"], info["num_classes"],
+                                calibrated=req.calibrated)
+    note = None if req.calibrated else unused_calibration_note(req.db, req.table_id)
+    if note:
+        say(note, err=True)
+    return predicted
+
+
+def _measure_export(req: ExportRequest, manifest: dict[str, Any], runner: Runner | None) -> ExportResult:
+    """Run the artifact against its reference and time it; the manifest records either outcome."""
+    from lutnas.lowering.artifact import update_manifest
+    from lutnas.profiler.deploy import local_runner, run_artifact
+
+    try:
+        runner = runner or local_runner(req.target, req.threads)
+    except DeviceError as err:
+        update_manifest(req.out_dir, measured={"latency_ms": None, "note": f"not measured: {err}"})
+        return ExportResult(manifest, None, str(err))
+    report = run_artifact(req.out_dir, runner, req.threads, strict=False)
+    update_manifest(req.out_dir, measured=report.measured_dict(), device_check=report.check.to_dict())
+    return ExportResult(manifest, report)
+
+
+@dataclass(frozen=True)
+class TunedNetwork:
+    report: TuningReport
+    database_dir: Path
+    record: dict[str, Any]           # the manifest's "tuning" record
+
+
+def tune_network(module: nn.Module, shape: tuple[int, ...], target: TargetSpec, threads: int, trials: int,
+                 root: Path | None, out_dir: Path, *, progress: bool = False) -> TunedNetwork:
+    """`export --tune`: tune the network into this device's database (tasks `profile --tune` already
+    tuned are reused); the report, the database directory and the manifest's record of it."""
+    from lutnas.latency_tables.tuned import tuning_db_for
+    from lutnas.lowering import export_onnx
+    from lutnas.lowering.tuning import tune
+
+    db_dir = tuning_db_for(target, threads, root)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    onnx_path = export_onnx(module, shape, out_dir / "model.onnx")   # lower() writes the same bytes again
+    rep = tune(onnx_path, shape, target, db_dir, trials=trials, threads=threads, progress=progress)
+    record = {"trials": trials, "trials_run": rep.trials_run, "tuning_s": round(rep.seconds, 1),
+              "database_hash": rep.database_hash, "database": str(db_dir)}
+    return TunedNetwork(rep, db_dir, record)

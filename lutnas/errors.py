@@ -40,3 +40,16 @@ class DeviceError(LutnasError):
 
 class NumericsError(LutnasError):
     """A lowered model's outputs disagree with the reference beyond tolerance."""
+
+
+def error_line(err: BaseException, *, last: bool = False, limit: int = 300) -> str:
+    """One line of an exception's message, for an error that must fit on one line.
+
+    The first non-empty line, or with `last` the last one (TVM and RPC errors end a C++ or remote
+    traceback with the message that names the cause); the exception's type name when it says
+    nothing. Cut to `limit` characters.
+    """
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    return (lines[-1] if last else lines[0])[:limit]

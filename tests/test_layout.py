@@ -15,9 +15,9 @@ from helpers import assert_same_outputs
 
 from lutnas.errors import UnknownNameError
 from lutnas.lowering import export_onnx, get_target
+from lutnas.lowering.frontend import import_onnx
 from lutnas.lowering.layout import layout_passes, min_max_kind
-from lutnas.lowering.onnx_io import load_onnx
-from lutnas.lowering.pipeline import build_pipeline
+from lutnas.lowering.pipeline import build_pipeline, fused_module
 from lutnas.lowering.rules import (
     ChannelsLastConv,
     ChannelsLastDepthwise,
@@ -28,8 +28,6 @@ from lutnas.lowering.rules import (
     default_cpu_rules,
 )
 from lutnas.lowering.rules.nhwc import register_tile
-from lutnas.lowering.tuning import fused_module
-from lutnas.lowering.tvm_build import _import
 from lutnas.spaces.blocks import Block, BlockSpec
 
 AVX2 = get_target("x86", mcpu="znver1")
@@ -132,7 +130,7 @@ def test_weights_are_packed_at_compile_time(tmp_path):
     off and folds into constants: the network calls the packed kernels, never the packing."""
     path, shape = _block_onnx("mbconv_k3_e6_s1_i16_o16_g1_relu6", 8, tmp_path)
     tgt = AVX2.tvm_target()
-    mod = build_pipeline("lutnas-cpu", tgt)(_import(load_onnx(path), shape, "block"))
+    mod = build_pipeline("lutnas-cpu", tgt)(import_onnx(path, shape).mod)
     calls = _calls(mod["main"])
     assert sum(name.endswith("_prepacked") for name in calls) == 2, calls   # expand and project
     assert not any(name.endswith("_weight_prepack") for name in calls), calls

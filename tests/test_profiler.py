@@ -103,6 +103,28 @@ def test_runner_refuses_jobs_it_does_not_describe(tiny_lib, x86):
         runner.measure(_job("tvm", library_path=tiny_lib.with_name("missing.so")))
 
 
+def test_every_runner_implements_the_protocol(tiny_onnx, tiny_lib, x86):
+    """Callers use the protocol only (no probing): every runner has all of it, and the local one's
+    `measure_many` and `run_once` really measure and run."""
+    import numpy as np
+
+    from lutnas.profiler.rpc import RPCRunner, TrackerRunner
+
+    local = LocalRunner(x86, "onnxruntime", THREADS)
+    remote = [RPCRunner("127.0.0.1", 9, x86, threads=THREADS), TrackerRunner("127.0.0.1", 9, "k", x86)]
+    assert all(isinstance(r, Runner) for r in (local, *remote))
+    assert (local.name, local.where, remote[0].where) == ("LocalRunner", "local", "127.0.0.1:9")
+    jobs = [_job("onnxruntime", onnx_path=tiny_onnx, key=k, repeats=2) for k in ("a", "b")]
+    seen = []
+    out = local.measure_many(jobs, lambda job, m: seen.append((job.key, m.key)))
+    assert seen == [("a", "a"), ("b", "b")] and [m.n for m in out] == [2, 2]
+    x = np.random.default_rng(0).standard_normal(SHAPE).astype(np.float32)
+    tvm_runner = LocalRunner(x86, "tvm", THREADS)
+    y = tvm_runner.run_once(_job("tvm", library_path=tiny_lib), x)
+    np.testing.assert_allclose(y, local.run_once(jobs[0], x), rtol=1e-4, atol=1e-5)
+    assert y.shape == (1, 4, 16, 16)
+
+
 def test_measure_stable_keeps_every_pass(tiny_onnx, x86):
     runner = LocalRunner(x86, "onnxruntime", THREADS)
     calls = []

@@ -17,7 +17,8 @@ from helpers import assert_same_outputs
 
 from lutnas.errors import UnknownNameError
 from lutnas.lowering import build, export_onnx, get_target
-from lutnas.lowering.pipeline import PIPELINES, build_pipeline, cpu_pipeline
+from lutnas.lowering.database import database_hash, database_records, open_database
+from lutnas.lowering.pipeline import PIPELINES, build_pipeline, cpu_pipeline, fused_module
 from lutnas.lowering.rules import (
     ConvGEMM,
     DepthwiseConv,
@@ -29,7 +30,7 @@ from lutnas.lowering.rules import (
     default_cpu_rules,
 )
 from lutnas.lowering.rules.base import vector_lanes
-from lutnas.lowering.tuning import database_hash, database_records, fused_module, tune
+from lutnas.lowering.tuning import tune
 from lutnas.spaces import get_space
 from lutnas.spaces.blocks import Block, BlockSpec
 
@@ -260,11 +261,45 @@ def test_tuning_stores_records_and_reuse_needs_no_new_trials(tmp_path):
     assert database_records(db) == records           # building only reads the database
 
 
+def test_tuned_records_apply_to_the_network_build_compiles(tmp_path):
+    """Tuning and `build` share one import and fusion path, so the records tuning commits are found
+    by the build: watched from inside `build`'s own pass run, the database pass schedules every
+    tuned task with its record (the rules' incumbent, recognised by its trace's mark); a database
+    without records schedules nothing there (the rules do it later, unmarked)."""
+    from tvm.ir.instrument import pass_instrument
+
+    from lutnas.lowering.pipeline import tuned_pipeline_name
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 8, 1))
+    shape = (1, 3, 8, 8)
+    path = export_onnx(net.eval(), shape, tmp_path / "net.onnx")
+    report = tune(path, shape, TARGET, tmp_path / "db", trials=0, progress=False)  # incumbents only
+    tuned = {t.name for t in report.tasks if t.rules_ms is not None}
+    assert tuned and report.trials_run == 0
+
+    @pass_instrument
+    class MarkedAfterDatabase:
+        def __init__(self) -> None:
+            self.marked: set[str] | None = None
+
+        def run_after_pass(self, mod, info) -> None:
+            if info.name == "LutnasApplyTuningDatabase":
+                self.marked = {gv.name_hint for gv, f in mod.functions_items()
+                               if isinstance(f, tvm.tirx.PrimFunc) and "lutnas.rules" in f.script()}
+
+    def marked_by(db) -> set[str] | None:
+        spy = MarkedAfterDatabase()
+        with tvm.transform.PassContext(instruments=[spy]):
+            build(path, shape, TARGET, pipeline=tuned_pipeline_name(db), tuning_db=db)
+        return spy.marked
+
+    assert marked_by(tmp_path / "db") == tuned
+    assert marked_by(tmp_path / "empty") == set()
+
+
 def _commit_a_failed_trial_per_task(database_dir) -> int:
     """Commit, for each workload, a copy of one of its records with MetaSchedule's failure time."""
     from tvm.s_tir.meta_schedule.database import TuningRecord
-
-    from lutnas.lowering.tuning import open_database
 
     db = open_database(database_dir)
     seen: list = []
@@ -277,23 +312,6 @@ def _commit_a_failed_trial_per_task(database_dir) -> int:
 
 
 # -- a tuned table, validated -----------------------------------------------------------------------
-@pytest.fixture
-def tiny_space():
-    """A two-layer space (4 unique blocks + stem + head) registered for one test: tuning every
-    block of proxyless would take minutes; the path under test is the same."""
-    from lutnas.spaces import SPACES
-    from lutnas.spaces.base import Choice, FixedDef, HeadDef, SearchSpace, StageDef, make_layers
-
-    choices = (Choice("k3_e3", "mbconv", 3, 3), Choice("k5_e3", "mbconv", 5, 3))
-    space = SearchSpace(name="tiny-tuned-test", description="test only", stem=FixedDef("conv", 8, 3, 2, "relu"),
-                        fixed=(), layers=make_layers([StageDef(16, 2, 2, "relu")], choices, Choice("zero", None),
-                                                     in_ch=8),
-                        head=HeadDef(64, "relu"), default_resolution=32, resolutions=(32,))
-    SPACES.register(space.name, space)
-    yield space
-    SPACES._items.pop(space.name)
-
-
 def test_tuned_table_validates_with_the_schedules_it_describes(tiny_space, tmp_path):
     """profile --tune, then validate: the networks compile with the table's tuned schedules (no new
     trials, the database unchanged) and the table predicts them (loose bound: a shared machine)."""

@@ -26,6 +26,7 @@ from lutnas.latency_tables import SCHEMA_VERSION, DenseTable, Store, open_table
 from lutnas.latency_tables.formats import export_table, import_table, table_summaries
 from lutnas.latency_tables.stats import entry_stats, flatten
 from lutnas.profiler.fingerprint import fingerprint_id
+from lutnas.profiler.runners import LocalRunner
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, verdict
 from lutnas.spaces import get_space
 
@@ -487,13 +488,11 @@ def test_json_and_csv_export_round_trip(proxyless_table_db, tmp_path):
     original.close()
 
 
-class _DisconnectingRunner:
+class _DisconnectingRunner(LocalRunner):
     """A real LocalRunner whose device goes away after `survive` measurements (a board unplugged)."""
 
     def __init__(self, survive: int) -> None:
-        from lutnas.profiler.runners import LocalRunner
-
-        self.inner = LocalRunner("x86", "onnxruntime", 1)
+        super().__init__("x86", "onnxruntime", 1)
         self.left = survive
 
     def measure(self, job):
@@ -502,10 +501,7 @@ class _DisconnectingRunner:
         if self.left == 0:
             raise DeviceError("board 10.0.0.7:9090 disconnected")
         self.left -= 1
-        return self.inner.measure(job)
-
-    def describe(self):
-        return self.inner.describe()
+        return super().measure(job)
 
 
 def test_device_error_mid_profile_keeps_what_was_measured(tmp_path, lutnas_cache, proxyless_table_db):

@@ -267,7 +267,7 @@ def test_profiled_blocks_add_up_to_the_network(tmp_path: Path) -> None:
     """By construction: the blocks' median in-network times sum to the unprofiled median latency,
     every node of the network is attributed to a block or named as glue."""
     from lutnas.latency_tables.context import profile_network
-    from lutnas.latency_tables.networks import export_networks
+    from lutnas.latency_tables.jobs import export_networks
     from lutnas.spaces import get_space
 
     space = get_space("proxyless")

@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lutnas.errors import TableError
+
+if TYPE_CHECKING:
+    from lutnas.latency_tables.dense import DenseTable
+    from lutnas.latency_tables.table import LatencyTable
 
 KINDS = ("linear", "scale")
 
@@ -53,7 +57,7 @@ class Calibration:
         return cal
 
 
-def store_with_table(table: Any, cal: Calibration, **extra: Any) -> None:
+def store_with_table(table: LatencyTable, cal: Calibration, **extra: Any) -> None:
     """Keep `cal` with the table as its "calibration" attachment (outside the table identity), with
     what its writer adds (`validate`: held-out scores; `profile`: the fit's source and archs)."""
     from lutnas.latency_tables.store import Store
@@ -87,7 +91,7 @@ def fit_calibration(predicted: Any, measured: Any, kind: str = "linear",
     return Calibration(kind, a, b, float(np.sqrt(np.mean(resid**2))), int(p.size), tuple(keys))
 
 
-def apply_to_dense(dense: Any, cal: Calibration) -> Any:
+def apply_to_dense(dense: DenseTable, cal: Calibration) -> DenseTable:
     """The DenseTable with the linear map folded in (entries * a, fixed * a + b, rel_sigma set)."""
     return replace(
         dense,
@@ -108,3 +112,4 @@ def split_fit_score(n: int, fit_fraction: float, seed: int) -> tuple[np.ndarray,
         raise TableError(f"calibration needs at least 4 archs (3 to fit, 1 to score), got {n}")
     order = np.random.default_rng(seed).permutation(n)
     return np.sort(order[:n_fit]), np.sort(order[n_fit:])
+

@@ -34,12 +34,21 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lutnas.errors import ArchError, LutnasError
 from lutnas.profiler.measurement import Measurement
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
+
+    from lutnas.latency_tables.settings import ProfileResult, ProfileSettings
+    from lutnas.latency_tables.store import Store
+    from lutnas.profiler.runners import Runner
+    from lutnas.profiler.stability import StabilityPolicy
+    from lutnas.spaces import SearchSpace
 
 METHODS = ("isolated", "in-network")
 DEFAULT_METHOD = "isolated"
@@ -59,8 +68,13 @@ def default_method(runtime: str) -> str:
     return "in-network" if runtime == "onnxruntime" else "isolated"
 
 
+def resolve_method(method: str, runtime: str) -> str:
+    """`method` checked for `runtime`; "auto" is the runtime's default (`default_method`)."""
+    return check_method(default_method(runtime) if method == "auto" else method, runtime)
+
+
 # -- which networks to profile ------------------------------------------------------------------------
-def covering_archs(space: Any, rounds: int = 2, seed: int = 0, max_tries: int = 2000) -> list[tuple[int, ...]]:
+def covering_archs(space: SearchSpace, rounds: int = 2, seed: int = 0, max_tries: int = 2000) -> list[tuple[int, ...]]:
     """Archs in which every non-skip (layer, choice) appears at least `rounds` times.
 
     Each round is a Latin square: network c uses choice perm_l[c mod n_l] at layer l, with a fresh
@@ -96,7 +110,7 @@ def covering_archs(space: Any, rounds: int = 2, seed: int = 0, max_tries: int = 
     return archs
 
 
-def _is_skip(space: Any, layer: int, choice: int) -> bool:
+def _is_skip(space: SearchSpace, layer: int, choice: int) -> bool:
     return space.layers[layer].choices[choice].is_skip
 
 
@@ -180,7 +194,8 @@ def profile_network(onnx_path: Path, arch: tuple[int, ...], block_keys: Sequence
     from lutnas.lowering.ort import ort_session
 
     plain = ort_session(onnx_path, threads)
-    prof = _profiling_session(onnx_path, threads, work_dir or onnx_path.parent)
+    prefix = (work_dir or onnx_path.parent) / f"ortprof_{onnx_path.stem}_{time.time_ns()}"
+    prof = ort_session(onnx_path, threads, profile_prefix=prefix)
     feeds = {input_name: np.random.default_rng(0).standard_normal(_input_shape(plain)).astype(np.float32)}
     started = time.time()
     for _ in range(warmup):
@@ -210,22 +225,8 @@ def profile_network(onnx_path: Path, arch: tuple[int, ...], block_keys: Sequence
     return NetworkProfile(tuple(arch), list(block_keys), block_groups, plain_groups, group, started, glue)
 
 
-def _input_shape(session: Any) -> tuple[int, ...]:
+def _input_shape(session: ort.InferenceSession) -> tuple[int, ...]:
     return tuple(int(d) for d in session.get_inputs()[0].shape)
-
-
-def _profiling_session(onnx_path: Path, threads: int, out_dir: Path) -> Any:
-    """The same session options as `lowering.ort.ort_session`, plus the per-node profiler."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = int(threads)
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.enable_profiling = True
-    opts.profile_file_prefix = str(out_dir / f"ortprof_{onnx_path.stem}_{time.time_ns()}")
-    return ort.InferenceSession(str(onnx_path), sess_options=opts, providers=["CPUExecutionProvider"])
 
 
 # -- a whole in-network table ---------------------------------------------------------------------
@@ -239,13 +240,13 @@ class InNetworkResult:
     glue_nodes: list[str]
 
 
-def profile_in_network(space: Any, resolution: int, *, threads: int = 1, rounds: int = 2, seed: int = 0,
+def profile_in_network(space: SearchSpace, resolution: int, *, threads: int = 1, rounds: int = 2, seed: int = 0,
                        work_dir: Path | None = None, progress: bool = True, width_mult: float = 1.0,
                        num_classes: int = 1000, archs: Sequence[Sequence[int]] | None = None,
                        repeats: int = 10, min_repeat_ms: float = 20.0, warmup: int = 3) -> InNetworkResult:
     """Profile covering networks with onnxruntime and turn node times into per-block measurements."""
-    from lutnas.latency_tables.networks import default_network_dir, export_networks, network_key
-    from lutnas.latency_tables.progress import ProgressBar
+    from lutnas.latency_tables.jobs import default_network_dir, export_networks, network_key
+    from lutnas.progress import ProgressBar
 
     archs = [space.validate(a) for a in archs] if archs is not None else covering_archs(space, rounds, seed)
     net_dir = Path(work_dir) if work_dir is not None else default_network_dir()
@@ -280,9 +281,10 @@ def _record(key: str, samples: list[float], prof: NetworkProfile, pass_no: int, 
 
 
 # -- into a latency table ---------------------------------------------------------------------------
-def profile_into_store(store: Any, table_id: str, ids: dict[str, int], space: Any, resolution: int, *,
-                       runner: Any, settings: Any, threads: int, work_dir: Path, progress: bool = True,
-                       remeasure: bool = False, policy: Any = None) -> Any:
+def profile_into_store(store: Store, table_id: str, ids: dict[str, int], space: SearchSpace, resolution: int, *,
+                       runner: Runner, settings: ProfileSettings, threads: int, work_dir: Path,
+                       progress: bool = True, remeasure: bool = False,
+                       policy: StabilityPolicy | None = None) -> ProfileResult:
     """`profile_table` for measure_mode "in-network": profile the covering networks not profiled yet.
 
     Resumable per network: every pass records its network's key (meta["network"]), and a network
@@ -290,8 +292,8 @@ def profile_into_store(store: Any, table_id: str, ids: dict[str, int], space: An
     from `settings.extra` ("rounds", default 2; "cover_seed", default 0), which is part of the table
     identity. Returns a `ProfileResult`.
     """
-    from lutnas.latency_tables.networks import network_key
-    from lutnas.latency_tables.profile import ProfileResult
+    from lutnas.latency_tables.jobs import network_key
+    from lutnas.latency_tables.settings import ProfileResult
     from lutnas.profiler.stability import DEFAULT_POLICY, assess, verdict
 
     policy = policy or DEFAULT_POLICY
@@ -300,7 +302,6 @@ def profile_into_store(store: Any, table_id: str, ids: dict[str, int], space: An
     done = set() if remeasure else {p.measurement.meta.get("network") for p in store.passes(table_id)}
     wm, nc = settings.width_mult, settings.num_classes
     todo = [a for a in archs if network_key(space.name, a, resolution, wm, nc) not in done]
-    runner_name = str(getattr(runner, "name", type(runner).__name__))
     t0 = time.perf_counter()
     added = 0
     if todo:
@@ -309,7 +310,7 @@ def profile_into_store(store: Any, table_id: str, ids: dict[str, int], space: An
                                     min_repeat_ms=settings.min_repeat_ms, warmup=settings.warmup)
         for key, ms in result.entries.items():
             for m in ms:
-                store.add_pass(ids[key], assess(m, policy), runner=runner_name)
+                store.add_pass(ids[key], assess(m, policy), runner=runner.name)
                 added += 1
     by_key: dict[str, list[Measurement]] = defaultdict(list)
     entry_key = {i: k for k, i in ids.items()}

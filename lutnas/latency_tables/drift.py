@@ -22,9 +22,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from lutnas.latency_tables.table import LatencyTable
+    from lutnas.lowering.targets import TargetSpec
 
 DEFAULT_ANCHORS = 4
 
@@ -60,7 +64,7 @@ class Drift:
                 f"spread x{self.spread:.3f}, x{self.during:.3f} during validation)")
 
 
-def anchor_entries(table: Any, count: int = DEFAULT_ANCHORS) -> dict[str, float]:
+def anchor_entries(table: LatencyTable, count: int = DEFAULT_ANCHORS) -> dict[str, float]:
     """Key -> median of the table's kept samples, for the `count` slowest measured block entries but
     the head, of an isolated table (none for in-network tables)."""
     if table.meta.options.get("measure_mode", "isolated") != "isolated" or count <= 0:
@@ -70,10 +74,11 @@ def anchor_entries(table: Any, count: int = DEFAULT_ANCHORS) -> dict[str, float]
     return dict(sorted(medians.items(), key=lambda kv: -kv[1])[:count])
 
 
-def anchor_jobs(table: Any, keys: Sequence[str], target: Any, threads: int, work_dir: Path,
+def anchor_jobs(table: LatencyTable, keys: Sequence[str], target: TargetSpec, threads: int, work_dir: Path,
                 tuning_db: Path | None = None, progress: bool = False) -> dict[str, Any]:
     """MeasureJobs for the anchor entries, built exactly as `profile` built the table's jobs."""
-    from lutnas.latency_tables.profile import ProfileSettings, block_jobs
+    from lutnas.latency_tables.jobs import block_jobs
+    from lutnas.latency_tables.settings import ProfileSettings
     from lutnas.spaces import get_space
 
     opts = table.meta.options

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from lutnas.errors import TableError
+from lutnas.errors import TableError, error_line
 from lutnas.latency_tables import ofa_yaml
 from lutnas.latency_tables.store import Store, TableMeta, table_id_of
 from lutnas.latency_tables.table import LatencyTable, fingerprint_mismatches, open_table
@@ -168,7 +168,7 @@ def _import_yaml(path: Path, text: str, db: str | Path, space_name: str, resolut
     try:
         lut = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise TableError(f"{path}: not YAML ({str(err).splitlines()[0]})") from None
+        raise TableError(f"{path}: not YAML ({error_line(err)})") from None
     space = get_space(space_name)
     layout = space.layer_table(space.check_resolution(resolution))
     blocks = list(layout.unique_blocks().values())
@@ -188,7 +188,7 @@ def _import_yaml(path: Path, text: str, db: str | Path, space_name: str, resolut
                             ended_at=0.0, pass_no=1, runtime=meta.runtime, key=block.key,
                             meta={"imported": "ofa-yaml", "file": path.name, "sha256": sha, "keys": s["keys"],
                                   "summary": {k: s[k] for k in ("mean", "var", "count")}})
-            rows.append((block.key, block.spec.encode(), block.input_shape, _role(block.key, layout), [(m, "")]))
+            rows.append((block.key, block.spec.encode(), block.input_shape, layout.role(block.key), [(m, "")]))
     result = _write(db, meta, rows, into, path)
     return replace(result, skipped=unused, missing=missing)
 
@@ -208,12 +208,6 @@ def _yaml_meta(space: str, resolution: int, target: str | None, runtime: str | N
              "threads": 1, "pipeline": "unknown", "fingerprint_id": fp["fingerprint_id"], "options": options}
     return TableMeta(table_id_of(ident), space, resolution, target_name, target_json, target_hash,
                      runtime or "unknown", 1, "unknown", fp, fp["fingerprint_id"], options, time.time())
-
-
-def _role(key: str, layout: Any) -> str:
-    from lutnas.latency_tables.profile import _role as role
-
-    return role(key, layout)
 
 
 def _write(db: str | Path, meta: TableMeta, rows: list, into: str | None, path: Path) -> ImportResult:

@@ -33,7 +33,6 @@ import numpy as np
 from lutnas.errors import LutnasError, OnnxError
 from lutnas.latency_tables.kernel_model import DEFAULT_REGRESSOR, FixedCost, KernelRegressor, fit_fixed_cost
 from lutnas.latency_tables.kernel_store import KernelStore, KernelTableMeta, kernel_table_id
-from lutnas.latency_tables.progress import ProgressBar, iter_progress, status_spinner
 from lutnas.latency_tables.store import Store
 from lutnas.lowering.kernels import KernelInfo, ModelKernels
 from lutnas.lowering.pipeline import DEFAULT_PIPELINE
@@ -46,6 +45,7 @@ from lutnas.profiler.measurement import (
     Measurement,
 )
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, verdict
+from lutnas.progress import ProgressBar, iter_progress, status_spinner
 
 PROBE_CALLS = (1, 16, 64)   # kernel calls of the VM-overhead probes
 FIXED_SOURCES = ("probes", "models")
@@ -82,9 +82,9 @@ class OnnxModel:
 
 def read_models(paths: list[str | Path]) -> list[OnnxModel]:
     """Load and check every file before any work: `OnnxError` naming the file and the cause."""
+    from lutnas.lowering.frontend import frontend_unsupported_ops
     from lutnas.lowering.kernels import static_input_shape
     from lutnas.lowering.onnx_io import load_onnx
-    from lutnas.lowering.tvm_build import frontend_unsupported_ops
 
     if not paths:
         raise LutnasError("no ONNX model given")

@@ -26,11 +26,11 @@ from lutnas.latency_tables.kernel_table import (
     open_kernel_table,
     read_models,
 )
-from lutnas.latency_tables.progress import ProgressBar
 from lutnas.latency_tables.validate import Accuracy, accuracy, load_conditions
 from lutnas.lowering.pipeline import DEFAULT_PIPELINE
 from lutnas.profiler.measurement import MeasureJob
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, measure_stable
+from lutnas.progress import ProgressBar
 
 
 @dataclass(frozen=True)

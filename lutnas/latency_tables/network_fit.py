@@ -12,11 +12,17 @@ any that coincide with the fit's.
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lutnas.latency_tables.calibration import Calibration, fit_calibration, store_with_table
+
+if TYPE_CHECKING:
+    from lutnas.latency_tables.table import LatencyTable
+    from lutnas.profiler.runners import Runner
+    from lutnas.spaces import SearchSpace
 
 FIT_SEED = 0x1F17   # the fit's archs; validate's --seed picks others (and coinciding rows are not scored)
 AUTO_FIT_NETWORKS = 8
@@ -30,14 +36,14 @@ def default_fit_count(runtime: str, pipeline: str) -> int:
     return AUTO_FIT_NETWORKS if runtime == "tvm" and pipeline != DEFAULT_PIPELINE else 0
 
 
-def fit_archs(space: Any, count: int, seed: int = FIT_SEED) -> list[tuple[int, ...]]:
+def fit_archs(space: SearchSpace, count: int, seed: int = FIT_SEED) -> list[tuple[int, ...]]:
     """`count` distinct archs of the space (fewer if the space has fewer)."""
     rng = np.random.default_rng(seed)
     unique = list(dict.fromkeys(tuple(int(c) for c in a) for a in space.sample_many(rng, 8 * count)))
     return unique[:count]
 
 
-def fit_on_networks(table: Any, archs: list[tuple[int, ...]], **measure: Any) -> Calibration:
+def fit_on_networks(table: LatencyTable, archs: list[tuple[int, ...]], **measure: Any) -> Calibration:
     """Measure `archs` as whole networks the way the table was built, fit, store it with the table.
 
     `measure`: keyword arguments of `networks.measure_for_table` (runner, policy, progress, dirs).
@@ -49,3 +55,24 @@ def fit_on_networks(table: Any, archs: list[tuple[int, ...]], **measure: Any) ->
     cal = fit_calibration(predicted, [m.latency_ms for m in measured], "linear", tuple(m.key for m in measured))
     store_with_table(table, cal, source="profile", fit_archs=[list(a) for a in archs])
     return cal
+
+
+def fit_stored_table(db: str | Path, table_id: str, count: int, *, runner: Runner | None = None,
+                     tuning_db: Path | None = None, progress: bool = False) -> Calibration:
+    """`profile --fit-networks`: fit the finished table in `db` to `count` whole networks of its space
+    (`fit_archs`), measured by `runner` (here by default), and store the fit with it."""
+    from lutnas.latency_tables.table import open_table
+    from lutnas.spaces import get_space
+
+    table = open_table(db, table_id)
+    try:
+        archs = fit_archs(get_space(table.meta.space), count)
+        return fit_on_networks(table, archs, runner=runner, progress=progress, tuning_db=tuning_db)
+    finally:
+        table.close()
+
+
+def fit_line(cal: Calibration) -> str:
+    return (f"fitted to {cal.n_fit} whole network(s): measured = {cal.a:.3f} x table + {cal.b:.3f} ms "
+            f"(residual {cal.rel_sigma:.1%} RMS); predict / search / export --calibrated apply it, "
+            "validate scores it on other archs")

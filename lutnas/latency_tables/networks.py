@@ -3,25 +3,29 @@
 nn-Meter (Zhang et al., MobiSys 2021) and the ProxylessNAS / FBNet papers judge a latency LUT by
 comparing its sum-of-blocks prediction with the measured latency of complete networks. The
 comparison is only honest when both sides are timed the same way, so a network here goes through
-exactly the path a table entry goes through: export to ONNX (`lowering.export_onnx`), compile every
-library first in worker processes (`profiler.workers.compile_many`; never time while compiling),
-then time each network with a `profiler` runner and the same stability policy, re-measuring
+exactly the path a table entry goes through (`jobs`: export to ONNX, compile every library first in
+worker processes, never timing while compiling), then time each network with a `profiler` runner and the same stability policy, re-measuring
 unstable networks in later passes (not back to back) and keeping every pass.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lutnas.latency_tables.progress import ProgressBar, status_spinner
+from lutnas.latency_tables.jobs import network_jobs
 from lutnas.lowering.pipeline import DEFAULT_PIPELINE
 from lutnas.profiler.measurement import MeasureJob, Measurement
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, Verdict, assess, verdict
+from lutnas.progress import ProgressBar
+
+if TYPE_CHECKING:
+    from lutnas.latency_tables.table import LatencyTable
+    from lutnas.lowering.targets import TargetSpec
+    from lutnas.profiler.runners import Runner
+    from lutnas.spaces import SearchSpace
 
 
 @dataclass(frozen=True)
@@ -62,48 +66,16 @@ class NetworkMeasurement:
         }
 
 
-def network_key(space_name: str, arch: Sequence[int], resolution: int, width_mult: float = 1.0,
-                num_classes: int = 1000) -> str:
-    """A readable, unique name for one network (used as the measurement key and file stem)."""
-    text = json.dumps([space_name, list(arch), resolution, width_mult, num_classes])
-    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-    return f"net-{space_name}-r{resolution}-{digest}"
-
-
-def default_network_dir() -> Path:
-    from lutnas.profiler.workers import default_cache_dir
-
-    return default_cache_dir().parent / "networks"
-
-
-def export_networks(space: Any, archs: Sequence[Sequence[int]], resolution: int, out_dir: Path, *,
-                    width_mult: float = 1.0, num_classes: int = 1000) -> list[Path]:
-    """ONNX file per arch (deterministic export, reused when already written)."""
-    from lutnas.lowering.onnx_io import export_onnx
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for arch in archs:
-        path = out_dir / f"{network_key(space.name, arch, resolution, width_mult, num_classes)}.onnx"
-        if not path.is_file():
-            module = space.build(arch, resolution, num_classes=num_classes, width_mult=width_mult)
-            tmp = path.with_suffix(".tmp.onnx")
-            export_onnx(module, (1, 3, resolution, resolution), tmp)
-            tmp.replace(path)
-        paths.append(path)
-    return paths
-
-
 def measure_archs(
-    space: Any,
+    space: str | SearchSpace,
     archs: Sequence[Sequence[int]],
     resolution: int,
-    target: Any,
+    target: str | TargetSpec,
     runtime: str,
     *,
     threads: int = 1,
     pipeline: str = DEFAULT_PIPELINE,
-    runner: Any = None,
+    runner: Runner | None = None,
     policy: StabilityPolicy = DEFAULT_POLICY,
     progress: bool = True,
     width_mult: float = 1.0,
@@ -123,35 +95,18 @@ def measure_archs(
     `before_timing` runs after every network is compiled and right before the first is timed
     (validate times its drift anchors there).
     """
-    from lutnas.lowering.targets import get_target
-    from lutnas.spaces import get_space
+    from lutnas.lowering.targets import resolve_target
+    from lutnas.profiler.runners import LocalRunner
+    from lutnas.spaces import resolve_space
 
-    space = get_space(space) if isinstance(space, str) else space
-    target = get_target(target) if isinstance(target, str) else target
+    space, target = resolve_space(space), resolve_target(target)
     resolution = space.check_resolution(resolution)
     archs = [space.validate(a) for a in archs]
     unique = list(dict.fromkeys(archs))
-    net_dir = Path(work_dir) if work_dir is not None else default_network_dir()
-    onnx_paths = export_networks(space, unique, resolution, net_dir / space.name, width_mult=width_mult,
-                                 num_classes=num_classes)
-    shape = (1, 3, resolution, resolution)
-    libs: list[Path | None] = [None] * len(unique)
-    if runtime == "tvm":
-        from lutnas.profiler.workers import CompileJob, compile_many
-
-        with status_spinner(f"compiling {len(unique)} network(s) for {target.name}", progress):
-            compiled = compile_many([CompileJob(p, shape) for p in onnx_paths], target, workers=workers,
-                                    cache_dir=cache_dir, pipeline=pipeline, tuning_db=tuning_db)
-        libs = [c.library_path for c in compiled]
-    jobs = [
-        MeasureJob(key=network_key(space.name, a, resolution, width_mult, num_classes), input_shape=shape,
-                   runtime=runtime, library_path=lib, onnx_path=onnx, target=target.name, threads=threads)
-        for a, onnx, lib in zip(unique, onnx_paths, libs)
-    ]
-    if runner is None:
-        from lutnas.profiler.runners import LocalRunner
-
-        runner = LocalRunner(target, runtime, threads, policy)
+    jobs = network_jobs(space, unique, resolution, target, runtime, threads=threads, pipeline=pipeline,
+                        width_mult=width_mult, num_classes=num_classes, work_dir=work_dir, cache_dir=cache_dir,
+                        workers=workers, tuning_db=tuning_db, progress=progress)
+    runner = runner or LocalRunner(target, runtime, threads, policy)
     if before_timing is not None:
         before_timing()
     passes = measure_in_passes(runner, jobs, policy, progress=progress, label="measuring networks")
@@ -162,7 +117,7 @@ def measure_archs(
     return [by_arch[a] for a in archs]
 
 
-def measure_for_table(table: Any, archs: Sequence[Sequence[int]], *, runner: Any = None,
+def measure_for_table(table: LatencyTable, archs: Sequence[Sequence[int]], *, runner: Runner | None = None,
                       policy: StabilityPolicy = DEFAULT_POLICY, progress: bool = True,
                       work_dir: Path | None = None, cache_dir: Path | None = None,
                       tuning_db: Path | None = None,
@@ -174,7 +129,7 @@ def measure_for_table(table: Any, archs: Sequence[Sequence[int]], *, runner: Any
 
     meta = table.meta
     target = target_from_json(meta.target_name, meta.target_json)
-    threads = int(getattr(runner, "threads", meta.threads))  # differs only under allow_mismatch
+    threads = meta.threads if runner is None else runner.threads  # differs only under allow_mismatch
     return measure_archs(meta.space, archs, meta.resolution, target, meta.runtime, threads=threads,
                          pipeline=meta.pipeline, runner=runner, policy=policy, progress=progress,
                          width_mult=float(meta.options.get("width_mult", 1.0)),

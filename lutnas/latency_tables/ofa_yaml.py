@@ -29,9 +29,12 @@ var / count.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lutnas.errors import TableError
+
+if TYPE_CHECKING:
+    from lutnas.spaces import Block
 
 STYLES = {"proxyless": "proxyless", "ofa-mbv3": "mbv3"}
 
@@ -47,7 +50,7 @@ def _shape(h: int, w: int, c: int) -> str:
     return f"{h}x{w}x{c}"
 
 
-def block_keys(block: Any, style: str) -> list[str]:
+def block_keys(block: Block, style: str) -> list[str]:
     """The YAML key(s) of one lutnas block, in their order; the first carries the block's latency."""
     spec, (_, c, h, w) = block.spec, block.input_shape
     if spec.op == "conv":
@@ -78,7 +81,7 @@ def block_keys(block: Any, style: str) -> list[str]:
     raise TableError(f"block {block.key}: op {spec.op!r} (groups {spec.groups}) has no YAML key")
 
 
-def to_yaml_dict(blocks: Sequence[Any], values: dict[str, dict[str, float]], style: str) -> dict[str, dict]:
+def to_yaml_dict(blocks: Sequence[Block], values: dict[str, dict[str, float]], style: str) -> dict[str, dict]:
     """{key: {mean, var, count}} for blocks; `values[block.key]` = {"mean", "var", "count"}."""
     out: dict[str, dict] = {}
     for block in blocks:

@@ -12,76 +12,33 @@ space's `layer_table(resolution)` (equal keys dedupe) plus the fixed blocks (ste
 
 The runner is any `profiler.runners.Runner`; its `describe()` is the table's device fingerprint,
 part of the table identity, so a re-run on another device or software stack makes a new table
-instead of mixing measurements. How a block becomes a `MeasureJob` lives in `block_jobs()` alone.
+instead of mixing measurements. How a block becomes a `MeasureJob` lives in `jobs.py` alone.
 """
 
 from __future__ import annotations
 
-import os
-import re
 import time
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lutnas.errors import LutnasError
-from lutnas.latency_tables.progress import ProgressBar, iter_progress, status_spinner
-from lutnas.latency_tables.stats import DEFAULT_ESTIMATOR, ESTIMATORS
+from lutnas.latency_tables.jobs import block_jobs, work_dir_for
+from lutnas.latency_tables.settings import ProfileResult, ProfileSettings
+from lutnas.latency_tables.stats import ESTIMATORS
 from lutnas.latency_tables.store import Store, TableMeta, table_id_of
 from lutnas.lowering.pipeline import DEFAULT_PIPELINE
-from lutnas.profiler.measurement import (
-    DEFAULT_MIN_REPEAT_MS,
-    DEFAULT_REPEATS,
-    DEFAULT_WARMUP,
-    MeasureJob,
-    Measurement,
-)
+from lutnas.profiler.measurement import MeasureJob, Measurement
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, assess, verdict
+from lutnas.progress import ProgressBar
 
-MEASURE_MODE = "isolated"   # each block timed alone, random input of its input shape
-
-
-@dataclass(frozen=True)
-class ProfileSettings:
-    """How entries are measured and summarised; all of it is part of the table's identity."""
-
-    repeats: int = DEFAULT_REPEATS
-    min_repeat_ms: float = DEFAULT_MIN_REPEAT_MS
-    warmup: int = DEFAULT_WARMUP
-    estimator: str = DEFAULT_ESTIMATOR
-    width_mult: float = 1.0
-    num_classes: int = 1000
-    measure_mode: str = MEASURE_MODE
-    extra: dict[str, Any] = field(default_factory=dict)   # e.g. tuning records (issue 6)
-
-    def options(self, policy: StabilityPolicy) -> dict[str, Any]:
-        out = asdict(self)
-        out["policy"] = asdict(policy)
-        return out
-
-
-@dataclass(frozen=True)
-class ProfileResult:
-    table_id: str
-    db_path: Path
-    entries: int            # entries in the table
-    measured: int           # entries that got at least one pass in this run
-    skipped: int            # entries left alone (already finished)
-    passes: int             # passes added in this run
-    unstable: int           # entries whose verdict is still unstable after this run
-    compile_s: float
-    measure_s: float
-
-
-def work_dir_for(db_path: Path) -> Path:
-    root = os.environ.get("LUTNAS_CACHE")
-    return Path(root) / "blocks" if root else db_path.with_name(db_path.name + ".work")
-
+if TYPE_CHECKING:
+    from lutnas.lowering.targets import TargetSpec
+    from lutnas.profiler.runners import Runner
+    from lutnas.spaces import SearchSpace
 
 def profile_table(
-    space: Any, resolution: int, target: Any, runtime: str, db_path: str | Path, *,
-    threads: int = 1, pipeline: str = DEFAULT_PIPELINE, runner: Any = None, remeasure: bool = False,
+    space: str | SearchSpace, resolution: int, target: str | TargetSpec, runtime: str, db_path: str | Path, *,
+    threads: int = 1, pipeline: str = DEFAULT_PIPELINE, runner: Runner | None = None, remeasure: bool = False,
     policy: StabilityPolicy = DEFAULT_POLICY, progress: bool = True, workers: int = 2,
     settings: ProfileSettings | None = None, work_dir: str | Path | None = None, limit: int | None = None,
     tuning_db: str | Path | None = None,
@@ -92,12 +49,11 @@ def profile_table(
     rest recorded but unmeasured: for smoke tests; `dense()` names what is missing until a run
     without a limit finishes the table.
     """
-    from lutnas.lowering.targets import get_target
+    from lutnas.lowering.targets import resolve_target
     from lutnas.profiler.runners import LocalRunner
-    from lutnas.spaces import get_space
+    from lutnas.spaces import resolve_space
 
-    space = get_space(space) if isinstance(space, str) else space
-    target = get_target(target) if isinstance(target, str) else target
+    space, target = resolve_space(space), resolve_target(target)
     settings = settings or ProfileSettings()
     if settings.estimator not in ESTIMATORS:
         raise LutnasError(f"unknown estimator {settings.estimator!r}; valid: {', '.join(ESTIMATORS)}")
@@ -111,7 +67,7 @@ def profile_table(
                            runner.describe(), settings.options(policy))
         store.ensure_table(meta)
         blocks = layout.unique_blocks()
-        ids = store.ensure_entries(meta.id, [(k, b.spec.encode(), b.input_shape, _role(k, layout))
+        ids = store.ensure_entries(meta.id, [(k, b.spec.encode(), b.input_shape, layout.role(k))
                                              for k, b in blocks.items()])
         passes = _passes_by_key(store, meta.id, ids)
         if settings.measure_mode == "in-network":  # blocks timed inside covering networks (context.py)
@@ -140,7 +96,7 @@ def profile_table(
 
 
 def compile_blocks(
-    space: Any, resolution: int, target: Any, *, pipeline: str = DEFAULT_PIPELINE, workers: int = 2,
+    space: str | SearchSpace, resolution: int, target: str | TargetSpec, *, pipeline: str = DEFAULT_PIPELINE, workers: int = 2,
     settings: ProfileSettings | None = None, work_dir: str | Path, progress: bool = True,
     tuning_db: str | Path | None = None,
 ) -> int:
@@ -151,11 +107,10 @@ def compile_blocks(
     `profile_table` there finds every ONNX file and library cached. No table is written here, since
     this machine is not the device. Returns the number of blocks.
     """
-    from lutnas.lowering.targets import get_target
-    from lutnas.spaces import get_space
+    from lutnas.lowering.targets import resolve_target
+    from lutnas.spaces import resolve_space
 
-    space = get_space(space) if isinstance(space, str) else space
-    target = get_target(target) if isinstance(target, str) else target
+    space, target = resolve_space(space), resolve_target(target)
     settings = settings or ProfileSettings()
     layout = space.layer_table(space.check_resolution(resolution), width_mult=settings.width_mult,
                                num_classes=settings.num_classes)
@@ -165,32 +120,8 @@ def compile_blocks(
     return len(jobs)
 
 
-def block_jobs(
-    blocks: Mapping[str, Any], *, runtime: str, target: Any, threads: int, settings: ProfileSettings,
-    work_dir: Path, pipeline: str = DEFAULT_PIPELINE, workers: int = 2, progress: bool = False,
-    tuning_db: str | Path | None = None,
-) -> dict[str, MeasureJob]:
-    """One `MeasureJob` per block key: export ONNX (cached by key), compile all (TVM), build the jobs."""
-    onnx_dir = Path(work_dir) / "onnx"
-    onnx = {k: _export_block(b, onnx_dir / f"{_safe(k)}.onnx") for k, b in
-            iter_progress(blocks.items(), len(blocks), "exporting ONNX", progress)}
-    libs: dict[str, Path | None] = dict.fromkeys(blocks)
-    if runtime == "tvm" and blocks:
-        from lutnas.profiler.workers import CompileJob, compile_many
-
-        with status_spinner(f"compiling {len(blocks)} block(s) with {workers} worker(s)", progress):
-            built = compile_many([CompileJob(onnx[k], b.input_shape) for k, b in blocks.items()], target,
-                                 workers=workers, pipeline=pipeline,
-                                 tuning_db=None if tuning_db is None else Path(tuning_db))
-        libs = {k: c.library_path for k, c in zip(blocks, built)}
-    return {k: MeasureJob(key=k, input_shape=b.input_shape, runtime=runtime, library_path=libs[k],
-                          onnx_path=onnx[k], target=target.name, threads=threads, repeats=settings.repeats,
-                          min_repeat_ms=settings.min_repeat_ms, warmup=settings.warmup)
-            for k, b in blocks.items()}
-
-
 # -- helpers -----------------------------------------------------------------------------------------
-def _table_meta(space: str, resolution: int, target: Any, runtime: str, threads: int, pipeline: str,
+def _table_meta(space: str, resolution: int, target: TargetSpec, runtime: str, threads: int, pipeline: str,
                 fp: dict[str, Any], options: dict[str, Any]) -> TableMeta:
     from lutnas.latency_tables.store import table_identity
 
@@ -199,15 +130,6 @@ def _table_meta(space: str, resolution: int, target: Any, runtime: str, threads:
     return TableMeta(table_id_of(ident), space, resolution, target.name, target.canonical_json(),
                      target.target_hash(), runtime, int(threads), pipeline, fp, fp["fingerprint_id"],
                      options, time.time())
-
-
-def _role(key: str, layout: Any) -> str:
-    fixed = [b.key for b in layout.fixed]
-    if key not in fixed:
-        return "layer"
-    if key == fixed[0]:
-        return "stem"
-    return "head" if key == fixed[-1] else "fixed"
 
 
 def _passes_by_key(store: Store, table_id: str, ids: dict[str, int]) -> dict[str, list]:
@@ -247,22 +169,3 @@ def _measure_rounds(store: Store, runner: Any, jobs: dict[str, MeasureJob], ids:
             todo = [k for k in todo if verdict(passes[k], policy).needs_more]
             round_no += 1
     return added
-
-
-def _export_block(block: Any, path: Path) -> Path:
-    """ONNX of one block, exported once: written to a temporary name, then moved into place."""
-    if path.is_file():
-        return path
-    from lutnas.lowering.onnx_io import export_onnx
-
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.onnx")
-    try:
-        export_onnx(block.build(), block.input_shape, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def _safe(key: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.@x-]", "_", key)

@@ -21,6 +21,7 @@ from lutnas.errors import TableError
 from lutnas.latency_tables.dense import DenseTable
 from lutnas.latency_tables.stats import DEFAULT_ESTIMATOR, EntryStats, entry_stats, flatten
 from lutnas.latency_tables.store import EntryRow, PassRow, Store, TableMeta
+from lutnas.lowering.targets import TargetSpec
 from lutnas.profiler.fingerprint import ID_FIELDS
 from lutnas.profiler.measurement import Measurement
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, Verdict, verdict
@@ -150,7 +151,8 @@ class LatencyTable:
         return table
 
     # -- compatibility -----------------------------------------------------------------------------
-    def mismatches(self, *, space: str | None = None, resolution: int | None = None, target: Any = None,
+    def mismatches(self, *, space: str | None = None, resolution: int | None = None,
+                   target: str | dict[str, Any] | TargetSpec | None = None,
                    runtime: str | None = None, threads: int | None = None,
                    fingerprint: dict[str, Any] | None = None) -> list[str]:
         """One line per field where the table differs from what it is used with (None = not checked)."""
@@ -170,7 +172,8 @@ class LatencyTable:
             out.extend(fingerprint_mismatches(m.fingerprint, fingerprint))
         return out
 
-    def check_compatible(self, *, space: str | None = None, resolution: int | None = None, target: Any = None,
+    def check_compatible(self, *, space: str | None = None, resolution: int | None = None,
+                         target: str | dict[str, Any] | TargetSpec | None = None,
                          runtime: str | None = None, threads: int | None = None,
                          fingerprint: dict[str, Any] | None = None, allow_mismatch: bool = False) -> list[str]:
         """Raise TableError naming every mismatch, or with `allow_mismatch` return them (to record)."""
@@ -198,9 +201,9 @@ def fingerprint_mismatches(table_fp: dict[str, Any], other_fp: dict[str, Any]) -
     return out
 
 
-def _target_json(target: Any) -> str | None:
-    """Canonical target JSON of a TargetSpec / dict / JSON text; None for a bare name."""
-    if hasattr(target, "canonical_json"):
+def _target_json(target: str | dict[str, Any] | TargetSpec) -> str | None:
+    """Canonical target JSON of a TargetSpec / dict / JSON text / registered name."""
+    if isinstance(target, TargetSpec):
         return target.canonical_json()
     if isinstance(target, dict):
         return json.dumps(target, sort_keys=True, separators=(",", ":"))
@@ -211,3 +214,17 @@ def _target_json(target: Any) -> str | None:
 
         return get_target(target).canonical_json()
     return None
+
+
+def unused_calibration_note(db: str | Path, table_id: str | None) -> str | None:
+    """The note for a command run without `--calibrated` on a table that has a calibration (a table
+    fitted to whole networks predicts them better with its fit); None when it has none."""
+    table = open_table(db, table_id)
+    try:
+        cal = table.calibration
+    finally:
+        table.close()
+    if not cal:
+        return None
+    return (f"note: the table has a calibration fitted on {cal.get('n_fit')} whole network(s) "
+            f"(x{float(cal.get('a', 1)):.3f}); --calibrated applies it")

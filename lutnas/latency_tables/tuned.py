@@ -14,7 +14,15 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from lutnas.latency_tables.jobs import export_block
+from lutnas.latency_tables.settings import ProfileSettings
+
+if TYPE_CHECKING:
+    from lutnas.latency_tables.table import LatencyTable
+    from lutnas.lowering.targets import TargetSpec
+    from lutnas.spaces import Block, SearchSpace
 
 
 def default_tuning_root() -> Path:
@@ -22,16 +30,16 @@ def default_tuning_root() -> Path:
     return Path(root) / "tuning"
 
 
-def tuning_db_for(target: Any, threads: int, root: str | Path | None = None, runtime: str = "tvm") -> Path:
+def tuning_db_for(target: TargetSpec, threads: int, root: str | Path | None = None, runtime: str = "tvm") -> Path:
     """The database directory of this device (fingerprint id) and `target` under `root`."""
-    from lutnas.lowering.tuning import database_dir_for
+    from lutnas.lowering.database import database_dir_for
     from lutnas.profiler.fingerprint import fingerprint
 
     fp = fingerprint(target, runtime, threads)
     return database_dir_for(root or default_tuning_root(), fp["fingerprint_id"], target.target_hash())
 
 
-def table_tuning_db(table: Any) -> Path | None:
+def table_tuning_db(table: LatencyTable) -> Path | None:
     """The database a tuned table was compiled with (recorded, else this device's under the default root)."""
     from lutnas.lowering.pipeline import TUNED_PREFIX
     from lutnas.lowering.targets import target_from_json
@@ -45,20 +53,19 @@ def table_tuning_db(table: Any) -> Path | None:
     return tuning_db_for(target_from_json(meta.target_name, meta.target_json), meta.threads)
 
 
-def tune_blocks(blocks: dict[str, Any], target: Any, database_dir: Path, *, trials: int, threads: int,
+def tune_blocks(blocks: dict[str, Block], target: TargetSpec, database_dir: Path, *, trials: int, threads: int,
                 work_dir: Path, progress: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
     """Tune every block (key -> Block) for `trials` trials into `database_dir`; resumable (tasks
     already tuned in the database cost nothing). Returns (what the table options record: trials per
     block and the database hash, both part of the table identity; a report of this run)."""
-    from lutnas.latency_tables.profile import _export_block, _safe
-    from lutnas.latency_tables.progress import iter_progress
-    from lutnas.lowering.tuning import database_hash, tune
+    from lutnas.lowering.database import database_hash
+    from lutnas.lowering.tuning import tune
+    from lutnas.progress import iter_progress
 
-    onnx_dir = Path(work_dir) / "onnx"
     run = 0
     seconds = 0.0
-    for key, block in iter_progress(blocks.items(), len(blocks), "tuning blocks", progress, transient=False):
-        path = _export_block(block, onnx_dir / f"{_safe(key)}.onnx")
+    for block in iter_progress(blocks.values(), len(blocks), "tuning blocks", progress, transient=False):
+        path = export_block(block, work_dir)
         rep = tune(path, block.input_shape, target, database_dir, trials=trials, threads=threads, progress=False)
         run += rep.trials_run
         seconds += rep.seconds
@@ -73,22 +80,27 @@ class TunedTable:
     pipeline: str            # lutnas-cpu+tuned:<database hash>
     database_dir: Path
     database_hash: str
-    settings: Any            # ProfileSettings whose extra["tuning"] records the tuning (table identity)
+    settings: ProfileSettings  # extra["tuning"] records the tuning (table identity)
     blocks: int
     trials_run: int
     tuning_s: float
 
+    def line(self) -> str:
+        return (f"tuned {self.blocks} block(s): {self.trials_run} new trial(s) in {self.tuning_s / 60:.1f} min; "
+                f"database {self.database_dir} ({self.database_hash})")
 
-def tune_table(space: Any, resolution: int, target: Any, runtime: str, threads: int, trials: int,
-               root: str | Path | None, settings: Any, work_dir: Path, progress: bool = True) -> TunedTable:
+
+def tune_table(space: str | SearchSpace, resolution: int, target: TargetSpec, runtime: str, threads: int,
+               trials: int, root: str | Path | None, settings: ProfileSettings, work_dir: Path,
+               progress: bool = True) -> TunedTable:
     """Tune every unique block of a table into this device's database, ready for `profile_table`."""
     from lutnas.errors import LutnasError
     from lutnas.lowering.pipeline import TUNED_PREFIX
-    from lutnas.spaces import get_space
+    from lutnas.spaces import resolve_space
 
     if runtime != "tvm":
         raise LutnasError("--tune applies to the tvm runtime only")
-    space = get_space(space) if isinstance(space, str) else space
+    space = resolve_space(space)
     blocks = space.layer_table(space.check_resolution(resolution), width_mult=settings.width_mult,
                                num_classes=settings.num_classes).unique_blocks()
     db_dir = tuning_db_for(target, threads, root)

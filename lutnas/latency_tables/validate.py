@@ -26,12 +26,19 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lutnas.latency_tables.calibration import Calibration, fit_calibration, split_fit_score, store_with_table
 from lutnas.latency_tables.drift import DEFAULT_ANCHORS, Drift
+
+if TYPE_CHECKING:
+    from lutnas.latency_tables.table import LatencyTable
+    from lutnas.lowering.targets import TargetSpec
+    from lutnas.profiler.runners import Runner
+    from lutnas.profiler.stability import StabilityPolicy
+    from lutnas.spaces import Arch, SearchSpace
 
 REPORT_FORMAT = 1
 
@@ -269,10 +276,28 @@ def load_conditions() -> dict[str, Any]:
     return {"load_avg": load, "time": time.time()}
 
 
-def validate(table: Any, archs: Sequence[Sequence[int]], out_dir: str | Path, *, runner: Any = None,
-             calibrate: bool = False, allow_mismatch: bool = False, fit_fraction: float = 1 / 3, seed: int = 0,
-             kind: str = "linear", progress: bool = True, work_dir: Path | None = None,
-             cache_dir: Path | None = None, policy: Any = None,
+def validation_archs(space: str | SearchSpace, archs_file: Path | None, count: int | None,
+                     seed: int | None) -> list[Arch]:
+    """The archs `lutnas validate` measures: those of an archs file of the table's space, or `count`
+    archs sampled with `seed` (which must be given: one never used to build or calibrate the table)."""
+    from lutnas.errors import LutnasError
+    from lutnas.spaces import load_archs, resolve_space
+
+    if (archs_file is None) == (count is None):
+        raise LutnasError("give either --archs FILE or -n N --seed K")
+    space = resolve_space(space)
+    if archs_file is not None:
+        return load_archs(archs_file, space.name)[1]
+    if seed is None:
+        raise LutnasError("-n needs --seed (pick one never used to build or calibrate the table)")
+    rng = np.random.default_rng(seed)
+    return [space.sample(rng) for _ in range(count or 0)]
+
+
+def validate(table: LatencyTable, archs: Sequence[Sequence[int]], out_dir: str | Path, *,
+             runner: Runner | None = None, calibrate: bool = False, allow_mismatch: bool = False,
+             fit_fraction: float = 1 / 3, seed: int = 0, kind: str = "linear", progress: bool = True,
+             work_dir: Path | None = None, cache_dir: Path | None = None, policy: StabilityPolicy | None = None,
              tuning_db: Path | None = None, anchors: int = DEFAULT_ANCHORS) -> ValidationReport:
     """Measure `archs` as whole networks the way `table` was built, compare, write the report files.
 
@@ -303,7 +328,7 @@ def validate(table: Any, archs: Sequence[Sequence[int]], out_dir: str | Path, *,
     prediction = table.dense().predict(np.asarray(archs, dtype=np.int64))
     stored = stored_calibration(table)   # read with the prediction, before the networks compile and run
     before = load_conditions()
-    threads = int(getattr(runner, "threads", meta.threads))  # differs only under allow_mismatch
+    threads = runner.threads  # differs from the table's only under allow_mismatch
     tuning_db = tuning_db or table_tuning_db(table)
     anchor = _Anchors(table, runner, anchor_entries(table, anchors), target, threads, tuning_db, progress)
     measured = measure_for_table(table, archs, runner=runner, policy=policy, progress=progress, work_dir=work_dir,
@@ -326,10 +351,10 @@ def validate(table: Any, archs: Sequence[Sequence[int]], out_dir: str | Path, *,
 class _Anchors:
     """Compiles the anchor entries up front, times them before and after the networks (drift.py)."""
 
-    def __init__(self, table: Any, runner: Any, then: dict[str, float], target: Any, threads: int,
+    def __init__(self, table: LatencyTable, runner: Runner, then: dict[str, float], target: TargetSpec, threads: int,
                  tuning_db: Path | None, progress: bool) -> None:
         from lutnas.latency_tables.drift import anchor_jobs
-        from lutnas.latency_tables.profile import work_dir_for
+        from lutnas.latency_tables.jobs import work_dir_for
 
         self.then, self.runner, self._before = then, runner, {}
         self.jobs = anchor_jobs(table, list(then), target, threads, work_dir_for(Path(table.path)), tuning_db,
@@ -346,12 +371,12 @@ class _Anchors:
         return drift_from(self.then, self._before, time_anchors(self.runner, self.jobs)) if self.jobs else None
 
 
-def stored_calibration(table: Any) -> Calibration | None:
+def stored_calibration(table: LatencyTable) -> Calibration | None:
     doc = table.calibration
     return Calibration.from_dict(doc) if doc else None
 
 
-def store_calibration(table: Any, report: ValidationReport) -> None:
+def store_calibration(table: LatencyTable, report: ValidationReport) -> None:
     """Keep the calibration with the table, with its held-out scores."""
     held_out = {"raw": asdict(report.accuracy),
                 "calibrated": asdict(report.calibrated_accuracy) if report.calibrated_accuracy else None}

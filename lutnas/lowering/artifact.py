@@ -19,9 +19,14 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lutnas.errors import LutnasError
+
+if TYPE_CHECKING:
+    from torch import nn
+    
+    from lutnas.lowering.targets import TargetSpec
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -36,7 +41,7 @@ class ArtifactError(LutnasError):
     """An artifact directory is incomplete, tampered with, or not a lutnas artifact."""
 
 
-def export_artifact(module: Any, input_shape: tuple[int, ...], target: Any, out_dir: str | Path,
+def export_artifact(module: nn.Module, input_shape: tuple[int, ...], target: str | TargetSpec, out_dir: str | Path,
                     info: dict[str, Any], pipeline: str | None = None,
                     tuning_db: str | Path | None = None) -> dict[str, Any]:
     """Lower `module` for `target` into `out_dir`, store the reference pair, write the manifest.

@@ -13,13 +13,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from lutnas.lowering.numerics import NumericsReport, check_numerics
 from lutnas.lowering.onnx_io import export_onnx, file_sha256
 from lutnas.lowering.pipeline import DEFAULT_PIPELINE
-from lutnas.lowering.targets import TargetSpec, get_target
+from lutnas.lowering.targets import TargetSpec, resolve_target
 from lutnas.lowering.tvm_build import BuiltModule, build
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class LoweredArtifact:
 
 
 def lower(
-    module: Any,
+    module: nn.Module,
     input_shape: tuple[int, ...],
     target: TargetSpec | str,
     out_dir: str | Path,
@@ -55,7 +58,7 @@ def lower(
     tuning_db: str | Path | None = None,
 ) -> LoweredArtifact:
     """Export, compile, link and (if `check`) numerically check `module` for `target` in `out_dir`."""
-    spec = get_target(target) if isinstance(target, str) else target
+    spec = resolve_target(target)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     shape = tuple(int(d) for d in input_shape)

@@ -14,9 +14,14 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lutnas.errors import NumericsError
+
+if TYPE_CHECKING:
+    from torch import nn
+    
+    from lutnas.lowering.tvm_build import BuiltModule
 
 RTOL = 1e-3
 ATOL = 1e-4
@@ -86,9 +91,9 @@ class NumericsReport:
 
 
 def check_numerics(
-    module: Any,
+    module: nn.Module,
     onnx_path: str | Path,
-    built: Any = None,
+    built: BuiltModule | None = None,
     input_shape: tuple[int, ...] | None = None,
     seed: int = 0,
     rtol: float = RTOL,

@@ -13,16 +13,20 @@ import copy
 import hashlib
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lutnas.errors import OnnxError
+from lutnas.errors import OnnxError, error_line
+
+if TYPE_CHECKING:
+    import onnx
+    from torch import nn
 
 OPSET = 17
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"
 
 
-def export_onnx(module: Any, input_shape: tuple[int, ...], path: str | Path) -> Path:
+def export_onnx(module: nn.Module, input_shape: tuple[int, ...], path: str | Path) -> Path:
     """Export `module` (eval mode, no grad) at `input_shape` to `path`; checked and shape-inferred."""
     import onnx
     import torch
@@ -50,7 +54,7 @@ def export_onnx(module: Any, input_shape: tuple[int, ...], path: str | Path) -> 
     return path
 
 
-def load_onnx(path: str | Path) -> Any:
+def load_onnx(path: str | Path) -> onnx.ModelProto:
     """Load, check (full check) and shape-infer an ONNX file; any failure -> `OnnxError`."""
     import onnx
     from google.protobuf.message import DecodeError
@@ -61,7 +65,7 @@ def load_onnx(path: str | Path) -> Any:
     try:
         proto = onnx.load(str(path))
     except (DecodeError, ValueError, RuntimeError) as err:
-        raise OnnxError(f"{path}: not an ONNX protobuf ({_first_line(err)})") from err
+        raise OnnxError(f"{path}: not an ONNX protobuf ({error_line(err)})") from err
     return _checked(proto, path)
 
 
@@ -69,7 +73,7 @@ def file_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def op_types(proto: Any) -> list[str]:
+def op_types(proto: onnx.ModelProto) -> list[str]:
     """Operator types in the main graph, domain-qualified outside the default domain."""
     return [_qualified(node) for node in proto.graph.node]
 
@@ -85,12 +89,7 @@ def _checked(proto: Any, path: Path) -> Any:
         onnx.checker.check_model(proto, full_check=True)
         return onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
     except Exception as err:  # checker and inference raise several unrelated exception types
-        raise OnnxError(f"{path}: ONNX checker failed: {_first_line(err)}") from err
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip() or type(err).__name__
-    return text.splitlines()[0][:300]
+        raise OnnxError(f"{path}: ONNX checker failed: {error_line(err)}") from err
 
 
 def fold_batchnorm(proto: Any) -> Any:

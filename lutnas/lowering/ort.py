@@ -8,12 +8,18 @@ with a single-stream TVM module and repeatable from run to run.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from lutnas.errors import OnnxError
+from lutnas.errors import OnnxError, error_line
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 
-def ort_session(onnx_path: str | Path, threads: int = 1) -> Any:
+def ort_session(onnx_path: str | Path, threads: int = 1, profile_prefix: str | Path | None = None
+                ) -> ort.InferenceSession:
+    """A session on the CPU provider with these settings; with `profile_prefix`, onnxruntime's per-node
+    profiler is on and writes its trace under that prefix (`end_profiling()` names the file)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -21,8 +27,10 @@ def ort_session(onnx_path: str | Path, threads: int = 1) -> Any:
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if profile_prefix is not None:
+        opts.enable_profiling = True
+        opts.profile_file_prefix = str(profile_prefix)
     try:
         return ort.InferenceSession(str(onnx_path), sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as err:  # onnxruntime's pybind errors (Fail, InvalidGraph, NoSuchFile, ...)
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
-        raise OnnxError(f"{onnx_path}: onnxruntime cannot load it: {first}") from err
+        raise OnnxError(f"{onnx_path}: onnxruntime cannot load it: {error_line(err)}") from err

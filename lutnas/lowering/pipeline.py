@@ -4,22 +4,31 @@ A pipeline name is recorded with every artifact and table, because the schedules
 the latency that is measured: a table only describes the runtime that was built the same way.
 
 `build_pipeline(name, target)` returns the `pipeline=` argument for `tvm.compile`; `None` means TVM's
-own default pipeline for the target.
+own default pipeline for the target. The passes up to fusion (`fusion_passes`) are written once:
+the `lutnas-cpu` pipelines run them, and tuning extracts its tasks from their output
+(`fused_module`), so a tuned record's task is structurally the function a build looks up.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lutnas.registry import Registry
 
-PipelineFactory = Callable[[Any], Any]  # (tvm Target) -> tvm pass / pipeline, or None
+if TYPE_CHECKING:
+    import onnx
+    import tvm
+
+    from lutnas.lowering.rules import Rule
+
+PipelineFactory = Callable[["tvm.target.Target"], "tvm.transform.Pass | None"]
 
 PIPELINES: Registry[PipelineFactory] = Registry("pipeline")
 
 
-def _tvm_default(target: Any) -> Any:
+def _tvm_default(target: tvm.target.Target) -> tvm.transform.Pass | None:
     """TVM 0.27's default build pipeline for the target (untuned; on CPU: no fusion, one thread)."""
     return None
 
@@ -27,12 +36,38 @@ def _tvm_default(target: Any) -> Any:
 PIPELINES.register("tvm-default", _tvm_default)
 
 
-def cpu_pipeline(target: Any, database_dir: Any = None, rules: Any = None, layout: str = "NHWC") -> Any:
+def fusion_passes(target: tvm.target.Target, layout: str = "NHWC") -> list[tvm.transform.Pass]:
+    """Layout, library dispatch, legalize + fold + fuse: where MetaSchedule's tasks appear.
+
+    The network is put into `layout` (`lowering.layout`: channels-last unless NCHW is asked for),
+    then TVM's CPU library dispatch and legalization passes
+    (`tvm.relax.backend.cpu_generic.get_default_pipeline`'s first steps) run as they are.
+    """
+    from tvm.relax.backend.cpu_generic import pipeline as cpu_generic
+
+    from lutnas.lowering.layout import layout_passes
+
+    return layout_passes(layout) + cpu_generic.library_dispatch_passes(target) + cpu_generic.legalize_passes(target)
+
+
+def fused_module(model: onnx.ModelProto | str | Path | tvm.IRModule, input_shape: tuple[int, ...],
+                 target: tvm.target.Target, layout: str = "NHWC") -> tvm.IRModule:
+    """`model` (ONNX path/proto, imported by `frontend.import_onnx`, or a Relax IRModule) after
+    `fusion_passes` for `target`: the module whose functions a `lutnas-cpu` build schedules."""
+    import tvm
+
+    from lutnas.lowering.frontend import import_onnx
+
+    mod = model if isinstance(model, tvm.IRModule) else import_onnx(model, input_shape).mod
+    with target:  # TVM's legalization reads the current target
+        return tvm.transform.Sequential(fusion_passes(target, layout))(mod)
+
+
+def cpu_pipeline(target: tvm.target.Target, database_dir: str | Path | None = None,
+                 rules: list[Rule] | None = None, layout: str = "NHWC") -> tvm.transform.Pass:
     """TVM's CPU pipeline with lutnas's schedule rules (and optionally a tuning database).
 
-    The passes of `tvm.relax.backend.cpu_generic.get_default_pipeline` (library dispatch,
-    legalize + fold + fuse, dataflow lowering, finalize), after the network is put into `layout`
-    (`lowering.layout`: channels-last unless NCHW is asked for), with two steps inserted after fusion:
+    `fusion_passes`, then two steps before TVM's dataflow lowering and finalize passes:
     `MetaScheduleApplyDatabase` (when `database_dir` holds a MetaSchedule JSON database: tuned
     records win) and then `lutnas.lowering.rules` for every function still unscheduled.
     """
@@ -40,24 +75,15 @@ def cpu_pipeline(target: Any, database_dir: Any = None, rules: Any = None, layou
     from tvm import relax
     from tvm.relax.backend.cpu_generic import pipeline as cpu_generic
 
-    from lutnas.lowering.layout import layout_passes
     from lutnas.lowering.rules import apply_rules_pass
 
     tuned = []
     if database_dir is not None:
-        from lutnas.lowering.tuning import apply_database_pass
+        from lutnas.lowering.database import apply_database_pass
 
         tuned = [apply_database_pass(database_dir, target)]
     seq = tvm.transform.Sequential(
-        layout_passes(layout)
-        + cpu_generic.library_dispatch_passes(target)
-        + [
-            relax.transform.LegalizeOps(),
-            relax.transform.AnnotateTIROpPattern(),
-            relax.transform.FoldConstant(),
-            relax.transform.FuseOps(),
-            relax.transform.FuseTIR(),
-        ]
+        fusion_passes(target, layout)
         + tuned
         + [
             apply_rules_pass(target, rules),
@@ -71,19 +97,19 @@ def cpu_pipeline(target: Any, database_dir: Any = None, rules: Any = None, layou
     )
 
     @tvm.transform.module_pass(opt_level=0, name="LutnasCPUPipeline")
-    def _pipeline(mod: Any, _ctx: Any) -> Any:
+    def _pipeline(mod: tvm.IRModule, _ctx: tvm.transform.PassContext) -> tvm.IRModule:
         with target:  # TVM's own legalization and lowering passes read the current target
             return seq(mod)
 
     return _pipeline
 
 
-def _lutnas_cpu(target: Any) -> Any:
+def _lutnas_cpu(target: tvm.target.Target) -> tvm.transform.Pass:
     """Channels-last network, legalize, fold, fuse, then lutnas's CPU rules; no tuning."""
     return cpu_pipeline(target)
 
 
-def _lutnas_cpu_nchw(target: Any) -> Any:
+def _lutnas_cpu_nchw(target: tvm.target.Target) -> tvm.transform.Pass:
     """As `lutnas-cpu` but in ONNX's NCHW layout (lutnas's rules before the channels-last change)."""
     return cpu_pipeline(target, layout="NCHW")
 
@@ -94,9 +120,9 @@ PIPELINES.register("lutnas-cpu-nchw", _lutnas_cpu_nchw)
 TUNED_PREFIX = "lutnas-cpu+tuned:"
 
 
-def tuned_pipeline_name(database_dir: Any) -> str:
+def tuned_pipeline_name(database_dir: str | Path) -> str:
     """The recorded name of a build that applies the database in `database_dir` (by content hash)."""
-    from lutnas.lowering.tuning import database_hash
+    from lutnas.lowering.database import database_hash
 
     return f"{TUNED_PREFIX}{database_hash(database_dir)}"
 
@@ -113,7 +139,8 @@ def pipeline_revision(name: str) -> int:
     return _REVISIONS.get(base, 1)
 
 
-def build_pipeline(name: str, target: Any, database_dir: Any = None) -> Any:
+def build_pipeline(name: str, target: tvm.target.Target, database_dir: str | Path | None = None
+                   ) -> tvm.transform.Pass | None:
     """The pass for `name`; a `lutnas-cpu+tuned:<hash>` name needs the database it names."""
     if name.startswith(TUNED_PREFIX):
         if database_dir is None:

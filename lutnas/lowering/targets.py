@@ -182,6 +182,11 @@ def get_target(name: str, **options: Any) -> TargetSpec:
     return factory(**options)
 
 
+def resolve_target(target: str | TargetSpec) -> TargetSpec:
+    """The target itself, or the registered target of that short name: stage functions take either."""
+    return get_target(target) if isinstance(target, str) else target
+
+
 def target_from_json(name: str, target_json: str | dict) -> TargetSpec:
     """Rebuild the TargetSpec a table or artifact recorded (its short name plus canonical JSON).
 

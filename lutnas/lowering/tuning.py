@@ -2,9 +2,11 @@
 
 Apache TVM's MetaSchedule (`tvm.s_tir.meta_schedule`, Shao et al., "Tensor Program Optimization
 with Probabilistic Programs", NeurIPS 2022) tunes the fused PrimFuncs ("tasks") that Relax's
-legalize + FuseOps/FuseTIR leave behind. What lutnas adds around it:
+legalize + FuseOps/FuseTIR leave behind. The tasks come from `pipeline.fused_module`: the import
+(`frontend`) and passes (`pipeline.fusion_passes`) a `lutnas-cpu` build runs, so what is tuned is
+what a build looks up. What lutnas adds around it:
 
-- ONE JSON database per (device fingerprint, target), chosen by the caller (lowering cannot import
+- ONE JSON database per (device fingerprint, target) (`lowering.database`), chosen by the caller (lowering cannot import
   the profiler; the CLI derives the directory from `fingerprint_id` and the target hash). Tasks are
   matched structurally, so a task tuned inside one block serves every network containing it, and an
   exported artifact reuses what `profile` tuned.
@@ -22,18 +24,23 @@ legalize + FuseOps/FuseTIR leave behind. What lutnas adds around it:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any
 
 from lutnas.errors import LutnasError
+from lutnas.lowering.database import database_hash, open_database
+from lutnas.lowering.pipeline import TUNED_PREFIX, fused_module
+from lutnas.lowering.targets import TargetSpec
+from lutnas.progress import ProgressBar
 
-WORKLOAD_FILE = "database_workload.json"
-RECORD_FILE = "database_tuning_record.json"
+if TYPE_CHECKING:
+    import tvm
+    
+    from lutnas.lowering.rules import Rule
 
 
 @dataclass(frozen=True)
@@ -66,8 +73,6 @@ class TuningReport:
 
     @property
     def pipeline(self) -> str:
-        from lutnas.lowering.pipeline import TUNED_PREFIX
-
         return f"{TUNED_PREFIX}{self.database_hash}"
 
     def to_dict(self) -> dict:
@@ -83,100 +88,8 @@ class TuningReport:
                 f"{self.seconds / 60:.1f} min; database {self.database_dir} ({self.database_hash})")
 
 
-# -- the database -----------------------------------------------------------------------------------
-def database_dir_for(root: str | Path, fingerprint_id: str, target_hash: str) -> Path:
-    """The database directory of one (device fingerprint, target) under `root`."""
-    return Path(root) / f"{fingerprint_id}-{target_hash}"
-
-
-def database_hash(database_dir: str | Path) -> str:
-    """Content hash of the database (workloads + records), 12 hex digits; "empty" without records."""
-    d = Path(database_dir)
-    h = hashlib.sha256()
-    seen = False
-    for name in (WORKLOAD_FILE, RECORD_FILE):
-        path = d / name
-        if path.is_file():
-            data = path.read_bytes()
-            seen = seen or (name == RECORD_FILE and bool(data.strip()))
-            h.update(name.encode() + b"\0" + data)
-    return h.hexdigest()[:12] if seen else "empty"
-
-
-def open_database(database_dir: str | Path) -> Any:
-    """The MetaSchedule JSON database in `database_dir` (created if missing)."""
-    from tvm.s_tir import meta_schedule as ms
-
-    d = Path(database_dir)
-    try:
-        d.mkdir(parents=True, exist_ok=True)
-        return ms.database.JSONDatabase(work_dir=str(d), module_equality="structural")
-    except OSError as err:
-        raise LutnasError(f"tuning database {d}: {err.strerror or err}") from None
-    except Exception as err:  # noqa: BLE001 -- TVM raises its own errors for unreadable JSON
-        first = (str(err).strip().splitlines() or [type(err).__name__])[-1][:200]
-        raise LutnasError(f"tuning database {d} cannot be read: {first}") from None
-
-
-def database_records(database_dir: str | Path) -> int:
-    """Number of tuning records in the database (lines of its record file)."""
-    path = Path(database_dir) / RECORD_FILE
-    if not path.is_file():
-        return 0
-    with path.open("rb") as fh:
-        return sum(1 for line in fh if line.strip())
-
-
-def apply_database_pass(database_dir: str | Path, target: Any) -> Any:
-    """A module pass applying the best record of each task found in the database."""
-    import tvm
-    from tvm import relax
-
-    db = open_database(database_dir)
-
-    @tvm.transform.module_pass(opt_level=0, name="LutnasApplyTuningDatabase")
-    def _pass(mod: Any, _ctx: Any) -> Any:
-        with target, db:
-            return relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(mod)
-
-    return _pass
-
-
 # -- tasks ------------------------------------------------------------------------------------------
-def fused_module(model: Any, input_shape: tuple[int, ...], target: Any, layout: str = "NHWC") -> Any:
-    """Import `model` (ONNX path/proto or a Relax IRModule), put it into `layout` as the `lutnas-cpu`
-    pipeline does (`lowering.layout`), and legalize + fold + fuse it for `target`, which is where
-    MetaSchedule's tasks appear."""
-    import tvm
-    from tvm import relax
-
-    from lutnas.lowering.layout import layout_passes
-
-    if not isinstance(model, tvm.IRModule):
-        from lutnas.lowering.onnx_io import load_onnx
-        from lutnas.lowering.tvm_build import _import, frontend_unsupported_ops
-
-        name = str(model) if isinstance(model, (str, Path)) else "<model>"
-        proto = load_onnx(model) if isinstance(model, (str, Path)) else model
-        missing = frontend_unsupported_ops(proto)
-        if missing:
-            from lutnas.errors import OnnxError
-
-            raise OnnxError(f"{name}: operator(s) TVM's ONNX frontend cannot import: {', '.join(missing)}")
-        model = _import(proto, tuple(input_shape), name)
-    seq = tvm.transform.Sequential([
-        *layout_passes(layout),
-        relax.transform.LegalizeOps(),
-        relax.transform.AnnotateTIROpPattern(),
-        relax.transform.FoldConstant(),
-        relax.transform.FuseOps(),
-        relax.transform.FuseTIR(),
-    ])
-    with target:
-        return seq(model)
-
-
-def tuning_target(target: Any, threads: int) -> Any:
+def tuning_target(target: tvm.target.Target, threads: int) -> tvm.target.Target:
     """The target MetaSchedule measures with: the build target plus `num-cores` (its search space
     decides parallel extents from it)."""
     import tvm
@@ -186,7 +99,7 @@ def tuning_target(target: Any, threads: int) -> Any:
     return tvm.target.Target(cfg)
 
 
-def build_candidate(mod: Any, target: Any, _params: Any) -> Any:
+def build_candidate(mod: tvm.IRModule, target: tvm.target.Target, _params: Any) -> Any:
     """MetaSchedule's default builder minus `import tvm.s_tir.tensor_intrin`, which parses every
     tensor intrinsic's TVMScript (measured 30 s to 3 min here) in each fresh builder process
     although CPU float32 schedules never tensorize. Runs in the builder's worker processes."""
@@ -214,7 +127,7 @@ class _ThreadsInit:
 def tune(
     model: Any,
     input_shape: tuple[int, ...],
-    target: Any,
+    target: TargetSpec | tvm.target.Target,
     database_dir: str | Path,
     *,
     trials: int,
@@ -223,7 +136,7 @@ def tune(
     threads: int = 1,
     progress: bool = True,
     seed: int = 0,
-    rules: Any = None,
+    rules: list[Rule] | None = None,
 ) -> TuningReport:
     """Tune the fused tasks of `model` into the database in `database_dir`.
 
@@ -238,7 +151,7 @@ def tune(
     if trials < 0 or (trials_per_task is not None and trials_per_task < 1):
         raise LutnasError(f"tuning budget must be >= 0 trials (per task >= 1), got {trials}/{trials_per_task}")
     started = time.time()
-    tvm_target = target.tvm_target() if hasattr(target, "tvm_target") else target
+    tvm_target = target.tvm_target() if isinstance(target, TargetSpec) else target
     mod = fused_module(model, input_shape, tvm_target)
     session = _Session(database_dir, tvm_target, threads, workers, seed, rules or default_cpu_rules())
     tasks = session.extract(mod)
@@ -246,15 +159,16 @@ def tune(
     notes: list[str] = []
     reports: dict[str, TaskReport] = {}
     interrupted = False
-    with _progress(progress, len(tasks), trials) as bar:
+    with ProgressBar("rules schedules measured", len(tasks), enabled=progress, elapsed=True) as bar:
+        trials_row = bar.add_row("tuning trials", max(trials, 1))
         try:
             session.ensure_incumbents(tasks)  # incumbents first: cheap, and they order the search
-            bar.step_incumbent(len(tasks))
+            bar.advance(len(tasks))
             budget = trials
             for task in sorted(tasks, key=lambda t: -(t.rules_s or 0.0) * t.weight):
                 before = session.searched(task)
                 todo = min(per_task - before, budget) if budget > 0 else 0
-                ran = session.search(task, todo, bar) if todo > 0 else 0
+                ran = session.search(task, todo, bar, trials_row) if todo > 0 else 0
                 budget -= ran
                 reports[task.name] = _report(session, task, before, ran, skipped=before >= per_task)
         except KeyboardInterrupt:
@@ -296,7 +210,8 @@ class _Session:
 
     INCUMBENT_ATTR = "lutnas_incumbent"
 
-    def __init__(self, database_dir: Any, target: Any, threads: int, workers: int, seed: int, rules: Any) -> None:
+    def __init__(self, database_dir: str | Path, target: tvm.target.Target, threads: int, workers: int, seed: int,
+                 rules: list[Rule]) -> None:
         self.dir = Path(database_dir)
         self.db = open_database(self.dir)
         self.target = tuning_target(target, threads)
@@ -388,7 +303,8 @@ class _Session:
             return []
         built = self.builder.build([BuilderInput(m, self.target) for m in mods])
         ok = [(i, b) for i, b in enumerate(built) if not b.error_msg]
-        futures = self.runner.run([RunnerInput(b.artifact_path, "cpu", ArgInfo.from_prim_func(mods[i]["main"]))
+        # the arguments as the built function takes them: weights the rules repack arrive packed
+        futures = self.runner.run([RunnerInput(b.artifact_path, "cpu", ArgInfo.from_entry_func(mods[i], True))
                                    for i, b in ok])
         out: list[list[float] | None] = [None] * len(mods)
         for (i, _b), fut in zip(ok, futures, strict=True):
@@ -398,7 +314,7 @@ class _Session:
         return out
 
     # the search --------------------------------------------------------------------------------
-    def search(self, task: _Task, trials: int, bar: Any) -> int:
+    def search(self, task: _Task, trials: int, bar: ProgressBar, row: int) -> int:
         """Run up to `trials` MetaSchedule trials on `task`; returns the number measured."""
         from tvm.s_tir import meta_schedule as ms
 
@@ -409,7 +325,7 @@ class _Session:
                 search_strategy=_strategy(trials), task_name=task.name, num_threads=max(1, self.threads),
                 rand_state=self.seed,
             )
-        bar.start_task(task.name, trials)
+        bar.describe(f"tuning {task.name[:40]} ({trials} trials)", row)
         with _quiet_logs():
             ms.tune.tune_tasks(
                 tasks=[ctx], task_weights=[1.0], work_dir=str(self.dir / "logs"),
@@ -419,7 +335,7 @@ class _Session:
                 cost_model="xgb", measure_callbacks="default", task_scheduler="round-robin",
             )
         ran = self.searched(task) - before
-        bar.advance(ran)
+        bar.advance(ran, row)
         return ran
 
 
@@ -433,7 +349,7 @@ class _without_tensor_intrinsics:
     CPU rules only tensorize on targets with dot-product instructions, so for any other target the
     import is replaced by an empty module for the duration of the call (and removed again)."""
 
-    def __init__(self, target: Any) -> None:
+    def __init__(self, target: tvm.target.Target) -> None:
         self.target = target
         self.stub = None
 
@@ -464,7 +380,7 @@ def _without_reduction(task_mod: Any) -> bool:
     return parts is not None and parts.reduction is None
 
 
-def _has_dot_product(target: Any) -> bool:
+def _has_dot_product(target: tvm.target.Target) -> bool:
     from tvm.target.codegen import llvm_cpu_has_features
 
     for feature in _DOT_FEATURES:
@@ -489,7 +405,7 @@ def _strategy(trials: int) -> Any:
     )
 
 
-def _record(sch: Any, task: _Task, secs: list[float], target: Any) -> Any:
+def _record(sch: Any, task: _Task, secs: list[float], target: tvm.target.Target) -> Any:
     from tvm.s_tir import meta_schedule as ms
     from tvm.s_tir.meta_schedule.arg_info import ArgInfo
 
@@ -524,39 +440,3 @@ class _quiet_logs:
 
     def __exit__(self, *exc: object) -> None:
         self._logger.setLevel(self._level)
-
-
-class _progress:
-    """A rich progress bar over incumbents and trials (a no-op when `enabled` is False)."""
-
-    def __init__(self, enabled: bool, tasks: int, trials: int) -> None:
-        self.enabled = enabled
-        self.tasks = tasks
-        self.trials = trials
-
-    def __enter__(self) -> Self:
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TimeElapsedColumn(), transient=False)
-            self.bar.__enter__()
-            self.inc = self.bar.add_task("rules schedules measured", total=self.tasks)
-            self.tr = self.bar.add_task("tuning trials", total=max(self.trials, 1))
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            self.bar.__exit__(*exc)
-
-    def step_incumbent(self, n: int) -> None:
-        if self.enabled:
-            self.bar.update(self.inc, advance=n)
-
-    def start_task(self, name: str, trials: int) -> None:
-        if self.enabled:
-            self.bar.update(self.tr, description=f"tuning {name[:40]} ({trials} trials)")
-
-    def advance(self, n: int) -> None:
-        if self.enabled:
-            self.bar.update(self.tr, advance=n)

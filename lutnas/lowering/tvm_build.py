@@ -1,22 +1,26 @@
 """ONNX -> Apache TVM (Relax) compilation for one target, and library export.
 
-Imports the ONNX graph with TVM's Relax ONNX frontend (`tvm.relax.frontend.onnx.from_onnx`) at a
-static input shape, runs a named pipeline's Relax passes (`lowering.pipeline`; `lower_relax`), builds
-the result with `relax.build` (`compile_lowered`; together what `tvm.compile` does), and exports a shared library linked by the target's compiler (cross-linked for aarch64). The
-operator check runs before import, so an unsupported operator is named instead of surfacing as a
-converter traceback.
+Imports the ONNX graph through `lowering.frontend` (TVM's Relax ONNX frontend at a static input
+shape; an unsupported operator is named before import instead of surfacing as a converter
+traceback), runs a named pipeline's Relax passes (`lowering.pipeline`; `lower_relax`), builds the
+result with `relax.build` (`compile_lowered`; together what `tvm.compile` does), and exports a
+shared library linked by the target's compiler (cross-linked for aarch64).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lutnas.errors import OnnxError, ToolchainError
-from lutnas.lowering.onnx_io import INPUT_NAME, load_onnx, op_types
+from lutnas.errors import ToolchainError, error_line
+from lutnas.lowering.frontend import import_onnx
+from lutnas.lowering.onnx_io import INPUT_NAME
 from lutnas.lowering.pipeline import DEFAULT_PIPELINE, build_pipeline
 from lutnas.lowering.targets import TargetSpec
+
+if TYPE_CHECKING:
+    import onnx
 
 
 @dataclass(frozen=True)
@@ -38,8 +42,7 @@ class BuiltModule:
         try:
             self.executable.export_library(str(path), fcompile=fcompile)
         except Exception as err:  # TVM wraps compiler failures in RuntimeError / TVMError
-            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
-            raise ToolchainError(f"linking {path.name} with {compiler} failed: {first}") from err
+            raise ToolchainError(f"linking {path.name} with {compiler} failed: {error_line(err)}") from err
         return path
 
     def device(self) -> Any:
@@ -64,27 +67,15 @@ class BuiltModule:
         return out.numpy()
 
 
-def frontend_unsupported_ops(proto: Any) -> list[str]:
-    """Operator types in `proto` that TVM's Relax ONNX frontend has no converter for."""
-    from tvm.relax.frontend.onnx import onnx_frontend
-
-    get_map = getattr(onnx_frontend, "_get_convert_map", None)
-    supported = (set(get_map()) | {"Constant", "If"}) if get_map is not None else None
-    missing = set()
-    for op in op_types(proto):
-        if "::" in op or (supported is not None and op not in supported):
-            missing.add(op)  # non-default domains are never imported by the frontend
-    return sorted(missing)
-
-
 def build(
-    model: Any,
+    model: onnx.ModelProto | str | Path,
     input_shape: tuple[int, ...],
     target: TargetSpec,
     pipeline: str = DEFAULT_PIPELINE,
     tuning_db: str | Path | None = None,
 ) -> BuiltModule:
-    """Import `model` (ModelProto or path) at `input_shape` and compile it for `target`.
+    """Import `model` (ModelProto or path) at `input_shape` (`frontend.import_onnx`, as tuning does)
+    and compile it for `target` under the named pipeline.
 
     `tuning_db`: the MetaSchedule database directory a `lutnas-cpu+tuned:<hash>` pipeline applies.
     """
@@ -93,19 +84,10 @@ def build(
     return BuiltModule(executable, target, pipeline, tuple(input_shape), input_name)
 
 
-def import_model(model: Any, input_shape: tuple[int, ...]) -> tuple[Any, str]:
-    """(Relax IRModule, graph input name) of an ONNX model (ModelProto or path) at `input_shape`.
-
-    The operator check runs first, so an unsupported operator is named in one line.
-    """
-    name = "<model>"
-    if isinstance(model, (str, Path)):
-        name = str(model)
-        model = load_onnx(model)
-    missing = frontend_unsupported_ops(model)
-    if missing:
-        raise OnnxError(f"{name}: operator(s) TVM's ONNX frontend cannot import: {', '.join(missing)}")
-    return _import(model, tuple(input_shape), name), _graph_input(model, name)
+def import_model(model: onnx.ModelProto | str | Path, input_shape: tuple[int, ...]) -> tuple[Any, str]:
+    """(Relax IRModule, graph input name) of an ONNX model at `input_shape` (`frontend.import_onnx`)."""
+    imported = import_onnx(model, tuple(input_shape))
+    return imported.mod, imported.input_name
 
 
 def lower_relax(mod: Any, target: TargetSpec, pipeline: str = DEFAULT_PIPELINE,
@@ -141,26 +123,3 @@ def _tvm_default_passes(tvm_target: Any) -> Any:
         except (ValueError, AttributeError):
             pass
     return relax.get_pipeline("default")
-
-
-def _graph_input(proto: Any, name: str) -> str:
-    inits = {t.name for t in proto.graph.initializer}
-    inputs = [i.name for i in proto.graph.input if i.name not in inits]
-    if len(inputs) != 1:
-        raise OnnxError(f"{name}: expected one graph input, found {len(inputs)}: {', '.join(inputs)}")
-    return inputs[0]
-
-
-def _import(proto: Any, input_shape: tuple[int, ...], name: str) -> Any:
-    import warnings
-
-    from tvm.relax.frontend.onnx import from_onnx
-
-    shape_dict = {_graph_input(proto, name): list(input_shape)}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return from_onnx(proto, shape_dict=shape_dict)
-    except Exception as err:  # the frontend raises many types; all mean "this graph did not import"
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
-        raise OnnxError(f"{name}: TVM's ONNX frontend failed: {first}") from err

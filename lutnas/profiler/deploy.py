@@ -16,12 +16,16 @@ from __future__ import annotations
 import platform
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lutnas.errors import DeviceError, NumericsError
 from lutnas.lowering.artifact import verify_artifact
 from lutnas.profiler.measurement import MeasureJob
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, StableResult, measure_stable
+
+if TYPE_CHECKING:
+    from lutnas.lowering.targets import TargetSpec
+    from lutnas.profiler.runners import LocalRunner, Runner
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,7 @@ class RunReport:
                 "measured": self.measured_dict()}
 
 
-def target_from_manifest(manifest: dict[str, Any]) -> Any:
+def target_from_manifest(manifest: dict[str, Any]) -> TargetSpec:
     """The lowering TargetSpec the artifact was built for (its options read back from the JSON)."""
     from lutnas.lowering.targets import get_target
 
@@ -94,7 +98,7 @@ def target_from_manifest(manifest: dict[str, Any]) -> Any:
     return get_target(name, **options)
 
 
-def local_runner(spec: Any, threads: int = 1, policy: StabilityPolicy = DEFAULT_POLICY) -> Any:
+def local_runner(spec: TargetSpec, threads: int = 1, policy: StabilityPolicy = DEFAULT_POLICY) -> LocalRunner:
     """A LocalRunner for `spec`, or `DeviceError` saying why this machine cannot run it."""
     from lutnas.profiler.runners import LocalRunner
 
@@ -123,20 +127,7 @@ def artifact_job(art_dir: Path, manifest: dict[str, Any], threads: int, repeats:
                       input_name=manifest["input"].get("name", "input"), **extra)
 
 
-def run_local_once(spec: Any, library: Path, x: Any) -> Any:
-    """One call of the library's `main` on this machine (runtime-only TVM is enough)."""
-    import tvm
-    from tvm.runtime.vm import VirtualMachine
-
-    from lutnas.profiler.tvm_runtime import device_for, load_module
-
-    lib = load_module(library, spec.device_type)
-    dev = device_for(spec.device_type)
-    out = VirtualMachine(lib, dev)["main"](tvm.runtime.tensor(x, dev))
-    return (out if hasattr(out, "numpy") else out[0]).numpy()
-
-
-def run_artifact(art_dir: str | Path, runner: Any = None, threads: int = 1,
+def run_artifact(art_dir: str | Path, runner: Runner | None = None, threads: int = 1,
                  policy: StabilityPolicy = DEFAULT_POLICY, repeats: int | None = None,
                  min_repeat_ms: float | None = None, strict: bool = True) -> RunReport:
     """Verify, run on the reference input, compare, time. `runner=None` runs here.
@@ -154,15 +145,10 @@ def run_artifact(art_dir: str | Path, runner: Any = None, threads: int = 1,
     ref_info = manifest["reference"]
     x = np.load(art_dir / ref_info["input"], allow_pickle=False)
     ref = np.load(art_dir / ref_info["output"], allow_pickle=False)
-    if hasattr(runner, "run_once"):
-        y = runner.run_once(job, x)
-    else:
-        y = run_local_once(spec, job.library_path, x)
-    y = np.asarray(y)
+    y = np.asarray(runner.run_once(job, x))
     err = float(np.max(np.abs(y.astype(np.float64) - ref))) if y.shape == ref.shape else float("inf")
     check = OutputCheck(err, float(np.max(np.abs(ref))), float(ref_info["rtol"]), float(ref_info["atol"]))
     if strict and not check.ok:
         raise NumericsError(f"{art_dir}: {check.summary()}")
     result = measure_stable(runner, job, policy)
-    where = getattr(runner, "where", "local")
-    return RunReport(art_dir, where, check, result, runner.describe())
+    return RunReport(art_dir, runner.where, check, result, runner.describe())

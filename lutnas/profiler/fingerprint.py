@@ -17,6 +17,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from lutnas.lowering.targets import TargetSpec
+
 VERSIONED_PACKAGES = {
     "tvm": "apache-tvm",
     "tvm_ffi": "apache-tvm-ffi",
@@ -38,7 +40,7 @@ _ARCH_ALIASES = {"arm64": "aarch64", "amd64": "x86_64", "x86-64": "x86_64", "i68
 
 
 def fingerprint(
-    target: Any = None,
+    target: TargetSpec | dict[str, Any] | None = None,
     runtime: str = "tvm",
     threads: int = 1,
     emulated: bool | None = None,
@@ -69,7 +71,7 @@ def fingerprint(
         "machine": machine,
         "python": platform.python_version(),
         "versions": package_versions(),
-        "target_name": getattr(target, "name", None),
+        "target_name": target.name if isinstance(target, TargetSpec) else None,
         "target_json": target_json,
         "target_arch": target_arch,
         "runtime": runtime,
@@ -121,10 +123,10 @@ def detect_emulation(machine: str, target_arch: str, cpu: dict[str, str] | None 
     return False, ""
 
 
-def _target_json(target: Any) -> str:
+def _target_json(target: TargetSpec | dict[str, Any] | None) -> str:
     if target is None:
         return json.dumps({"kind": "llvm"}, sort_keys=True)
-    if hasattr(target, "canonical_json"):
+    if isinstance(target, TargetSpec):
         return target.canonical_json()
     if isinstance(target, dict):
         return json.dumps(target, sort_keys=True)

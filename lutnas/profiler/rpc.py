@@ -26,19 +26,23 @@ import hashlib
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lutnas.errors import DeviceError, LutnasError
-from lutnas.profiler import harness
+from lutnas.errors import DeviceError, LutnasError, error_line
+from lutnas.lowering.targets import TargetSpec, resolve_target
+from lutnas.profiler import harness, tvm_runtime
 from lutnas.profiler.fingerprint import fingerprint, fingerprint_id
 from lutnas.profiler.kernel_timing import KernelJob, check_kernel_job, time_kernel
 from lutnas.profiler.measurement import MeasureJob, Measurement
+from lutnas.profiler.runners import OnResult, measure_in_turn
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, assess
 
-OnResult = Callable[[MeasureJob, Measurement], None]
+if TYPE_CHECKING:
+    import numpy as np
+
 MAX_LOADED = 8  # libraries kept loaded per board session (boards have little memory)
 
 
@@ -62,24 +66,22 @@ class _Session:
 class _RemoteTiming:
     """Shared by both runners: upload, load, time with the harness, describe the board."""
 
-    target: Any
+    target: TargetSpec
     runtime: str
     threads: int
     policy: StabilityPolicy
     emulated: bool | None
 
-    def _setup(self, target: Any, runtime: str, threads: int, policy: StabilityPolicy,
+    def _setup(self, target: str | TargetSpec, runtime: str, threads: int, policy: StabilityPolicy,
                emulated: bool | None) -> None:
-        from lutnas.profiler.runners import _target_spec
-
         if runtime != "tvm":
             raise LutnasError(f"--rpc / --tracker time the TVM runtime only, not {runtime!r}")
-        self.target = _target_spec(target)
+        self.target = resolve_target(target)
         self.runtime, self.threads, self.policy, self.emulated = runtime, int(threads), policy, emulated
         self._board: dict[str, Any] | None = None
 
     def _check_job(self, job: MeasureJob) -> None:
-        name = getattr(self.target, "name", job.target)
+        name = self.target.name
         if (job.runtime, job.threads, job.target) != (self.runtime, self.threads, name):
             raise LutnasError(
                 f"job {job.key!r} asks for {job.runtime}/{job.target} with {job.threads} thread(s); "
@@ -98,18 +100,12 @@ class _RemoteTiming:
                 session.remote.remove(f"{old}.so")
             session.remote.upload(str(path), target=f"{lib_id}.so")
             session.uploaded[lib_id] = session.remote.load_module(f"{lib_id}.so")
-        kind = getattr(self.target, "device_type", "cpu")
+        kind = self.target.device_type
         dev = session.remote.cuda(0) if kind == "cuda" else session.remote.cpu(0)
         return session.uploaded[lib_id], dev
 
-    def _run_on(self, session: _Session, job: MeasureJob, x: Any) -> Any:
-        import numpy as np
-        import tvm
-        from tvm.runtime.vm import VirtualMachine
-
-        lib, dev = self._load(session, Path(job.library_path))
-        out = VirtualMachine(lib, dev)["main"](tvm.runtime.tensor(np.ascontiguousarray(x), dev))
-        return (out if hasattr(out, "numpy") else out[0]).numpy()
+    def _run_on(self, session: _Session, job: MeasureJob, x: np.ndarray) -> np.ndarray:
+        return tvm_runtime.run_main(*self._load(session, Path(job.library_path)), x)
 
     def _check_threads(self, session: _Session) -> None:
         """The board's TVM thread pool must have the runner's size (like LocalRunner's check)."""
@@ -141,7 +137,7 @@ class _RemoteTiming:
         return query_board(session.remote, session.where)
 
     def _describe(self, info: dict[str, Any]) -> dict[str, Any]:
-        machine = getattr(self.target, "machine", None)
+        machine = self.target.machine
         emulated, why = self.emulated, "given by the caller"
         if emulated is None:
             board_arch = info.get("cpu_type")
@@ -224,7 +220,9 @@ def _count_cpus(ranges: str) -> int:
 class RPCRunner(_RemoteTiming):
     """Times jobs on one TVM RPC server (a board) at host:port."""
 
-    def __init__(self, host: str, port: int, target: Any = "arm64", runtime: str = "tvm", threads: int = 1,
+    name = "RPCRunner"
+
+    def __init__(self, host: str, port: int, target: str | TargetSpec = "arm64", runtime: str = "tvm", threads: int = 1,
                  policy: StabilityPolicy = DEFAULT_POLICY, key: str = "", emulated: bool | None = None,
                  session_timeout: float = 0) -> None:
         self._setup(target, runtime, threads, policy, emulated)
@@ -242,7 +240,7 @@ class RPCRunner(_RemoteTiming):
             try:
                 remote = tvm.rpc.connect(self.host, self.port, key=self.key, session_timeout=self.session_timeout)
             except Exception as err:  # noqa: BLE001 -- TVM raises RuntimeError/TVMError/OSError for a dead server
-                raise DeviceError(f"cannot connect to RPC server {self.where}: {_first(err)}") from None
+                raise DeviceError(f"cannot connect to RPC server {self.where}: {error_line(err, last=True)}") from None
             self._session = _Session(remote, self.where, {})
         return self._session
 
@@ -255,7 +253,7 @@ class RPCRunner(_RemoteTiming):
             raise
         except Exception as err:  # noqa: BLE001 -- any RPC failure here means the board is gone
             self._session = None
-            raise DeviceError(f"RPC board {self.where} lost while measuring {job.key!r}: {_first(err)}") from None
+            raise DeviceError(f"RPC board {self.where} lost while measuring {job.key!r}: {error_line(err, last=True)}") from None
 
     def measure_kernel(self, job: KernelJob) -> Measurement:
         """Time one kernel alone on the board (its kernel library uploaded once per session)."""
@@ -266,16 +264,10 @@ class RPCRunner(_RemoteTiming):
             raise
         except Exception as err:  # noqa: BLE001 -- any RPC failure here means the board is gone
             self._session = None
-            raise DeviceError(f"RPC board {self.where} lost while timing kernel {job.key}: {_first(err)}") from None
+            raise DeviceError(f"RPC board {self.where} lost while timing kernel {job.key}: {error_line(err, last=True)}") from None
 
     def measure_many(self, jobs: Sequence[MeasureJob], on_result: OnResult | None = None) -> list[Measurement]:
-        out = []
-        for job in jobs:
-            m = self.measure(job)
-            if on_result is not None:
-                on_result(job, m)
-            out.append(m)
-        return out
+        return measure_in_turn(self, jobs, on_result)
 
     def describe(self) -> dict[str, Any]:
         if self._board is None:
@@ -284,10 +276,10 @@ class RPCRunner(_RemoteTiming):
                 self._board = self._query_board(session)
             except Exception as err:  # noqa: BLE001
                 self._session = None
-                raise DeviceError(f"RPC board {self.where} lost while describing it: {_first(err)}") from None
+                raise DeviceError(f"RPC board {self.where} lost while describing it: {error_line(err, last=True)}") from None
         return self._describe(self._board)
 
-    def run_once(self, job: MeasureJob, x: Any) -> Any:
+    def run_once(self, job: MeasureJob, x: np.ndarray) -> np.ndarray:
         """Run the job's library once on the board with input `x`; the first output as NumPy."""
         session = self._connect()
         try:
@@ -296,7 +288,7 @@ class RPCRunner(_RemoteTiming):
             raise
         except Exception as err:  # noqa: BLE001
             self._session = None
-            raise DeviceError(f"RPC board {self.where} failed running {job.key!r}: {_first(err)}") from None
+            raise DeviceError(f"RPC board {self.where} failed running {job.key!r}: {error_line(err, last=True)}") from None
 
     def close(self) -> None:
         self._session = None
@@ -311,7 +303,9 @@ class TrackerRunner(_RemoteTiming):
     new board. `request_timeout_s` bounds the wait for a free board.
     """
 
-    def __init__(self, tracker_host: str, tracker_port: int, key: str, target: Any = "arm64",
+    name = "TrackerRunner"
+
+    def __init__(self, tracker_host: str, tracker_port: int, key: str, target: str | TargetSpec = "arm64",
                  runtime: str = "tvm", threads: int = 1, policy: StabilityPolicy = DEFAULT_POLICY,
                  emulated: bool | None = None, workers: int | None = None, max_attempts: int = 3,
                  request_timeout_s: float = 120.0) -> None:
@@ -330,7 +324,7 @@ class TrackerRunner(_RemoteTiming):
         try:
             return tvm.rpc.connect_tracker(self.tracker_host, self.tracker_port)
         except Exception as err:  # noqa: BLE001
-            raise DeviceError(f"cannot connect to RPC {self.where}: {_first(err)}") from None
+            raise DeviceError(f"cannot connect to RPC {self.where}: {error_line(err, last=True)}") from None
 
     def boards(self) -> int:
         """How many servers the tracker lists under our key (free or busy)."""
@@ -359,7 +353,7 @@ class TrackerRunner(_RemoteTiming):
             value = base.recvjson(sock)
         except (OSError, RuntimeError) as err:
             raise DeviceError(f"no board from {self.where} within {self.request_timeout_s:.0f} s: "
-                              f"{_first(err)}") from None
+                              f"{error_line(err, last=True)}") from None
         finally:
             sock.close()
         if value[0] != base.TrackerCode.SUCCESS:
@@ -369,7 +363,7 @@ class TrackerRunner(_RemoteTiming):
         try:
             return _Session(tvm.rpc.connect(url, port, matchkey), where, {})
         except Exception as err:  # noqa: BLE001 -- the board went away between tracker and connect
-            raise DeviceError(f"board {where} from {self.where} refused the session: {_first(err)}") from None
+            raise DeviceError(f"board {where} from {self.where} refused the session: {error_line(err, last=True)}") from None
 
     def measure(self, job: MeasureJob) -> Measurement:
         return self.measure_many([job])[0]
@@ -384,10 +378,10 @@ class TrackerRunner(_RemoteTiming):
             except LutnasError:
                 raise
             except Exception as err:  # noqa: BLE001 -- board lost: try another
-                last = f"{session.where}: {_first(err)}"
+                last = f"{session.where}: {error_line(err, last=True)}"
         raise DeviceError(f"timing kernel {job.key} failed on {self.max_attempts} board(s); last: {last}")
 
-    def run_once(self, job: MeasureJob, x: Any) -> Any:
+    def run_once(self, job: MeasureJob, x: np.ndarray) -> np.ndarray:
         """Run the job's library once on a free board (retried on another if the board fails)."""
         self._check_job(job)
         last = ""
@@ -398,7 +392,7 @@ class TrackerRunner(_RemoteTiming):
             except LutnasError:
                 raise
             except Exception as err:  # noqa: BLE001 -- board lost: try another
-                last = f"{session.where}: {_first(err)}"
+                last = f"{session.where}: {error_line(err, last=True)}"
         raise DeviceError(f"running {job.key!r} failed on {self.max_attempts} board(s); last: {last}")
 
     def measure_many(self, jobs: Sequence[MeasureJob], on_result: OnResult | None = None) -> list[Measurement]:
@@ -431,7 +425,7 @@ class TrackerRunner(_RemoteTiming):
                     results.put((i, m, ""))
                 except Exception as err:  # noqa: BLE001 -- board lost (or no board): retry elsewhere
                     where = session.where if session else self.where
-                    msg = f"{where}: {_first(err)}"
+                    msg = f"{where}: {error_line(err, last=True)}"
                     self.log.append({"key": jobs[i].key, "board": where, "ok": False, "error": msg})
                     session = None
                     with lock:
@@ -467,19 +461,17 @@ class TrackerRunner(_RemoteTiming):
             try:
                 self._board = self._query_board(session)
             except Exception as err:  # noqa: BLE001
-                raise DeviceError(f"board from {self.where} lost while describing it: {_first(err)}") from None
+                raise DeviceError(f"board from {self.where} lost while describing it: {error_line(err, last=True)}") from None
         fp = self._describe(self._board)
         fp["remote"]["tracker"] = f"{self.tracker_host}:{self.tracker_port}"
         fp["remote"]["key"] = self.key
         fp["remote"]["note"] = "boards under one key are assumed identical; the first one was queried"
         return fp
 
+    def close(self) -> None:
+        """Nothing to let go of: every `measure_many` opens its boards' sessions and drops them."""
+
 
 def _lib_id(path: Path) -> str:
     h = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     return f"lutnas-{h}"
-
-
-def _first(err: BaseException) -> str:
-    lines = [ln for ln in str(err).strip().splitlines() if ln.strip()]
-    return (lines[-1] if lines else type(err).__name__)[:300]

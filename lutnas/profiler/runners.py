@@ -1,15 +1,15 @@
-"""Runners: where a `MeasureJob` is timed. Local now; TVM RPC and tracker pools plug in later.
+"""Runners: where a `MeasureJob` is timed. `LocalRunner` here; TVM RPC and tracker runners in rpc.py.
 
-A runner has two methods (`Runner` protocol): `measure(job) -> Measurement` and `describe() -> dict`,
-the fingerprint of the device its measurements describe. The timing loops live in `harness`, which
-only needs a runtime module and a device, so a runner is just "how to get those":
+Every runner implements the `Runner` protocol, which declares all that callers use, so no caller
+probes a runner for what it can do. The timing loops live in `harness`, which only needs a
+runtime module and a device, so a runner is just "how to get those":
 
 - `LocalRunner`: `tvm.runtime.load_module(library)` on `tvm.cpu()` / `tvm.cuda()`, or an
   onnxruntime session, in this process.
-- `RPCRunner` (lutnas/profiler/rpc.py, not here): `remote.upload(library)`,
-  `lib = remote.load_module(name)`, `dev = remote.cpu()`, then the same `harness.time_tvm(lib, dev,
-  job)`; its `describe()` passes the board's CPU name and `emulated=` explicitly to `fingerprint()`.
-  A tracker-backed pool is a `Runner` whose `measure` borrows a free remote per job.
+- `RPCRunner` (lutnas/profiler/rpc.py): `remote.upload(library)`, `lib = remote.load_module(name)`,
+  `dev = remote.cpu()`, then the same `harness.time_tvm(lib, dev, job)`; its `describe()` passes
+  the board's CPU name and `emulated=` explicitly to `fingerprint()`. `TrackerRunner` borrows a
+  free board per job and spreads `measure_many` over every board.
 
 A runner is configured for one (target, runtime, threads) and refuses jobs that ask for others, so
 `describe()` always describes the measurements it returned.
@@ -18,38 +18,86 @@ A runner is configured for one (target, runtime, threads) and refuses jobs that 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from lutnas.errors import DeviceError
+from lutnas.lowering.targets import TargetSpec, resolve_target
 from lutnas.profiler import harness, tvm_runtime
 from lutnas.profiler.fingerprint import fingerprint
 from lutnas.profiler.kernel_timing import KernelJob, check_kernel_job, time_kernel
 from lutnas.profiler.measurement import MeasureJob, Measurement
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, assess
 
+if TYPE_CHECKING:
+    import numpy as np
+
+OnResult = Callable[[MeasureJob, Measurement], None]
+Loaded = TypeVar("Loaded")
+
 
 @runtime_checkable
 class Runner(Protocol):
-    def measure(self, job: MeasureJob) -> Measurement: ...
+    """What every runner offers; configured for one (target, runtime, threads)."""
 
-    def measure_kernel(self, job: KernelJob) -> Measurement: ...
+    threads: int     # the runtime's thread count: jobs must ask for exactly this many
 
-    def describe(self) -> dict[str, Any]: ...
+    @property
+    def name(self) -> str:
+        """What a table records as the runner of each pass it measured."""
+
+    @property
+    def where(self) -> str:
+        """The device in words, for reports and errors ("local", "HOST:PORT", a tracker and key)."""
+
+    def measure(self, job: MeasureJob) -> Measurement:
+        """One pass of `job` (assessed for stability)."""
+
+    def measure_many(self, jobs: Sequence[MeasureJob], on_result: OnResult | None = None) -> list[Measurement]:
+        """One pass of each job, in order of `jobs`; `on_result(job, m)` in the caller's thread as
+        each arrives (a farm measures concurrently, so results may arrive in any order)."""
+
+    def run_once(self, job: MeasureJob, x: np.ndarray) -> np.ndarray:
+        """Run the job's module once on input `x`; its first output."""
+
+    def measure_kernel(self, job: KernelJob) -> Measurement:
+        """One pass of one fused kernel timed alone in its kernel library (`profiler.kernel_timing`)."""
+
+    def describe(self) -> dict[str, Any]:
+        """The fingerprint of the device the measurements describe."""
+
+    def close(self) -> None:
+        """Let go of loaded modules and sessions."""
+
+
+def measure_in_turn(runner: Runner, jobs: Sequence[MeasureJob], on_result: OnResult | None = None
+                    ) -> list[Measurement]:
+    """`measure_many` for a runner with one device: the jobs one after another."""
+    out = []
+    for job in jobs:
+        m = runner.measure(job)
+        if on_result is not None:
+            on_result(job, m)
+        out.append(m)
+    return out
 
 
 class LocalRunner:
     """Times jobs in this process. The TVM thread pool size is fixed at its first use by
     TVM_NUM_THREADS, so the runner sets it (if unset) and refuses to time when it differs."""
 
+    name = "LocalRunner"
+    where = "local"
+
     def __init__(
         self,
-        target: Any = "x86",
+        target: str | TargetSpec = "x86",
         runtime: str = "tvm",
         threads: int = 1,
         policy: StabilityPolicy = DEFAULT_POLICY,
     ) -> None:
-        self.target = _target_spec(target)
+        self.target = resolve_target(target)
         self.runtime = runtime
         self.threads = int(threads)
         self.policy = policy
@@ -58,12 +106,7 @@ class LocalRunner:
             os.environ.setdefault("TVM_NUM_THREADS", str(self.threads))
 
     def measure(self, job: MeasureJob) -> Measurement:
-        name = getattr(self.target, "name", job.target)
-        if (job.runtime, job.threads, job.target) != (self.runtime, self.threads, name):
-            raise DeviceError(
-                f"job {job.key!r} asks for {job.runtime}/{job.target} with {job.threads} thread(s); "
-                f"this runner measures {self.runtime}/{name} with {self.threads}"
-            )
+        self._check_job(job)
         if job.runtime == "tvm":
             check_tvm_threads(self.threads)
             lib, dev = self._tvm_module(job)
@@ -83,6 +126,14 @@ class LocalRunner:
         except DeviceError:
             raise DeviceError(f"no {kind} device here to time kernel {job.key}") from None
         return assess(time_kernel(lib, dev, job), self.policy)
+    def measure_many(self, jobs: Sequence[MeasureJob], on_result: OnResult | None = None) -> list[Measurement]:
+        return measure_in_turn(self, jobs, on_result)
+
+    def run_once(self, job: MeasureJob, x: np.ndarray) -> np.ndarray:
+        self._check_job(job)
+        if job.runtime == "tvm":
+            return tvm_runtime.run_main(*self._tvm_module(job), x)
+        return self._ort_session(job).run(None, {job.input_name: x})[0]
 
     def describe(self) -> dict[str, Any]:
         return fingerprint(self.target, self.runtime, self.threads)
@@ -90,9 +141,16 @@ class LocalRunner:
     def close(self) -> None:
         self._loaded.clear()
 
+    def _check_job(self, job: MeasureJob) -> None:
+        if (job.runtime, job.threads, job.target) != (self.runtime, self.threads, self.target.name):
+            raise DeviceError(
+                f"job {job.key!r} asks for {job.runtime}/{job.target} with {job.threads} thread(s); "
+                f"this runner measures {self.runtime}/{self.target.name} with {self.threads}"
+            )
+
     # -- loading -----------------------------------------------------------------------------------
-    def _cached(self, path: Path, load: Any) -> Any:
-        if not path.is_file():
+    def _cached(self, path: Path | None, load: Callable[[Path], Loaded]) -> Loaded:
+        if path is None or not path.is_file():
             raise DeviceError(f"cannot measure: {path} does not exist")
         key = (str(path.resolve()), path.stat().st_mtime)
         if key not in self._loaded:
@@ -100,7 +158,7 @@ class LocalRunner:
         return self._loaded[key]
 
     def _tvm_module(self, job: MeasureJob) -> tuple[Any, Any]:
-        kind = getattr(self.target, "device_type", "cpu")
+        kind = self.target.device_type
         lib = self._cached(job.library_path, lambda path: tvm_runtime.load_module(path, kind))
         try:
             dev = tvm_runtime.device_for(kind)
@@ -128,13 +186,3 @@ def check_tvm_threads(threads: int) -> int:
             f"start the process with TVM_NUM_THREADS={threads}"
         )
     return actual
-
-
-def _target_spec(target: Any) -> Any:
-    """A lowering TargetSpec from a name (specs and dicts pass through)."""
-    if isinstance(target, str):
-        from lutnas.lowering.targets import get_target
-
-        return get_target(target)
-    return target
-

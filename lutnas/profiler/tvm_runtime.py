@@ -20,7 +20,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from lutnas.errors import DeviceError
+import numpy as np
+
+from lutnas.errors import DeviceError, error_line
 
 _CUDA_READY = False
 
@@ -37,6 +39,16 @@ def device_for(device_type: str) -> Any:
     return dev
 
 
+def run_main(lib: Any, dev: Any, x: np.ndarray) -> np.ndarray:
+    """One call of a Relax VM library's `main` on `x` (local or remote module and device); the
+    first output as NumPy."""
+    import tvm
+    from tvm.runtime.vm import VirtualMachine
+
+    out = VirtualMachine(lib, dev)["main"](tvm.runtime.tensor(np.ascontiguousarray(x), dev))
+    return (out if hasattr(out, "numpy") else out[0]).numpy()
+
+
 def load_module(path: str | Path, device_type: str = "cpu") -> Any:
     """`tvm.runtime.load_module`, after making CUDA libraries loadable; errors become DeviceError."""
     import tvm
@@ -46,8 +58,7 @@ def load_module(path: str | Path, device_type: str = "cpu") -> Any:
     try:
         return tvm.runtime.load_module(str(path))
     except Exception as err:  # noqa: BLE001 -- TVM raises its own error types for unloadable libraries
-        lines = str(err).strip().splitlines() or [type(err).__name__]
-        raise DeviceError(f"cannot load {path}: {lines[-1][:300]}") from None
+        raise DeviceError(f"cannot load {path}: {error_line(err, last=True)}") from None
 
 
 def _preload_cudart() -> None:

@@ -22,10 +22,10 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
-from lutnas.errors import LutnasError, ToolchainError
+from lutnas.errors import LutnasError, ToolchainError, error_line
 from lutnas.lowering.pipeline import DEFAULT_PIPELINE, pipeline_revision
+from lutnas.lowering.targets import TargetSpec, resolve_target
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def default_cache_dir() -> Path:
     return Path(root) / "libs"
 
 
-def cache_key(onnx_path: Path, input_shape: Sequence[int], target: Any, pipeline: str) -> str:
+def cache_key(onnx_path: Path, input_shape: Sequence[int], target: TargetSpec, pipeline: str) -> str:
     h = hashlib.sha256()
     try:
         h.update(Path(onnx_path).read_bytes())
@@ -72,7 +72,7 @@ def cache_key(onnx_path: Path, input_shape: Sequence[int], target: Any, pipeline
 
 def compile_many(
     jobs: Sequence[CompileJob],
-    target: Any,
+    target: str | TargetSpec,
     workers: int = 2,
     cache_dir: Path | None = None,
     pipeline: str = DEFAULT_PIPELINE,
@@ -85,10 +85,7 @@ def compile_many(
     the pipeline name keys the cache, so a grown database compiles anew). `kernels`: also write the
     kernel library and kernel list beside each library (`lowering.kernels.build_with_kernels`); a
     cached library without its kernel list is compiled again."""
-    if isinstance(target, str):
-        from lutnas.lowering.targets import get_target
-
-        target = get_target(target)
+    target = resolve_target(target)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache_dir.mkdir(parents=True, exist_ok=True)
     keys = [cache_key(j.onnx_path, j.input_shape, target, pipeline) for j in jobs]
@@ -109,7 +106,7 @@ def _cached(library: Path, kernels: bool) -> bool:
 
 
 def _compile_in_workers(
-    todo: dict[str, CompileJob], target: Any, pipeline: str, cache_dir: Path, workers: int,
+    todo: dict[str, CompileJob], target: TargetSpec, pipeline: str, cache_dir: Path, workers: int,
     tuning_db: Path | None = None, kernels: bool = False,
 ) -> dict[str, float]:
     ctx = multiprocessing.get_context("spawn")
@@ -141,7 +138,7 @@ def _as_lutnas_error(err: BaseException, onnx_path: Path) -> LutnasError:
 
 
 def _compile_one(
-    onnx_path: str, input_shape: tuple[int, ...], target: Any, pipeline: str, cache_dir: str, key: str,
+    onnx_path: str, input_shape: tuple[int, ...], target: TargetSpec, pipeline: str, cache_dir: str, key: str,
     tuning_db: str | None = None, kernels: bool = False,
 ) -> tuple[str, float]:
     """Worker body: build, export to a temporary name, publish atomically. Errors leave as strings
@@ -160,8 +157,8 @@ def _compile_one(
     except LutnasError as err:
         raise type(err)(str(err) if onnx_path in str(err) else f"{onnx_path}: {err}") from None
     except Exception as err:  # noqa: BLE001 -- anything from TVM / the linker, flattened to one line
-        first = str(err).strip().splitlines()[-1] if str(err).strip() else ""
-        raise ToolchainError(f"compiling {onnx_path} failed: {type(err).__name__}: {first}") from None
+        raise ToolchainError(f"compiling {onnx_path} failed: {type(err).__name__}: {error_line(err, last=True)}"
+                             ) from None
     finally:
         tmp.unlink(missing_ok=True)
     took = time.perf_counter() - t0
@@ -171,7 +168,7 @@ def _compile_one(
     return key, took
 
 
-def _build_kernels(onnx_path: Path, input_shape: tuple[int, ...], target: Any, pipeline: str,
+def _build_kernels(onnx_path: Path, input_shape: tuple[int, ...], target: TargetSpec, pipeline: str,
                    tuning_db: str | None, tmp: Path, out: Path) -> None:
     """`build_with_kernels` into temporary names, published kernel library, library, list last (the
     list's presence marks a complete entry)."""

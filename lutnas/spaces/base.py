@@ -103,6 +103,16 @@ class LayerTable:
             out.setdefault(block.key, block)
         return out
 
+    def role(self, key: str) -> str:
+        """What a block key is in this layout, as a table entry records it: the first fixed block is
+        the "stem", the last the "head", others "fixed"; every searchable cell is a "layer"."""
+        fixed = [b.key for b in self.fixed]
+        if key not in fixed:
+            return "layer"
+        if key == fixed[0]:
+            return "stem"
+        return "head" if key == fixed[-1] else "fixed"
+
 
 @dataclass(frozen=True)
 class _Layout:

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from lutnas.spaces.blocks import BlockSpec
+if TYPE_CHECKING:  # blocks.py imports this module when a block is built
+    from lutnas.spaces.blocks import BlockSpec
 
 _ACTS: dict[str, Callable[[], nn.Module]] = {
     "relu": lambda: nn.ReLU(inplace=True),

@@ -8,7 +8,7 @@ MetaSchedule database has no record for.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lutnas.lowering.rules.base import Rule
 from lutnas.lowering.rules.conv import ConvGEMM
@@ -16,6 +16,9 @@ from lutnas.lowering.rules.depthwise import DepthwiseConv
 from lutnas.lowering.rules.elementwise import Fallback, Injective, RowReduction
 from lutnas.lowering.rules.gemv import PixelGEMV
 from lutnas.lowering.rules.nhwc import ChannelsLastConv, ChannelsLastDepthwise
+
+if TYPE_CHECKING:
+    import tvm
 
 
 def default_cpu_rules() -> list[Rule]:
@@ -25,7 +28,7 @@ def default_cpu_rules() -> list[Rule]:
             Injective(), RowReduction(), Fallback()]
 
 
-def apply_rules(func: Any, target: Any, rules: list[Rule]) -> tuple[Any, str] | tuple[None, None]:
+def apply_rules(func: Any, target: tvm.target.Target, rules: list[Rule]) -> tuple[Any, str] | tuple[None, None]:
     """The first rule's schedule for `func` and that rule's name, or (None, None)."""
     from tvm.s_tir import ScheduleError
 
@@ -39,7 +42,7 @@ def apply_rules(func: Any, target: Any, rules: list[Rule]) -> tuple[Any, str] | 
     return None, None
 
 
-def apply_rules_pass(target: Any, rules: list[Rule] | None = None) -> Any:
+def apply_rules_pass(target: tvm.target.Target, rules: list[Rule] | None = None) -> Any:
     """A module pass scheduling every not-yet-scheduled PrimFunc with `rules` for `target`.
 
     Functions already scheduled (e.g. by `MetaScheduleApplyDatabase`, which marks them

@@ -13,7 +13,10 @@ how to tile the one reduction and where to put the rest.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import tvm
 
 # tirx.IterVar kinds (include/tvm/tirx/var.h): data-parallel and commutative reduction.
 _SPATIAL, _REDUCE = 0, 2
@@ -24,7 +27,7 @@ class Rule:
 
     name = "rule"
 
-    def apply(self, func: Any, target: Any, tunable: bool) -> Any:
+    def apply(self, func: Any, target: tvm.target.Target, tunable: bool) -> Any:
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -121,7 +124,7 @@ def output_channel_axis(sch: Any, block: Any) -> int | None:
     return None if found is None else found[1]
 
 
-def vector_bits(target: Any) -> int:
+def vector_bits(target: tvm.target.Target) -> int:
     """SIMD register width of an llvm target, from the CPU features LLVM reports for its
     mcpu/mattr (TVM's `llvm_get_vector_width` answers 512 for plain x86-64 in 0.27, which is SSE2)."""
     try:
@@ -134,14 +137,14 @@ def vector_bits(target: Any) -> int:
     return 128
 
 
-def _has_feature(query: Any, feature: str, target: Any) -> bool:
+def _has_feature(query: Any, feature: str, target: tvm.target.Target) -> bool:
     try:
         return bool(query(feature, target))
     except Exception:  # noqa: BLE001 -- a feature unknown to this target's architecture
         return False
 
 
-def vector_lanes(target: Any, bits: int = 32) -> int:
+def vector_lanes(target: tvm.target.Target, bits: int = 32) -> int:
     """SIMD lanes of `bits`-wide elements for an llvm target."""
     return max(vector_bits(target) // bits, 2)
 

@@ -22,7 +22,7 @@ and tiles rows instead.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lutnas.lowering.rules.base import (
     FuncParts,
@@ -35,6 +35,9 @@ from lutnas.lowering.rules.base import (
     static_extents,
     vector_lanes,
 )
+
+if TYPE_CHECKING:
+    import tvm
 
 
 def pixel_tile(h: int, w: int, lanes: int) -> tuple[int, int]:
@@ -110,7 +113,7 @@ class ConvGEMM(Rule):
     def __init__(self, max_acc_vectors: int = 12) -> None:
         self.max_acc_vectors = max_acc_vectors
 
-    def apply(self, func: Any, target: Any, tunable: bool) -> Any:
+    def apply(self, func: Any, target: tvm.target.Target, tunable: bool) -> Any:
         parts = conv_parts(func)
         if parts is None:
             return None

@@ -19,7 +19,7 @@ Two schedules, by how the plane's rows compare with a vector:
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lutnas.lowering.rules.base import Rule, inline_chain, largest_divisor, pow2_divisor, vector_lanes
 from lutnas.lowering.rules.conv import (
@@ -32,6 +32,9 @@ from lutnas.lowering.rules.conv import (
     vectorize_pixels,
 )
 
+if TYPE_CHECKING:
+    import tvm
+
 
 class DepthwiseConv(Rule):
     """Depthwise convolution: row vectors on wide planes, channel vectors on narrow ones."""
@@ -41,7 +44,7 @@ class DepthwiseConv(Rule):
     def __init__(self, max_acc_vectors: int = 8) -> None:
         self.max_acc_vectors = max_acc_vectors
 
-    def apply(self, func: Any, target: Any, tunable: bool) -> Any:
+    def apply(self, func: Any, target: tvm.target.Target, tunable: bool) -> Any:
         parts = conv_parts(func)
         if parts is None:
             return None

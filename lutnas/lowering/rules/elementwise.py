@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lutnas.lowering.rules.base import (
     Rule,
@@ -30,13 +30,16 @@ from lutnas.lowering.rules.base import (
     vectorize_inner,
 )
 
+if TYPE_CHECKING:
+    import tvm
+
 
 class Injective(Rule):
     """Spatial-only functions: inline the chain, parallel outer loops, vectorized inner loop."""
 
     name = "injective"
 
-    def apply(self, func: Any, target: Any, tunable: bool) -> Any:
+    def apply(self, func: Any, target: tvm.target.Target, tunable: bool) -> Any:
         parts = analyse(func)
         if parts is None or parts.reduction is not None or not parts.producers:
             return None
@@ -71,7 +74,7 @@ class RowReduction(Rule):
 
     name = "row-reduction"
 
-    def apply(self, func: Any, target: Any, tunable: bool) -> Any:
+    def apply(self, func: Any, target: tvm.target.Target, tunable: bool) -> Any:
         parts = analyse(func)
         if parts is None or parts.reduction is None:
             return None
@@ -117,7 +120,7 @@ class RowReduction(Rule):
 
 
 def _axpy_gemv(sch: Any, red: Any, out: Any, spatial: list[Any], reduce_: list[Any], n: int, inner: int,
-               lanes: int, target: Any) -> Any:
+               lanes: int, target: tvm.target.Target) -> Any:
     """y[0:n] += x[k] * W[k, 0:n] for each k in turn: a batch-1 dense layer whose weight rows are
     contiguous reads each row once, in order (a classifier head's 5 MB of weights streams from
     memory), into accumulators that stay in L1. Putting the output tile outside the reduction
@@ -151,7 +154,7 @@ class Fallback(Rule):
 
     name = "fallback"
 
-    def apply(self, func: Any, target: Any, tunable: bool) -> Any:
+    def apply(self, func: Any, target: tvm.target.Target, tunable: bool) -> Any:
         from tvm import s_tir, tirx
 
         if not isinstance(func, tirx.PrimFunc):
@@ -186,7 +189,7 @@ def _vector_tile(n: int, lanes: int) -> int:
     return d
 
 
-def _schedule_spatial(sch: Any, block: Any, target: Any) -> None:
+def _schedule_spatial(sch: Any, block: Any, target: tvm.target.Target) -> None:
     lanes = vector_lanes(target)
     loops = sch.get_loops(block)
     if len(loops) > 2:  # keep at least one loop outside the vector loop to run in parallel
@@ -235,7 +238,7 @@ def _rows_contiguous(sch: Any, block: Any, n_spatial: int, reduce_ext: list[int]
 
 
 def lane_partial_sums(sch: Any, red: Any, out: Any, spatial: list[Any], reduce_: list[Any], ext: list[int],
-                       lanes: int, target: Any) -> Any:
+                       lanes: int, target: tvm.target.Target) -> Any:
     """Sum each contiguous row as `lanes` vector partial sums (an rfactor block kept on the stack),
     then the lanes: a scalar sum is one dependent add per element (latency bound), this is one
     vector add per `lanes` elements."""

@@ -13,10 +13,13 @@ elementwise steps are inlined into it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lutnas.lowering.rules.base import Rule, analyse, output_channel_axis, pow2_divisor, vector_lanes
 from lutnas.lowering.rules.elementwise import lane_partial_sums
+
+if TYPE_CHECKING:
+    import tvm
 
 
 class PixelGEMV(Rule):
@@ -24,7 +27,7 @@ class PixelGEMV(Rule):
 
     name = "pixel-gemv"
 
-    def apply(self, func: Any, target: Any, tunable: bool) -> Any:
+    def apply(self, func: Any, target: tvm.target.Target, tunable: bool) -> Any:
         parts = analyse(func)
         if parts is None or parts.reduction is None or parts.kinds != "SSSSRRR":
             return None

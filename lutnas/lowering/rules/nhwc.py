@@ -21,7 +21,7 @@ onnxruntime's NCHWc kernels do:
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lutnas.lowering.rules.base import (
     Rule,
@@ -32,6 +32,9 @@ from lutnas.lowering.rules.base import (
     vector_lanes,
 )
 from lutnas.lowering.rules.conv import conv_parts
+
+if TYPE_CHECKING:
+    import tvm
 
 NHWC_CHANNEL_AXIS = 3
 
@@ -83,7 +86,7 @@ class ChannelsLastConv(Rule):
     def __init__(self, max_acc_vectors: int = 12) -> None:
         self.max_acc_vectors = max_acc_vectors
 
-    def apply(self, func: Any, target: Any, tunable: bool) -> Any:
+    def apply(self, func: Any, target: tvm.target.Target, tunable: bool) -> Any:
         parts = conv_parts(func, NHWC_CHANNEL_AXIS, broadcast_last=True)
         if parts is None:
             return None
@@ -136,7 +139,7 @@ class ChannelsLastDepthwise(Rule):
         self.max_acc_vectors = max_acc_vectors
         self.max_channel_vectors = max_channel_vectors
 
-    def apply(self, func: Any, target: Any, tunable: bool) -> Any:
+    def apply(self, func: Any, target: tvm.target.Target, tunable: bool) -> Any:
         parts = conv_parts(func, NHWC_CHANNEL_AXIS)
         if parts is None:
             return None

@@ -1,0 +1,155 @@
+"""From a block or a whole network to what the profiler times: the one owner of that road.
+
+A table entry, a drift anchor, a tuned block and a validation network all travel it the same way:
+1. the ONNX file, exported once and cached by key (`block_onnx_path` / `network_onnx_path` name it;
+   a temporary name moved into place keeps a killed export from leaving half a file);
+2. the compiled library of every file, built first in worker processes (`profiler.workers.
+   compile_many`, cached by content; never time while compiling), for the TVM runtime only;
+3. one `MeasureJob` per key, carrying the settings the table records.
+Where the files live: `work_dir_for(db)` for a table's blocks, `default_network_dir()` for
+networks; libraries in the compile cache. Whoever needs a block's ONNX path asks here, so a tuned
+block and a profiled block are the same file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lutnas.lowering.pipeline import DEFAULT_PIPELINE
+from lutnas.profiler.measurement import MeasureJob
+from lutnas.progress import iter_progress, status_spinner
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from lutnas.latency_tables.settings import ProfileSettings
+    from lutnas.lowering.targets import TargetSpec
+    from lutnas.spaces import Block, SearchSpace
+
+
+# -- where the files live ------------------------------------------------------------------------------
+def work_dir_for(db_path: Path) -> Path:
+    root = os.environ.get("LUTNAS_CACHE")
+    return Path(root) / "blocks" if root else db_path.with_name(db_path.name + ".work")
+
+
+def default_network_dir() -> Path:
+    from lutnas.profiler.workers import default_cache_dir
+
+    return default_cache_dir().parent / "networks"
+
+
+def safe_name(key: str) -> str:
+    """A block key as a file name (keys hold '@' and 'x', which stay; anything unusual becomes '_')."""
+    return re.sub(r"[^A-Za-z0-9_.@x-]", "_", key)
+
+
+def block_onnx_path(work_dir: Path, key: str) -> Path:
+    return Path(work_dir) / "onnx" / f"{safe_name(key)}.onnx"
+
+
+def network_key(space_name: str, arch: Sequence[int], resolution: int, width_mult: float = 1.0,
+                num_classes: int = 1000) -> str:
+    """A readable, unique name for one network (used as the measurement key and file stem)."""
+    text = json.dumps([space_name, list(arch), resolution, width_mult, num_classes])
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    return f"net-{space_name}-r{resolution}-{digest}"
+
+
+# -- ONNX -------------------------------------------------------------------------------------------
+def export_block(block: Block, work_dir: Path) -> Path:
+    """The ONNX file of one block, exported once."""
+    return _export_once(block.build, block.input_shape, block_onnx_path(work_dir, block.key))
+
+
+def export_networks(space: SearchSpace, archs: Sequence[Sequence[int]], resolution: int, out_dir: Path, *,
+                    width_mult: float = 1.0, num_classes: int = 1000) -> list[Path]:
+    """ONNX file per arch (deterministic export, reused when already written)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for arch in archs:
+        def module(arch: Sequence[int] = arch) -> nn.Module:
+            return space.build(arch, resolution, num_classes=num_classes, width_mult=width_mult)
+
+        path = out_dir / f"{network_key(space.name, arch, resolution, width_mult, num_classes)}.onnx"
+        paths.append(_export_once(module, (1, 3, resolution, resolution), path))
+    return paths
+
+
+def _export_once(module: Callable[[], nn.Module], input_shape: tuple[int, ...], path: Path) -> Path:
+    """Export `module()` to `path` unless it exists: written to a temporary name, then moved into place."""
+    if path.is_file():
+        return path
+    from lutnas.lowering.onnx_io import export_onnx
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.onnx")
+    try:
+        export_onnx(module(), input_shape, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+# -- libraries and jobs -----------------------------------------------------------------------------
+def compile_libraries(onnx_paths: Sequence[Path], shapes: Sequence[tuple[int, ...]], target: TargetSpec, *,
+                      label: str, pipeline: str = DEFAULT_PIPELINE, workers: int = 2,
+                      cache_dir: Path | None = None, tuning_db: Path | None = None,
+                      progress: bool = False) -> list[Path]:
+    """The library of each ONNX file (compiled in worker processes, or found in the cache)."""
+    from lutnas.profiler.workers import CompileJob, compile_many
+
+    with status_spinner(label, progress):
+        built = compile_many([CompileJob(p, s) for p, s in zip(onnx_paths, shapes)], target, workers=workers,
+                             cache_dir=cache_dir, pipeline=pipeline, tuning_db=tuning_db)
+    return [c.library_path for c in built]
+
+
+def block_jobs(
+    blocks: Mapping[str, Block], *, runtime: str, target: TargetSpec, threads: int, settings: ProfileSettings,
+    work_dir: Path, pipeline: str = DEFAULT_PIPELINE, workers: int = 2, progress: bool = False,
+    tuning_db: str | Path | None = None,
+) -> dict[str, MeasureJob]:
+    """One `MeasureJob` per block key: export ONNX (cached by key), compile all (TVM), build the jobs."""
+    onnx = {k: export_block(b, work_dir) for k, b in
+            iter_progress(blocks.items(), len(blocks), "exporting ONNX", progress)}
+    libs: dict[str, Path | None] = dict.fromkeys(blocks)
+    if runtime == "tvm" and blocks:
+        built = compile_libraries([onnx[k] for k in blocks], [b.input_shape for b in blocks.values()], target,
+                                  label=f"compiling {len(blocks)} block(s) with {workers} worker(s)",
+                                  pipeline=pipeline, workers=workers, progress=progress,
+                                  tuning_db=None if tuning_db is None else Path(tuning_db))
+        libs = dict(zip(blocks, built))
+    return {k: MeasureJob(key=k, input_shape=b.input_shape, runtime=runtime, library_path=libs[k],
+                          onnx_path=onnx[k], target=target.name, threads=threads, repeats=settings.repeats,
+                          min_repeat_ms=settings.min_repeat_ms, warmup=settings.warmup)
+            for k, b in blocks.items()}
+
+
+def network_jobs(
+    space: SearchSpace, archs: Sequence[tuple[int, ...]], resolution: int, target: TargetSpec, runtime: str, *,
+    threads: int = 1, pipeline: str = DEFAULT_PIPELINE, width_mult: float = 1.0, num_classes: int = 1000,
+    work_dir: Path | None = None, cache_dir: Path | None = None, workers: int = 2,
+    tuning_db: Path | None = None, progress: bool = False,
+) -> list[MeasureJob]:
+    """One `MeasureJob` per arch (in order): export each network (cached by key), compile all (TVM)."""
+    net_dir = Path(work_dir) if work_dir is not None else default_network_dir()
+    onnx_paths = export_networks(space, archs, resolution, net_dir / space.name, width_mult=width_mult,
+                                 num_classes=num_classes)
+    shape = (1, 3, resolution, resolution)
+    libs: list[Path | None] = [None] * len(archs)
+    if runtime == "tvm":
+        libs = list(compile_libraries(onnx_paths, [shape] * len(archs), target, pipeline=pipeline,
+                                      label=f"compiling {len(archs)} network(s) for {target.name}",
+                                      workers=workers, cache_dir=cache_dir, tuning_db=tuning_db,
+                                      progress=progress))
+    return [MeasureJob(key=network_key(space.name, a, resolution, width_mult, num_classes), input_shape=shape,
+                       runtime=runtime, library_path=lib, onnx_path=onnx, target=target.name, threads=threads)
+            for a, onnx, lib in zip(archs, onnx_paths, libs)]

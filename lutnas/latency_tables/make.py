@@ -1,0 +1,105 @@
+"""`lutnas profile` as one stage function: tune -> compile (only) -> measure -> fit.
+
+`make_table(TableRequest, runner)` runs the steps a table build was asked for, in order:
+1. tune every unique block into this device's MetaSchedule database (`tuned.tune_table`), when
+   `tune_trials` is set; the table is then built with the tuned pipeline and records the tuning;
+2. with `compile_only`, export and compile every block into the caches and stop (`profile.
+   compile_blocks`: for devices that cannot compile);
+3. measure the blocks into the table (`profile.profile_table`; resumable);
+4. fit the finished table to whole networks and store the fit (`network_fit`), `fit_networks` of
+   them (default: `network_fit.default_fit_count`), unless the table was left unfinished (`limit`).
+Each finished step is said as a line (`say`), and all of them are returned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lutnas.latency_tables.jobs import work_dir_for
+from lutnas.latency_tables.settings import ProfileResult, ProfileSettings
+from lutnas.lowering.pipeline import DEFAULT_PIPELINE
+from lutnas.progress import Say, silent
+
+if TYPE_CHECKING:
+    from lutnas.latency_tables.calibration import Calibration
+    from lutnas.latency_tables.tuned import TunedTable
+    from lutnas.lowering.targets import TargetSpec
+    from lutnas.profiler.runners import Runner
+    from lutnas.spaces import SearchSpace
+
+
+@dataclass(frozen=True)
+class TableRequest:
+    """What `lutnas profile` was asked for (the CLI's options, parsed)."""
+
+    space: str | SearchSpace
+    resolution: int
+    target: TargetSpec
+    runtime: str
+    db: Path
+    threads: int = 1
+    pipeline: str = DEFAULT_PIPELINE
+    settings: ProfileSettings = field(default_factory=ProfileSettings)
+    workers: int = 2
+    remeasure: bool = False
+    limit: int | None = None            # measure only the first N entries (the table stays unfinished)
+    compile_only: bool = False
+    tune_trials: int | None = None      # MetaSchedule trials per block (None: no tuning)
+    tuning_root: Path | None = None
+    fit_networks: int | None = None     # None: `default_fit_count`
+
+
+@dataclass(frozen=True)
+class TableBuild:
+    """What `make_table` did: each step's result, None for a step that did not run."""
+
+    tuned: TunedTable | None = None
+    compiled_blocks: int | None = None   # compile_only: blocks exported and compiled
+    profiled: ProfileResult | None = None
+    fit: Calibration | None = None
+
+
+def make_table(req: TableRequest, runner: Runner | None = None, *, progress: bool = False,
+               say: Say = silent) -> TableBuild:
+    """Run the steps of `lutnas profile` for `req`; `runner` times the blocks (here by default)."""
+    from lutnas.latency_tables.profile import compile_blocks, profile_table
+
+    work_dir = work_dir_for(req.db)
+    pipeline, settings, db_dir, tuned = req.pipeline, req.settings, None, None
+    if req.tune_trials is not None:
+        tuned = _tune(req, work_dir, progress)
+        say(tuned.line())
+        pipeline, settings, db_dir = tuned.pipeline, tuned.settings, tuned.database_dir
+    if req.compile_only:
+        n = compile_blocks(req.space, req.resolution, req.target, pipeline=pipeline, workers=req.workers,
+                           settings=settings, work_dir=work_dir, progress=progress, tuning_db=db_dir)
+        say(f"compiled {n} block(s) for {req.target.name} into {work_dir} and the library cache; nothing measured")
+        return TableBuild(tuned, n)
+    result = profile_table(req.space, req.resolution, req.target, req.runtime, req.db, threads=req.threads,
+                           pipeline=pipeline, remeasure=req.remeasure, workers=req.workers, settings=settings,
+                           progress=progress, limit=req.limit, runner=runner, tuning_db=db_dir)
+    say(f"table {result.table_id} in {result.db_path}")
+    say(result.line())
+    return TableBuild(tuned, None, result, _fit(req, result, pipeline, runner, db_dir, progress, say))
+
+
+def _tune(req: TableRequest, work_dir: Path, progress: bool) -> TunedTable:
+    from lutnas.latency_tables.tuned import tune_table
+
+    return tune_table(req.space, req.resolution, req.target, req.runtime, req.threads, req.tune_trials or 0,
+                      req.tuning_root, req.settings, work_dir, progress=progress)
+
+
+def _fit(req: TableRequest, result: ProfileResult, pipeline: str, runner: Runner | None, db_dir: Path | None,
+         progress: bool, say: Say) -> Calibration | None:
+    """Step 4: the whole-network fit of a finished table (None when there is none to make)."""
+    from lutnas.latency_tables.network_fit import default_fit_count, fit_line, fit_stored_table
+
+    count = default_fit_count(req.runtime, pipeline) if req.fit_networks is None else req.fit_networks
+    if not count or req.limit is not None:
+        return None
+    cal = fit_stored_table(req.db, result.table_id, count, runner=runner, tuning_db=db_dir, progress=progress)
+    say(fit_line(cal))
+    return cal

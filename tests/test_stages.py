@@ -1,0 +1,107 @@
+"""The stage functions behind `lutnas profile` and `lutnas export`, called from Python (no click):
+each step really runs (onnxruntime or TVM on a two-layer space), and what it did comes back."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TVM_NUM_THREADS", "1")
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lutnas.errors import ArchError, LutnasError
+from lutnas.lowering.targets import get_target
+from lutnas.spaces import dump_archs, load_arch
+
+X86 = get_target("x86")
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("LUTNAS_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_make_table_profiles_then_fits_and_says_each_step(tiny_space, tmp_path, cache):
+    from lutnas.latency_tables import open_table
+    from lutnas.latency_tables.make import TableRequest, make_table
+    from lutnas.latency_tables.settings import ProfileSettings
+
+    settings = ProfileSettings(repeats=3, min_repeat_ms=1.0)
+    said: list[str] = []
+    build = make_table(TableRequest(tiny_space.name, 32, X86, "onnxruntime", tmp_path / "t.db", settings=settings,
+                                    fit_networks=3), say=lambda line, err=False: said.append(line))
+    assert build.tuned is None and build.compiled_blocks is None
+    assert (build.profiled.entries, build.profiled.measured) == (6, 6)     # 4 unique blocks + stem + head
+    assert build.fit is not None and build.fit.n_fit == 3
+    assert open_table(tmp_path / "t.db").calibration["source"] == "profile"
+    assert said[0] == f"table {build.profiled.table_id} in {tmp_path / 't.db'}"
+    assert said[-1].startswith("fitted to 3 whole network(s)")
+    # an unfinished table (limit) is not fitted
+    part = make_table(TableRequest(tiny_space.name, 32, X86, "onnxruntime", tmp_path / "p.db", settings=settings,
+                                   limit=2, fit_networks=3))
+    assert (part.profiled.measured, part.fit) == (2, None)
+
+
+def test_make_table_compile_only_fills_the_caches_and_measures_nothing(tiny_space, tmp_path, cache):
+    from lutnas.latency_tables.jobs import block_onnx_path, work_dir_for
+    from lutnas.latency_tables.make import TableRequest, make_table
+
+    db = tmp_path / "t.db"
+    build = make_table(TableRequest(tiny_space.name, 32, X86, "tvm", db, compile_only=True))
+    assert (build.compiled_blocks, build.profiled, build.fit) == (6, None, None)
+    assert not db.exists()
+    blocks = tiny_space.layer_table(32).unique_blocks()
+    assert all(block_onnx_path(work_dir_for(db), k).is_file() for k in blocks)
+    assert len(list((cache / "libs").glob("*.so"))) == 6
+
+
+def test_export_arch_lowers_records_the_prediction_and_measures(tiny_space, tmp_path, cache):
+    """`lutnas export` as a function: the artifact is built, checked against torch, timed here, and
+    its manifest records the table's prediction (a table of another runtime: allowed, and said)."""
+    from lutnas.deploy import ExportRequest, export_arch
+    from lutnas.latency_tables.make import TableRequest, make_table
+    from lutnas.latency_tables.settings import ProfileSettings
+    from lutnas.lowering.artifact import verify_artifact
+
+    db = tmp_path / "t.db"
+    make_table(TableRequest(tiny_space.name, 32, X86, "onnxruntime", db, fit_networks=0,
+                            settings=ProfileSettings(repeats=3, min_repeat_ms=1.0, num_classes=10)))
+    archs = tmp_path / "archs.json"
+    archs.write_text(json.dumps(dump_archs(tiny_space.name, [(1, 0)])))
+    said: list[tuple[str, bool]] = []
+    out = tmp_path / "art"
+    done = export_arch(ExportRequest(archs, X86, out, num_classes=10, db=db, allow_mismatch=True),
+                       say=lambda line, err=False: said.append((line, err)))
+    manifest = verify_artifact(out)
+    assert (manifest["arch"], manifest["resolution"], manifest["num_classes"]) == ([1, 0], 32, 10)
+    assert manifest["pipeline"] == done.manifest["pipeline"] == "tvm-default"
+    assert done.run is not None and done.run.check.ok and manifest["measured"]["latency_ms"] > 0
+    assert manifest["predicted"]["latency_ms"] > 0 and manifest["predicted"]["runtime"] == "onnxruntime"
+    assert ("warning: mismatch allowed: runtime: table has 'onnxruntime', asked 'tvm'", True) in said
+    assert said[0][0].startswith(f"{tiny_space.name} arch 0 @ 32 -> {out}/")
+
+
+def test_one_archs_file_check_for_every_command(tmp_path):
+    from lutnas.latency_tables.validate import validation_archs
+
+    path = tmp_path / "archs.json"
+    path.write_text(json.dumps(dump_archs("proxyless", [[0] * 21, [1] * 21])))
+    space, arch = load_arch(path, 1)
+    assert (space.name, arch) == ("proxyless", tuple([1] * 21))
+    with pytest.raises(ArchError, match=r"archs are for space 'proxyless', not 'fbnet'"):
+        load_arch(path, 0, "fbnet")
+    with pytest.raises(ArchError, match=r"--index 2 out of range \(file holds 2 archs\)"):
+        load_arch(path, 2)
+    assert validation_archs("proxyless", path, None, None) == [tuple([0] * 21), tuple([1] * 21)]
+    with pytest.raises(ArchError, match="not 'fbnet'"):
+        validation_archs("fbnet", path, None, None)
+    sampled = validation_archs("proxyless", None, 3, 7)
+    assert len(sampled) == 3 and sampled == validation_archs("proxyless", None, 3, 7)
+    with pytest.raises(LutnasError, match="-n needs --seed"):
+        validation_archs("proxyless", None, 3, None)
+    with pytest.raises(LutnasError, match="either --archs FILE or -n N"):
+        validation_archs("proxyless", path, 3, 1)
