@@ -2,7 +2,7 @@
 
 Commands stay thin: parse options, call one entry point of a stage, print. Heavy imports happen
 inside the commands so `lutnas --help` is instant. A `LutnasError` becomes one line on stderr and
-a non-zero exit; anything else is a bug and keeps its traceback.
+a non-zero exit; anything else is a bug: one line saying so, the traceback in a file, exit 70.
 """
 
 from __future__ import annotations
@@ -785,6 +785,35 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("interrupted; measured data is kept, re-run to resume", err=True)
         sys.exit(130)
+    except Exception as err:  # noqa: BLE001 -- anything else is a bug in lutnas: say so, keep the traceback
+        click.echo(_report_bug(err, sys.argv[1:] if argv is None else argv), err=True)
+        sys.exit(INTERNAL_ERROR_EXIT)
+
+
+INTERNAL_ERROR_EXIT = 70  # EX_SOFTWARE (sysexits.h): an internal software error
+
+
+def _report_bug(err: Exception, argv: list[str]) -> str:
+    """The one line an unexpected exception becomes; its traceback goes to a file (or, with
+    LUTNAS_DEBUG=1, to stderr), so a user can report it without rerunning."""
+    import os
+    import tempfile
+    import time
+    import traceback
+
+    text = "".join(traceback.format_exception(err))
+    first = (str(err).strip().splitlines() or [""])[0][:200]
+    head = f"internal error: {type(err).__name__}: {first} -- this is a bug in lutnas; please report it"
+    if os.environ.get("LUTNAS_DEBUG") == "1":
+        click.echo(text, err=True, nl=False)
+        return f"{head} with the traceback above"
+    try:
+        fd, path = tempfile.mkstemp(prefix=f"lutnas-traceback-{time.strftime('%Y%m%d-%H%M%S')}-", suffix=".txt")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"lutnas {' '.join(argv)}\n{text}")
+    except OSError:
+        return f"{head} (rerun with LUTNAS_DEBUG=1 for the traceback)"
+    return f"{head} with the traceback in {path}"
 
 
 if __name__ == "__main__":
