@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from helpers import REPO
 
 
@@ -34,6 +35,9 @@ BUGGY = ("import sys\nfrom lutnas.cli import cli, main\n"
          "main(sys.argv[1:])\n")
 
 
+CLI = "import sys\nfrom lutnas.cli import main\nmain(sys.argv[1:])\n"
+
+
 def run_python(code: str, *args: str, **env: str) -> subprocess.CompletedProcess:
     """`python -c code args` from the repository root, with `env` added to this environment."""
     return subprocess.run([sys.executable, "-c", code, *args], check=False, capture_output=True, text=True,
@@ -47,3 +51,31 @@ def test_unexpected_exception_is_one_line_naming_a_bug(tmp_path):
     assert saved.parent == tmp_path and "Traceback" in saved.read_text() and "boom" in saved.read_text()
     debug = run_python(BUGGY, "boom", TMPDIR=str(tmp_path), LUTNAS_DEBUG="1")
     assert debug.returncode == 70 and "Traceback" in debug.stderr and "traceback above" in debug.stderr
+
+
+# ---- LUTNAS_CACHE that is not a directory ------------------------------------------------------
+
+@pytest.mark.parametrize("args", [("board", "status"),
+                                  ("profile", "--space", "proxyless", "-r", "32", "--compile-only", "--limit", "1")])
+def test_cache_root_that_is_a_file_is_one_line(tmp_path, args):
+    blocker = tmp_path / "cache-file"
+    blocker.write_text("not a directory")
+    extra = ("--db", str(tmp_path / "t.db")) if args[0] == "profile" else ()
+    for root, needle in ((blocker, "is a file, not a directory"), (blocker / "sub", "cannot create")):
+        proc = run_python(CLI, *args, *extra, LUTNAS_CACHE=str(root))
+        one_line_error(proc, f"LUTNAS_CACHE={root}", needle)
+
+
+def test_cache_root_resolves_in_one_place(tmp_path, monkeypatch):
+    from lutnas.latency_tables.networks import default_network_dir
+    from lutnas.latency_tables.profile import work_dir_for
+    from lutnas.latency_tables.tuned import default_tuning_root
+    from lutnas.profiler.boards import boards_dir
+    from lutnas.profiler.workers import default_cache_dir
+
+    monkeypatch.setenv("LUTNAS_CACHE", str(tmp_path / "c"))
+    monkeypatch.delenv("LUTNAS_BOARDS_DIR", raising=False)
+    found = [default_cache_dir(), work_dir_for(tmp_path / "t.db"), default_tuning_root(), boards_dir(),
+             default_network_dir()]
+    assert [p.name for p in found] == ["libs", "blocks", "tuning", "boards", "networks"]
+    assert all(p.parent == tmp_path / "c" and p.is_dir() for p in found)

@@ -71,9 +71,9 @@ def network_key(space_name: str, arch: Sequence[int], resolution: int, width_mul
 
 
 def default_network_dir() -> Path:
-    from lutnas.profiler.workers import default_cache_dir
+    from lutnas.paths import cache_dir
 
-    return default_cache_dir().parent / "networks"
+    return cache_dir("networks")
 
 
 def export_networks(space: Any, archs: Sequence[Sequence[int]], resolution: int, out_dir: Path, *,

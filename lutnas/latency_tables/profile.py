@@ -75,8 +75,9 @@ class ProfileResult:
 
 
 def work_dir_for(db_path: Path) -> Path:
-    root = os.environ.get("LUTNAS_CACHE")
-    return Path(root) / "blocks" if root else db_path.with_name(db_path.name + ".work")
+    from lutnas.paths import cache_dir, cache_root_is_set
+
+    return cache_dir("blocks") if cache_root_is_set() else db_path.with_name(db_path.name + ".work")
 
 
 def profile_table(

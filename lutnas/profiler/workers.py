@@ -26,6 +26,7 @@ from typing import Any
 
 from lutnas.errors import LutnasError, ToolchainError
 from lutnas.lowering.pipeline import DEFAULT_PIPELINE, pipeline_revision
+from lutnas.paths import cache_dir
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,7 @@ class Compiled:
 
 
 def default_cache_dir() -> Path:
-    root = os.environ.get("LUTNAS_CACHE") or Path.home() / ".cache" / "lutnas"
-    return Path(root) / "libs"
+    return cache_dir("libs")
 
 
 def cache_key(onnx_path: Path, input_shape: Sequence[int], target: Any, pipeline: str) -> str:
