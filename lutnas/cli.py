@@ -23,6 +23,12 @@ def cli() -> None:
     """Latency lookup tables for hardware-aware NAS, lowered and timed with Apache TVM."""
 
 
+# Counts, sizes, resolutions and times: 0 or a negative value is a one-line usage error, never "unset".
+POSITIVE = click.IntRange(min=1)
+NON_NEGATIVE = click.FloatRange(min=0)
+WIDTH = click.FloatRange(min=0, min_open=True, max=8)
+
+
 def _write_json(obj: object, out: Path | None) -> None:
     text = json.dumps(obj, indent=2)
     if out is None:
@@ -95,7 +101,7 @@ def spaces(ctx: click.Context) -> None:
 
 @spaces.command("show")
 @click.argument("name")
-@click.option("--resolution", "-r", type=int, default=None, help="Input resolution (default: the space's).")
+@click.option("--resolution", "-r", type=POSITIVE, default=None, help="Input resolution (default: the space's).")
 def spaces_show(name: str, resolution: int | None) -> None:
     """Print a space's searchable layers: stage, input shape and choices in index order."""
     from rich.console import Console
@@ -104,7 +110,7 @@ def spaces_show(name: str, resolution: int | None) -> None:
     from lutnas.spaces import get_space
 
     space = get_space(name)
-    lt = space.layer_table(resolution or space.default_resolution)
+    lt = space.layer_table(space.resolve_resolution(resolution))
     table = Table(title=f"{space.name} @ {lt.resolution}: {space.num_layers} layers, {space.size():.3e} archs")
     for col in ("layer", "stage", "input", "choices"):
         table.add_column(col)
@@ -142,10 +148,10 @@ def sample(space_name: str, count: int, seed: int, output: Path | None) -> None:
 @click.option("--space", "space_name", default=None, help="Search space (default: the archs file's).")
 @click.option("--arch", "arch_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help='Archs file: {"space": NAME, "archs": [[...], ...]}.')
-@click.option("--index", type=int, default=0, show_default=True, help="Which arch of the file.")
-@click.option("--resolution", "-r", type=int, default=None, help="Input resolution (default: the space's).")
-@click.option("--num-classes", type=int, default=1000, show_default=True)
-@click.option("--width-mult", type=float, default=1.0, show_default=True)
+@click.option("--index", type=click.IntRange(min=0), default=0, show_default=True, help="Which arch of the file.")
+@click.option("--resolution", "-r", type=POSITIVE, default=None, help="Input resolution (default: the space's).")
+@click.option("--num-classes", type=POSITIVE, default=1000, show_default=True)
+@click.option("--width-mult", type=WIDTH, default=1.0, show_default=True)
 @_target_options()
 @click.option("--pipeline", default=None, help="Compilation pipeline name (default: tvm-default).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
@@ -162,7 +168,7 @@ def lower_cmd(space_name, arch_file, index, resolution, num_classes, width_mult,
     if not 0 <= index < len(archs):
         raise ArchError(f"{arch_file}: --index {index} out of range (file holds {len(archs)} archs)")
     space = get_space(file_space)
-    res = resolution or space.default_resolution
+    res = space.resolve_resolution(resolution)
     module = space.build(archs[index], res, num_classes=num_classes, width_mult=width_mult)
     art = lower(module, (1, 3, res, res), target, out_dir, pipeline=pipeline or DEFAULT_PIPELINE)
     click.echo(f"{file_space} arch {index} @ {res}: {art.onnx_path} -> {art.library_path}")
@@ -209,18 +215,18 @@ def doctor(as_json: bool, show_fp: bool) -> None:
 
 @cli.command("profile")
 @click.option("--space", "space_name", required=True, help="Search space name (see `lutnas spaces`).")
-@click.option("--resolution", "-r", type=int, required=True, help="Input resolution.")
+@click.option("--resolution", "-r", type=POSITIVE, required=True, help="Input resolution.")
 @_target_options(default="x86")
 @click.option("--runtime", type=click.Choice(["tvm", "onnxruntime"]), default="tvm", show_default=True)
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), required=True, help="SQLite database")
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--threads", type=POSITIVE, default=1, show_default=True)
 @click.option("--pipeline", default=None, help="Compilation pipeline (default: tvm-default).")
 @click.option("--remeasure", is_flag=True, help="Add a fresh pass for every entry.")
-@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="compile workers")
-@click.option("--repeats", type=click.IntRange(min=1), default=None, help="samples per pass (default 10)")
-@click.option("--min-repeat-ms", type=float, default=None, help="ms per sample (default 20)")
+@click.option("--workers", type=POSITIVE, default=2, show_default=True, help="compile workers")
+@click.option("--repeats", type=POSITIVE, default=None, help="samples per pass (default 10)")
+@click.option("--min-repeat-ms", type=NON_NEGATIVE, default=None, help="ms per sample (default 20)")
 @click.option("--estimator", default="median", show_default=True, help="median | trimmed_mean | mad_mean")
-@click.option("--limit", type=click.IntRange(min=1), default=None,
+@click.option("--limit", type=POSITIVE, default=None,
               help="Measure only the first N entries (smoke tests; the table stays incomplete).")
 @click.option("--measure-mode", type=click.Choice(["auto", "isolated", "in-network"]), default="auto",
               show_default=True, help="How blocks are timed: alone, or inside covering networks with "
@@ -407,7 +413,7 @@ def table_export(db, table_id, fmt, output) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--space", "space_name", default=None, help="ofa-yaml: the space its keys belong to")
-@click.option("--resolution", "-r", type=int, default=None, help="ofa-yaml: the resolution")
+@click.option("--resolution", "-r", type=POSITIVE, default=None, help="ofa-yaml: the resolution")
 @click.option("--target", "target_name", default=None, help="ofa-yaml: the target it was measured for")
 @click.option("--runtime", default=None, help="ofa-yaml: the runtime it was measured with")
 @click.option("--into", "into", default=None, help="merge into this table (refused unless all metadata match)")
@@ -425,13 +431,13 @@ def table_import(file, db, space_name, resolution, target_name, runtime, into) -
 
 @cli.command("measure")
 @click.option("--space", "space_name", default=None, help="Search space (default: the archs file's).")
-@click.option("--resolution", "-r", type=int, required=True, help="Input resolution.")
+@click.option("--resolution", "-r", type=POSITIVE, required=True, help="Input resolution.")
 @_target_options(default="x86")
 @click.option("--runtime", type=click.Choice(["tvm", "onnxruntime"]), default="tvm", show_default=True)
 @click.option("--archs", "archs_file", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--threads", type=POSITIVE, default=1, show_default=True)
 @click.option("--pipeline", default=None, help="Compilation pipeline (default: tvm-default).")
-@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="compile workers")
+@click.option("--workers", type=POSITIVE, default=2, show_default=True, help="compile workers")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per arch.")
 @_remote_options
 def measure_cmd(space_name, resolution, target, runtime, archs_file, threads, pipeline, workers,
@@ -476,7 +482,7 @@ def measure_cmd(space_name, resolution, target, runtime, archs_file, threads, pi
 @click.option("--seed", type=int, default=None, help="Sampling seed (use one never used to build the table).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--calibrate", is_flag=True, help="Fit a linear calibration on a subset, score on the rest, store it.")
-@click.option("--fit-fraction", type=float, default=1 / 3, show_default=True, help="Share of archs used to fit.")
+@click.option("--fit-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=1 / 3, show_default=True, help="Share of archs used to fit.")
 @click.option("--allow-mismatch", is_flag=True, help="Validate on another device/setup anyway (recorded).")
 @click.option("--tuning-db", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Tuned tables: the database directory (default: the one the table records, or this "
@@ -587,7 +593,7 @@ def search_cmd(db, table_id, strategy, latency_ms, data_source, epochs, seed, pr
 @click.option("--space", "space_name", default=None, help="Search space (default: the archs file's).")
 @click.option("--arch", "arch_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help='Archs file: {"space": NAME, "archs": [[...], ...]}.')
-@click.option("--index", type=int, default=0, show_default=True, help="Which arch of the file.")
+@click.option("--index", type=click.IntRange(min=0), default=0, show_default=True, help="Which arch of the file.")
 @click.option("--weights", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="weights.safetensors written by `lutnas search` (the chosen supernet path).")
 @_target_options()
@@ -596,11 +602,11 @@ def search_cmd(db, table_id, strategy, latency_ms, data_source, epochs, seed, pr
 @click.option("--table", "table_id", default=None, help="Table id in --db (default: the only one).")
 @click.option("--calibrated", is_flag=True, help="Predict with the table's stored calibration (profile --fit-networks, validate --calibrate).")
 @click.option("--allow-mismatch", is_flag=True, help="Use a table made for another setup (recorded).")
-@click.option("--resolution", "-r", type=int, default=None, help="Input resolution (default: the space's).")
-@click.option("--num-classes", type=int, default=None, help="Classes (default 1000, or read from --weights).")
-@click.option("--width-mult", type=float, default=None, help="Width (default 1.0, or found from --weights).")
+@click.option("--resolution", "-r", type=POSITIVE, default=None, help="Input resolution (default: the space's).")
+@click.option("--num-classes", type=POSITIVE, default=None, help="Classes (default 1000, or read from --weights).")
+@click.option("--width-mult", type=WIDTH, default=None, help="Width (default 1.0, or found from --weights).")
 @click.option("--pipeline", default=None, help="Compilation pipeline name (default: tvm-default).")
-@click.option("--threads", type=int, default=1, show_default=True, help="Runtime threads when measuring.")
+@click.option("--threads", type=POSITIVE, default=1, show_default=True, help="Runtime threads when measuring.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--tune", "tune_trials", type=click.IntRange(min=0), default=None,
               help="MetaSchedule trials for the network (reuses what `profile --tune` tuned); "
@@ -624,7 +630,7 @@ def export_cmd(space_name, arch_file, index, weights, target, db, table_id, cali
     if not 0 <= index < len(archs):
         raise ArchError(f"{arch_file}: --index {index} out of range (file holds {len(archs)} archs)")
     space, arch = get_space(file_space), archs[index]
-    res = resolution or space.default_resolution
+    res = space.resolve_resolution(resolution)
     runner = make_runner(target, rpc, tracker, key, threads, emulated)
     if weights is not None:
         module, info = subnet_module(space, arch, res, weights, width_mult, num_classes)
@@ -677,9 +683,9 @@ def _echo_run(report) -> None:
 
 @cli.command("run")
 @click.argument("art_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--threads", type=int, default=1, show_default=True)
-@click.option("--repeats", type=int, default=None, help="Samples per pass (default: the profiler's).")
-@click.option("--min-repeat-ms", type=float, default=None, help="Minimum ms per sample (default: the profiler's).")
+@click.option("--threads", type=POSITIVE, default=1, show_default=True)
+@click.option("--repeats", type=POSITIVE, default=None, help="Samples per pass (default: the profiler's).")
+@click.option("--min-repeat-ms", type=NON_NEGATIVE, default=None, help="Minimum ms per sample (default: the profiler's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @_remote_options
 def run_cmd(art_dir, threads, repeats, min_repeat_ms, as_json, rpc, tracker, key, emulated) -> None:
@@ -720,12 +726,12 @@ def board_build(kind: str) -> None:
 
 @board.command("up")
 @click.argument("kind", type=click.Choice(["arm64", "x86", "tracker"]))
-@click.option("--port", type=int, default=None, help="Port (default 9090; 9190 for the tracker).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port (default 9090; 9190 for the tracker).")
 @click.option("-n", "count", type=click.IntRange(1, 16), default=1, show_default=True,
               help="How many servers (ports PORT, PORT+2, ...).")
 @click.option("--tracker", default=None, metavar="HOST:PORT", help="Register with this TVM RPC tracker.")
 @click.option("--key", default=None, help="Device key to register under (with --tracker).")
-@click.option("--threads", type=int, default=1, show_default=True, help="TVM_NUM_THREADS of the server.")
+@click.option("--threads", type=POSITIVE, default=1, show_default=True, help="TVM_NUM_THREADS of the server.")
 def board_up(kind, port, count, tracker, key, threads) -> None:
     """Start boards on 127.0.0.1 (TVM's RPC server; arm64 runs in the emulated chroot)."""
     from lutnas.profiler import boards
@@ -779,6 +785,8 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except click.UsageError as err:
+        _usage_error(err)
     except click.ClickException as err:
         err.show()
         sys.exit(err.exit_code)
@@ -788,6 +796,16 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as err:  # noqa: BLE001 -- anything else is a bug in lutnas: say so, keep the traceback
         click.echo(_report_bug(err, sys.argv[1:] if argv is None else argv), err=True)
         sys.exit(INTERNAL_ERROR_EXIT)
+
+
+def _usage_error(err: click.UsageError) -> None:
+    """A bad option is one line like every other error (help on request: `-h`)."""
+    if isinstance(err, click.exceptions.NoArgsIsHelpError):
+        err.show()
+    else:
+        where = f" (see `{err.ctx.command_path} -h`)" if err.ctx is not None else ""
+        click.echo(f"error: {err.format_message()}{where}", err=True)
+    sys.exit(err.exit_code)
 
 
 INTERNAL_ERROR_EXIT = 70  # EX_SOFTWARE (sysexits.h): an internal software error

@@ -79,3 +79,49 @@ def test_cache_root_resolves_in_one_place(tmp_path, monkeypatch):
              default_network_dir()]
     assert [p.name for p in found] == ["libs", "blocks", "tuning", "boards", "networks"]
     assert all(p.parent == tmp_path / "c" and p.is_dir() for p in found)
+
+
+# ---- zero, negative and absurd option values ---------------------------------------------------
+
+ABSURD = [
+    ("spaces", "show", "proxyless", "-r", "0"),
+    ("lower", "--arch", "a.json", "--target", "x86", "--out", "o", "-r", "0"),
+    ("export", "--arch", "a.json", "--target", "x86", "--out", "o", "--resolution", "-32"),
+    ("profile", "--space", "proxyless", "-r", "0", "--db", "t.db"),
+    ("profile", "--space", "proxyless", "-r", "32", "--db", "t.db", "--threads", "0"),
+    ("profile", "--space", "proxyless", "-r", "32", "--db", "t.db", "--workers", "0"),
+    ("profile", "--space", "proxyless", "-r", "32", "--db", "t.db", "--repeats", "-1"),
+    ("profile", "--space", "proxyless", "-r", "32", "--db", "t.db", "--min-repeat-ms", "-5"),
+    ("profile", "--space", "proxyless", "-r", "32", "--db", "t.db", "--limit", "0"),
+    ("measure", "--archs", "a.json", "-r", "0"),
+    ("measure", "--archs", "a.json", "-r", "32", "--threads", "-2"),
+    ("table", "import", "pyproject.toml", "--db", "t.db", "-r", "0"),
+    ("run", "art", "--threads", "0"),
+    ("run", "art", "--repeats", "0"),
+    ("export", "--arch", "a.json", "--target", "x86", "--out", "o", "--threads", "0"),
+    ("export", "--arch", "a.json", "--target", "x86", "--out", "o", "--num-classes", "0"),
+    ("export", "--arch", "a.json", "--target", "x86", "--out", "o", "--width-mult", "0"),
+    ("lower", "--arch", "a.json", "--target", "x86", "--out", "o", "--index", "-1"),
+    ("validate", "--db", "t.db", "--out", "o", "-n", "0", "--seed", "1"),
+    ("validate", "--db", "t.db", "--out", "o", "-n", "3", "--seed", "1", "--fit-fraction", "0"),
+    ("sample", "--space", "proxyless", "-n", "0"),
+    ("board", "up", "x86", "--port", "0"),
+]
+
+
+@pytest.mark.parametrize("args", ABSURD, ids=lambda a: " ".join(a))
+def test_absurd_option_values_are_one_line(tmp_path, args):
+    proc = run_python(CLI, *args, LUTNAS_CACHE=str(tmp_path / "cache"))
+    one_line_error(proc, "Invalid value", "-h`")
+
+
+def test_resolution_zero_is_never_the_default():
+    from lutnas.errors import ArchError
+    from lutnas.spaces import get_space
+
+    space = get_space("proxyless")
+    assert space.resolve_resolution(None) == space.default_resolution
+    assert space.resolve_resolution(64) == 64
+    for bad in (0, -32):
+        with pytest.raises(ArchError, match=f"resolution {bad} not supported"):
+            space.resolve_resolution(bad)
