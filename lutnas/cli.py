@@ -132,13 +132,12 @@ def spaces_show(name: str, resolution: int | None) -> None:
               help="Archs JSON file to write (default: stdout).")
 def sample(space_name: str, count: int, seed: int, output: Path | None) -> None:
     """Sample architectures uniformly from a space, as an archs JSON file."""
-    import numpy as np
+    from lutnas.latency_tables.progress import iter_progress
+    from lutnas.spaces import dump_archs, sample_archs
 
-    from lutnas.spaces import dump_archs, get_space
-
-    space = get_space(space_name)
-    rng = np.random.default_rng(seed)
-    _write_json(dump_archs(space.name, [space.sample(rng) for _ in range(count)]), output)
+    archs = iter_progress(sample_archs(space_name, count, seed), count, f"sampling {space_name}",
+                          enabled=count >= 10_000 and sys.stderr.isatty())
+    _write_json(dump_archs(space_name, archs), output)
 
 
 # ---- lowering -----------------------------------------------------------------------------------
@@ -509,10 +508,9 @@ def validate_cmd(db, table_id, archs_file, count, seed, out_dir, calibrate, fit_
     else:
         if seed is None:
             raise LutnasError("-n needs --seed (pick one never used to build or calibrate the table)")
-        import numpy as np
+        from lutnas.spaces import sample_archs
 
-        rng = np.random.default_rng(seed)
-        archs = [space.sample(rng) for _ in range(count)]
+        archs = list(sample_archs(space.name, count, seed))
     _warn_if_busy()
     report = validate(table, archs, out_dir, calibrate=calibrate, fit_fraction=fit_fraction,
                       allow_mismatch=allow_mismatch, seed=seed or 0, progress=sys.stderr.isatty(),

@@ -125,3 +125,26 @@ def test_resolution_zero_is_never_the_default():
     for bad in (0, -32):
         with pytest.raises(ArchError, match=f"resolution {bad} not supported"):
             space.resolve_resolution(bad)
+
+
+# ---- sample -n: bounded, same draws as before --------------------------------------------------
+
+def test_sample_refuses_an_absurd_count_at_once(tmp_path):
+    out = tmp_path / "archs.json"
+    proc = run_python(CLI, "sample", "--space", "proxyless", "-n", "1000000000", "-o", str(out))
+    one_line_error(proc, "-n 1000000000", "1,000,000")
+    assert not out.exists()
+
+
+def test_sample_draws_what_the_space_samples(tmp_path):
+    import json
+
+    import numpy as np
+
+    from lutnas.spaces import get_space
+
+    out = tmp_path / "archs.json"
+    proc = run_python(CLI, "sample", "--space", "fbnet", "-n", "5", "--seed", "3", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    rng, space = np.random.default_rng(3), get_space("fbnet")
+    assert json.loads(out.read_text()) == {"space": "fbnet", "archs": [list(space.sample(rng)) for _ in range(5)]}
