@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from helpers import REPO
+from helpers import run_lutnas as lutnas
 
 
 def one_line_error(proc: subprocess.CompletedProcess, *needles: str, code: int = 2) -> str:
@@ -148,3 +149,56 @@ def test_sample_draws_what_the_space_samples(tmp_path):
     assert proc.returncode == 0, proc.stderr
     rng, space = np.random.default_rng(3), get_space("fbnet")
     assert json.loads(out.read_text()) == {"space": "fbnet", "archs": [list(space.sample(rng)) for _ in range(5)]}
+
+
+# ---- table import: malformed entries, duplicates, files of another format ----------------------
+
+@pytest.fixture
+def exported_json(proxyless_table_db, tmp_path) -> dict:
+    import json
+
+    out = tmp_path / "t.json"
+    proc = lutnas("table", "export", "--db", str(proxyless_table_db), "--format", "json", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(out.read_text())
+
+
+def test_import_entry_without_key_is_one_line(exported_json, tmp_path):
+    import json
+
+    del exported_json["entries"][3]["key"]
+    bad = tmp_path / "nokey.json"
+    bad.write_text(json.dumps(exported_json))
+    one_line_error(lutnas("table", "import", str(bad), "--db", str(tmp_path / "n.db")), "entry 3 lacks 'key'")
+
+
+def test_import_refuses_an_entry_listed_twice(exported_json, tmp_path):
+    import json
+
+    from lutnas.latency_tables import open_table
+
+    entries = exported_json["entries"]
+    entries.append(dict(entries[5]))
+    twice = tmp_path / "twice.json"
+    twice.write_text(json.dumps(exported_json))
+    db = tmp_path / "twice.db"
+    one_line_error(lutnas("table", "import", str(twice), "--db", str(db)),
+                   f"entries 5 and {len(entries) - 1} both have key {entries[5]['key']!r}")
+    entries.pop()
+    entries[5]["passes"] = entries[5]["passes"] * 2  # one pass listed twice: stored once
+    twice.write_text(json.dumps(exported_json))
+    proc = lutnas("table", "import", str(twice), "--db", str(db))
+    assert proc.returncode == 0, proc.stderr
+    table = open_table(db, None)
+    assert {d.entry.key: len(d.passes) for d in table.entries()}[entries[5]["key"]] == 1
+
+
+@pytest.mark.parametrize("name", ["t.csv", "t.txt"])
+def test_import_of_a_csv_says_what_import_reads(proxyless_table_db, tmp_path, name):
+    out = tmp_path / name
+    proc = lutnas("table", "export", "--db", str(proxyless_table_db), "--format", "csv", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    proc = lutnas("table", "import", str(out), "--db", str(tmp_path / "c.db"))
+    one_line_error(proc, "CSV", "cannot be imported", "JSON export", "YAML")
+    proc = lutnas("table", "import", str(proxyless_table_db), "--db", str(tmp_path / "c.db"))
+    one_line_error(proc, "SQLite database", "--db")
