@@ -20,10 +20,11 @@ from helpers import run_lutnas as lutnas
 
 
 def one_line_error(proc: subprocess.CompletedProcess, *needles: str, code: int = 2) -> str:
-    """Assert `proc` failed with exit `code` and exactly one stderr line holding every needle."""
-    err = proc.stderr.strip()
+    """Assert `proc` failed with exit `code` and one stderr line (besides warnings) holding every needle."""
+    lines = [line for line in proc.stderr.strip().splitlines() if not line.startswith("warning: ")]
     assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr and err.count("\n") == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and len(lines) == 1, proc.stderr
+    err = lines[0]
     for needle in needles:
         assert needle in err, (needle, err)
     return err
@@ -202,3 +203,41 @@ def test_import_of_a_csv_says_what_import_reads(proxyless_table_db, tmp_path, na
     one_line_error(proc, "CSV", "cannot be imported", "JSON export", "YAML")
     proc = lutnas("table", "import", str(proxyless_table_db), "--db", str(tmp_path / "c.db"))
     one_line_error(proc, "SQLite database", "--db")
+
+
+# ---- --mcpu: unknown names refused; code this CPU cannot execute never run here ----------------
+
+def lacking_mcpu() -> str:
+    """An x86 CPU name whose instruction sets this host lacks (skip when the host has them all)."""
+    from lutnas.lowering.cpu_features import missing_host_features
+
+    for mcpu in ("skylake-avx512", "sapphirerapids", "graniterapids", "znver5", "diamondrapids"):
+        if missing_host_features(mcpu):
+            return mcpu
+    pytest.skip("this CPU has every instruction set of the CPUs tried")
+
+
+def test_unknown_mcpu_is_refused(tmp_path):
+    proc = lutnas("lower", "--arch", "a.json", "--target", "x86", "--mcpu", "skylake-avx52", "--out", str(tmp_path))
+    one_line_error(proc, "unknown -mcpu 'skylake-avx52'", "did you mean skylake-avx512")
+    proc = lutnas("profile", "--space", "proxyless", "-r", "32", "--mcpu", "bogus", "--db", str(tmp_path / "t.db"))
+    one_line_error(proc, "unknown -mcpu 'bogus'")
+    assert not (tmp_path / "t.db").exists()
+
+
+def test_mcpu_this_cpu_lacks_is_refused_before_anything_runs(tmp_path):
+    from helpers import tiny_net
+
+    from lutnas.lowering.artifact import export_artifact
+    from lutnas.lowering.targets import get_target
+
+    mcpu = lacking_mcpu()
+    cache = tmp_path / "cache"
+    proc = run_python(CLI, "profile", "--space", "proxyless", "-r", "32", "--mcpu", mcpu, "--limit", "1",
+                      "--db", str(tmp_path / "t.db"), LUTNAS_CACHE=str(cache))
+    one_line_error(proc, f"-mcpu={mcpu}", "this CPU lacks", "--rpc")
+    assert not list(cache.glob("libs/*.so"))  # refused before compiling anything
+    art = tmp_path / "art"
+    manifest = export_artifact(tiny_net(), (1, 3, 16, 16), get_target("x86", mcpu=mcpu), art, {"space": None})
+    assert "this CPU lacks" in manifest["numerics"]["summary"]  # built (for another machine), not run here
+    one_line_error(lutnas("run", str(art)), "cannot run this x86 artifact here", "avx")

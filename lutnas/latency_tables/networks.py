@@ -130,6 +130,10 @@ def measure_archs(
     target = get_target(target) if isinstance(target, str) else target
     resolution = space.check_resolution(resolution)
     archs = [space.validate(a) for a in archs]
+    if runner is None:  # made first: a device that cannot run the libraries is refused before compiling
+        from lutnas.profiler.runners import LocalRunner
+
+        runner = LocalRunner(target, runtime, threads, policy)
     unique = list(dict.fromkeys(archs))
     net_dir = Path(work_dir) if work_dir is not None else default_network_dir()
     onnx_paths = export_networks(space, unique, resolution, net_dir / space.name, width_mult=width_mult,
@@ -148,10 +152,6 @@ def measure_archs(
                    runtime=runtime, library_path=lib, onnx_path=onnx, target=target.name, threads=threads)
         for a, onnx, lib in zip(unique, onnx_paths, libs)
     ]
-    if runner is None:
-        from lutnas.profiler.runners import LocalRunner
-
-        runner = LocalRunner(target, runtime, threads, policy)
     if before_timing is not None:
         before_timing()
     passes = measure_in_passes(runner, jobs, policy, progress=progress, label="measuring networks")

@@ -53,6 +53,10 @@ class LocalRunner:
         self._loaded: dict[tuple[str, float], Any] = {}
         if runtime == "tvm":
             os.environ.setdefault("TVM_NUM_THREADS", str(self.threads))
+            runnable, why = self.target.runnable_here()
+            if not runnable:
+                raise DeviceError(f"cannot time {self.target.name} libraries on this machine: {why} "
+                                  "(time them on a device that can: --rpc HOST:PORT or --tracker HOST:PORT --key KEY)")
 
     def measure(self, job: MeasureJob) -> Measurement:
         name = getattr(self.target, "name", job.target)
