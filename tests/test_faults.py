@@ -241,3 +241,61 @@ def test_mcpu_this_cpu_lacks_is_refused_before_anything_runs(tmp_path):
     manifest = export_artifact(tiny_net(), (1, 3, 16, 16), get_target("x86", mcpu=mcpu), art, {"space": None})
     assert "this CPU lacks" in manifest["numerics"]["summary"]  # built (for another machine), not run here
     one_line_error(lutnas("run", str(art)), "cannot run this x86 artifact here", "avx")
+
+
+# ---- run: the artifact's own files, and an ONNX file tied to its library ----------------------
+
+@pytest.fixture(scope="module")
+def tiny_artifact(tmp_path_factory) -> Path:
+    from helpers import tiny_net
+
+    from lutnas.lowering.artifact import export_artifact
+
+    out = tmp_path_factory.mktemp("art") / "tiny"
+    export_artifact(tiny_net(), (1, 3, 16, 16), "x86", out, {"space": None})
+    return out
+
+
+def copy_artifact(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst, symlinks=True)
+    return dst
+
+
+def test_run_refuses_a_library_symlinked_outside_the_artifact(tiny_artifact, tmp_path):
+    import shutil
+
+    art = copy_artifact(tiny_artifact, tmp_path / "art")
+    elsewhere = tmp_path / "elsewhere.so"
+    shutil.move(art / "model.x86.so", elsewhere)  # same bytes: the sha256 still matches
+    (art / "model.x86.so").symlink_to(elsewhere)
+    one_line_error(lutnas("run", str(art)), "model.x86.so: is a symbolic link", "refusing")
+
+
+def test_run_detects_an_onnx_swapped_with_its_hash_fixed(tiny_artifact, tmp_path):
+    import json
+
+    import torch
+
+    from lutnas.lowering import export_onnx
+    from lutnas.lowering.artifact import file_sha256
+    from lutnas.lowering.stamp import STAMP_FUNCTION, read_stamp
+    from lutnas.profiler.tvm_runtime import device_for, load_module
+
+    manifest = json.loads((tiny_artifact / "manifest.json").read_text())
+    onnx_sha = manifest["files"]["model.onnx"]["sha256"]
+    assert read_stamp(tiny_artifact / "model.x86.so") == [onnx_sha]
+    from tvm.runtime.vm import VirtualMachine  # the stamp is what the compiled library itself returns
+
+    vm = VirtualMachine(load_module(tiny_artifact / "model.x86.so", "cpu"), device_for("cpu"))
+    assert str(vm[STAMP_FUNCTION]()) == f"lutnas-onnx-sha256:{onnx_sha}"
+
+    art = copy_artifact(tiny_artifact, tmp_path / "art")
+    other = torch.nn.Sequential(torch.nn.Conv2d(3, 2, 3), torch.nn.Flatten(1)).eval()
+    export_onnx(other, (1, 3, 16, 16), art / "model.onnx")
+    manifest["files"]["model.onnx"] = {"sha256": file_sha256(art / "model.onnx"),
+                                       "bytes": (art / "model.onnx").stat().st_size}
+    (art / "manifest.json").write_text(json.dumps(manifest))
+    one_line_error(lutnas("run", str(art)), "model.onnx: not the model model.x86.so was compiled from",
+                   onnx_sha[:12], "refusing")

@@ -83,10 +83,12 @@ def build(
     target: TargetSpec,
     pipeline: str = DEFAULT_PIPELINE,
     tuning_db: str | Path | None = None,
+    stamp: str | None = None,
 ) -> BuiltModule:
     """Import `model` (ModelProto or path) at `input_shape` and compile it for `target`.
 
     `tuning_db`: the MetaSchedule database directory a `lutnas-cpu+tuned:<hash>` pipeline applies.
+    `stamp`: text the library returns from a function of its own (`lowering.stamp`: the ONNX file's hash).
     """
     import tvm
 
@@ -98,10 +100,26 @@ def build(
     if missing:
         raise OnnxError(f"{name}: operator(s) TVM's ONNX frontend cannot import: {', '.join(missing)}")
     mod = _import(model, tuple(input_shape), name)
+    if stamp is not None:
+        mod = _with_stamp(mod, stamp)
     tvm_target = target.tvm_target()
     passes = build_pipeline(pipeline, tvm_target, database_dir=tuning_db)
     executable = tvm.compile(mod, target=tvm_target, relax_pipeline="default" if passes is None else passes)
     return BuiltModule(executable, target, pipeline, tuple(input_shape), _graph_input(model, name))
+
+
+def _with_stamp(mod: Any, stamp: str) -> Any:
+    """`mod` plus a Relax function `STAMP_FUNCTION() -> stamp` (a VM constant: kept verbatim in the library)."""
+    import tvm
+    from tvm import relax
+
+    from lutnas.lowering.stamp import STAMP_FUNCTION
+
+    bb = relax.BlockBuilder()
+    with bb.function(STAMP_FUNCTION, []):
+        bb.emit_func_output(tvm.ir.StringImm(stamp))
+    mod[STAMP_FUNCTION] = bb.get()[STAMP_FUNCTION]
+    return mod
 
 
 def _graph_input(proto: Any, name: str) -> str:
