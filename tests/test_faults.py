@@ -10,8 +10,11 @@ import os
 
 os.environ.setdefault("TVM_NUM_THREADS", "1")
 
+import contextlib
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -299,3 +302,78 @@ def test_run_detects_an_onnx_swapped_with_its_hash_fixed(tiny_artifact, tmp_path
     (art / "manifest.json").write_text(json.dumps(manifest))
     one_line_error(lutnas("run", str(art)), "model.onnx: not the model model.x86.so was compiled from",
                    onnx_sha[:12], "refusing")
+
+
+# ---- compile workers: Ctrl-C stops at once, and no worker outlives its parent -----------------
+
+def start_compiling(tmp_path: Path) -> tuple[subprocess.Popen, list[int]]:
+    """`lutnas measure` of 3 networks with 1 compile worker (one compile in flight, two queued), once
+    the worker is compiling: (the process, the worker pids)."""
+    import json
+
+    import numpy as np
+    import psutil
+
+    from lutnas.spaces import get_space
+
+    space, rng = get_space("proxyless"), np.random.default_rng(7)
+    archs = tmp_path / "archs.json"
+    archs.write_text(json.dumps({"space": "proxyless", "archs": [list(space.sample(rng)) for _ in range(3)]}))
+    env = {**os.environ, "LUTNAS_CACHE": str(tmp_path / "cache"), "TVM_NUM_THREADS": "1"}
+    with open(tmp_path / "stderr.txt", "w") as err:  # a file, not a pipe: an orphan could hold a pipe open
+        proc = subprocess.Popen([sys.executable, "-m", "lutnas", "measure", "--archs", str(archs), "-r", "32",
+                                 "--workers", "1"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=err)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        workers = [c.pid for c in psutil.Process(proc.pid).children()
+                   if "spawn_main" in " ".join(c.cmdline())]
+        if workers:
+            time.sleep(2.0)  # let it get into the compile
+            return proc, workers
+        time.sleep(0.2)
+    proc.kill()
+    pytest.fail(f"no compile worker appeared: {(tmp_path / 'stderr.txt').read_text()}")
+
+
+def gone_within(pids: list[int], seconds: float) -> bool:
+    import psutil
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+        if not alive:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_ctrl_c_during_compiles_stops_at_once(tmp_path):
+    proc, workers = start_compiling(tmp_path)
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=20)
+    finally:
+        kill_all([proc.pid, *workers])
+    took, err = time.monotonic() - t0, (tmp_path / "stderr.txt").read_text()
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
+    assert took < 10, f"Ctrl-C took {took:.1f} s"
+    assert gone_within(workers, 3), "a compile worker survived Ctrl-C"
+    assert not list((tmp_path / "cache" / "libs").glob("*.tmp.so"))
+
+
+def test_kill_9_of_the_parent_takes_its_workers_along(tmp_path):
+    proc, workers = start_compiling(tmp_path)
+    proc.kill()
+    proc.wait()
+    try:
+        assert gone_within(workers, 5), "a compile worker outlived its SIGKILLed parent"
+    finally:
+        kill_all(workers)
+
+
+def kill_all(pids: list[int]) -> None:
+    """Leave nothing running whatever a test found (these are the processes it started)."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
