@@ -48,6 +48,19 @@ def _remote_options(f):
     return f
 
 
+def _no_wait_option(f):
+    """--no-wait, for commands that time: refuse, rather than wait, when another run is timing on the
+    device (profiler.timing_lock)."""
+
+    def set_policy(ctx: click.Context, param: click.Parameter, no_wait: bool) -> None:
+        from lutnas.profiler.timing_lock import set_wait
+
+        set_wait(not no_wait)
+
+    return click.option("--no-wait", is_flag=True, expose_value=False, callback=set_policy,
+                        help="If another run is timing on the device, stop with an error instead of waiting.")(f)
+
+
 def _target_options(default: str | None = None):
     """--target / --cuda-arch / --mcpu, turned into one `target` (a lowering TargetSpec) argument."""
 
@@ -213,6 +226,7 @@ def doctor(as_json: bool, show_fp: bool) -> None:
 
 
 @cli.command("profile")
+@_no_wait_option
 @click.option("--space", "space_name", required=True, help="Search space name (see `lutnas spaces`).")
 @click.option("--resolution", "-r", type=POSITIVE, required=True, help="Input resolution.")
 @_target_options(default="x86")
@@ -429,6 +443,7 @@ def table_import(file, db, space_name, resolution, target_name, runtime, into) -
 
 
 @cli.command("measure")
+@_no_wait_option
 @click.option("--space", "space_name", default=None, help="Search space (default: the archs file's).")
 @click.option("--resolution", "-r", type=POSITIVE, required=True, help="Input resolution.")
 @_target_options(default="x86")
@@ -473,6 +488,7 @@ def measure_cmd(space_name, resolution, target, runtime, archs_file, threads, pi
 
 
 @cli.command("validate")
+@_no_wait_option
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--table", "table_id", default=None, help="table id (needed if the db holds several)")
 @click.option("--archs", "archs_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -588,6 +604,7 @@ def search_cmd(db, table_id, strategy, latency_ms, data_source, epochs, seed, pr
 
 
 @cli.command("export")
+@_no_wait_option
 @click.option("--space", "space_name", default=None, help="Search space (default: the archs file's).")
 @click.option("--arch", "arch_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help='Archs file: {"space": NAME, "archs": [[...], ...]}.')
@@ -680,6 +697,7 @@ def _echo_run(report) -> None:
 
 
 @cli.command("run")
+@_no_wait_option
 @click.argument("art_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--threads", type=POSITIVE, default=1, show_default=True)
 @click.option("--repeats", type=POSITIVE, default=None, help="Samples per pass (default: the profiler's).")

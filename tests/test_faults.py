@@ -377,3 +377,45 @@ def kill_all(pids: list[int]) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+# ---- one timing lock per device: two runs never time at once ----------------------------------
+
+def start_run(art: Path, locks: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "LUTNAS_LOCK_DIR": str(locks), "TVM_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "lutnas", "run", str(art), "--json", *extra], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_two_runs_on_one_machine_take_turns(tiny_artifact, tmp_path):
+    import json
+
+    slow = ("--repeats", "15", "--min-repeat-ms", "100")  # >= 1.5 s of timing per pass
+    procs = [start_run(tiny_artifact, tmp_path / "locks", *slow) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+    waited = [err for _, err in outs if "waiting for the timing lock held by pid" in err]
+    assert len(waited) >= 1, [err for _, err in outs]
+    holder = procs[0].pid if waited[0] is outs[1][1] else procs[1].pid
+    assert f"pid {holder}:" in waited[0] and "lutnas run" in waited[0]
+    spans = [[(m["started_at"], m["ended_at"]) for m in json.loads(out)["measured"]["passes"]] for out, _ in outs]
+    for a0, a1 in spans[0]:
+        for b0, b1 in spans[1]:
+            assert a1 <= b0 or b1 <= a0, f"passes timed at once: {a0:.2f}-{a1:.2f} and {b0:.2f}-{b1:.2f}"
+
+
+def test_no_wait_names_the_holder(tiny_artifact, tmp_path):
+    locks = tmp_path / "locks"
+    first = start_run(tiny_artifact, locks, "--repeats", "600", "--min-repeat-ms", "100")  # a 60 s pass
+    try:
+        deadline = time.monotonic() + 300
+        lock = locks / "local.lock"
+        while f"pid {first.pid}:" not in (lock.read_text() if lock.is_file() else ""):
+            assert time.monotonic() < deadline and first.poll() is None, first.communicate()
+            time.sleep(0.1)
+        second = run_python(CLI, "run", str(tiny_artifact), "--no-wait", LUTNAS_LOCK_DIR=str(locks))
+    finally:
+        kill_all([first.pid])
+        first.communicate()
+    one_line_error(second, f"pid {first.pid}: lutnas run", "timing on this machine", "--no-wait")

@@ -26,6 +26,7 @@ from lutnas.profiler import harness, tvm_runtime
 from lutnas.profiler.fingerprint import fingerprint
 from lutnas.profiler.measurement import MeasureJob, Measurement
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, assess
+from lutnas.profiler.timing_lock import LOCAL, timing_lock
 
 
 @runtime_checkable
@@ -68,9 +69,12 @@ class LocalRunner:
         if job.runtime == "tvm":
             check_tvm_threads(self.threads)
             lib, dev = self._tvm_module(job)
-            m = harness.time_tvm(lib, dev, job)
+            with timing_lock(LOCAL):
+                m = harness.time_tvm(lib, dev, job)
         else:
-            m = harness.time_ort(self._ort_session(job), job)
+            session = self._ort_session(job)
+            with timing_lock(LOCAL):
+                m = harness.time_ort(session, job)
         return assess(m, self.policy)
 
     def describe(self) -> dict[str, Any]:
