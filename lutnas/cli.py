@@ -140,7 +140,7 @@ def spaces_show(name: str, resolution: int | None) -> None:
 @cli.command("sample")
 @click.option("--space", "space_name", required=True, help="Search space name (see `lutnas spaces`).")
 @click.option("-n", "count", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Archs JSON file to write (default: stdout).")
 def sample(space_name: str, count: int, seed: int, output: Path | None) -> None:
@@ -494,7 +494,7 @@ def measure_cmd(space_name, resolution, target, runtime, archs_file, threads, pi
 @click.option("--archs", "archs_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Archs file to validate on (or -n/--seed to sample).")
 @click.option("-n", "count", type=click.IntRange(min=1), default=None, help="Sample N archs (with --seed).")
-@click.option("--seed", type=int, default=None, help="Sampling seed (use one never used to build the table).")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Sampling seed (use one never used to build the table).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--calibrate", is_flag=True, help="Fit a linear calibration on a subset, score on the rest, store it.")
 @click.option("--fit-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=1 / 3, show_default=True, help="Share of archs used to fit.")

@@ -110,6 +110,8 @@ ABSURD = [
     ("validate", "--db", "t.db", "--out", "o", "-n", "0", "--seed", "1"),
     ("validate", "--db", "t.db", "--out", "o", "-n", "3", "--seed", "1", "--fit-fraction", "0"),
     ("sample", "--space", "proxyless", "-n", "0"),
+    ("sample", "--space", "proxyless", "--seed", "-1"),
+    ("validate", "--db", "t.db", "--out", "o", "-n", "3", "--seed", "-7"),
     ("board", "up", "x86", "--port", "0"),
 ]
 
