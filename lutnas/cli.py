@@ -2,7 +2,7 @@
 
 Commands stay thin: parse options, call one entry point of a stage, print. Heavy imports happen
 inside the commands so `lutnas --help` is instant. A `LutnasError` becomes one line on stderr and
-a non-zero exit; anything else is a bug and keeps its traceback.
+a non-zero exit; anything else is a bug: one line saying so, the traceback in a file, exit 70.
 """
 
 from __future__ import annotations
@@ -23,6 +23,12 @@ def cli() -> None:
     """Latency lookup tables for hardware-aware NAS, lowered and timed with Apache TVM."""
 
 
+# Counts, sizes, resolutions and times: 0 or a negative value is a one-line usage error, never "unset".
+POSITIVE = click.IntRange(min=1)
+NON_NEGATIVE = click.FloatRange(min=0)
+WIDTH = click.FloatRange(min=0, min_open=True, max=8)
+
+
 def _write_json(obj: object, out: Path | None) -> None:
     text = json.dumps(obj, indent=2)
     if out is None:
@@ -40,6 +46,19 @@ def _remote_options(f):
     f = click.option("--tracker", default=None, metavar="HOST:PORT", help="TVM RPC tracker of a device farm.")(f)
     f = click.option("--rpc", default=None, metavar="HOST:PORT", help="A TVM RPC server (a board).")(f)
     return f
+
+
+def _no_wait_option(f):
+    """--no-wait, for commands that time: refuse, rather than wait, when another run is timing on the
+    device (profiler.timing_lock)."""
+
+    def set_policy(ctx: click.Context, param: click.Parameter, no_wait: bool) -> None:
+        from lutnas.profiler.timing_lock import set_wait
+
+        set_wait(not no_wait)
+
+    return click.option("--no-wait", is_flag=True, expose_value=False, callback=set_policy,
+                        help="If another run is timing on the device, stop with an error instead of waiting.")(f)
 
 
 def _target_options(default: str | None = None):
@@ -95,7 +114,7 @@ def spaces(ctx: click.Context) -> None:
 
 @spaces.command("show")
 @click.argument("name")
-@click.option("--resolution", "-r", type=int, default=None, help="Input resolution (default: the space's).")
+@click.option("--resolution", "-r", type=POSITIVE, default=None, help="Input resolution (default: the space's).")
 def spaces_show(name: str, resolution: int | None) -> None:
     """Print a space's searchable layers: stage, input shape and choices in index order."""
     from rich.console import Console
@@ -104,7 +123,7 @@ def spaces_show(name: str, resolution: int | None) -> None:
     from lutnas.spaces import get_space
 
     space = get_space(name)
-    lt = space.layer_table(resolution or space.default_resolution)
+    lt = space.layer_table(space.resolve_resolution(resolution))
     table = Table(title=f"{space.name} @ {lt.resolution}: {space.num_layers} layers, {space.size():.3e} archs")
     for col in ("layer", "stage", "input", "choices"):
         table.add_column(col)
@@ -121,18 +140,17 @@ def spaces_show(name: str, resolution: int | None) -> None:
 @cli.command("sample")
 @click.option("--space", "space_name", required=True, help="Search space name (see `lutnas spaces`).")
 @click.option("-n", "count", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Archs JSON file to write (default: stdout).")
 def sample(space_name: str, count: int, seed: int, output: Path | None) -> None:
     """Sample architectures uniformly from a space, as an archs JSON file."""
-    import numpy as np
+    from lutnas.progress import iter_progress
+    from lutnas.spaces import dump_archs, sample_archs
 
-    from lutnas.spaces import dump_archs, get_space
-
-    space = get_space(space_name)
-    rng = np.random.default_rng(seed)
-    _write_json(dump_archs(space.name, [space.sample(rng) for _ in range(count)]), output)
+    archs = iter_progress(sample_archs(space_name, count, seed), count, f"sampling {space_name}",
+                          enabled=count >= 10_000 and sys.stderr.isatty())
+    _write_json(dump_archs(space_name, archs), output)
 
 
 # ---- lowering -----------------------------------------------------------------------------------
@@ -142,10 +160,10 @@ def sample(space_name: str, count: int, seed: int, output: Path | None) -> None:
 @click.option("--space", "space_name", default=None, help="Search space (default: the archs file's).")
 @click.option("--arch", "arch_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help='Archs file: {"space": NAME, "archs": [[...], ...]}.')
-@click.option("--index", type=int, default=0, show_default=True, help="Which arch of the file.")
-@click.option("--resolution", "-r", type=int, default=None, help="Input resolution (default: the space's).")
-@click.option("--num-classes", type=int, default=1000, show_default=True)
-@click.option("--width-mult", type=float, default=1.0, show_default=True)
+@click.option("--index", type=click.IntRange(min=0), default=0, show_default=True, help="Which arch of the file.")
+@click.option("--resolution", "-r", type=POSITIVE, default=None, help="Input resolution (default: the space's).")
+@click.option("--num-classes", type=POSITIVE, default=1000, show_default=True)
+@click.option("--width-mult", type=WIDTH, default=1.0, show_default=True)
 @_target_options()
 @click.option("--pipeline", default=None, help="Compilation pipeline name (default: tvm-default).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
@@ -200,8 +218,9 @@ def doctor(as_json: bool, show_fp: bool) -> None:
 
 
 @cli.command("profile")
+@_no_wait_option
 @click.option("--space", "space_name", default=None, help="Search space name (see `lutnas spaces`).")
-@click.option("--resolution", "-r", type=int, default=None, help="Input resolution (with --space).")
+@click.option("--resolution", "-r", type=POSITIVE, default=None, help="Input resolution (with --space).")
 @click.option("--onnx", "onnx_paths", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               help="ONNX model(s): per-operator (fused-kernel) tables instead of a search space's blocks.")
 @click.option("--cache-mode", type=click.Choice(["hot", "flush"]), default=None,
@@ -209,14 +228,14 @@ def doctor(as_json: bool, show_fp: bool) -> None:
 @_target_options(default="x86")
 @click.option("--runtime", type=click.Choice(["tvm", "onnxruntime"]), default="tvm", show_default=True)
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), required=True, help="SQLite database")
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--threads", type=POSITIVE, default=1, show_default=True)
 @click.option("--pipeline", default=None, help="Compilation pipeline (default: tvm-default).")
 @click.option("--remeasure", is_flag=True, help="Add a fresh pass for every entry.")
-@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="compile workers")
-@click.option("--repeats", type=click.IntRange(min=1), default=None, help="samples per pass (default 10)")
-@click.option("--min-repeat-ms", type=float, default=None, help="ms per sample (default 20)")
+@click.option("--workers", type=POSITIVE, default=2, show_default=True, help="compile workers")
+@click.option("--repeats", type=POSITIVE, default=None, help="samples per pass (default 10)")
+@click.option("--min-repeat-ms", type=NON_NEGATIVE, default=None, help="ms per sample (default 20)")
 @click.option("--estimator", default="median", show_default=True, help="median | trimmed_mean | mad_mean")
-@click.option("--limit", type=click.IntRange(min=1), default=None,
+@click.option("--limit", type=POSITIVE, default=None,
               help="Measure only the first N entries (smoke tests; the table stays incomplete).")
 @click.option("--measure-mode", type=click.Choice(["auto", "isolated", "in-network"]), default="auto",
               show_default=True, help="How blocks are timed: alone, or inside covering networks with "
@@ -355,7 +374,7 @@ def table_export(db, table_id, fmt, output) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--space", "space_name", default=None, help="ofa-yaml: the space its keys belong to")
-@click.option("--resolution", "-r", type=int, default=None, help="ofa-yaml: the resolution")
+@click.option("--resolution", "-r", type=POSITIVE, default=None, help="ofa-yaml: the resolution")
 @click.option("--target", "target_name", default=None, help="ofa-yaml: the target it was measured for")
 @click.option("--runtime", default=None, help="ofa-yaml: the runtime it was measured with")
 @click.option("--into", "into", default=None, help="merge into this table (refused unless all metadata match)")
@@ -372,8 +391,9 @@ def table_import(file, db, space_name, resolution, target_name, runtime, into) -
 
 
 @cli.command("measure")
+@_no_wait_option
 @click.option("--space", "space_name", default=None, help="Search space (default: the archs file's).")
-@click.option("--resolution", "-r", type=int, default=None, help="Input resolution (with --archs).")
+@click.option("--resolution", "-r", type=POSITIVE, default=None, help="Input resolution (with --archs).")
 @_target_options(default="x86")
 @click.option("--runtime", type=click.Choice(["tvm", "onnxruntime"]), default="tvm", show_default=True)
 @click.option("--archs", "archs_file", type=click.Path(dir_okay=False, path_type=Path), default=None)
@@ -381,7 +401,7 @@ def table_import(file, db, space_name, resolution, target_name, runtime, into) -
               help="ONNX model(s): per-operator (fused-kernel) tables instead of a search space's blocks.")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--pipeline", default=None, help="Compilation pipeline (default: tvm-default).")
-@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="compile workers")
+@click.option("--workers", type=POSITIVE, default=2, show_default=True, help="compile workers")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per arch.")
 @_remote_options
 def measure_cmd(space_name, resolution, target, runtime, archs_file, onnx_paths, threads, pipeline, workers,
@@ -425,6 +445,7 @@ def measure_cmd(space_name, resolution, target, runtime, archs_file, onnx_paths,
 
 
 @cli.command("validate")
+@_no_wait_option
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--table", "table_id", default=None, help="table id (needed if the db holds several)")
 @click.option("--archs", "archs_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -432,10 +453,10 @@ def measure_cmd(space_name, resolution, target, runtime, archs_file, onnx_paths,
 @click.option("--onnx", "onnx_paths", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               help="ONNX model(s): per-operator (fused-kernel) tables instead of a search space's blocks.")
 @click.option("-n", "count", type=click.IntRange(min=1), default=None, help="Sample N archs (with --seed).")
-@click.option("--seed", type=int, default=None, help="Sampling seed (use one never used to build the table).")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Sampling seed (use one never used to build the table).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--calibrate", is_flag=True, help="Fit a linear calibration on a subset, score on the rest, store it.")
-@click.option("--fit-fraction", type=float, default=1 / 3, show_default=True, help="Share of archs used to fit.")
+@click.option("--fit-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=1 / 3, show_default=True, help="Share of archs used to fit.")
 @click.option("--allow-mismatch", is_flag=True, help="Validate on another device/setup anyway (recorded).")
 @click.option("--tuning-db", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Tuned tables: the database directory (default: the one the table records, or this "
@@ -534,10 +555,11 @@ def search_cmd(db, table_id, strategy, latency_ms, data_source, epochs, seed, pr
 
 
 @cli.command("export")
+@_no_wait_option
 @click.option("--space", "space_name", default=None, help="Search space (default: the archs file's).")
 @click.option("--arch", "arch_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help='Archs file: {"space": NAME, "archs": [[...], ...]}.')
-@click.option("--index", type=int, default=0, show_default=True, help="Which arch of the file.")
+@click.option("--index", type=click.IntRange(min=0), default=0, show_default=True, help="Which arch of the file.")
 @click.option("--weights", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="weights.safetensors written by `lutnas search` (the chosen supernet path).")
 @_target_options()
@@ -546,11 +568,11 @@ def search_cmd(db, table_id, strategy, latency_ms, data_source, epochs, seed, pr
 @click.option("--table", "table_id", default=None, help="Table id in --db (default: the only one).")
 @click.option("--calibrated", is_flag=True, help="Predict with the table's stored calibration (profile --fit-networks, validate --calibrate).")
 @click.option("--allow-mismatch", is_flag=True, help="Use a table made for another setup (recorded).")
-@click.option("--resolution", "-r", type=int, default=None, help="Input resolution (default: the space's).")
-@click.option("--num-classes", type=int, default=None, help="Classes (default 1000, or read from --weights).")
-@click.option("--width-mult", type=float, default=None, help="Width (default 1.0, or found from --weights).")
+@click.option("--resolution", "-r", type=POSITIVE, default=None, help="Input resolution (default: the space's).")
+@click.option("--num-classes", type=POSITIVE, default=None, help="Classes (default 1000, or read from --weights).")
+@click.option("--width-mult", type=WIDTH, default=None, help="Width (default 1.0, or found from --weights).")
 @click.option("--pipeline", default=None, help="Compilation pipeline name (default: tvm-default).")
-@click.option("--threads", type=int, default=1, show_default=True, help="Runtime threads when measuring.")
+@click.option("--threads", type=POSITIVE, default=1, show_default=True, help="Runtime threads when measuring.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--tune", "tune_trials", type=click.IntRange(min=0), default=None,
               help="MetaSchedule trials for the network (reuses what `profile --tune` tuned); "
@@ -589,10 +611,11 @@ def _echo_run(report) -> None:
 
 
 @cli.command("run")
+@_no_wait_option
 @click.argument("art_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--threads", type=int, default=1, show_default=True)
-@click.option("--repeats", type=int, default=None, help="Samples per pass (default: the profiler's).")
-@click.option("--min-repeat-ms", type=float, default=None, help="Minimum ms per sample (default: the profiler's).")
+@click.option("--threads", type=POSITIVE, default=1, show_default=True)
+@click.option("--repeats", type=POSITIVE, default=None, help="Samples per pass (default: the profiler's).")
+@click.option("--min-repeat-ms", type=NON_NEGATIVE, default=None, help="Minimum ms per sample (default: the profiler's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @_remote_options
 def run_cmd(art_dir, threads, repeats, min_repeat_ms, as_json, rpc, tracker, key, emulated) -> None:
@@ -633,12 +656,12 @@ def board_build(kind: str) -> None:
 
 @board.command("up")
 @click.argument("kind", type=click.Choice(["arm64", "x86", "tracker"]))
-@click.option("--port", type=int, default=None, help="Port (default 9090; 9190 for the tracker).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port (default 9090; 9190 for the tracker).")
 @click.option("-n", "count", type=click.IntRange(1, 16), default=1, show_default=True,
               help="How many servers (ports PORT, PORT+2, ...).")
 @click.option("--tracker", default=None, metavar="HOST:PORT", help="Register with this TVM RPC tracker.")
 @click.option("--key", default=None, help="Device key to register under (with --tracker).")
-@click.option("--threads", type=int, default=1, show_default=True, help="TVM_NUM_THREADS of the server.")
+@click.option("--threads", type=POSITIVE, default=1, show_default=True, help="TVM_NUM_THREADS of the server.")
 def board_up(kind, port, count, tracker, key, threads) -> None:
     """Start boards on 127.0.0.1 (TVM's RPC server; arm64 runs in the emulated chroot)."""
     from lutnas.profiler import boards
@@ -710,12 +733,53 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except click.UsageError as err:
+        _usage_error(err)
     except click.ClickException as err:
         err.show()
         sys.exit(err.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted; measured data is kept, re-run to resume", err=True)
         sys.exit(130)
+    except Exception as err:  # noqa: BLE001 -- anything else is a bug in lutnas: say so, keep the traceback
+        click.echo(_report_bug(err, sys.argv[1:] if argv is None else argv), err=True)
+        sys.exit(INTERNAL_ERROR_EXIT)
+
+
+def _usage_error(err: click.UsageError) -> None:
+    """A bad option is one line like every other error (help on request: `-h`)."""
+    if isinstance(err, click.exceptions.NoArgsIsHelpError):
+        err.show()
+    else:
+        where = f" (see `{err.ctx.command_path} -h`)" if err.ctx is not None else ""
+        click.echo(f"error: {err.format_message()}{where}", err=True)
+    sys.exit(err.exit_code)
+
+
+INTERNAL_ERROR_EXIT = 70  # EX_SOFTWARE (sysexits.h): an internal software error
+
+
+def _report_bug(err: Exception, argv: list[str]) -> str:
+    """The one line an unexpected exception becomes; its traceback goes to a file (or, with
+    LUTNAS_DEBUG=1, to stderr), so a user can report it without rerunning."""
+    import os
+    import tempfile
+    import time
+    import traceback
+
+    text = "".join(traceback.format_exception(err))
+    first = (str(err).strip().splitlines() or [""])[0][:200]
+    head = f"internal error: {type(err).__name__}: {first} -- this is a bug in lutnas; please report it"
+    if os.environ.get("LUTNAS_DEBUG") == "1":
+        click.echo(text, err=True, nl=False)
+        return f"{head} with the traceback above"
+    try:
+        fd, path = tempfile.mkstemp(prefix=f"lutnas-traceback-{time.strftime('%Y%m%d-%H%M%S')}-", suffix=".txt")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"lutnas {' '.join(argv)}\n{text}")
+    except OSError:
+        return f"{head} (rerun with LUTNAS_DEBUG=1 for the traceback)"
+    return f"{head} with the traceback in {path}"
 
 
 if __name__ == "__main__":

@@ -206,7 +206,7 @@ def lower_arch(arch_file: Path, index: int, target: TargetSpec, out_dir: Path, *
     from lutnas.spaces import load_arch
 
     found, arch = load_arch(arch_file, index, space)
-    res = found.default_resolution if resolution is None else resolution
+    res = found.resolve_resolution(resolution)
     module = found.build(arch, res, num_classes=num_classes, width_mult=width_mult)
     art = lower(module, (1, 3, res, res), target, out_dir, pipeline=pipeline or DEFAULT_PIPELINE)
     return LoweredArch(found.name, index, res, art)
@@ -251,7 +251,7 @@ def export_arch(req: ExportRequest, runner: Runner | None = None, *, progress: b
     from lutnas.spaces import load_arch
 
     space, arch = load_arch(req.arch_file, req.index, req.space)
-    res = space.default_resolution if req.resolution is None else req.resolution
+    res = space.resolve_resolution(req.resolution)
     module, info = export_module(space, arch, res, req.weights, req.width_mult, req.num_classes)
     predicted = _export_prediction(req, space, arch, res, info, say)
     info = {"space": space.name, "arch": list(arch), "arch_file": str(req.arch_file), "arch_index": req.index,

@@ -192,27 +192,29 @@ def profile_network(onnx_path: Path, arch: tuple[int, ...], block_keys: Sequence
     drift out of the ratio between them.
     """
     from lutnas.lowering.ort import ort_session
+    from lutnas.profiler.timing_lock import LOCAL, timing_lock
 
     plain = ort_session(onnx_path, threads)
     prefix = (work_dir or onnx_path.parent) / f"ortprof_{onnx_path.stem}_{time.time_ns()}"
     prof = ort_session(onnx_path, threads, profile_prefix=prefix)
     feeds = {input_name: np.random.default_rng(0).standard_normal(_input_shape(plain)).astype(np.float32)}
-    started = time.time()
-    for _ in range(warmup):
-        plain.run(None, feeds)
-        prof.run(None, feeds)
-    t0 = time.perf_counter()
-    plain.run(None, feeds)
-    group = max(1, int(np.ceil(min_repeat_ms / max((time.perf_counter() - t0) * 1e3, 1e-3))))
-    runs = group * repeats
-    plain_groups = np.empty(repeats)
-    for r in range(repeats):  # like the harness: a sample is the mean of `group` back-to-back calls
-        t0 = time.perf_counter()
-        for _ in range(group):
+    with timing_lock(LOCAL):  # no other run times on this machine meanwhile
+        started = time.time()
+        for _ in range(warmup):
             plain.run(None, feeds)
-        plain_groups[r] = (time.perf_counter() - t0) * 1e3 / group
-        for _ in range(group):
             prof.run(None, feeds)
+        t0 = time.perf_counter()
+        plain.run(None, feeds)
+        group = max(1, int(np.ceil(min_repeat_ms / max((time.perf_counter() - t0) * 1e3, 1e-3))))
+        runs = group * repeats
+        plain_groups = np.empty(repeats)
+        for r in range(repeats):  # like the harness: a sample is the mean of `group` back-to-back calls
+            t0 = time.perf_counter()
+            for _ in range(group):
+                plain.run(None, feeds)
+            plain_groups[r] = (time.perf_counter() - t0) * 1e3 / group
+            for _ in range(group):
+                prof.run(None, feeds)
     trace = Path(prof.end_profiling())
     try:
         events = json.loads(trace.read_text())

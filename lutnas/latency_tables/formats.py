@@ -122,15 +122,45 @@ def import_table(path: str | Path, db: str | Path, *, space: str | None = None, 
                  target: str | None = None, runtime: str | None = None, into: str | None = None) -> ImportResult:
     """Import a lutnas JSON export or an OFA / ProxylessNAS YAML table into `db`."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as err:
-        raise TableError(f"{path}: cannot read ({err})") from None
-    if text.lstrip().startswith("{"):
+    text = _read_importable(path)
+    if import_format(path, text) == "json":
         return _import_json(path, text, db, into)
     if space is None or resolution is None:
         raise TableError(f"{path}: a YAML lookup table needs --space and --resolution (its keys do not say)")
     return _import_yaml(path, text, db, space, resolution, target, runtime, into)
+
+
+IMPORTABLE = "a lutnas JSON export (`lutnas table export --format json`) or an OFA / ProxylessNAS YAML table"
+ENTRY_FIELDS = ("key", "spec", "input_shape", "role", "passes")
+
+
+def _read_importable(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise TableError(f"{path}: cannot read ({err.strerror or err})") from None
+    if data.startswith(b"SQLite format 3"):
+        raise TableError(f"{path}: a SQLite database, not a table file; use it as --db, or `lutnas table export` "
+                         f"from it; import reads {IMPORTABLE}")
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        raise TableError(f"{path}: not a text file; import reads {IMPORTABLE}") from None
+
+
+def import_format(path: Path, text: str) -> str:
+    """"json" or "ofa-yaml", by extension and content; any other file is refused naming what import reads
+    (a CSV export holds statistics only, never the raw samples a table is made of)."""
+    suffix = path.suffix.lower()
+    first = next((line for line in text.splitlines() if line.strip() and not line.startswith("#")), "")
+    if suffix == ".json" or text.lstrip().startswith("{"):
+        return "json"
+    if suffix == ".csv" or (first.count(",") >= 2 and ":" not in first):
+        raise TableError(f"{path}: a CSV table (`table export --format csv`) holds statistics, not the raw "
+                         f"samples, so it cannot be imported; import reads {IMPORTABLE}")
+    if suffix not in ("", ".yaml", ".yml", ".txt"):
+        raise TableError(f"{path}: unknown table file type {suffix!r}; import reads {IMPORTABLE}")
+    return "ofa-yaml"
 
 
 def _import_json(path: Path, text: str, db: str | Path, into: str | None) -> ImportResult:
@@ -145,9 +175,38 @@ def _import_json(path: Path, text: str, db: str | Path, into: str | None) -> Imp
                          f"{JSON_FORMAT} v{JSON_VERSION}")
     if table_id_of(meta.identity()) != meta.id:
         raise TableError(f"{path}: table id {meta.id} does not match its metadata (edited file?)")
-    rows = [(e["key"], e["spec"], tuple(e["input_shape"]), e["role"],
-             [_measurement(p, path) for p in e["passes"]]) for e in entries]
-    return _write(db, meta, rows, into, path)
+    return _write(db, meta, _json_rows(entries, path), into, path)
+
+
+def _json_rows(entries: Any, path: Path) -> list[tuple[str, str, tuple[int, ...], str, list]]:
+    """The export's entries as rows for `_write`, each checked; an entry key listed twice is refused
+    (its passes would be stored twice and count double in every estimate)."""
+    if not isinstance(entries, list):
+        raise TableError(f"{path}: 'entries' must be a list of entries")
+    rows, first_seen = [], {}
+    for i, entry in enumerate(entries):
+        row = _json_row(entry, i, path)
+        if row[0] in first_seen:
+            raise TableError(f"{path}: entries {first_seen[row[0]]} and {i} both have key {row[0]!r}; each "
+                             "entry may be listed once (edited or concatenated file?)")
+        first_seen[row[0]] = i
+        rows.append(row)
+    return rows
+
+
+def _json_row(entry: Any, index: int, path: Path) -> tuple[str, str, tuple[int, ...], str, list]:
+    if not isinstance(entry, dict):
+        raise TableError(f"{path}: entry {index} is not an object with {', '.join(ENTRY_FIELDS)}")
+    name = f"entry {index}" + (f" ({entry['key']})" if "key" in entry else "")
+    absent = [f for f in ENTRY_FIELDS if f not in entry]
+    if absent:
+        raise TableError(f"{path}: {name} lacks {', '.join(repr(f) for f in absent)}")
+    try:
+        shape = tuple(int(d) for d in entry["input_shape"])
+        passes = [_measurement(p, path) for p in entry["passes"]]
+    except (TypeError, ValueError, AttributeError) as err:
+        raise TableError(f"{path}: {name}: malformed ({type(err).__name__}: {err})") from None
+    return str(entry["key"]), str(entry["spec"]), shape, str(entry["role"]), passes
 
 
 def _measurement(record: dict[str, Any], path: Path) -> tuple[Measurement, str]:
@@ -227,6 +286,7 @@ def _write(db: str | Path, meta: TableMeta, rows: list, into: str | None, path: 
                     dupes.append(f"{key} pass {m.pass_no}")
                     continue
                 store.add_pass(ids[key], m, runner=runner)
+                have.add((ids[key], _signature(m)))  # the same pass twice in one file is stored once
                 added += 1
         return ImportResult(meta.id, len(rows), added, dupes, [])
     finally:

@@ -35,14 +35,15 @@ if TYPE_CHECKING:
 
 # -- where the files live ------------------------------------------------------------------------------
 def work_dir_for(db_path: Path) -> Path:
-    root = os.environ.get("LUTNAS_CACHE")
-    return Path(root) / "blocks" if root else db_path.with_name(db_path.name + ".work")
+    from lutnas.paths import cache_dir, cache_root_is_set
+
+    return cache_dir("blocks") if cache_root_is_set() else db_path.with_name(db_path.name + ".work")
 
 
 def default_network_dir() -> Path:
-    from lutnas.profiler.workers import default_cache_dir
+    from lutnas.paths import cache_dir
 
-    return default_cache_dir().parent / "networks"
+    return cache_dir("networks")
 
 
 def safe_name(key: str) -> str:

@@ -102,6 +102,10 @@ def measure_archs(
     space, target = resolve_space(space), resolve_target(target)
     resolution = space.check_resolution(resolution)
     archs = [space.validate(a) for a in archs]
+    if runner is None:  # made first: a device that cannot run the libraries is refused before compiling
+        from lutnas.profiler.runners import LocalRunner
+
+        runner = LocalRunner(target, runtime, threads, policy)
     unique = list(dict.fromkeys(archs))
     jobs = network_jobs(space, unique, resolution, target, runtime, threads=threads, pipeline=pipeline,
                         width_mult=width_mult, num_classes=num_classes, work_dir=work_dir, cache_dir=cache_dir,

@@ -11,7 +11,6 @@ untuned one never merge, and `validate` / `export` know which schedules the tabl
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,8 +25,9 @@ if TYPE_CHECKING:
 
 
 def default_tuning_root() -> Path:
-    root = os.environ.get("LUTNAS_CACHE") or Path.home() / ".cache" / "lutnas"
-    return Path(root) / "tuning"
+    from lutnas.paths import cache_dir
+
+    return cache_dir("tuning")
 
 
 def tuning_db_for(target: TargetSpec, threads: int, root: str | Path | None = None, runtime: str = "tvm") -> Path:

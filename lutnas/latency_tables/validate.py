@@ -290,8 +290,9 @@ def validation_archs(space: str | SearchSpace, archs_file: Path | None, count: i
         return load_archs(archs_file, space.name)[1]
     if seed is None:
         raise LutnasError("-n needs --seed (pick one never used to build or calibrate the table)")
-    rng = np.random.default_rng(seed)
-    return [space.sample(rng) for _ in range(count or 0)]
+    from lutnas.spaces import sample_archs
+
+    return list(sample_archs(space.name, count or 0, seed))
 
 
 def validate(table: LatencyTable, archs: Sequence[Sequence[int]], out_dir: str | Path, *,

@@ -6,7 +6,9 @@ library, artifact.json), a seeded reference input and PyTorch's output for it (`
 arch, resolution, weights, ...), target JSON and hash, pipeline, library versions, input/output
 shapes, the numerics check, the sha256 and size of every other file, and the latency slots the
 caller fills (`predicted`, `measured`). Like a package lock file, the hashes are checked before
-anything is loaded: `verify_artifact()` refuses a missing or changed file, naming it.
+anything is loaded: `verify_artifact()` refuses a missing or changed file, naming it, a file that is a
+symbolic link (an artifact holds its own files; a link could point anywhere), and an ONNX file that is
+not the one the library was compiled from (the library's stamp, `lowering.stamp`, differs from its hash).
 
 Knows no spaces or tables: the caller passes a torch module and plain `info`. Verification and the
 manifest helpers import only hashlib/json/numpy, so a runtime-only host (a GPU box, a board) can
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
     from lutnas.lowering.targets import TargetSpec
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the library carries its ONNX file's sha256 (lowering.stamp)
 INPUT_FILE = "input.npy"
 REFERENCE_FILE = "reference_output.npy"
 REFERENCE_SEED = 0
@@ -110,6 +112,7 @@ def update_manifest(out_dir: str | Path, **fields: Any) -> dict[str, Any]:
 
 def read_manifest(out_dir: str | Path) -> dict[str, Any]:
     path = Path(out_dir) / MANIFEST
+    _refuse_link(path)
     if not path.is_file():
         raise ArtifactError(f"{path}: missing; {out_dir} is not a lutnas artifact (make one with `lutnas export`)")
     try:
@@ -118,8 +121,9 @@ def read_manifest(out_dir: str | Path) -> dict[str, Any]:
         raise ArtifactError(f"{path}: not readable JSON ({err})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
         got = manifest.get("format") if isinstance(manifest, dict) else None
-        raise ArtifactError(f"{path}: manifest format {got!r}, this lutnas reads {FORMAT_VERSION}")
-    for key in ("files", "library", "input", "output", "reference", "target"):
+        raise ArtifactError(f"{path}: manifest format {got!r}, this lutnas reads {FORMAT_VERSION} "
+                            "(re-export the artifact with `lutnas export`)")
+    for key in ("files", "library", "onnx", "input", "output", "reference", "target"):
         if key not in manifest:
             raise ArtifactError(f"{path}: manifest lacks {key!r}")
     return manifest
@@ -130,20 +134,43 @@ def verify_artifact(out_dir: str | Path) -> dict[str, Any]:
     out_dir = Path(out_dir)
     manifest = read_manifest(out_dir)
     files = manifest["files"]
-    needed = [manifest["library"], manifest["reference"]["input"], manifest["reference"]["output"]]
+    needed = [manifest["library"], manifest["onnx"], manifest["reference"]["input"], manifest["reference"]["output"]]
     for name in needed:
         if name not in files:
             raise ArtifactError(f"{out_dir / MANIFEST}: {name} has no sha256 in the manifest; refusing to load")
     for name, rec in files.items():
         path = out_dir / name
-        if Path(name).name != name:
+        if not isinstance(name, str) or Path(name).name != name or name in (".", ".."):
             raise ArtifactError(f"{out_dir / MANIFEST}: file entry {name!r} is not a plain file name")
+        _refuse_link(path)
         if not path.is_file():
             raise ArtifactError(f"{path}: missing (listed in the manifest); refusing to load the artifact")
         if file_sha256(path) != rec.get("sha256"):
             raise ArtifactError(f"{path}: sha256 differs from the manifest (file changed since export); "
                                 "refusing to load the artifact")
+    _check_stamp(out_dir, manifest)
     return manifest
+
+
+def _refuse_link(path: Path) -> None:
+    """An artifact's files are its own: a symbolic link (say, a library pointing elsewhere) is refused."""
+    if path.is_symlink():
+        raise ArtifactError(f"{path}: is a symbolic link (to {path.readlink()}); an artifact holds its own "
+                            "files; refusing to load the artifact")
+
+
+def _check_stamp(out_dir: Path, manifest: dict[str, Any]) -> None:
+    """The library must have been compiled from the artifact's ONNX file (its stamp is that file's hash)."""
+    from lutnas.lowering.stamp import read_stamp
+
+    library, onnx = manifest["library"], manifest["onnx"]
+    stamped = read_stamp(out_dir / library)
+    if stamped != [manifest["files"][onnx]["sha256"]]:
+        found = {0: "carries no ONNX stamp", 1: f"was built from ONNX sha256 {stamped[0][:12]}.."}.get(
+            len(stamped), f"carries {len(stamped)} ONNX stamps")
+        raise ArtifactError(f"{out_dir / onnx}: not the model {library} was compiled from ({library} {found}, "
+                            f"{onnx} has sha256 {manifest['files'][onnx]['sha256'][:12]}..); refusing to load "
+                            "the artifact")
 
 
 def file_sha256(path: str | Path) -> str:

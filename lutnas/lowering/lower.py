@@ -4,7 +4,8 @@ Composes `export_onnx`, `build`, `BuiltModule.export_library` and `check_numeric
 artifact (the PyTorch -> ONNX -> Apache TVM deployment flow):
 
     out_dir/model.onnx            the interchange file (target independent, byte-stable)
-    out_dir/model.<target>.so     the compiled Relax VM library for the target
+    out_dir/model.<target>.so     the compiled Relax VM library for the target, stamped with the ONNX
+                                  file's sha256 (`lowering.stamp`)
     out_dir/artifact.json         target JSON + hash, pipeline, ONNX sha256, input shape, numerics
 """
 
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 from lutnas.lowering.numerics import NumericsReport, check_numerics
 from lutnas.lowering.onnx_io import export_onnx, file_sha256
 from lutnas.lowering.pipeline import DEFAULT_PIPELINE
+from lutnas.lowering.stamp import onnx_stamp
 from lutnas.lowering.targets import TargetSpec, resolve_target
 from lutnas.lowering.tvm_build import BuiltModule, build
 
@@ -63,11 +65,10 @@ def lower(
     out_dir.mkdir(parents=True, exist_ok=True)
     shape = tuple(int(d) for d in input_shape)
     onnx_path = export_onnx(module, shape, out_dir / "model.onnx")
-    built = build(onnx_path, shape, spec, pipeline=pipeline, tuning_db=tuning_db)
+    onnx_sha = file_sha256(onnx_path)
+    built = build(onnx_path, shape, spec, pipeline=pipeline, tuning_db=tuning_db, stamp=onnx_stamp(onnx_sha))
     library = built.export_library(out_dir / f"model.{spec.name}.so")
     numerics = check_numerics(module, onnx_path, built) if check else None
-    artifact = LoweredArtifact(
-        onnx_path, library, numerics, spec, pipeline, shape, file_sha256(onnx_path), built
-    )
+    artifact = LoweredArtifact(onnx_path, library, numerics, spec, pipeline, shape, onnx_sha, built)
     (out_dir / "artifact.json").write_text(json.dumps(artifact.to_dict(), indent=2) + "\n")
     return artifact

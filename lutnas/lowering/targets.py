@@ -90,6 +90,13 @@ class TargetSpec:
         """Whether this machine can execute the built module, and if not, why (one short phrase)."""
         if platform.machine() != self.machine:
             return False, f"cross target: {self.name} on {platform.machine()}"
+        mcpu = self.target_json.get("mcpu") if self.target_json.get("kind") == "llvm" else None
+        if mcpu is not None and self.machine == "x86_64":
+            from lutnas.lowering.cpu_features import missing_host_features
+
+            missing = missing_host_features(mcpu)
+            if missing:  # running it would die of SIGILL (exit 132) without a word
+                return False, f"-mcpu={mcpu} code uses {', '.join(missing)}, which this CPU lacks"
         if self.device_type != "cpu":
             import tvm
 
@@ -117,7 +124,9 @@ def _system_cpu() -> str | None:
 def _x86(mcpu: str | None = None) -> TargetSpec:
     target: dict = {"kind": "llvm"}
     if mcpu is not None:
-        target["mcpu"] = mcpu
+        from lutnas.lowering.cpu_features import check_mcpu
+
+        target["mcpu"] = check_mcpu(mcpu)
     return TargetSpec(
         name="x86",
         target_json=target,

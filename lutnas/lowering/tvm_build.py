@@ -73,13 +73,17 @@ def build(
     target: TargetSpec,
     pipeline: str = DEFAULT_PIPELINE,
     tuning_db: str | Path | None = None,
+    stamp: str | None = None,
 ) -> BuiltModule:
     """Import `model` (ModelProto or path) at `input_shape` (`frontend.import_onnx`, as tuning does)
     and compile it for `target` under the named pipeline.
 
     `tuning_db`: the MetaSchedule database directory a `lutnas-cpu+tuned:<hash>` pipeline applies.
+    `stamp`: text the library returns from a function of its own (`lowering.stamp`: the ONNX file's hash).
     """
     mod, input_name = import_model(model, input_shape)
+    if stamp is not None:
+        mod = _with_stamp(mod, stamp)
     executable = compile_lowered(lower_relax(mod, target, pipeline, tuning_db), target)
     return BuiltModule(executable, target, pipeline, tuple(input_shape), input_name)
 
@@ -111,6 +115,20 @@ def compile_lowered(lowered: Any, target: TargetSpec) -> Any:
     from tvm import relax
 
     return relax.build(lowered, target=target.tvm_target(), relax_pipeline=None)
+
+
+def _with_stamp(mod: Any, stamp: str) -> Any:
+    """`mod` plus a Relax function `STAMP_FUNCTION() -> stamp` (a VM constant: kept verbatim in the library)."""
+    import tvm
+    from tvm import relax
+
+    from lutnas.lowering.stamp import STAMP_FUNCTION
+
+    bb = relax.BlockBuilder()
+    with bb.function(STAMP_FUNCTION, []):
+        bb.emit_func_output(tvm.ir.StringImm(stamp))
+    mod[STAMP_FUNCTION] = bb.get()[STAMP_FUNCTION]
+    return mod
 
 
 def _tvm_default_passes(tvm_target: Any) -> Any:

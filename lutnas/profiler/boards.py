@@ -78,8 +78,9 @@ def boards_dir() -> Path:
     """LUTNAS_BOARDS_DIR, else LUTNAS_CACHE/boards, else ~/.cache/lutnas/boards."""
     if os.environ.get("LUTNAS_BOARDS_DIR"):
         return Path(os.environ["LUTNAS_BOARDS_DIR"])
-    root = os.environ.get("LUTNAS_CACHE") or Path.home() / ".cache" / "lutnas"
-    return Path(root) / "boards"
+    from lutnas.paths import cache_dir
+
+    return cache_dir("boards")
 
 
 def rootfs_dir() -> Path:

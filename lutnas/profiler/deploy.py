@@ -114,6 +114,10 @@ def local_runner(spec: TargetSpec, threads: int = 1, policy: StabilityPolicy = D
             detail = str(err)
             raise DeviceError(detail if detail.startswith(f"no {spec.device_type} device")
                               else f"no {spec.device_type} device here ({detail})") from None
+    ok, why = spec.runnable_here()
+    if not ok:
+        raise DeviceError(f"cannot run this {spec.name} artifact here: {why}; run it on a device that can "
+                          "with --rpc HOST:PORT or --tracker HOST:PORT --key KEY")
     return LocalRunner(spec, "tvm", threads, policy)
 
 

@@ -245,10 +245,13 @@ class RPCRunner(_RemoteTiming):
         return self._session
 
     def measure(self, job: MeasureJob) -> Measurement:
+        from lutnas.profiler.timing_lock import rpc_device, timing_lock
+
         self._check_job(job)
         session = self._connect()
         try:
-            return self._time_on(session, job)
+            with timing_lock(rpc_device(self.host, self.port)):  # one run at a time times this board
+                return self._time_on(session, job)
         except LutnasError:
             raise
         except Exception as err:  # noqa: BLE001 -- any RPC failure here means the board is gone

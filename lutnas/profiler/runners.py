@@ -29,6 +29,7 @@ from lutnas.profiler.fingerprint import fingerprint
 from lutnas.profiler.kernel_timing import KernelJob, check_kernel_job, time_kernel
 from lutnas.profiler.measurement import MeasureJob, Measurement
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, assess
+from lutnas.profiler.timing_lock import LOCAL, timing_lock
 
 if TYPE_CHECKING:
     import numpy as np
@@ -104,15 +105,22 @@ class LocalRunner:
         self._loaded: dict[tuple[str, float], Any] = {}
         if runtime == "tvm":
             os.environ.setdefault("TVM_NUM_THREADS", str(self.threads))
+            runnable, why = self.target.runnable_here()
+            if not runnable:
+                raise DeviceError(f"cannot time {self.target.name} libraries on this machine: {why} "
+                                  "(time them on a device that can: --rpc HOST:PORT or --tracker HOST:PORT --key KEY)")
 
     def measure(self, job: MeasureJob) -> Measurement:
         self._check_job(job)
         if job.runtime == "tvm":
             check_tvm_threads(self.threads)
             lib, dev = self._tvm_module(job)
-            m = harness.time_tvm(lib, dev, job)
+            with timing_lock(LOCAL):
+                m = harness.time_tvm(lib, dev, job)
         else:
-            m = harness.time_ort(self._ort_session(job), job)
+            session = self._ort_session(job)
+            with timing_lock(LOCAL):
+                m = harness.time_ort(session, job)
         return assess(m, self.policy)
 
     def measure_kernel(self, job: KernelJob) -> Measurement:

@@ -7,14 +7,24 @@ the caller then measures in the main process on a quiet machine. Libraries are c
 file's sha256, the input shape, the target hash, the pipeline name and the TVM version, so a second
 run (or a re-measure pass) compiles nothing. A failing or crashing worker becomes a `LutnasError`
 naming the ONNX file, and the remaining compiles are cancelled.
+
+Workers never outlive the run: on Ctrl-C (or any error) the queued compiles are cancelled and the
+workers killed at once, so the run stops within a second or two instead of after every queued
+compile; and each worker dies with its parent (`PR_SET_PDEATHSIG` on Linux, plus a thread that
+watches the parent pid everywhere), so `kill -9` of a profile leaves no compiler running.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import hashlib
 import json
 import multiprocessing
 import os
+import signal
+import sys
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
@@ -22,10 +32,12 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from lutnas.errors import LutnasError, ToolchainError, error_line
 from lutnas.lowering.pipeline import DEFAULT_PIPELINE, pipeline_revision
 from lutnas.lowering.targets import TargetSpec, resolve_target
+from lutnas.paths import cache_dir
 
 
 @dataclass(frozen=True)
@@ -48,8 +60,7 @@ class Compiled:
 
 
 def default_cache_dir() -> Path:
-    root = os.environ.get("LUTNAS_CACHE") or Path.home() / ".cache" / "lutnas"
-    return Path(root) / "libs"
+    return cache_dir("libs")
 
 
 def cache_key(onnx_path: Path, input_shape: Sequence[int], target: TargetSpec, pipeline: str) -> str:
@@ -110,23 +121,69 @@ def _compile_in_workers(
     tuning_db: Path | None = None, kernels: bool = False,
 ) -> dict[str, float]:
     ctx = multiprocessing.get_context("spawn")
-    seconds: dict[str, float] = {}
-    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(todo))), mp_context=ctx) as pool:
+    pids = ctx.SimpleQueue()  # each worker announces its pid, so an interrupted run can kill them all
+    pool = ProcessPoolExecutor(max_workers=max(1, min(workers, len(todo))), mp_context=ctx,
+                               initializer=worker_init, initargs=(os.getpid(), pids))
+    try:
         futures = {
             pool.submit(_compile_one, str(j.onnx_path), j.input_shape, target, pipeline, str(cache_dir), k,
                         None if tuning_db is None else str(tuning_db), kernels): j
             for k, j in todo.items()
         }
-        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-        for fut in done:
-            if fut.exception() is not None:
-                for other in pending:
-                    other.cancel()
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise _as_lutnas_error(fut.exception(), futures[fut].onnx_path)
-            key, took = fut.result()
-            seconds[key] = took
+        seconds = _collect(futures)
+    except BaseException:  # Ctrl-C, a failed compile: stop now, not after the queued compiles
+        for pid in _stop_pool(pool, pids):
+            for tmp in cache_dir.glob(f"*.{pid}.tmp.so"):
+                tmp.unlink(missing_ok=True)
+        raise
+    pool.shutdown(wait=True)
     return seconds
+
+
+def _collect(futures: dict[Any, CompileJob]) -> dict[str, float]:
+    """{cache key: seconds} of every compile; the first failure raised as a `LutnasError`."""
+    done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+    seconds: dict[str, float] = {}
+    for fut in done:
+        if fut.exception() is not None:
+            raise _as_lutnas_error(fut.exception(), futures[fut].onnx_path)
+        key, took = fut.result()
+        seconds[key] = took
+    return seconds
+
+
+def _stop_pool(pool: ProcessPoolExecutor, pids: Any) -> list[int]:
+    """Cancel what is queued, SIGKILL every worker (a compile in flight included); returns their pids."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    killed = []
+    while not pids.empty():
+        pid = pids.get()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+    return killed
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def worker_init(parent_pid: int, pids: Any = None) -> None:
+    """Pool initializer: die with the parent (kill -9 of a profile must not leave a compiler running).
+
+    Linux delivers SIGKILL on the parent's death (`prctl(PR_SET_PDEATHSIG)`); a daemon thread that
+    polls the parent pid covers other systems and a parent that died before the prctl."""
+    if pids is not None:
+        pids.put(os.getpid())
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="lutnas-parent-watch").start()
+
+
+def _watch_parent(parent_pid: int, every_s: float = 1.0) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(every_s)
+    os._exit(1)
 
 
 def _as_lutnas_error(err: BaseException, onnx_path: Path) -> LutnasError:

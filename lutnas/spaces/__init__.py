@@ -7,7 +7,7 @@ modules are built lazily by `BlockSpec.build()`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from lutnas.errors import ArchError
@@ -53,6 +53,11 @@ def load_arch(path: str | Path, index: int, space: str | None = None) -> tuple[S
     return get_space(file_space), archs[index]
 
 
+def sample_archs(space_name: str, count: int, seed: int) -> Iterator[Arch]:
+    """`count` archs drawn uniformly from the space with `seed` (bounded: `archfile.MAX_SAMPLED_ARCHS`)."""
+    return archfile.sample_archs(get_space(space_name), count, seed)
+
+
 def dump_archs(space_name: str, archs: Iterable[Sequence[int]]) -> dict:
     """The JSON-ready archs file for `archs` (each validated against the space)."""
     return archfile.dump_archs(get_space(space_name), archs)
@@ -60,5 +65,5 @@ def dump_archs(space_name: str, archs: Iterable[Sequence[int]]) -> dict:
 
 __all__ = [
     "Arch", "Block", "BlockSpec", "Choice", "LayerDef", "LayerTable", "SearchSpace",
-    "dump_archs", "get_space", "load_arch", "load_archs", "resolve_space", "space_names",
+    "dump_archs", "get_space", "load_arch", "load_archs", "resolve_space", "sample_archs", "space_names",
 ]

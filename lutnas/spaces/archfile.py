@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+
+import numpy as np
 
 from lutnas.errors import ArchError, UnknownNameError
 from lutnas.spaces.base import Arch, SearchSpace
+
+# An archs file is JSON read whole into memory: a million archs is ~200 MB of it and ~1.5 min of
+# sampling; a billion (a slip of the finger) would be ~200 GB written for hours.
+MAX_SAMPLED_ARCHS = 1_000_000
+
+
+def sample_archs(space: SearchSpace, count: int, seed: int) -> Iterator[Arch]:
+    """`count` uniform draws (`SearchSpace.sample`) from `seed`, refused up front when `count` is not
+    a sane size for an archs file (ArchError naming the bound)."""
+    if count < 1 or count > MAX_SAMPLED_ARCHS:
+        raise ArchError(f"-n {count}: sample between 1 and {MAX_SAMPLED_ARCHS:,} archs per file; for more, "
+                        "write several files with different --seed")
+    rng = np.random.default_rng(seed)
+    return (space.sample(rng) for _ in range(count))
 
 
 def dump_archs(space: SearchSpace, archs: Iterable[Sequence[int]]) -> dict:

@@ -178,6 +178,11 @@ class SearchSpace:
             raise ArchError(f"{self.name}: resolution {resolution} not supported; valid: multiples of 32, >= 32")
         return resolution
 
+    def resolve_resolution(self, resolution: int | None) -> int:
+        """The space's default when `resolution` is None, else `resolution` checked: 0 is an error,
+        never "unset" (a `resolution or default` once built a 224 px network for `--resolution 0`)."""
+        return self.check_resolution(self.default_resolution if resolution is None else resolution)
+
     # ---- counting, sampling, validation ----
     def size(self) -> int:
         """Exact number of valid architectures (depth groups: only suffixes skipped)."""
