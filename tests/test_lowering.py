@@ -93,6 +93,29 @@ def test_unknown_target_lists_valid():
         get_target("x86", arch="sm_80")
 
 
+def test_commands_build_x86_with_lutnas_cpu_for_this_host_by_default():
+    from tvm.target.codegen import llvm_get_system_cpu
+
+    from lutnas.lowering.pipeline import RecordedBuild, resolve_build
+
+    host = str(llvm_get_system_cpu())
+    choice = resolve_build("x86")
+    assert choice.pipeline == "lutnas-cpu" and choice.target.target_json == {"kind": "llvm", "mcpu": host}
+    assert f"-mcpu={host}, pipeline lutnas-cpu" in choice.describe() and "default" in choice.describe()
+    named = resolve_build("x86", pipeline="tvm-default")    # still a named pipeline, plain llvm as before
+    assert named.pipeline == "tvm-default" and named.target.target_json == {"kind": "llvm"} and not named.filled
+    given = resolve_build("x86", mcpu="znver1")
+    assert given.pipeline == "lutnas-cpu" and given.target.target_json["mcpu"] == "znver1"
+    assert resolve_build("x86", runtime="onnxruntime").target.target_json == {"kind": "llvm"}  # builds nothing
+    arm = resolve_build("arm64")
+    assert arm.pipeline == "tvm-default" and "mcpu" not in arm.target.target_json   # cross: no host -mcpu
+    old = RecordedBuild("x86", '{"kind":"llvm"}', "tvm-default")
+    assert resolve_build("x86", recorded=old).pipeline == "tvm-default"        # an old table keeps its build
+    assert resolve_build("x86", pipeline="lutnas-cpu", recorded=old).target.target_json["mcpu"] == host
+    with pytest.raises(UnknownNameError, match="valid: lutnas-cpu"):
+        resolve_build("x86", pipeline="fastest")
+
+
 # ---- ONNX export --------------------------------------------------------------------------------
 
 
@@ -256,7 +279,9 @@ def test_missing_cross_compiler_names_package(tmp_path):
 
 @pytest.mark.slow
 def test_cli_lower(tmp_path):
+    """`lutnas lower` without --pipeline / --mcpu builds lutnas-cpu for this host's CPU, and says so."""
     from click.testing import CliRunner
+    from tvm.target.codegen import llvm_get_system_cpu
 
     spaces = pytest.importorskip("lutnas.spaces")
     from lutnas.cli import cli
@@ -272,6 +297,10 @@ def test_cli_lower(tmp_path):
     assert res.exit_code == 0, res.output
     assert "numerics ok" in res.output
     assert (out / "model.onnx").is_file() and (out / "model.x86.so").is_file()
+    host = str(llvm_get_system_cpu())
+    assert f"build: target x86 -mcpu={host}, pipeline lutnas-cpu (x86's default pipeline" in res.output
+    recorded = json.loads((out / "artifact.json").read_text())
+    assert recorded["pipeline"] == "lutnas-cpu" and recorded["target"]["target"]["mcpu"] == host
 
     bad = runner.invoke(cli, [*args[:-1], "riscv", "--out", str(out)])
     assert isinstance(bad.exception, UnknownNameError) and "arm64, cuda, x86" in str(bad.exception)
