@@ -42,6 +42,7 @@ def cpu_pipeline(target: Any, database_dir: Any = None, rules: Any = None, layou
     from tvm import relax
     from tvm.relax.backend.cpu_generic import pipeline as cpu_generic
 
+    from lutnas.lowering.fold import fold_in_numpy
     from lutnas.lowering.layout import layout_passes
     from lutnas.lowering.rules import apply_rules_pass
 
@@ -54,6 +55,7 @@ def cpu_pipeline(target: Any, database_dir: Any = None, rules: Any = None, layou
         layout_passes(layout)
         + cpu_generic.library_dispatch_passes(target)
         + [
+            fold_in_numpy(),  # the weights' reshapes and layout transposes, before they become kernels
             relax.transform.LegalizeOps(),
             relax.transform.AnnotateTIROpPattern(),
             relax.transform.FoldConstant(),
@@ -65,6 +67,7 @@ def cpu_pipeline(target: Any, database_dir: Any = None, rules: Any = None, layou
             apply_rules_pass(target, rules),
             # weights the rules repacked (`rules.nhwc.pack_weights`): split off, packed at compile time
             relax.transform.SplitLayoutRewritePreproc(),
+            fold_in_numpy(),  # (FoldConstant builds and runs one LLVM module per weight: `lowering.fold`)
             relax.transform.FoldConstant(),
         ]
         + cpu_generic.dataflow_lower_passes(target)
