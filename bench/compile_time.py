@@ -1,33 +1,44 @@
-"""Where one network's compile time goes: per-phase seconds of `lowering.build` + export, and the
-Relax / TIR passes that cost the most.
+"""Where one network's compile time goes, and what lutnas's cuts save, measured side by side.
 
-Phases, in the order `tvm.compile` runs them: ONNX import (Relax frontend); the Relax pipeline,
-each top-level pass timed by a pass instrument (the layout rewrite, legalization, fusion, lutnas's
-rules, the weight-packing FoldConstant...); VM codegen and the TIR pipeline; LLVM IR generation and
-optimisation (`target.build.llvm`); export_library (LLVM machine code + link). The per-phase share
-of the total is what to read on a shared machine; absolute seconds inflate with its load.
+One network (a space's arch sampled with `--seed`, printed) is compiled the way a compile worker
+does it (`lowering.build` + `BuiltModule.export_library`), in phases:
 
-Variants, compiled alternately in `--rounds` rounds so load drifts hit both alike:
+    onnx import        TVM's Relax ONNX frontend
+    relax pipeline     the named pipeline (layout, legalize, folds, fusion, lutnas's rules); its
+                       top-level passes are timed by a pass instrument and listed
+    tir + llvm         VM codegen, the TIR pipeline, LLVM IR and optimisation (`lowering.codegen`)
+    export             LLVM machine code for every library, the linker
 
-    current      the pipeline as lutnas builds it
-    tvm-fold     every `lowering.fold.fold_in_numpy` replaced by Relax's FoldConstant (before the
-                 numpy fold: one LLVM build per weight transform, unused PrimFuncs kept)
+Each phase in wall seconds (what a user waits) and CPU seconds (this process's threads and its
+finished children, the linker): on this shared 2-core machine other work inflates wall time, and
+threads only shorten it where a core is free, so read the CPU column for the work and the shares
+for where it goes. Variants, compiled alternately in `--rounds` rounds so load drifts hit all alike:
+
+    current       lutnas as it builds
+    serial-llvm   LLVM on one thread (`codegen.codegen_jobs` = 1)
+    before        also every numpy fold (`lowering.fold.fold_in_numpy`) replaced by Relax's
+                  FoldConstant: how lutnas compiled before both cuts
 
     .venv/bin/python bench/compile_time.py [--space proxyless] [--resolution 224] [--seed 0]
-        [--pipeline lutnas-cpu] [--variants current,tvm-fold] [--rounds 1] [--top 12] [--cprofile out.prof]
+        [--pipeline lutnas-cpu] [--variants current,serial-llvm,before] [--rounds 1] [--top 8]
+        [--cprofile out.prof]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 os.environ.setdefault("TVM_NUM_THREADS", "1")
 
 import numpy as np
+
+PHASES = ("onnx import", "relax pipeline", "tir + llvm", "export")
 
 
 def main() -> None:
@@ -36,10 +47,10 @@ def main() -> None:
     ap.add_argument("--resolution", type=int, default=224)
     ap.add_argument("--seed", type=int, default=0, help="arch sampling seed (printed)")
     ap.add_argument("--pipeline", default=None, help="default: the commands' default for x86")
-    ap.add_argument("--top", type=int, default=12, help="passes listed")
-    ap.add_argument("--cprofile", default=None, help="also write a cProfile of the whole compile here")
-    ap.add_argument("--variants", default="current,tvm-fold", help="comma-separated (see the docstring)")
+    ap.add_argument("--variants", default="current,serial-llvm,before", help="comma-separated (see above)")
     ap.add_argument("--rounds", type=int, default=1, help="alternating rounds over the variants")
+    ap.add_argument("--top", type=int, default=8, help="Relax passes listed")
+    ap.add_argument("--cprofile", default=None, help="write a cProfile of the last compile here")
     args = ap.parse_args()
 
     from lutnas.lowering.pipeline import resolve_build
@@ -48,9 +59,10 @@ def main() -> None:
     choice = resolve_build("x86", pipeline=args.pipeline)
     space = get_space(args.space)
     arch = space.sample(np.random.default_rng(args.seed))
-    print(f"{args.space} @{args.resolution} seed {args.seed} arch {list(arch)}; {choice.describe()}")
+    print(f"{args.space} @{args.resolution} seed {args.seed} arch {list(arch)}; {choice.describe()}; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     onnx_path = _export(space, arch, args.resolution)
-    totals: dict[str, list[float]] = {}
+    totals: dict[str, list[tuple[float, float]]] = {}
     for r in range(args.rounds):
         for variant in args.variants.split(","):
             with _variant(variant):
@@ -58,40 +70,39 @@ def main() -> None:
             print(f"\n[{variant}, round {r + 1}]")
             _report(phases, passes, args.top)
             totals.setdefault(variant, []).append(tuple(sum(x) for x in zip(*phases.values())))
-    print()
+    print(f"\nload average now {os.getloadavg()[0]:.1f}")
+    base = np.median(np.asarray(totals[next(iter(totals))]), axis=0)
     for variant, rows in totals.items():
         wall, cpu = np.median(np.asarray(rows), axis=0)
-        print(f"{variant:10s} median total {wall:6.1f} s wall, {cpu:6.1f} s CPU over {len(rows)} round(s)")
+        print(f"{variant:12s} median {wall:6.1f} s wall, {cpu:6.1f} s CPU over {len(rows)} round(s); "
+              f"{args.variants.split(',')[0]} / this: wall {base[0] / wall:.2f}, CPU {base[1] / cpu:.2f}")
 
 
 def _variant(name: str):
-    """A context in which `build_pipeline` builds the named variant."""
-    import contextlib
-
-    from lutnas.lowering import fold
+    """A context in which lutnas compiles as the named variant does."""
+    from lutnas.lowering import codegen, fold
 
     if name == "current":
         return contextlib.nullcontext()
-    if name == "tvm-fold":
+    if name == "serial-llvm":
+        return _patched([(codegen, "codegen_jobs", lambda: 1)])
+    if name == "before":
         from tvm import relax
 
-        return _patched(fold, "fold_in_numpy", relax.transform.FoldConstant)
+        return _patched([(codegen, "codegen_jobs", lambda: 1), (fold, "fold_in_numpy", relax.transform.FoldConstant)])
     raise SystemExit(f"unknown variant {name!r}")
 
 
-def _patched(module, attr: str, value):
-    import contextlib
-
-    @contextlib.contextmanager
-    def patch():
-        old = getattr(module, attr)
+@contextlib.contextmanager
+def _patched(patches):
+    old = [(module, attr, getattr(module, attr)) for module, attr, _ in patches]
+    for module, attr, value in patches:
         setattr(module, attr, value)
-        try:
-            yield
-        finally:
-            setattr(module, attr, old)
-
-    return patch()
+    try:
+        yield
+    finally:
+        for module, attr, value in old:
+            setattr(module, attr, value)
 
 
 def _export(space, arch, resolution: int) -> Path:
@@ -102,7 +113,7 @@ def _export(space, arch, resolution: int) -> Path:
 
 
 def compile_phases(onnx_path: Path, resolution: int, choice, cprofile: str | None = None):
-    """({phase: seconds}, [(pass name, seconds)]) of one compile of `onnx_path`."""
+    """({phase: (wall s, CPU s)}, [(Relax pass, wall s)]) of one compile and export of `onnx_path`."""
     import cProfile
 
     profiler = cProfile.Profile() if cprofile else None
@@ -118,73 +129,38 @@ def compile_phases(onnx_path: Path, resolution: int, choice, cprofile: str | Non
 
 def _timed_compile(onnx_path: Path, resolution: int, choice):
     import tvm
-    from tvm import relax
-    from tvm.relax.vm_build import _filter_tir, _vmcodegen
 
+    from lutnas.lowering.codegen import compile_relax
     from lutnas.lowering.onnx_io import load_onnx
     from lutnas.lowering.pipeline import build_pipeline
-    from lutnas.lowering.tvm_build import _import
+    from lutnas.lowering.tvm_build import BuiltModule, _import
 
     phases: dict[str, tuple[float, float]] = {}
-    clock = _Clock(phases)
     target = choice.target.tvm_target()
-    with clock("onnx import"):
-        mod = _import(load_onnx(onnx_path), (1, 3, resolution, resolution), "net")
+    shape = (1, 3, resolution, resolution)
+    with _span(phases, "onnx import"):
+        mod = _import(load_onnx(onnx_path), shape, "net")
     timing = _PassTimes()
-    with clock("relax pipeline"), tvm.transform.PassContext(instruments=[timing]):
-        mod = build_pipeline(choice.pipeline, target)(mod)
-    with clock("vm codegen"):
-        builder = relax.ExecBuilder()
-        mod = _vmcodegen(builder, mod, "bytecode")
-        tir_mod = _filter_tir(mod)
-    with clock("tir pipeline"):
-        host_mod = _tir_lower(tir_mod, target)
-    with clock("llvm ir + opt"):
-        lib = _codegen(host_mod, target)
-    with clock("vm link"):
-        exe = relax.VMExecutable(relax.vm_build._ffi_api.VMLink(builder, target, lib, [], {}))
-    with clock("export (llvm codegen + link)"):
-        exe.export_library(str(Path(tempfile.mkdtemp()) / "net.so"))
-    return phases, timing.top_level()
+    with _span(phases, "tir + llvm"), tvm.transform.PassContext(instruments=[timing]):
+        executable = compile_relax(mod, target, build_pipeline(choice.pipeline, target) or "default")
+    pipeline = timing.outermost()
+    wall, cpu = phases.pop("tir + llvm")
+    phases["relax pipeline"] = pipeline
+    phases["tir + llvm"] = (wall - pipeline[0], cpu - pipeline[1])
+    built = BuiltModule(executable, choice.target, choice.pipeline, shape)
+    with tempfile.TemporaryDirectory() as work, _span(phases, "export"):
+        built.export_library(Path(work) / "net.so")
+    return {name: phases[name] for name in PHASES}, timing.top_level()
 
 
-def _tir_lower(tir_mod, target):
-    import tvm
-    from tvm.tirx.build import split_host_device_mods
-
-    tir_mod = tvm.tirx.transform.BindTarget(target.with_host(target))(tir_mod)
-    pipeline, finalize_host, _ = tvm.tirx.get_default_tir_pipeline(target)
-    with target:
-        tir_mod = pipeline(tir_mod)
-        host_mod, _ = split_host_device_mods(tir_mod)
-        return finalize_host()(host_mod)
-
-
-def _codegen(host_mod, target):
-    from tvm.tirx.build import codegen_build
-
-    return codegen_build(host_mod, target)
-
-
-class _Clock:
-    """Wall and CPU seconds per phase (CPU: this process's threads and its finished children, e.g.
-    the linker; on a loaded machine CPU seconds say what the work costs, wall what a user waits)."""
-
-    def __init__(self, phases: dict[str, tuple[float, float]]) -> None:
-        self.phases = phases
-
-    def __call__(self, name: str):
-        clock = self
-
-        class _Span:
-            def __enter__(self):
-                self.t0, self.c0 = time.perf_counter(), _cpu()
-
-            def __exit__(self, *exc):
-                wall, cpu = clock.phases.get(name, (0.0, 0.0))
-                clock.phases[name] = (wall + time.perf_counter() - self.t0, cpu + _cpu() - self.c0)
-
-        return _Span()
+@contextlib.contextmanager
+def _span(phases: dict[str, tuple[float, float]], name: str):
+    t0, c0 = time.perf_counter(), _cpu()
+    try:
+        yield
+    finally:
+        wall, cpu = phases.get(name, (0.0, 0.0))
+        phases[name] = (wall + time.perf_counter() - t0, cpu + _cpu() - c0)
 
 
 def _cpu() -> float:
@@ -202,29 +178,40 @@ def _pass_instrument():
 
 @_pass_instrument()
 class _PassTimes:
-    """Seconds per pass, nested passes attributed to their depth (depth 1: the pipeline's own)."""
+    """(wall, CPU) per pass of the Relax pipeline (the first top-level pass on the calling thread),
+    with its nesting depth; the TIR builds after it are left out."""
 
     def __init__(self) -> None:
-        self.stack: list[tuple[str, float]] = []
-        self.done: list[tuple[int, str, float]] = []
+        self.thread = threading.get_ident()
+        self.pipeline_done = False  # only the first top-level pass (the pipeline) and what it runs
+        self.stack: list[tuple[float, float]] = []
+        self.done: list[tuple[int, str, float, float]] = []
 
     def run_before_pass(self, mod, info) -> None:
-        self.stack.append((info.name, time.perf_counter()))
+        if threading.get_ident() == self.thread and not self.pipeline_done:
+            self.stack.append((time.perf_counter(), _cpu()))
 
     def run_after_pass(self, mod, info) -> None:
-        name, t0 = self.stack.pop()
-        self.done.append((len(self.stack), name, time.perf_counter() - t0))
+        if threading.get_ident() == self.thread and not self.pipeline_done:
+            t0, c0 = self.stack.pop()
+            self.done.append((len(self.stack), info.name, time.perf_counter() - t0, _cpu() - c0))
+            self.pipeline_done = not self.stack
+
+    def outermost(self) -> tuple[float, float]:
+        """The first top-level pass: the whole Relax pipeline."""
+        first = next(row for row in self.done if row[0] == 0)
+        return first[2], first[3]
 
     def top_level(self) -> list[tuple[str, float]]:
-        """The passes directly inside the pipeline's Sequential, slowest first."""
-        seq = [d for d, name, _ in self.done if name == "lutnas_cpu"]
-        level = (seq[0] + 1) if seq else 0
+        """The passes directly inside the pipeline's Sequential, slowest first (#k: k-th run)."""
+        seq = [d for d, name, _, _ in self.done if name == "lutnas_cpu"]
+        level = (seq[0] + 1) if seq else 1
         seen: dict[str, int] = {}
         rows = []
-        for d, name, secs in self.done:
+        for d, name, wall, _cpu_s in self.done:
             if d == level:
                 seen[name] = seen.get(name, 0) + 1
-                rows.append((f"{name}#{seen[name]}", secs))
+                rows.append((f"{name}#{seen[name]}", wall))
         return sorted(rows, key=lambda kv: -kv[1])
 
 
@@ -233,10 +220,8 @@ def _report(phases: dict[str, tuple[float, float]], passes: list[tuple[str, floa
     cpu = sum(c for _, c in phases.values())
     print(f"total {wall:.1f} s wall, {cpu:.1f} s CPU")
     for name, (w, c) in phases.items():
-        print(f"  {name:32s} {w:7.2f} s  {w / wall:6.1%}   cpu {c:7.2f} s  {c / cpu:6.1%}")
-    print("relax passes (top level, wall):")
-    for name, secs in passes[:top]:
-        print(f"  {name:40s} {secs:7.2f} s  {secs / wall:6.1%}")
+        print(f"  {name:16s} {w:7.2f} s {w / wall:6.1%}   CPU {c:7.2f} s {c / cpu:6.1%}")
+    print("  relax passes (wall):", ", ".join(f"{name} {secs:.2f} s" for name, secs in passes[:top]))
 
 
 if __name__ == "__main__":

@@ -234,6 +234,31 @@ def test_exported_x86_library_reloads_and_runs(x86_artifact):
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
 
 
+def test_llvm_on_threads_builds_the_same_library(tmp_path):
+    """`lowering.codegen`: kernels split over two LLVM modules (built on two threads, exported as two
+    objects) compute bit for bit what one module does, in memory and from the exported library;
+    `lower` checks numerics on the library it wrote."""
+    from lutnas.lowering.codegen import compile_relax, export_executable
+    from lutnas.lowering.pipeline import build_pipeline
+    from lutnas.lowering.tvm_build import BuiltModule, _import
+
+    path = export_onnx(tiny_net(), SHAPE, tmp_path / "tiny.onnx")
+    target = get_target("x86", mcpu="znver1")
+    tgt = target.tvm_target()
+    x = np.random.default_rng(5).standard_normal(SHAPE, dtype=np.float32)
+    outs = {}
+    for jobs in (1, 2):
+        exe = compile_relax(_import(load_onnx(path), SHAPE, "tiny"), tgt, build_pipeline("lutnas-cpu", tgt), jobs=jobs)
+        assert len(exe.mod._collect_dso_modules()) == jobs       # one LLVM library per thread
+        built = BuiltModule(exe, target, "lutnas-cpu", SHAPE)
+        export_executable(exe, tmp_path / f"jobs{jobs}.so", jobs=jobs)
+        outs[jobs] = [built.run(x), built.exported(tmp_path / f"jobs{jobs}.so").run(x)]
+    for out in outs[1][1:] + outs[2]:
+        np.testing.assert_array_equal(out, outs[1][0])
+    art = lower(tiny_net(), SHAPE, target, tmp_path / "art", pipeline="lutnas-cpu")
+    assert art.built.library_path == art.library_path and art.numerics.ok
+
+
 def test_numerics_detects_a_wrong_model(x86_artifact):
     other = tiny_net()
     with torch.no_grad():

@@ -62,6 +62,7 @@ def lower(
     onnx_path = export_onnx(module, shape, out_dir / "model.onnx")
     built = build(onnx_path, shape, spec, pipeline=pipeline, tuning_db=tuning_db)
     library = built.export_library(out_dir / f"model.{spec.name}.so")
+    built = built.exported(library)   # numerics of the library that ships, and no second LLVM run
     numerics = check_numerics(module, onnx_path, built) if check else None
     artifact = LoweredArtifact(
         onnx_path, library, numerics, spec, pipeline, shape, file_sha256(onnx_path), built

@@ -26,21 +26,32 @@ class BuiltModule:
     pipeline: str  # pipeline name, recorded with artifacts and tables
     input_shape: tuple[int, ...]
     input_name: str = INPUT_NAME
+    # set by `exported()`: runs load this library instead of the in-memory executable, whose first
+    # run would make LLVM emit the machine code a second time (~1/3 of a network's compile)
+    library_path: Path | None = None
 
     def export_library(self, path: str | Path) -> Path:
         """Write the shared library, linked by the target's compiler; `ToolchainError` if it fails."""
         from tvm.support.cc import cross_compiler
+
+        from lutnas.lowering.codegen import export_executable
 
         compiler = self.target.compiler()
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fcompile = cross_compiler(compiler) if self.target.cross_compiler else None
         try:
-            self.executable.export_library(str(path), fcompile=fcompile)
+            export_executable(self.executable, path, fcompile=fcompile)
         except Exception as err:  # TVM wraps compiler failures in RuntimeError / TVMError
             first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
             raise ToolchainError(f"linking {path.name} with {compiler} failed: {first}") from err
         return path
+
+    def exported(self, path: str | Path) -> BuiltModule:
+        """This module, run from the library `export_library` wrote at `path`."""
+        from dataclasses import replace
+
+        return replace(self, library_path=Path(path))
 
     def device(self) -> Any:
         import tvm
@@ -49,8 +60,11 @@ class BuiltModule:
 
     def vm(self) -> Any:
         """A Relax VirtualMachine on the target's device (only where `runnable_here()`)."""
+        import tvm
         from tvm import relax
 
+        if self.library_path is not None:
+            return relax.VirtualMachine(tvm.runtime.load_module(str(self.library_path)), self.device())
         return relax.VirtualMachine(self.executable, self.device())
 
     def run(self, x: Any) -> Any:
@@ -87,8 +101,9 @@ def build(
     """Import `model` (ModelProto or path) at `input_shape` and compile it for `target`.
 
     `tuning_db`: the MetaSchedule database directory a `lutnas-cpu+tuned:<hash>` pipeline applies.
+    LLVM's code generation runs on several threads (`lowering.codegen`).
     """
-    import tvm
+    from lutnas.lowering.codegen import compile_relax
 
     name = "<model>"
     if isinstance(model, (str, Path)):
@@ -100,7 +115,7 @@ def build(
     mod = _import(model, tuple(input_shape), name)
     tvm_target = target.tvm_target()
     passes = build_pipeline(pipeline, tvm_target, database_dir=tuning_db)
-    executable = tvm.compile(mod, target=tvm_target, relax_pipeline="default" if passes is None else passes)
+    executable = compile_relax(mod, tvm_target, "default" if passes is None else passes)
     return BuiltModule(executable, target, pipeline, tuple(input_shape), _graph_input(model, name))
 
 
