@@ -61,23 +61,51 @@ def _no_wait_option(f):
                         help="If another run is timing on the device, stop with an error instead of waiting.")(f)
 
 
-def _target_options(default: str | None = None):
-    """--target / --cuda-arch / --mcpu, turned into one `target` (a lowering TargetSpec) argument."""
+def _target_options(default: str | None = None, table_build: bool = False):
+    """--target / --cuda-arch / --mcpu, turned into one `target` (a lowering TargetSpec) argument; with the
+    command's --pipeline, resolved by `lowering.pipeline.resolve_build` (x86: lutnas-cpu, host -mcpu) and
+    printed. `table_build`: a --db table's recorded build is the default (export predicts from it)."""
 
     def decorate(f):
         @functools.wraps(f)
         def wrapper(*args, target_name, cuda_arch, mcpu, **kwargs):
-            from lutnas.lowering.targets import get_target
+            from lutnas.lowering.pipeline import resolve_build
 
-            options = {k: v for k, v in (("arch", cuda_arch), ("mcpu", mcpu)) if v is not None}
-            return f(*args, target=get_target(target_name, **options), **kwargs)
+            recorded = _recorded_build(kwargs.get("db"), kwargs.get("table_id")) if table_build else None
+            runtime = kwargs.get("runtime", "tvm")
+            choice = resolve_build(target_name, pipeline=kwargs.get("pipeline"), mcpu=mcpu, cuda_arch=cuda_arch,
+                                   runtime=runtime, recorded=recorded)
+            if "pipeline" in kwargs:
+                kwargs["pipeline"] = choice.pipeline
+            if runtime == "tvm":
+                click.echo(choice.describe(), err=True)
+            return f(*args, target=choice.target, **kwargs)
 
-        wrapper = click.option("--mcpu", default=None, help="x86 target: LLVM -mcpu (default: plain llvm).")(wrapper)
+        wrapper = click.option("--mcpu", default=None, help="x86 target: LLVM -mcpu (default: this host's CPU "
+                               "for lutnas-cpu pipelines, plain llvm for tvm-default).")(wrapper)
         wrapper = click.option("--cuda-arch", default=None, help="cuda target: GPU arch (default sm_80).")(wrapper)
         return click.option("--target", "target_name", required=default is None, default=default,
                             show_default=default is not None, help="Target name: x86 | arm64 | cuda.")(wrapper)
 
     return decorate
+
+
+def _recorded_build(db: Path | None, table_id: str | None):
+    """The target and pipeline a TVM table in `db` was built with (None without a db, or for another runtime)."""
+    if db is None or not Path(db).exists():
+        return None
+    from lutnas.latency_tables import open_table
+    from lutnas.lowering.pipeline import RecordedBuild
+
+    table = open_table(db, table_id)
+    try:
+        meta = table.meta
+        return RecordedBuild(meta.target_name, meta.target_json, meta.pipeline) if meta.runtime == "tvm" else None
+    finally:
+        table.close()
+
+
+PIPELINE_HELP = "Compilation pipeline (default: lutnas-cpu on x86, tvm-default on other targets)."
 
 
 def _warn_if_busy() -> None:
@@ -165,7 +193,7 @@ def sample(space_name: str, count: int, seed: int, output: Path | None) -> None:
 @click.option("--num-classes", type=POSITIVE, default=1000, show_default=True)
 @click.option("--width-mult", type=WIDTH, default=1.0, show_default=True)
 @_target_options()
-@click.option("--pipeline", default=None, help="Compilation pipeline name (default: tvm-default).")
+@click.option("--pipeline", default=None, help=PIPELINE_HELP)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
 def lower_cmd(space_name, arch_file, index, resolution, num_classes, width_mult, target,
               pipeline, out_dir) -> None:
@@ -229,7 +257,7 @@ def doctor(as_json: bool, show_fp: bool) -> None:
 @click.option("--runtime", type=click.Choice(["tvm", "onnxruntime"]), default="tvm", show_default=True)
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), required=True, help="SQLite database")
 @click.option("--threads", type=POSITIVE, default=1, show_default=True)
-@click.option("--pipeline", default=None, help="Compilation pipeline (default: tvm-default).")
+@click.option("--pipeline", default=None, help=PIPELINE_HELP)
 @click.option("--remeasure", is_flag=True, help="Add a fresh pass for every entry.")
 @click.option("--workers", type=POSITIVE, default=2, show_default=True, help="compile workers")
 @click.option("--repeats", type=POSITIVE, default=None, help="samples per pass (default 10)")
@@ -400,7 +428,7 @@ def table_import(file, db, space_name, resolution, target_name, runtime, into) -
 @click.option("--onnx", "onnx_paths", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               help="ONNX model(s): per-operator (fused-kernel) tables instead of a search space's blocks.")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--pipeline", default=None, help="Compilation pipeline (default: tvm-default).")
+@click.option("--pipeline", default=None, help=PIPELINE_HELP)
 @click.option("--workers", type=POSITIVE, default=2, show_default=True, help="compile workers")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per arch.")
 @_remote_options
@@ -562,16 +590,17 @@ def search_cmd(db, table_id, strategy, latency_ms, data_source, epochs, seed, pr
 @click.option("--index", type=click.IntRange(min=0), default=0, show_default=True, help="Which arch of the file.")
 @click.option("--weights", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="weights.safetensors written by `lutnas search` (the chosen supernet path).")
-@_target_options()
+@_target_options(table_build=True)
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Latency table db: record the table's prediction for this arch.")
+              help="Latency table db: record the table's prediction for this arch (and build as the table "
+              "was, unless --pipeline / --mcpu say otherwise).")
 @click.option("--table", "table_id", default=None, help="Table id in --db (default: the only one).")
 @click.option("--calibrated", is_flag=True, help="Predict with the table's stored calibration (profile --fit-networks, validate --calibrate).")
 @click.option("--allow-mismatch", is_flag=True, help="Use a table made for another setup (recorded).")
 @click.option("--resolution", "-r", type=POSITIVE, default=None, help="Input resolution (default: the space's).")
 @click.option("--num-classes", type=POSITIVE, default=None, help="Classes (default 1000, or read from --weights).")
 @click.option("--width-mult", type=WIDTH, default=None, help="Width (default 1.0, or found from --weights).")
-@click.option("--pipeline", default=None, help="Compilation pipeline name (default: tvm-default).")
+@click.option("--pipeline", default=None, help=PIPELINE_HELP)
 @click.option("--threads", type=POSITIVE, default=1, show_default=True, help="Runtime threads when measuring.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--tune", "tune_trials", type=click.IntRange(min=0), default=None,

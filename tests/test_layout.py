@@ -134,3 +134,68 @@ def test_weights_are_packed_at_compile_time(tmp_path):
     calls = _calls(mod["main"])
     assert sum(name.endswith("_prepacked") for name in calls) == 2, calls   # expand and project
     assert not any(name.endswith("_weight_prepack") for name in calls), calls
+
+
+def test_weight_copies_fold_in_numpy_as_tvm_runs_them():
+    """`fold.evaluate_copy` computes a transpose, a reshape (floordiv/floormod indices) and a
+    layout-rewrite packing exactly as the built PrimFunc does; a function that is not a pure copy
+    (padding writes a constant where it loads nothing) is left to FoldConstant."""
+    import numpy as np
+    from tvm import te, topi
+
+    from lutnas.lowering.fold import evaluate_copy
+
+    a = te.placeholder((8, 3, 3, 5), name="a")
+    packed = te.compute((2, 3, 3, 5, 4), lambda o, h, w, i, f: a[o * 4 + f, h, w, i], name="packed")
+    funcs = {"transpose": te.create_prim_func([a, topi.transpose(a, (2, 3, 1, 0))]),
+             "reshape": te.create_prim_func([a, topi.reshape(a, (6, 4, 15))]),
+             "pack": te.create_prim_func([a, packed])}
+    x = np.random.default_rng(0).standard_normal((8, 3, 3, 5)).astype("float32")
+    dev = tvm.cpu()
+    for name, func in funcs.items():
+        lib = tvm.tirx.build(tvm.IRModule({"main": func.with_attr("global_symbol", "main")}), target="llvm")
+        out = tvm.runtime.tensor(np.zeros([int(d) for d in func.params[-1].shape], "float32"), dev)
+        lib["main"](tvm.runtime.tensor(x, dev), out)
+        np.testing.assert_array_equal(evaluate_copy(func, [x]), out.numpy(), err_msg=name)
+    padded = te.create_prim_func([a, topi.nn.pad(a, (0, 1, 1, 0), (0, 1, 1, 0))])
+    assert evaluate_copy(padded, [x]) is None
+
+
+def test_the_pipeline_leaves_no_constant_work_for_llvm(tmp_path):
+    """The numpy folds leave FoldConstant no call that reads only constants (it would build one LLVM
+    module for each), and the folded-away weight transposes and packings are not compiled: every
+    PrimFunc left is called, the two transposes left are the network's input and output."""
+    from tvm import relax
+
+    def constant_only_calls(mod) -> int:
+        found = []
+        for _gv, func in mod.functions_items():
+            if isinstance(func, relax.Function):
+                relax.analysis.post_order_visit(func, lambda e: found.append(e) if _reads_only_constants(e) else None)
+        return len(found)
+
+    seen = []
+
+    @tvm.instrument.pass_instrument
+    class BeforeFoldConstant:
+        def run_before_pass(self, mod, info):
+            if info.name == "FoldConstant":
+                seen.append(constant_only_calls(mod))
+
+    path, shape = _block_onnx("mbconv_k5_e6_s2_i16_o24_g1_relu6", 8, tmp_path)
+    with tvm.transform.PassContext(instruments=[BeforeFoldConstant()]):
+        mod = build_pipeline("lutnas-cpu", AVX2.tvm_target())(import_onnx(path, shape).mod)
+    assert seen and not any(seen), seen
+    names = [gv.name_hint for gv, f in mod.functions_items() if isinstance(f, tvm.tirx.PrimFunc)]
+    assert sorted(names) == sorted(set(_calls(mod["main"]))), names
+    assert not any(n.endswith("_weight_prepack") for n in names) and sum("transpose" in n for n in names) == 2
+
+
+def _reads_only_constants(expr) -> bool:
+    from tvm import relax
+
+    if not isinstance(expr, relax.Call) or not expr.args:
+        return False
+    args = expr.args[1].fields if isinstance(expr.args[0], tvm.ir.GlobalVar) else expr.args
+    tensors = [a for a in args if not isinstance(a, relax.ShapeExpr)]
+    return bool(tensors) and all(isinstance(a, tvm.ir.expr.GenericConst) for a in tensors)

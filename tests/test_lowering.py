@@ -93,6 +93,29 @@ def test_unknown_target_lists_valid():
         get_target("x86", arch="sm_80")
 
 
+def test_commands_build_x86_with_lutnas_cpu_for_this_host_by_default():
+    from tvm.target.codegen import llvm_get_system_cpu
+
+    from lutnas.lowering.pipeline import RecordedBuild, resolve_build
+
+    host = str(llvm_get_system_cpu())
+    choice = resolve_build("x86")
+    assert choice.pipeline == "lutnas-cpu" and choice.target.target_json == {"kind": "llvm", "mcpu": host}
+    assert f"-mcpu={host}, pipeline lutnas-cpu" in choice.describe() and "default" in choice.describe()
+    named = resolve_build("x86", pipeline="tvm-default")    # still a named pipeline, plain llvm as before
+    assert named.pipeline == "tvm-default" and named.target.target_json == {"kind": "llvm"} and not named.filled
+    given = resolve_build("x86", mcpu="znver1")
+    assert given.pipeline == "lutnas-cpu" and given.target.target_json["mcpu"] == "znver1"
+    assert resolve_build("x86", runtime="onnxruntime").target.target_json == {"kind": "llvm"}  # builds nothing
+    arm = resolve_build("arm64")
+    assert arm.pipeline == "tvm-default" and "mcpu" not in arm.target.target_json   # cross: no host -mcpu
+    old = RecordedBuild("x86", '{"kind":"llvm"}', "tvm-default")
+    assert resolve_build("x86", recorded=old).pipeline == "tvm-default"        # an old table keeps its build
+    assert resolve_build("x86", pipeline="lutnas-cpu", recorded=old).target.target_json["mcpu"] == host
+    with pytest.raises(UnknownNameError, match="valid: lutnas-cpu"):
+        resolve_build("x86", pipeline="fastest")
+
+
 # ---- ONNX export --------------------------------------------------------------------------------
 
 
@@ -211,6 +234,31 @@ def test_exported_x86_library_reloads_and_runs(x86_artifact):
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
 
 
+def test_llvm_on_threads_builds_the_same_library(tmp_path):
+    """`lowering.codegen`: kernels split over two LLVM modules (built on two threads, exported as two
+    objects) compute bit for bit what one module does, in memory and from the exported library;
+    `lower` checks numerics on the library it wrote."""
+    from lutnas.lowering.codegen import compile_relax, export_executable
+    from lutnas.lowering.pipeline import build_pipeline
+    from lutnas.lowering.tvm_build import BuiltModule, _import
+
+    path = export_onnx(tiny_net(), SHAPE, tmp_path / "tiny.onnx")
+    target = get_target("x86", mcpu="znver1")
+    tgt = target.tvm_target()
+    x = np.random.default_rng(5).standard_normal(SHAPE, dtype=np.float32)
+    outs = {}
+    for jobs in (1, 2):
+        exe = compile_relax(_import(load_onnx(path), SHAPE, "tiny"), tgt, build_pipeline("lutnas-cpu", tgt), jobs=jobs)
+        assert len(exe.mod._collect_dso_modules()) == jobs       # one LLVM library per thread
+        built = BuiltModule(exe, target, "lutnas-cpu", SHAPE)
+        export_executable(exe, tmp_path / f"jobs{jobs}.so", jobs=jobs)
+        outs[jobs] = [built.run(x), built.exported(tmp_path / f"jobs{jobs}.so").run(x)]
+    for out in outs[1][1:] + outs[2]:
+        np.testing.assert_array_equal(out, outs[1][0])
+    art = lower(tiny_net(), SHAPE, target, tmp_path / "art", pipeline="lutnas-cpu")
+    assert art.built.library_path == art.library_path and art.numerics.ok
+
+
 def test_numerics_detects_a_wrong_model(x86_artifact):
     other = tiny_net()
     with torch.no_grad():
@@ -256,7 +304,9 @@ def test_missing_cross_compiler_names_package(tmp_path):
 
 @pytest.mark.slow
 def test_cli_lower(tmp_path):
+    """`lutnas lower` without --pipeline / --mcpu builds lutnas-cpu for this host's CPU, and says so."""
     from click.testing import CliRunner
+    from tvm.target.codegen import llvm_get_system_cpu
 
     spaces = pytest.importorskip("lutnas.spaces")
     from lutnas.cli import cli
@@ -272,6 +322,10 @@ def test_cli_lower(tmp_path):
     assert res.exit_code == 0, res.output
     assert "numerics ok" in res.output
     assert (out / "model.onnx").is_file() and (out / "model.x86.so").is_file()
+    host = str(llvm_get_system_cpu())
+    assert f"build: target x86 -mcpu={host}, pipeline lutnas-cpu (x86's default pipeline" in res.output
+    recorded = json.loads((out / "artifact.json").read_text())
+    assert recorded["pipeline"] == "lutnas-cpu" and recorded["target"]["target"]["mcpu"] == host
 
     bad = runner.invoke(cli, [*args[:-1], "riscv", "--out", str(out)])
     assert isinstance(bad.exception, UnknownNameError) and "arm64, cuda, x86" in str(bad.exception)

@@ -323,3 +323,34 @@ def test_stored_calibration_is_scored_on_rows_it_was_not_fitted_on() -> None:
     unused = build_report({}, archs, prediction, measured, stored=everything)
     assert unused.calibration is None and unused.accuracy.n == 4
     assert all(r.role == "score" for r in unused.rows)
+
+
+# -- tables of the old default pipeline -------------------------------------------------------------
+@pytest.mark.slow
+def test_old_tvm_default_table_validates_with_its_recorded_build(tmp_path: Path, monkeypatch) -> None:
+    """A table profiled with the old default (tvm-default, plain llvm: the v1 fixture, from another
+    machine, hence allow_mismatch) validates as what it is: its networks compile with the recorded
+    pipeline and target, not the commands' new default (lutnas-cpu for this host)."""
+    import shutil
+
+    from helpers import REPO
+
+    from lutnas.latency_tables import open_table
+    from lutnas.latency_tables.validate import validate
+    from lutnas.lowering.targets import get_target
+    from lutnas.profiler.workers import cache_key
+
+    monkeypatch.setenv("LUTNAS_CACHE", str(tmp_path / "cache"))     # the anchors' blocks compile there
+    db = Path(shutil.copy(REPO / "tests" / "fixtures" / "lutnas_v1.db", tmp_path / "old.db"))
+    table = open_table(db)
+    try:
+        report = validate(table, _archs(2, seed=31337), tmp_path / "v", allow_mismatch=True, anchors=1,
+                          progress=False, policy=ONE_PASS, work_dir=tmp_path / "nets", cache_dir=tmp_path / "libs")
+    finally:
+        table.close()
+    assert report.conditions["pipeline"] == "tvm-default" and len(report.rows) == 2
+    assert report.mismatched and not any(m.startswith("target") for m in report.mismatched)
+    networks = sorted((tmp_path / "nets").rglob("*.onnx"))
+    assert len(networks) == 2
+    built = {p.stem for p in (tmp_path / "libs").glob("*.so")}
+    assert {cache_key(p, (1, 3, 32, 32), get_target("x86"), "tvm-default") for p in networks} <= built

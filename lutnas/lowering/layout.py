@@ -36,8 +36,10 @@ def layout_passes(layout: str) -> list[Any]:
         return []
     from tvm import relax
 
+    from lutnas.lowering.fold import fold_in_numpy
+
     return [
-        relax.transform.FoldConstant(),  # Clip's bounds arrive as where(isnan(c), inf, c)
+        fold_in_numpy(),  # Clip's bounds arrive as where(isnan(c), inf, c)
         clip_as_relax_ops(),
         relax.transform.ConvertLayout(CHANNELS_LAST),
     ]

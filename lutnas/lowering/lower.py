@@ -68,6 +68,7 @@ def lower(
     onnx_sha = file_sha256(onnx_path)
     built = build(onnx_path, shape, spec, pipeline=pipeline, tuning_db=tuning_db, stamp=onnx_stamp(onnx_sha))
     library = built.export_library(out_dir / f"model.{spec.name}.so")
+    built = built.exported(library)   # numerics of the library that ships, and no second LLVM run
     numerics = check_numerics(module, onnx_path, built) if check else None
     artifact = LoweredArtifact(onnx_path, library, numerics, spec, pipeline, shape, onnx_sha, built)
     (out_dir / "artifact.json").write_text(json.dumps(artifact.to_dict(), indent=2) + "\n")

@@ -12,9 +12,11 @@ the `lutnas-cpu` pipelines run them, and tuning extracts its tasks from their ou
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lutnas.lowering.targets import TargetSpec, get_target, system_cpu, takes_host_mcpu, target_from_json
 from lutnas.registry import Registry
 
 if TYPE_CHECKING:
@@ -45,9 +47,12 @@ def fusion_passes(target: tvm.target.Target, layout: str = "NHWC") -> list[tvm.t
     """
     from tvm.relax.backend.cpu_generic import pipeline as cpu_generic
 
+    from lutnas.lowering.fold import fold_in_numpy
     from lutnas.lowering.layout import layout_passes
 
-    return layout_passes(layout) + cpu_generic.library_dispatch_passes(target) + cpu_generic.legalize_passes(target)
+    return (layout_passes(layout) + cpu_generic.library_dispatch_passes(target)
+            + [fold_in_numpy()]  # the weights' reshapes and layout transposes, before they become kernels
+            + cpu_generic.legalize_passes(target))
 
 
 def fused_module(model: onnx.ModelProto | str | Path | tvm.IRModule, input_shape: tuple[int, ...],
@@ -75,6 +80,7 @@ def cpu_pipeline(target: tvm.target.Target, database_dir: str | Path | None = No
     from tvm import relax
     from tvm.relax.backend.cpu_generic import pipeline as cpu_generic
 
+    from lutnas.lowering.fold import fold_in_numpy
     from lutnas.lowering.rules import apply_rules_pass
 
     tuned = []
@@ -89,6 +95,7 @@ def cpu_pipeline(target: tvm.target.Target, database_dir: str | Path | None = No
             apply_rules_pass(target, rules),
             # weights the rules repacked (`rules.nhwc.pack_weights`): split off, packed at compile time
             relax.transform.SplitLayoutRewritePreproc(),
+            fold_in_numpy(),  # (FoldConstant builds and runs one LLVM module per weight: `lowering.fold`)
             relax.transform.FoldConstant(),
         ]
         + cpu_generic.dataflow_lower_passes(target)
@@ -126,6 +133,8 @@ def tuned_pipeline_name(database_dir: str | Path) -> str:
 
     return f"{TUNED_PREFIX}{database_hash(database_dir)}"
 
+# The library functions' default (`build`, `lower`, `measure_archs`, ...): TVM's own pipeline, for any
+# target. The commands choose theirs with `resolve_build` (lutnas-cpu on x86).
 DEFAULT_PIPELINE = "tvm-default"
 
 # Bumped when what a pipeline name builds changes, so libraries compiled by an older lutnas under the
@@ -149,3 +158,67 @@ def build_pipeline(name: str, target: tvm.target.Target, database_dir: str | Pat
             raise UnknownNameError(f"pipeline {name!r} needs its tuning database directory (--tuning-db)")
         return cpu_pipeline(target, database_dir=database_dir)
     return PIPELINES.get(name)(target)
+
+
+@dataclass(frozen=True)
+class RecordedBuild:
+    """The build a latency table (or artifact) recorded: target short name, target JSON, pipeline."""
+
+    target_name: str
+    target_json: str
+    pipeline: str
+
+
+@dataclass(frozen=True)
+class BuildChoice:
+    """What a command builds with, and which parts were not given but filled in (and why)."""
+
+    target: TargetSpec
+    pipeline: str
+    filled: tuple[str, ...] = ()  # phrases: "pipeline lutnas-cpu (x86's default)", ...
+
+    def describe(self) -> str:
+        """One line for the user: the resolved target and pipeline, and what was defaulted."""
+        mcpu = self.target.target_json.get("mcpu")
+        cpu = f" -mcpu={mcpu}" if mcpu else ""
+        how = f" ({'; '.join(self.filled)})" if self.filled else ""
+        return f"build: target {self.target.name}{cpu}, pipeline {self.pipeline}{how}"
+
+
+def check_pipeline_name(name: str) -> str:
+    """`name` if lutnas can build it, else `UnknownNameError` listing the pipelines."""
+    if not name.startswith(TUNED_PREFIX):
+        PIPELINES.get(name)
+    return name
+
+
+def resolve_build(target_name: str, *, pipeline: str | None = None, mcpu: str | None = None,
+                  cuda_arch: str | None = None, runtime: str = "tvm",
+                  recorded: RecordedBuild | None = None) -> BuildChoice:
+    """The target and pipeline every command builds with, from what the user gave (None: not given).
+
+    Why one function: the default must be the same for `lower`, `profile`, `measure` and `export`, or
+    a table would describe another runtime than the artifact it predicts. Unless named, a target
+    builds with its `default_pipeline` (x86: `lutnas-cpu`; others: TVM's own), and a pipeline other
+    than `tvm-default` on a target that runs here gets this host's `-mcpu` (LLVM's name for it), which
+    the rules size their vectors by. A table's `recorded` build, when nothing was named and it is for
+    the same target, wins: an old `tvm-default` table keeps predicting what it measured. Runtimes other
+    than `tvm` build nothing, so their tables keep TVM's default identity.
+    """
+    if recorded is not None and pipeline is None and mcpu is None and recorded.target_name == target_name:
+        spec = target_from_json(recorded.target_name, recorded.target_json)
+        return BuildChoice(spec, check_pipeline_name(recorded.pipeline), ("the table's recorded build",))
+    options = {k: v for k, v in (("arch", cuda_arch), ("mcpu", mcpu)) if v is not None}
+    spec = get_target(target_name, **options)
+    if runtime != "tvm":
+        return BuildChoice(spec, check_pipeline_name(pipeline or DEFAULT_PIPELINE))
+    filled = []
+    if pipeline is None:
+        pipeline = spec.default_pipeline
+        filled.append(f"{target_name}'s default pipeline")
+    check_pipeline_name(pipeline)
+    if mcpu is None and pipeline != DEFAULT_PIPELINE and takes_host_mcpu(spec):
+        host = system_cpu()
+        spec = get_target(target_name, **options, mcpu=host)
+        filled.append(f"-mcpu of this host's CPU, {host}")
+    return BuildChoice(spec, pipeline, tuple(filled))

@@ -41,6 +41,8 @@ class TargetSpec:
     elf_machine: int  # e_machine of the exported shared object
     host_cpu: str | None = None  # CPU this spec was created on, recorded, not used in codegen
     notes: str = field(default="", compare=False)  # why the target looks the way it does
+    # the pipeline the commands build this target with when none is named (`pipeline.resolve_build`)
+    default_pipeline: str = field(default="tvm-default", compare=False)
 
     def full_json(self) -> dict:
         """The TVM JSON dict, host included (what `tvm.target.Target` takes)."""
@@ -112,7 +114,7 @@ TargetFactory = Callable[..., TargetSpec]
 TARGETS: Registry[TargetFactory] = Registry("target")
 
 
-def _system_cpu() -> str | None:
+def system_cpu() -> str | None:
     try:
         from tvm.target.codegen import llvm_get_system_cpu
 
@@ -136,9 +138,10 @@ def _x86(mcpu: str | None = None) -> TargetSpec:
         device_type="cpu",
         machine="x86_64",
         elf_machine=ELF_X86_64,
-        host_cpu=_system_cpu(),
-        notes="plain llvm by default: untuned, it measured faster here than -mcpu=<host cpu>;"
-        " pass mcpu= to override",
+        host_cpu=system_cpu(),
+        notes="plain llvm unless mcpu= is given; the commands give this host's CPU to lutnas-cpu builds,"
+        " whose rules size vectors by it (plain x86-64 is SSE2)",
+        default_pipeline="lutnas-cpu",
     )
 
 
@@ -173,6 +176,14 @@ def _cuda(arch: str = "sm_80") -> TargetSpec:
 TARGETS.register("x86", _x86)
 TARGETS.register("arm64", _arm64)
 TARGETS.register("cuda", _cuda)
+
+
+def takes_host_mcpu(spec: TargetSpec) -> bool:
+    """Whether `spec` can be built for this host's CPU: its factory takes `mcpu` and it runs on this
+    machine (a cross target gets no `-mcpu` read from the build host)."""
+    factory = TARGETS.get(spec.name)
+    return ("mcpu" in inspect.signature(factory).parameters and spec.machine == platform.machine()
+            and system_cpu() is not None)
 
 
 def target_names() -> list[str]:

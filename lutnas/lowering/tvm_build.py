@@ -30,20 +30,31 @@ class BuiltModule:
     pipeline: str  # pipeline name, recorded with artifacts and tables
     input_shape: tuple[int, ...]
     input_name: str = INPUT_NAME
+    # set by `exported()`: runs load this library instead of the in-memory executable, whose first
+    # run would make LLVM emit the machine code a second time (~1/3 of a network's compile)
+    library_path: Path | None = None
 
     def export_library(self, path: str | Path) -> Path:
         """Write the shared library, linked by the target's compiler; `ToolchainError` if it fails."""
         from tvm.support.cc import cross_compiler
+
+        from lutnas.lowering.codegen import export_executable
 
         compiler = self.target.compiler()
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fcompile = cross_compiler(compiler) if self.target.cross_compiler else None
         try:
-            self.executable.export_library(str(path), fcompile=fcompile)
+            export_executable(self.executable, path, fcompile=fcompile)
         except Exception as err:  # TVM wraps compiler failures in RuntimeError / TVMError
             raise ToolchainError(f"linking {path.name} with {compiler} failed: {error_line(err)}") from err
         return path
+
+    def exported(self, path: str | Path) -> BuiltModule:
+        """This module, run from the library `export_library` wrote at `path`."""
+        from dataclasses import replace
+
+        return replace(self, library_path=Path(path))
 
     def device(self) -> Any:
         import tvm
@@ -52,8 +63,11 @@ class BuiltModule:
 
     def vm(self) -> Any:
         """A Relax VirtualMachine on the target's device (only where `runnable_here()`)."""
+        import tvm
         from tvm import relax
 
+        if self.library_path is not None:
+            return relax.VirtualMachine(tvm.runtime.load_module(str(self.library_path)), self.device())
         return relax.VirtualMachine(self.executable, self.device())
 
     def run(self, x: Any) -> Any:
@@ -111,10 +125,13 @@ def lower_relax(mod: Any, target: TargetSpec, pipeline: str = DEFAULT_PIPELINE,
 
 
 def compile_lowered(lowered: Any, target: TargetSpec) -> Any:
-    """Code generation and linking of a module `lower_relax` returned: the Relax VM executable."""
-    from tvm import relax
+    """Code generation and linking of a module `lower_relax` returned: the Relax VM executable.
+    LLVM's code generation runs on several threads (`lowering.codegen`)."""
+    import tvm
 
-    return relax.build(lowered, target=target.tvm_target(), relax_pipeline=None)
+    from lutnas.lowering.codegen import compile_relax
+
+    return compile_relax(lowered, target.tvm_target(), tvm.transform.Sequential([]))
 
 
 def _with_stamp(mod: Any, stamp: str) -> Any:
