@@ -9,7 +9,9 @@ steady), so an old table would make the accuracy line describe the drift, not th
 
 Steps: sample architectures -> lower one for x86 and arm64 (numerics checked) -> profile the proxyless
 space into a latency table -> validate the table on archs it never saw -> search under a latency
-budget -> export the chosen network with its manifest (predicted and measured latency).
+budget -> export the chosen network with its manifest (predicted and measured latency) -> time the
+exported network under lutnas's TVM build and under onnxruntime side by side, next to the prediction.
+Every command builds as the commands do by default (x86: `lutnas-cpu` for this host's CPU).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from pathlib import Path
 SPACE = "proxyless"
 RESOLUTION = int(os.environ.get("LUTNAS_DEMO_RESOLUTION", "64"))
 VALIDATE_ARCHS = int(os.environ.get("LUTNAS_DEMO_ARCHS", "6"))
+THREADS = 1            # the export's (and the table's) thread count; the comparison uses it too
+VERSUS_ROUNDS = 5      # interleaved TVM / onnxruntime rounds
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -69,8 +73,28 @@ def main() -> None:
     manifest = json.loads((out / "export" / "manifest.json").read_text())
     print(f"\ndemo: chosen arch {manifest.get('arch')}")
     print(f"demo: predicted {_fmt(manifest.get('predicted'))}, measured {_fmt(manifest.get('measured'))}")
+    _versus_onnxruntime(out / "export", manifest)
     print(f"demo: done in {time.perf_counter() - t0:.0f} s; outputs in {out}/")
     finished.write_text(f"{time.time()}\n")
+
+
+def _versus_onnxruntime(art_dir: Path, manifest: dict) -> None:
+    """The last word: is the exported network worth deploying? Its library against onnxruntime on
+    the same ONNX file, same threads, interleaved rounds (`profiler.deploy.artifact_vs_onnxruntime`)."""
+    from lutnas.profiler.deploy import artifact_vs_onnxruntime
+
+    print(f"\ndemo: timing {art_dir}/ under lutnas's TVM build and under onnxruntime "
+          f"({VERSUS_ROUNDS} interleaved rounds, {THREADS} thread(s)) ...", flush=True)
+    vs = artifact_vs_onnxruntime(art_dir, threads=THREADS, rounds=VERSUS_ROUNDS)
+    mcpu = manifest["target"]["target"].get("mcpu")
+    build = f"{manifest['pipeline']}{f', -mcpu={mcpu}' if mcpu else ''}"
+    predicted = manifest.get("predicted") or {}
+    rows = [(f"lutnas TVM ({build})", vs.tvm_median_ms), ("onnxruntime", vs.ort_median_ms),
+            ("predicted by the table", predicted.get("latency_ms"))]
+    width = max(len(label) for label, _ in rows)
+    for label, ms in rows:
+        print(f"demo: {label:<{width}}  " + (f"{ms:8.3f} ms" if ms is not None else "     n/a"))
+    print(f"demo: TVM / onnxruntime = {vs.ratio:.2f} (median of the per-round ratios)")
 
 
 def _budget_ms(db: Path) -> float:

@@ -69,6 +69,19 @@ def test_not_an_artifact(tmp_path):
     assert proc.returncode == 2 and "manifest.json: missing" in proc.stderr
 
 
+def test_artifact_timed_against_onnxruntime_side_by_side(x86_artifact):
+    """The demo's last step: the artifact's library and its own ONNX file, same threads, one
+    measurement of each per round; the ratio is the median of the per-round ratios."""
+    from lutnas.profiler.deploy import artifact_vs_onnxruntime
+
+    vs = artifact_vs_onnxruntime(x86_artifact, threads=1, rounds=3, repeats=2, min_repeat_ms=1.0)
+    assert len(vs.tvm_ms) == len(vs.ort_ms) == 3 and vs.threads == 1
+    assert min(vs.tvm_ms) > 0 and min(vs.ort_ms) > 0
+    per_round = sorted(t / o for t, o in zip(vs.tvm_ms, vs.ort_ms))
+    assert vs.ratio == pytest.approx(per_round[1])
+    assert vs.tvm_median_ms == sorted(vs.tvm_ms)[1] and vs.ort_median_ms == sorted(vs.ort_ms)[1]
+
+
 def test_run_reproduces_reference_without_torch(x86_artifact):
     before = (x86_artifact / "manifest.json").read_text()
     proc = lutnas("run", str(x86_artifact), "--json", "--repeats", "3", "--min-repeat-ms", "2", no_torch=True)

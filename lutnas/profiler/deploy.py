@@ -8,13 +8,14 @@ harness and stability policy as every table entry (`measure_stable`). The runner
 `LocalRunner` here, `RPCRunner` / `TrackerRunner` on a board.
 
 Only numpy and TVM's runtime are imported on this path (no torch, onnx or onnxruntime), so a
-runtime-only host can run a cuda or arm64 artifact.
+runtime-only host can run a cuda or arm64 artifact. `artifact_vs_onnxruntime` (the demo's last word)
+also times the artifact's own ONNX file with onnxruntime, next to its library.
 """
 
 from __future__ import annotations
 
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -156,3 +157,49 @@ def run_artifact(art_dir: str | Path, runner: Runner | None = None, threads: int
         raise NumericsError(f"{art_dir}: {check.summary()}")
     result = measure_stable(runner, job, policy)
     return RunReport(art_dir, runner.where, check, result, runner.describe())
+
+
+@dataclass(frozen=True)
+class SideBySide:
+    """One artifact timed under its TVM library and under onnxruntime, round by round."""
+
+    tvm_ms: tuple[float, ...]  # the library's median latency in each round
+    ort_ms: tuple[float, ...]  # onnxruntime's on the artifact's ONNX file, same round
+    threads: int
+
+    @property
+    def ratio(self) -> float:
+        """TVM / onnxruntime: the median of the per-round ratios (this VM's speed drifts over minutes,
+        which a ratio of two medians taken apart would carry)."""
+        import numpy as np
+
+        return float(np.median(np.asarray(self.tvm_ms) / np.asarray(self.ort_ms)))
+
+    @property
+    def tvm_median_ms(self) -> float:
+        return float(sorted(self.tvm_ms)[len(self.tvm_ms) // 2])
+
+    @property
+    def ort_median_ms(self) -> float:
+        return float(sorted(self.ort_ms)[len(self.ort_ms) // 2])
+
+
+def artifact_vs_onnxruntime(art_dir: str | Path, threads: int = 1, rounds: int = 5,
+                            repeats: int | None = None, min_repeat_ms: float | None = None) -> SideBySide:
+    """Time an artifact's library (lutnas's TVM build) and its ONNX file (onnxruntime, `ort_session`'s
+    settings) here, with the same threads, interleaved: each round measures both with the profiler's
+    harness (`LocalRunner.measure`), as `bench/artifact_vs_ort.py` does for its networks."""
+    from lutnas.profiler.runners import LocalRunner
+
+    art_dir = Path(art_dir)
+    manifest = verify_artifact(art_dir)
+    spec = target_from_manifest(manifest)
+    tvm_runner = local_runner(spec, threads)
+    ort_runner = LocalRunner(spec, "onnxruntime", threads)
+    tvm_job = artifact_job(art_dir, manifest, threads, repeats, min_repeat_ms)
+    ort_job = replace(tvm_job, runtime="onnxruntime", library_path=None, onnx_path=art_dir / manifest["onnx"])
+    tvm_ms, ort_ms = [], []
+    for _ in range(rounds):
+        tvm_ms.append(tvm_runner.measure(tvm_job).median_ms)
+        ort_ms.append(ort_runner.measure(ort_job).median_ms)
+    return SideBySide(tuple(tvm_ms), tuple(ort_ms), threads)
