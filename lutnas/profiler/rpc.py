@@ -26,7 +26,7 @@ import hashlib
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -248,26 +248,23 @@ class RPCRunner(_RemoteTiming):
         from lutnas.profiler.timing_lock import rpc_device, timing_lock
 
         self._check_job(job)
-        session = self._connect()
-        try:
-            with timing_lock(rpc_device(self.host, self.port)):  # one run at a time times this board
-                return self._time_on(session, job)
-        except LutnasError:
-            raise
-        except Exception as err:  # noqa: BLE001 -- any RPC failure here means the board is gone
-            self._session = None
-            raise DeviceError(f"RPC board {self.where} lost while measuring {job.key!r}: {error_line(err, last=True)}") from None
+        return self._timed_on_board(f"measuring {job.key!r}", lambda session: self._time_on(session, job))
 
     def measure_kernel(self, job: KernelJob) -> Measurement:
         """Time one kernel alone on the board (its kernel library uploaded once per session)."""
+        return self._timed_on_board(f"timing kernel {job.key}", lambda session: self._time_kernel_on(session, job))
+
+    def _timed_on_board(self, what: str, time_on: Callable[[Any], Measurement]) -> Measurement:
+        """`time_on(session)` under the board's timing lock; a failing RPC means the board is gone."""
         session = self._connect()
         try:
-            return self._time_kernel_on(session, job)
+            with timing_lock(rpc_device(self.host, self.port)):  # one run at a time times this board
+                return time_on(session)
         except LutnasError:
             raise
         except Exception as err:  # noqa: BLE001 -- any RPC failure here means the board is gone
             self._session = None
-            raise DeviceError(f"RPC board {self.where} lost while timing kernel {job.key}: {error_line(err, last=True)}") from None
+            raise DeviceError(f"RPC board {self.where} lost while {what}: {error_line(err, last=True)}") from None
 
     def measure_many(self, jobs: Sequence[MeasureJob], on_result: OnResult | None = None) -> list[Measurement]:
         return measure_in_turn(self, jobs, on_result)

@@ -125,15 +125,18 @@ class LocalRunner:
 
     def measure_kernel(self, job: KernelJob) -> Measurement:
         """Time one kernel of a kernel library alone (`profiler.kernel_timing`)."""
-        check_kernel_job(job, self.runtime, getattr(self.target, "name", job.target), self.threads)
+        check_kernel_job(job, self.runtime, self.target.name, self.threads)
         check_tvm_threads(self.threads)
-        kind = getattr(self.target, "device_type", "cpu")
+        kind = self.target.device_type
         lib = self._cached(job.library_path, lambda path: tvm_runtime.load_module(path, kind))
         try:
             dev = tvm_runtime.device_for(kind)
         except DeviceError:
             raise DeviceError(f"no {kind} device here to time kernel {job.key}") from None
-        return assess(time_kernel(lib, dev, job), self.policy)
+        with timing_lock(LOCAL):
+            m = time_kernel(lib, dev, job)
+        return assess(m, self.policy)
+
     def measure_many(self, jobs: Sequence[MeasureJob], on_result: OnResult | None = None) -> list[Measurement]:
         return measure_in_turn(self, jobs, on_result)
 
