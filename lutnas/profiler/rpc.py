@@ -39,6 +39,7 @@ from lutnas.profiler.kernel_timing import KernelJob, check_kernel_job, time_kern
 from lutnas.profiler.measurement import MeasureJob, Measurement
 from lutnas.profiler.runners import OnResult, measure_in_turn
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, assess
+from lutnas.profiler.timing_lock import rpc_device, timing_lock
 
 if TYPE_CHECKING:
     import numpy as np
@@ -245,7 +246,6 @@ class RPCRunner(_RemoteTiming):
         return self._session
 
     def measure(self, job: MeasureJob) -> Measurement:
-        from lutnas.profiler.timing_lock import rpc_device, timing_lock
 
         self._check_job(job)
         return self._timed_on_board(f"measuring {job.key!r}", lambda session: self._time_on(session, job))
