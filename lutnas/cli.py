@@ -219,7 +219,8 @@ def doctor(as_json: bool, show_fp: bool) -> None:
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="compile workers")
 @click.option("--repeats", type=click.IntRange(min=1), default=None, help="samples per pass (default 10)")
 @click.option("--min-repeat-ms", type=float, default=None, help="ms per sample (default 20)")
-@click.option("--estimator", default="median", show_default=True, help="median | trimmed_mean | mad_mean")
+@click.option("--estimator", default="median", show_default=True,
+              help="median | min | trimmed_mean | mad_mean | median_of_round_minima (bench/retest.py compares them)")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Measure only the first N entries (smoke tests; the table stays incomplete).")
 @click.option("--measure-mode", type=click.Choice(["auto", "isolated", "in-network"]), default="auto",
@@ -482,10 +483,15 @@ def measure_cmd(space_name, resolution, target, runtime, archs_file, threads, pi
               help="Tuned tables: the database directory (default: the one the table records, or this "
               "device's under $LUTNAS_CACHE/tuning).")
 @click.option("--anchors", type=click.IntRange(min=0), default=4, show_default=True,
-              help="Table entries re-timed before and after the networks to measure the device's speed "
-              "drift since profiling (0: off); the report adds drift-corrected accuracy.")
+              help="Table entries (covering networks for an in-network table) re-timed at every round "
+              "boundary to correct each round of networks by the device's drift (0: off).")
+@click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Time every network in at least this many rounds, interleaved with the anchors; the "
+              "round-to-round spread says which accuracy the run supports.")
+@click.option("--estimator", default=None, help="Summarise the networks with this estimator (default: the "
+              "table's): median | min | trimmed_mean | mad_mean | median_of_round_minima.")
 def validate_cmd(db, table_id, archs_file, count, seed, out_dir, calibrate, fit_fraction, allow_mismatch,
-                 tuning_db, anchors) -> None:
+                 tuning_db, anchors, rounds, estimator) -> None:
     """Measure whole networks, compare with the table's predictions, write report.json + scatter.png."""
     from lutnas.errors import ArchError, LutnasError
     from lutnas.latency_tables import open_table
@@ -510,7 +516,7 @@ def validate_cmd(db, table_id, archs_file, count, seed, out_dir, calibrate, fit_
     _warn_if_busy()
     report = validate(table, archs, out_dir, calibrate=calibrate, fit_fraction=fit_fraction,
                       allow_mismatch=allow_mismatch, seed=seed or 0, progress=sys.stderr.isatty(),
-                      tuning_db=tuning_db, anchors=anchors)
+                      tuning_db=tuning_db, anchors=anchors, rounds=rounds, estimator=estimator)
     if report.mismatched:
         click.echo(f"warning: table used despite mismatch (recorded): {'; '.join(report.mismatched)}", err=True)
     click.echo(report.line())
@@ -520,10 +526,10 @@ def validate_cmd(db, table_id, archs_file, count, seed, out_dir, calibrate, fit_
 
 def _warn_if_drifted(drift, tolerance: float = 0.10) -> None:
     """A table whose anchors moved more than `tolerance` describes another state of the device."""
-    if drift is not None and abs(drift.factor - 1.0) > tolerance:
-        click.echo(f"warning: the device runs x{drift.factor:.2f} the speed it had when the table was profiled "
+    if drift is not None and abs(drift.overall - 1.0) > tolerance:
+        click.echo(f"warning: the device runs x{drift.overall:.2f} the speed it had when the table was profiled "
                    "(drift anchors): re-profile with `lutnas profile ... --remeasure` on a quiet machine, "
-                   "or read the drift-corrected line", err=True)
+                   "or read the round-corrected line", err=True)
 
 
 # ---- search -------------------------------------------------------------------------------------
