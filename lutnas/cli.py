@@ -273,11 +273,27 @@ def profile_cmd(space_name, resolution, target, runtime, db, threads, pipeline, 
     click.echo(f"table {r.table_id} in {r.db_path}")
     click.echo(f"entries {r.entries}: measured {r.measured} ({r.passes} pass(es)), skipped {r.skipped}, "
                f"unstable {r.unstable}; compile {r.compile_s:.1f} s, measure {r.measure_s:.1f} s")
+    _print_table_repeatability(db, r.table_id)
     from lutnas.latency_tables.network_fit import default_fit_count
 
     count = default_fit_count(runtime, pipeline or DEFAULT_PIPELINE) if fit_networks is None else fit_networks
     if count and limit is None:
         _fit_networks(db, r.table_id, count, runner, db_dir)
+
+
+def _print_table_repeatability(db, table_id) -> None:
+    """How the entries repeated across passes; a warning with what the table supports when many stayed unstable."""
+    from lutnas.latency_tables import open_table
+    from lutnas.latency_tables.repeatability import table_repeatability
+
+    table = open_table(db, table_id)
+    try:
+        lines = table_repeatability(table).lines()
+    finally:
+        table.close()
+    click.echo(lines[0])
+    for line in lines[1:]:
+        click.echo(line, err=True)
 
 
 def _fit_networks(db, table_id, count, runner, tuning_db) -> None:
@@ -433,13 +449,20 @@ def table_import(file, db, space_name, resolution, target_name, runtime, into) -
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--pipeline", default=None, help="Compilation pipeline (default: tvm-default).")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="compile workers")
+@click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Time every network in at least this many rounds (the spread between rounds is reported).")
+@click.option("--reference/--no-reference", default=True, show_default=True,
+              help="Time the space's fixed reference network at every round boundary and give each network "
+              "as a ratio to it (ratios repeat on a machine whose speed drifts; absolute latency does not).")
+@click.option("--estimator", default="median", show_default=True,
+              help="median | min | trimmed_mean | mad_mean | median_of_round_minima")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per arch.")
 @_remote_options
-def measure_cmd(space_name, resolution, target, runtime, archs_file, threads, pipeline, workers,
-                as_json, rpc, tracker, key, emulated) -> None:
+def measure_cmd(space_name, resolution, target, runtime, archs_file, threads, pipeline, workers, rounds, reference,
+                estimator, as_json, rpc, tracker, key, emulated) -> None:
     """Compile and time whole networks with the profiler's harness (the ground truth of a table)."""
     from lutnas.errors import ArchError
-    from lutnas.latency_tables.networks import measure_archs
+    from lutnas.latency_tables.network_run import measure_networks
     from lutnas.lowering.pipeline import DEFAULT_PIPELINE
     from lutnas.spaces import load_archs
 
@@ -451,21 +474,26 @@ def measure_cmd(space_name, resolution, target, runtime, archs_file, threads, pi
     runner = make_runner(target, rpc, tracker, key, threads, emulated, runtime=runtime)
     if runner is None:
         _warn_if_busy()
-    results = measure_archs(file_space, archs, resolution, target, runtime, threads=threads,
-                            pipeline=pipeline or DEFAULT_PIPELINE, workers=workers, progress=sys.stderr.isatty(),
-                            runner=runner)
+    run = measure_networks(file_space, archs, resolution, target, runtime, threads=threads, runner=runner,
+                           rounds=rounds, reference=reference, estimator=estimator, progress=sys.stderr.isatty(),
+                           pipeline=pipeline or DEFAULT_PIPELINE, workers=workers)
     if as_json:
-        _write_json([r.to_dict() for r in results], None)
+        _write_json(run.rows(), None)
+        for line in run.lines():
+            click.echo(line, err=True)
         return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("#", "arch", "latency ms", "samples", "passes", "stable",
-                  title=f"{file_space} @ {resolution}px, {runtime}/{target.name}, {threads} thread(s)")
-    for i, r in enumerate(results):
-        table.add_row(str(i), " ".join(map(str, r.arch)), f"{r.latency_ms:.4f}", str(len(r.samples_ms)),
-                      str(len(r.passes)), "no: " + r.verdict.reason if r.unstable else "yes")
+    table = Table("#", "arch", "latency ms", "x reference", "samples", "passes", "stable",
+                  title=f"{file_space} @ {resolution}px, {runtime}/{target.name}, {threads} thread(s), {estimator}")
+    for i, r in enumerate(run.networks):
+        ratio = run.ratio(i)
+        table.add_row(str(i), " ".join(map(str, r.arch)), f"{r.latency_ms:.4f}", "-" if ratio is None else f"{ratio:.4f}",
+                      str(len(r.samples_ms)), str(len(r.passes)), "no: " + r.verdict.reason if r.unstable else "yes")
     Console().print(table)
+    for line in run.lines():
+        click.echo(line)
 
 
 @cli.command("validate")

@@ -49,3 +49,20 @@ def proxyless_master_db(tmp_path_factory: pytest.TempPathFactory, lutnas_cache: 
 def proxyless_table_db(proxyless_master_db: Path, tmp_path: Path) -> Path:
     """Path of this test's own copy of a complete, really measured proxyless @ 32 px table."""
     return copy_database(proxyless_master_db, tmp_path / "table" / "proxyless32.db")
+
+
+@pytest.fixture
+def tiny_space():
+    """A two-layer space (4 unique blocks + stem + head) registered for one test: tuning, or compiling
+    every block of proxyless for TVM, would take minutes; the path under test is the same."""
+    from lutnas.spaces import SPACES
+    from lutnas.spaces.base import Choice, FixedDef, HeadDef, SearchSpace, StageDef, make_layers
+
+    choices = (Choice("k3_e3", "mbconv", 3, 3), Choice("k5_e3", "mbconv", 5, 3))
+    space = SearchSpace(name="tiny-tuned-test", description="test only", stem=FixedDef("conv", 8, 3, 2, "relu"),
+                        fixed=(), layers=make_layers([StageDef(16, 2, 2, "relu")], choices, Choice("zero", None),
+                                                     in_ch=8),
+                        head=HeadDef(64, "relu"), default_resolution=32, resolutions=(32,))
+    SPACES.register(space.name, space)
+    yield space
+    SPACES._items.pop(space.name)

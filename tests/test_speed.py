@@ -277,23 +277,6 @@ def _commit_a_failed_trial_per_task(database_dir) -> int:
 
 
 # -- a tuned table, validated -----------------------------------------------------------------------
-@pytest.fixture
-def tiny_space():
-    """A two-layer space (4 unique blocks + stem + head) registered for one test: tuning every
-    block of proxyless would take minutes; the path under test is the same."""
-    from lutnas.spaces import SPACES
-    from lutnas.spaces.base import Choice, FixedDef, HeadDef, SearchSpace, StageDef, make_layers
-
-    choices = (Choice("k3_e3", "mbconv", 3, 3), Choice("k5_e3", "mbconv", 5, 3))
-    space = SearchSpace(name="tiny-tuned-test", description="test only", stem=FixedDef("conv", 8, 3, 2, "relu"),
-                        fixed=(), layers=make_layers([StageDef(16, 2, 2, "relu")], choices, Choice("zero", None),
-                                                     in_ch=8),
-                        head=HeadDef(64, "relu"), default_resolution=32, resolutions=(32,))
-    SPACES.register(space.name, space)
-    yield space
-    SPACES._items.pop(space.name)
-
-
 def test_tuned_table_validates_with_the_schedules_it_describes(tiny_space, tmp_path):
     """profile --tune, then validate: the networks compile with the table's tuned schedules (no new
     trials, the database unchanged) and the table predicts them (loose bound: a shared machine)."""
@@ -336,7 +319,7 @@ def test_tuned_table_validates_with_the_schedules_it_describes(tiny_space, tmp_p
     assert all(0.5 < r.predicted / r.measured < 2.0 for r in report.rows if r.role == "score"), report.line()
     assert report.calibration_source == "stored" and report.calibrated_accuracy.n == 3
     assert "stored calibration, held-out" in report.line()
-    assert report.drift is not None and len(report.drift.rows) == 2
+    assert report.drift is not None and len(report.drift.then) == 2
 
 
 def test_profile_fits_the_table_to_whole_networks(tiny_space, tmp_path, monkeypatch):

@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -376,6 +377,34 @@ def test_profile_tvm_blocks_and_resume(tmp_path, lutnas_cache):
     assert sorted(p.pass_no for p in open_table(db).store.passes(first.table_id)) == [1, 1, 1, 2, 2, 2]
 
 
+def test_profile_says_what_an_unstable_table_supports(proxyless_table_db, tmp_path):
+    """Half the entries' two passes disagree by 30% (a machine that changed speed between rounds):
+    they count as unstable and the table is said to support about +-30%, not +-5%."""
+    from lutnas.latency_tables.repeatability import table_repeatability
+    from lutnas.profiler.measurement import Measurement
+
+    source = open_table(proxyless_table_db)
+    db = tmp_path / "drifted.db"
+    with Store(db, create=True) as store:
+        store.ensure_table(source.meta)
+        ids = store.ensure_entries(source.id, [(d.entry.key, d.entry.spec, d.entry.input_shape, d.entry.role)
+                                               for d in source.entries()])
+        for i, key in enumerate(ids):
+            for scale in (1.0, 1.3 if i % 2 else 1.01):
+                samples = tuple(scale * (1.0 + 0.001 * j) for j in range(5))
+                store.add_pass(ids[key], Measurement(samples, 1, 0, 1, 0.0, 1.0, 1, "onnxruntime", key))
+    table = open_table(db)
+    rep = table_repeatability(table)
+    assert (rep.entries, rep.unstable) == (len(ids), len(ids) // 2)
+    assert rep.retest.items == len(ids) and rep.supported == pytest.approx(0.3, rel=1e-6)
+    lines = rep.lines()
+    assert lines[0].startswith("repeatability: entries across passes: median |Δ| ")
+    assert f"{len(ids) // 2} of {len(ids)} entries stayed unstable" in lines[1] and "about ±30%" in lines[1]
+    assert "lutnas doctor" in lines[1]
+    calm = replace(rep, unstable=0, retest=replace(rep.retest, p95=0.02))
+    assert len(calm.lines()) == 1                               # nothing to warn about
+
+
 def _pass_rows(db: Path) -> dict[int, tuple]:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
         return {r[0]: r[1:] for r in c.execute("SELECT id, entry_id, pass_no, measurement FROM passes")}
@@ -409,6 +438,7 @@ def test_kill9_during_profile_then_resume_loses_nothing(tmp_path, lutnas_cache, 
 
     out = lutnas_cli(*args[2:], env={"LUTNAS_CACHE": str(lutnas_cache)}).stdout
     assert f"skipped {len(finished)}" in out
+    assert "repeatability: entries across passes: " in out   # profile ends with what its entries repeated
     after = _pass_rows(db)
     assert all(after[i] == row for i, row in before.items())          # nothing lost or rewritten
     new_entries = {row[0] for i, row in after.items() if i not in before}

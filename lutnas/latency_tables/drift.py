@@ -14,11 +14,12 @@ Anchors by table kind:
 - isolated tables (tvm, onnxruntime `isolated`): the slowest entries (least sensitive to timer
   resolution and per-call overhead) but never the head, whose classifier weights make it the most
   cache-sensitive entry (in three validations here it moved -14%, +18% and +28% where the other
-  anchors moved -0.5% to +8%); re-timed alone with the table's job settings (`BlockAnchors`);
+  anchors moved -0.5% to +8%); re-timed alone with the table's job settings (`JobAnchors`);
 - in-network onnxruntime tables: the slowest of the table's own covering networks, re-profiled with
   onnxruntime's profiler as `profile` did; "then" is the sum of that network's stored block times,
   which by construction add up to its unprofiled latency at profiling time (`NetworkAnchors`).
-The median over anchors is the factor, so one anchor that moves on its own does not set it. Anchors
+The median over anchors (in log space) is the factor, so one anchor that moves on its own does not
+set it. Anchors
 are table entries, not the validation archs, so no held-out information leaks into the correction.
 """
 
@@ -40,17 +41,28 @@ DEFAULT_ANCHORS = 4
 
 
 @dataclass(frozen=True)
+class AnchorTime:
+    """One anchor timed once: its latency, when (mid-time, wall clock), and its raw samples if one job."""
+
+    ms: float
+    at: float
+    samples: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
 class BoundaryTiming:
     """Every anchor (or reference) timed once at one round boundary (0: before round 1, k: after round k)."""
 
     boundary: int
-    started_at: float
-    ended_at: float
-    ms: dict[str, float]
+    anchors: dict[str, AnchorTime]
+
+    @property
+    def ms(self) -> dict[str, float]:
+        return {k: a.ms for k, a in self.anchors.items()}
 
     @property
     def at(self) -> float:
-        return 0.5 * (self.started_at + self.ended_at)
+        return float(np.mean([a.at for a in self.anchors.values()]))
 
 
 @dataclass(frozen=True)
@@ -70,18 +82,19 @@ class SpeedTrack:
 
     def boundary_factors(self) -> np.ndarray:
         """Per boundary, the median over anchors of now / then."""
-        return np.array([float(np.median(self.ratios(t))) for t in self.timings])
+        return np.array([log_median(self.ratios(t)) for t in self.timings])
 
     def factor(self, round_no: int, at: float) -> float:
-        """The drift of round `round_no` at wall-clock time `at`: log-linear between the two boundary
-        timings that bracket the round (k - 1 and k), clamped to them; only this round's anchors count."""
-        by_boundary = {t.boundary: (t.at, f) for t, f in zip(self.timings, self.boundary_factors())}
+        """The drift of round `round_no` at wall-clock time `at`: per anchor, its now / then log-linear in
+        time between its two timings that bracket the round (boundaries k - 1 and k), clamped to them;
+        the median over anchors. Only this round's anchor timings count."""
+        by_boundary = {t.boundary: t for t in self.timings}
         bracket = [by_boundary[b] for b in (round_no - 1, round_no) if b in by_boundary]
         if not bracket:
             raise ValueError(f"no anchor timing brackets round {round_no}")
-        (t0, f0), (t1, f1) = bracket[0], bracket[-1]
-        w = 0.5 if t1 <= t0 else min(1.0, max(0.0, (at - t0) / (t1 - t0)))
-        return float(math.exp((1 - w) * math.log(f0) + w * math.log(f1)))
+        first, last = bracket[0], bracket[-1]
+        keys = [k for k in self.then if k in first.anchors and k in last.anchors]
+        return log_median([_log_linear(first.anchors[k], last.anchors[k], self.then[k], at) for k in keys])
 
     def pass_factor(self, m: Measurement) -> float:
         """The drift a pass of the rounds loop saw (its round from meta["round"], its mid-time)."""
@@ -95,7 +108,7 @@ class SpeedTrack:
     @property
     def overall(self) -> float:
         """Median over boundaries of the factors: the device's speed during the run vs then."""
-        return float(np.median(self.boundary_factors()))
+        return log_median(self.boundary_factors())
 
     @property
     def spread(self) -> float:
@@ -113,7 +126,9 @@ class SpeedTrack:
         return {"method": self.method, "factor": self.overall, "spread": self.spread,
                 "disagreement": self.disagreement, "during": float(factors[-1] / factors[0]),
                 "then": dict(self.then),
-                "boundaries": [{"boundary": t.boundary, "at": t.at, "factor": float(f), "ms": dict(t.ms)}
+                "boundaries": [{"boundary": t.boundary, "at": t.at, "factor": float(f), "ms": t.ms,
+                                "at_by_anchor": {k: a.at for k, a in t.anchors.items()},
+                                "samples_ms": {k: list(a.samples) for k, a in t.anchors.items() if a.samples}}
                                for t, f in zip(self.timings, factors)]}
 
     def line(self) -> str:
@@ -122,13 +137,25 @@ class SpeedTrack:
                 f"anchors disagree x{self.disagreement:.3f})")
 
 
+def log_median(ratios: Sequence[float] | np.ndarray) -> float:
+    """The median of ratios taken in log space: with an even count, the geometric (not arithmetic) mean
+    of the middle two, so x2 and x0.5 average to x1 and one anchor's hiccup moves it no more."""
+    return float(np.exp(np.median(np.log(np.asarray(ratios, dtype=np.float64)))))
+
+
+def _log_linear(a: AnchorTime, b: AnchorTime, then: float, at: float) -> float:
+    """now / then of one anchor at time `at`, log-linear between its timings a and b, clamped to them."""
+    w = 0.5 if b.at <= a.at else min(1.0, max(0.0, (at - a.at) / (b.at - a.at)))
+    return math.exp((1 - w) * math.log(a.ms / then) + w * math.log(b.ms / then))
+
+
 class AnchorSet(Protocol):
     """Things timed at every round boundary, with their latency when the table was profiled."""
 
     method: str
     then: dict[str, float]
 
-    def time(self) -> dict[str, float]: ...
+    def time(self) -> dict[str, AnchorTime]: ...
 
 
 class BoundaryTimer:
@@ -139,9 +166,7 @@ class BoundaryTimer:
         self.timings: list[BoundaryTiming] = []
 
     def __call__(self, boundary: int) -> None:
-        started = time.time()
-        ms = self.anchors.time()
-        self.timings.append(BoundaryTiming(boundary, started, time.time(), ms))
+        self.timings.append(BoundaryTiming(boundary, self.anchors.time()))
 
     def track(self) -> SpeedTrack | None:
         if not self.timings or not self.anchors.then:
@@ -181,8 +206,9 @@ def anchor_jobs(table: Any, keys: Sequence[str], target: Any, threads: int, work
 
 
 @dataclass
-class BlockAnchors:
-    """Anchors of an isolated table: entries re-timed alone by the validation's runner."""
+class JobAnchors:
+    """Anchors that are jobs timed by the run's own runner: an isolated table's entries re-timed alone
+    (validate), or a fixed reference network with `then` = 1 ms, whose factor is its latency (measure)."""
 
     then: dict[str, float]
     jobs: dict[str, MeasureJob]
@@ -190,12 +216,13 @@ class BlockAnchors:
     estimator: str
     method: str = "isolated block entries"
 
-    def time(self) -> dict[str, float]:
+    def time(self) -> dict[str, AnchorTime]:
         from lutnas.latency_tables.stats import estimates
 
         passes = {k: self.measure(job) for k, job in self.jobs.items()}
         values = estimates([[m.samples_ms] for m in passes.values()], self.estimator)
-        return dict(zip(passes, map(float, values)))
+        return {k: AnchorTime(float(v), 0.5 * (m.started_at + m.ended_at), m.samples_ms)
+                for (k, m), v in zip(passes.items(), values)}
 
 
 # -- anchors of in-network tables --------------------------------------------------------------------
@@ -229,7 +256,7 @@ class NetworkAnchors:
     estimator: str
     method: str = "in-network covering networks"
 
-    def time(self) -> dict[str, float]:
+    def time(self) -> dict[str, AnchorTime]:
         from lutnas.latency_tables.context import profile_network
         from lutnas.latency_tables.stats import estimates
 
@@ -237,7 +264,7 @@ class NetworkAnchors:
         for key in self.then:
             prof = profile_network(self.onnx[key], self.archs[key], self.block_keys[key], **self.settings)
             blocks = [[prof.block_samples_ms(i)] for i in range(len(self.block_keys[key]))]
-            out[key] = float(estimates(blocks, self.estimator).sum())
+            out[key] = AnchorTime(float(estimates(blocks, self.estimator).sum()), 0.5 * (prof.started_at + time.time()))
         return out
 
 
@@ -279,4 +306,4 @@ def anchors_for(table: Any, count: int, *, runner: Any, target: Any, threads: in
     if not then:
         return None
     jobs = anchor_jobs(table, list(then), target, threads, work_dir, tuning_db, progress)
-    return BlockAnchors(then, jobs, runner.measure, table.estimator)
+    return JobAnchors(then, jobs, runner.measure, table.estimator)

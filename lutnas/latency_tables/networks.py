@@ -27,6 +27,8 @@ from lutnas.profiler.measurement import MeasureJob, Measurement
 from lutnas.profiler.rounds import RoundHooks, measure_in_rounds
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, Verdict, verdict
 
+DEFAULT_ROUNDS = 3   # measure and validate time every network in at least this many rounds
+
 
 @dataclass(frozen=True)
 class NetworkMeasurement:

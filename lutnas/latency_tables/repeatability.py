@@ -9,7 +9,8 @@ percentile (`Retest`) -- the figure the issue's goal is stated in (median |delta
 
 The **supported band** of a run is that p95 of its ground truth (after drift correction when there is
 one): a share "within +-N%" is only claimed for N at or above it (`claimable`). Everything here is
-pure (no timing, no I/O), so the report builders stay pure.
+pure (no timing, no I/O), so the report builders stay pure; `table_repeatability` reads a table's
+stored passes to say, at the end of `profile`, what its entries support.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from lutnas.latency_tables.stats import estimates
 if TYPE_CHECKING:
     from lutnas.latency_tables.drift import SpeedTrack
     from lutnas.latency_tables.networks import NetworkMeasurement
+    from lutnas.latency_tables.table import LatencyTable
     from lutnas.profiler.measurement import Measurement
+    from lutnas.profiler.stability import StabilityPolicy
 
 CLAIMS = (0.05, 0.10)   # the shares a validation report states
 
@@ -100,3 +103,47 @@ def ground_truth(measured: Sequence[NetworkMeasurement], track: SpeedTrack | Non
                           for f, m in zip(fixed, measured)], dtype=np.float64)
     corrected_passes = [pass_values(f, m.estimator) for f, m in zip(fixed, measured)]
     return GroundTruth(raw, corrected, raw_passes, corrected_passes, retest(raw_passes), retest(corrected_passes))
+
+
+UNSTABLE_SHARE = 0.10   # more unstable entries than this and `profile` says what the table can support
+
+
+@dataclass(frozen=True)
+class TableRepeatability:
+    """How a table's entries repeated across their passes, and what accuracy that supports."""
+
+    entries: int            # measured entries
+    unstable: int           # entries whose verdict stayed unstable
+    max_passes: int
+    retest: Retest          # over entries with two or more passes
+    in_network: bool        # passes are different covering networks (context moves them too)
+
+    @property
+    def supported(self) -> float:
+        return self.retest.p95
+
+    def lines(self) -> list[str]:
+        what = "covering networks" if self.in_network else "passes"
+        out = [f"repeatability: entries across {what}: {self.retest.line()}"]
+        share = self.unstable / self.entries if self.entries else 0.0
+        if share <= UNSTABLE_SHARE and claimable(self.supported, 0.05):
+            return out
+        band = "cannot be told (no entry has two passes)" if math.isnan(self.supported) else (
+            f"about ±{self.supported:.0%} per entry at best (p95 of their pass-to-pass differences)")
+        out.append(f"warning: {self.unstable} of {self.entries} entries stayed unstable after up to {self.max_passes} "
+                   f"pass(es); the accuracy this table supports is {band}, so a ±5% claim needs a quieter "
+                   "machine: check `lutnas doctor`, re-profile at a quieter time (or `--remeasure` to add "
+                   "passes), and `lutnas validate --rounds N` to see what whole networks get")
+        return out
+
+
+def table_repeatability(table: LatencyTable, policy: StabilityPolicy | None = None) -> TableRepeatability:
+    """Unstable entries and the pass-to-pass spread of a table's measured entries (every pass counts)."""
+    from lutnas.profiler.stability import DEFAULT_POLICY, verdict
+
+    policy = policy or DEFAULT_POLICY
+    measured = [d for d in table.entries() if d.passes]
+    unstable = sum(not verdict(d.measurements, policy).stable for d in measured)
+    values = [pass_values(d.measurements, table.estimator) for d in measured if len(d.passes) >= 2]
+    in_network = table.meta.options.get("measure_mode") == "in-network"
+    return TableRepeatability(len(measured), unstable, policy.max_passes, retest(values), in_network)

@@ -37,13 +37,13 @@ import numpy as np
 
 from lutnas.latency_tables.calibration import Calibration, fit_calibration, split_fit_score, store_with_table
 from lutnas.latency_tables.drift import DEFAULT_ANCHORS, SpeedTrack
+from lutnas.latency_tables.networks import DEFAULT_ROUNDS
 from lutnas.latency_tables.repeatability import GroundTruth, Retest, claimable, ground_truth
 
 if TYPE_CHECKING:
     from lutnas.latency_tables.networks import NetworkMeasurement
 
 REPORT_FORMAT = 2
-DEFAULT_ROUNDS = 3   # every network timed in at least this many rounds, bracketed by anchor timings
 
 
 @dataclass(frozen=True)
