@@ -555,9 +555,9 @@ def validate_cmd(db, table_id, archs_file, count, seed, out_dir, calibrate, fit_
 def _warn_if_drifted(drift, tolerance: float = 0.10) -> None:
     """A table whose anchors moved more than `tolerance` describes another state of the device."""
     if drift is not None and abs(drift.overall - 1.0) > tolerance:
-        click.echo(f"warning: the device runs x{drift.overall:.2f} the speed it had when the table was profiled "
-                   "(drift anchors): re-profile with `lutnas profile ... --remeasure` on a quiet machine, "
-                   "or read the round-corrected line", err=True)
+        click.echo(f"warning: the table's anchors now take x{drift.overall:.2f} the time they took when it was "
+                   "profiled (the device changed speed): re-profile with `lutnas profile ... --remeasure` on a "
+                   "quiet machine, or read the round-corrected line", err=True)
 
 
 # ---- search -------------------------------------------------------------------------------------
