@@ -6,8 +6,8 @@ each one's ratio to a network timed in the same rounds moved 1-4%. Absolute late
 on such a machine; ratios within a round do. So validation times **anchors** -- a few of the table's
 own entries, re-timed exactly the way the table timed them -- at every round boundary of the
 networks' measuring loop (`profiler.rounds`: before round 1 and after every round), and corrects
-every network pass by the drift of its own round: the anchors' speed now / then, interpolated in
-time between the two timings that bracket the round (`SpeedTrack.factor`). `measure` uses the same
+every network pass by the drift of its own round: each anchor's now / then, interpolated in time
+between its two timings that bracket the round (`SpeedTrack.factor`). `measure` uses the same
 machinery with a fixed reference network instead of table entries (no "then": ratios only).
 
 Anchors by table kind:
@@ -19,8 +19,8 @@ Anchors by table kind:
   onnxruntime's profiler as `profile` did; "then" is the sum of that network's stored block times,
   which by construction add up to its unprofiled latency at profiling time (`NetworkAnchors`).
 The median over anchors (in log space) is the factor, so one anchor that moves on its own does not
-set it. Anchors
-are table entries, not the validation archs, so no held-out information leaks into the correction.
+set it. Anchors are table entries, not the validation archs, so no held-out information leaks into
+the correction.
 """
 
 from __future__ import annotations
