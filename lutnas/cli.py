@@ -262,7 +262,8 @@ def doctor(as_json: bool, show_fp: bool) -> None:
 @click.option("--workers", type=POSITIVE, default=2, show_default=True, help="compile workers")
 @click.option("--repeats", type=POSITIVE, default=None, help="samples per pass (default 10)")
 @click.option("--min-repeat-ms", type=NON_NEGATIVE, default=None, help="ms per sample (default 20)")
-@click.option("--estimator", default="median", show_default=True, help="median | trimmed_mean | mad_mean")
+@click.option("--estimator", default="median", show_default=True,
+              help="median | min | trimmed_mean | mad_mean | median_of_round_minima (bench/retest.py compares them)")
 @click.option("--limit", type=POSITIVE, default=None,
               help="Measure only the first N entries (smoke tests; the table stays incomplete).")
 @click.option("--measure-mode", type=click.Choice(["auto", "isolated", "in-network"]), default="auto",
@@ -430,11 +431,18 @@ def table_import(file, db, space_name, resolution, target_name, runtime, into) -
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--pipeline", default=None, help=PIPELINE_HELP)
 @click.option("--workers", type=POSITIVE, default=2, show_default=True, help="compile workers")
+@click.option("--rounds", type=POSITIVE, default=3, show_default=True,
+              help="Time every network in at least this many rounds (the spread between rounds is reported).")
+@click.option("--reference/--no-reference", default=True, show_default=True,
+              help="Time the space's fixed reference network at every round boundary and give each network "
+              "as a ratio to it (ratios repeat on a machine whose speed drifts; absolute latency does not).")
+@click.option("--estimator", default="median", show_default=True,
+              help="median | min | trimmed_mean | mad_mean | median_of_round_minima")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per arch.")
 @_remote_options
 def measure_cmd(space_name, resolution, target, runtime, archs_file, onnx_paths, threads, pipeline, workers,
-                as_json, rpc, tracker, key, emulated) -> None:
-    """Compile and time whole networks (or --onnx models) with the profiler's harness."""
+                rounds, reference, estimator, as_json, rpc, tracker, key, emulated) -> None:
+    """Compile and time whole networks (or --onnx models) with the profiler's harness, in rounds."""
     if onnx_paths:
         from lutnas.deploy import make_runner
         from lutnas.latency_tables.kernel_commands import measure_onnx
@@ -447,7 +455,7 @@ def measure_cmd(space_name, resolution, target, runtime, archs_file, onnx_paths,
     if archs_file is None or resolution is None:
         raise LutnasError("give --archs FILE --resolution N, or --onnx MODEL")
     from lutnas.deploy import make_runner
-    from lutnas.latency_tables.networks import measure_archs
+    from lutnas.latency_tables.network_run import measure_networks
     from lutnas.lowering.pipeline import DEFAULT_PIPELINE
     from lutnas.spaces import load_archs
 
@@ -455,21 +463,30 @@ def measure_cmd(space_name, resolution, target, runtime, archs_file, onnx_paths,
     runner = make_runner(target, rpc, tracker, key, threads, emulated, runtime=runtime)
     if runner is None:
         _warn_if_busy()
-    results = measure_archs(file_space, archs, resolution, target, runtime, threads=threads,
-                            pipeline=pipeline or DEFAULT_PIPELINE, workers=workers, progress=sys.stderr.isatty(),
-                            runner=runner)
+    run = measure_networks(file_space, archs, resolution, target, runtime, threads=threads, runner=runner,
+                           rounds=rounds, reference=reference, estimator=estimator, progress=sys.stderr.isatty(),
+                           pipeline=pipeline or DEFAULT_PIPELINE, workers=workers)
     if as_json:
-        _write_json([r.to_dict() for r in results], None)
+        _write_json(run.rows(), None)
+        for line in run.lines():
+            click.echo(line, err=True)
         return
+    _print_network_run(run, f"{file_space} @ {resolution}px, {runtime}/{target.name}, {threads} thread(s), {estimator}")
+
+
+def _print_network_run(run, title: str) -> None:
+    """`measure`'s table: every network's latency and its ratio to the reference, then what repeated."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("#", "arch", "latency ms", "samples", "passes", "stable",
-                  title=f"{file_space} @ {resolution}px, {runtime}/{target.name}, {threads} thread(s)")
-    for i, r in enumerate(results):
-        table.add_row(str(i), " ".join(map(str, r.arch)), f"{r.latency_ms:.4f}", str(len(r.samples_ms)),
-                      str(len(r.passes)), "no: " + r.verdict.reason if r.unstable else "yes")
+    table = Table("#", "arch", "latency ms", "x reference", "samples", "passes", "stable", title=title)
+    for i, r in enumerate(run.networks):
+        ratio = run.ratio(i)
+        table.add_row(str(i), " ".join(map(str, r.arch)), f"{r.latency_ms:.4f}", "-" if ratio is None else f"{ratio:.4f}",
+                      str(len(r.samples_ms)), str(len(r.passes)), "no: " + r.verdict.reason if r.unstable else "yes")
     Console().print(table)
+    for line in run.lines():
+        click.echo(line)
 
 
 @cli.command("validate")
@@ -490,10 +507,15 @@ def measure_cmd(space_name, resolution, target, runtime, archs_file, onnx_paths,
               help="Tuned tables: the database directory (default: the one the table records, or this "
               "device's under $LUTNAS_CACHE/tuning).")
 @click.option("--anchors", type=click.IntRange(min=0), default=4, show_default=True,
-              help="Table entries re-timed before and after the networks to measure the device's speed "
-              "drift since profiling (0: off); the report adds drift-corrected accuracy.")
+              help="Table entries (covering networks for an in-network table) re-timed at every round "
+              "boundary to correct each round of networks by the device's drift (0: off).")
+@click.option("--rounds", type=POSITIVE, default=3, show_default=True,
+              help="Time every network in at least this many rounds, interleaved with the anchors; the "
+              "round-to-round spread says which accuracy the run supports.")
+@click.option("--estimator", default=None, help="Summarise the networks with this estimator (default: the "
+              "table's): median | min | trimmed_mean | mad_mean | median_of_round_minima.")
 def validate_cmd(db, table_id, archs_file, onnx_paths, count, seed, out_dir, calibrate, fit_fraction, allow_mismatch,
-                 tuning_db, anchors) -> None:
+                 tuning_db, anchors, rounds, estimator) -> None:
     """Measure whole networks (or --onnx models), compare with the table's predictions, write report + scatter."""
     if onnx_paths:
         from lutnas.latency_tables.kernel_commands import validate_onnx
@@ -509,7 +531,7 @@ def validate_cmd(db, table_id, archs_file, onnx_paths, count, seed, out_dir, cal
     _warn_if_busy()
     report = validate(table, archs, out_dir, calibrate=calibrate, fit_fraction=fit_fraction,
                       allow_mismatch=allow_mismatch, seed=seed or 0, progress=sys.stderr.isatty(),
-                      tuning_db=tuning_db, anchors=anchors)
+                      tuning_db=tuning_db, anchors=anchors, rounds=rounds, estimator=estimator)
     if report.mismatched:
         click.echo(f"warning: table used despite mismatch (recorded): {'; '.join(report.mismatched)}", err=True)
     click.echo(report.line())
@@ -519,10 +541,10 @@ def validate_cmd(db, table_id, archs_file, onnx_paths, count, seed, out_dir, cal
 
 def _warn_if_drifted(drift, tolerance: float = 0.10) -> None:
     """A table whose anchors moved more than `tolerance` describes another state of the device."""
-    if drift is not None and abs(drift.factor - 1.0) > tolerance:
-        click.echo(f"warning: the device runs x{drift.factor:.2f} the speed it had when the table was profiled "
-                   "(drift anchors): re-profile with `lutnas profile ... --remeasure` on a quiet machine, "
-                   "or read the drift-corrected line", err=True)
+    if drift is not None and abs(drift.overall - 1.0) > tolerance:
+        click.echo(f"warning: the table's anchors now take x{drift.overall:.2f} the time they took when it was "
+                   "profiled (the device changed speed): re-profile with `lutnas profile ... --remeasure` on a "
+                   "quiet machine, or read the round-corrected line", err=True)
 
 
 # ---- search -------------------------------------------------------------------------------------

@@ -53,8 +53,8 @@ def proxyless_table_db(proxyless_master_db: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def tiny_space():
-    """A two-layer space (4 unique blocks + stem + head) registered for one test: tuning every
-    block of proxyless would take minutes; the path under test is the same."""
+    """A two-layer space (4 unique blocks + stem + head) registered for one test: tuning, or compiling
+    every block of proxyless for TVM, would take minutes; the path under test is the same."""
     from lutnas.spaces import SPACES
     from lutnas.spaces.base import Choice, FixedDef, HeadDef, SearchSpace, StageDef, make_layers
 

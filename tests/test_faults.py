@@ -72,8 +72,7 @@ def test_cache_root_that_is_a_file_is_one_line(tmp_path, args):
 
 
 def test_cache_root_resolves_in_one_place(tmp_path, monkeypatch):
-    from lutnas.latency_tables.networks import default_network_dir
-    from lutnas.latency_tables.profile import work_dir_for
+    from lutnas.latency_tables.jobs import default_network_dir, work_dir_for
     from lutnas.latency_tables.tuned import default_tuning_root
     from lutnas.profiler.boards import boards_dir
     from lutnas.profiler.workers import default_cache_dir

@@ -16,10 +16,12 @@ from lutnas.profiler import (
     LocalRunner,
     MeasureJob,
     Measurement,
+    RoundHooks,
     Runner,
     StabilityPolicy,
     fingerprint,
     fingerprint_id,
+    measure_in_rounds,
     measure_stable,
     verdict,
 )
@@ -135,6 +137,54 @@ def test_measure_stable_keeps_every_pass(tiny_onnx, x86):
     assert [p.pass_no for p in res.passes] == list(range(1, len(res.passes) + 1))
     assert calls == list(range(2, len(res.passes) + 1))  # called before every later pass
     assert res.verdict.median_ms > 0
+
+
+class _ReversedFarm:
+    """A real local runner behind a farm's interface: `measure_many` delivers results in reverse order,
+    as boards finishing in any order would."""
+
+    name = "ReversedFarm"
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.threads = inner.threads
+
+    def measure(self, job):
+        return self.inner.measure(job)
+
+    def describe(self):
+        return self.inner.describe()
+
+    def measure_many(self, jobs, on_result=None):
+        out = [self.inner.measure(j) for j in jobs]
+        for job, m in reversed(list(zip(jobs, out))):
+            on_result(job, m)
+        return out
+
+
+@pytest.mark.parametrize("farm", [False, True])
+def test_measure_in_rounds_is_the_one_loop(tiny_onnx, x86, farm):
+    """Rounds over the jobs that still need passes, every pass kept, numbered and stamped with its
+    round; boundaries before round 1 and after every round; a farm's out-of-order results land on
+    their own jobs; `prior` passes count toward the verdict and `fresh` jobs take a pass regardless."""
+    runner = LocalRunner(x86, "onnxruntime", THREADS)
+    runner = _ReversedFarm(runner) if farm else runner
+    jobs = [_job("onnxruntime", onnx_path=tiny_onnx, repeats=3, key=k) for k in ("a", "b", "c")]
+    calm = _fake([1.0, 1.0, 1.0], key="c")
+    events = []
+    hooks = RoundHooks(at_boundary=lambda k: events.append(("boundary", k)),
+                       on_pass=lambda i, m: events.append(("pass", jobs[i].key, m.pass_no, m.meta["round"])))
+    policy = StabilityPolicy(cv_max=1e9, spread_max=1e9, drift_max=1e9, max_passes=5)   # nothing unstable
+    passes = measure_in_rounds(runner, jobs, policy, prior=[[], [], [calm]], min_rounds=2, hooks=hooks)
+    assert [len(p) for p in passes] == [2, 2, 2]          # a, b: two rounds; c: one prior + one more
+    assert [m.key for m in passes[0]] == ["a", "a"] and [m.key for m in passes[1]] == ["b", "b"]
+    assert passes[2][0] is calm and passes[2][1].key == "c" and passes[2][1].pass_no == 2
+    assert [m.meta["round"] for m in passes[0]] == [1, 2] and passes[2][1].meta["round"] == 1
+    boundaries = [e[1] for e in events if e[0] == "boundary"]
+    assert boundaries == [0, 1, 2]
+    assert events.index(("boundary", 1)) > max(i for i, e in enumerate(events) if e[0] == "pass" and e[3] == 1)
+    again = measure_in_rounds(runner, jobs[2:], policy, prior=[[calm]], fresh={0})
+    assert len(again[0]) == 2                             # fresh: one pass although the verdict was settled
 
 
 # -- records --------------------------------------------------------------------------------------------

@@ -354,7 +354,7 @@ def test_tuned_table_validates_with_the_schedules_it_describes(tiny_space, tmp_p
     assert all(0.5 < r.predicted / r.measured < 2.0 for r in report.rows if r.role == "score"), report.line()
     assert report.calibration_source == "stored" and report.calibrated_accuracy.n == 3
     assert "stored calibration, held-out" in report.line()
-    assert report.drift is not None and len(report.drift.rows) == 2
+    assert report.drift is not None and len(report.drift.then) == 2
 
 
 def test_profile_fits_the_table_to_whole_networks(tiny_space, tmp_path, monkeypatch):

@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from helpers import copy_database
 from lutnas.errors import ArchError, TableError
 from lutnas.latency_tables import SCHEMA_VERSION, DenseTable, Store, open_table
 from lutnas.latency_tables.formats import export_table, import_table, table_summaries
-from lutnas.latency_tables.stats import entry_stats, flatten
+from lutnas.latency_tables.stats import entry_stats, estimates, flatten_passes
 from lutnas.profiler.fingerprint import fingerprint_id
 from lutnas.profiler.runners import LocalRunner
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, verdict
@@ -67,18 +68,44 @@ def _ref_mad_mean(x: np.ndarray) -> tuple[float, int]:
 def _ref_estimate(x: np.ndarray, estimator: str) -> float:
     if estimator == "median":
         return float(np.median(x))
+    if estimator == "min":
+        return float(np.min(x))
     if estimator == "trimmed_mean":
         k = int(0.1 * x.size)
         return float(np.sort(x)[k:x.size - k].mean())
     return _ref_mad_mean(x)[0]
 
 
-def _ref_stats(groups: list[np.ndarray], estimator: str, n_boot: int, seed: int) -> dict[str, np.ndarray]:
+def _ref_bootstrap(passes: list[np.ndarray], estimator: str, n_boot: int, state: int) -> list[float]:
+    """Replicates: pooled estimators resample the sorted pooled samples; the median of round minima
+    resamples within each sorted pass (the same SplitMix64 stream, passes in order)."""
+    reps = []
+    pooled = np.sort(np.concatenate(passes))
+    for _ in range(n_boot):
+        if estimator == "median_of_round_minima":
+            mins = []
+            for p in passes:
+                xs = np.sort(p)
+                draws = []
+                for _ in range(xs.size):
+                    state, r = _splitmix(state)
+                    draws.append(xs[r % xs.size])
+                mins.append(min(draws))
+            reps.append(float(np.median(mins)))
+            continue
+        idx = []
+        for _ in range(pooled.size):
+            state, r = _splitmix(state)
+            idx.append(r % pooled.size)
+        reps.append(_ref_estimate(pooled[idx], estimator))
+    return reps
+
+
+def _ref_stats(entries: list[list[np.ndarray]], estimator: str, n_boot: int, seed: int) -> dict[str, np.ndarray]:
     out: dict[str, list] = {k: [] for k in ("kept", "median", "trimmed_mean", "mad_mean", "p10", "p90",
                                             "estimate", "boot_low", "boot_high", "var")}
-    for i, g in enumerate(groups):
-        x = np.sort(g)
-        n = x.size
+    for i, passes in enumerate(entries):
+        x = np.sort(np.concatenate(passes))
         mm, kept = _ref_mad_mean(x)
         out["kept"].append(kept)
         out["median"].append(np.median(x))
@@ -86,49 +113,60 @@ def _ref_stats(groups: list[np.ndarray], estimator: str, n_boot: int, seed: int)
         out["mad_mean"].append(mm)
         out["p10"].append(np.quantile(x, 0.1))
         out["p90"].append(np.quantile(x, 0.9))
-        out["estimate"].append(_ref_estimate(x, estimator))
+        minima = np.median([p.min() for p in passes])
+        out["estimate"].append(minima if estimator == "median_of_round_minima" else _ref_estimate(x, estimator))
         _, state = _splitmix(seed ^ ((i * GOLDEN) & MASK))
-        reps = []
-        for _ in range(n_boot):
-            idx = []
-            for _ in range(n):
-                state, r = _splitmix(state)
-                idx.append(r % n)
-            reps.append(_ref_estimate(x[idx], estimator))
+        reps = _ref_bootstrap(passes, estimator, n_boot, state)
         out["boot_low"].append(np.quantile(reps, 0.025))
         out["boot_high"].append(np.quantile(reps, 0.975))
         out["var"].append(np.var(reps, ddof=1))
     return {k: np.asarray(v, dtype=float) for k, v in out.items()}
 
 
-def _noisy_groups(rng: np.random.Generator, count: int) -> list[np.ndarray]:
-    groups = []
+def _noisy_entries(rng: np.random.Generator, count: int) -> list[list[np.ndarray]]:
+    """Entries of 1-4 passes; passes differ in speed (a drifting machine), samples have outliers and ties."""
+    entries = []
     for _ in range(count):
-        n = int(rng.integers(1, 31))
-        x = rng.lognormal(np.log(rng.uniform(0.05, 5.0)), 0.05, n)
-        outliers = rng.random(n) < 0.15
-        x[outliers] *= rng.uniform(1.5, 4.0, outliers.sum())   # preemption-like slow samples
-        if n > 4 and rng.random() < 0.2:
-            x[: n // 2] = x[0]                                   # ties (MAD may be 0)
-        groups.append(x)
-    return groups
+        base = rng.uniform(0.05, 5.0)
+        passes = []
+        for _ in range(int(rng.integers(1, 5))):
+            n = int(rng.integers(1, 12))
+            x = rng.lognormal(np.log(base * rng.uniform(0.8, 1.25)), 0.05, n)
+            outliers = rng.random(n) < 0.15
+            x[outliers] *= rng.uniform(1.5, 4.0, outliers.sum())   # preemption-like slow samples
+            if n > 4 and rng.random() < 0.2:
+                x[: n // 2] = x[0]                                   # ties (MAD may be 0)
+            passes.append(x)
+        entries.append(passes)
+    return entries
 
 
-@pytest.mark.parametrize("estimator", ["median", "trimmed_mean", "mad_mean"])
+@pytest.mark.parametrize("estimator", ["median", "trimmed_mean", "mad_mean", "min", "median_of_round_minima"])
 def test_numba_statistics_equal_numpy_reference(estimator):
     rng = np.random.default_rng(7)
-    groups = _noisy_groups(rng, 40)
-    samples, offsets = flatten(groups)
-    got = entry_stats(samples, offsets, estimator=estimator, n_boot=64, seed=11)
-    ref = _ref_stats(groups, estimator, n_boot=64, seed=11)
-    assert got.count.tolist() == [g.size for g in groups]
+    entries = _noisy_entries(rng, 40)
+    samples, offsets, pass_offsets = flatten_passes(entries)
+    got = entry_stats(samples, offsets, estimator=estimator, n_boot=64, seed=11, pass_offsets=pass_offsets)
+    ref = _ref_stats(entries, estimator, n_boot=64, seed=11)
+    assert got.count.tolist() == [sum(p.size for p in passes) for passes in entries]
     for name, want in ref.items():
         np.testing.assert_allclose(getattr(got, name), want, rtol=1e-12, atol=1e-13, err_msg=name)
     assert np.all(got.boot_low <= got.estimate + 1e-12) and np.all(got.estimate <= got.boot_high + 1e-12)
-    again = entry_stats(samples, offsets, estimator=estimator, n_boot=64, seed=11)
+    again = entry_stats(samples, offsets, estimator=estimator, n_boot=64, seed=11, pass_offsets=pass_offsets)
     assert np.array_equal(again.var, got.var)            # seeded: deterministic
-    other = entry_stats(samples, offsets, estimator=estimator, n_boot=64, seed=12)
+    other = entry_stats(samples, offsets, estimator=estimator, n_boot=64, seed=12, pass_offsets=pass_offsets)
     assert not np.array_equal(other.boot_high, got.boot_high)
+    point = estimates(entries, estimator)                # the point estimate alone (networks use it)
+    np.testing.assert_allclose(point, ref["estimate"], rtol=1e-12)
+
+
+def test_round_minima_ignore_one_slow_round():
+    """Median of round minima: a whole pass slowed 3x (a busy minute) leaves it where the other passes are."""
+    calm = [np.array([1.00, 1.05, 1.2]), np.array([1.01, 1.1]), np.array([0.99, 1.3, 1.02])]
+    busy = [*calm, 3.0 * calm[0]]
+    assert estimates([busy], "median_of_round_minima")[0] == pytest.approx(1.005)
+    assert estimates([busy], "median")[0] > estimates([calm], "median")[0]
+    assert estimates([[np.array([2.0, 1.0, 3.0])]], "median_of_round_minima")[0] == 1.0   # one pass: its min
 
 
 def test_statistics_reject_bad_input():
@@ -138,6 +176,8 @@ def test_statistics_reject_bad_input():
         entry_stats(np.array([1.0, np.nan]), np.array([0, 2]))
     with pytest.raises(TableError, match="unknown estimator"):
         entry_stats(np.ones(2), np.array([0, 2]), estimator="mode")
+    with pytest.raises(TableError, match="start a pass"):
+        entry_stats(np.ones(4), np.array([0, 2, 4]), pass_offsets=np.array([0, 1, 4]))
 
 
 # -- dense table and prediction --------------------------------------------------------------------
@@ -340,6 +380,34 @@ def test_profile_tvm_blocks_and_resume(tmp_path, lutnas_cache):
     assert sorted(p.pass_no for p in open_table(db).store.passes(first.table_id)) == [1, 1, 1, 2, 2, 2]
 
 
+def test_profile_says_what_an_unstable_table_supports(proxyless_table_db, tmp_path):
+    """Half the entries' two passes disagree by 30% (a machine that changed speed between rounds):
+    they count as unstable and the table is said to support about +-30%, not +-5%."""
+    from lutnas.latency_tables.repeatability import table_repeatability
+    from lutnas.profiler.measurement import Measurement
+
+    source = open_table(proxyless_table_db)
+    db = tmp_path / "drifted.db"
+    with Store(db, create=True) as store:
+        store.ensure_table(source.meta)
+        ids = store.ensure_entries(source.id, [(d.entry.key, d.entry.spec, d.entry.input_shape, d.entry.role)
+                                               for d in source.entries()])
+        for i, key in enumerate(ids):
+            for scale in (1.0, 1.3 if i % 2 else 1.01):
+                samples = tuple(scale * (1.0 + 0.001 * j) for j in range(5))
+                store.add_pass(ids[key], Measurement(samples, 1, 0, 1, 0.0, 1.0, 1, "onnxruntime", key))
+    table = open_table(db)
+    rep = table_repeatability(table)
+    assert (rep.entries, rep.unstable) == (len(ids), len(ids) // 2)
+    assert rep.retest.items == len(ids) and rep.supported == pytest.approx(0.3, rel=1e-6)
+    lines = rep.lines()
+    assert lines[0].startswith("repeatability: entries across passes: median |Δ| ")
+    assert f"{len(ids) // 2} of {len(ids)} entries stayed unstable" in lines[1] and "about ±30%" in lines[1]
+    assert "lutnas doctor" in lines[1]
+    calm = replace(rep, unstable=0, retest=replace(rep.retest, p95=0.02))
+    assert len(calm.lines()) == 1                               # nothing to warn about
+
+
 def _pass_rows(db: Path) -> dict[int, tuple]:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
         return {r[0]: r[1:] for r in c.execute("SELECT id, entry_id, pass_no, measurement FROM passes")}
@@ -373,6 +441,7 @@ def test_kill9_during_profile_then_resume_loses_nothing(tmp_path, lutnas_cache, 
 
     out = lutnas_cli(*args[2:], env={"LUTNAS_CACHE": str(lutnas_cache)}).stdout
     assert f"skipped {len(finished)}" in out
+    assert "repeatability: entries across passes: " in out   # profile ends with what its entries repeated
     after = _pass_rows(db)
     assert all(after[i] == row for i, row in before.items())          # nothing lost or rewritten
     new_entries = {row[0] for i, row in after.items() if i not in before}

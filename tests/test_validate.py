@@ -19,6 +19,7 @@ import pytest
 from helpers import copy_database
 
 from lutnas.errors import LutnasError, TableError
+from lutnas.profiler.runners import LocalRunner
 from lutnas.profiler.stability import StabilityPolicy
 
 ONE_PASS = StabilityPolicy(max_passes=1)
@@ -111,6 +112,34 @@ def test_calibration_scored_only_on_held_out(calibrated_run) -> None:
     np.testing.assert_allclose(calibrated, cal["a"] * raw + cal["b"], rtol=1e-9)
 
 
+def _check_drift_section(data: dict, rounds: int) -> None:
+    """What every report's drift section holds, whatever the table: anchors timed at every round
+    boundary, factors that are their median now/then, rows corrected pass by pass."""
+    drift = data["drift"]
+    assert len(drift["boundaries"]) >= rounds + 1
+    assert [b["boundary"] for b in drift["boundaries"]] == list(range(len(drift["boundaries"])))
+    for b in drift["boundaries"]:
+        assert set(b["ms"]) == set(drift["then"]) and all(v > 0 for v in b["ms"].values())
+        ratios = [b["ms"][k] / drift["then"][k] for k in drift["then"]]
+        assert b["factor"] == pytest.approx(np.exp(np.median(np.log(ratios))))     # median in log space
+    factors = np.array([b["factor"] for b in drift["boundaries"]])
+    assert drift["factor"] == pytest.approx(np.exp(np.median(np.log(factors))))
+    assert drift["spread"] == pytest.approx(factors.max() / factors.min())
+    scored = [r for r in data["rows"] if r["role"] == "score"]
+    c = np.array([r["corrected"] for r in scored])
+    m = np.array([r["measured"] for r in scored])
+    p = np.array([r["predicted"] for r in scored])
+    assert drift["corrected"]["n"] == len(scored)
+    assert drift["corrected"]["bias"] == pytest.approx(np.mean((p - c) / c))
+    for r in scored:   # every network timed in `rounds` rounds, raw pass values kept in the row
+        assert len(r["passes_ms"]) >= 1 and r["corrected_rel_error"] == pytest.approx((r["predicted"] - r["corrected"])
+                                                                                       / r["corrected"])
+    assert np.all(c > 0) and m.shape == c.shape
+    rep = data["repeatability"]
+    assert 0 < rep["raw"]["items"] <= len(data["rows"]) and rep["corrected"]["pairs"] == rep["raw"]["pairs"]
+    assert rep["band"] == pytest.approx(rep["corrected"]["p95"], nan_ok=True)
+
+
 def test_drift_anchors_are_the_slowest_entries_retimed(calibrated_run) -> None:
     _, out, table = calibrated_run
     data = json.loads((out / "report.json").read_text())
@@ -118,21 +147,10 @@ def test_drift_anchors_are_the_slowest_entries_retimed(calibrated_run) -> None:
     medians = {d.entry.key: float(np.median([s for p in d.kept for s in p.measurement.samples_ms]))
                for d in table.entries() if d.passes and d.entry.role != "head"}
     slowest = sorted(medians, key=lambda k: -medians[k])[:4]
-    assert [a["key"] for a in drift["anchors"]] == slowest
-    for a in drift["anchors"]:
-        assert a["table_ms"] == pytest.approx(medians[a["key"]])
-        assert a["before_ms"] > 0 and a["after_ms"] > 0
-        assert a["ratio"] == pytest.approx(np.sqrt(a["before_ms"] * a["after_ms"]) / a["table_ms"])
-    ratios = np.array([a["ratio"] for a in drift["anchors"]])
-    assert drift["factor"] == pytest.approx(np.median(ratios))
-    assert drift["spread"] == pytest.approx(ratios.max() / ratios.min())
-    scored = [r for r in data["rows"] if r["role"] == "score"]
-    for r in data["rows"]:
-        assert r["drift_corrected"] == pytest.approx(r["predicted"] * drift["factor"])
-    c = np.array([r["drift_corrected"] for r in scored])
-    m = np.array([r["measured"] for r in scored])
-    assert drift["corrected"]["n"] == 4
-    assert drift["corrected"]["bias"] == pytest.approx(np.mean((c - m) / m))
+    assert list(drift["then"]) == slowest and drift["method"] == "isolated block entries"
+    for key in slowest:
+        assert drift["then"][key] == pytest.approx(medians[key])
+    _check_drift_section(data, rounds=3)
 
 
 def test_search_with_the_stored_calibration(calibrated_run, tmp_path: Path, lutnas_cache: Path) -> None:
@@ -190,25 +208,35 @@ def test_allow_mismatch_is_recorded(proxyless_table_db: Path, tmp_path: Path) ->
 
 def test_measure_json_shape(tmp_path: Path, lutnas_cache: Path) -> None:
     archs = tmp_path / "archs.json"
-    archs.write_text(json.dumps({"space": "proxyless", "archs": [list(a) for a in _archs(2, seed=5)]}))
+    from lutnas.latency_tables.network_run import reference_arch
+    from lutnas.spaces import get_space
+
+    reference = list(reference_arch(get_space("proxyless")))
+    archs.write_text(json.dumps({"space": "proxyless", "archs": [*map(list, _archs(2, seed=5)), reference]}))
     out = subprocess.run([sys.executable, "-m", "lutnas", "measure", "--space", "proxyless", "-r", "32",
-                          "--runtime", "onnxruntime", "--archs", str(archs), "--json"],
+                          "--runtime", "onnxruntime", "--archs", str(archs), "--json", "--rounds", "2"],
                          check=False, capture_output=True, text=True, env=_env(lutnas_cache), timeout=300)
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)
-    assert [r["arch"] for r in rows] == [list(a) for a in _archs(2, seed=5)]
+    assert [r["arch"] for r in rows] == [*map(list, _archs(2, seed=5)), reference]
+    assert 0.5 < rows[-1]["ratio_to_reference"] < 2.0     # the reference itself: ~1 (loose: a shared machine)
     for r in rows:
-        assert r["latency_ms"] > 0 and len(r["samples_ms"]) >= 10 and r["passes"] >= 1
+        assert r["latency_ms"] > 0 and len(r["samples_ms"]) >= 20 and r["passes"] >= 2
+        assert r["rounds"][:2] == [1, 2] and r["estimator"] == "median" and r["ratio_to_reference"] > 0
         assert isinstance(r["unstable"], bool) and min(r["samples_ms"]) <= r["latency_ms"] <= max(r["samples_ms"])
+    # what repeated between rounds, raw and as ratios to the reference network, on stderr beside the JSON
+    assert "reference [" in out.stderr and "repeatability between rounds, raw latency: median |Δ| " in out.stderr
+    assert "repeatability between rounds, ratio to the reference: median |Δ| " in out.stderr
 
 
 def test_validate_cli_prints_the_accuracy_line(proxyless_table_db: Path, tmp_path: Path, lutnas_cache: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "lutnas", "validate", "--db", str(proxyless_table_db), "-n", "3",
-                          "--seed", "12345", "--out", str(tmp_path / "v")],
+                          "--seed", "12345", "--out", str(tmp_path / "v"), "--rounds", "2", "--anchors", "2"],
                          check=False, capture_output=True, text=True, env=_env(lutnas_cache), timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("validate: 3 archs, within ±10%: ")
-    assert "device speed vs profiling: x" in out.stdout and "validate (drift-corrected): 3 archs" in out.stdout
+    assert "device speed vs profiling: x" in out.stdout and "validate (round-corrected): 3 archs" in out.stdout
+    assert "repeatability: networks between rounds, raw: median |Δ| " in out.stdout
     assert {"report.json", "scatter.png"} <= {p.name for p in (tmp_path / "v").iterdir()}
     bad = subprocess.run([sys.executable, "-m", "lutnas", "validate", "--db", str(proxyless_table_db), "-n", "3",
                           "--out", str(tmp_path / "w")], check=False, capture_output=True, text=True,
@@ -261,6 +289,30 @@ def test_in_network_table_profiles_and_resumes(tmp_path: Path) -> None:
     again = profile_table("proxyless", 32, "x86", "onnxruntime", db, settings=settings, progress=False,
                           policy=ONE_PASS, work_dir=tmp_path / "work")
     assert again.table_id == first.table_id and again.passes == 0
+    _validate_in_network(table, tmp_path)
+
+
+def _validate_in_network(table, tmp_path: Path) -> None:
+    """An in-network table gets drift anchors too: its slowest covering networks, re-profiled with
+    onnxruntime's profiler at every round boundary; "then" is the sum of their stored block times."""
+    from lutnas.latency_tables.drift import anchor_networks
+    from lutnas.latency_tables.validate import validate
+
+    report = validate(table, _archs(2, seed=31), tmp_path / "v", progress=False, policy=ONE_PASS,
+                      work_dir=tmp_path / "nets", rounds=2, anchors=2)
+    data = json.loads((tmp_path / "v" / "report.json").read_text())
+    assert data["drift"]["method"] == "in-network covering networks"
+    then = anchor_networks(table, 2)
+    assert data["drift"]["then"] == pytest.approx(then) and all(k.startswith("net-proxyless-r32-") for k in then)
+    sums = {}
+    for d in table.entries():
+        for p in d.passes:
+            sums[p.measurement.meta["network"]] = sums.get(p.measurement.meta["network"], 0.0) + float(
+                np.median(p.measurement.samples_ms))
+    assert sorted(sums, key=lambda k: -sums[k])[:2] == list(then)
+    assert all(then[k] == pytest.approx(sums[k]) for k in then)
+    _check_drift_section(data, rounds=2)
+    assert report.corrected_accuracy is not None and "validate (round-corrected): 2 archs" in report.line()
 
 
 def test_profiled_blocks_add_up_to_the_network(tmp_path: Path) -> None:
@@ -284,12 +336,14 @@ def test_profiled_blocks_add_up_to_the_network(tmp_path: Path) -> None:
 
 def test_validate_warns_when_the_anchors_moved(capsys) -> None:
     from lutnas.cli import _warn_if_drifted
-    from lutnas.latency_tables.drift import AnchorRow, Drift
+    from lutnas.latency_tables.drift import AnchorTime, BoundaryTiming, SpeedTrack
 
-    rows = (AnchorRow("a", 1.0, 2.0, 2.0), AnchorRow("b", 1.0, 2.1, 2.1))
-    _warn_if_drifted(Drift(2.05, 1.05, 1.0, rows))
-    assert "x2.05 the speed" in capsys.readouterr().err
-    _warn_if_drifted(Drift(1.04, 1.01, 1.0, rows))
+    then = {"a": 1.0, "b": 1.0}
+    slow = SpeedTrack(then, (BoundaryTiming(0, {"a": AnchorTime(2.0, 0.0), "b": AnchorTime(2.1, 0.5)}),
+                             BoundaryTiming(1, {"a": AnchorTime(2.0, 2.0), "b": AnchorTime(2.1, 2.5)})))
+    _warn_if_drifted(slow)
+    assert "anchors now take x2.05 the time" in capsys.readouterr().err
+    _warn_if_drifted(SpeedTrack(then, (BoundaryTiming(0, {"a": AnchorTime(1.04, 0.0), "b": AnchorTime(1.04, 1.0)}),)))
     _warn_if_drifted(None)
     assert capsys.readouterr().err == ""
 
@@ -304,10 +358,12 @@ def test_stored_calibration_is_scored_on_rows_it_was_not_fitted_on() -> None:
     from lutnas.latency_tables.validate import build_report
 
     @_dataclass
-    class Measured:   # the fields build_report reads of a NetworkMeasurement
+    class Measured:   # the fields build_report reads of a NetworkMeasurement (no passes: one value each)
         key: str
         latency_ms: float
         unstable: bool = False
+        kept: tuple = ()
+        estimator: str = "median"
 
     pred = np.array([1.0, 2.0, 3.0, 4.0])
     prediction = SimpleNamespace(latency_ms=pred, low_ms=pred * 0.9, high_ms=pred * 1.1)
@@ -354,3 +410,148 @@ def test_old_tvm_default_table_validates_with_its_recorded_build(tmp_path: Path,
     assert len(networks) == 2
     built = {p.stem for p in (tmp_path / "libs").glob("*.so")}
     assert {cache_key(p, (1, 3, 32, 32), get_target("x86"), "tvm-default") for p in networks} <= built
+
+
+def test_tvm_table_validation_has_a_drift_section(tiny_space, tmp_path: Path, monkeypatch) -> None:
+    """A tvm table: anchors are block entries compiled and timed alone as profile timed them."""
+    from lutnas.latency_tables import open_table
+    from lutnas.latency_tables.profile import ProfileSettings, profile_table
+    from lutnas.latency_tables.validate import validate
+
+    monkeypatch.setenv("LUTNAS_CACHE", str(tmp_path / "cache"))
+    settings = ProfileSettings(repeats=3, min_repeat_ms=1.0, num_classes=10)
+    profile_table(tiny_space, 32, "x86", "tvm", tmp_path / "t.db", settings=settings, policy=ONE_PASS, progress=False)
+    table = open_table(tmp_path / "t.db")
+    report = validate(table, [(0, 1), (1, 0)], tmp_path / "v", progress=False, policy=ONE_PASS, rounds=2, anchors=2,
+                      work_dir=tmp_path / "nets")
+    data = json.loads((tmp_path / "v" / "report.json").read_text())
+    assert data["runtime"] == "tvm" and data["drift"]["method"] == "isolated block entries"
+    assert len(data["drift"]["then"]) == 2 and not any(k.startswith("head") for k in data["drift"]["then"])
+    _check_drift_section(data, rounds=2)
+    assert report.drift.overall > 0
+
+
+# -- round correction ---------------------------------------------------------------------------------
+def _pass(samples, round_no: int, at: float):
+    from lutnas.profiler.measurement import Measurement
+
+    return Measurement(samples_ms=tuple(samples), inner_loops=1, warmup=0, threads=1, started_at=at - 0.5,
+                       ended_at=at + 0.5, pass_no=round_no, runtime="onnxruntime", meta={"round": round_no})
+
+
+def _track(then: dict, factors: list[float]):
+    """Anchors timed at boundaries 0, 10, 20 ... s whose median ratio now/then is exactly `factors[k]`
+    (each anchor off by its own multiplier: 0.9, 1.0, 1.2)."""
+    from lutnas.latency_tables.drift import AnchorTime, BoundaryTiming, SpeedTrack
+
+    own = dict(zip(then, (0.9, 1.0, 1.2)))
+    timings = tuple(BoundaryTiming(k, {a: AnchorTime(then[a] * f * own[a], 10.0 * k) for a in then})
+                    for k, f in enumerate(factors))
+    return SpeedTrack(then, timings, "test")
+
+
+def test_round_correction_uses_its_own_rounds_anchors() -> None:
+    """Pure: a pass of round r is corrected by the anchors timed at boundaries r - 1 and r only
+    (log-linear in time between them, clamped to them), never by another round's."""
+    track = _track({"a": 1.0, "b": 2.0, "c": 4.0}, [1.0, 1.5, 3.0, 6.0])
+    assert track.boundary_factors() == pytest.approx([1.0, 1.5, 3.0, 6.0])
+    assert track.factor(2, 15.0) == pytest.approx(np.sqrt(1.5 * 3.0))
+    assert track.factor(2, 10.0) == pytest.approx(1.5) and track.factor(2, 20.0) == pytest.approx(3.0)
+    assert track.factor(2, 25.0) == pytest.approx(3.0)   # late in time, still round 2's bracket
+    assert track.factor(1, 15.0) == pytest.approx(1.5)
+    assert track.factor(3, 25.0) == pytest.approx(np.sqrt(3.0 * 6.0))
+    with pytest.raises(ValueError, match="round 7"):
+        track.factor(7, 65.0)
+    assert track.overall == pytest.approx(np.sqrt(1.5 * 3.0)) and track.spread == pytest.approx(6.0)  # log median
+    assert track.disagreement == pytest.approx(1.2 / 0.9)
+
+
+def _networks(true_ms: list[float], track, noise: list[float]) -> list:
+    """Networks whose pass of round r (at 5, 15, 25 s) runs at the track's speed times its own noise."""
+    from lutnas.latency_tables.networks import NetworkMeasurement
+    from lutnas.profiler.stability import verdict
+
+    out = []
+    for i, t in enumerate(true_ms):
+        passes = tuple(_pass([t * track.factor(r, 10.0 * r - 5) * n * j for j in (0.99, 1.0, 1.01)], r, 10.0 * r - 5)
+                       for r, n in zip((1, 2, 3), noise))
+        out.append(NetworkMeasurement((i,), f"net{i}", Path("x.onnx"), None, passes, verdict(passes, ONE_PASS)))
+    return out
+
+
+def test_report_builder_scores_the_round_corrected_ground_truth() -> None:
+    """Pure: networks slowed by each round's drift are scored raw (wrong by the drift) and corrected
+    (exact); the spread of the corrected ground truth is the band the report claims accuracy at."""
+    from types import SimpleNamespace
+
+    from lutnas.latency_tables.validate import build_report
+
+    track = _track({"a": 1.0, "b": 2.0, "c": 4.0}, [1.0, 1.5, 3.0, 6.0])
+    true_ms = [2.0, 4.0, 8.0, 3.0]
+    pred = np.array(true_ms)
+    prediction = SimpleNamespace(latency_ms=pred, low_ms=pred * 0.9, high_ms=pred * 1.1)
+    archs = [(i,) for i in range(4)]
+    report = build_report({}, archs, prediction, _networks(true_ms, track, [1.0, 1.0, 1.0]), track=track)
+    assert report.accuracy.bias < -0.5 and report.accuracy.within_10 == 0.0      # raw: the drift
+    assert report.corrected_accuracy.mape == pytest.approx(0.0, abs=1e-12)        # corrected: exact
+    assert [r.corrected for r in report.rows] == pytest.approx(true_ms)
+    assert report.retest.p95 > 1.0 and report.corrected_retest.p95 == pytest.approx(0.0, abs=1e-12)
+    lines = report.line().splitlines()
+    assert lines[0].startswith("validate: 4 archs, within ±10%: n/a (ground truth moved")   # raw moved
+    corrected = next(x for x in lines if x.startswith("validate (round-corrected)"))
+    assert "within ±10%: 100.0%, within ±5%: 100.0%" in corrected and "lutnas doctor" not in report.line()
+    noisy = build_report({}, archs, prediction, _networks(true_ms, track, [1.0, 1.06, 0.99]), track=track)
+    assert noisy.band == pytest.approx(1.06 / 0.99 - 1)
+    line = noisy.line()
+    corrected = next(x for x in line.splitlines() if x.startswith("validate (round-corrected)"))
+    assert f"within ±5%: n/a (ground truth moved ±{noisy.band:.1%})" in corrected
+    assert "within ±10%: 100.0%" in corrected
+    assert "lutnas doctor" in line and "more --rounds" in line
+    data = noisy.to_dict()
+    assert data["repeatability"]["claims"] == {"within_5": False, "within_10": True}
+
+
+class DriftingRunner(LocalRunner):
+    """A real onnxruntime runner whose device slows down steadily by a known rate: every pass is
+    really measured, then its samples are multiplied by exp(rate * seconds since start) at the pass's
+    mid-time (the speed change a shared VM shows, made large and known)."""
+
+    def __init__(self, rate: float) -> None:
+        super().__init__("x86", "onnxruntime", 1)
+        self.rate = rate
+        self.t0: float | None = None
+
+    def measure(self, job):
+        from dataclasses import replace
+
+        m = super().measure(job)
+        self.t0 = m.started_at if self.t0 is None else self.t0
+        scale = float(np.exp(self.rate * (0.5 * (m.started_at + m.ended_at) - self.t0)))
+        return replace(m, samples_ms=tuple(s * scale for s in m.samples_ms), meta={**m.meta, "simulated": scale})
+
+
+def test_simulated_speed_change_between_rounds_is_corrected(proxyless_table_db: Path, tmp_path: Path) -> None:
+    """Real timing, a device slowing e-fold every second (several-fold between a network's rounds): raw
+    passes of a network disagree by the slowdown; corrected by their own round's anchors they agree
+    within the real noise."""
+    from lutnas.latency_tables import open_table
+    from lutnas.latency_tables.validate import validate
+
+    table = open_table(proxyless_table_db)
+    archs = _archs(2, seed=41)
+    runner = DriftingRunner(rate=1.0)
+    keep_all = StabilityPolicy(cv_max=1e9, spread_max=1e9, max_passes=3)   # no pass dropped as noisy alone
+    report = validate(table, archs, tmp_path / "v", runner=runner, progress=False, policy=keep_all, rounds=3,
+                      anchors=4, work_dir=tmp_path / "nets")
+    factors = report.drift.boundary_factors()
+    assert np.all(np.diff(np.log(factors)) > 0)                       # the anchors saw the slowdown
+    ats = np.array([t.at for t in report.drift.timings])
+    simulated = np.exp(1.0 * (ats[-1] - ats[0]))
+    assert 0.25 < (factors[-1] / factors[0]) / simulated < 4.0         # ... by the simulated amount (x the
+                                                                       # real change: up to 2x seen here)
+    for row in report.rows:
+        raw = np.array(row.passes_ms)
+        assert raw.size == 3 and raw.max() / raw.min() > 3.0, row     # raw passes: the slowdown
+    raw, corrected = report.retest, report.corrected_retest
+    assert raw.median > 2.0                                            # raw: several-fold between rounds
+    assert corrected.median < raw.median / 4, report.line()            # corrected: the real noise only

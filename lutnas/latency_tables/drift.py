@@ -1,81 +1,200 @@
-"""How much faster or slower the device runs now than when its table was profiled (speed drift).
+"""How much faster or slower the device runs now than when its table was profiled, round by round.
 
-A shared VM's speed moves by 5-35% over minutes to hours (other tenants, frequency, cache
-pressure). A table profiled at one time and networks measured at another then disagree by the
-drift, not by any fault of the additive model: measured here, a TVM table and networks timed in
-interleaved rounds agreed to 0.6% MAPE, while `profile` followed minutes later by `validate` gave
-a -8.9% bias.
+A shared VM's speed moves by 5-35% over minutes (other tenants, frequency, cache pressure): six
+onnxruntime networks timed twice 2.5 minutes apart here all ran 21-26% slower the second time, while
+each one's ratio to a network timed in the same rounds moved 1-4%. Absolute latency does not repeat
+on such a machine; ratios within a round do. So validation times **anchors** -- a few of the table's
+own entries, re-timed exactly the way the table timed them -- at every round boundary of the
+networks' measuring loop (`profiler.rounds`: before round 1 and after every round), and corrects
+every network pass by the drift of its own round: each anchor's now / then, interpolated in time
+between its two timings that bracket the round (`SpeedTrack.factor`). `measure` uses the same
+machinery with a fixed reference network instead of table entries (no "then": ratios only).
 
-The anchors: a few of the table's own entries, re-timed with the table's own job settings right
-before and right after the whole networks. They are the slowest entries (the least sensitive to
-timer resolution and per-call overhead) but never the head, whose classifier weights make it the
-most cache-sensitive entry: in three validations here it moved -14%, +18% and +28% where the
-other anchors moved -0.5% to +8%. The median of their ratios now / then is the drift factor, so
-one anchor that moves on its own does not set it. Anchors are entries, not the validation archs,
-so no held-out information leaks into the correction. Only isolated-block tables can be anchored
-this way (an in-network table's entries are not timings of a block alone).
+Anchors by table kind:
+- isolated tables (tvm, onnxruntime `isolated`): the slowest entries (least sensitive to timer
+  resolution and per-call overhead) but never the head, whose classifier weights make it the most
+  cache-sensitive entry (in three validations here it moved -14%, +18% and +28% where the other
+  anchors moved -0.5% to +8%); re-timed alone with the table's job settings (`JobAnchors`);
+- in-network onnxruntime tables: the slowest of the table's own covering networks, re-profiled with
+  onnxruntime's profiler as `profile` did; "then" is the sum of that network's stored block times,
+  which by construction add up to its unprofiled latency at profiling time (`NetworkAnchors`).
+The median over anchors (in log space) is the factor, so one anchor that moves on its own does not
+set it. Anchors are table entries, not the validation archs, so no held-out information leaks into
+the correction.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+
+from lutnas.profiler.measurement import MeasureJob, Measurement
 
 if TYPE_CHECKING:
     from lutnas.latency_tables.table import LatencyTable
     from lutnas.lowering.targets import TargetSpec
+    from lutnas.profiler.runners import Runner
 
 DEFAULT_ANCHORS = 4
 
 
 @dataclass(frozen=True)
-class AnchorRow:
-    key: str
-    table_ms: float     # median of the table's kept samples of this entry
-    before_ms: float    # median re-timed just before the networks
-    after_ms: float     # ... and just after
+class AnchorTime:
+    """One anchor timed once: its latency, when (mid-time, wall clock), and its raw samples if one job."""
 
-    @property
-    def ratio(self) -> float:
-        return math.sqrt(self.before_ms * self.after_ms) / self.table_ms
+    ms: float
+    at: float
+    samples: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
-class Drift:
-    """factor = now / then (> 1: the device is slower now), the anchors' median ratio; `spread` =
-    the anchors' max / min ratio (large: they disagree, and a uniform correction is doubtful)."""
+class BoundaryTiming:
+    """Every anchor (or reference) timed once at one round boundary (0: before round 1, k: after round k)."""
 
-    factor: float
-    spread: float
-    during: float       # after / before, geometric mean over anchors: drift within the validation
-    rows: tuple[AnchorRow, ...]
+    boundary: int
+    anchors: dict[str, AnchorTime]
+
+    @property
+    def ms(self) -> dict[str, float]:
+        return {k: a.ms for k, a in self.anchors.items()}
+
+    @property
+    def at(self) -> float:
+        return float(np.mean([a.at for a in self.anchors.values()]))
+
+
+@dataclass(frozen=True)
+class SpeedTrack:
+    """The device's speed at every round boundary, relative to `then` (> 1: slower than then).
+
+    `then`: the anchors' latency when the table was profiled (1.0 for a bare reference: factors are
+    then its latency in ms and a corrected pass is a ratio to it).
+    """
+
+    then: dict[str, float]
+    timings: tuple[BoundaryTiming, ...]
+    method: str = ""
+
+    def ratios(self, timing: BoundaryTiming) -> np.ndarray:
+        return np.array([timing.ms[k] / self.then[k] for k in self.then if k in timing.ms])
+
+    def boundary_factors(self) -> np.ndarray:
+        """Per boundary, the median over anchors of now / then."""
+        return np.array([log_median(self.ratios(t)) for t in self.timings])
+
+    def factor(self, round_no: int, at: float) -> float:
+        """The drift of round `round_no` at wall-clock time `at`: per anchor, its now / then log-linear in
+        time between its two timings that bracket the round (boundaries k - 1 and k), clamped to them;
+        the median over anchors. Only this round's anchor timings count."""
+        by_boundary = {t.boundary: t for t in self.timings}
+        bracket = [by_boundary[b] for b in (round_no - 1, round_no) if b in by_boundary]
+        if not bracket:
+            raise ValueError(f"no anchor timing brackets round {round_no}")
+        first, last = bracket[0], bracket[-1]
+        keys = [k for k in self.then if k in first.anchors and k in last.anchors]
+        return log_median([_log_linear(first.anchors[k], last.anchors[k], self.then[k], at) for k in keys])
+
+    def pass_factor(self, m: Measurement) -> float:
+        """The drift a pass of the rounds loop saw (its round from meta["round"], its mid-time)."""
+        return self.factor(int(m.meta["round"]), 0.5 * (m.started_at + m.ended_at))
+
+    def corrected(self, m: Measurement) -> Measurement:
+        """The pass at the speed of `then`: every sample divided by the pass's drift factor."""
+        f = self.pass_factor(m)
+        return replace(m, samples_ms=tuple(s / f for s in m.samples_ms), meta={**m.meta, "drift_factor": f})
+
+    @property
+    def overall(self) -> float:
+        """Median over boundaries of the factors: the device's speed during the run vs then."""
+        return log_median(self.boundary_factors())
+
+    @property
+    def spread(self) -> float:
+        """Max / min of the boundary factors: how much the correction moved during the run."""
+        f = self.boundary_factors()
+        return float(f.max() / f.min())
+
+    @property
+    def disagreement(self) -> float:
+        """Median over boundaries of the anchors' max / min ratio (large: a uniform factor is doubtful)."""
+        return float(np.median([r.max() / r.min() for r in map(self.ratios, self.timings)]))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"factor": self.factor, "spread": self.spread, "during": self.during,
-                "anchors": [{**asdict(r), "ratio": r.ratio} for r in self.rows]}
+        factors = self.boundary_factors()
+        return {"method": self.method, "factor": self.overall, "spread": self.spread,
+                "disagreement": self.disagreement, "during": float(factors[-1] / factors[0]),
+                "then": dict(self.then),
+                "boundaries": [{"boundary": t.boundary, "at": t.at, "factor": float(f), "ms": t.ms,
+                                "at_by_anchor": {k: a.at for k, a in t.anchors.items()},
+                                "samples_ms": {k: list(a.samples) for k, a in t.anchors.items() if a.samples}}
+                               for t, f in zip(self.timings, factors)]}
 
     def line(self) -> str:
-        return (f"device speed vs profiling: x{self.factor:.3f} ({len(self.rows)} anchor entries, "
-                f"spread x{self.spread:.3f}, x{self.during:.3f} during validation)")
+        return (f"device speed vs profiling: x{self.overall:.3f} ({len(self.then)} anchor(s), {self.method}; "
+                f"timed at {len(self.timings)} round boundaries: correction spread x{self.spread:.3f}, "
+                f"anchors disagree x{self.disagreement:.3f})")
 
 
+def log_median(ratios: Sequence[float] | np.ndarray) -> float:
+    """The median of ratios taken in log space: with an even count, the geometric (not arithmetic) mean
+    of the middle two, so x2 and x0.5 average to x1 and one anchor's hiccup moves it no more."""
+    return float(np.exp(np.median(np.log(np.asarray(ratios, dtype=np.float64)))))
+
+
+def _log_linear(a: AnchorTime, b: AnchorTime, then: float, at: float) -> float:
+    """now / then of one anchor at time `at`, log-linear between its timings a and b, clamped to them."""
+    w = 0.5 if b.at <= a.at else min(1.0, max(0.0, (at - a.at) / (b.at - a.at)))
+    return math.exp((1 - w) * math.log(a.ms / then) + w * math.log(b.ms / then))
+
+
+class AnchorSet(Protocol):
+    """Things timed at every round boundary, with their latency when the table was profiled."""
+
+    method: str
+    then: dict[str, float]
+
+    def time(self) -> dict[str, AnchorTime]: ...
+
+
+class BoundaryTimer:
+    """`RoundHooks.at_boundary` for the rounds loop: times the anchor set, keeps every timing."""
+
+    def __init__(self, anchors: AnchorSet) -> None:
+        self.anchors = anchors
+        self.timings: list[BoundaryTiming] = []
+
+    def __call__(self, boundary: int) -> None:
+        self.timings.append(BoundaryTiming(boundary, self.anchors.time()))
+
+    def track(self) -> SpeedTrack | None:
+        if not self.timings or not self.anchors.then:
+            return None
+        return SpeedTrack(dict(self.anchors.then), tuple(self.timings), self.anchors.method)
+
+
+# -- anchors of isolated tables ----------------------------------------------------------------------
 def anchor_entries(table: LatencyTable, count: int = DEFAULT_ANCHORS) -> dict[str, float]:
-    """Key -> median of the table's kept samples, for the `count` slowest measured block entries but
-    the head, of an isolated table (none for in-network tables)."""
+    """Key -> the table's estimate, for the `count` slowest measured block entries but the head, of an
+    isolated table (none for in-network tables: `anchor_networks`)."""
     if table.meta.options.get("measure_mode", "isolated") != "isolated" or count <= 0:
         return {}
-    medians = {d.entry.key: _median([s for p in d.kept for s in p.measurement.samples_ms])
-               for d in table.entries() if d.passes and d.entry.role not in ("overhead", "head")}
-    return dict(sorted(medians.items(), key=lambda kv: -kv[1])[:count])
+    from lutnas.latency_tables.stats import estimates
+
+    measured = [d for d in table.entries() if d.passes and d.entry.role not in ("overhead", "head")]
+    values = estimates([[p.measurement.samples_ms for p in d.kept] for d in measured], table.estimator)
+    ranked = sorted(zip((d.entry.key for d in measured), map(float, values)), key=lambda kv: -kv[1])
+    return dict(ranked[:count])
 
 
 def anchor_jobs(table: LatencyTable, keys: Sequence[str], target: TargetSpec, threads: int, work_dir: Path,
-                tuning_db: Path | None = None, progress: bool = False) -> dict[str, Any]:
+                tuning_db: Path | None = None, progress: bool = False) -> dict[str, MeasureJob]:
     """MeasureJobs for the anchor entries, built exactly as `profile` built the table's jobs."""
     from lutnas.latency_tables.jobs import block_jobs
     from lutnas.latency_tables.settings import ProfileSettings
@@ -92,20 +211,105 @@ def anchor_jobs(table: LatencyTable, keys: Sequence[str], target: TargetSpec, th
                       tuning_db=tuning_db)
 
 
-def time_anchors(runner: Any, jobs: dict[str, Any]) -> dict[str, float]:
-    """Median latency (ms) of one fresh pass per anchor job."""
-    return {k: _median(runner.measure(job).samples_ms) for k, job in jobs.items()}
+@dataclass
+class JobAnchors:
+    """Anchors that are jobs timed by the run's own runner: an isolated table's entries re-timed alone
+    (validate), or a fixed reference network with `then` = 1 ms, whose factor is its latency (measure)."""
+
+    then: dict[str, float]
+    jobs: dict[str, MeasureJob]
+    measure: Callable[[MeasureJob], Measurement]
+    estimator: str
+    method: str = "isolated block entries"
+
+    def time(self) -> dict[str, AnchorTime]:
+        from lutnas.latency_tables.stats import estimates
+
+        passes = {k: self.measure(job) for k, job in self.jobs.items()}
+        values = estimates([[m.samples_ms] for m in passes.values()], self.estimator)
+        return {k: AnchorTime(float(v), 0.5 * (m.started_at + m.ended_at), m.samples_ms)
+                for (k, m), v in zip(passes.items(), values)}
 
 
-def drift_from(then: dict[str, float], before: dict[str, float], after: dict[str, float]) -> Drift | None:
-    """Pool the anchors' now/then ratios (`then`: `anchor_entries`); None without anchors."""
-    if not before:
+# -- anchors of in-network tables --------------------------------------------------------------------
+def anchor_networks(table: LatencyTable, count: int = DEFAULT_ANCHORS) -> dict[str, float]:
+    """Covering-network key -> its latency at profiling time (the sum of its blocks' stored times),
+    for the `count` slowest covering networks of an in-network table (none for isolated tables)."""
+    if table.meta.options.get("measure_mode") != "in-network" or count <= 0:
+        return {}
+    from lutnas.latency_tables.stats import estimates
+
+    by_place: dict[str, dict[int, list[tuple[float, ...]]]] = defaultdict(lambda: defaultdict(list))
+    for d in table.entries():
+        for p in d.passes:   # every block of the network counts; a re-profiled network's passes are pooled
+            meta = p.measurement.meta
+            if meta.get("network"):
+                by_place[meta["network"]][int(meta.get("position", 0))].append(p.measurement.samples_ms)
+    keys = list(by_place)
+    sums = [float(estimates(list(by_place[k].values()), table.estimator).sum()) for k in keys]
+    return dict(sorted(zip(keys, sums), key=lambda kv: -kv[1])[:count])
+
+
+@dataclass
+class NetworkAnchors:
+    """Anchors of an in-network table: covering networks re-profiled as `profile` profiled them."""
+
+    then: dict[str, float]
+    archs: dict[str, tuple[int, ...]]
+    onnx: dict[str, Path]
+    block_keys: dict[str, list[str]]
+    settings: dict[str, Any]          # threads, repeats, min_repeat_ms, warmup, work_dir
+    estimator: str
+    method: str = "in-network covering networks"
+
+    def time(self) -> dict[str, AnchorTime]:
+        from lutnas.latency_tables.context import profile_network
+        from lutnas.latency_tables.stats import estimates
+
+        out = {}
+        for key in self.then:
+            prof = profile_network(self.onnx[key], self.archs[key], self.block_keys[key], **self.settings)
+            blocks = [[prof.block_samples_ms(i)] for i in range(len(self.block_keys[key]))]
+            out[key] = AnchorTime(float(estimates(blocks, self.estimator).sum()), 0.5 * (prof.started_at + time.time()))
+        return out
+
+
+def network_anchors(table: LatencyTable, count: int, work_dir: Path, threads: int) -> NetworkAnchors | None:
+    """The `count` slowest covering networks of an in-network table, exported as `profile` exported them."""
+    from lutnas.latency_tables.context import covering_archs
+    from lutnas.latency_tables.jobs import export_networks, network_key
+    from lutnas.spaces import get_space
+
+    then = anchor_networks(table, count)
+    if not then:
         return None
-    rows = tuple(AnchorRow(k, then[k], before[k], after[k]) for k in before)
-    ratios = np.array([r.ratio for r in rows])
-    during = float(np.exp(np.mean([math.log(r.after_ms / r.before_ms) for r in rows])))
-    return Drift(float(np.median(ratios)), float(ratios.max() / ratios.min()), during, rows)
+    meta, opts = table.meta, table.meta.options
+    space = get_space(meta.space)
+    wm, nc = float(opts.get("width_mult", 1.0)), int(opts.get("num_classes", 1000))
+    extra = dict(opts.get("extra", {}))
+    archs = {network_key(space.name, a, meta.resolution, wm, nc): a
+             for a in covering_archs(space, int(extra.get("rounds", 2)), int(extra.get("cover_seed", 0)))}
+    then = {k: v for k, v in then.items() if k in archs}
+    if not then:
+        return None
+    paths = export_networks(space, [archs[k] for k in then], meta.resolution, work_dir / space.name,
+                            width_mult=wm, num_classes=nc)
+    blocks = {k: [b.key for b in space.blocks(archs[k], meta.resolution, width_mult=wm, num_classes=nc)]
+              for k in then}
+    settings = {"threads": threads, "repeats": int(opts.get("repeats", 10)),
+                "min_repeat_ms": float(opts.get("min_repeat_ms", 20.0)), "warmup": int(opts.get("warmup", 3)),
+                "work_dir": work_dir}
+    return NetworkAnchors(then, {k: archs[k] for k in then}, dict(zip(then, paths)), blocks, settings,
+                          table.estimator)
 
 
-def _median(values: Sequence[float]) -> float:
-    return float(np.median(np.asarray(values, dtype=np.float64)))
+def anchors_for(table: LatencyTable, count: int, *, runner: Runner, target: TargetSpec, threads: int, work_dir: Path,
+                tuning_db: Path | None = None, progress: bool = False) -> AnchorSet | None:
+    """The anchor set of any table (None when `count` is 0 or the table has nothing to anchor on)."""
+    if table.meta.options.get("measure_mode") == "in-network":
+        return network_anchors(table, count, work_dir, threads)
+    then = anchor_entries(table, count)
+    if not then:
+        return None
+    jobs = anchor_jobs(table, list(then), target, threads, work_dir, tuning_db, progress)
+    return JobAnchors(then, jobs, runner.measure, table.estimator)

@@ -29,7 +29,8 @@ from lutnas.latency_tables.kernel_table import (
 from lutnas.latency_tables.validate import Accuracy, accuracy, load_conditions
 from lutnas.lowering.pipeline import DEFAULT_PIPELINE
 from lutnas.profiler.measurement import MeasureJob
-from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, measure_stable
+from lutnas.profiler.rounds import measure_stable
+from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy
 from lutnas.progress import ProgressBar
 
 

@@ -53,12 +53,22 @@ def mad_filter(x):  # sorted x -> (mean of kept samples, kept count)
 
 
 @_jit
-def estimate(x, which):  # sorted x; 0 median, 1 trimmed mean, 2 MAD-filtered mean
+def estimate(x, which):  # sorted x; 0 median, 1 trimmed mean, 2 MAD-filtered mean, 3 min
     if which == 0:
         return quantile(x, 0.5)
     if which == 1:
         return trimmed_mean(x)
+    if which == 3:
+        return x[0]
     return mad_filter(x)[0]
+
+
+@_jit
+def median_of_minima(xs, starts):  # xs: one entry's samples, each pass sorted; starts: P + 1 pass bounds
+    mins = np.empty(starts.size - 1)
+    for j in range(mins.size):
+        mins[j] = xs[starts[j]]
+    return quantile(np.sort(mins), 0.5)
 
 
 @_jit
@@ -71,7 +81,15 @@ def splitmix(state):  # SplitMix64 step -> (new state, output)
 
 
 @_jit
-def bootstrap(x, which, n_boot, state):  # sorted x -> (2.5%, 97.5% percentile, variance) of `estimate`
+def summarise(reps):  # bootstrap replicates -> (2.5%, 97.5% percentile, variance)
+    n_boot = reps.size
+    reps.sort()
+    var = np.var(reps) * n_boot / (n_boot - 1) if n_boot > 1 else 0.0
+    return quantile(reps, 0.025), quantile(reps, 0.975), var
+
+
+@_jit
+def bootstrap(x, which, n_boot, state):  # sorted pooled x -> summarise() of `estimate` over resamples
     n = x.size
     reps = np.empty(n_boot)
     res = np.empty(n)
@@ -80,13 +98,35 @@ def bootstrap(x, which, n_boot, state):  # sorted x -> (2.5%, 97.5% percentile, 
             state, r = splitmix(state)
             res[j] = x[np.int64(r % np.uint64(n))]
         reps[b] = estimate(np.sort(res), which)
-    reps.sort()
-    var = np.var(reps) * n_boot / (n_boot - 1) if n_boot > 1 else 0.0
-    return quantile(reps, 0.025), quantile(reps, 0.975), var
+    return summarise(reps)
+
+
+@_jit
+def bootstrap_minima(xs, starts, n_boot, state):  # resample within each (sorted) pass, median of minima
+    reps = np.empty(n_boot)
+    mins = np.empty(starts.size - 1)
+    for b in range(n_boot):
+        for j in range(mins.size):
+            n = np.uint64(starts[j + 1] - starts[j])
+            low = np.inf
+            for _ in range(starts[j + 1] - starts[j]):
+                state, r = splitmix(state)
+                low = min(low, xs[starts[j] + np.int64(r % n)])
+            mins[j] = low
+        reps[b] = quantile(np.sort(mins), 0.5)
+    return summarise(reps)
+
+
+@_jit
+def sorted_passes(seg, starts):  # each pass of one entry sorted in place of a copy
+    xs = seg.copy()
+    for j in range(starts.size - 1):
+        xs[starts[j]:starts[j + 1]] = np.sort(seg[starts[j]:starts[j + 1]])
+    return xs
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def stats_kernel(samples, offsets, which, n_boot, seed):
+def stats_kernel(samples, offsets, pass_offsets, which, n_boot, seed):
     m = offsets.size - 1
     kept = np.empty(m)
     med = np.empty(m)
@@ -106,9 +146,17 @@ def stats_kernel(samples, offsets, which, n_boot, seed):
         kept[i] = k
         p10[i] = quantile(x, 0.1)
         p90[i] = quantile(x, 0.9)
-        est[i] = estimate(x, which)
         _, start = splitmix(seed ^ (np.uint64(i) * np.uint64(GOLDEN)))
-        lo[i], hi[i], var[i] = bootstrap(x, which, n_boot, start)
+        if which == 4:  # median of the passes' minima: resampled within passes
+            a = np.searchsorted(pass_offsets, offsets[i])
+            b = np.searchsorted(pass_offsets, offsets[i + 1])
+            starts = pass_offsets[a:b + 1] - offsets[i]
+            xs = sorted_passes(samples[offsets[i]:offsets[i + 1]], starts)
+            est[i] = median_of_minima(xs, starts)
+            lo[i], hi[i], var[i] = bootstrap_minima(xs, starts, n_boot, start)
+        else:
+            est[i] = estimate(x, which)
+            lo[i], hi[i], var[i] = bootstrap(x, which, n_boot, start)
     return kept, med, tmean, mmean, p10, p90, est, lo, hi, var
 
 

@@ -5,7 +5,9 @@
    `tune_trials` is set; the table is then built with the tuned pipeline and records the tuning;
 2. with `compile_only`, export and compile every block into the caches and stop (`profile.
    compile_blocks`: for devices that cannot compile);
-3. measure the blocks into the table (`profile.profile_table`; resumable);
+3. measure the blocks into the table (`profile.profile_table`; resumable), then say how its entries
+   repeated across passes and, when many stayed unstable, what accuracy the table supports
+   (`repeatability.table_repeatability`; the warning goes to stderr);
 4. fit the finished table to whole networks and store the fit (`network_fit`), `fit_networks` of
    them (default: `network_fit.default_fit_count`), unless the table was left unfinished (`limit`).
 Each finished step is said as a line (`say`), and all of them are returned.
@@ -24,6 +26,7 @@ from lutnas.progress import Say, silent
 
 if TYPE_CHECKING:
     from lutnas.latency_tables.calibration import Calibration
+    from lutnas.latency_tables.repeatability import TableRepeatability
     from lutnas.latency_tables.tuned import TunedTable
     from lutnas.lowering.targets import TargetSpec
     from lutnas.profiler.runners import Runner
@@ -59,6 +62,7 @@ class TableBuild:
     compiled_blocks: int | None = None   # compile_only: blocks exported and compiled
     profiled: ProfileResult | None = None
     fit: Calibration | None = None
+    repeatability: TableRepeatability | None = None
 
 
 def make_table(req: TableRequest, runner: Runner | None = None, *, progress: bool = False,
@@ -82,7 +86,25 @@ def make_table(req: TableRequest, runner: Runner | None = None, *, progress: boo
                            progress=progress, limit=req.limit, runner=runner, tuning_db=db_dir)
     say(f"table {result.table_id} in {result.db_path}")
     say(result.line())
-    return TableBuild(tuned, None, result, _fit(req, result, pipeline, runner, db_dir, progress, say))
+    repeat = _repeatability(req.db, result.table_id, say)
+    return TableBuild(tuned, None, result, _fit(req, result, pipeline, runner, db_dir, progress, say), repeat)
+
+
+def _repeatability(db: Path, table_id: str, say: Say) -> TableRepeatability:
+    """How the entries repeated across passes; a warning with what the table supports when many stayed unstable."""
+    from lutnas.latency_tables import open_table
+    from lutnas.latency_tables.repeatability import table_repeatability
+
+    table = open_table(db, table_id)
+    try:
+        repeat = table_repeatability(table)
+    finally:
+        table.close()
+    first, *warnings = repeat.lines()
+    say(first)
+    for line in warnings:
+        say(line, err=True)
+    return repeat
 
 
 def _tune(req: TableRequest, work_dir: Path, progress: bool) -> TunedTable:

@@ -21,14 +21,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lutnas.errors import LutnasError
 from lutnas.latency_tables.jobs import block_jobs, work_dir_for
 from lutnas.latency_tables.settings import ProfileResult, ProfileSettings
-from lutnas.latency_tables.stats import ESTIMATORS
+from lutnas.latency_tables.stats import check_estimator
 from lutnas.latency_tables.store import Store, TableMeta, table_id_of
 from lutnas.lowering.pipeline import DEFAULT_PIPELINE
 from lutnas.profiler.measurement import MeasureJob, Measurement
-from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, assess, verdict
+from lutnas.profiler.rounds import RoundHooks, measure_in_rounds
+from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, verdict
 from lutnas.progress import ProgressBar
 
 if TYPE_CHECKING:
@@ -55,8 +55,7 @@ def profile_table(
 
     space, target = resolve_space(space), resolve_target(target)
     settings = settings or ProfileSettings()
-    if settings.estimator not in ESTIMATORS:
-        raise LutnasError(f"unknown estimator {settings.estimator!r}; valid: {', '.join(ESTIMATORS)}")
+    check_estimator(settings.estimator)
     resolution = space.check_resolution(resolution)
     layout = space.layer_table(resolution, width_mult=settings.width_mult, num_classes=settings.num_classes)
     runner = runner or LocalRunner(target, runtime, threads, policy)
@@ -139,33 +138,24 @@ def _passes_by_key(store: Store, table_id: str, ids: dict[str, int]) -> dict[str
     return {k: by_id[i] for k, i in ids.items()}
 
 
-def _measure_rounds(store: Store, runner: Any, jobs: dict[str, MeasureJob], ids: dict[str, int],
+def _measure_rounds(store: Store, runner: Runner, jobs: dict[str, MeasureJob], ids: dict[str, int],
                     passes: dict[str, list], first: list[str], policy: StabilityPolicy,
                     progress: bool) -> list[tuple[str, int]]:
-    """Round 1 over `first` plus entries that need more; later rounds only over those that still do."""
+    """`measure_in_rounds` over the jobs, every pass committed to the store as it arrives.
+
+    Round 1 covers `first` plus entries that need more; later rounds only those that still do.
+    `passes` is updated in place (the caller counts unstable entries from it).
+    """
+    keys, first_keys = list(jobs), set(first)
     added: list[tuple[str, int]] = []
-    runner_name = str(getattr(runner, "name", type(runner).__name__))
-    todo = [k for k in jobs if k in first or verdict(passes[k], policy).needs_more]
-    shown = progress and len(jobs) > 0
-    with ProgressBar("measuring", len(jobs), enabled=shown, transient=True) as bar:
-        round_no = 1
-        while todo:
-            bar.describe(f"measuring (round {round_no}, {len(todo)} block(s))")
+    runner_name = runner.name
+    with ProgressBar("measuring", len(keys), enabled=progress and len(keys) > 0, transient=True) as bar:
+        def store_pass(i: int, m: Measurement) -> None:
+            added.append((keys[i], store.add_pass(ids[keys[i]], m, runner=runner_name)))
 
-            def record(key: str, m: Measurement) -> None:
-                m = assess(m, policy)
-                pass_no = store.add_pass(ids[key], m, runner=runner_name)
-                passes[key].append(m)
-                added.append((key, pass_no))
-                if not verdict(passes[key], policy).needs_more:
-                    bar.advance()
-
-            many = getattr(runner, "measure_many", None)  # a board farm measures concurrently
-            if many is not None:  # results arrive in this thread, once per job, in any order
-                many([jobs[k] for k in todo], lambda job, m: record(job.key, m))
-            else:
-                for key in todo:
-                    record(key, runner.measure(jobs[key]))
-            todo = [k for k in todo if verdict(passes[k], policy).needs_more]
-            round_no += 1
+        hooks = RoundHooks(on_pass=store_pass, on_settled=lambda i: bar.advance(),
+                           on_round=lambda r, n: bar.describe(f"measuring (round {r}, {n} block(s))"))
+        taken = measure_in_rounds(runner, [jobs[k] for k in keys], policy, prior=[passes[k] for k in keys],
+                                  fresh={i for i, k in enumerate(keys) if k in first_keys}, hooks=hooks)
+    passes.update(zip(keys, taken))
     return added

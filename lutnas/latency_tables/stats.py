@@ -13,7 +13,11 @@ of every statistic lives only in tests/test_tables.py and must agree to ~1e-12.
 
 Which estimator a table uses is recorded in its options (`estimator`, default "median", pooled over
 the passes the profiler's stability verdict kept: the passes stable on their own, or all of them
-when none was).
+when none was). "min" is the fastest sample; "median_of_round_minima" takes the fastest sample of
+every pass (round) and the median of those, so one slow round moves it no more than one fast one.
+That estimator needs to know where each pass starts: `pass_offsets` (every entry offset is also a
+pass offset); without them each entry is one pass. Its bootstrap resamples within each pass.
+`bench/retest.py` compares all of them by how well they repeat on this machine.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import numpy as np
 
 from lutnas.errors import TableError
 
-ESTIMATORS = {"median": 0, "trimmed_mean": 1, "mad_mean": 2}
+ESTIMATORS = {"median": 0, "trimmed_mean": 1, "mad_mean": 2, "min": 3, "median_of_round_minima": 4}
 DEFAULT_ESTIMATOR = "median"
 DEFAULT_BOOT = 1000
 DEFAULT_SEED = 0
@@ -63,19 +67,52 @@ def flatten(groups: Sequence[Sequence[float]]) -> tuple[np.ndarray, np.ndarray]:
     return samples, offsets
 
 
+def check_estimator(name: str) -> str:
+    """`name` when it is an estimator, else a TableError listing them (before anything is measured)."""
+    if name not in ESTIMATORS:
+        raise TableError(f"unknown estimator {name!r}; valid: {', '.join(ESTIMATORS)}")
+    return name
+
+
+def flatten_passes(entries: Sequence[Sequence[Sequence[float]]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-entry lists of passes -> (samples, entry offsets, pass offsets) for `entry_stats`."""
+    samples, pass_offsets = flatten([p for passes in entries for p in passes])
+    per_entry = np.fromiter((len(passes) for passes in entries), dtype=np.int64, count=len(entries))
+    first_pass = np.zeros(len(entries) + 1, dtype=np.int64)
+    np.cumsum(per_entry, out=first_pass[1:])
+    return samples, pass_offsets[first_pass], pass_offsets
+
+
 def entry_stats(samples: np.ndarray, offsets: np.ndarray, estimator: str = DEFAULT_ESTIMATOR,
-                n_boot: int = DEFAULT_BOOT, seed: int = DEFAULT_SEED) -> EntryStats:
+                n_boot: int = DEFAULT_BOOT, seed: int = DEFAULT_SEED,
+                pass_offsets: np.ndarray | None = None) -> EntryStats:
     """Statistics of every segment of `samples` (see the module docstring)."""
-    if estimator not in ESTIMATORS:
-        raise TableError(f"unknown estimator {estimator!r}; valid: {', '.join(ESTIMATORS)}")
+    check_estimator(estimator)
     samples = np.ascontiguousarray(samples, dtype=np.float64)
-    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
-    sizes = np.diff(offsets)
-    if offsets.ndim != 1 or offsets.size < 1 or offsets[0] != 0 or offsets[-1] != samples.size or (sizes < 1).any():
-        raise TableError("statistics need offsets 0 = o[0] < o[1] < ... < o[M] = len(samples) (no empty entry)")
+    offsets = _check_offsets(offsets, samples.size, "offsets")
+    passes = offsets if pass_offsets is None else _check_offsets(pass_offsets, samples.size, "pass offsets")
+    if not np.isin(offsets, passes).all():
+        raise TableError("statistics need every entry offset to start a pass")
     if not np.all(np.isfinite(samples)):
         raise TableError("statistics need finite samples")
+    if n_boot < 1:
+        raise TableError("statistics need n_boot >= 1")
     from lutnas.latency_tables.kernels import stats_kernel
 
-    out = stats_kernel(samples, offsets, ESTIMATORS[estimator], int(n_boot), np.uint64(seed))
-    return EntryStats(sizes.astype(np.int64), out[0].astype(np.int64), *out[1:], estimator=estimator)
+    out = stats_kernel(samples, offsets, passes, ESTIMATORS[estimator], int(n_boot), np.uint64(seed))
+    return EntryStats(np.diff(offsets), out[0].astype(np.int64), *out[1:], estimator=estimator)
+
+
+def estimates(entries: Sequence[Sequence[Sequence[float]]], estimator: str = DEFAULT_ESTIMATOR) -> np.ndarray:
+    """The point estimate of every entry (a list of passes of samples), with the table's kernel."""
+    if not entries:
+        return np.zeros(0)
+    samples, offsets, pass_offsets = flatten_passes(entries)
+    return entry_stats(samples, offsets, estimator, n_boot=1, pass_offsets=pass_offsets).estimate
+
+
+def _check_offsets(offsets: np.ndarray, size: int, what: str) -> np.ndarray:
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    if offsets.ndim != 1 or offsets.size < 1 or offsets[0] != 0 or offsets[-1] != size or (np.diff(offsets) < 1).any():
+        raise TableError(f"statistics need {what} 0 = o[0] < o[1] < ... < o[M] = len(samples) (no empty entry)")
+    return offsets

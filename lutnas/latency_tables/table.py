@@ -19,7 +19,7 @@ import numpy as np
 
 from lutnas.errors import TableError
 from lutnas.latency_tables.dense import DenseTable
-from lutnas.latency_tables.stats import DEFAULT_ESTIMATOR, EntryStats, entry_stats, flatten
+from lutnas.latency_tables.stats import DEFAULT_ESTIMATOR, EntryStats, entry_stats, flatten_passes
 from lutnas.latency_tables.store import EntryRow, PassRow, Store, TableMeta
 from lutnas.lowering.targets import TargetSpec
 from lutnas.profiler.fingerprint import ID_FIELDS
@@ -102,9 +102,8 @@ class LatencyTable:
         measured = [d for d in self.entries() if d.passes]
         if not measured:
             raise TableError(f"{self.path}: table {self.id} has no measured entry yet")
-        groups = [[s for p in d.kept for s in p.measurement.samples_ms] for d in measured]
-        samples, offsets = flatten(groups)
-        st = entry_stats(samples, offsets, estimator or self.estimator, n_boot, seed)
+        samples, offsets, pass_offsets = flatten_passes([[p.measurement.samples_ms for p in d.kept] for d in measured])
+        st = entry_stats(samples, offsets, estimator or self.estimator, n_boot, seed, pass_offsets=pass_offsets)
         for i, d in enumerate(measured):
             summaries = [p.measurement.meta.get("summary") for p in d.kept]
             if all(summaries):  # imported {mean, var, count}: the variance of a mean of `count` samples

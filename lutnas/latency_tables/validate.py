@@ -12,9 +12,14 @@ Outputs: `report.json` (headline numbers + one row per arch) and `scatter.png` (
 measured, the y = x line and the +/-10% band). With `calibrate=True` a linear calibration is fitted
 on a seeded subset and every number is scored on the held-out rest only, raw and calibrated.
 
-Speed drift: a few of the table's own entries are re-timed right before and after the networks
-(`drift.py`); the report gives the drift factor and the accuracy of the predictions scaled by it
-beside the raw accuracy, so a user can tell a wrong table from a device that changed speed.
+Measurements that hold on a noisy machine: the networks are timed in rounds (`profiler.rounds`, at
+least `rounds` passes each), and the table's anchors (`drift.py`: entries re-timed the way the table
+timed them, for every kind of table) are timed at every round boundary. Each network pass is
+corrected by the drift of its own round, so the report gives the raw accuracy, the round-corrected
+accuracy (ground truth at the speed the table was profiled at), the spread of the correction, and how
+far the ground truth itself moved between rounds (`repeatability.py`). A "within +-N%" share is not
+claimed when the ground truth moved more than N% (p95 of its round-to-round differences): the line
+says what the run supports and what to do instead (`lutnas doctor`, more rounds, a quieter time).
 """
 
 from __future__ import annotations
@@ -24,23 +29,26 @@ import math
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lutnas.latency_tables.calibration import Calibration, fit_calibration, split_fit_score, store_with_table
-from lutnas.latency_tables.drift import DEFAULT_ANCHORS, Drift
+from lutnas.latency_tables.drift import DEFAULT_ANCHORS, SpeedTrack
+from lutnas.latency_tables.networks import DEFAULT_ROUNDS
+from lutnas.latency_tables.repeatability import GroundTruth, Retest, claimable, ground_truth
 
 if TYPE_CHECKING:
+    from lutnas.latency_tables.networks import NetworkMeasurement
     from lutnas.latency_tables.table import LatencyTable
     from lutnas.lowering.targets import TargetSpec
     from lutnas.profiler.runners import Runner
     from lutnas.profiler.stability import StabilityPolicy
     from lutnas.spaces import Arch, SearchSpace
 
-REPORT_FORMAT = 1
+REPORT_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -53,9 +61,14 @@ class Accuracy:
     bias: float         # mean rel_error (signed)
     spearman: float     # rank correlation of predicted vs measured (nan for < 2 archs)
 
-    def line(self) -> str:
-        return (f"{self.n} archs, within ±10%: {self.within_10:.1%}, within ±5%: {self.within_5:.1%}, "
-                f"MAPE {self.mape:.1%}, bias {self.bias:+.1%}, spearman {self.spearman:.2f}")
+    def line(self, band: float = math.nan) -> str:
+        """One line; a share within +-N% is shown only when the ground truth moved less than N% (`band`)."""
+        def share(value: float, limit: float) -> str:
+            return f"{value:.1%}" if claimable(band, limit) else f"n/a (ground truth moved ±{band:.1%})"
+
+        return (f"{self.n} archs, within ±10%: {share(self.within_10, 0.10)}, within ±5%: "
+                f"{share(self.within_5, 0.05)}, MAPE {self.mape:.1%}, bias {self.bias:+.1%}, "
+                f"spearman {self.spearman:.2f}")
 
 
 def accuracy(predicted: Any, measured: Any) -> Accuracy:
@@ -107,7 +120,9 @@ class ArchRow:
     unstable: bool      # whole-network measurement stayed unstable after every pass
     role: str = "score"   # "score" | "fit" (used to fit the calibration; never scored)
     calibrated: float | None = None
-    drift_corrected: float | None = None   # predicted * the drift factor of the anchors
+    corrected: float | None = None         # ms, measured with every pass divided by its round's drift
+    corrected_rel_error: float | None = None
+    passes_ms: list[float] = field(default_factory=list)   # raw, one value per kept pass (round)
 
 
 @dataclass
@@ -125,30 +140,45 @@ class ValidationReport:
     calibration: Calibration | None = None
     calibration_source: str = ""           # "fitted here" | "stored" (fitted by profile or an earlier validate)
     calibrated_accuracy: Accuracy | None = None
-    drift: Drift | None = None
-    drift_corrected_accuracy: Accuracy | None = None   # on the scored archs, raw table x drift factor
+    drift: SpeedTrack | None = None                    # the anchors at every round boundary
+    corrected_accuracy: Accuracy | None = None         # on the scored archs, round-corrected ground truth
+    retest: Retest | None = None                       # how the raw ground truth moved between rounds
+    corrected_retest: Retest | None = None             # ... and after the correction
     options: dict[str, Any] = field(default_factory=dict)
     conditions: dict[str, Any] = field(default_factory=dict)
     paths: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def band(self) -> float:
+        """The accuracy band this run supports: p95 of the (corrected) ground truth's round-to-round moves."""
+        chosen = self.corrected_retest or self.retest
+        return chosen.p95 if chosen is not None else math.nan
+
     def line(self) -> str:
-        out = f"validate: {self.accuracy.line()}"
+        raw_band = self.retest.p95 if self.retest is not None else math.nan
+        out = f"validate: {self.accuracy.line(raw_band)}"
         if self.calibrated_accuracy is not None:
             which = "stored calibration" if self.calibration_source == "stored" else "calibrated"
-            out += f"\nvalidate ({which}, held-out): {self.calibrated_accuracy.line()}"
-        if self.drift is not None and self.drift_corrected_accuracy is not None:
+            out += f"\nvalidate ({which}, held-out): {self.calibrated_accuracy.line(raw_band)}"
+        if self.drift is not None and self.corrected_accuracy is not None:
             out += (f"\n{self.drift.line()}"
-                    f"\nvalidate (drift-corrected): {self.drift_corrected_accuracy.line()}")
-        return out
+                    f"\nvalidate (round-corrected): {self.corrected_accuracy.line(self.band)}")
+        return "\n".join([out, *self.repeatability_lines()])
 
-    def apply_drift(self, drift: Drift | None) -> None:
-        """Record the anchors' drift and score the predictions scaled by it (scored rows only)."""
-        if drift is None:
-            return
-        self.drift = drift
-        self.rows = [replace(r, drift_corrected=r.predicted * drift.factor) for r in self.rows]
-        scored = [r for r in self.rows if r.role == "score"]
-        self.drift_corrected_accuracy = accuracy([r.drift_corrected for r in scored], [r.measured for r in scored])
+    def repeatability_lines(self) -> list[str]:
+        """What the ground truth did between rounds, the band it supports, and what to do when it is wide."""
+        if self.retest is None:
+            return []
+        out = f"repeatability: networks between rounds, raw: {self.retest.line()}"
+        if self.corrected_retest is not None:
+            out += f"; round-corrected: {self.corrected_retest.line()}"
+        if math.isnan(self.band):
+            return [out + "; time networks in 2 or more rounds to know what accuracy this run supports"]
+        lines = [out + f"; this run supports accuracy claims down to ±{self.band:.1%}"]
+        if not claimable(self.band, 0.05):
+            lines.append(f"the ground truth moved ±{self.band:.1%} (p95) between rounds, more than ±5%: no ±5% "
+                         "share is claimed; run `lutnas doctor`, validate with more --rounds, or at a quieter time")
+        return lines
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -161,7 +191,13 @@ class ValidationReport:
             "rows": [asdict(r) for r in self.rows],
         }
         if self.drift is not None:
-            out["drift"] = {**self.drift.to_dict(), "corrected": asdict(self.drift_corrected_accuracy)}
+            out["drift"] = {**self.drift.to_dict(), "corrected": asdict(self.corrected_accuracy)}
+        if self.retest is not None:
+            out["repeatability"] = {
+                "raw": self.retest.to_dict(),
+                "corrected": self.corrected_retest.to_dict() if self.corrected_retest else None,
+                "band": self.band, "claims": {f"within_{round(c * 100)}": claimable(self.band, c) for c in (0.05, 0.1)},
+            }
         if self.calibration is not None:
             out["calibration"] = {
                 **self.calibration.to_dict(),
@@ -173,49 +209,68 @@ class ValidationReport:
 
 
 def build_report(table_meta: dict[str, Any], archs: Sequence[Sequence[int]], prediction: Any,
-                 measured: Sequence[Any], *, calibrate: bool = False, fit_fraction: float = 1 / 3,
-                 seed: int = 0, kind: str = "linear", stored: Calibration | None = None) -> ValidationReport:
+                 measured: Sequence[NetworkMeasurement], *, calibrate: bool = False, fit_fraction: float = 1 / 3,
+                 seed: int = 0, kind: str = "linear", stored: Calibration | None = None,
+                 track: SpeedTrack | None = None) -> ValidationReport:
     """Rows and statistics from predictions and whole-network measurements (no I/O, no timing).
 
     With `calibrate`, a seeded subset is marked "fit", the calibration is fitted on it, and every
     statistic is computed on the remaining "score" rows only (raw and calibrated). Without it, a
     `stored` calibration (the table's own) is scored the same way: rows of archs it was fitted on
-    are marked "fit" and not scored.
+    are marked "fit" and not scored. With `track` (the anchors timed at every round boundary), every
+    network pass is divided by the drift of its own round and the result is scored as well.
     """
     pred = np.asarray(prediction.latency_ms, dtype=np.float64)
-    meas = np.asarray([m.latency_ms for m in measured], dtype=np.float64)
-    fit_idx, cal, source = np.array([], dtype=np.int64), None, ""
-    if calibrate:
-        fit_idx, _ = split_fit_score(len(archs), fit_fraction, seed)
-        cal = fit_calibration(pred[fit_idx], meas[fit_idx], kind, tuple(measured[i].key for i in fit_idx))
-        source = "fitted here"
-    elif stored is not None:
-        fitted = set(stored.fit_keys)
-        on_fit = np.array([i for i, m in enumerate(measured) if m.key in fitted], dtype=np.int64)
-        if len(on_fit) < len(archs):   # something left to score it on
-            fit_idx, cal, source = on_fit, stored, "stored"
+    truth = ground_truth(measured, track)
+    meas = truth.raw_ms
+    fit_idx, cal, source = _calibration(pred, meas, measured, calibrate, fit_fraction, seed, kind, stored)
     fit_set = set(fit_idx.tolist())
     score_idx = np.array([i for i in range(len(archs)) if i not in fit_set], dtype=np.int64)
     calibrated = cal.apply(pred) if cal is not None else None
-    rows = [
-        ArchRow(arch=list(map(int, a)), predicted=float(pred[i]), low=float(prediction.low_ms[i]),
-                high=float(prediction.high_ms[i]), measured=float(meas[i]),
-                rel_error=float((pred[i] - meas[i]) / meas[i]), unstable=bool(measured[i].unstable),
-                role="fit" if i in fit_set else "score",
-                calibrated=None if calibrated is None else float(calibrated[i]))
-        for i, a in enumerate(archs)
-    ]
+    rows = [_row(i, a, prediction, truth, measured[i], "fit" if i in fit_set else "score", calibrated)
+            for i, a in enumerate(archs)]
     report = ValidationReport(
         table_id=str(table_meta.get("id", "")), space=str(table_meta.get("space", "")),
         resolution=int(table_meta.get("resolution", 0)), target=str(table_meta.get("target", "")),
         runtime=str(table_meta.get("runtime", "")), threads=int(table_meta.get("threads", 1)),
         accuracy=accuracy(pred[score_idx], meas[score_idx]), rows=rows,
-        options=dict(table_meta.get("options", {})),
+        options=dict(table_meta.get("options", {})), drift=track,
+        retest=truth.raw_retest, corrected_retest=truth.corrected_retest,
     )
     if cal is not None:
         report.calibration, report.calibration_source = cal, source
         report.calibrated_accuracy = accuracy(calibrated[score_idx], meas[score_idx])
+    if truth.corrected_ms is not None:
+        report.corrected_accuracy = accuracy(pred[score_idx], truth.corrected_ms[score_idx])
     return report
+
+
+def _calibration(pred: np.ndarray, meas: np.ndarray, measured: Sequence[NetworkMeasurement], calibrate: bool,
+                 fit_fraction: float, seed: int, kind: str,
+                 stored: Calibration | None) -> tuple[np.ndarray, Calibration | None, str]:
+    """(rows used to fit, the calibration, its source): fitted here on a seeded subset, or stored."""
+    if calibrate:
+        fit_idx, _ = split_fit_score(len(measured), fit_fraction, seed)
+        return fit_idx, fit_calibration(pred[fit_idx], meas[fit_idx], kind,
+                                        tuple(measured[i].key for i in fit_idx)), "fitted here"
+    if stored is not None:
+        fitted = set(stored.fit_keys)
+        on_fit = np.array([i for i, m in enumerate(measured) if m.key in fitted], dtype=np.int64)
+        if len(on_fit) < len(measured):   # something left to score it on
+            return on_fit, stored, "stored"
+    return np.array([], dtype=np.int64), None, ""
+
+
+def _row(i: int, arch: Sequence[int], prediction: Any, truth: GroundTruth, measured: NetworkMeasurement,
+         role: str, calibrated: np.ndarray | None) -> ArchRow:
+    pred, meas = float(prediction.latency_ms[i]), float(truth.raw_ms[i])
+    corrected = None if truth.corrected_ms is None else float(truth.corrected_ms[i])
+    return ArchRow(arch=list(map(int, arch)), predicted=pred, low=float(prediction.low_ms[i]),
+                   high=float(prediction.high_ms[i]), measured=meas, rel_error=(pred - meas) / meas,
+                   unstable=bool(measured.unstable), role=role,
+                   calibrated=None if calibrated is None else float(calibrated[i]), corrected=corrected,
+                   corrected_rel_error=None if corrected is None else (pred - corrected) / corrected,
+                   passes_ms=list(truth.raw_passes[i]))
 
 
 def write_report(report: ValidationReport, out_dir: str | Path) -> dict[str, Path]:
@@ -247,10 +302,10 @@ def plot_scatter(report: ValidationReport, path: Path) -> Path:
     if (~score).any():
         ax.scatter(meas[~score], pred[~score], s=18, facecolors="none", edgecolors="tab:orange",
                    label="calibration fit archs")
-    if report.drift_corrected_accuracy is not None:
-        corrected = np.array([r.drift_corrected for r in report.rows])
-        ax.scatter(meas[score], corrected[score], s=12, marker="+", color="0.4",
-                   label=f"x drift {report.drift.factor:.3f}")
+    if report.corrected_accuracy is not None:
+        corrected = np.array([r.corrected for r in report.rows])
+        ax.scatter(corrected[score], pred[score], s=12, marker="+", color="0.4",
+                   label=f"vs round-corrected (drift x{report.drift.overall:.3f})")
     if report.calibrated_accuracy is not None:
         cal = np.array([r.calibrated for r in report.rows])
         ax.scatter(meas[score], cal[score], s=12, marker="x", color="tab:red", label="calibrated")
@@ -299,22 +354,24 @@ def validate(table: LatencyTable, archs: Sequence[Sequence[int]], out_dir: str |
              runner: Runner | None = None, calibrate: bool = False, allow_mismatch: bool = False,
              fit_fraction: float = 1 / 3, seed: int = 0, kind: str = "linear", progress: bool = True,
              work_dir: Path | None = None, cache_dir: Path | None = None, policy: StabilityPolicy | None = None,
-             tuning_db: Path | None = None, anchors: int = DEFAULT_ANCHORS) -> ValidationReport:
+             tuning_db: Path | None = None, anchors: int = DEFAULT_ANCHORS, rounds: int = DEFAULT_ROUNDS,
+             estimator: str | None = None) -> ValidationReport:
     """Measure `archs` as whole networks the way `table` was built, compare, write the report files.
 
     The runner (local by default) must describe the table's device: `table.check_compatible` refuses
     a mismatch naming the field, unless `allow_mismatch` (recorded in the report). With `calibrate`,
-    the fitted calibration is stored with the table (attachment "calibration"). `anchors` table
-    entries are re-timed before and after the networks to measure speed drift (0: none).
+    the fitted calibration is stored with the table (attachment "calibration"). Networks are timed in
+    at least `rounds` rounds; `anchors` table entries (covering networks for an in-network table) are
+    re-timed at every round boundary to correct each round by its drift (0: none). `estimator`
+    summarises the networks (default: the table's own).
     """
-    from lutnas.latency_tables.drift import anchor_entries
-    from lutnas.latency_tables.networks import measure_for_table
-    from lutnas.latency_tables.tuned import table_tuning_db
+    from lutnas.latency_tables.stats import check_estimator
     from lutnas.lowering.targets import target_from_json
     from lutnas.profiler.stability import DEFAULT_POLICY
     from lutnas.spaces import get_space
 
     meta = table.meta
+    check_estimator(estimator or table.estimator)
     space = get_space(meta.space)
     archs = [space.validate(a) for a in archs]
     target = target_from_json(meta.target_name, meta.target_json)
@@ -329,47 +386,43 @@ def validate(table: LatencyTable, archs: Sequence[Sequence[int]], out_dir: str |
     prediction = table.dense().predict(np.asarray(archs, dtype=np.int64))
     stored = stored_calibration(table)   # read with the prediction, before the networks compile and run
     before = load_conditions()
-    threads = runner.threads  # differs from the table's only under allow_mismatch
-    tuning_db = tuning_db or table_tuning_db(table)
-    anchor = _Anchors(table, runner, anchor_entries(table, anchors), target, threads, tuning_db, progress)
-    measured = measure_for_table(table, archs, runner=runner, policy=policy, progress=progress, work_dir=work_dir,
-                                 cache_dir=cache_dir, tuning_db=tuning_db, before_timing=anchor.before)
+    measured, track = time_in_rounds(table, archs, runner, target, policy=policy, rounds=rounds, anchors=anchors,
+                                     estimator=estimator, progress=progress, work_dir=work_dir,
+                                     cache_dir=cache_dir, tuning_db=tuning_db)
     info = {"id": meta.id, "space": meta.space, "resolution": meta.resolution, "target": meta.target_name,
             "runtime": meta.runtime, "threads": meta.threads, "options": meta.options}
     report = build_report(info, archs, prediction, measured, calibrate=calibrate, fit_fraction=fit_fraction,
-                          seed=seed, kind=kind, stored=stored)
-    report.apply_drift(anchor.after())
+                          seed=seed, kind=kind, stored=stored, track=track)
     report.allow_mismatch = bool(allow_mismatch)
     report.mismatched = list(mismatched)
     report.conditions = {"before": before, "after": load_conditions(), "pipeline": meta.pipeline,
-                         "fingerprint_id": meta.fingerprint_id}
+                         "fingerprint_id": meta.fingerprint_id, "rounds": rounds, "anchors": anchors,
+                         "estimator": measured[0].estimator if measured else table.estimator}
     if calibrate:
         store_calibration(table, report)
     write_report(report, out_dir)
     return report
 
 
-class _Anchors:
-    """Compiles the anchor entries up front, times them before and after the networks (drift.py)."""
+def time_in_rounds(table: LatencyTable, archs: Sequence[tuple[int, ...]], runner: Runner, target: TargetSpec, *,
+                   policy: StabilityPolicy, rounds: int, anchors: int, estimator: str | None, progress: bool,
+                   work_dir: Path | None, cache_dir: Path | None,
+                   tuning_db: Path | None) -> tuple[list[NetworkMeasurement], SpeedTrack | None]:
+    """The networks timed in rounds with the table's anchors timed at every round boundary (interleaved)."""
+    from lutnas.latency_tables.drift import BoundaryTimer, anchors_for
+    from lutnas.latency_tables.jobs import work_dir_for
+    from lutnas.latency_tables.networks import measure_for_table
+    from lutnas.latency_tables.tuned import table_tuning_db
 
-    def __init__(self, table: LatencyTable, runner: Runner, then: dict[str, float], target: TargetSpec, threads: int,
-                 tuning_db: Path | None, progress: bool) -> None:
-        from lutnas.latency_tables.drift import anchor_jobs
-        from lutnas.latency_tables.jobs import work_dir_for
-
-        self.then, self.runner, self._before = then, runner, {}
-        self.jobs = anchor_jobs(table, list(then), target, threads, work_dir_for(Path(table.path)), tuning_db,
-                                progress) if then else {}
-
-    def before(self) -> None:
-        from lutnas.latency_tables.drift import time_anchors
-
-        self._before = time_anchors(self.runner, self.jobs)
-
-    def after(self) -> Drift | None:
-        from lutnas.latency_tables.drift import drift_from, time_anchors
-
-        return drift_from(self.then, self._before, time_anchors(self.runner, self.jobs)) if self.jobs else None
+    threads = runner.threads  # differs from the table's only under allow_mismatch
+    tuning_db = tuning_db or table_tuning_db(table)
+    anchor_set = anchors_for(table, anchors, runner=runner, target=target, threads=threads,
+                             work_dir=work_dir_for(Path(table.path)), tuning_db=tuning_db, progress=progress)
+    timer = BoundaryTimer(anchor_set) if anchor_set is not None else None
+    measured = measure_for_table(table, archs, runner=runner, policy=policy, progress=progress, work_dir=work_dir,
+                                 cache_dir=cache_dir, tuning_db=tuning_db, min_rounds=rounds, at_boundary=timer,
+                                 estimator=estimator)
+    return measured, timer.track() if timer is not None else None
 
 
 def stored_calibration(table: LatencyTable) -> Calibration | None:

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 from lutnas.errors import DeviceError, NumericsError
 from lutnas.lowering.artifact import verify_artifact
 from lutnas.profiler.measurement import MeasureJob
-from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, StableResult, measure_stable
+from lutnas.profiler.rounds import measure_stable
+from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, StableResult
 
 if TYPE_CHECKING:
     from lutnas.lowering.targets import TargetSpec

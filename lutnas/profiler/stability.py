@@ -5,22 +5,16 @@ Within one pass a measurement is unstable when its coefficient of variation (std
 max / min). Across passes, the medians of the passes that were stable on their own must agree within
 `drift_max` (relative to the smaller median). Noise on a shared machine is bursty, so a re-measure
 is worth most when it is *not* back-to-back with the pass it repeats: `verdict()` is a pure function
-of the passes so far, letting a caller (the latency-table profiler) run pass 1 over every block, then
-pass 2 over only the blocks that need it; `measure_stable()` is the simple loop for one job, with a
-`between` callback to put other work (or a pause) between passes. Every pass is kept.
+of the passes so far, so the one measuring loop (`rounds.measure_in_rounds`) can run pass 1 over every
+job, then pass 2 over only the jobs that need it. Every pass is kept.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from lutnas.profiler.measurement import Measurement
-
-if TYPE_CHECKING:
-    from lutnas.profiler.measurement import MeasureJob
-    from lutnas.profiler.runners import Runner
 
 
 @dataclass(frozen=True)
@@ -100,29 +94,6 @@ def verdict(passes: Sequence[Measurement], policy: StabilityPolicy = DEFAULT_POL
             reason = f"{len(calm)} stable pass(es) < min_passes {policy.min_passes}"
     more = bool(reason) and len(passes) < policy.max_passes
     return Verdict(stable=not reason, needs_more=more, reason=reason, median_ms=median)
-
-
-def measure_stable(
-    runner: Runner,
-    job: MeasureJob,
-    policy: StabilityPolicy = DEFAULT_POLICY,
-    between: Callable[[int], None] | None = None,
-    first: Sequence[Measurement] = (),
-) -> StableResult:
-    """Measure `job` in passes until `verdict()` is stable or `max_passes` is reached.
-
-    `between(next_pass_no)` runs before every pass after the first one (measure other jobs there,
-    or sleep), so re-measurements are not back-to-back. `first` resumes from passes already taken.
-    """
-    passes = list(first)
-    while True:
-        if passes and between is not None:
-            between(len(passes) + 1)
-        m = runner.measure(job)
-        passes.append(assess(replace(m, pass_no=len(passes) + 1), policy))
-        v = verdict(passes, policy)
-        if not v.needs_more:
-            return StableResult(tuple(passes), v)
 
 
 def _pooled_median(passes: Sequence[Measurement]) -> float:
