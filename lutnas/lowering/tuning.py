@@ -150,6 +150,7 @@ def fused_module(model: Any, input_shape: tuple[int, ...], target: Any, layout: 
     import tvm
     from tvm import relax
 
+    from lutnas.lowering.fold import fold_in_numpy
     from lutnas.lowering.layout import layout_passes
 
     if not isinstance(model, tvm.IRModule):
@@ -166,6 +167,7 @@ def fused_module(model: Any, input_shape: tuple[int, ...], target: Any, layout: 
         model = _import(proto, tuple(input_shape), name)
     seq = tvm.transform.Sequential([
         *layout_passes(layout),
+        fold_in_numpy(),   # as the pipeline does: the weights' transposes, without one LLVM build each
         relax.transform.LegalizeOps(),
         relax.transform.AnnotateTIROpPattern(),
         relax.transform.FoldConstant(),
