@@ -550,24 +550,49 @@ def _warn_if_drifted(drift, tolerance: float = 0.10) -> None:
 # ---- search -------------------------------------------------------------------------------------
 
 
+class _SearchNumber(click.ParamType):
+    """An int or float option of `search` with a lower bound; a bad value is one `error:` line (a
+    LutnasError), not click's usage block."""
+
+    def __init__(self, kind: type, low: float, strict: bool = False, note: str = "") -> None:
+        self.kind, self.low, self.strict, self.note = kind, low, strict, note
+        self.name = kind.__name__
+
+    def convert(self, value, param, ctx):
+        import math
+
+        name = param.opts[0] if param is not None else "value"
+        try:
+            number = self.kind(value)
+        except (TypeError, ValueError):
+            raise LutnasError(f"{name}: {value!r} is not {'an integer' if self.kind is int else 'a number'}") from None
+        if not math.isfinite(number) or number < self.low or (self.strict and number == self.low):
+            rule = f"{'a finite number ' if self.kind is float else ''}{'>' if self.strict else '>='} {self.low:g}{self.note}"
+            raise LutnasError(f"{name} must be {rule}, got {value}")
+        return number
+
+
 @cli.command("search")
 @click.option("--db", type=click.Path(path_type=Path), required=True, help="latency table database")
 @click.option("--table", "table_id", default=None, help="table id (needed if the db holds several)")
 @click.option("--strategy", required=True, help="fbnet | proxyless | evolution")
-@click.option("--latency-ms", type=float, required=True, help="latency target (dnas) / budget (evolution)")
+@click.option("--latency-ms", type=_SearchNumber(float, 0, strict=True), required=True,
+              help="latency target (dnas) / budget (evolution)")
 @click.option("--data", "data_source", default="digits", show_default=True,
               help="'digits' (built in), an .npz with x/y, or an ImageFolder directory")
-@click.option("--epochs", type=int, default=10, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--epochs", type=_SearchNumber(int, 1), default=10, show_default=True)
+@click.option("--seed", type=_SearchNumber(int, 0), default=0, show_default=True)
 @click.option("--proxy", default="naswot", show_default=True, help="evolution: naswot | synflow | supernet")
-@click.option("--population", type=int, default=32, show_default=True)
-@click.option("--generations", type=int, default=20, show_default=True)
+@click.option("--population", type=_SearchNumber(int, 2), default=32, show_default=True)
+@click.option("--generations", type=_SearchNumber(int, 1), default=20, show_default=True)
 @click.option("--latency-loss", default=None, help="fbnet | mul#log | add#linear | none (strategy default)")
-@click.option("--train-resolution", type=int, default=32, show_default=True,
+@click.option("--train-resolution", type=_SearchNumber(int, 8), default=32, show_default=True,
               help="supernet / proxy input size (the LUT keeps the table's resolution)")
-@click.option("--width-mult", type=float, default=0.25, show_default=True, help="supernet width")
-@click.option("--batch-size", type=int, default=64, show_default=True)
-@click.option("--batches-per-epoch", type=int, default=None)
+@click.option("--width-mult", type=_SearchNumber(float, 0, strict=True), default=0.25, show_default=True,
+              help="supernet width")
+@click.option("--batch-size", type=_SearchNumber(int, 2, note=" (train-mode BatchNorm needs two images)"), default=64,
+              show_default=True)
+@click.option("--batches-per-epoch", type=_SearchNumber(int, 1), default=None)
 @click.option("--calibrated", is_flag=True,
               help="Search with the table's stored calibration (profile --fit-networks, validate --calibrate; e.g. "
               "for lutnas-cpu tables, whose blocks alone run faster than inside a network).")

@@ -8,6 +8,7 @@ on a few batches of scikit-learn's digits.
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -292,3 +293,50 @@ def test_cli_search_on_a_measured_table_feeds_predict_and_lower(tmp_path, proxyl
                       "--out", str(tmp_path / "lowered"))
     assert lowered.returncode == 0, lowered.stderr
     assert (tmp_path / "lowered" / "model.x86.so").is_file()
+
+
+@pytest.mark.parametrize("count,batch", [(449, 64), (9, 2), (3, 2), (2, 7), (15, 7), (64, 64), (65, 64)])
+def test_fold_batches_cover_everything_and_never_leave_one(count, batch):
+    from lutnas.search.data import fold_batches
+
+    chunks = fold_batches(count, batch)
+    sizes = [c.stop - c.start for c in chunks]
+    assert sum(sizes) == count and chunks[0].start == 0
+    assert all(a.stop == b.start for a, b in itertools.pairwise(chunks))
+    assert min(sizes) >= 2 and max(sizes) <= batch + 1
+
+
+@pytest.mark.parametrize("count,batch", [(1, 64), (0, 2), (5, 1)])
+def test_fold_batches_refuse_what_cannot_train(count, batch):
+    from lutnas.search.data import fold_batches
+
+    with pytest.raises(DataError):
+        fold_batches(count, batch)
+
+
+@pytest.mark.parametrize("field,value", [("population", 0), ("generations", 0), ("batch_size", 1), ("epochs", 0),
+                                         ("latency_ms", -1.0), ("latency_ms", float("nan")), ("width_mult", 0.0),
+                                         ("warmup_epochs", -1), ("batches_per_epoch", 0)])
+def test_search_options_refuse_absurd_values(field, value):
+    with pytest.raises(LutnasError, match=field):
+        tiny(**{field: value})
+
+
+@pytest.mark.parametrize("option,value", [("--population", "0"), ("--batch-size", "1"), ("--epochs", "0"),
+                                          ("--generations", "-2"), ("--latency-ms", "0")])
+def test_cli_search_refuses_absurd_values_in_one_line(tmp_path, capsys, option, value):
+    from lutnas.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "--db", str(tmp_path / "x.db"), "--strategy", "fbnet", "--latency-ms", "5",
+              option, value, "--out", str(tmp_path / "out")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and option in err and value in err
+
+
+def test_too_small_a_dataset_is_one_clear_error(tmp_path):
+    tiny_npz = tmp_path / "three.npz"
+    np.savez(tiny_npz, x=np.zeros((3, 8, 8), np.float32), y=np.array([0, 1, 0]))
+    with pytest.raises(DataError, match="too few to search"):
+        load_data(str(tiny_npz), RES)

@@ -9,6 +9,7 @@ options: SearchOptions) -> SearchResult`` registered under its name in `STRATEGI
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -45,6 +46,24 @@ class SearchOptions:
     generations: int = 20
     log_path: Path | None = None
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        """Absurd values fail here, in one line, rather than as a traceback or an all-zero arch later."""
+        problems = [f"{name} must be {rule}, got {value}" for name, value, rule, ok in (
+            ("latency_ms", self.latency_ms, "a finite number > 0", math.isfinite(self.latency_ms) and self.latency_ms > 0),
+            ("epochs", self.epochs, ">= 1", self.epochs >= 1),
+            ("batch_size", self.batch_size, ">= 2 (train-mode BatchNorm)", self.batch_size >= 2),
+            ("batches_per_epoch", self.batches_per_epoch, ">= 1",
+             self.batches_per_epoch is None or self.batches_per_epoch >= 1),
+            ("width_mult", self.width_mult, "> 0", self.width_mult > 0),
+            ("warmup_epochs", self.warmup_epochs, ">= 0", self.warmup_epochs >= 0),
+            ("temperature", self.temperature, "> 0", self.temperature > 0),
+            ("population", self.population, ">= 2", self.population >= 2),
+            ("generations", self.generations, ">= 1", self.generations >= 1),
+            ("seed", self.seed, ">= 0", self.seed >= 0),
+        ) if not ok]
+        if problems:
+            raise LutnasError(f"search options: {'; '.join(problems)}")
 
 
 @dataclass

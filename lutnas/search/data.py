@@ -24,6 +24,7 @@ from lutnas.errors import LutnasError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 SPLIT_SEED = 0
+MIN_BATCH = 2  # train-mode BatchNorm needs two values per channel
 
 
 class DataError(LutnasError):
@@ -43,13 +44,32 @@ class SearchData:
     resolution: int
 
     def batches(self, split: str, batch_size: int, rng: np.random.Generator, limit: int | None = None):
-        """Shuffled (x, y) mini-batches of one split; at most `limit` batches."""
+        """Shuffled (x, y) mini-batches of one split (`fold_batches`: none smaller than 2); at most `limit`."""
         x, y = (self.train_x, self.train_y) if split == "train" else (self.val_x, self.val_y)
         order = rng.permutation(len(y))
-        starts = range(0, len(order), batch_size)
-        for start in starts if limit is None else starts[:limit]:
-            idx = order[start : start + batch_size]
+        chunks = fold_batches(len(order), batch_size, what=f"{self.name} {split} split")
+        for chunk in chunks if limit is None else chunks[:limit]:
+            idx = order[chunk]
             yield x[idx], y[idx]
+
+
+def fold_batches(count: int, batch_size: int, what: str = "data") -> list[slice]:
+    """Consecutive batches of `batch_size` over `count` items, none smaller than MIN_BATCH.
+
+    BatchNorm in train mode needs more than one value per channel: a final batch of one image meets a
+    1x1 feature map late in the network and fails (or, at larger maps, normalizes one image by its own
+    statistics). A remainder smaller than MIN_BATCH is folded into the batch before it, so every item is
+    still seen once an epoch.
+    """
+    if batch_size < MIN_BATCH:
+        raise DataError(f"batch size must be at least {MIN_BATCH} (train-mode BatchNorm), got {batch_size}")
+    if count < MIN_BATCH:
+        raise DataError(f"{what} holds {count} image(s); a search needs at least {MIN_BATCH} per split")
+    starts = list(range(0, count, batch_size))
+    if count - starts[-1] < MIN_BATCH:
+        starts.pop()
+    ends = starts[1:] + [count]
+    return [slice(a, b) for a, b in zip(starts, ends)]
 
 
 def load_data(source: str, resolution: int, val_fraction: float = 0.25, max_samples: int | None = None):
@@ -138,9 +158,10 @@ def _prepare(name, images, labels, resolution, val_fraction, max_samples) -> Sea
     order = np.random.default_rng(SPLIT_SEED).permutation(len(labels))
     if max_samples is not None:
         order = order[:max_samples]
-    n_val = max(1, round(len(order) * val_fraction))
-    if len(order) - n_val < 1:
-        raise DataError(f"{name}: too few samples ({len(order)}) for a train/validation split")
+    n_val = max(MIN_BATCH, round(len(order) * val_fraction))
+    if len(order) - n_val < MIN_BATCH:
+        raise DataError(f"{name}: {len(order)} images are too few to search: the train and validation splits "
+                        f"need at least {MIN_BATCH} each")
     x = torch.from_numpy(np.ascontiguousarray(images[order]))
     x = F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False)
     if x.shape[1] == 1:

@@ -30,6 +30,7 @@ from lutnas.search.base import (
     progress_bar,
     repair_arch,
 )
+from lutnas.search.data import fold_batches
 from lutnas.search.latency_loss import LatencyObjective
 from lutnas.search.supernet import Supernet
 
@@ -81,7 +82,7 @@ def run_dnas(steps: DnasSteps, table: Any, space: Any, data: Any, options: Searc
     w_opt = torch.optim.SGD(supernet.parameters(), lr=options.lr_weights, momentum=0.9, weight_decay=4e-5)
     a_opt = torch.optim.Adam([params.alpha], lr=options.lr_arch, betas=(0.9, 0.999), weight_decay=0.0)
     log = EpochLog(options.log_path)
-    n_batches = math.ceil(len(data.train_y) / options.batch_size)
+    n_batches = len(fold_batches(len(data.train_y), options.batch_size, what=f"{data.name} train split"))
     if options.batches_per_epoch is not None:
         n_batches = min(n_batches, options.batches_per_epoch)
     with progress_bar(options.progress) as bar:

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from lutnas.search.base import progress_bar
+from lutnas.search.data import fold_batches
 from lutnas.search.supernet import Supernet, single
 
 
@@ -27,7 +28,7 @@ def train_supernet_uniform(space: Any, data: Any, options: Any, resolution: int)
     rng = np.random.default_rng(options.seed)
     supernet = Supernet(space, resolution, data.num_classes, options.width_mult)
     opt = torch.optim.SGD(supernet.parameters(), lr=options.lr_weights, momentum=0.9, weight_decay=4e-5)
-    n_batches = -(-len(data.train_y) // options.batch_size)
+    n_batches = len(fold_batches(len(data.train_y), options.batch_size, what=f"{data.name} train split"))
     if options.batches_per_epoch is not None:
         n_batches = min(n_batches, options.batches_per_epoch)
     supernet.train()
@@ -52,9 +53,8 @@ def inherited_accuracy(supernet: Supernet, arch: Sequence[int], data: Any, optio
     correct = 0
     try:
         with torch.no_grad():
-            for start in range(0, len(data.val_y), max(options.batch_size, 128)):
-                x = data.val_x[start : start + max(options.batch_size, 128)]
-                y = data.val_y[start : start + len(x)]
+            for chunk in fold_batches(len(data.val_y), max(options.batch_size, 128), what=f"{data.name} val split"):
+                x, y = data.val_x[chunk], data.val_y[chunk]
                 correct += int((supernet(x, single(arch)).argmax(1) == y).sum())
     finally:
         for m, momentum in momenta.items():
