@@ -23,8 +23,9 @@ from helpers import run_lutnas as lutnas
 
 
 def one_line_error(proc: subprocess.CompletedProcess, *needles: str, code: int = 2) -> str:
-    """Assert `proc` failed with exit `code` and one stderr line (besides warnings) holding every needle."""
-    lines = [line for line in proc.stderr.strip().splitlines() if not line.startswith("warning: ")]
+    """Assert `proc` failed with exit `code` and one stderr line (besides warnings and the resolved
+    `build: ...` line compiling commands print first) holding every needle."""
+    lines = [line for line in proc.stderr.strip().splitlines() if not line.startswith(("warning: ", "build: "))]
     assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr and len(lines) == 1, proc.stderr
     err = lines[0]
