@@ -8,12 +8,13 @@ from lutnas.lowering.lower import LoweredArtifact, lower
 from lutnas.lowering.numerics import NumericsReport, check_numerics
 from lutnas.lowering.onnx_io import export_onnx, load_onnx
 from lutnas.lowering.ort import ort_session
-from lutnas.lowering.pipeline import DEFAULT_PIPELINE, build_pipeline
+from lutnas.lowering.pipeline import DEFAULT_PIPELINE, BuildChoice, build_pipeline, resolve_build
 from lutnas.lowering.targets import TargetSpec, get_target, target_names
 from lutnas.lowering.tvm_build import BuiltModule, build
 
 __all__ = [
     "DEFAULT_PIPELINE",
+    "BuildChoice",
     "BuiltModule",
     "LoweredArtifact",
     "NumericsReport",
@@ -26,5 +27,6 @@ __all__ = [
     "load_onnx",
     "lower",
     "ort_session",
+    "resolve_build",
     "target_names",
 ]

@@ -30,8 +30,8 @@ from lutnas.lowering.rules.base import (
     analyse,
     inline_chain,
     largest_divisor,
-    output_channel_axis,
     pow2_divisor,
+    reduction_shape,
     static_extents,
     vector_lanes,
 )
@@ -54,11 +54,10 @@ def conv_parts(func: Any, channel_axis: int = 1, broadcast_last: bool = False) -
     """A fused 2-d convolution whose output channel is spatial iterator `channel_axis` (1: NCHW,
     3: NHWC), with an elementwise epilogue; None for anything else. `broadcast_last` lets the last
     epilogue block have another shape (squeeze-excite's gate multiplied over the feature map)."""
+    shape = reduction_shape(func)
+    if shape is None or shape[0] != "SSSSRRR" or shape[2] != channel_axis:
+        return None
     parts = analyse(func)
-    if parts is None or parts.reduction is None or parts.kinds != "SSSSRRR":
-        return None
-    if output_channel_axis(parts.sch, parts.reduction) != channel_axis:
-        return None
     # the epilogue must be elementwise over the conv's output: same 4-d iteration space
     for block in parts.consumers[:-1] if broadcast_last else parts.consumers:
         if static_extents(parts.sch, parts.sch.get_loops(block)) != parts.extents[:4]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lutnas.lowering.rules.base import Rule, analyse, output_channel_axis, pow2_divisor, vector_lanes
+from lutnas.lowering.rules.base import Rule, analyse, pow2_divisor, reduction_shape, vector_lanes
 from lutnas.lowering.rules.elementwise import lane_partial_sums
 
 if TYPE_CHECKING:
@@ -28,15 +28,14 @@ class PixelGEMV(Rule):
     name = "pixel-gemv"
 
     def apply(self, func: Any, target: tvm.target.Target, tunable: bool) -> Any:
-        parts = analyse(func)
-        if parts is None or parts.reduction is None or parts.kinds != "SSSSRRR":
-            return None
-        if output_channel_axis(parts.sch, parts.reduction) != 1:
-            return None  # NHWC: the channels-last conv rule vectorizes over output channels
-        _n, _f, h, w, rc, kh, kw = parts.extents
+        shape = reduction_shape(func)
+        if shape is None or shape[0] != "SSSSRRR" or shape[2] != 1:
+            return None  # (NHWC: the channels-last conv rule vectorizes over output channels)
+        _n, _f, h, w, rc, kh, kw = shape[1]
         lanes = pow2_divisor(rc, vector_lanes(target))  # 168 input channels: 8-float partial sums
         if (h, w, kh, kw) != (1, 1, 1, 1) or lanes < 4 or rc < 2 * lanes:
             return None
+        parts = analyse(func)
         sch = parts.sch
         for block in parts.producers:
             sch.compute_inline(block)
