@@ -356,7 +356,7 @@ def _cli(env: dict, *args: str):
 
 
 def _one_line_error(result, *needles: str) -> None:
-    lines = [ln for ln in result.stderr.strip().splitlines() if ln.strip()]
+    lines = [ln for ln in result.stderr.strip().splitlines() if ln.strip() and not ln.startswith("build: ")]
     assert result.returncode != 0 and len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ") and all(n in lines[0] for n in needles), lines[0]
 

@@ -239,8 +239,9 @@ def test_llvm_on_threads_builds_the_same_library(tmp_path):
     objects) compute bit for bit what one module does, in memory and from the exported library;
     `lower` checks numerics on the library it wrote."""
     from lutnas.lowering.codegen import compile_relax, export_executable
+    from lutnas.lowering.frontend import import_onnx
     from lutnas.lowering.pipeline import build_pipeline
-    from lutnas.lowering.tvm_build import BuiltModule, _import
+    from lutnas.lowering.tvm_build import BuiltModule
 
     path = export_onnx(tiny_net(), SHAPE, tmp_path / "tiny.onnx")
     target = get_target("x86", mcpu="znver1")
@@ -248,7 +249,7 @@ def test_llvm_on_threads_builds_the_same_library(tmp_path):
     x = np.random.default_rng(5).standard_normal(SHAPE, dtype=np.float32)
     outs = {}
     for jobs in (1, 2):
-        exe = compile_relax(_import(load_onnx(path), SHAPE, "tiny"), tgt, build_pipeline("lutnas-cpu", tgt), jobs=jobs)
+        exe = compile_relax(import_onnx(path, SHAPE).mod, tgt, build_pipeline("lutnas-cpu", tgt), jobs=jobs)
         assert len(exe.mod._collect_dso_modules()) == jobs       # one LLVM library per thread
         built = BuiltModule(exe, target, "lutnas-cpu", SHAPE)
         export_executable(exe, tmp_path / f"jobs{jobs}.so", jobs=jobs)
