@@ -131,15 +131,16 @@ def _timed_compile(onnx_path: Path, resolution: int, choice):
     import tvm
 
     from lutnas.lowering.codegen import compile_relax
+    from lutnas.lowering.frontend import import_onnx
     from lutnas.lowering.onnx_io import load_onnx
     from lutnas.lowering.pipeline import build_pipeline
-    from lutnas.lowering.tvm_build import BuiltModule, _import
+    from lutnas.lowering.tvm_build import BuiltModule
 
     phases: dict[str, tuple[float, float]] = {}
     target = choice.target.tvm_target()
     shape = (1, 3, resolution, resolution)
     with _span(phases, "onnx import"):
-        mod = _import(load_onnx(onnx_path), shape, "net")
+        mod = import_onnx(load_onnx(onnx_path), shape).mod
     timing = _PassTimes()
     with _span(phases, "tir + llvm"), tvm.transform.PassContext(instruments=[timing]):
         executable = compile_relax(mod, target, build_pipeline(choice.pipeline, target) or "default")
