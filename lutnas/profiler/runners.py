@@ -127,12 +127,7 @@ class LocalRunner:
         """Time one kernel of a kernel library alone (`profiler.kernel_timing`)."""
         check_kernel_job(job, self.runtime, self.target.name, self.threads)
         check_tvm_threads(self.threads)
-        kind = self.target.device_type
-        lib = self._cached(job.library_path, lambda path: tvm_runtime.load_module(path, kind))
-        try:
-            dev = tvm_runtime.device_for(kind)
-        except DeviceError:
-            raise DeviceError(f"no {kind} device here to time kernel {job.key}") from None
+        lib, dev = self._library_on_device(job.library_path, f"kernel {job.key}")
         with timing_lock(LOCAL):
             m = time_kernel(lib, dev, job)
         return assess(m, self.policy)
@@ -169,12 +164,16 @@ class LocalRunner:
         return self._loaded[key]
 
     def _tvm_module(self, job: MeasureJob) -> tuple[Any, Any]:
+        return self._library_on_device(job.library_path, repr(job.key))
+
+    def _library_on_device(self, library_path: Path | None, what: str) -> tuple[Any, Any]:
+        """(loaded library, device) for timing `what`; `DeviceError` where this machine has no such device."""
         kind = self.target.device_type
-        lib = self._cached(job.library_path, lambda path: tvm_runtime.load_module(path, kind))
+        lib = self._cached(library_path, lambda path: tvm_runtime.load_module(path, kind))
         try:
             dev = tvm_runtime.device_for(kind)
         except DeviceError:
-            raise DeviceError(f"no {kind} device here to time {job.key!r}") from None
+            raise DeviceError(f"no {kind} device here to time {what}") from None
         return lib, dev
 
     def _ort_session(self, job: MeasureJob) -> Any:
