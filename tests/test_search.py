@@ -31,6 +31,16 @@ from lutnas.spaces.blocks import Block
 RES = 32
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Tiny tensors gain nothing from threads, and OpenMP barriers stall badly on a busy shared machine
+    (a 32 px single-path step took 1-5 s with 2 threads under load, 0.1 s with one)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _rough_cost_ms(block: Block) -> float:
     """1e-6 ms per MAC of a cruder MAC count than block_macs: the numbers these tests always used."""
     s, (_, _, h, w) = block.spec, block.input_shape
@@ -91,9 +101,9 @@ def test_latency_objectives_are_differentiable(proxyless, mode):
 @pytest.mark.parametrize("strategy", ["fbnet", "proxyless"])
 def test_latency_weight_lowers_searched_latency(digits, proxyless, strategy):
     space, table = proxyless
-    plain = run_search(strategy, table, space, digits, tiny(latency_loss="none", lr_arch=0.1))
+    plain = run_search(strategy, table, space, digits, tiny(latency_loss="none", lr_arch=0.1, arch_every=1))
     heavy = run_search(strategy, table, space, digits,
-                       tiny(latency_loss="add#linear", loss_lambda=50.0, lr_arch=0.1,
+                       tiny(latency_loss="add#linear", loss_lambda=50.0, lr_arch=0.1, arch_every=1,
                             latency_ms=min_latency_ms(table)))
     assert heavy.latency_ms < plain.latency_ms
     assert heavy.log[-1]["expected_latency_ms"] < heavy.log[0]["expected_latency_ms"] or len(heavy.log) == 1

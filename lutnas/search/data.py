@@ -72,7 +72,7 @@ def fold_batches(count: int, batch_size: int, what: str = "data") -> list[slice]
     return [slice(a, b) for a, b in zip(starts, ends)]
 
 
-def load_data(source: str, resolution: int, val_fraction: float = 0.25, max_samples: int | None = None):
+def load_data(source: str, resolution: int, val_fraction: float = 0.2, max_samples: int | None = None):
     """`digits`, an .npz file or an ImageFolder directory -> SearchData at `resolution`."""
     if source == "digits":
         images, labels = _digits()

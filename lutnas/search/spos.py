@@ -27,7 +27,8 @@ def train_supernet_uniform(space: Any, data: Any, options: Any, resolution: int)
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
     supernet = Supernet(space, resolution, data.num_classes, options.width_mult)
-    opt = torch.optim.SGD(supernet.parameters(), lr=options.lr_weights, momentum=0.9, weight_decay=4e-5)
+    opt = torch.optim.SGD(supernet.parameters(), lr=options.lr_weights or 0.05, momentum=0.9,
+                          weight_decay=4e-5)
     n_batches = len(fold_batches(len(data.train_y), options.batch_size, what=f"{data.name} train split"))
     if options.batches_per_epoch is not None:
         n_batches = min(n_batches, options.batches_per_epoch)
