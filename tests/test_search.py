@@ -179,7 +179,8 @@ def test_naswot_prefix_cache_and_threads_give_the_plain_score(digits):
 
 
 def test_scoring_rewrites_keep_every_path_function(digits):
-    """BN folding and 1x1 convs as linear layers change the ops, not what a path computes."""
+    """Batch-statistics BN and 1x1 convs as linear layers change the ops, not what a path computes in
+    train mode (the mode NASWOT scores in), whatever running statistics the plain model holds."""
     import copy
 
     from lutnas.search.inference import PointwiseLinear, for_scoring
@@ -188,21 +189,57 @@ def test_scoring_rewrites_keep_every_path_function(digits):
     space = get_space("proxyless")
     options = SearchOptions(latency_ms=1.0, batch_size=8, width_mult=0.25, seed=0)
     plain = _init_supernet(space, digits, options, 224)
-    with torch.no_grad():   # non-trivial BN statistics, so folding has something to fold
+    with torch.no_grad():   # running statistics that eval mode would use and train mode must not
         for m in plain.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.running_mean.uniform_(-0.5, 0.5)
                 m.running_var.uniform_(0.5, 2.0)
     fast = for_scoring(copy.deepcopy(plain))
     assert sum(isinstance(m, PointwiseLinear) for m in fast.modules()) > 20
-    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    norms = [m for m in fast.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and all(m.running_mean is None and not m.track_running_stats for m in norms)
     x = digits.train_x[:8].contiguous(memory_format=torch.channels_last)
     rng = np.random.default_rng(2)
+    plain.train()
     with torch.no_grad():
         for _ in range(3):
             arch = space.sample(rng)
             want, got = _PathModel(plain, arch)(x), _PathModel(fast, arch)(x)
-            assert torch.allclose(got, want, rtol=1e-4, atol=1e-5)
+            assert torch.allclose(got, want, rtol=1e-4, atol=1e-4)
+            assert not torch.allclose(_PathModel(plain.eval(), arch)(x), want, rtol=1e-2, atol=1e-2)
+            plain.train()
+
+
+def test_naswot_scores_in_train_mode_like_the_reference(digits):
+    """The evolution proxy (rewrites, prefix cache) scores an arch as the reference does: the plain
+    network in train mode, codes at every ReLU-family unit; eval mode would score something else."""
+    from lutnas.search.naswot import naswot_logdet
+    from lutnas.search.proxies import _init_supernet, _PathModel, make_estimator
+
+    space = get_space("proxyless")
+    options = SearchOptions(latency_ms=1.0, batch_size=16, width_mult=0.25, seed=0)
+    estimate = make_estimator("naswot", space, digits, options, 224)
+    plain = _init_supernet(space, digits, options, 224)
+    g = torch.Generator().manual_seed(options.seed)   # the proxy's batch (see proxies._naswot)
+    x = digits.train_x[torch.randperm(len(digits.train_y), generator=g)[:16]]
+
+    def reference(arch, train: bool):
+        codes: list[torch.Tensor] = []
+        hooks = [m.register_forward_hook(lambda _m, _i, out: codes.append((out.flatten(1) > 0).double()))
+                 for m in plain.modules() if type(m).__name__ in ("ReLU6", "ReLU", "Hardswish")]
+        plain.train(train)
+        with torch.no_grad():
+            _PathModel(plain, arch)(x)
+        for h in hooks:
+            h.remove()
+        c = torch.cat(codes, dim=1)
+        return naswot_logdet(c @ c.T + (1 - c) @ (1 - c).T)
+
+    rng = np.random.default_rng(7)
+    archs = [space.sample(rng) for _ in range(4)]
+    train_mode = [reference(a, train=True) for a in archs]
+    assert estimate.many(archs) == pytest.approx(train_mode, rel=1e-3)
+    assert [reference(a, train=False) for a in archs] != pytest.approx(train_mode, rel=1e-3)
 
 
 def test_npz_loader_refuses_pickled_arrays(tmp_path):

@@ -1,12 +1,14 @@
 """The NASWOT score ("Neural Architecture Search without Training", Mellor et al., ICML 2021), fast.
 
 The binary codes c_i of a mini-batch at every ReLU-family unit define the kernel
-K = C C^T + (1 - C)(1 - C)^T (agreements in Hamming terms); the score is log|det K|.
+K = C C^T + (1 - C)(1 - C)^T (agreements in Hamming terms); the score is log|det K|. As in the
+reference, the untrained network runs in train mode: BatchNorm normalizes by the batch's statistics.
 
 K is a sum over units, so it is a sum over the blocks of a network: `NaswotPaths` runs single
 paths through a supernet block by block and keeps, per (block position, choices so far), the block's
 output and the kernel summed up to it. A path that shares its first k layers with one scored before
-starts from there. Evolution's children share long prefixes with their parents, so late generations,
+starts from there. That reuse is exact in train mode too: a block's batch statistics are a function of
+its input batch, which the prefix fixes (the whole batch always runs together). Evolution's children share long prefixes with their parents, so late generations,
 the bulk of a search, run only their last few blocks (the cache is LRU, bounded in bytes). A
 population is scored by one thread per core at once (`score_many`); hooks fold codes per thread.
 """
@@ -26,16 +28,23 @@ CACHE_BYTES = 256 << 20
 
 
 def naswot_score(model: Any, x: Any) -> float:
-    """log|det K| of the binary activation-pattern kernel over the batch `x`, for any torch model."""
+    """log|det K| of the binary activation-pattern kernel over the batch `x`, for any torch model.
+
+    The model runs in train mode, as the reference scores (batch-statistics BatchNorm; running
+    statistics move as in any train-mode pass), and is put back in its mode afterwards.
+    """
     import torch
 
     codes = ActivationCodes(model)
+    was_training = model.training
     try:
         codes.start(codes.empty(x.shape[0]))
+        model.train()
         with torch.no_grad():
             model(x)
         state = codes.finish()
     finally:
+        model.train(was_training)
         codes.close()
     if not codes.seen:
         raise LutnasError("naswot needs ReLU-family activations; the model has none")

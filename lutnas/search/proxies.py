@@ -2,7 +2,8 @@
 
 - ``naswot``: "Neural Architecture Search without Training" (Mellor et al., ICML 2021): the binary
   activation codes c_i of a mini-batch at every ReLU-family unit define the kernel
-  K = C C^T + (1 - C)(1 - C)^T (agreements in Hamming terms); the score is log|det K|.
+  K = C C^T + (1 - C)(1 - C)^T (agreements in Hamming terms); the score is log|det K|, with
+  BatchNorm on batch statistics (train mode, as the reference scores).
 - ``synflow``: "Pruning neural networks without any data by iteratively conserving synaptic flow"
   (Tanaka et al., NeurIPS 2020), used as a NAS proxy (Abdelfattah et al., ICLR 2021): weights replaced
   by their absolute values, an all-ones input in float64, R = sum(output), score = sum |theta * dR/dtheta|
