@@ -132,7 +132,7 @@ def test_zero_cost_proxies_finite_and_discriminative(digits):
     space = get_space("proxyless")
     rng = np.random.default_rng(1)
     archs = [space.sample(rng) for _ in range(3)]
-    x = digits.train_x[:32]
+    x = digits.images("train", range(32))[0]
     naswot, synflow = [], []
     for arch in archs:
         torch.manual_seed(0)
@@ -152,7 +152,7 @@ def test_naswot_prefix_cache_and_threads_give_the_plain_score(digits):
     space = get_space("proxyless")
     options = SearchOptions(latency_ms=1.0, batch_size=16, width_mult=0.25, seed=0)
     supernet = for_scoring(_init_supernet(space, digits, options, 224))
-    x = digits.train_x[:16].contiguous(memory_format=torch.channels_last)
+    x = digits.images("train", range(16))[0].contiguous(memory_format=torch.channels_last)
     rng = np.random.default_rng(5)
     base = list(space.sample(rng))
     archs = [tuple(base[:k] + list(space.sample(rng))[k:]) for k in (0, 5, 12, 20, 21)]  # shared prefixes
@@ -198,7 +198,7 @@ def test_scoring_rewrites_keep_every_path_function(digits):
     assert sum(isinstance(m, PointwiseLinear) for m in fast.modules()) > 20
     norms = [m for m in fast.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert norms and all(m.running_mean is None and not m.track_running_stats for m in norms)
-    x = digits.train_x[:8].contiguous(memory_format=torch.channels_last)
+    x = digits.images("train", range(8))[0].contiguous(memory_format=torch.channels_last)
     rng = np.random.default_rng(2)
     plain.train()
     with torch.no_grad():
@@ -221,7 +221,7 @@ def test_naswot_scores_in_train_mode_like_the_reference(digits):
     estimate = make_estimator("naswot", space, digits, options, 224)
     plain = _init_supernet(space, digits, options, 224)
     g = torch.Generator().manual_seed(options.seed)   # the proxy's batch (see proxies._naswot)
-    x = digits.train_x[torch.randperm(len(digits.train_y), generator=g)[:16]]
+    x = digits.images("train", torch.randperm(len(digits.train_y), generator=g)[:16])[0]
 
     def reference(arch, train: bool):
         codes: list[torch.Tensor] = []
@@ -254,7 +254,7 @@ def test_npz_loader_reads_images(tmp_path):
     rng = np.random.default_rng(0)
     np.savez(good, x=rng.random((20, 16, 16, 3)).astype(np.float32), y=np.arange(20) % 4)
     data = load_data(str(good), RES)
-    assert data.train_x.shape[1:] == (3, RES, RES) and data.num_classes == 4
+    assert data.images("train", [0])[0].shape[1:] == (3, RES, RES) and data.num_classes == 4
     assert len(data.train_y) + len(data.val_y) == 20
 
 
@@ -296,17 +296,70 @@ def test_cli_unknown_strategy_is_one_line(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "fbnet" in err and "proxyless" in err
 
 
-def test_image_folder_loader(tmp_path):
+def _image_folder(root, per_class=10, classes=("cat", "dog")):
     from PIL import Image
 
     rng = np.random.default_rng(0)
-    for cls in ("cat", "dog"):
-        (tmp_path / cls).mkdir()
-        for k in range(3):
-            Image.fromarray((rng.random((12, 12, 3)) * 255).astype(np.uint8)).save(tmp_path / cls / f"{k}.png")
-    data = load_data(str(tmp_path), RES)
-    assert data.num_classes == 2 and data.val_x.shape[1:] == (3, RES, RES)
-    assert sorted(torch.cat([data.train_y, data.val_y]).tolist()) == [0, 0, 0, 1, 1, 1]
+    for c, cls in enumerate(classes):
+        (root / cls).mkdir()
+        for k in range(per_class):
+            size = (40, 30) if k % 2 else (25, 50)
+            pixels = (rng.random((size[1], size[0], 3)) * 127 + 64 * c).astype(np.uint8)
+            Image.fromarray(pixels).save(root / cls / f"{k}.png")
+    (root / "cat" / "notes.txt").write_text("not an image")
+    return root
+
+
+def test_image_folder_streams_with_workers_and_transforms(tmp_path):
+    """An ImageFolder split holds file paths, not pixels; batches come through DataLoader workers, the
+    train split randomly cropped and flipped (two passes differ), the held-out split centre-cropped
+    (identical every pass); no batch is smaller than 2."""
+    from lutnas.search.image_folder import FolderImages
+
+    data = load_data(str(_image_folder(tmp_path)), RES, val_fraction=0.2, workers=2)
+    assert data.num_classes == 2 and (len(data.train_y), len(data.val_y)) == (16, 4)
+    assert sorted(torch.cat([data.train_y, data.val_y]).tolist()) == [0] * 10 + [1] * 10
+    assert isinstance(data.train, FolderImages)
+    held = sum(t.numel() for t in vars(data.train).values() if isinstance(t, torch.Tensor))
+    assert held == len(data.train_y) + 6   # labels, mean and std: no pixels
+    for split, augmented in (("train", True), ("val", False)):
+        passes = []
+        for _ in range(2):
+            batches = list(data.batches(split, 7, np.random.default_rng(0)))
+            assert all(x.shape[1:] == (3, RES, RES) and len(x) == len(y) >= 2 for x, y in batches)
+            passes.append(torch.cat([x for x, _ in batches]))
+        assert len(passes[0]) == len(data.train_y if split == "train" else data.val_y)
+        assert torch.equal(passes[0], passes[1]) != augmented
+    x, _ = data.images("train", range(16))
+    assert abs(float(x.mean())) < 0.2 and 0.6 < float(x.std()) < 1.4   # standardized by the train statistics
+
+
+def test_image_folder_reads_lazily_and_names_a_bad_file(tmp_path):
+    root = _image_folder(tmp_path, per_class=4)
+    data = load_data(str(root), RES, val_fraction=0.25)
+    victim = data.train.paths[len(data.train_y) - 1]
+    with open(victim, "wb") as fh:
+        fh.write(b"not a png")
+    with pytest.raises(DataError, match="unreadable image") as err:
+        list(data.batches("train", 2, np.random.default_rng(0)))
+    assert victim in str(err.value) and len(str(err.value).splitlines()) == 1
+
+
+def test_image_transforms():
+    from PIL import Image
+
+    from lutnas.search.image_folder import centre_crop, random_resized_crop, to_tensor
+
+    ramp = np.tile(np.arange(200, dtype=np.uint8)[None, :, None], (100, 1, 3))   # value = x coordinate
+    img = Image.fromarray(ramp)
+    centre = to_tensor(centre_crop(img, 35))   # short side 100 -> 40 px; the middle 35 of 80 columns
+    assert centre.shape == (3, 35, 35)
+    assert float(centre[0, :, 17].mean()) * 255 == pytest.approx(100, abs=2)
+    assert float(centre[0, :, 0].mean()) * 255 == pytest.approx(100 - 100 * 35 / 40 / 2, abs=3)
+    torch.manual_seed(0)
+    crops = [to_tensor(random_resized_crop(img, 16)) for _ in range(8)]
+    assert all(c.shape == (3, 16, 16) for c in crops)
+    assert len({round(float(c[0, 0, 0]), 3) for c in crops}) > 4   # crops start at different columns
 
 
 def _lutnas(*args: str) -> subprocess.CompletedProcess:
@@ -387,3 +440,42 @@ def test_too_small_a_dataset_is_one_clear_error(tmp_path):
     np.savez(tiny_npz, x=np.zeros((3, 8, 8), np.float32), y=np.array([0, 1, 0]))
     with pytest.raises(DataError, match="too few to search"):
         load_data(str(tiny_npz), RES)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message where torch sees no CUDA device")
+def test_device_cuda_without_cuda_is_one_line(tmp_path, capsys):
+    from lutnas.cli import main
+    from lutnas.search.base import resolve_device
+
+    assert resolve_device("auto").type == "cpu"
+    with pytest.raises(LutnasError, match="sees no CUDA device"):
+        resolve_device("cuda")
+    with pytest.raises(LutnasError, match="unknown device"):
+        resolve_device("tpu")
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "--db", str(tmp_path / "x.db"), "--strategy", "fbnet", "--latency-ms", "5",
+              "--device", "cuda", "--out", str(tmp_path / "out")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "CUDA" in err
+
+
+def test_cli_warm_up_must_leave_architecture_epochs(tmp_path, capsys):
+    from lutnas.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["search", "--db", str(tmp_path / "x.db"), "--strategy", "proxyless", "--latency-ms", "5",
+              "--epochs", "2", "--warmup-epochs", "2", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--warmup-epochs" in err
+
+
+@pytest.mark.parametrize("strategy", ["fbnet", "proxyless"])
+def test_mixed_precision_steps_run(digits, proxyless, strategy):
+    """The autocast path (bfloat16; what CUDA runs by default) on CPU: it trains and keeps the latency
+    term in float64."""
+    space, table = proxyless
+    result = run_search(strategy, table, space, digits, tiny(amp=True, epochs=1, batches_per_epoch=2, arch_every=1,
+                                                             batch_size=16))
+    space.validate(result.arch)
+    assert np.isfinite(result.log[0]["train_loss"]) and np.isfinite(result.log[0]["val_loss"])

@@ -22,6 +22,10 @@ from lutnas.errors import ArchError, LutnasError
 from lutnas.registry import Registry
 
 
+class DataError(LutnasError):
+    """A data source is missing, unreadable or malformed, or too small to search."""
+
+
 @dataclass(frozen=True)
 class SearchOptions:
     """Knobs of all strategies; each strategy reads the ones it uses. latency_ms is the target/budget."""
@@ -45,6 +49,8 @@ class SearchOptions:
     proxy: str = "naswot"  # evolution accuracy estimate: naswot | synflow | supernet
     population: int = 32
     generations: int = 20
+    device: str = "auto"  # auto (CUDA when torch sees one) | cpu | cuda | cuda:N
+    amp: bool | None = None  # mixed precision; None: on for CUDA
     log_path: Path | None = None
     progress: bool = True
 
@@ -84,6 +90,26 @@ class SearchResult:
 
 Strategy = Callable[..., SearchResult]
 STRATEGIES: Registry[Strategy] = Registry("search strategy")
+
+
+def resolve_device(name: str) -> Any:
+    """`auto` -> CUDA when torch sees a device, else CPU; `cuda` without one is a one-line error."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise LutnasError(f"unknown device {name!r}; valid: auto, cpu, cuda, cuda:N")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
+        raise LutnasError(f"device {name!r}: torch {torch.__version__} ({build}) sees no CUDA device")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise LutnasError(f"device {name!r}: {err}") from None
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise LutnasError(f"device {name!r}: torch sees {torch.cuda.device_count()} CUDA device(s)")
+    return device
 
 
 def predict_one(table: Any, arch: Sequence[int]) -> tuple[float, float, float]:

@@ -13,7 +13,8 @@ plan and the log. The plan follows the papers:
   batch after every N-th weight step.
 
 Weights: SGD (momentum 0.9), the recipe's weight decay / Nesterov / label smoothing, learning rate
-cosine-decayed over all weight steps. Architecture: Adam with the recipe's rate and betas; arch steps
+cosine-decayed over all weight steps. Supernet, alpha and the latency table live on `options.device`;
+on CUDA the steps run under mixed precision (`Precision`). Architecture: Adam with the recipe's rate and betas; arch steps
 back-propagate to alpha only (`backward(inputs=...)`), which skips every weight gradient.
 The FBNet temperature is T0 * exp(-decay * epoch) (`temperature_at`).
 """
@@ -38,6 +39,7 @@ from lutnas.search.base import (
     make_result,
     progress_bar,
     repair_arch,
+    resolve_device,
 )
 from lutnas.search.data import fold_batches
 from lutnas.search.latency_loss import LatencyObjective, make_objective
@@ -71,6 +73,37 @@ class DnasRecipe:
 
 
 @dataclass
+class Precision:
+    """Mixed precision where asked (default: on CUDA): bfloat16 autocast where the GPU has it, else
+    float16 with loss scaling; full precision otherwise. The latency term stays float64."""
+
+    device_type: str
+    dtype: torch.dtype | None = None
+    scaler: torch.amp.GradScaler | None = None
+
+    @staticmethod
+    def for_device(device: torch.device, amp: bool | None) -> Precision:
+        if not (device.type == "cuda" if amp is None else amp):
+            return Precision(device.type)
+        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            return Precision("cuda", torch.float16, torch.amp.GradScaler("cuda"))
+        return Precision(device.type, torch.bfloat16)
+
+    def autocast(self) -> torch.autocast:
+        return torch.autocast(self.device_type, dtype=self.dtype, enabled=self.dtype is not None)
+
+    def backward(self, loss: torch.Tensor, inputs: list[torch.Tensor] | None = None) -> None:
+        (loss if self.scaler is None else self.scaler.scale(loss)).backward(inputs=inputs)
+
+    def step(self, optimizer: torch.optim.Optimizer) -> None:
+        if self.scaler is None:
+            optimizer.step()
+            return
+        self.scaler.step(optimizer)
+        self.scaler.update()
+
+
+@dataclass
 class DnasState:
     """What the step functions see: the supernet, arch params, objective, options, epoch values."""
 
@@ -78,6 +111,8 @@ class DnasState:
     params: ArchParams
     objective: LatencyObjective
     options: SearchOptions
+    device: torch.device
+    precision: Precision
     temperature: float = 1.0
     epoch: int = 0
     scratch: dict = field(default_factory=dict)  # per-step values a strategy keeps between calls
@@ -124,18 +159,22 @@ class Optimizers:
 
 
 class _Meter:
-    def __init__(self) -> None:
-        self.loss = self.correct = self.count = 0.0
+    """Loss and accuracy sums kept as tensors on the device: read once an epoch, not once a step."""
 
-    def add(self, loss: float, logits: torch.Tensor, y: torch.Tensor) -> None:
-        self.loss += loss * len(y)
-        self.correct += float((logits.argmax(1) == y).sum())
+    def __init__(self) -> None:
+        self.loss: Any = 0.0
+        self.correct: Any = 0
+        self.count = 0
+
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
+        self.loss = self.loss + loss.detach().float() * len(y)
+        self.correct = self.correct + (logits.argmax(1) == y).sum()
         self.count += len(y)
 
     def means(self) -> tuple[float | None, float | None]:
         if not self.count:
             return None, None
-        return self.loss / self.count, self.correct / self.count
+        return float(self.loss) / self.count, float(self.correct) / self.count
 
 
 def temperature_at(options: SearchOptions, epoch: int) -> float:
@@ -145,10 +184,12 @@ def temperature_at(options: SearchOptions, epoch: int) -> float:
 
 def run_dnas(steps: DnasSteps, table: Any, space: Any, data: Any, options: SearchOptions) -> SearchResult:
     check_table_space(table, space)
+    device = resolve_device(options.device)
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
-    supernet = Supernet(space, table.resolution, data.num_classes, options.width_mult)
-    state = DnasState(supernet, ArchParams(table), steps.recipe.objective(table, options), options)
+    supernet = Supernet(space, table.resolution, data.num_classes, options.width_mult).to(device)
+    state = DnasState(supernet, ArchParams(table, device), steps.recipe.objective(table, options), options, device,
+                      Precision.for_device(device, options.amp))
     plan = EpochPlan.of(data, options, steps.recipe)
     opts = _optimizers(state, steps.recipe, plan)
     held_out = _endless(data, options.batch_size, rng)
@@ -202,24 +243,28 @@ def _run_epoch(steps: DnasSteps, state: DnasState, data: Any, plan: EpochPlan, o
 
 
 def _weight_step(steps: DnasSteps, state: DnasState, x: Any, y: Any, opts: Optimizers, meter: _Meter) -> None:
+    x, y = x.to(state.device, non_blocking=True), y.to(state.device, non_blocking=True)
     opts.weights.zero_grad(set_to_none=True)
-    logits = state.supernet(x, steps.weight_mix(state))
-    loss = F.cross_entropy(logits, y, label_smoothing=steps.recipe.label_smoothing)
-    loss.backward()
-    opts.weights.step()
+    with state.precision.autocast():
+        logits = state.supernet(x, steps.weight_mix(state))
+        loss = F.cross_entropy(logits, y, label_smoothing=steps.recipe.label_smoothing)
+    state.precision.backward(loss)
+    state.precision.step(opts.weights)
     opts.schedule.step()
-    meter.add(float(loss.detach()), logits.detach(), y)
+    meter.add(loss, logits.detach(), y)
 
 
 def _arch_step(steps: DnasSteps, state: DnasState, x: Any, y: Any, opts: Optimizers, meter: _Meter) -> None:
+    x, y = x.to(state.device, non_blocking=True), y.to(state.device, non_blocking=True)
     opts.arch.zero_grad(set_to_none=True)
-    loss, logits = steps.arch_loss(state, x, y)
-    loss.backward(inputs=[state.params.alpha])
-    opts.arch.step()
+    with state.precision.autocast():
+        loss, logits = steps.arch_loss(state, x, y)
+    state.precision.backward(loss, inputs=[state.params.alpha])
+    state.precision.step(opts.arch)
     if steps.after_arch_step is not None:
         steps.after_arch_step(state)
-    logits = logits.detach()
-    meter.add(float(F.cross_entropy(logits.float(), y)), logits, y)
+    logits = logits.detach().float()
+    meter.add(F.cross_entropy(logits, y), logits, y)
 
 
 def _epoch_record(name: str, state: DnasState, train: _Meter, val: _Meter, arch_on: bool) -> dict:

@@ -38,7 +38,7 @@ def naswot_score(model: Any, x: Any) -> float:
     codes = ActivationCodes(model)
     was_training = model.training
     try:
-        codes.start(codes.empty(x.shape[0]))
+        codes.start(codes.empty(x.shape[0], x.device))
         model.train()
         with torch.no_grad():
             model(x)
@@ -71,10 +71,10 @@ class ActivationCodes:
                          for m in model.modules() if type(m).__name__ in ACTIVATIONS]
 
     @staticmethod
-    def empty(batch: int) -> tuple[Any, int]:
+    def empty(batch: int, device: Any = None) -> tuple[Any, int]:
         import torch
 
-        return torch.zeros(batch, batch, dtype=torch.float32), 0
+        return torch.zeros(batch, batch, dtype=torch.float32, device=device), 0
 
     def start(self, state: tuple[Any, int]) -> None:
         """Fold this thread's next codes into `state` (which is not modified: addmm is out of place)."""
@@ -169,7 +169,7 @@ class NaswotPaths:
     def score(self, arch: Sequence[int]) -> float:
         import torch
 
-        state, layer, prefix = self.codes.empty(self.x.shape[0]), 0, ()
+        state, layer, prefix = self.codes.empty(self.x.shape[0], self.x.device), 0, ()
         x = self.x
         for pos, (kind, segment) in enumerate(zip(self.supernet.kinds, self.supernet.segments)):
             module = segment
