@@ -573,6 +573,10 @@ class _SearchNumber(click.ParamType):
               help="weight-only epochs first, part of --epochs (default: fbnet 10/90, proxyless 40/160 of them)")
 @click.option("--arch-every", type=_SearchNumber(int, 1), default=None,
               help="proxyless: an architecture step after every N weight steps (default 5)")
+@click.option("--lr-weights", type=_SearchNumber(float, 0, strict=True), default=None,
+              help="supernet SGD rate (default: the paper's, scaled linearly to --batch-size)")
+@click.option("--lr-arch", type=_SearchNumber(float, 0, strict=True), default=None,
+              help="architecture Adam rate (default: fbnet 0.01, proxyless 1e-3)")
 @click.option("--seed", type=_SearchNumber(int, 0), default=0, show_default=True)
 @click.option("--proxy", default="naswot", show_default=True, help="evolution: naswot | synflow | supernet")
 @click.option("--population", type=_SearchNumber(int, 2), default=32, show_default=True)
@@ -590,7 +594,7 @@ class _SearchNumber(click.ParamType):
               "for lutnas-cpu tables, whose blocks alone run faster than inside a network).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
 def search_cmd(db, table_id, strategy, latency_ms, data_source, val_fraction, max_samples, workers, device, amp,
-               epochs, warmup_epochs, arch_every, seed, proxy, population, generations, latency_loss,
+               epochs, warmup_epochs, arch_every, lr_weights, lr_arch, seed, proxy, population, generations, latency_loss,
                train_resolution, width_mult, batch_size, batches_per_epoch, calibrated, out_dir) -> None:
     """Search an architecture against a latency table (FBNet, ProxylessNAS or NSGA-II)."""
     from lutnas.search.base import STRATEGIES, SearchOptions, resolve_device
@@ -611,7 +615,8 @@ def search_cmd(db, table_id, strategy, latency_ms, data_source, val_fraction, ma
     options = SearchOptions(latency_ms=latency_ms, epochs=epochs, seed=seed, proxy=proxy, population=population,
                             generations=generations, latency_loss=latency_loss, width_mult=width_mult,
                             batch_size=batch_size, batches_per_epoch=batches_per_epoch, warmup_epochs=warmup_epochs,
-                            arch_every=arch_every, device=str(torch_device), amp=amp)
+                            arch_every=arch_every, lr_weights=lr_weights, lr_arch=lr_arch, device=str(torch_device),
+                            amp=amp)
     data = load_data(data_source, train_resolution, val_fraction, max_samples, workers,
                      pin_memory=torch_device.type == "cuda")
     _note_stored_calibration(db, table_id, calibrated)

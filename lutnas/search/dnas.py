@@ -12,10 +12,11 @@ plan and the log. The plan follows the papers:
 - ``arch_every=N`` (ProxylessNAS's released code, N = 5): an architecture step on the next held-out
   batch after every N-th weight step.
 
-Weights: SGD (momentum 0.9), the recipe's weight decay / Nesterov / label smoothing, learning rate
-cosine-decayed over all weight steps. Supernet, alpha and the latency table live on `options.device`;
-on CUDA the steps run under mixed precision (`Precision`). Architecture: Adam with the recipe's rate and betas; arch steps
-back-propagate to alpha only (`backward(inputs=...)`), which skips every weight gradient.
+Weights: SGD (momentum 0.9), the recipe's weight decay / Nesterov / label smoothing, the paper's
+learning rate scaled linearly from its batch size to ours, cosine-decayed over all weight steps.
+Supernet, alpha and the latency table live on `options.device`; on CUDA the steps run under mixed
+precision (`Precision`). Architecture: Adam with the recipe's rate and betas; arch steps back-propagate
+to alpha only (`backward(inputs=...)`), which skips every weight gradient.
 The FBNet temperature is T0 * exp(-decay * epoch) (`temperature_at`).
 """
 
@@ -30,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lutnas.errors import LutnasError
 from lutnas.search.base import (
     ArchParams,
     EpochLog,
@@ -45,6 +47,8 @@ from lutnas.search.data import fold_batches
 from lutnas.search.latency_loss import LatencyObjective, make_objective
 from lutnas.search.supernet import LayerMix, Supernet
 
+WEIGHT_GRAD_CLIP = 1000.0  # total-norm clip of weight gradients: binds only on blow-ups (see `_weight_step`)
+
 
 @dataclass(frozen=True)
 class DnasRecipe:
@@ -52,7 +56,8 @@ class DnasRecipe:
 
     name: str
     latency_loss: str
-    lr_weights: float
+    lr_weights: float  # the paper's initial rate at `reference_batch`, scaled linearly to the batch size
+    reference_batch: int
     weight_decay: float
     nesterov: bool
     label_smoothing: float
@@ -66,6 +71,13 @@ class DnasRecipe:
         if options.warmup_epochs is not None:
             return options.warmup_epochs
         return round(self.warmup_share * options.epochs)
+
+    def weights_lr(self, options: SearchOptions) -> float:
+        """The paper's rate times batch / its batch (the linear scaling rule, Goyal et al. 2017): 0.1 at
+        192 diverged within one epoch at batch 2 (NaN weights)."""
+        if options.lr_weights is not None:
+            return options.lr_weights
+        return self.lr_weights * options.batch_size / self.reference_batch
 
     def objective(self, table: Any, options: SearchOptions) -> LatencyObjective:
         return make_objective(options.latency_loss or self.latency_loss, table, options.latency_ms,
@@ -95,12 +107,19 @@ class Precision:
     def backward(self, loss: torch.Tensor, inputs: list[torch.Tensor] | None = None) -> None:
         (loss if self.scaler is None else self.scaler.scale(loss)).backward(inputs=inputs)
 
-    def step(self, optimizer: torch.optim.Optimizer) -> None:
-        if self.scaler is None:
+    def step(self, optimizer: torch.optim.Optimizer, max_norm: float = math.inf) -> float:
+        """One step with the gradients' total norm clipped to `max_norm`; none where a gradient is not
+        finite, as loss scaling skips an overflowed step. Returns the norm before clipping."""
+        if self.scaler is not None:
+            self.scaler.unscale_(optimizer)
+        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+        if self.scaler is not None:
+            self.scaler.step(optimizer)
+            self.scaler.update()
+        elif math.isfinite(norm):
             optimizer.step()
-            return
-        self.scaler.step(optimizer)
-        self.scaler.update()
+        return norm
 
 
 @dataclass
@@ -165,6 +184,8 @@ class _Meter:
         self.loss: Any = 0.0
         self.correct: Any = 0
         self.count = 0
+        self.skipped = 0  # steps left out for a gradient that was not finite
+        self.clipped = 0  # steps whose gradient norm was clipped
 
     def add(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
         self.loss = self.loss + loss.detach().float() * len(y)
@@ -200,6 +221,7 @@ def run_dnas(steps: DnasSteps, table: Any, space: Any, data: Any, options: Searc
         for epoch in range(options.epochs):
             state.epoch, state.temperature = epoch, temperature_at(options, epoch)
             record = _run_epoch(steps, state, data, plan, opts, rng, held_out, lambda: bar.advance(task))
+            _check_finite(steps.recipe.name, state, record)
             record["lr_weights"] = opts.schedule.get_last_lr()[0]
             log.write(record)
             bar.update(task, status=f"E[LAT] {record['expected_latency_ms']:.3f} ms "
@@ -207,9 +229,18 @@ def run_dnas(steps: DnasSteps, table: Any, space: Any, data: Any, options: Searc
     return _result(state, table, space, log.records)
 
 
+def _check_finite(name: str, state: DnasState, record: dict) -> None:
+    """A diverged search stops with the cause rather than returning the argmax of NaN logits."""
+    losses = [record[k] for k in ("train_loss", "val_loss") if record[k] is not None]
+    if all(math.isfinite(v) for v in losses) and bool(torch.isfinite(state.params.alpha).all()):
+        return
+    raise LutnasError(f"{name} diverged in epoch {state.epoch} (loss or architecture logits not finite); "
+                      f"lower the learning rates (--lr-weights, --lr-arch) or raise --batch-size")
+
+
 def _optimizers(state: DnasState, recipe: DnasRecipe, plan: EpochPlan) -> Optimizers:
     options = state.options
-    weights = torch.optim.SGD(state.supernet.parameters(), lr=options.lr_weights or recipe.lr_weights,
+    weights = torch.optim.SGD(state.supernet.parameters(), lr=recipe.weights_lr(options),
                               momentum=0.9, nesterov=recipe.nesterov, weight_decay=recipe.weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(weights, T_max=options.epochs * plan.weight_steps)
     arch = torch.optim.Adam([state.params.alpha], lr=options.lr_arch or recipe.lr_arch, betas=recipe.arch_betas,
@@ -243,13 +274,22 @@ def _run_epoch(steps: DnasSteps, state: DnasState, data: Any, plan: EpochPlan, o
 
 
 def _weight_step(steps: DnasSteps, state: DnasState, x: Any, y: Any, opts: Optimizers, meter: _Meter) -> None:
+    """One SGD step on a train batch, gradient norm clipped to WEIGHT_GRAD_CLIP.
+
+    Neither paper clips, and at ordinary batches this never binds (proxyless, batch 64, 32 px digits:
+    norms 20-100 over 3 epochs). At batch 2 a late BatchNorm sees two values per channel (1x1 maps at
+    32 px) and its backward scales by 1 / |a - b|: norms of 1e4-1e12, and unclipped the weights were
+    NaN within the first epoch (FBNet, seed 3).
+    """
     x, y = x.to(state.device, non_blocking=True), y.to(state.device, non_blocking=True)
     opts.weights.zero_grad(set_to_none=True)
     with state.precision.autocast():
         logits = state.supernet(x, steps.weight_mix(state))
         loss = F.cross_entropy(logits, y, label_smoothing=steps.recipe.label_smoothing)
     state.precision.backward(loss)
-    state.precision.step(opts.weights)
+    norm = state.precision.step(opts.weights, max_norm=WEIGHT_GRAD_CLIP)
+    meter.skipped += not math.isfinite(norm)
+    meter.clipped += norm > WEIGHT_GRAD_CLIP
     opts.schedule.step()
     meter.add(loss, logits.detach(), y)
 
@@ -260,7 +300,7 @@ def _arch_step(steps: DnasSteps, state: DnasState, x: Any, y: Any, opts: Optimiz
     with state.precision.autocast():
         loss, logits = steps.arch_loss(state, x, y)
     state.precision.backward(loss, inputs=[state.params.alpha])
-    state.precision.step(opts.arch)
+    meter.skipped += not math.isfinite(state.precision.step(opts.arch))
     if steps.after_arch_step is not None:
         steps.after_arch_step(state)
     logits = logits.detach().float()
@@ -285,6 +325,8 @@ def _epoch_record(name: str, state: DnasState, train: _Meter, val: _Meter, arch_
         "train_acc": train_acc,
         "val_loss": val_loss,
         "val_acc": val_acc,
+        "skipped_steps": {"weights": train.skipped, "arch": val.skipped},
+        "clipped_weight_steps": train.clipped,
         "argmax_arch": list(arch),
     }
 

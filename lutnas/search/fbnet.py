@@ -6,7 +6,8 @@ m_l = GumbelSoftmax(alpha_l, T) (eq. 5); T starts at T0 = 5.0 and is annealed by
 epoch. The architecture loss is CE * alpha * (log LAT)^beta, alpha = 0.2, beta = 0.6 (eq. 6), with
 LAT = fixed + sum_l sum_i m_{l,i} * LUT[l, i] (eq. 7): the latency of the same Gumbel sample that ran
 the forward pass, so the CE and latency gradients both scale with 1/T. Each epoch first trains the
-weights on the 80% split (SGD, momentum 0.9, weight decay 1e-4, cosine from 0.1), then alpha on the
+weights on the 80% split (SGD, momentum 0.9, weight decay 1e-4, cosine from 0.1 at batch 192, scaled
+linearly to the batch size), then alpha on the
 20% split (Adam, lr 0.01, weight decay 5e-4), after weight-only warm-up epochs (10 of 90).
 The final architecture is the per-layer argmax (the paper samples six and trains them from scratch).
 """
@@ -22,9 +23,9 @@ from lutnas.search.base import STRATEGIES, SearchOptions, SearchResult
 from lutnas.search.dnas import DnasRecipe, DnasState, DnasSteps, run_dnas
 from lutnas.search.supernet import LayerMix
 
-FBNET = DnasRecipe(name="fbnet", latency_loss="fbnet", lr_weights=0.1, weight_decay=1e-4, nesterov=False,
-                   label_smoothing=0.0, lr_arch=0.01, arch_betas=(0.9, 0.999), arch_weight_decay=5e-4,
-                   warmup_share=10 / 90, arch_every=None)
+FBNET = DnasRecipe(name="fbnet", latency_loss="fbnet", lr_weights=0.1, reference_batch=192, weight_decay=1e-4,
+                   nesterov=False, label_smoothing=0.0, lr_arch=0.01, arch_betas=(0.9, 0.999),
+                   arch_weight_decay=5e-4, warmup_share=10 / 90, arch_every=None)
 
 
 def gumbel_weights(state: DnasState, with_grad: bool) -> torch.Tensor:

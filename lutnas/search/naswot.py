@@ -4,13 +4,14 @@ The binary codes c_i of a mini-batch at every ReLU-family unit define the kernel
 K = C C^T + (1 - C)(1 - C)^T (agreements in Hamming terms); the score is log|det K|. As in the
 reference, the untrained network runs in train mode: BatchNorm normalizes by the batch's statistics.
 
-K is a sum over units, so it is a sum over the blocks of a network: `NaswotPaths` runs single
-paths through a supernet block by block and keeps, per (block position, choices so far), the block's
-output and the kernel summed up to it. A path that shares its first k layers with one scored before
-starts from there. That reuse is exact in train mode too: a block's batch statistics are a function of
-its input batch, which the prefix fixes (the whole batch always runs together). Evolution's children share long prefixes with their parents, so late generations,
-the bulk of a search, run only their last few blocks (the cache is LRU, bounded in bytes). A
-population is scored by one thread per core at once (`score_many`); hooks fold codes per thread.
+K is a sum over units, so it is a sum over the blocks of a network: `NaswotPaths` runs single paths
+through a supernet block by block and keeps, per (block position, choices so far), the block's output
+and the kernel summed up to it. A path that shares its first k layers with one scored before starts from
+there. That reuse is exact in train mode too: a block's batch statistics are a function of its input
+batch, which the prefix fixes (the whole batch always runs together). Evolution's children share long
+prefixes with their parents, so late generations, the bulk of a search, run only their last few blocks
+(the cache is LRU, bounded in bytes). A population is scored by one thread per core at once
+(`score_many`); hooks fold codes per thread.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 Search on Target Task and Hardware", ICLR 2019), with the settings of its released search code.
 
 Weight step: one path per layer sampled from p = softmax(alpha); only that path runs (SGD, Nesterov
-momentum 0.9, weight decay 4e-5, label smoothing 0.1, cosine from 0.025). Architecture step (after
+momentum 0.9, weight decay 4e-5, label smoothing 0.1, cosine from 0.025 at batch 256, scaled linearly
+to the batch size). Architecture step (after
 every 5th weight step, on the next held-out batch, once the warm-up epochs are over): two paths per
 layer are sampled from p, their probabilities renormalized (p~), one of them made active by sampling
 p~, and binary gates g (1 on the active path, 0 on the other) multiply their outputs. The gradient is
@@ -27,9 +28,9 @@ from lutnas.search.base import STRATEGIES, SearchOptions, SearchResult
 from lutnas.search.dnas import DnasRecipe, DnasState, DnasSteps, run_dnas
 from lutnas.search.supernet import LayerMix
 
-PROXYLESS = DnasRecipe(name="proxyless", latency_loss="mul#log", lr_weights=0.025, weight_decay=4e-5, nesterov=True,
-                       label_smoothing=0.1, lr_arch=1e-3, arch_betas=(0.0, 0.999), arch_weight_decay=0.0,
-                       warmup_share=40 / 160, arch_every=5)
+PROXYLESS = DnasRecipe(name="proxyless", latency_loss="mul#log", lr_weights=0.025, reference_batch=256,
+                       weight_decay=4e-5, nesterov=True, label_smoothing=0.1, lr_arch=1e-3, arch_betas=(0.0, 0.999),
+                       arch_weight_decay=0.0, warmup_share=40 / 160, arch_every=5)
 
 
 def binary_gates(pair_logits: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
