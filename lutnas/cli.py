@@ -551,11 +551,11 @@ def _warn_if_drifted(drift, tolerance: float = 0.10) -> None:
 
 
 class _SearchNumber(click.ParamType):
-    """An int or float option of `search` with a lower bound; a bad value is one `error:` line (a
-    LutnasError), not click's usage block."""
+    """An int or float option of `search` with bounds (`low`, inclusive unless `strict`; `high` exclusive);
+    a bad value is one `error:` line (a LutnasError), not click's usage block."""
 
-    def __init__(self, kind: type, low: float, strict: bool = False, note: str = "") -> None:
-        self.kind, self.low, self.strict, self.note = kind, low, strict, note
+    def __init__(self, kind: type, low: float, strict: bool = False, note: str = "", high: float | None = None) -> None:
+        self.kind, self.low, self.strict, self.note, self.high = kind, low, strict, note, high
         self.name = kind.__name__
 
     def convert(self, value, param, ctx):
@@ -566,9 +566,11 @@ class _SearchNumber(click.ParamType):
             number = self.kind(value)
         except (TypeError, ValueError):
             raise LutnasError(f"{name}: {value!r} is not {'an integer' if self.kind is int else 'a number'}") from None
-        if not math.isfinite(number) or number < self.low or (self.strict and number == self.low):
-            rule = f"{'a finite number ' if self.kind is float else ''}{'>' if self.strict else '>='} {self.low:g}{self.note}"
-            raise LutnasError(f"{name} must be {rule}, got {value}")
+        too_low = number < self.low or (self.strict and number == self.low)
+        if not math.isfinite(number) or too_low or (self.high is not None and number >= self.high):
+            rule = f"{'>' if self.strict else '>='} {self.low:g}" + (f" and < {self.high:g}" if self.high else "")
+            finite = "a finite number " if self.kind is float else ""
+            raise LutnasError(f"{name} must be {finite}{rule}{self.note}, got {value}")
         return number
 
 
@@ -579,8 +581,23 @@ class _SearchNumber(click.ParamType):
 @click.option("--latency-ms", type=_SearchNumber(float, 0, strict=True), required=True,
               help="latency target (dnas) / budget (evolution)")
 @click.option("--data", "data_source", default="digits", show_default=True,
-              help="'digits' (built in), an .npz with x/y, or an ImageFolder directory")
+              help="'digits' (built in), an .npz with x/y, or an ImageFolder directory (streamed)")
+@click.option("--val-fraction", type=_SearchNumber(float, 0, strict=True, high=1), default=0.2, show_default=True,
+              help="held-out share: architecture steps and accuracy estimates (FBNet's 80/20)")
+@click.option("--max-samples", type=_SearchNumber(int, 4), default=None, help="use at most N images of the data")
+@click.option("--workers", type=_SearchNumber(int, 0), default=4, show_default=True,
+              help="DataLoader processes decoding an image folder")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when torch sees one) | cpu | cuda[:N]")
+@click.option("--amp/--no-amp", default=None, help="mixed precision (default: on for CUDA)")
 @click.option("--epochs", type=_SearchNumber(int, 1), default=10, show_default=True)
+@click.option("--warmup-epochs", type=_SearchNumber(int, 0), default=None,
+              help="weight-only epochs first, part of --epochs (default: fbnet 10/90, proxyless 40/160 of them)")
+@click.option("--arch-every", type=_SearchNumber(int, 1), default=None,
+              help="proxyless: an architecture step after every N weight steps (default 5)")
+@click.option("--lr-weights", type=_SearchNumber(float, 0, strict=True), default=None,
+              help="supernet SGD rate (default: the paper's, scaled linearly to --batch-size)")
+@click.option("--lr-arch", type=_SearchNumber(float, 0, strict=True), default=None,
+              help="architecture Adam rate (default: fbnet 0.01, proxyless 1e-3)")
 @click.option("--seed", type=_SearchNumber(int, 0), default=0, show_default=True)
 @click.option("--proxy", default="naswot", show_default=True, help="evolution: naswot | synflow | supernet")
 @click.option("--population", type=_SearchNumber(int, 2), default=32, show_default=True)
@@ -597,17 +614,20 @@ class _SearchNumber(click.ParamType):
               help="Search with the table's stored calibration (profile --fit-networks, validate --calibrate; e.g. "
               "for lutnas-cpu tables, whose blocks alone run faster than inside a network).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
-def search_cmd(db, table_id, strategy, latency_ms, data_source, epochs, seed, proxy, population, generations,
-               latency_loss, train_resolution, width_mult, batch_size, batches_per_epoch, calibrated,
-               out_dir) -> None:
+def search_cmd(db, table_id, strategy, latency_ms, data_source, val_fraction, max_samples, workers, device, amp,
+               epochs, warmup_epochs, arch_every, lr_weights, lr_arch, seed, proxy, population, generations, latency_loss,
+               train_resolution, width_mult, batch_size, batches_per_epoch, calibrated, out_dir) -> None:
     """Search an architecture against a latency table (FBNet, ProxylessNAS or NSGA-II)."""
-    from lutnas.search.base import STRATEGIES, SearchOptions
+    from lutnas.search.base import STRATEGIES, SearchOptions, resolve_device
     from lutnas.search.data import load_data
     from lutnas.search.proxies import PROXIES
     from lutnas.search.runner import run_search
 
     STRATEGIES.get(strategy)
     PROXIES.get(proxy)
+    if warmup_epochs is not None and warmup_epochs >= epochs:
+        raise LutnasError(f"--warmup-epochs {warmup_epochs} leaves none of --epochs {epochs} for the architecture")
+    torch_device = resolve_device(device)
     from lutnas.latency_tables import open_table
     from lutnas.spaces import get_space
 
@@ -615,12 +635,15 @@ def search_cmd(db, table_id, strategy, latency_ms, data_source, epochs, seed, pr
     space = get_space(table.meta.space)
     options = SearchOptions(latency_ms=latency_ms, epochs=epochs, seed=seed, proxy=proxy, population=population,
                             generations=generations, latency_loss=latency_loss, width_mult=width_mult,
-                            batch_size=batch_size, batches_per_epoch=batches_per_epoch)
-    data = load_data(data_source, train_resolution)
+                            batch_size=batch_size, batches_per_epoch=batches_per_epoch, warmup_epochs=warmup_epochs,
+                            arch_every=arch_every, lr_weights=lr_weights, lr_arch=lr_arch, device=str(torch_device),
+                            amp=amp)
+    data = load_data(data_source, train_resolution, val_fraction, max_samples, workers,
+                     pin_memory=torch_device.type == "cuda")
     _note_stored_calibration(db, table_id, calibrated)
     result = run_search(strategy, table.dense(calibrated=calibrated), space, data, options, out_dir)
     names = [space.choice_names(layer)[c] for layer, c in enumerate(result.arch)]
-    click.echo(f"{strategy} on {space.name} @ {table.meta.resolution}px, target {latency_ms:g} ms")
+    click.echo(f"{strategy} on {space.name} @ {table.meta.resolution}px, target {latency_ms:g} ms, {torch_device}")
     click.echo(f"arch: {list(result.arch)}")
     click.echo(f"choices: {' '.join(names)}")
     click.echo(f"predicted latency: {result.latency_ms:.3f} ms  [{result.low_ms:.3f}, {result.high_ms:.3f}]")

@@ -31,6 +31,17 @@ from lutnas.spaces.blocks import Block
 RES = 32
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny tensors gain nothing from threads, and OpenMP barriers stall badly on a busy shared machine
+    (a 32 px single-path step took 1-5 s with 2 threads under load, 0.1 s with one). Set before every
+    test: numba's first parallel kernel (any `DenseTable.predict`) resets the OpenMP thread count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _rough_cost_ms(block: Block) -> float:
     """1e-6 ms per MAC of a cruder MAC count than block_macs: the numbers these tests always used."""
     s, (_, _, h, w) = block.spec, block.input_shape
@@ -91,9 +102,9 @@ def test_latency_objectives_are_differentiable(proxyless, mode):
 @pytest.mark.parametrize("strategy", ["fbnet", "proxyless"])
 def test_latency_weight_lowers_searched_latency(digits, proxyless, strategy):
     space, table = proxyless
-    plain = run_search(strategy, table, space, digits, tiny(latency_loss="none", lr_arch=0.1))
+    plain = run_search(strategy, table, space, digits, tiny(latency_loss="none", lr_arch=0.1, arch_every=1))
     heavy = run_search(strategy, table, space, digits,
-                       tiny(latency_loss="add#linear", loss_lambda=50.0, lr_arch=0.1,
+                       tiny(latency_loss="add#linear", loss_lambda=50.0, lr_arch=0.1, arch_every=1,
                             latency_ms=min_latency_ms(table)))
     assert heavy.latency_ms < plain.latency_ms
     assert heavy.log[-1]["expected_latency_ms"] < heavy.log[0]["expected_latency_ms"] or len(heavy.log) == 1
@@ -122,7 +133,7 @@ def test_zero_cost_proxies_finite_and_discriminative(digits):
     space = get_space("proxyless")
     rng = np.random.default_rng(1)
     archs = [space.sample(rng) for _ in range(3)]
-    x = digits.train_x[:32]
+    x = digits.images("train", range(32))[0]
     naswot, synflow = [], []
     for arch in archs:
         torch.manual_seed(0)
@@ -142,7 +153,7 @@ def test_naswot_prefix_cache_and_threads_give_the_plain_score(digits):
     space = get_space("proxyless")
     options = SearchOptions(latency_ms=1.0, batch_size=16, width_mult=0.25, seed=0)
     supernet = for_scoring(_init_supernet(space, digits, options, 224))
-    x = digits.train_x[:16].contiguous(memory_format=torch.channels_last)
+    x = digits.images("train", range(16))[0].contiguous(memory_format=torch.channels_last)
     rng = np.random.default_rng(5)
     base = list(space.sample(rng))
     archs = [tuple(base[:k] + list(space.sample(rng))[k:]) for k in (0, 5, 12, 20, 21)]  # shared prefixes
@@ -169,7 +180,8 @@ def test_naswot_prefix_cache_and_threads_give_the_plain_score(digits):
 
 
 def test_scoring_rewrites_keep_every_path_function(digits):
-    """BN folding and 1x1 convs as linear layers change the ops, not what a path computes."""
+    """Batch-statistics BN and 1x1 convs as linear layers change the ops, not what a path computes in
+    train mode (the mode NASWOT scores in), whatever running statistics the plain model holds."""
     import copy
 
     from lutnas.search.inference import PointwiseLinear, for_scoring
@@ -178,21 +190,57 @@ def test_scoring_rewrites_keep_every_path_function(digits):
     space = get_space("proxyless")
     options = SearchOptions(latency_ms=1.0, batch_size=8, width_mult=0.25, seed=0)
     plain = _init_supernet(space, digits, options, 224)
-    with torch.no_grad():   # non-trivial BN statistics, so folding has something to fold
+    with torch.no_grad():   # running statistics that eval mode would use and train mode must not
         for m in plain.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.running_mean.uniform_(-0.5, 0.5)
                 m.running_var.uniform_(0.5, 2.0)
     fast = for_scoring(copy.deepcopy(plain))
     assert sum(isinstance(m, PointwiseLinear) for m in fast.modules()) > 20
-    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
-    x = digits.train_x[:8].contiguous(memory_format=torch.channels_last)
+    norms = [m for m in fast.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and all(m.running_mean is None and not m.track_running_stats for m in norms)
+    x = digits.images("train", range(8))[0].contiguous(memory_format=torch.channels_last)
     rng = np.random.default_rng(2)
+    plain.train()
     with torch.no_grad():
         for _ in range(3):
             arch = space.sample(rng)
             want, got = _PathModel(plain, arch)(x), _PathModel(fast, arch)(x)
-            assert torch.allclose(got, want, rtol=1e-4, atol=1e-5)
+            assert torch.allclose(got, want, rtol=1e-4, atol=1e-4)
+            assert not torch.allclose(_PathModel(plain.eval(), arch)(x), want, rtol=1e-2, atol=1e-2)
+            plain.train()
+
+
+def test_naswot_scores_in_train_mode_like_the_reference(digits):
+    """The evolution proxy (rewrites, prefix cache) scores an arch as the reference does: the plain
+    network in train mode, codes at every ReLU-family unit; eval mode would score something else."""
+    from lutnas.search.naswot import naswot_logdet
+    from lutnas.search.proxies import _init_supernet, _PathModel, make_estimator
+
+    space = get_space("proxyless")
+    options = SearchOptions(latency_ms=1.0, batch_size=16, width_mult=0.25, seed=0)
+    estimate = make_estimator("naswot", space, digits, options, 224)
+    plain = _init_supernet(space, digits, options, 224)
+    g = torch.Generator().manual_seed(options.seed)   # the proxy's batch (see proxies._naswot)
+    x = digits.images("train", torch.randperm(len(digits.train_y), generator=g)[:16])[0]
+
+    def reference(arch, train: bool):
+        codes: list[torch.Tensor] = []
+        hooks = [m.register_forward_hook(lambda _m, _i, out: codes.append((out.flatten(1) > 0).double()))
+                 for m in plain.modules() if type(m).__name__ in ("ReLU6", "ReLU", "Hardswish")]
+        plain.train(train)
+        with torch.no_grad():
+            _PathModel(plain, arch)(x)
+        for h in hooks:
+            h.remove()
+        c = torch.cat(codes, dim=1)
+        return naswot_logdet(c @ c.T + (1 - c) @ (1 - c).T)
+
+    rng = np.random.default_rng(7)
+    archs = [space.sample(rng) for _ in range(4)]
+    train_mode = [reference(a, train=True) for a in archs]
+    assert estimate.many(archs) == pytest.approx(train_mode, rel=1e-3)
+    assert [reference(a, train=False) for a in archs] != pytest.approx(train_mode, rel=1e-3)
 
 
 def test_npz_loader_refuses_pickled_arrays(tmp_path):
@@ -207,7 +255,7 @@ def test_npz_loader_reads_images(tmp_path):
     rng = np.random.default_rng(0)
     np.savez(good, x=rng.random((20, 16, 16, 3)).astype(np.float32), y=np.arange(20) % 4)
     data = load_data(str(good), RES)
-    assert data.train_x.shape[1:] == (3, RES, RES) and data.num_classes == 4
+    assert data.images("train", [0])[0].shape[1:] == (3, RES, RES) and data.num_classes == 4
     assert len(data.train_y) + len(data.val_y) == 20
 
 
@@ -249,17 +297,70 @@ def test_cli_unknown_strategy_is_one_line(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "fbnet" in err and "proxyless" in err
 
 
-def test_image_folder_loader(tmp_path):
+def _image_folder(root, per_class=10, classes=("cat", "dog")):
     from PIL import Image
 
     rng = np.random.default_rng(0)
-    for cls in ("cat", "dog"):
-        (tmp_path / cls).mkdir()
-        for k in range(3):
-            Image.fromarray((rng.random((12, 12, 3)) * 255).astype(np.uint8)).save(tmp_path / cls / f"{k}.png")
-    data = load_data(str(tmp_path), RES)
-    assert data.num_classes == 2 and data.val_x.shape[1:] == (3, RES, RES)
-    assert sorted(torch.cat([data.train_y, data.val_y]).tolist()) == [0, 0, 0, 1, 1, 1]
+    for c, cls in enumerate(classes):
+        (root / cls).mkdir()
+        for k in range(per_class):
+            size = (40, 30) if k % 2 else (25, 50)
+            pixels = (rng.random((size[1], size[0], 3)) * 127 + 64 * c).astype(np.uint8)
+            Image.fromarray(pixels).save(root / cls / f"{k}.png")
+    (root / "cat" / "notes.txt").write_text("not an image")
+    return root
+
+
+def test_image_folder_streams_with_workers_and_transforms(tmp_path):
+    """An ImageFolder split holds file paths, not pixels; batches come through DataLoader workers, the
+    train split randomly cropped and flipped (two passes differ), the held-out split centre-cropped
+    (identical every pass); no batch is smaller than 2."""
+    from lutnas.search.image_folder import FolderImages
+
+    data = load_data(str(_image_folder(tmp_path)), RES, val_fraction=0.2, workers=2)
+    assert data.num_classes == 2 and (len(data.train_y), len(data.val_y)) == (16, 4)
+    assert sorted(torch.cat([data.train_y, data.val_y]).tolist()) == [0] * 10 + [1] * 10
+    assert isinstance(data.train, FolderImages)
+    held = sum(t.numel() for t in vars(data.train).values() if isinstance(t, torch.Tensor))
+    assert held == len(data.train_y) + 6   # labels, mean and std: no pixels
+    for split, augmented in (("train", True), ("val", False)):
+        passes = []
+        for _ in range(2):
+            batches = list(data.batches(split, 7, np.random.default_rng(0)))
+            assert all(x.shape[1:] == (3, RES, RES) and len(x) == len(y) >= 2 for x, y in batches)
+            passes.append(torch.cat([x for x, _ in batches]))
+        assert len(passes[0]) == len(data.train_y if split == "train" else data.val_y)
+        assert torch.equal(passes[0], passes[1]) != augmented
+    x, _ = data.images("train", range(16))
+    assert abs(float(x.mean())) < 0.2 and 0.6 < float(x.std()) < 1.4   # standardized by the train statistics
+
+
+def test_image_folder_reads_lazily_and_names_a_bad_file(tmp_path):
+    root = _image_folder(tmp_path, per_class=4)
+    data = load_data(str(root), RES, val_fraction=0.25)
+    victim = data.train.paths[len(data.train_y) - 1]
+    with open(victim, "wb") as fh:
+        fh.write(b"not a png")
+    with pytest.raises(DataError, match="unreadable image") as err:
+        list(data.batches("train", 2, np.random.default_rng(0)))
+    assert victim in str(err.value) and len(str(err.value).splitlines()) == 1
+
+
+def test_image_transforms():
+    from PIL import Image
+
+    from lutnas.search.image_folder import centre_crop, random_resized_crop, to_tensor
+
+    ramp = np.tile(np.arange(200, dtype=np.uint8)[None, :, None], (100, 1, 3))   # value = x coordinate
+    img = Image.fromarray(ramp)
+    centre = to_tensor(centre_crop(img, 35))   # short side 100 -> 40 px; the middle 35 of 80 columns
+    assert centre.shape == (3, 35, 35)
+    assert float(centre[0, :, 17].mean()) * 255 == pytest.approx(100, abs=2)
+    assert float(centre[0, :, 0].mean()) * 255 == pytest.approx(100 - 100 * 35 / 40 / 2, abs=3)
+    torch.manual_seed(0)
+    crops = [to_tensor(random_resized_crop(img, 16)) for _ in range(8)]
+    assert all(c.shape == (3, 16, 16) for c in crops)
+    assert len({round(float(c[0, 0, 0]), 3) for c in crops}) > 4   # crops start at different columns
 
 
 def _lutnas(*args: str) -> subprocess.CompletedProcess:
@@ -340,3 +441,42 @@ def test_too_small_a_dataset_is_one_clear_error(tmp_path):
     np.savez(tiny_npz, x=np.zeros((3, 8, 8), np.float32), y=np.array([0, 1, 0]))
     with pytest.raises(DataError, match="too few to search"):
         load_data(str(tiny_npz), RES)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message where torch sees no CUDA device")
+def test_device_cuda_without_cuda_is_one_line(tmp_path, capsys):
+    from lutnas.cli import main
+    from lutnas.search.base import resolve_device
+
+    assert resolve_device("auto").type == "cpu"
+    with pytest.raises(LutnasError, match="sees no CUDA device"):
+        resolve_device("cuda")
+    with pytest.raises(LutnasError, match="unknown device"):
+        resolve_device("tpu")
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "--db", str(tmp_path / "x.db"), "--strategy", "fbnet", "--latency-ms", "5",
+              "--device", "cuda", "--out", str(tmp_path / "out")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "CUDA" in err
+
+
+def test_cli_warm_up_must_leave_architecture_epochs(tmp_path, capsys):
+    from lutnas.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["search", "--db", str(tmp_path / "x.db"), "--strategy", "proxyless", "--latency-ms", "5",
+              "--epochs", "2", "--warmup-epochs", "2", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--warmup-epochs" in err
+
+
+@pytest.mark.parametrize("strategy", ["fbnet", "proxyless"])
+def test_mixed_precision_steps_run(digits, proxyless, strategy):
+    """The autocast path (bfloat16; what CUDA runs by default) on CPU: it trains and keeps the latency
+    term in float64."""
+    space, table = proxyless
+    result = run_search(strategy, table, space, digits, tiny(amp=True, epochs=1, batches_per_epoch=2, arch_every=1,
+                                                             batch_size=16))
+    space.validate(result.arch)
+    assert np.isfinite(result.log[0]["train_loss"]) and np.isfinite(result.log[0]["val_loss"])

@@ -22,6 +22,10 @@ from lutnas.errors import ArchError, LutnasError
 from lutnas.registry import Registry
 
 
+class DataError(LutnasError):
+    """A data source is missing, unreadable or malformed, or too small to search."""
+
+
 @dataclass(frozen=True)
 class SearchOptions:
     """Knobs of all strategies; each strategy reads the ones it uses. latency_ms is the target/budget."""
@@ -32,18 +36,21 @@ class SearchOptions:
     batch_size: int = 64
     batches_per_epoch: int | None = None  # None: the whole split each epoch
     width_mult: float = 0.25
-    lr_weights: float = 0.05
-    lr_arch: float = 0.01
-    warmup_epochs: int = 0  # weights only, before architecture updates start
+    lr_weights: float | None = None  # None: the strategy's (paper's) initial rate, cosine-decayed
+    lr_arch: float | None = None  # None: the strategy's (paper's) Adam rate
+    warmup_epochs: int | None = None  # weights-only epochs first; None: the strategy's share of `epochs`
+    arch_every: int | None = None  # ProxylessNAS: an arch step after every N weight steps (None: 5)
     latency_loss: str | None = None  # None: the strategy's default
     loss_alpha: float | None = None
     loss_beta: float | None = None
-    loss_lambda: float = 0.1
+    loss_lambda: float | None = None
     temperature: float = 5.0  # FBNet Gumbel-softmax T0
     temperature_decay: float = 0.045  # T *= exp(-decay) per epoch
     proxy: str = "naswot"  # evolution accuracy estimate: naswot | synflow | supernet
     population: int = 32
     generations: int = 20
+    device: str = "auto"  # auto (CUDA when torch sees one) | cpu | cuda | cuda:N
+    amp: bool | None = None  # mixed precision; None: on for CUDA
     log_path: Path | None = None
     progress: bool = True
 
@@ -56,7 +63,10 @@ class SearchOptions:
             ("batches_per_epoch", self.batches_per_epoch, ">= 1",
              self.batches_per_epoch is None or self.batches_per_epoch >= 1),
             ("width_mult", self.width_mult, "> 0", self.width_mult > 0),
-            ("warmup_epochs", self.warmup_epochs, ">= 0", self.warmup_epochs >= 0),
+            ("warmup_epochs", self.warmup_epochs, ">= 0", self.warmup_epochs is None or self.warmup_epochs >= 0),
+            ("arch_every", self.arch_every, ">= 1", self.arch_every is None or self.arch_every >= 1),
+            ("lr_weights", self.lr_weights, "> 0", self.lr_weights is None or self.lr_weights > 0),
+            ("lr_arch", self.lr_arch, "> 0", self.lr_arch is None or self.lr_arch > 0),
             ("temperature", self.temperature, "> 0", self.temperature > 0),
             ("population", self.population, ">= 2", self.population >= 2),
             ("generations", self.generations, ">= 1", self.generations >= 1),
@@ -80,6 +90,26 @@ class SearchResult:
 
 Strategy = Callable[..., SearchResult]
 STRATEGIES: Registry[Strategy] = Registry("search strategy")
+
+
+def resolve_device(name: str) -> Any:
+    """`auto` -> CUDA when torch sees a device, else CPU; `cuda` without one is a one-line error."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise LutnasError(f"unknown device {name!r}; valid: auto, cpu, cuda, cuda:N")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
+        raise LutnasError(f"device {name!r}: torch {torch.__version__} ({build}) sees no CUDA device")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise LutnasError(f"device {name!r}: {err}") from None
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise LutnasError(f"device {name!r}: torch sees {torch.cuda.device_count()} CUDA device(s)")
+    return device
 
 
 def predict_one(table: Any, arch: Sequence[int]) -> tuple[float, float, float]:
@@ -138,16 +168,21 @@ def progress_bar(enabled: bool):
 
 
 class ArchParams:
-    """Architecture logits [L, C_max] with the table's mask; softmax, argmax, expected latency."""
+    """Architecture logits [L, C_max] with the table's mask; softmax, argmax, expected latency.
 
-    def __init__(self, table: Any) -> None:
+    Logits start as N(0, init_std^2) (ProxylessNAS's `arch_init_type=normal`, ratio 1e-3): near-uniform
+    probabilities, with ties broken by the seed rather than always towards choice 0.
+    """
+
+    def __init__(self, table: Any, device: Any = None, init_std: float = 1e-3) -> None:
         import torch
 
         from lutnas.search.latency_loss import ExpectedLatency
 
-        self.expected = ExpectedLatency(table)
+        self.expected = ExpectedLatency(table, device)
         self.mask = self.expected.mask
-        self.alpha = torch.nn.Parameter(torch.zeros(self.mask.shape, dtype=torch.float32))
+        init = torch.randn(self.mask.shape, dtype=torch.float32) * init_std
+        self.alpha = torch.nn.Parameter(init.to(self.mask.device))
 
     def probs(self):
         return self.expected.probs(self.alpha)
@@ -160,7 +195,7 @@ class ArchParams:
 
         with torch.no_grad():
             masked = self.alpha.masked_fill(~self.mask, float("-inf"))
-        return tuple(int(i) for i in masked.argmax(dim=1))
+        return tuple(int(i) for i in masked.argmax(dim=1).cpu())
 
 
 def repair_arch(space: Any, arch: Sequence[int], scores: np.ndarray | None = None) -> tuple[int, ...]:

@@ -1,8 +1,9 @@
 """Inference-only rewrites of a supernet for the training-free proxies (NASWOT).
 
 The proxies run tiny frozen batches through thousands of paths, where every torch op costs its set-up
-more than its arithmetic; these rewrites keep each path's function and remove ops or slow set-ups.
-Not for training, nor for synflow, whose score sums over the parameters these rewrites change.
+more than its arithmetic; these rewrites keep each path's train-mode function (batch-statistics
+BatchNorm) and remove slow set-ups. Not for training, nor for synflow, whose score sums over the
+parameters these rewrites change.
 """
 
 from __future__ import annotations
@@ -11,21 +12,19 @@ from typing import Any
 
 from torch import nn
 from torch.nn import functional
-from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 
-def fold_batchnorm(model: nn.Module) -> nn.Module:
-    """Fold every eval-mode conv -> BN pair of `ConvBNAct` into one biased conv, in place.
+def batch_statistics(model: nn.Module) -> nn.Module:
+    """Every BatchNorm normalizes by the statistics of the batch it sees, in any module mode, in place.
 
-    With frozen statistics BN is an affine map per channel; folding it removes a third of the ops a
-    path runs.
+    That is BatchNorm in train mode, the mode the NASWOT reference scores in (an untrained network's
+    running statistics are 0 / 1, so eval mode would leave the pre-activations unnormalized). The
+    running buffers are dropped: nothing is written during scoring, so threads can share the modules.
     """
-    from lutnas.spaces.layers import ConvBNAct
-
     for module in model.modules():
-        if isinstance(module, ConvBNAct) and isinstance(getattr(module, "bn", None), nn.BatchNorm2d):
-            module.conv = fuse_conv_bn_eval(module.conv, module.bn)
-            module.bn = nn.Identity()
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.track_running_stats = False
+            module.running_mean = module.running_var = module.num_batches_tracked = None
     return model
 
 
@@ -61,5 +60,5 @@ def _plain_pointwise(module: nn.Module) -> bool:
 
 
 def for_scoring(model: nn.Module) -> nn.Module:
-    """Both rewrites, BN first (folding needs the conv)."""
-    return pointwise_as_linear(fold_batchnorm(model))
+    """Batch-statistics BatchNorm and 1x1 convs as linear layers."""
+    return pointwise_as_linear(batch_statistics(model))

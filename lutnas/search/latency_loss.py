@@ -11,7 +11,8 @@ probability exactly zero and never contribute gradient. Skip choices cost 0.0 an
 
 Loss forms (a `LatencyObjective`):
 - ``none``:       CE                                                    (accuracy only)
-- ``fbnet``:      CE * alpha * (log E[LAT])^beta                         (FBNet, alpha=0.2, beta=0.6)
+- ``fbnet``:      CE * alpha * (log LAT)^beta                            (FBNet, alpha=0.2, beta=0.6; LAT: the
+                  Gumbel-softmax weights of the step in place of p, the paper's eq. 7)
 - ``mul#log``:    CE * alpha * (log E[LAT] / log ref)^beta               (ProxylessNAS, alpha=0.2, beta=0.3)
 - ``add#linear``: CE + lambda * (E[LAT] - ref) / ref                    (ProxylessNAS, lambda=0.1)
 
@@ -65,15 +66,22 @@ def log_unit_ms(table: Any, ref_ms: float | None = None) -> float:
 
 
 class ExpectedLatency:
-    """E[LAT] = fixed + sum p * LUT over a DenseTable; call with arch logits [L, C_max]."""
+    """E[LAT] = fixed + sum p * LUT over a DenseTable; call with arch logits [L, C_max].
 
-    def __init__(self, table: Any) -> None:
+    The table lives on `device` (the supernet's), in float64. Layers are added one after another in
+    layer order after the fixed cost, as `DenseTable.predict` adds them, so a one-hot p gives exactly the
+    latency `lutnas predict` reports for that architecture (on CPU; a GPU scan may differ in the last bit).
+    """
+
+    def __init__(self, table: Any, device: Any = None) -> None:
         import torch
 
         self.mask_np = choice_mask(table)
         self.fixed_ms = float(table.fixed_ms)
-        self.lut = torch.as_tensor(np.where(self.mask_np, table.latency_ms, 0.0), dtype=torch.float64)
-        self.mask = torch.as_tensor(self.mask_np)
+        lut = np.where(self.mask_np, table.latency_ms, 0.0)
+        self.lut = torch.as_tensor(lut, dtype=torch.float64, device=device)
+        self.mask = torch.as_tensor(self.mask_np, device=device)
+        self.fixed = torch.tensor([self.fixed_ms], dtype=torch.float64, device=device)
 
     def probs(self, logits):
         """Softmax over each layer's existing choices; missing choices get exactly 0."""
@@ -83,10 +91,28 @@ class ExpectedLatency:
         return torch.softmax(masked, dim=-1)
 
     def from_probs(self, probs):
-        return self.fixed_ms + (probs.to(self.lut.dtype) * self.lut).sum()
+        """fixed + sum_l (sum_i p[l, i] * LUT[l, i]) for any weights p [L, C_max] (softmax or Gumbel)."""
+        import torch
+
+        per_layer = (probs.to(self.lut.dtype) * self.lut).sum(dim=1)
+        return torch.cat([self.fixed, per_layer]).cumsum(0)[-1]
 
     def __call__(self, logits):
         return self.from_probs(self.probs(logits))
+
+    def of_arch(self, arch: Any) -> float:
+        """One architecture's table latency (`lutnas predict`'s value to the last bits), in torch.
+
+        The training loop logs this rather than calling `DenseTable.predict`: numba's OpenMP workers
+        spin after a parallel kernel, and on a busy 2-core machine each later torch step ran 20-40x
+        slower (0.17 -> 4-8 s for one 32 px path; OMP_WAIT_POLICY=passive or the workqueue layer
+        avoid it).
+        """
+        import torch
+
+        one_hot = torch.zeros_like(self.lut)
+        one_hot[torch.arange(len(arch)), torch.as_tensor(list(arch))] = 1.0
+        return float(self.from_probs(one_hot))
 
 
 @dataclass(frozen=True)
@@ -120,7 +146,22 @@ class LatencyObjective:
         return ce * self.alpha * log_lat.clamp_min(1e-6) ** self.beta
 
 
-def make_objective(mode: str, table: Any, ref_ms: float | None, **constants: float) -> LatencyObjective:
-    """A LatencyObjective with the log unit chosen for this table (see module docstring)."""
+LOSS_CONSTANTS = {  # the papers' values: FBNet (Wu et al. 2019, sec. 4.1); ProxylessNAS's released arch search
+    "none": {},
+    "fbnet": {"alpha": 0.2, "beta": 0.6},
+    "mul#log": {"alpha": 0.2, "beta": 0.3},
+    "add#linear": {"lam": 0.1},
+}
+
+
+def make_objective(mode: str, table: Any, ref_ms: float | None, alpha: float | None = None,
+                   beta: float | None = None, lam: float | None = None) -> LatencyObjective:
+    """A LatencyObjective with the paper's constants for `mode` (unless given) and the log unit chosen for
+    this table (see module docstring)."""
+    if mode not in LOSS_MODES:
+        raise LutnasError(f"unknown latency loss {mode!r}; valid: {', '.join(LOSS_MODES)}")
+    given = {"alpha": alpha, "beta": beta, "lam": lam}
+    constants = {k: v for k, v in LOSS_CONSTANTS[mode].items() if given[k] is None}
+    constants.update({k: v for k, v in given.items() if v is not None})
     unit = log_unit_ms(table, ref_ms) if mode in ("fbnet", "mul#log") else 1.0
     return LatencyObjective(mode=mode, ref_ms=ref_ms, unit_ms=unit, **constants)

@@ -1,14 +1,17 @@
 """The NASWOT score ("Neural Architecture Search without Training", Mellor et al., ICML 2021), fast.
 
 The binary codes c_i of a mini-batch at every ReLU-family unit define the kernel
-K = C C^T + (1 - C)(1 - C)^T (agreements in Hamming terms); the score is log|det K|.
+K = C C^T + (1 - C)(1 - C)^T (agreements in Hamming terms); the score is log|det K|. As in the
+reference, the untrained network runs in train mode: BatchNorm normalizes by the batch's statistics.
 
-K is a sum over units, so it is a sum over the blocks of a network: `NaswotPaths` runs single
-paths through a supernet block by block and keeps, per (block position, choices so far), the block's
-output and the kernel summed up to it. A path that shares its first k layers with one scored before
-starts from there. Evolution's children share long prefixes with their parents, so late generations,
-the bulk of a search, run only their last few blocks (the cache is LRU, bounded in bytes). A
-population is scored by one thread per core at once (`score_many`); hooks fold codes per thread.
+K is a sum over units, so it is a sum over the blocks of a network: `NaswotPaths` runs single paths
+through a supernet block by block and keeps, per (block position, choices so far), the block's output
+and the kernel summed up to it. A path that shares its first k layers with one scored before starts from
+there. That reuse is exact in train mode too: a block's batch statistics are a function of its input
+batch, which the prefix fixes (the whole batch always runs together). Evolution's children share long
+prefixes with their parents, so late generations, the bulk of a search, run only their last few blocks
+(the cache is LRU, bounded in bytes). A population is scored by one thread per core at once
+(`score_many`); hooks fold codes per thread.
 """
 
 from __future__ import annotations
@@ -26,16 +29,23 @@ CACHE_BYTES = 256 << 20
 
 
 def naswot_score(model: Any, x: Any) -> float:
-    """log|det K| of the binary activation-pattern kernel over the batch `x`, for any torch model."""
+    """log|det K| of the binary activation-pattern kernel over the batch `x`, for any torch model.
+
+    The model runs in train mode, as the reference scores (batch-statistics BatchNorm; running
+    statistics move as in any train-mode pass), and is put back in its mode afterwards.
+    """
     import torch
 
     codes = ActivationCodes(model)
+    was_training = model.training
     try:
-        codes.start(codes.empty(x.shape[0]))
+        codes.start(codes.empty(x.shape[0], x.device))
+        model.train()
         with torch.no_grad():
             model(x)
         state = codes.finish()
     finally:
+        model.train(was_training)
         codes.close()
     if not codes.seen:
         raise LutnasError("naswot needs ReLU-family activations; the model has none")
@@ -62,10 +72,10 @@ class ActivationCodes:
                          for m in model.modules() if type(m).__name__ in ACTIVATIONS]
 
     @staticmethod
-    def empty(batch: int) -> tuple[Any, int]:
+    def empty(batch: int, device: Any = None) -> tuple[Any, int]:
         import torch
 
-        return torch.zeros(batch, batch, dtype=torch.float32), 0
+        return torch.zeros(batch, batch, dtype=torch.float32, device=device), 0
 
     def start(self, state: tuple[Any, int]) -> None:
         """Fold this thread's next codes into `state` (which is not modified: addmm is out of place)."""
@@ -160,7 +170,7 @@ class NaswotPaths:
     def score(self, arch: Sequence[int]) -> float:
         import torch
 
-        state, layer, prefix = self.codes.empty(self.x.shape[0]), 0, ()
+        state, layer, prefix = self.codes.empty(self.x.shape[0], self.x.device), 0, ()
         x = self.x
         for pos, (kind, segment) in enumerate(zip(self.supernet.kinds, self.supernet.segments)):
             module = segment

@@ -2,7 +2,8 @@
 
 - ``naswot``: "Neural Architecture Search without Training" (Mellor et al., ICML 2021): the binary
   activation codes c_i of a mini-batch at every ReLU-family unit define the kernel
-  K = C C^T + (1 - C)(1 - C)^T (agreements in Hamming terms); the score is log|det K|.
+  K = C C^T + (1 - C)(1 - C)^T (agreements in Hamming terms); the score is log|det K|, with
+  BatchNorm on batch statistics (train mode, as the reference scores).
 - ``synflow``: "Pruning neural networks without any data by iteratively conserving synaptic flow"
   (Tanaka et al., NeurIPS 2020), used as a NAS proxy (Abdelfattah et al., ICLR 2021): weights replaced
   by their absolute values, an all-ones input in float64, R = sum(output), score = sum |theta * dR/dtheta|
@@ -42,7 +43,8 @@ def synflow_score(model: Any, input_shape: Sequence[int], linearized: bool = Fal
             for p in model.parameters():
                 p.abs_()
     model.zero_grad(set_to_none=True)
-    out = model(torch.ones(tuple(input_shape), dtype=torch.float64))
+    device = next(iter(model.parameters())).device
+    out = model(torch.ones(tuple(input_shape), dtype=torch.float64, device=device))
     out.sum().backward()
     with torch.no_grad():
         total = sum(float((p * p.grad).abs().sum()) for p in model.parameters() if p.grad is not None)
@@ -104,11 +106,13 @@ def _init_supernet(space: Any, data: Any, options: Any, resolution: int):
     """
     import torch
 
+    from lutnas.search.base import resolve_device
     from lutnas.search.supernet import Supernet
 
     torch.manual_seed(options.seed)
     classes = data.num_classes if data is not None else 10
-    return Supernet(space, resolution, classes, options.width_mult).eval().to(memory_format=torch.channels_last)
+    supernet = Supernet(space, resolution, classes, options.width_mult).eval()
+    return supernet.to(resolve_device(options.device), memory_format=torch.channels_last)
 
 
 def _naswot(space: Any, data: Any, options: Any, resolution: int) -> Callable[[tuple[int, ...]], float]:
@@ -118,10 +122,11 @@ def _naswot(space: Any, data: Any, options: Any, resolution: int) -> Callable[[t
         raise LutnasError("the naswot proxy needs data (--data)")
     g = torch.Generator().manual_seed(options.seed)
     idx = torch.randperm(len(data.train_y), generator=g)[: min(options.batch_size, len(data.train_y))]
-    x = data.train_x[idx].contiguous(memory_format=torch.channels_last)
     from lutnas.search.inference import for_scoring
 
-    paths = NaswotPaths(for_scoring(_init_supernet(space, data, options, resolution)), x)
+    supernet = for_scoring(_init_supernet(space, data, options, resolution))
+    x = data.images("train", idx)[0].to(next(supernet.parameters()).device)
+    paths = NaswotPaths(supernet, x.contiguous(memory_format=torch.channels_last))
     return _cached(paths.score, paths.score_many)
 
 

@@ -17,17 +17,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lutnas.search.base import progress_bar
+from lutnas.search.base import progress_bar, resolve_device
 from lutnas.search.data import fold_batches
 from lutnas.search.supernet import Supernet, single
 
 
 def train_supernet_uniform(space: Any, data: Any, options: Any, resolution: int) -> Supernet:
     """`resolution`: the layout resolution the space accepts (the table's); data may be smaller."""
+    device = resolve_device(options.device)
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
-    supernet = Supernet(space, resolution, data.num_classes, options.width_mult)
-    opt = torch.optim.SGD(supernet.parameters(), lr=options.lr_weights, momentum=0.9, weight_decay=4e-5)
+    supernet = Supernet(space, resolution, data.num_classes, options.width_mult).to(device)
+    opt = torch.optim.SGD(supernet.parameters(), lr=options.lr_weights or 0.05, momentum=0.9,
+                          weight_decay=4e-5)
     n_batches = len(fold_batches(len(data.train_y), options.batch_size, what=f"{data.name} train split"))
     if options.batches_per_epoch is not None:
         n_batches = min(n_batches, options.batches_per_epoch)
@@ -36,6 +38,7 @@ def train_supernet_uniform(space: Any, data: Any, options: Any, resolution: int)
         task = bar.add_task("supernet (uniform paths)", total=options.epochs * n_batches, status="")
         for _ in range(options.epochs):
             for x, y in data.batches("train", options.batch_size, rng, limit=n_batches):
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 opt.zero_grad(set_to_none=True)
                 loss = F.cross_entropy(supernet(x, single(space.sample(rng))), y)
                 loss.backward()
@@ -51,10 +54,11 @@ def inherited_accuracy(supernet: Supernet, arch: Sequence[int], data: Any, optio
     for m in momenta:
         m.momentum = 0.0  # keep the running statistics untouched
     correct = 0
+    device = next(supernet.parameters()).device
     try:
         with torch.no_grad():
-            for chunk in fold_batches(len(data.val_y), max(options.batch_size, 128), what=f"{data.name} val split"):
-                x, y = data.val_x[chunk], data.val_y[chunk]
+            for x, y in data.batches("val", max(options.batch_size, 128), np.random.default_rng(0)):
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 correct += int((supernet(x, single(arch)).argmax(1) == y).sum())
     finally:
         for m, momentum in momenta.items():

@@ -29,10 +29,15 @@ from lutnas.errors import ArchError
 
 @dataclass(frozen=True)
 class LayerMix:
-    """Candidate indices run in one layer; output = sum_k weights[k] * path[indices[k]](x)."""
+    """Candidate indices run in one layer; output = sum_k weights[k] * path[indices[k]](x).
+
+    `active`: if set, only path `indices[active]` carries gradient back to x; the others enter as values
+    (ProxylessNAS's binary gates: a gate's gradient <dL/dy, o_k> needs o_k, not its graph).
+    """
 
     indices: tuple[int, ...]
     weights: Any = None  # torch tensor [len(indices)] or None (then exactly one index, weight 1)
+    active: int | None = None
 
 
 def single(arch: Sequence[int]) -> list[LayerMix]:
@@ -86,10 +91,7 @@ class Supernet(nn.Module):
                 x = segment(x)
                 continue
             m = mix[layer]
-            if m.weights is None:
-                x = segment[m.indices[0]](x)
-            else:
-                x = sum(m.weights[k] * segment[i](x) for k, i in enumerate(m.indices))
+            x = segment[m.indices[0]](x) if m.weights is None else mixed_output(segment, m, x)
             layer += 1
         return x.flatten(1)
 
@@ -113,3 +115,18 @@ class Supernet(nn.Module):
             for k, v in self.state_dict().items()
             if not any(k.startswith(p) for p in unused)
         }
+
+
+def mixed_output(paths: nn.ModuleList, mix: LayerMix, x: torch.Tensor) -> torch.Tensor:
+    """sum_k mix.weights[k] * paths[mix.indices[k]](x); paths other than `mix.active` (if set) run
+    without a graph, so backward goes through the active path only."""
+    total = None
+    for k, i in enumerate(mix.indices):
+        if mix.active is None or k == mix.active:
+            out = paths[i](x)
+        else:
+            with torch.no_grad():
+                out = paths[i](x)
+        term = mix.weights[k] * out
+        total = term if total is None else total + term
+    return total
