@@ -406,6 +406,8 @@ def test_profile_says_what_an_unstable_table_supports(proxyless_table_db, tmp_pa
     assert "lutnas doctor" in lines[1]
     calm = replace(rep, unstable=0, retest=replace(rep.retest, p95=0.02))
     assert len(calm.lines()) == 1                               # nothing to warn about
+    settled = replace(rep, unstable=0).lines()[1]              # stable at the end, yet their passes moved
+    assert "stayed unstable" not in settled and "all " in settled and "about ±30%" in settled
 
 
 def _pass_rows(db: Path) -> dict[int, tuple]:
