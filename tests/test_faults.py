@@ -354,10 +354,12 @@ def test_ctrl_c_during_compiles_stops_at_once(tmp_path):
     t0 = time.monotonic()
     proc.send_signal(signal.SIGINT)
     try:
-        proc.wait(timeout=20)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=60)
     finally:
         kill_all([proc.pid, *workers])
     took, err = time.monotonic() - t0, (tmp_path / "stderr.txt").read_text()
+    assert proc.returncode is not None and took < 60, f"Ctrl-C ignored for 60 s; stderr so far:\n{err}"
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
     assert took < 10, f"Ctrl-C took {took:.1f} s"
     assert gone_within(workers, 3), "a compile worker survived Ctrl-C"
