@@ -51,6 +51,12 @@ class Basic(nn.Module):
 
 
 class Shuffle(nn.Module):
+    """ShuffleNetV2's unit: channel split, 1x1 -> depthwise 3x3 -> grouped 1x1, concat, shuffle
+    (tests/test_kernel_table.py profiles it too).
+
+    Sizes are Python constants so the export has static slices and reshapes (a traced `chunk` or
+    `view(n, ...)` exports Shape/Gather arithmetic that TVM imports as dynamic-shaped kernels)."""
+
     def __init__(self, channels: int, size: int) -> None:
         super().__init__()
         self.half, self.channels, self.size = channels // 2, channels, size

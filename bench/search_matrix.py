@@ -11,7 +11,8 @@ for batch size B: the last weight batch and the only held-out batch each carry o
 DNAS runs one epoch; evolution a population of 8 for 2 generations (naswot proxy). Prints one line
 per run and the pass count.
 
-NUMBA_THREADING_LAYER defaults to workqueue here: once numba's OpenMP layer starts (the first parallel
+NUMBA_THREADING_LAYER defaults to workqueue here (set in `main`, so tests/test_search_matrix.py, which
+imports this script's functions, keeps the process's own): once numba's OpenMP layer starts (the first parallel
 prediction), torch's steps ran 20-40x slower in this process on this busy 2-core machine, until
 torch's thread count was set again.
 """
@@ -27,8 +28,6 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 
 STRATEGIES = ("fbnet", "proxyless", "evolution")
 
@@ -138,6 +137,7 @@ def export_one(db: Path, out: Path, work: Path) -> str:
 
 
 def main() -> None:
+    os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")   # before numba is imported (see docstring)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--db", type=Path, default=None, help="a proxyless table (default: measure one at 32 px)")
     ap.add_argument("--seeds", type=int, default=10)

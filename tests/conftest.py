@@ -52,6 +52,20 @@ def proxyless_table_db(proxyless_master_db: Path, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def one_torch_thread():
+    """Torch on one thread for the test (search tests: `pytestmark = pytest.mark.usefixtures(...)`).
+    Tiny tensors gain nothing from threads, and OpenMP barriers stall badly on a busy shared machine
+    (a 32 px single-path step took 1-5 s with 2 threads under load, 0.1 s with one). Set before every
+    test: numba's first parallel kernel (any `DenseTable.predict`) resets the OpenMP thread count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def tiny_space():
     """A two-layer space (4 unique blocks + stem + head) registered for one test: tuning, or compiling
     every block of proxyless for TVM, would take minutes; the path under test is the same."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,6 +34,18 @@ def run_lutnas(*args: str, no_torch: bool = False, timeout: float = 300) -> subp
     cmd = [sys.executable, "-c", NO_TORCH, *args] if no_torch else [sys.executable, "-m", "lutnas", *args]
     env = {**os.environ, "TVM_NUM_THREADS": "1"}
     return subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+
+
+def bench_script(name: str) -> ModuleType:
+    """`bench/NAME.py` imported as a module, for a test that runs a slice of what the script runs with
+    the script's own code (its `main` does not run; scripts keep process-wide settings in `main`)."""
+    module_name = f"bench_{name}"
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(module_name, REPO / "bench" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module   # dataclasses look their module up while the class is made
+        spec.loader.exec_module(module)
+    return sys.modules[module_name]
 
 
 def copy_database(src: Path, dst: Path) -> Path:

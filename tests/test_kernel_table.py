@@ -1,7 +1,7 @@
 """Per-operator (fused-kernel) tables for any ONNX model (issue 14): lowering, store, profile, predict, CLI.
 
-Models are torch modules written here at tiny shapes -- a ResNet, a ShuffleNet-style net and a
-ViT-style encoder -- covering plain and grouped convs, residual adds, pooling, GEMM/MatMul,
+Models are torch modules at tiny shapes -- a ResNet, a ShuffleNet-style net (its unit is
+bench/kernel_table_accuracy.py's) and a ViT-style encoder -- covering plain and grouped convs, residual adds, pooling, GEMM/MatMul,
 softmax, layer norm, GELU and concat. Everything is real: TVM compiles with the default pipeline,
 kernels are timed, SQLite stores them. Timing values are never asserted (the machine is shared);
 structure, bookkeeping and arithmetic are.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import run_lutnas
+from helpers import bench_script, run_lutnas
 from torch import nn
 
 from lutnas.errors import LutnasError, OnnxError
@@ -60,23 +60,7 @@ class TinyResNet(nn.Module):
         return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(self.layers(self.stem(x)), 1), 1))
 
 
-class ShuffleUnit(nn.Module):
-    """ShuffleNetV2's unit: channel split, 1x1 -> depthwise 3x3 -> grouped 1x1, concat, shuffle.
-
-    Sizes are Python constants so the export has static slices and reshapes (a traced `chunk` or
-    `view(n, ...)` exports Shape/Gather arithmetic that TVM imports as dynamic-shaped kernels)."""
-
-    def __init__(self, channels: int, size: int) -> None:
-        super().__init__()
-        self.half, self.channels, self.size = channels // 2, channels, size
-        half = self.half
-        self.branch = nn.Sequential(nn.Conv2d(half, half, 1), nn.ReLU(), nn.Conv2d(half, half, 3, 1, 1, groups=half),
-                                    nn.Conv2d(half, half, 1, groups=2), nn.ReLU())
-
-    def forward(self, x):
-        y = torch.cat([x[:, : self.half], self.branch(x[:, self.half:])], dim=1)
-        shuffled = y.reshape(1, 2, self.half, self.size * self.size).transpose(1, 2)
-        return shuffled.reshape(1, self.channels, self.size, self.size)
+ShuffleUnit = bench_script("kernel_table_accuracy").Shuffle   # ShuffleNetV2's unit, as the bench's family
 
 
 class TinyShuffleNet(nn.Module):

@@ -29,17 +29,7 @@ from lutnas.spaces import get_space, load_archs
 from lutnas.spaces.blocks import Block
 
 RES = 32
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny tensors gain nothing from threads, and OpenMP barriers stall badly on a busy shared machine
-    (a 32 px single-path step took 1-5 s with 2 threads under load, 0.1 s with one). Set before every
-    test: numba's first parallel kernel (any `DenseTable.predict`) resets the OpenMP thread count."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # conftest.py: tiny tensors, one thread
 
 
 def _rough_cost_ms(block: Block) -> float:
@@ -144,11 +134,28 @@ def test_zero_cost_proxies_finite_and_discriminative(digits):
     assert len(set(np.round(naswot, 6))) > 1 and len(set(np.round(synflow, 6))) > 1
 
 
+def textbook_naswot(supernet: torch.nn.Module, arch, x: torch.Tensor) -> float:
+    """NASWOT by its definition, in the supernet's current mode: codes at every ReLU-family unit of the
+    path, one pass, scored as log|C C^T + (1-C)(1-C)^T|."""
+    from lutnas.search.naswot import naswot_logdet
+    from lutnas.search.proxies import _PathModel
+
+    codes: list[torch.Tensor] = []
+    hooks = [m.register_forward_hook(lambda _m, _i, out: codes.append((out.flatten(1) > 0).double()))
+             for m in supernet.modules() if type(m).__name__ in ("ReLU6", "ReLU", "Hardswish")]
+    with torch.no_grad():
+        _PathModel(supernet, arch)(x)
+    for h in hooks:
+        h.remove()
+    c = torch.cat(codes, dim=1)
+    return naswot_logdet(c @ c.T + (1 - c) @ (1 - c).T)
+
+
 def test_naswot_prefix_cache_and_threads_give_the_plain_score(digits):
     """NaswotPaths (per-block kernel sums, prefix cache, concurrent threads) == the textbook score."""
     from lutnas.search.inference import for_scoring
-    from lutnas.search.naswot import NaswotPaths, naswot_logdet
-    from lutnas.search.proxies import _init_supernet, _PathModel
+    from lutnas.search.naswot import NaswotPaths
+    from lutnas.search.proxies import _init_supernet
 
     space = get_space("proxyless")
     options = SearchOptions(latency_ms=1.0, batch_size=16, width_mult=0.25, seed=0)
@@ -158,19 +165,7 @@ def test_naswot_prefix_cache_and_threads_give_the_plain_score(digits):
     base = list(space.sample(rng))
     archs = [tuple(base[:k] + list(space.sample(rng))[k:]) for k in (0, 5, 12, 20, 21)]  # shared prefixes
     archs = [space.validate(a) for a in archs]
-
-    def textbook(arch):   # the definition: C C^T + (1-C)(1-C)^T over every unit of the path, one pass
-        codes: list[torch.Tensor] = []
-        handles = [m.register_forward_hook(lambda _m, _i, out: codes.append((out.flatten(1) > 0).double()))
-                   for m in supernet.modules() if type(m).__name__ in ("ReLU6", "ReLU", "Hardswish")]
-        with torch.no_grad():
-            _PathModel(supernet, arch)(x)
-        for h in handles:
-            h.remove()
-        c = torch.cat(codes, dim=1)
-        return naswot_logdet(c @ c.T + (1 - c) @ (1 - c).T)
-
-    expected = [textbook(a) for a in archs]
+    expected = [textbook_naswot(supernet, a, x) for a in archs]
     paths = NaswotPaths(supernet, x)
     assert [paths.score(a) for a in archs] == pytest.approx(expected, rel=1e-12)
     assert paths.score_many(archs[::-1], threads=2) == pytest.approx(expected[::-1], rel=1e-12)   # cache hits
@@ -214,8 +209,7 @@ def test_scoring_rewrites_keep_every_path_function(digits):
 def test_naswot_scores_in_train_mode_like_the_reference(digits):
     """The evolution proxy (rewrites, prefix cache) scores an arch as the reference does: the plain
     network in train mode, codes at every ReLU-family unit; eval mode would score something else."""
-    from lutnas.search.naswot import naswot_logdet
-    from lutnas.search.proxies import _init_supernet, _PathModel, make_estimator
+    from lutnas.search.proxies import _init_supernet, make_estimator
 
     space = get_space("proxyless")
     options = SearchOptions(latency_ms=1.0, batch_size=16, width_mult=0.25, seed=0)
@@ -225,16 +219,7 @@ def test_naswot_scores_in_train_mode_like_the_reference(digits):
     x = digits.images("train", torch.randperm(len(digits.train_y), generator=g)[:16])[0]
 
     def reference(arch, train: bool):
-        codes: list[torch.Tensor] = []
-        hooks = [m.register_forward_hook(lambda _m, _i, out: codes.append((out.flatten(1) > 0).double()))
-                 for m in plain.modules() if type(m).__name__ in ("ReLU6", "ReLU", "Hardswish")]
-        plain.train(train)
-        with torch.no_grad():
-            _PathModel(plain, arch)(x)
-        for h in hooks:
-            h.remove()
-        c = torch.cat(codes, dim=1)
-        return naswot_logdet(c @ c.T + (1 - c) @ (1 - c).T)
+        return textbook_naswot(plain.train(train), arch, x)
 
     rng = np.random.default_rng(7)
     archs = [space.sample(rng) for _ in range(4)]

@@ -26,16 +26,7 @@ from lutnas.search.runner import run_search
 from lutnas.search.supernet import LayerMix, mixed_output
 from lutnas.spaces import get_space
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny tensors gain nothing from threads, and OpenMP barriers stall badly on a busy shared machine
-    (a 32 px single-path step took 1-5 s with 2 threads under load, 0.1 s with one). Set before every
-    test: numba's first parallel kernel (any `DenseTable.predict`) resets the OpenMP thread count."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # conftest.py: tiny tensors, one thread
 
 
 @pytest.fixture(scope="module")

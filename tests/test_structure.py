@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "lutnas"
 MAX_FUNCTION_LINES = 60
-# stage -> the lutnas packages it must not import (README "Layout"; cli.py composes and is imported by none)
+# stage -> the lutnas packages it must not import (README "Architecture"; cli.py composes and is imported by none)
 FORBIDDEN = {
     "lutnas.lowering": ("lutnas.spaces", "lutnas.profiler", "lutnas.latency_tables", "lutnas.search"),
     "lutnas.profiler": ("lutnas.spaces", "lutnas.latency_tables", "lutnas.search"),

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lutnas.errors import TableError
-from lutnas.latency_tables.store import Store, table_id_of
+from lutnas.latency_tables.store import Store, canonical_json, table_id_of
 from lutnas.lowering.kernels import KernelInfo, ModelKernels
 from lutnas.profiler.measurement import Measurement
 
@@ -98,26 +98,14 @@ class KernelStore:
         return matches[0]
 
     def meta(self, table_id: str) -> KernelTableMeta:
-        rows = self.store.read(
-            "SELECT id, target_name, target_json, target_hash, runtime, threads, pipeline, fingerprint,"
-            " fingerprint_id, options, created_at FROM kernel_tables WHERE id = ?", (table_id,))
-        if not rows:
+        meta = self.store.read_meta("kernel_tables", KernelTableMeta, table_id, "kernel table")
+        if meta is None:
             raise TableError(f"{self.path}: no kernel table {table_id!r}")
-        r = rows[0]
-        try:
-            fp, options = json.loads(r[7]), json.loads(r[9])
-        except json.JSONDecodeError as err:
-            raise TableError(f"{self.path}: kernel table {table_id}: corrupt metadata ({err})") from None
-        return KernelTableMeta(r[0], r[1], r[2], r[3], r[4], int(r[5]), r[6], fp, r[8], options, float(r[10]))
+        return meta
 
     def ensure_table(self, meta: KernelTableMeta) -> bool:
-        if self.store.read("SELECT 1 FROM kernel_tables WHERE id = ?", (meta.id,)):
-            return False
-        with self.store.transaction() as c:
-            c.execute("INSERT INTO kernel_tables VALUES (?,?,?,?,?,?,?,?,?,?,?)", (
-                meta.id, meta.target_name, meta.target_json, meta.target_hash, meta.runtime, meta.threads,
-                meta.pipeline, _dumps(meta.fingerprint), meta.fingerprint_id, _dumps(meta.options), meta.created_at))
-        return True
+        """Insert the kernel table unless present; True when it was new."""
+        return self.store.insert_meta("kernel_tables", meta)
 
     # -- kernels ------------------------------------------------------------------------------------
     def ensure_kernels(self, table_id: str, infos: list[KernelInfo]) -> dict[str, int]:
@@ -125,7 +113,7 @@ class KernelStore:
         with self.store.transaction() as c:
             for info in infos:
                 c.execute("INSERT OR IGNORE INTO kernels (ktable_id, signature, kind, info) VALUES (?,?,?,?)",
-                          (table_id, info.signature, info.kind, _dumps(info.to_dict())))
+                          (table_id, info.signature, info.kind, canonical_json(info.to_dict())))
         return {row.info.signature: row.id for row in self.kernels(table_id)}
 
     def kernels(self, table_id: str) -> list[KernelRow]:
@@ -153,7 +141,7 @@ class KernelStore:
             raise TableError(f"model {name}: role {role!r} not in {MODEL_ROLES}")
         with self.store.transaction() as c:
             c.execute("INSERT OR IGNORE INTO kernel_models (ktable_id, model_key, name, role, info, created_at) "
-                      "VALUES (?,?,?,?,?,?)", (table_id, key, name, role, _dumps(kernels.to_dict()), time.time()))
+                      "VALUES (?,?,?,?,?,?)", (table_id, key, name, role, canonical_json(kernels.to_dict()), time.time()))
             (model_id,) = c.execute("SELECT id FROM kernel_models WHERE ktable_id = ? AND model_key = ?",
                                     (table_id, key)).fetchone()
         return int(model_id)
@@ -193,7 +181,3 @@ class KernelStore:
             values = (owner_id, pass_no, record, int(m.unstable), runner, time.time()) + (() if what is None else (what,))
             c.execute(f"INSERT INTO {table} ({cols}) VALUES ({','.join('?' * len(values))})", values)
         return pass_no
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))

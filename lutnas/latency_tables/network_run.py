@@ -21,9 +21,9 @@ import numpy as np
 
 from lutnas.latency_tables.drift import BoundaryTimer, JobAnchors, SpeedTrack
 from lutnas.latency_tables.jobs import network_jobs
-from lutnas.latency_tables.networks import DEFAULT_ROUNDS, NetworkMeasurement, time_networks
+from lutnas.latency_tables.networks import DEFAULT_ROUNDS, NetworkMeasurement, NetworkSetup, time_networks
 from lutnas.latency_tables.repeatability import GroundTruth, ground_truth
-from lutnas.latency_tables.stats import DEFAULT_ESTIMATOR, check_estimator
+from lutnas.latency_tables.stats import DEFAULT_ESTIMATOR
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy
 
 if TYPE_CHECKING:
@@ -81,24 +81,17 @@ def measure_networks(space: str | SearchSpace, archs: Sequence[Sequence[int]], r
     `build`: keyword arguments of `jobs.network_jobs` (pipeline, width_mult, num_classes,
     work_dir, cache_dir, workers, tuning_db).
     """
-    from lutnas.lowering.targets import resolve_target
-    from lutnas.profiler.runners import LocalRunner
-    from lutnas.spaces import resolve_space
-
-    check_estimator(estimator)
-    space, target = resolve_space(space), resolve_target(target)
-    resolution = space.check_resolution(resolution)
-    archs = [space.validate(a) for a in archs]
-    if runner is None:  # made first: a device that cannot run the libraries is refused before compiling
-        runner = LocalRunner(target, runtime, threads, policy)
-    ref = reference_arch(space) if reference else None
+    setup = NetworkSetup.checked(space, archs, resolution, target, runtime, threads, runner, policy, estimator)
+    archs = setup.archs
+    ref = reference_arch(setup.space) if reference else None
     unique = list(dict.fromkeys([*archs, *([ref] if ref is not None else [])]))
-    jobs = dict(zip(unique, network_jobs(space, unique, resolution, target, runtime, threads=threads,
-                                         progress=progress, **build)))
+    jobs = dict(zip(unique, network_jobs(setup.space, unique, setup.resolution, setup.target, runtime,
+                                         threads=threads, progress=progress, **build)))
     timer = None
     if ref is not None:
         key = jobs[ref].key
-        timer = BoundaryTimer(JobAnchors({key: 1.0}, {key: jobs[ref]}, runner.measure, estimator, "reference network"))
-    timed = time_networks(runner, {a: jobs[a] for a in dict.fromkeys(archs)}, policy, min_rounds=rounds,
+        timer = BoundaryTimer(JobAnchors({key: 1.0}, {key: jobs[ref]}, setup.runner.measure, estimator,
+                                         "reference network"))
+    timed = time_networks(setup.runner, {a: jobs[a] for a in dict.fromkeys(archs)}, policy, min_rounds=rounds,
                           at_boundary=timer, estimator=estimator, progress=progress)
     return NetworkRun([timed[a] for a in archs], ref, timer.track() if timer is not None else None)

@@ -112,23 +112,42 @@ def measure_archs(
     after every network is compiled, before round 1 (k = 0) and after every round k (validate times
     its drift anchors there). `tuning_db`: the MetaSchedule database a tuned pipeline applies.
     """
-    from lutnas.lowering.targets import resolve_target
-    from lutnas.profiler.runners import LocalRunner
-    from lutnas.spaces import resolve_space
+    setup = NetworkSetup.checked(space, archs, resolution, target, runtime, threads, runner, policy, estimator)
+    unique = list(dict.fromkeys(setup.archs))
+    jobs = network_jobs(setup.space, unique, setup.resolution, setup.target, runtime, threads=threads,
+                        pipeline=pipeline, width_mult=width_mult, num_classes=num_classes, work_dir=work_dir,
+                        cache_dir=cache_dir, workers=workers, tuning_db=tuning_db, progress=progress)
+    timed = time_networks(setup.runner, dict(zip(unique, jobs)), policy, min_rounds=min_rounds,
+                          at_boundary=at_boundary, estimator=estimator, progress=progress)
+    return [timed[a] for a in setup.archs]
 
-    check_estimator(estimator)
-    space, target = resolve_space(space), resolve_target(target)
-    resolution = space.check_resolution(resolution)
-    archs = [space.validate(a) for a in archs]
-    if runner is None:  # made first: a device that cannot run the libraries is refused before compiling
-        runner = LocalRunner(target, runtime, threads, policy)
-    unique = list(dict.fromkeys(archs))
-    jobs = network_jobs(space, unique, resolution, target, runtime, threads=threads, pipeline=pipeline,
-                        width_mult=width_mult, num_classes=num_classes, work_dir=work_dir, cache_dir=cache_dir,
-                        workers=workers, tuning_db=tuning_db, progress=progress)
-    timed = time_networks(runner, dict(zip(unique, jobs)), policy, min_rounds=min_rounds, at_boundary=at_boundary,
-                          estimator=estimator, progress=progress)
-    return [timed[a] for a in archs]
+
+@dataclass(frozen=True)
+class NetworkSetup:
+    """The checked inputs of a whole-network measurement (`measure_archs`, `network_run.measure_networks`)."""
+
+    space: SearchSpace
+    archs: list[tuple[int, ...]]
+    resolution: int
+    target: TargetSpec
+    runner: Runner
+
+    @classmethod
+    def checked(cls, space: str | SearchSpace, archs: Sequence[Sequence[int]], resolution: int,
+                target: str | TargetSpec, runtime: str, threads: int, runner: Runner | None,
+                policy: StabilityPolicy, estimator: str) -> NetworkSetup:
+        """Resolve names and refuse bad input (`LutnasError`) before anything is compiled."""
+        from lutnas.lowering.targets import resolve_target
+        from lutnas.profiler.runners import LocalRunner
+        from lutnas.spaces import resolve_space
+
+        check_estimator(estimator)
+        space, target = resolve_space(space), resolve_target(target)
+        resolution = space.check_resolution(resolution)
+        archs = [space.validate(a) for a in archs]
+        if runner is None:  # made first: a device that cannot run the libraries is refused before compiling
+            runner = LocalRunner(target, runtime, threads, policy)
+        return cls(space, archs, resolution, target, runner)
 
 
 def time_networks(runner: Runner, jobs: dict[tuple[int, ...], MeasureJob], policy: StabilityPolicy = DEFAULT_POLICY,

@@ -32,9 +32,9 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 from lutnas.errors import TableError
 from lutnas.profiler.measurement import Measurement
@@ -171,8 +171,27 @@ def table_identity(space: str, resolution: int, target_json: str, runtime: str, 
 
 
 def table_id_of(identity: dict[str, Any]) -> str:
-    text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+    return hashlib.sha256(canonical_json(identity).encode()).hexdigest()[:12]
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no spaces: one text per value, so stored JSON and ids compare."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+class MetaRecord(Protocol):
+    """A table's metadata record (`TableMeta`, `kernel_store.KernelTableMeta`): a dataclass whose
+    fields name the columns of its metadata table."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+    id: str
+    fingerprint: dict[str, Any]
+    options: dict[str, Any]
+
+
+MetaT = TypeVar("MetaT", bound=MetaRecord)
+META_JSON_COLUMNS = ("fingerprint", "options")                       # stored as JSON text
+META_CASTS = {"resolution": int, "threads": int, "created_at": float}
 
 
 class Store:
@@ -270,18 +289,25 @@ class Store:
         return [r[0] for r in self._query("SELECT id FROM tables ORDER BY created_at, id")]
 
     def table_meta(self, table_id: str) -> TableMeta:
-        rows = self._query(
-            "SELECT id, space, resolution, target_name, target_json, target_hash, runtime, threads, pipeline,"
-            " fingerprint, fingerprint_id, options, created_at FROM tables WHERE id = ?", (table_id,))
-        if not rows:
+        meta = self.read_meta("tables", TableMeta, table_id, "table")
+        if meta is None:
             raise TableError(f"{self.path}: no table {table_id!r}; tables: {', '.join(self.table_ids()) or 'none'}")
-        r = rows[0]
+        return meta
+
+    def read_meta(self, sql_table: str, meta_type: type[MetaT], table_id: str, label: str) -> MetaT | None:
+        """Row `table_id` of a metadata table (`tables`, `kernel_tables`) as `meta_type`, None when
+        absent. One reader for block and kernel tables, so both decode and refuse metadata alike."""
+        names = [f.name for f in fields(meta_type)]
+        rows = self._query(f"SELECT {', '.join(names)} FROM {sql_table} WHERE id = ?", (table_id,))
+        if not rows:
+            return None
+        row = dict(zip(names, rows[0]))
         try:
-            fp, options = json.loads(r[9]), json.loads(r[11])
+            row.update({name: json.loads(row[name]) for name in META_JSON_COLUMNS})
         except json.JSONDecodeError as err:
-            raise TableError(f"{self.path}: table {table_id}: corrupt metadata ({err})") from None
-        return TableMeta(r[0], r[1], int(r[2]), r[3], r[4], r[5], r[6], int(r[7]), r[8], fp, r[10], options,
-                         float(r[12]))
+            raise TableError(f"{self.path}: {label} {table_id}: corrupt metadata ({err})") from None
+        row.update({name: cast(row[name]) for name, cast in META_CASTS.items() if name in row})
+        return meta_type(**row)
 
     def entries(self, table_id: str) -> list[EntryRow]:
         rows = self._query("SELECT id, table_id, key, spec, input_shape, role FROM entries "
@@ -311,13 +337,16 @@ class Store:
     # -- writing -----------------------------------------------------------------------------------
     def ensure_table(self, meta: TableMeta) -> bool:
         """Insert the table unless present; True when it was new."""
-        if self._query("SELECT 1 FROM tables WHERE id = ?", (meta.id,)):
+        return self.insert_meta("tables", meta)
+
+    def insert_meta(self, sql_table: str, meta: MetaRecord) -> bool:
+        """Insert a metadata row (the counterpart of `read_meta`) unless its id is present; True when new."""
+        if self._query(f"SELECT 1 FROM {sql_table} WHERE id = ?", (meta.id,)):
             return False
+        names = [f.name for f in fields(meta)]
+        values = [canonical_json(getattr(meta, n)) if n in META_JSON_COLUMNS else getattr(meta, n) for n in names]
         with self.transaction() as c:
-            c.execute("INSERT INTO tables VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", (
-                meta.id, meta.space, meta.resolution, meta.target_name, meta.target_json, meta.target_hash,
-                meta.runtime, meta.threads, meta.pipeline, _dumps(meta.fingerprint), meta.fingerprint_id,
-                _dumps(meta.options), meta.created_at))
+            c.execute(f"INSERT INTO {sql_table} ({', '.join(names)}) VALUES ({','.join('?' * len(names))})", values)
         return True
 
     def ensure_entries(self, table_id: str, rows: list[tuple[str, str, tuple[int, ...], str]]) -> dict[str, int]:
@@ -347,7 +376,7 @@ class Store:
         self.table_meta(table_id)
         with self.transaction() as c:
             c.execute("INSERT OR REPLACE INTO attachments VALUES (?,?,?,?)",
-                      (table_id, name, _dumps(value), time.time()))
+                      (table_id, name, canonical_json(value), time.time()))
 
     def delete_attachment(self, table_id: str, name: str) -> None:
         with self.transaction() as c:
@@ -356,7 +385,3 @@ class Store:
 
 def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
