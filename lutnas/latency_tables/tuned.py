@@ -59,16 +59,18 @@ def tune_blocks(blocks: dict[str, Block], target: TargetSpec, database_dir: Path
     already tuned in the database cost nothing). Returns (what the table options record: trials per
     block and the database hash, both part of the table identity; a report of this run)."""
     from lutnas.lowering.database import database_hash
-    from lutnas.lowering.tuning import tune
+    from lutnas.lowering.tuning import TuningTools, tune
     from lutnas.progress import iter_progress
 
     run = 0
     seconds = 0.0
-    for block in iter_progress(blocks.values(), len(blocks), "tuning blocks", progress, transient=False):
-        path = export_block(block, work_dir)
-        rep = tune(path, block.input_shape, target, database_dir, trials=trials, threads=threads, progress=False)
-        run += rep.trials_run
-        seconds += rep.seconds
+    with TuningTools(threads, workers=2) as tools:     # one set of builder/runner workers for every block
+        for block in iter_progress(blocks.values(), len(blocks), "tuning blocks", progress, transient=False):
+            path = export_block(block, work_dir)
+            rep = tune(path, block.input_shape, target, database_dir, trials=trials, threads=threads,
+                       progress=False, tools=tools)
+            run += rep.trials_run
+            seconds += rep.seconds
     options = {"trials_per_block": trials, "database_hash": database_hash(database_dir)}
     return options, {"trials_run": run, "tuning_s": round(seconds, 1), "database": str(database_dir)}
 

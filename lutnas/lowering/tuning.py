@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from lutnas.errors import LutnasError
 from lutnas.lowering.database import database_hash, open_database
@@ -110,6 +110,89 @@ def build_candidate(mod: tvm.IRModule, target: tvm.target.Target, _params: Any) 
     return tvm_build(mod, target=target)
 
 
+def build_and_export(mod: tvm.IRModule, target: tvm.target.Target) -> str:
+    """One candidate, built (`build_candidate`) and exported to a temporary library; in a worker."""
+    from tvm.s_tir.meta_schedule.builder.local_builder import default_export
+
+    return default_export(build_candidate(mod, target, None))
+
+
+def pooled_builder_class() -> type:
+    """MetaSchedule's LocalBuilder starts a new process pool for every batch (a TVM import each,
+    seconds); this builder keeps one pool for a whole tuning run and recycles each worker after
+    `uses` builds instead (LocalBuilder's restart guards against a slow leak in long-lived workers)."""
+    from tvm.ir.utils import derived_object
+    from tvm.s_tir.meta_schedule.builder import BuilderResult, PyBuilder
+    from tvm.support.popen_pool import PopenPoolExecutor, StatusKind
+
+    @derived_object
+    class PooledBuilder(PyBuilder):
+        def __init__(self, workers: int, timeout_s: float, uses: int = 32) -> None:
+            super().__init__()
+            self.timeout_s = timeout_s
+            self.pool = PopenPoolExecutor(max_workers=workers, timeout=timeout_s, maximum_process_uses=uses)
+
+        def build(self, build_inputs: list) -> list:
+            out = []
+            for res in self.pool.map_with_error_catching(lambda x: build_and_export(*x),
+                                                         [(b.mod, b.target) for b in build_inputs]):
+                if res.status == StatusKind.COMPLETE:
+                    out.append(BuilderResult(res.value, None))
+                elif res.status == StatusKind.TIMEOUT:
+                    out.append(BuilderResult(None, f"build timed out after {self.timeout_s:.0f} s"))
+                else:
+                    out.append(BuilderResult(None, f"build failed: {res.value}"))
+            return out
+
+        def shutdown(self) -> None:
+            self.pool.shutdown()
+
+    return PooledBuilder
+
+
+class TuningTools:
+    """The builder and runner of a tuning run, shared by every `tune` call in it (`profile --tune`
+    tunes each block in its own call): their worker processes import TVM once per run, not once
+    per block and batch. Created lazily; `close()` (or `with`) ends the workers."""
+
+    def __init__(self, threads: int, workers: int) -> None:
+        self.threads = threads
+        self.workers = workers
+        self._builder: Any = None
+        self._runner: Any = None
+
+    @property
+    def builder(self) -> Any:
+        if self._builder is None:
+            self._builder = pooled_builder_class()(max(1, self.workers), 120.0)
+        return self._builder
+
+    @property
+    def runner(self) -> Any:
+        """MetaSchedule's LocalRunner, its worker running TVM with `threads` threads."""
+        from tvm.s_tir import meta_schedule as ms
+
+        if self._runner is None:
+            self._runner = ms.runner.LocalRunner(
+                evaluator_config=ms.runner.EvaluatorConfig(number=3, repeat=3, min_repeat_ms=20),
+                initializer=_set_threads(self.threads), timeout_sec=60.0,
+            )
+        return self._runner
+
+    def close(self) -> None:
+        if self._builder is not None:
+            self._builder.shutdown()
+        if self._runner is not None:
+            self._runner.pool.shutdown()
+        self._builder = self._runner = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def _set_threads(threads: int) -> Callable[[], None]:
     """Initializer for MetaSchedule's runner workers: TVM's pool size is read at first use."""
     return _ThreadsInit(threads)
@@ -137,6 +220,7 @@ def tune(
     progress: bool = True,
     seed: int = 0,
     rules: list[Rule] | None = None,
+    tools: TuningTools | None = None,
 ) -> TuningReport:
     """Tune the fused tasks of `model` into the database in `database_dir`.
 
@@ -144,7 +228,8 @@ def tune(
     runtime will use (tables are per thread count, and the best schedule depends on it).
     `trials` is the overall budget of new measurements; `trials_per_task` (default: an even share,
     at least 8) caps each task. KeyboardInterrupt stops after the current batch; the records
-    measured so far stay in the database.
+    measured so far stay in the database. `tools`: a builder and runner shared with other calls
+    (default: this call's own, closed at its end).
     """
     from lutnas.lowering.rules import default_cpu_rules
 
@@ -153,7 +238,18 @@ def tune(
     started = time.time()
     tvm_target = target.tvm_target() if isinstance(target, TargetSpec) else target
     mod = fused_module(model, input_shape, tvm_target)
-    session = _Session(database_dir, tvm_target, threads, workers, seed, rules or default_cpu_rules())
+    own_tools = tools is None
+    tools = tools or TuningTools(threads, workers)
+    try:
+        session = _Session(database_dir, tvm_target, threads, seed, rules or default_cpu_rules(), tools)
+        return _tune_session(session, mod, trials, trials_per_task, progress, started)
+    finally:
+        if own_tools:
+            tools.close()
+
+
+def _tune_session(session: _Session, mod: Any, trials: int, trials_per_task: int | None, progress: bool,
+                  started: float) -> TuningReport:
     tasks = session.extract(mod)
     per_task = trials_per_task or max(8, trials // max(1, len(tasks)))
     notes: list[str] = []
@@ -179,9 +275,9 @@ def tune(
             before = session.searched(task)
             reports[task.name] = _report(session, task, before, 0, skipped=before >= per_task)
     return TuningReport(
-        database_dir=str(database_dir), target=dict(tvm_target.export()), threads=threads,
+        database_dir=str(session.dir), target=dict(session.build_target.export()), threads=session.threads,
         trials_budget=trials, trials_per_task=per_task, tasks=tuple(reports[t.name] for t in tasks),
-        seconds=time.time() - started, database_hash=database_hash(database_dir),
+        seconds=time.time() - started, database_hash=database_hash(session.dir),
         interrupted=interrupted, notes=tuple(notes),
     )
 
@@ -210,8 +306,8 @@ class _Session:
 
     INCUMBENT_ATTR = "lutnas_incumbent"
 
-    def __init__(self, database_dir: str | Path, target: tvm.target.Target, threads: int, workers: int, seed: int,
-                 rules: list[Rule]) -> None:
+    def __init__(self, database_dir: str | Path, target: tvm.target.Target, threads: int, seed: int,
+                 rules: list[Rule], tools: TuningTools) -> None:
         self.dir = Path(database_dir)
         self.db = open_database(self.dir)
         self.target = tuning_target(target, threads)
@@ -219,31 +315,15 @@ class _Session:
         self.threads = threads
         self.seed = seed
         self.rules = rules
-        self.workers = workers
-        self._builder: Any = None
-        self._runner: Any = None
+        self.tools = tools
 
     @property
     def builder(self) -> Any:
-        """MetaSchedule's LocalBuilder (`workers` processes), created on first use."""
-        from tvm.s_tir import meta_schedule as ms
-
-        if self._builder is None:
-            self._builder = ms.builder.LocalBuilder(max_workers=max(1, self.workers), timeout_sec=120.0,
-                                                    f_build=build_candidate)
-        return self._builder
+        return self.tools.builder
 
     @property
     def runner(self) -> Any:
-        """MetaSchedule's LocalRunner, its worker running TVM with `threads` threads."""
-        from tvm.s_tir import meta_schedule as ms
-
-        if self._runner is None:
-            self._runner = ms.runner.LocalRunner(
-                evaluator_config=ms.runner.EvaluatorConfig(number=3, repeat=3, min_repeat_ms=20),
-                initializer=_set_threads(self.threads), timeout_sec=60.0,
-            )
-        return self._runner
+        return self.tools.runner
 
     def extract(self, mod: Any) -> list[_Task]:
         from tvm.s_tir import meta_schedule as ms
