@@ -465,3 +465,19 @@ def test_mixed_precision_steps_run(digits, proxyless, strategy):
                                                              batch_size=16))
     space.validate(result.arch)
     assert np.isfinite(result.log[0]["train_loss"]) and np.isfinite(result.log[0]["val_loss"])
+
+
+def test_builtin_digits_are_scikit_learns_without_importing_it(tmp_path):
+    """`digits` reads the CSV scikit-learn ships (sklearn's import is ~2 s of every search's start):
+    the same images and labels as `load_digits`, and the process never imports sklearn."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    npz = tmp_path / "digits.npz"
+    np.savez(npz, x=bunch.images.astype(np.float32)[:, None] / 16.0, y=bunch.target.astype(np.int64))
+    ours, theirs = load_data("digits", 16), load_data(str(npz), 16)
+    for a, b in ((ours.train, theirs.train), (ours.val, theirs.val)):
+        assert torch.equal(a.labels, b.labels) and torch.equal(a.images, b.images)
+    probe = "import sys; from lutnas.search.data import load_data; load_data('digits', 8); print('sklearn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
