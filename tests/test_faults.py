@@ -322,7 +322,7 @@ def start_compiling(tmp_path: Path) -> tuple[subprocess.Popen, list[int]]:
     archs = tmp_path / "archs.json"
     archs.write_text(json.dumps({"space": "proxyless", "archs": [list(space.sample(rng)) for _ in range(3)]}))
     env = {**os.environ, "LUTNAS_CACHE": str(tmp_path / "cache"), "TVM_NUM_THREADS": "1"}
-    with open(tmp_path / "stderr.txt", "w") as err:  # a file, not a pipe: an orphan could hold a pipe open
+    with open(tmp_path / "stderr.txt", "w") as err, sigint_not_ignored():  # a file: an orphan could hold a pipe
         proc = subprocess.Popen([sys.executable, "-m", "lutnas", "measure", "--archs", str(archs), "-r", "32",
                                  "--workers", "1"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=err)
     deadline = time.monotonic() + 300
@@ -347,6 +347,21 @@ def gone_within(pids: list[int], seconds: float) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+@contextlib.contextmanager
+def sigint_not_ignored():
+    """Children started in the body get SIGINT as a terminal gives it: a suite launched in the
+    background by a non-interactive shell (`make test &`) ignores SIGINT, a child inherits an ignored
+    signal across exec, and the Ctrl-C test then hung."""
+    before = signal.getsignal(signal.SIGINT)
+    if before == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        if before == signal.SIG_IGN:
+            signal.signal(signal.SIGINT, before)
 
 
 def test_ctrl_c_during_compiles_stops_at_once(tmp_path):
