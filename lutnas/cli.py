@@ -723,7 +723,9 @@ def run_cmd(art_dir, threads, repeats, min_repeat_ms, as_json, rpc, tracker, key
     from lutnas.errors import NumericsError
     from lutnas.lowering.artifact import verify_artifact
     from lutnas.profiler.deploy import run_artifact, target_from_manifest
+    from lutnas.profiler.workers import hide_torch
 
+    hide_torch()             # an artifact runs without torch (as on a device that has none)
     manifest = verify_artifact(art_dir)
     runner = make_runner(target_from_manifest(manifest), rpc, tracker, key, threads, emulated)
     report = run_artifact(art_dir, runner, threads, repeats=repeats, min_repeat_ms=min_repeat_ms, strict=False)

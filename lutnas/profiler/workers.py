@@ -174,13 +174,18 @@ def worker_init(parent_pid: int, pids: Any = None) -> None:
     polls the parent pid covers other systems and a parent that died before the prctl."""
     if pids is not None:
         pids.put(os.getpid())
-    # tvm_ffi imports torch eagerly (for DLPack interop a compiler never uses): 2.3 s of a worker's
-    # 6 s TVM import here. Nothing has imported tvm yet (this initializer runs first), so hide torch.
-    sys.modules.setdefault("torch", None)  # type: ignore[arg-type]
+    hide_torch()  # nothing has imported tvm yet: this initializer runs first
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="lutnas-parent-watch").start()
+
+
+def hide_torch() -> None:
+    """Make `import torch` fail in a process that runs TVM without torch (compile workers, `lutnas
+    run`): tvm_ffi imports torch eagerly, for DLPack interop these processes never use, and that is
+    2.3 s of TVM's 6 s import on this VM. Call before the first `import tvm`; no-op if torch is loaded."""
+    sys.modules.setdefault("torch", None)  # type: ignore[arg-type]
 
 
 def _watch_parent(parent_pid: int, every_s: float = 1.0) -> None:
