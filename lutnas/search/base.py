@@ -1,6 +1,7 @@
 """What every search strategy shares: options, the result record, the strategy registry, the
-per-epoch JSONL log with a rich progress bar, and the architecture-parameter tensor of the
-differentiable strategies (FBNet / ProxylessNAS: logits alpha [L, C_max], invalid choices masked).
+per-epoch JSONL log, and the architecture-parameter tensor of the differentiable strategies
+(FBNet / ProxylessNAS: logits alpha [L, C_max], invalid choices masked). Progress is shown with
+`lutnas.progress.ProgressBar`, like every other long job.
 
 A strategy is a function ``(table: DenseTable, space: SearchSpace, data: SearchData | None,
 options: SearchOptions) -> SearchResult`` registered under its name in `STRATEGIES`.
@@ -150,21 +151,6 @@ class EpochLog:
         if self.path is not None:
             with self.path.open("a") as fh:
                 fh.write(json.dumps(record) + "\n")
-
-
-def progress_bar(enabled: bool):
-    """A rich Progress (transient), or a no-op stand-in when disabled (tests, benchmarks)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        disable=not enabled,
-        transient=True,
-    )
 
 
 class ArchParams:

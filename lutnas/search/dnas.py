@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from lutnas.errors import LutnasError
+from lutnas.progress import ProgressBar
 from lutnas.search.base import (
     ArchParams,
     EpochLog,
@@ -39,7 +40,6 @@ from lutnas.search.base import (
     SearchResult,
     check_table_space,
     make_result,
-    progress_bar,
     repair_arch,
     resolve_device,
 )
@@ -215,17 +215,17 @@ def run_dnas(steps: DnasSteps, table: Any, space: Any, data: Any, options: Searc
     opts = _optimizers(state, steps.recipe, plan)
     held_out = _endless(data, options.batch_size, rng)
     log = EpochLog(options.log_path)
-    with progress_bar(options.progress) as bar:
-        task = bar.add_task(steps.recipe.name, total=sum(plan.steps_in(e) for e in range(options.epochs)),
-                            status="")
+    name = steps.recipe.name
+    total = sum(plan.steps_in(e) for e in range(options.epochs))
+    with ProgressBar(name, total, enabled=options.progress, transient=True, elapsed=True) as bar:
         for epoch in range(options.epochs):
             state.epoch, state.temperature = epoch, temperature_at(options, epoch)
-            record = _run_epoch(steps, state, data, plan, opts, rng, held_out, lambda: bar.advance(task))
-            _check_finite(steps.recipe.name, state, record)
+            record = _run_epoch(steps, state, data, plan, opts, rng, held_out, bar.advance)
+            _check_finite(name, state, record)
             record["lr_weights"] = opts.schedule.get_last_lr()[0]
             log.write(record)
-            bar.update(task, status=f"E[LAT] {record['expected_latency_ms']:.3f} ms "
-                                    f"argmax {record['argmax_latency_ms']:.3f} ms")
+            bar.describe(f"{name}  E[LAT] {record['expected_latency_ms']:.3f} ms "
+                         f"argmax {record['argmax_latency_ms']:.3f} ms")
     return _result(state, table, space, log.records)
 
 

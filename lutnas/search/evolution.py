@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from lutnas.errors import LutnasError
+from lutnas.progress import ProgressBar
 from lutnas.search.base import (
     STRATEGIES,
     EpochLog,
@@ -32,7 +33,6 @@ from lutnas.search.base import (
     SearchResult,
     check_table_space,
     make_result,
-    progress_bar,
     repair_arch,
 )
 from lutnas.search.latency_loss import min_latency_ms
@@ -150,8 +150,7 @@ def run_nsga2(algorithm: Any, table: Any, space: Any, estimator: Callable, budge
     record = Evaluations([], [], [])
     problem = make_problem(table, space, estimator, budget_ms, record)
     algorithm.setup(problem, termination=("n_gen", generations), seed=seed, verbose=False)
-    with progress_bar(progress) as bar:
-        task = bar.add_task("nsga-ii", total=generations, status="")
+    with ProgressBar("nsga-ii", generations, enabled=progress, transient=True, elapsed=True) as bar:
         while algorithm.has_next():
             algorithm.next()
             _, lat, est = record.arrays()
@@ -162,7 +161,8 @@ def run_nsga2(algorithm: Any, table: Any, space: Any, estimator: Callable, budge
                            "evaluations": len(lat), "feasible": int(feasible.sum()),
                            "best_feasible_estimate": best, "min_latency_ms": float(lat.min()),
                            "target_ms": budget_ms})
-            bar.update(task, advance=1, status=f"evals {len(lat)} best {best}")
+            bar.advance()
+            bar.describe(f"nsga-ii  evals {len(lat)} best {best}")
     return record
 
 

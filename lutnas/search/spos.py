@@ -17,7 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lutnas.search.base import progress_bar, resolve_device
+from lutnas.progress import ProgressBar
+from lutnas.search.base import resolve_device
 from lutnas.search.data import fold_batches
 from lutnas.search.supernet import Supernet, single
 
@@ -34,8 +35,8 @@ def train_supernet_uniform(space: Any, data: Any, options: Any, resolution: int)
     if options.batches_per_epoch is not None:
         n_batches = min(n_batches, options.batches_per_epoch)
     supernet.train()
-    with progress_bar(options.progress) as bar:
-        task = bar.add_task("supernet (uniform paths)", total=options.epochs * n_batches, status="")
+    label = "supernet (uniform paths)"
+    with ProgressBar(label, options.epochs * n_batches, enabled=options.progress, transient=True, elapsed=True) as bar:
         for _ in range(options.epochs):
             for x, y in data.batches("train", options.batch_size, rng, limit=n_batches):
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -43,7 +44,8 @@ def train_supernet_uniform(space: Any, data: Any, options: Any, resolution: int)
                 loss = F.cross_entropy(supernet(x, single(space.sample(rng))), y)
                 loss.backward()
                 opt.step()
-                bar.update(task, advance=1, status=f"loss {float(loss.detach()):.3f}")
+                bar.advance()
+                bar.describe(f"{label}  loss {float(loss.detach()):.3f}")
     return supernet
 
 
