@@ -24,6 +24,7 @@ what a build looks up. What lutnas adds around it:
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -99,7 +100,7 @@ def tuning_target(target: tvm.target.Target, threads: int) -> tvm.target.Target:
     return tvm.target.Target(cfg)
 
 
-def build_candidate(mod: tvm.IRModule, target: tvm.target.Target, _params: Any) -> Any:
+def build_candidate(mod: tvm.IRModule, target: tvm.target.Target) -> Any:
     """MetaSchedule's default builder minus `import tvm.s_tir.tensor_intrin`, which parses every
     tensor intrinsic's TVMScript (measured 30 s to 3 min here) in each fresh builder process
     although CPU float32 schedules never tensorize. Runs in the builder's worker processes."""
@@ -114,13 +115,15 @@ def build_and_export(mod: tvm.IRModule, target: tvm.target.Target) -> str:
     """One candidate, built (`build_candidate`) and exported to a temporary library; in a worker."""
     from tvm.s_tir.meta_schedule.builder.local_builder import default_export
 
-    return default_export(build_candidate(mod, target, None))
+    return default_export(build_candidate(mod, target))
 
 
+@functools.cache
 def pooled_builder_class() -> type:
     """MetaSchedule's LocalBuilder starts a new process pool for every batch (a TVM import each,
     seconds); this builder keeps one pool for a whole tuning run and recycles each worker after
-    `uses` builds instead (LocalBuilder's restart guards against a slow leak in long-lived workers)."""
+    `uses` builds instead (LocalBuilder's restart guards against a slow leak in long-lived workers).
+    Defined on first use (MetaSchedule imports TVM) and once per process."""
     from tvm.ir.utils import derived_object
     from tvm.s_tir.meta_schedule.builder import BuilderResult, PyBuilder
     from tvm.support.popen_pool import PopenPoolExecutor, StatusKind
@@ -238,6 +241,8 @@ def tune(
     started = time.time()
     tvm_target = target.tvm_target() if isinstance(target, TargetSpec) else target
     mod = fused_module(model, input_shape, tvm_target)
+    if tools is not None and tools.threads != threads:
+        raise LutnasError(f"tuning tools run {tools.threads} thread(s), this tuning {threads}")
     own_tools = tools is None
     tools = tools or TuningTools(threads, workers)
     try:
