@@ -130,11 +130,10 @@ class TableRepeatability:
             return out
         band = "cannot be told (no entry has two passes)" if math.isnan(self.supported) else (
             f"about ±{self.supported:.0%} per entry at best (p95 of their pass-to-pass differences)")
-        out.append(f"warning: {self._what_moved()}; the accuracy this table supports is {band}, so a ±5% claim needs a quieter "
-                   "machine: check `lutnas doctor`, re-profile at a quieter time (or `--remeasure` to add "
-                   "passes), and `lutnas validate --rounds N` to see what whole networks get")
+        out.append(f"warning: {self._what_moved()}; the accuracy this table supports is {band}, so a ±5% "
+                   "claim needs a quieter machine: check `lutnas doctor`, re-profile at a quieter time (or "
+                   "`--remeasure` to add passes), and `lutnas validate --rounds N` to see what whole networks get")
         return out
-
 
     def _what_moved(self) -> str:
         if self.unstable:
