@@ -43,24 +43,29 @@ class Retest:
     items: int          # items with at least two passes
     median: float       # nan without pairs
     p95: float
+    left_out: int = 0   # passes not counted: unstable on their own while another pass of the item was stable
 
     def to_dict(self) -> dict[str, float | int]:
-        return {"pairs": self.pairs, "items": self.items, "median": self.median, "p95": self.p95}
+        return {"pairs": self.pairs, "items": self.items, "median": self.median, "p95": self.p95,
+                "left_out": self.left_out}
 
     def line(self) -> str:
+        if not self.pairs and self.left_out:
+            return f"no item kept two stable passes ({self.left_out} unstable pass(es) left out)"
         if not self.pairs:
             return "no item was timed twice"
         return f"median |Δ| {self.median:.1%}, p95 {self.p95:.1%} ({self.items} item(s), {self.pairs} pair(s))"
 
 
-def retest(values: Sequence[Sequence[float]]) -> Retest:
-    """The spread of per-pass values (one list per item; items with one pass add nothing)."""
+def retest(values: Sequence[Sequence[float]], left_out: int = 0) -> Retest:
+    """The spread of per-pass values (one list per item; items with one pass add nothing).
+    `left_out`: how many passes the values omit (said when no pair is left)."""
     deltas = [max(a, b) / min(a, b) - 1.0 for v in values for a, b in itertools.combinations(v, 2)]
     items = sum(len(v) >= 2 for v in values)
     if not deltas:
-        return Retest(0, items, math.nan, math.nan)
+        return Retest(0, items, math.nan, math.nan, left_out)
     d = np.asarray(deltas)
-    return Retest(int(d.size), items, float(np.median(d)), float(np.quantile(d, 0.95)))
+    return Retest(int(d.size), items, float(np.median(d)), float(np.quantile(d, 0.95)), left_out)
 
 
 def pass_values(passes: Sequence[Measurement], estimator: str) -> list[float]:
@@ -95,14 +100,16 @@ def ground_truth(measured: Sequence[NetworkMeasurement], track: SpeedTrack | Non
     """Every network's latency (its estimator over its kept passes) raw and with every pass divided by
     the drift factor of its own round (`SpeedTrack.corrected`), and how much each repeated."""
     raw_passes = [pass_values(m.kept, m.estimator) for m in measured]
+    left_out = sum(len(m.passes) - len(m.kept) for m in measured)
     raw = np.array([m.latency_ms for m in measured], dtype=np.float64)
     if track is None:
-        return GroundTruth(raw, None, raw_passes, None, retest(raw_passes), None)
+        return GroundTruth(raw, None, raw_passes, None, retest(raw_passes, left_out), None)
     fixed = [[track.corrected(p) for p in m.kept] for m in measured]
     corrected = np.array([float(estimates([[p.samples_ms for p in f]], m.estimator)[0])
                           for f, m in zip(fixed, measured)], dtype=np.float64)
     corrected_passes = [pass_values(f, m.estimator) for f, m in zip(fixed, measured)]
-    return GroundTruth(raw, corrected, raw_passes, corrected_passes, retest(raw_passes), retest(corrected_passes))
+    return GroundTruth(raw, corrected, raw_passes, corrected_passes, retest(raw_passes, left_out),
+                       retest(corrected_passes, left_out))
 
 
 UNSTABLE_SHARE = 0.10   # more unstable entries than this and `profile` says what the table can support
