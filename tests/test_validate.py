@@ -371,6 +371,7 @@ def test_stored_calibration_is_scored_on_rows_it_was_not_fitted_on() -> None:
         latency_ms: float
         unstable: bool = False
         kept: tuple = ()
+        passes: tuple = ()
         estimator: str = "median"
 
     pred = np.array([1.0, 2.0, 3.0, 4.0])
