@@ -1,6 +1,6 @@
 """TVM artifact latency divided by onnxruntime's, same network, same thread count, one run.
 
-For a few networks of each space (sampled with a fixed seed), at one resolution, the configurations
+For a few networks of each space (sampled with `--seed`, printed), at one resolution, the configurations
 
     tvm-default            TVM 0.27's default pipeline, untuned
     lutnas-cpu-nchw        lutnas's CPU schedule rules on ONNX's NCHW layout, untuned
@@ -17,7 +17,7 @@ a ratio of two measurements taken minutes apart would carry. Tuning minutes are 
     tvm_over_ort=<ratio of the best configuration, geometric mean over the networks>
 
     .venv/bin/python bench/artifact_vs_ort.py [--quick] [--threads 1] [--resolution 128]
-        [--per-space 2] [--budgets 64,192,448] [--mcpu host|none|NAME] [--db DIR] [--rounds 5]
+        [--per-space 2] [--seed 0] [--budgets 64,192,448] [--mcpu host|none|NAME] [--db DIR] [--rounds 5]
         [--pipelines tvm-default,lutnas-cpu-nchw,lutnas-cpu]
 
 `--quick`: one network per space, budgets 24,64,128. `--budgets ""`: no tuning. The thread count is fixed per process
@@ -72,7 +72,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="lutnas-bench-"))
     db = Path(args.db) if args.db else work / "tuning-db"
     print(f"target {target.canonical_json()}  threads {args.threads}  resolution {args.resolution}  "
-          f"budgets {budgets}  db {db}", flush=True)
+          f"archs: {per_space} per space, seed {args.seed}  budgets {budgets}  db {db}", flush=True)
     print(f"load average at start: {os.getloadavg()}", flush=True)
 
     nets = []
@@ -145,7 +145,8 @@ def main() -> None:
             best_cfg, best = cfg, g
     if args.out:
         Path(args.out).write_text(json.dumps({"rows": rows, "tuning_min": tuning_min, "target": target.full_json(),
-                                              "threads": args.threads, "budgets": budgets}, indent=1))
+                                              "threads": args.threads, "budgets": budgets, "seed": args.seed,
+                                              "resolution": args.resolution}, indent=1))
     print(f"best: {best_cfg}")
     print(f"tvm_over_ort={best:.3f}")
 
