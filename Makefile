@@ -39,8 +39,12 @@ board: $(STAMP)
 	fi
 	-@$(VENV)/bin/lutnas board build arm64 || echo "arm64 board not prepared: the arm tests will be skipped"
 
+# Two workers, whole files each (module fixtures are built once): while one worker compiles, the other
+# times or waits on a subprocess. Timed measurements never overlap: every one holds the machine's
+# timing lock (lutnas.profiler.timing_lock), across the workers too. TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= 2
 test: $(STAMP) board
-	$(VENV)/bin/python -m pytest -q -ra
+	$(VENV)/bin/python -m pytest -q -ra $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check lutnas tests bench
