@@ -3,7 +3,8 @@
 For one sampled network (`--space`, `--seed`, `--resolution`) compiled with `--pipeline` (lutnas-cpu:
 channels-last + lutnas's rules), every fused TVM kernel is timed alone, hot (the profiler's
 `time_kernel`, as kernel tables time them, from the kernel library `lowering.kernels` exports), and
-the same ONNX file runs in onnxruntime with its per-node profiler on. Both are put on one scale:
+the same ONNX file runs in onnxruntime with its per-node profiler on (`ort_session`, which also saves
+the optimized graph the profiler's node names refer to). Both are put on one scale:
 
 - work: FLOPs of a TVM kernel are TVM's own count (`KernelInfo.flops`, `estimate_tir_flops`: 2 per
   multiply-add plus one per epilogue operation per output element); an onnxruntime node's are
@@ -17,7 +18,7 @@ the same ONNX file runs in onnxruntime with its per-node profiler on. Both are p
 - limits (`machine_limits`): the per-core peak from the ISA (f32 lanes x FMA pipes x 2 x clock;
   lanes from LLVM's features of this CPU, pipes from `FMA_PIPES` by LLVM's CPU name, clock from
   cpufreq or /proc/cpuinfo) and measured by a TVM-compiled probe of independent vector-FMA chains
-  held in registers (the best of its repeats; `% of peak` uses it), beside numpy's single-thread
+  held in registers (the fastest of its calls; `% of peak` uses it), beside numpy's single-thread
   SGEMM (what a tuned BLAS reaches). Bandwidth is measured by a TVM-compiled streaming kernel
   (c = 0.5 c + a) with a working set of half of each cache level (sizes from sysfs) and one of
   several times the last level (memory).
@@ -25,15 +26,19 @@ the same ONNX file runs in onnxruntime with its per-node profiler on. Both are p
   level its working set fits in, a hot kernel's data stays there) is memory-bound, and its GB/s
   is reported against that bandwidth; otherwise its GFLOP/s against the peak.
 
-onnxruntime node times are the interquartile mean over `--ort-runs` profiled runs after warm-up
-(its profiler records whole microseconds; one preempted run would drag a plain mean). The summary
+Times are per call and summarized alike: a TVM kernel's over `--samples` single calls after warm-up,
+an onnxruntime node's over `--samples` profiled runs after 5 warm-up runs, each the interquartile
+mean (onnxruntime's profiler records whole microseconds, and on a shared machine one preempted call
+would drag a plain mean; groups of calls, as tables time them, would carry the preemption into TVM's
+side only). Peak and bandwidth are the fastest probe calls, so on a loaded machine every % is
+pessimistic. The summary
 per kind gives, for each runtime, the share of its kernels' summed time, the median over calls of
 % of peak (and of bandwidth for memory-bound calls) and the kind's aggregate (sum of FLOPs / sum of
 time). Kernels timed alone run hotter than inside a network; compare whole networks with
 artifact_vs_ort.py.
 
     .venv/bin/python bench/kernel_roofline.py --space proxyless [--resolution 224] [--seed 0]
-        [--threads 1] [--top 25] [--out roofline.json]
+        [--threads 1] [--samples 30] [--top 25] [--out roofline.json]
 """
 
 from __future__ import annotations
@@ -498,9 +503,10 @@ def ort_works(onnx_path: Path, threads: int, runs: int, warmup: int, work_dir: P
 
 
 # -- TVM kernels: compile and time ------------------------------------------------------------------------
-def tvm_works(onnx_path: Path, shape: tuple[int, ...], target: Any, pipeline: str, threads: int,
+def tvm_works(onnx_path: Path, shape: tuple[int, ...], target: Any, pipeline: str, threads: int, samples: int,
               work_dir: Path) -> list[Work]:
-    """Compile the network once, export its kernel library, time every kernel alone (hot)."""
+    """Compile the network once, export its kernel library, time every kernel alone (hot): `samples`
+    single calls after warm-up, summarized as onnxruntime's nodes are (`interquartile_mean`)."""
     import tvm
 
     from lutnas.lowering.kernels import enumerate_kernels, export_module
@@ -519,8 +525,9 @@ def tvm_works(onnx_path: Path, shape: tuple[int, ...], target: Any, pipeline: st
     with ProgressBar("timing TVM kernels", len(kernels.kernels), enabled=sys.stderr.isatty(), stderr=True) as bar:
         for info, calls in zip(kernels.kernels, kernels.calls):
             job = KernelJob(info.signature, library, info.name, [p.shape for p in info.params],
-                            [p.dtype for p in info.params], target=target.name, threads=threads, repeats=5)
-            ms = runner.measure_kernel(job).median_ms
+                            [p.dtype for p in info.params], target=target.name, threads=threads,
+                            repeats=samples, min_repeat_ms=0.0)
+            ms = interquartile_mean(list(runner.measure_kernel(job).samples_ms))
             text = f"{info.params[0].text()}->{info.params[-1].text()}" if info.params else "?"
             out.append(Work("tvm", info.name, tvm_kind(info, funcs[info.name]), text, calls, ms, info.flops,
                             info.nbytes))
@@ -538,7 +545,7 @@ class KindSummary:
     median_pct_peak: float  # over calls
     aggregate_pct_peak: float
     memory_bound: int       # calls below the ridge
-    median_pct_bw: float    # over memory-bound calls (nan if none)
+    median_pct_bw: float | None   # over memory-bound calls (None if none)
 
 
 def kind_order(kind: str) -> tuple[int, str]:
@@ -558,12 +565,12 @@ def summarize(works: list[Work], limits: Limits) -> list[KindSummary]:
             verdicts = [(w, judge(w, limits)) for w in group]
             peak = np.repeat([v.pct_peak for _, v in verdicts], [w.calls for w, _ in verdicts])
             mem = [(w, v) for w, v in verdicts if v.bound == "memory"]
-            bw = np.repeat([v.pct_bw for _, v in mem], [w.calls for w, _ in mem]) if mem else np.array([np.nan])
+            bw = np.repeat([v.pct_bw for _, v in mem], [w.calls for w, _ in mem])
             ms = sum(w.ms * w.calls for w in group)
             agg = 100 * sum(w.flops * w.calls for w in group) / (ms * 1e6) / limits.probe_gflops
             out.append(KindSummary(runtime, kind, int(sum(w.calls for w in group)), 100 * ms / total,
                                    float(np.median(peak)), agg, int(sum(w.calls for w, _ in mem)),
-                                   float(np.median(bw))))
+                                   float(np.median(bw)) if mem else None))
     return out
 
 
@@ -619,11 +626,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0, help="seed of the sampled architecture")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--pipeline", default="lutnas-cpu")
-    ap.add_argument("--ort-runs", type=int, default=30, help="profiled onnxruntime runs after 5 warm-up runs")
+    ap.add_argument("--samples", type=int, default=30,
+                    help="single calls timed per TVM kernel, and profiled onnxruntime runs (after warm-up)")
     ap.add_argument("--top", type=int, default=25, help="kernels listed per runtime (0: none)")
     ap.add_argument("--out", type=Path, default=None, help="write every kernel, node and summary as JSON")
     args = ap.parse_args(argv)
-    for name in ("resolution", "threads", "ort_runs"):
+    for name in ("resolution", "threads", "samples"):
         if getattr(args, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be at least 1, not {getattr(args, name)}")
     if args.top < 0:
@@ -653,8 +661,8 @@ def main() -> None:
           f"{args.pipeline}, {args.threads} thread(s), load average {os.getloadavg()[0]:.2f} at start")
     limits = machine_limits(target.tvm_target(), args.threads)
     print_limits(limits)
-    tvm_rows = tvm_works(onnx_path, shape, target, args.pipeline, args.threads, work_dir)
-    ort_rows = ort_works(onnx_path, args.threads, args.ort_runs, 5, work_dir)
+    tvm_rows = tvm_works(onnx_path, shape, target, args.pipeline, args.threads, args.samples, work_dir)
+    ort_rows = ort_works(onnx_path, args.threads, args.samples, 5, work_dir)
     if args.top:
         print_works(tvm_rows, limits, args.top)
         print_works(ort_rows, limits, args.top)
