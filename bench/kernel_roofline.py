@@ -581,7 +581,7 @@ def print_limits(limits: Limits) -> None:
     implied = limits.probe_gflops / (limits.lanes * limits.fma_pipes * 2 * limits.threads)
     print(f"peak (measured, TVM FMA-chain probe, fastest of {PROBE_CALLS} calls): {limits.probe_gflops:.1f} GFLOP/s "
           f"(= {implied:.2f} GHz at that ISA width and pipe count); numpy SGEMM 1024^3: "
-          f"{limits.gemm_gflops:.1f} GFLOP/s; % of peak below uses the probe")
+          f"{limits.gemm_gflops:.1f} GFLOP/s; % of peak below uses the probe{t} (measured on one core)")
     print("bandwidth (TVM streaming probe c = 0.5c + a, one core): " + ", ".join(
         f"{lv.name} {lv.gbps:.1f} GB/s (ridge {limits.probe_gflops / lv.gbps:.2f} FLOP/B)" for lv in limits.levels))
 
