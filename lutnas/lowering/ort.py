@@ -16,10 +16,12 @@ if TYPE_CHECKING:
     import onnxruntime as ort
 
 
-def ort_session(onnx_path: str | Path, threads: int = 1, profile_prefix: str | Path | None = None
-                ) -> ort.InferenceSession:
+def ort_session(onnx_path: str | Path, threads: int = 1, profile_prefix: str | Path | None = None,
+                optimized_path: str | Path | None = None) -> ort.InferenceSession:
     """A session on the CPU provider with these settings; with `profile_prefix`, onnxruntime's per-node
-    profiler is on and writes its trace under that prefix (`end_profiling()` names the file)."""
+    profiler is on and writes its trace under that prefix (`end_profiling()` names the file); with
+    `optimized_path`, the graph onnxruntime runs after its optimizations (fused and NCHWc nodes, named
+    as the profiler names them) is saved there, for this machine only."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -30,6 +32,8 @@ def ort_session(onnx_path: str | Path, threads: int = 1, profile_prefix: str | P
     if profile_prefix is not None:
         opts.enable_profiling = True
         opts.profile_file_prefix = str(profile_prefix)
+    if optimized_path is not None:
+        opts.optimized_model_filepath = str(optimized_path)
     try:
         return ort.InferenceSession(str(onnx_path), sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as err:  # onnxruntime's pybind errors (Fail, InvalidGraph, NoSuchFile, ...)

@@ -1,0 +1,681 @@
+"""Each kernel against this core's limit: TVM's fused kernels and onnxruntime's nodes of one network.
+
+For one sampled network (`--space`, `--seed`, `--resolution`) compiled with `--pipeline` (lutnas-cpu:
+channels-last + lutnas's rules), every fused TVM kernel is timed alone, hot (the profiler's
+`time_kernel`, as kernel tables time them, from the kernel library `lowering.kernels` exports), and
+the same ONNX file runs in onnxruntime with its per-node profiler on (`ort_session`, which also saves
+the optimized graph the profiler's node names refer to). Both are put on one scale:
+
+- work: FLOPs of a TVM kernel are TVM's own count (`KernelInfo.flops`, `estimate_tir_flops`: 2 per
+  multiply-add plus one per epilogue operation per output element); an onnxruntime node's are
+  computed from its shapes the same way (`ort_node_work`: 2 per MAC of a convolution or GEMM, plus
+  bias, fused residual add and fused activation at TVM's operation count). Bytes are the compulsory
+  traffic: every input, weight and output once (`KernelInfo.nbytes`; the node's tensor shapes).
+- kind: conv1x1, convKxK (dense), depthwiseKxK, gconvKxK (grouped), dense (GEMM/GEMV, a 1x1 conv
+  on a 1x1 image included), pool (pooling and reductions), elementwise, layout (transposes,
+  reorders, reshapes, concatenation), other. A TVM kernel's convolution geometry is read from its
+  loop nest (`conv_geometry`), an onnxruntime node's from its weight shape.
+- limits (`machine_limits`): the per-core peak from the ISA (f32 lanes x FMA pipes x 2 x clock;
+  lanes from LLVM's features of this CPU, pipes from `FMA_PIPES` by LLVM's CPU name, clock from
+  cpufreq or /proc/cpuinfo) and measured by a TVM-compiled probe of independent vector-FMA chains
+  held in registers (the fastest of its calls; `% of peak` uses it), beside numpy's single-thread
+  SGEMM (what a tuned BLAS reaches). Bandwidth is measured by a TVM-compiled streaming kernel
+  (c = 0.5 c + a) with a working set of half of each cache level (sizes from sysfs) and one of
+  several times the last level (memory).
+- roofline: a kernel whose intensity (FLOP/byte) is below the ridge point (peak / bandwidth of the
+  level its working set fits in, a hot kernel's data stays there) is memory-bound, and its GB/s
+  is reported against that bandwidth; otherwise its GFLOP/s against the peak.
+
+Times are per call and summarized alike: a TVM kernel's over `--samples` single calls after warm-up,
+an onnxruntime node's over `--samples` profiled runs after 5 warm-up runs, each the interquartile
+mean (onnxruntime's profiler records whole microseconds, and on a shared machine one preempted call
+would drag a plain mean; groups of calls, as tables time them, would carry the preemption into TVM's
+side only). Peak and bandwidth are the fastest probe calls, so on a loaded machine every % is
+pessimistic. The summary
+per kind gives, for each runtime, the share of its kernels' summed time, the median over calls of
+% of peak (and of bandwidth for memory-bound calls) and the kind's aggregate (sum of FLOPs / sum of
+time). Kernels timed alone run hotter than inside a network; compare whole networks with
+artifact_vs_ort.py.
+
+    .venv/bin/python bench/kernel_roofline.py --space proxyless [--resolution 224] [--seed 0]
+        [--threads 1] [--samples 30] [--top 25] [--out roofline.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # numpy's GEMM probe: one core
+
+import numpy as np
+
+KIND_ORDER = ("conv1x1", "conv", "gconv", "depthwise", "dense", "pool", "elementwise", "layout", "other")
+# FMA instructions issued per cycle at the ISA's full vector width (`vector_lanes`), by LLVM CPU name.
+# Zen 1 splits 256-bit FMAs in two, Zen 4 splits 512-bit ones; the Xeon entries are the two-FMA SKUs.
+FMA_PIPES = {
+    "znver1": 1, "znver2": 2, "znver3": 2, "znver4": 1, "znver5": 2,
+    "haswell": 2, "broadwell": 2, "skylake": 2, "alderlake": 2, "raptorlake": 2, "meteorlake": 2,
+    "skylake-avx512": 2, "cascadelake": 2, "cooperlake": 2, "icelake-server": 2, "sapphirerapids": 2,
+    "emeraldrapids": 2, "graniterapids": 2, "icelake-client": 1, "tigerlake": 1, "rocketlake": 1,
+}
+DEFAULT_FMA_PIPES = 2
+PROBE_CALLS = 31           # single calls per probe; the fastest counts
+PROBE_CHAINS = 12          # independent accumulators: > FMA latency x pipes on every CPU above
+# per-element operations of an activation or elementwise op, as TVM's estimate counts its legalized form
+ELEMENTWISE_OPS = {"Relu": 1, "Clip": 2, "LeakyRelu": 2, "HardSigmoid": 4, "HardSwish": 5, "Sigmoid": 1,
+                   "Tanh": 1, "Add": 1, "Sub": 1, "Mul": 1, "Div": 1, "Max": 1, "Min": 1, "Sum": 1}
+POOL_OPS = ("GlobalAveragePool", "GlobalMaxPool", "MaxPool", "AveragePool", "ReduceMean", "ReduceMax")
+LAYOUT_OPS = ("ReorderInput", "ReorderOutput", "Transpose", "Reshape", "Flatten", "Concat", "Squeeze",
+              "Unsqueeze", "Identity", "Split", "Slice", "Pad")
+DENSE_OPS = ("Gemm", "MatMul", "FusedGemm", "FusedMatMul")
+CONV_OPS = ("Conv", "FusedConv")
+TVM_KIND = {"matmul": "dense", "pool": "pool", "reduce": "pool", "elementwise": "elementwise",
+            "layout": "layout", "concat": "layout"}
+DTYPE_BYTES = {"float": 4, "float16": 2, "double": 8, "int64": 8, "int32": 4, "int8": 1, "uint8": 1, "bool": 1}
+
+
+# -- work of one kernel or node, and the machine's limits ---------------------------------------------
+@dataclass(frozen=True)
+class Work:
+    """One TVM kernel (per call, `calls` calls per run) or one onnxruntime node."""
+
+    runtime: str
+    name: str
+    kind: str           # KIND_ORDER's base kind, a window appended for convolutions (conv3x3)
+    shape: str
+    calls: int
+    ms: float
+    flops: float
+    nbytes: int
+
+    @property
+    def intensity(self) -> float:
+        return self.flops / max(self.nbytes, 1)
+
+    @property
+    def gflops(self) -> float:
+        return self.flops / (self.ms * 1e6)
+
+    @property
+    def gbps(self) -> float:
+        return self.nbytes / (self.ms * 1e6)
+
+
+@dataclass(frozen=True)
+class Level:
+    """A memory level and the bandwidth a streaming kernel measured in it (one core)."""
+
+    name: str
+    capacity: int       # bytes; the working set measured was half of it (memory: several LLCs)
+    gbps: float
+
+
+@dataclass(frozen=True)
+class Limits:
+    lanes: int
+    fma_pipes: int
+    fma_pipes_from: str
+    clock_ghz: float
+    clock_from: str
+    threads: int
+    isa_gflops: float       # lanes x pipes x 2 x clock x threads
+    probe_gflops: float     # measured: register-resident FMA chains (x threads); what % of peak uses
+    gemm_gflops: float      # measured: numpy SGEMM on one core (x threads)
+    levels: tuple[Level, ...]
+
+    def level_for(self, nbytes: int) -> Level:
+        """The first level whose capacity holds the working set; memory otherwise."""
+        return next((lv for lv in self.levels if nbytes <= lv.capacity), self.levels[-1])
+
+    def ridge(self, nbytes: int) -> float:
+        return self.probe_gflops / self.level_for(nbytes).gbps
+
+
+@dataclass(frozen=True)
+class Verdict:
+    bound: str          # "compute" or "memory"
+    level: str
+    pct_peak: float
+    pct_bw: float
+
+
+def judge(work: Work, limits: Limits) -> Verdict:
+    level = limits.level_for(work.nbytes)
+    bound = "memory" if work.intensity < limits.ridge(work.nbytes) else "compute"
+    return Verdict(bound, level.name, 100 * work.gflops / limits.probe_gflops, 100 * work.gbps / level.gbps)
+
+
+# -- the per-core peak -----------------------------------------------------------------------------------
+def cpu_clock_ghz() -> tuple[float, str]:
+    """The highest clock the OS reports: cpufreq's maximum, else /proc/cpuinfo's "cpu MHz" (a VM's
+    nominal clock; boost shows in the probe)."""
+    cpufreq = Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
+    try:
+        return int(cpufreq.read_text()) / 1e6, "cpufreq cpuinfo_max_freq"
+    except (OSError, ValueError):
+        pass
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        mhz = [float(v) for v in re.findall(r"^cpu MHz\s*:\s*([\d.]+)", text, re.MULTILINE)]
+    except OSError:
+        mhz = []
+    if mhz:
+        return max(mhz) / 1e3, "/proc/cpuinfo cpu MHz"
+    return float("nan"), "unknown"
+
+
+def fma_pipes(cpu: str) -> tuple[int, str]:
+    if cpu in FMA_PIPES:
+        return FMA_PIPES[cpu], f"FMA_PIPES[{cpu}]"
+    return DEFAULT_FMA_PIPES, f"assumed ({cpu} not in FMA_PIPES)"
+
+
+def fma_probe_func(lanes: int, chains: int, iters: int) -> Any:
+    """`chains` x `lanes` accumulators, each updated acc = acc * a + b `iters` times: independent
+    FMA chains that LLVM keeps in vector registers (2 * lanes * chains * iters FLOPs per call)."""
+    from tvm.script import tirx as T
+
+    @T.prim_func
+    def fma_probe(a: T.Buffer((chains, lanes), "float32"), out: T.Buffer((chains, lanes), "float32")):
+        acc = T.alloc_buffer((chains, lanes), "float32", scope="local")
+        for c in T.unroll(chains):
+            for lane in T.vectorized(lanes):
+                acc[c, lane] = a[c, lane]
+        for _ in range(iters):
+            for c in T.unroll(chains):
+                for lane in T.vectorized(lanes):
+                    acc[c, lane] = acc[c, lane] * T.float32(0.999) + T.float32(0.001)
+        for c in T.unroll(chains):
+            for lane in T.vectorized(lanes):
+                out[c, lane] = acc[c, lane]
+
+    return fma_probe
+
+
+def stream_probe_func(n: int, lanes: int, reps: int) -> Any:
+    """c = 0.5 c + a over `n` floats, `reps` times: 12 n reps bytes read or written per call."""
+    from tvm.script import tirx as T
+
+    @T.prim_func
+    def stream(a: T.Buffer((n,), "float32"), c: T.Buffer((n,), "float32")):
+        for _ in range(reps):
+            for i in range(n // lanes):
+                for lane in T.vectorized(lanes):
+                    c[i * lanes + lane] = c[i * lanes + lane] * T.float32(0.5) + a[i * lanes + lane]
+
+    return stream
+
+
+def best_rate(func: Any, name: str, target: Any, shapes: list[tuple[int, ...]], work: float) -> float:
+    """Work per second (in 1e9) of the fastest of many single calls of a compiled probe: on a shared
+    core some calls run undisturbed, and the fastest is what the core can do."""
+    import tvm
+
+    lib = tvm.compile(tvm.IRModule({name: func.with_attr("global_symbol", name)}), target=target).mod
+    dev = tvm.cpu()
+    args = [tvm.runtime.tensor(np.full(s, 0.5, dtype="float32"), dev) for s in shapes]
+    lib.time_evaluator(name, dev, number=1, repeat=3)(*args)
+    res = lib.time_evaluator(name, dev, number=1, repeat=PROBE_CALLS, min_repeat_ms=0)(*args)
+    return work / min(res.results) / 1e9
+
+
+def gemm_probe(n: int = 1024) -> float:
+    """GFLOP/s of numpy's SGEMM (its BLAS, OPENBLAS_NUM_THREADS=1), the best of 5."""
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((n, n)).astype(np.float32) for _ in range(2))
+    a @ b
+    best = math.inf
+    for _ in range(5):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+def cache_levels() -> list[tuple[str, int]]:
+    """(name, bytes) of cpu0's data and unified caches from sysfs, innermost first."""
+    out = []
+    for index in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
+        try:
+            kind = (index / "type").read_text().strip()
+            level = int((index / "level").read_text())
+            size = (index / "size").read_text().strip()
+        except (OSError, ValueError):
+            continue
+        if kind in ("Data", "Unified"):
+            scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(size[-1], 1)
+            out.append((f"L{level}", int(size.rstrip("KMG")) * scale))
+    return sorted(out, key=lambda lv: lv[1])
+
+
+def bandwidth_levels(target: Any, lanes: int) -> tuple[Level, ...]:
+    """Streaming bandwidth with a working set of half of each cache and one far beyond the last."""
+    caches = cache_levels() or [("L2", 1 << 20)]
+    sizes = [(name, cap, cap // 2) for name, cap in caches]
+    sizes.append(("memory", 1 << 62, max(8 * caches[-1][1], 256 << 20)))
+    out = []
+    for name, capacity, footprint in sizes:
+        n = max(lanes, footprint // 8 // lanes * lanes)
+        reps = max(1, (64 << 20) // (12 * n))
+        rate = best_rate(stream_probe_func(n, lanes, reps), "stream", target, [(n,), (n,)], 12.0 * n * reps)
+        out.append(Level(name, capacity, rate))
+    return tuple(out)
+
+
+def machine_limits(target: Any, threads: int) -> Limits:
+    """The per-core peak from the ISA and measured, and the measured bandwidth of each level."""
+    import tvm
+
+    from lutnas.lowering.rules.base import vector_lanes
+
+    lanes = vector_lanes(target)
+    cpu = str(tvm.target.codegen.llvm_get_system_cpu())
+    pipes, pipes_from = fma_pipes(cpu)
+    clock, clock_from = cpu_clock_ghz()
+    iters = 20000
+    probe = best_rate(fma_probe_func(lanes, PROBE_CHAINS, iters), "fma_probe", target,
+                      [(PROBE_CHAINS, lanes)] * 2, 2.0 * lanes * PROBE_CHAINS * iters)
+    return Limits(lanes, pipes, pipes_from, clock, clock_from, threads, lanes * pipes * 2 * clock * threads,
+                  probe * threads, gemm_probe() * threads, bandwidth_levels(target, lanes))
+
+
+# -- TVM kernels: kind from the loop nest -----------------------------------------------------------------
+@dataclass(frozen=True)
+class ConvGeometry:
+    """What a convolution's reduction block says: window, reduced channels, groups, output pixels."""
+
+    window: tuple[int, ...]     # kernel extents along the image axes (empty for 1x1)
+    channels: int               # input channels reduced per output (Cin / groups)
+    grouped: bool               # the input channel read depends on the output channel
+    pixels: int                 # output elements per output channel
+
+    def kind(self) -> str:
+        k = "x".join(map(str, self.window or (1, 1)))
+        if self.pixels == 1 and math.prod(self.window) == 1:
+            return "dense"
+        if self.grouped:
+            return f"depthwise{k}" if self.channels == 1 else f"gconv{k}"
+        return f"conv{k}"
+
+
+def conv_geometry(func: Any) -> ConvGeometry | None:
+    """Read from the reduction block with the largest domain: the weight read is the one indexed by
+    a single spatial iterator (the output channel); reduction iterators that share an index of the
+    data read with another spatial iterator (oh * s + ry) span the window; the rest are channels."""
+    block = _anchor_block(func)
+    if block is None:
+        return None
+    # iterators of extent 1 say nothing (a prepacked 1x1 keeps its window as two of them)
+    spatial, reduce_ = _iterators(block, 0), _iterators(block, 2)
+    out = block.writes[0].source      # TVM 0.27: a TensorRegion names its buffer by `source`
+    reads = [[_vars(r.min) for r in region.region] for region in block.reads if not region.source.same_as(out)]
+    weights = [idx for idx in reads if len(_spatial_in(idx, spatial)) == 1 and any(_in(v, reduce_) for i in idx
+                                                                                      for v in i)]
+    if not weights:
+        return None
+    oc = _spatial_in(weights[0], spatial)[0]
+    data = max((idx for idx in reads if idx is not weights[0]), key=lambda i: len(_spatial_in(i, spatial)),
+               default=None)
+    if data is None:
+        return None
+    window, window_vars = [], []
+    for index in data:
+        red = [v for v in index if _in(v, reduce_)]
+        if red and any(_in(v, spatial) and not v.same_as(oc) for v in index):
+            window.append(math.prod(_extent(v, reduce_) for v in red))
+            window_vars.extend(red)
+    channels = math.prod(e for v, e in reduce_.items() if not any(v.same_as(w) for w in window_vars))
+    grouped = any(v.same_as(oc) for index in data for v in index)
+    pixels = math.prod(e for v, e in spatial.items() if not v.same_as(oc))
+    return ConvGeometry(tuple(window) if math.prod(window) > 1 else (), channels, grouped, pixels)
+
+
+def _iterators(block: Any, iter_type: int) -> dict[Any, int]:
+    """Block iterators of one kind (0 spatial, 2 reduction) with their extents, those of extent 1 left out."""
+    return {iv.var: int(iv.dom.extent) for iv in block.iter_vars
+            if int(iv.iter_type) == iter_type and int(iv.dom.extent) > 1}
+
+
+def _anchor_block(func: Any) -> Any | None:
+    from tvm import s_tir
+
+    sch = s_tir.Schedule(func)
+    best, best_size = None, 0
+    stack = list(sch.get_child_blocks(sch.get_sblock("root")))
+    while stack:
+        block = sch.get(stack[-1])
+        stack.extend(sch.get_child_blocks(stack.pop()))
+        if any(int(iv.iter_type) == 2 for iv in block.iter_vars):
+            size = math.prod(int(iv.dom.extent) for iv in block.iter_vars)
+            if size > best_size:
+                best, best_size = block, size
+    return best
+
+
+def _vars(expr: Any) -> list[Any]:
+    from tvm.tirx.analysis import undefined_vars
+
+    return list(undefined_vars(expr))
+
+
+def _in(var: Any, table: dict[Any, int]) -> bool:
+    return any(var.same_as(k) for k in table)
+
+
+def _extent(var: Any, table: dict[Any, int]) -> int:
+    return next(e for k, e in table.items() if var.same_as(k))
+
+
+def _spatial_in(index: list[list[Any]], spatial: dict[Any, int]) -> list[Any]:
+    found: list[Any] = []
+    for part in index:
+        found.extend(v for v in part if _in(v, spatial) and not any(v.same_as(f) for f in found))
+    return found
+
+
+def tvm_kind(info: Any, func: Any) -> str:
+    """A TVM kernel's roofline kind: `conv_geometry`'s for a convolution, else from `KernelInfo.kind`."""
+    if info.kind == "conv":
+        geometry = conv_geometry(func)
+        return geometry.kind() if geometry is not None else "conv"
+    return TVM_KIND.get(info.kind, "other")
+
+
+# -- onnxruntime nodes: kind and work from shapes -----------------------------------------------------------
+@dataclass(frozen=True)
+class OrtNode:
+    """One node of onnxruntime's optimized graph as its profiler reports it."""
+
+    name: str
+    op: str
+    inputs: tuple[tuple[str, tuple[int, ...]], ...]     # (element type, shape) per input
+    outputs: tuple[tuple[str, tuple[int, ...]], ...]
+    attrs: dict[str, Any]
+
+
+def _tensor_bytes(tensors: tuple[tuple[str, tuple[int, ...]], ...]) -> int:
+    return sum(DTYPE_BYTES.get(t, 4) * math.prod(s) for t, s in tensors)
+
+
+def ort_node_work(node: OrtNode) -> tuple[str, float, int, str]:
+    """(kind, FLOPs, bytes, shape text) of one node, counted as TVM counts its kernels."""
+    shapes = [s for _, s in node.inputs]
+    out = node.outputs[0][1] if node.outputs else ()
+    out_elems = math.prod(out)
+    nbytes = _tensor_bytes(node.inputs) + _tensor_bytes(node.outputs)
+    text = f"{'x'.join(map(str, shapes[0])) if shapes else '?'}->{'x'.join(map(str, out))}"
+    if node.op in CONV_OPS and len(shapes) >= 2 and len(shapes[1]) == 4:
+        weight = shapes[1]
+        cout, per_group, window = weight[0], weight[1], tuple(weight[2:])
+        geometry = ConvGeometry(window if math.prod(window) > 1 else (), per_group,
+                                shapes[0][1] != per_group, out_elems // max(cout, 1))
+        epilogue = (len(shapes) >= 3) + (len(shapes) >= 4) + ELEMENTWISE_OPS.get(node.attrs.get("activation", ""), 0)
+        return geometry.kind(), 2.0 * out_elems * math.prod(weight[1:]) + epilogue * out_elems, nbytes, text
+    if node.op in DENSE_OPS:
+        k, n = shapes[0][-1], out[-1] if out else 0
+        has_weight = len(shapes) >= 2 and len(shapes[1]) == 2
+        nbytes += 0 if has_weight else 4 * k * n          # a prepacked weight is no input of the node
+        bias = len(shapes) >= 3 or (len(shapes) == 2 and not has_weight)
+        return "dense", 2.0 * out_elems * k + bias * out_elems, nbytes, text
+    if node.op in POOL_OPS:
+        window = math.prod(node.attrs.get("kernel_shape", ())) if "kernel_shape" in node.attrs else None
+        work = out_elems * window if window else math.prod(shapes[0]) + out_elems
+        return "pool", float(work), nbytes, text
+    if node.op in LAYOUT_OPS:
+        return "layout", 0.0, nbytes, text
+    return "elementwise", float(out_elems * ELEMENTWISE_OPS.get(node.op, 1)), nbytes, text
+
+
+def parse_ort_profile(events: list[dict[str, Any]], attrs: dict[str, dict[str, Any]], skip: int
+                      ) -> list[tuple[OrtNode, list[float]]]:
+    """Per node of the trace, in first-run order: the node and its durations (ms) after `skip` runs."""
+    durations: dict[str, list[float]] = defaultdict(list)
+    nodes: dict[str, OrtNode] = {}
+    for e in events:
+        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time"):
+            continue
+        name = e["name"].removesuffix("_kernel_time")
+        if name not in nodes:
+            args = e.get("args", {})
+            nodes[name] = OrtNode(name, str(args.get("op_name", "?")), _typed(args.get("input_type_shape", [])),
+                                  _typed(args.get("output_type_shape", [])), attrs.get(name, {}))
+        durations[name].append(float(e["dur"]) * 1e-3)
+    return [(nodes[n], d[skip:]) for n, d in durations.items() if len(d) > skip]
+
+
+def _typed(tensors: list[dict[str, list[int]]]) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """The profiler's [{"float": [1, 3, 224, 224]}, ...] as ((element type, shape), ...)."""
+    return tuple((dtype, tuple(int(d) for d in dims)) for t in tensors for dtype, dims in t.items())
+
+
+def interquartile_mean(values: list[float]) -> float:
+    v = np.sort(np.asarray(values, dtype=np.float64))
+    lo, hi = len(v) // 4, len(v) - len(v) // 4
+    return float(v[lo:hi].mean()) if hi > lo else float(v.mean())
+
+
+def graph_attributes(model_path: Path) -> dict[str, dict[str, Any]]:
+    """Node name -> attributes (bytes decoded) of an ONNX graph."""
+    import onnx
+
+    out = {}
+    for node in onnx.load(str(model_path)).graph.node:
+        attrs = {}
+        for a in node.attribute:
+            value = onnx.helper.get_attribute_value(a)
+            attrs[a.name] = value.decode() if isinstance(value, bytes) else value
+        out[node.name] = attrs
+    return out
+
+
+def ort_works(onnx_path: Path, threads: int, runs: int, warmup: int, work_dir: Path) -> list[Work]:
+    """Profile `runs` onnxruntime runs of the network (after `warmup`), one Work per node."""
+    from lutnas.lowering.ort import ort_session
+    from lutnas.profiler.timing_lock import LOCAL, timing_lock
+
+    optimized = work_dir / "ort_optimized.onnx"
+    session = ort_session(onnx_path, threads, profile_prefix=work_dir / "ortprof", optimized_path=optimized)
+    feed = session.get_inputs()[0]
+    x = np.random.default_rng(0).standard_normal([int(d) for d in feed.shape]).astype(np.float32)
+    with timing_lock(LOCAL):
+        for _ in range(warmup + runs):
+            session.run(None, {feed.name: x})
+    trace = Path(session.end_profiling())
+    events = json.loads(trace.read_text())
+    trace.unlink(missing_ok=True)
+    out = []
+    for node, ms in parse_ort_profile(events, graph_attributes(optimized), warmup):
+        kind, flops, nbytes, text = ort_node_work(node)
+        out.append(Work("onnxruntime", node.name, kind, f"{node.op} {text}", 1, interquartile_mean(ms), flops,
+                        nbytes))
+    return out
+
+
+# -- TVM kernels: compile and time ------------------------------------------------------------------------
+def tvm_works(onnx_path: Path, shape: tuple[int, ...], target: Any, pipeline: str, threads: int, samples: int,
+              work_dir: Path) -> list[Work]:
+    """Compile the network once, export its kernel library, time every kernel alone (hot): `samples`
+    single calls after warm-up, summarized as onnxruntime's nodes are (`interquartile_mean`)."""
+    import tvm
+
+    from lutnas.lowering.kernels import enumerate_kernels, export_module
+    from lutnas.lowering.tvm_build import compile_lowered, import_model, lower_relax
+    from lutnas.profiler.kernel_timing import KernelJob
+    from lutnas.profiler.runners import LocalRunner
+    from lutnas.progress import ProgressBar
+
+    mod, _ = import_model(onnx_path, shape)
+    lowered = lower_relax(mod, target, pipeline)
+    funcs = {gv.name_hint: f for gv, f in lowered.functions_items() if isinstance(f, tvm.tirx.PrimFunc)}
+    kernels = enumerate_kernels(lowered, shape, pipeline)
+    library = export_module(compile_lowered(lowered, target).mod.imports[0], work_dir / "net.kernels.so", target)
+    runner = LocalRunner(target, "tvm", threads)
+    out = []
+    with ProgressBar("timing TVM kernels", len(kernels.kernels), enabled=sys.stderr.isatty(), stderr=True) as bar:
+        for info, calls in zip(kernels.kernels, kernels.calls):
+            job = KernelJob(info.signature, library, info.name, [p.shape for p in info.params],
+                            [p.dtype for p in info.params], target=target.name, threads=threads,
+                            repeats=samples, min_repeat_ms=0.0)
+            ms = interquartile_mean(list(runner.measure_kernel(job).samples_ms))
+            text = f"{info.params[0].text()}->{info.params[-1].text()}" if info.params else "?"
+            out.append(Work("tvm", info.name, tvm_kind(info, funcs[info.name]), text, calls, ms, info.flops,
+                            info.nbytes))
+            bar.advance()
+    return out
+
+
+# -- report ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class KindSummary:
+    runtime: str
+    kind: str
+    calls: int
+    time_share: float       # % of the runtime's summed kernel time
+    median_pct_peak: float  # over calls
+    aggregate_pct_peak: float
+    memory_bound: int       # calls below the ridge
+    median_pct_bw: float | None   # over memory-bound calls (None if none)
+
+
+def kind_order(kind: str) -> tuple[int, str]:
+    """Sort key: KIND_ORDER's base kind, then the window (depthwise3x3 before depthwise5x5)."""
+    base = re.sub(r"\d+x\d+$", "", kind)
+    return (KIND_ORDER.index(base) if base in KIND_ORDER else len(KIND_ORDER), kind)
+
+
+def summarize(works: list[Work], limits: Limits) -> list[KindSummary]:
+    """Per runtime and kind (windows apart), time share and distance from the limits."""
+    out = []
+    for runtime in ("tvm", "onnxruntime"):
+        mine = [w for w in works if w.runtime == runtime]
+        total = sum(w.ms * w.calls for w in mine) or 1.0
+        for kind in sorted({w.kind for w in mine}, key=kind_order):
+            group = [w for w in mine if w.kind == kind]
+            verdicts = [(w, judge(w, limits)) for w in group]
+            peak = np.repeat([v.pct_peak for _, v in verdicts], [w.calls for w, _ in verdicts])
+            mem = [(w, v) for w, v in verdicts if v.bound == "memory"]
+            bw = np.repeat([v.pct_bw for _, v in mem], [w.calls for w, _ in mem])
+            ms = sum(w.ms * w.calls for w in group)
+            agg = 100 * sum(w.flops * w.calls for w in group) / (ms * 1e6) / limits.probe_gflops
+            out.append(KindSummary(runtime, kind, int(sum(w.calls for w in group)), 100 * ms / total,
+                                   float(np.median(peak)), agg, int(sum(w.calls for w, _ in mem)),
+                                   float(np.median(bw)) if mem else None))
+    return out
+
+
+def print_limits(limits: Limits) -> None:
+    t = f" x {limits.threads} threads" if limits.threads > 1 else ""
+    print(f"peak (ISA): {limits.lanes} f32 lanes x {limits.fma_pipes} FMA pipes [{limits.fma_pipes_from}] x 2 x "
+          f"{limits.clock_ghz:.3f} GHz [{limits.clock_from}]{t} = {limits.isa_gflops:.1f} GFLOP/s")
+    implied = limits.probe_gflops / (limits.lanes * limits.fma_pipes * 2 * limits.threads)
+    print(f"peak (measured, TVM FMA-chain probe, fastest of {PROBE_CALLS} calls): {limits.probe_gflops:.1f} GFLOP/s "
+          f"(= {implied:.2f} GHz at that ISA width and pipe count); numpy SGEMM 1024^3: "
+          f"{limits.gemm_gflops:.1f} GFLOP/s; % of peak below uses the probe{t} (measured on one core)")
+    print("bandwidth (TVM streaming probe c = 0.5c + a, one core): " + ", ".join(
+        f"{lv.name} {lv.gbps:.1f} GB/s (ridge {limits.probe_gflops / lv.gbps:.2f} FLOP/B)" for lv in limits.levels))
+
+
+def print_works(works: list[Work], limits: Limits, top: int) -> None:
+    total = sum(w.ms * w.calls for w in works)
+    rows = sorted(works, key=lambda w: -w.ms * w.calls)
+    print(f"\n{works[0].runtime}: {len(works)} kernels, {sum(w.calls for w in works)} calls, "
+          f"sum {total:.3f} ms (top {min(top, len(rows))} by time)")
+    print(f"{'kind':14s} {'shape':34s} {'calls':>5s} {'us/call':>8s} {'share':>6s} {'MFLOP':>8s} {'KB':>7s} "
+          f"{'FLOP/B':>7s} {'GFLOP/s':>8s} {'%peak':>6s} {'bound':>6s} {'GB/s':>6s} {'%bw':>5s}")
+    for w in rows[:top]:
+        v = judge(w, limits)
+        bw = f"{w.gbps:6.1f} {v.pct_bw:5.0f}" if v.bound == "memory" else f"{'':6s} {'':5s}"
+        print(f"{w.kind:14s} {w.shape[:34]:34s} {w.calls:5d} {w.ms * 1e3:8.1f} {100 * w.ms * w.calls / total:5.1f}% "
+              f"{w.flops / 1e6:8.2f} {w.nbytes / 1024:7.0f} {w.intensity:7.2f} {w.gflops:8.2f} {v.pct_peak:5.1f}% "
+              f"{'mem:' + v.level if v.bound == 'memory' else 'comp':>6s} {bw}")
+
+
+def print_summary(summary: list[KindSummary]) -> None:
+    print("\nper kind (medians over calls; agg = sum FLOPs / sum time; %bw over memory-bound calls):")
+    by_kind = {(s.runtime, s.kind): s for s in summary}
+    for kind in sorted({s.kind for s in summary}, key=kind_order):
+        parts = []
+        for runtime, label in (("tvm", "TVM"), ("onnxruntime", "ORT")):
+            s = by_kind.get((runtime, kind))
+            if s is None:
+                parts.append(f"{label} -")
+                continue
+            bw = (f", mem-bound {s.memory_bound}/{s.calls} at median {s.median_pct_bw:.0f}% of bw"
+                  if s.memory_bound else "")
+            parts.append(f"{label} {s.calls} calls, {s.time_share:.1f}% of time, median {s.median_pct_peak:.1f}% "
+                         f"of peak (agg {s.aggregate_pct_peak:.1f}%){bw}")
+        print(f"  {kind:14s} " + " | ".join(parts))
+
+
+# -- main -----------------------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--space", default="proxyless")
+    ap.add_argument("--resolution", type=int, default=224)
+    ap.add_argument("--seed", type=int, default=0, help="seed of the sampled architecture")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--pipeline", default="lutnas-cpu")
+    ap.add_argument("--samples", type=int, default=30,
+                    help="single calls timed per TVM kernel, and profiled onnxruntime runs (after warm-up)")
+    ap.add_argument("--top", type=int, default=25, help="kernels listed per runtime (0: none)")
+    ap.add_argument("--out", type=Path, default=None, help="write every kernel, node and summary as JSON")
+    args = ap.parse_args(argv)
+    for name in ("resolution", "threads", "samples"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name.replace('_', '-')} must be at least 1, not {getattr(args, name)}")
+    if args.top < 0:
+        ap.error(f"--top must be >= 0, not {args.top}")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    os.environ["TVM_NUM_THREADS"] = str(args.threads)   # before TVM's thread pool exists
+    import tvm
+
+    from lutnas.errors import LutnasError
+    from lutnas.lowering import export_onnx, get_target
+    from lutnas.spaces import get_space
+
+    try:
+        space = get_space(args.space)
+        arch = space.sample(np.random.default_rng(args.seed))
+        target = get_target("x86", mcpu=str(tvm.target.codegen.llvm_get_system_cpu()))
+        shape = (1, 3, args.resolution, args.resolution)
+        work_dir = Path(tempfile.mkdtemp(prefix="lutnas-roofline-"))
+        onnx_path = export_onnx(space.build(arch, args.resolution), shape, work_dir / "net.onnx")
+    except LutnasError as err:
+        sys.exit(f"kernel_roofline: {err}")
+    print(f"{args.space} seed {args.seed} arch {','.join(map(str, arch))} @{args.resolution} px, "
+          f"{args.pipeline}, {args.threads} thread(s), load average {os.getloadavg()[0]:.2f} at start")
+    limits = machine_limits(target.tvm_target(), args.threads)
+    print_limits(limits)
+    tvm_rows = tvm_works(onnx_path, shape, target, args.pipeline, args.threads, args.samples, work_dir)
+    ort_rows = ort_works(onnx_path, args.threads, args.samples, 5, work_dir)
+    if args.top:
+        print_works(tvm_rows, limits, args.top)
+        print_works(ort_rows, limits, args.top)
+    summary = summarize(tvm_rows + ort_rows, limits)
+    print_summary(summary)
+    print(f"load average {os.getloadavg()[0]:.2f} at end")
+    if args.out:
+        rows = [{**asdict(w), **asdict(judge(w, limits))} for w in tvm_rows + ort_rows]
+        args.out.write_text(json.dumps({"space": args.space, "seed": args.seed, "arch": list(arch),
+                                        "resolution": args.resolution, "pipeline": args.pipeline,
+                                        "limits": asdict(limits), "kernels": rows,
+                                        "summary": [asdict(s) for s in summary]}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

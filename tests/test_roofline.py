@@ -1,0 +1,98 @@
+"""bench/kernel_roofline.py's counting, run with the script's own code and no timing assertion: kernel kinds
+read from TVM's scheduled loop nests and from onnxruntime's nodes, and FLOPs on one scale (TVM's count of a
+convolution kernel against the hand formula, and against onnxruntime's node of the same layer)."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import numpy as np
+import pytest
+from helpers import bench_script
+
+roofline = bench_script("kernel_roofline")
+SHAPE = (1, 3, 32, 32)
+
+
+def layers_net():
+    """One layer of every convolution kind the spaces use, then pooling and a classifier."""
+    import torch
+
+    torch.manual_seed(0)
+    nn = torch.nn
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.ReLU6(),           # conv3x3: 16x16x16 out
+        nn.Conv2d(16, 16, 5, padding=2, groups=16), nn.ReLU(),          # depthwise5x5
+        nn.Conv2d(16, 32, 1),                                           # conv1x1
+        nn.Conv2d(32, 32, 3, padding=1, groups=2), nn.ReLU(),           # gconv3x3
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Linear(32, 10),
+    ).eval()
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory):
+    import tvm
+
+    from lutnas.lowering import export_onnx, get_target
+    from lutnas.lowering.kernels import enumerate_kernels
+    from lutnas.lowering.tvm_build import import_model, lower_relax
+
+    work = tmp_path_factory.mktemp("roofline")
+    path = export_onnx(layers_net(), SHAPE, work / "layers.onnx")
+    target = get_target("x86", mcpu=str(tvm.target.codegen.llvm_get_system_cpu()))
+    lowered = lower_relax(import_model(path, SHAPE)[0], target, "lutnas-cpu")
+    funcs = {gv.name_hint: f for gv, f in lowered.functions_items() if isinstance(f, tvm.tirx.PrimFunc)}
+    kernels = enumerate_kernels(lowered, SHAPE, "lutnas-cpu")
+    return path, work, kernels, funcs
+
+
+def test_kinds_are_read_from_the_scheduled_loop_nests(network):
+    _, _, kernels, funcs = network
+    kinds = Counter(roofline.tvm_kind(k, funcs[k.name]) for k in kernels.kernels)
+    assert {"conv3x3", "depthwise5x5", "conv1x1", "gconv3x3", "dense", "pool"} <= set(kinds), kinds
+
+
+def test_tvm_counts_a_convolution_as_two_flops_per_mac_plus_its_epilogue(network):
+    _, _, kernels, funcs = network
+    by_kind = {roofline.tvm_kind(k, funcs[k.name]): k for k in kernels.kernels}
+    out = 16 * 16 * 16
+    assert by_kind["conv3x3"].flops == 2 * out * 3 * 9 + out * (1 + 2)        # bias, ReLU6 = max + min
+    assert by_kind["depthwise5x5"].flops == 2 * out * 25 + out * (1 + 1)      # bias, ReLU
+    assert by_kind["conv1x1"].flops == 2 * (16 * 16 * 32) * 16 + 16 * 16 * 32  # bias
+
+
+def test_onnxruntime_nodes_land_on_the_same_kinds_and_flops(network):
+    path, work, kernels, funcs = network
+    tvm_flops, ort_flops = Counter(), Counter()
+    for info, calls in zip(kernels.kernels, kernels.calls):
+        tvm_flops[roofline.tvm_kind(info, funcs[info.name])] += info.flops * calls
+    nodes = roofline.ort_works(path, threads=1, runs=2, warmup=1, work_dir=work)
+    for node in nodes:
+        ort_flops[node.kind] += node.flops
+        assert node.ms > 0 and node.nbytes > 0
+    for kind in ("conv3x3", "depthwise5x5", "conv1x1", "gconv3x3", "dense", "pool"):
+        assert ort_flops[kind] == pytest.approx(tvm_flops[kind], rel=1e-6), kind
+
+
+def test_a_node_below_the_ridge_is_memory_bound_and_judged_by_its_level():
+    levels = (roofline.Level("L2", 4 << 20, 100.0), roofline.Level("memory", 1 << 62, 20.0))
+    limits = roofline.Limits(8, 2, "test", 2.0, "test", 1, 64.0, 50.0, 40.0, levels)
+    depthwise = roofline.OrtNode("dw", "Conv", (("float", (1, 64, 56, 56)), ("float", (64, 1, 3, 3)),
+                                               ("float", (64,))), (("float", (1, 64, 56, 56)),),
+                                 {"activation": "Clip"})
+    kind, flops, nbytes, _ = roofline.ort_node_work(depthwise)
+    out = 64 * 56 * 56
+    assert (kind, flops) == ("depthwise3x3", 2 * out * 9 + 3 * out)
+    assert nbytes == 4 * (2 * out + 64 * 9 + 64)
+    small = roofline.Work("onnxruntime", "dw", kind, "", 1, 0.1, flops, nbytes)
+    big = roofline.Work("onnxruntime", "dw", kind, "", 1, 0.1, flops, nbytes * 100)
+    assert limits.level_for(small.nbytes).name == "L2" and limits.level_for(big.nbytes).name == "memory"
+    assert roofline.judge(small, limits).bound == "compute"      # 2.6 FLOP/B > 50 / 100
+    verdict = roofline.judge(big, limits)
+    assert verdict.bound == "memory" and math.isclose(verdict.pct_bw, 100 * big.gbps / 20.0)
+
+
+def test_interquartile_mean_drops_a_preempted_run():
+    assert roofline.interquartile_mean([1.0, 1.0, 1.1, 0.9, 1.0, 1.0, 9.0, 1.0]) == pytest.approx(1.0, abs=0.05)
+    assert np.isfinite(roofline.interquartile_mean([2.0]))
