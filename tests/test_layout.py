@@ -27,7 +27,7 @@ from lutnas.lowering.rules import (
     apply_rules,
     default_cpu_rules,
 )
-from lutnas.lowering.rules.nhwc import register_tile
+from lutnas.lowering.rules.nhwc import GemmShape, register_tile, tile_cycles
 from lutnas.spaces.blocks import Block, BlockSpec
 
 AVX2 = get_target("x86", mcpu="znver1")
@@ -83,18 +83,41 @@ def test_unknown_layout_is_one_named_error():
         layout_passes("NCHWc")
 
 
-@pytest.mark.parametrize("pixels, channels, lanes, expected", [
-    (4096, 96, 8, (4, 24)),     # 12 accumulators: three vectors of channels, unrolled
-    (4096, 16, 8, (4, 16)),     # 16 channels: two vectors x 4 pixels
-    (16, 1984, 8, (4, 16)),     # the head conv: 4x2 and 2x4 vectors tie, more pixels wins
-    (16, 352, 8, (4, 16)),      # 44 vectors: not 11 x 1 pixel (load-bound)
-    (1, 672, 8, (1, 96)),       # one pixel (squeeze-excite): 12 vectors of channels
-    (64, 20, 8, (8, 4)),        # channels not a whole vector: a power of two below it
+@pytest.mark.parametrize("pixels, channels, depth, lanes, expected", [
+    (4096, 96, 16, 8, (4, 24)),     # 12 accumulators: three vectors of channels, unrolled
+    (4096, 16, 96, 8, (4, 16)),     # 16 channels: two vectors x 4 pixels
+    (16, 1984, 352, 8, (4, 16)),    # 4x2 and 2x4 vectors tie, more pixels wins
+    (16, 352, 1984, 8, (4, 16)),    # 44 vectors: not 11 x 1 pixel (load-bound)
+    (49, 1984, 352, 8, (7, 8)),     # 7x7 head: 1 x 8 vectors re-read 90 KB of weights from L2
+    (1, 672, 168, 8, (1, 96)),      # one pixel (squeeze-excite): 12 vectors of channels
+    (64, 20, 32, 8, (8, 4)),        # channels not a whole vector: a power of two below it
 ])
-def test_register_tile(pixels, channels, lanes, expected):
-    px, fv = register_tile(pixels, channels, lanes, 12)
+def test_register_tile(pixels, channels, depth, lanes, expected):
+    px, fv = register_tile(GemmShape(pixels, channels, depth, pixels <= channels), lanes, 12)
     assert (px, fv) == expected
     assert pixels % px == 0 and channels % fv == 0
+
+
+def test_tile_cost_counts_weights_that_leave_l1():
+    """Same FMAs and loads per step; only the strip of weights that no longer fits L1 costs more."""
+    small, large = GemmShape(49, 1984, 32, True), GemmShape(49, 1984, 352, True)
+    assert tile_cycles(small, 1, 8, 8) < tile_cycles(large, 1, 8, 8)
+    assert tile_cycles(large, 7, 1, 8) < tile_cycles(large, 1, 8, 8)
+
+
+def test_seven_by_seven_gemms_keep_their_weights_in_l1_and_compute_the_same(tmp_path):
+    """224 px networks end on 7x7 planes (49 pixels: tiles of 1 or 7). Each of this block's 1x1 convs
+    there gets a 7-pixel tile over one vector of channels, and computes what it did unscheduled."""
+    tgt = AVX2.tvm_target()
+    path, shape = _block_onnx("mbconv_k3_e6_s1_i160_o160_g1_relu6", 7, tmp_path)
+    funcs = [f for gv, f in fused_module(path, shape, tgt, layout="NHWC").functions_items()
+             if isinstance(f, tvm.tirx.PrimFunc) and gv.name_hint.startswith("fused_conv2d")
+             and not gv.name_hint.startswith("fused_conv2d1_")]
+    assert len(funcs) == 2  # expand 160->960, project 960->160
+    for depth, channels in ((160, 960), (960, 160)):
+        assert register_tile(GemmShape(49, channels, depth, True), 8, 12) == (7, 8)
+    for func in funcs:
+        assert_same_outputs(func, ChannelsLastConv().apply(func, tgt, False).mod["main"], tgt)
 
 
 def test_each_nhwc_rule_takes_its_functions_only(tmp_path):

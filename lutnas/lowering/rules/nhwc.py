@@ -21,6 +21,7 @@ onnxruntime's NCHWc kernels do:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lutnas.lowering.rules.base import (
@@ -45,22 +46,61 @@ def channel_tile(channels: int, lanes: int, max_vectors: int) -> int:
     return pow2_divisor(channels, max_vectors * lanes)
 
 
-def register_tile(pixels: int, channels: int, lanes: int, max_acc: int) -> tuple[int, int]:
-    """(PX pixels, FV channels) of a GEMM register tile with PX dividing `pixels`, FV a whole number
-    of vectors dividing `channels` and at most `max_acc` accumulator vectors, chosen for the most
-    FMAs per load: a step over one input channel loads PX broadcasts and FV / lanes weight vectors
-    for PX x FV / lanes FMAs (ties: more accumulators, then more pixels). 11 vectors x 1 pixel was
-    load-bound where 4 x 2 is not. FV may be three vectors (24 channels on AVX2): the channel loop
+# The data a register tile keeps re-reading should stay in L1: 32 KiB is the smallest L1 data cache of
+# the cores lutnas targets (AMD Zen, Intel Core/Xeon 32-48 KiB, Arm Cortex-A/Neoverse 32-64 KiB), and
+# three quarters of it leaves room for the operand that streams through.
+L1_BUDGET_BYTES = 24 * 1024
+# Per cycle, for the tile cost model: FMAs and vector loads issued, bytes L2 delivers (2 FMA and 2
+# load pipes and 32 B/cycle from L2 on Zen 3, Intel and Neoverse cores alike).
+FMA_PER_CYCLE, LOADS_PER_CYCLE, L2_BYTES_PER_CYCLE = 2, 2, 32
+
+
+@dataclass(frozen=True)
+class GemmShape:
+    """A channels-last conv seen as a GEMM: `pixels` x `channels` outputs, `depth` products each
+    (input channels x window), `weights_reused`: the loop over pixel tiles is inside the loop over
+    channel tiles (fewer pixels than channels), so a tile's weights are re-read once per pixel tile."""
+
+    pixels: int
+    channels: int
+    depth: int
+    weights_reused: bool
+
+
+def tile_cycles(shape: GemmShape, px: int, vectors: int, lanes: int) -> float:
+    """Cycles per step over one product of a PX x (vectors x lanes) register tile: the slowest of its
+    FMAs, its loads (PX broadcasts, one load per weight vector) and the bytes the re-read operand
+    must bring from L2 when it does not stay in L1 (and is read again by a later tile). On a 7x7 1984-channel 1x1 conv, one pixel x 8
+    vectors re-read 90 KB of weights from L2 per pixel (45 GFLOP/s); 7 pixels x 1 vector keeps 11 KB
+    in L1 (77 GFLOP/s)."""
+    fv = vectors * lanes
+    resident = shape.depth * 4 * (fv if shape.weights_reused else px)
+    reread = shape.pixels > px if shape.weights_reused else shape.channels > fv  # else read once anyway
+    from_l2 = 0.0
+    if reread and resident > L1_BUDGET_BYTES:   # the re-read operand streams from L2 at every step
+        from_l2 = vectors * lanes * 4 if shape.weights_reused else px * 4
+    if not shape.weights_reused and shape.depth * shape.channels * 4 > L1_BUDGET_BYTES:
+        from_l2 = max(from_l2, vectors * lanes * 4.0)  # every pixel tile streams all the weights
+    return max(px * vectors / FMA_PER_CYCLE, (px + vectors) / LOADS_PER_CYCLE, from_l2 / L2_BYTES_PER_CYCLE)
+
+
+def register_tile(shape: GemmShape, lanes: int, max_acc: int) -> tuple[int, int]:
+    """(PX pixels, FV channels) of a GEMM register tile with PX dividing the pixels, FV a whole number
+    of vectors dividing the channels and at most `max_acc` accumulator vectors, chosen for the most
+    FMAs per cycle by `tile_cycles` (ties: more accumulators, then more pixels). 11 vectors x 1 pixel
+    was load-bound where 4 x 2 is not. FV may be three vectors (24 channels on AVX2): the channel loop
     is then split into unrolled vectors, because LLVM legalizes one <24 x float> lane by lane (a
     16->96 1x1 conv took 3.2 ms that way, 8x onnxruntime)."""
+    pixels, channels = shape.pixels, shape.channels
     if channels % lanes:
         return largest_divisor(pixels, max_acc), pow2_divisor(channels, lanes)
     best = (0.0, 0, 0, 1, lanes)
     for vectors in range(1, max_acc + 1):
         if (channels // lanes) % vectors:
             continue
-        px = largest_divisor(pixels, max_acc // vectors)
-        best = max(best, (px * vectors / (px + vectors), px * vectors, px, px, vectors * lanes))
+        for px in (d for d in range(1, max_acc // vectors + 1) if pixels % d == 0):
+            rate = px * vectors / tile_cycles(shape, px, vectors, lanes)
+            best = max(best, (round(rate, 6), px * vectors, px, px, vectors * lanes))
     return best[3], best[4]
 
 
@@ -99,7 +139,9 @@ class ChannelsLastConv(Rule):
         groups = max(1, _input_channels(sch, conv) // rc)
         # a tile stays inside one group: its input channel f // (f / groups) is then one index
         # for the whole vector, not a gather (a g2 1x1 conv ran at ~1 GFLOP/s with 8 of 92)
-        px, fv = register_tile(h * w if flat else w, f // groups, lanes, self.max_acc_vectors)
+        pixels = h * w if flat else w
+        gemm = GemmShape(pixels, f // groups, rc * kh * kw, weights_reused=pixels <= f)
+        px, fv = register_tile(gemm, lanes, self.max_acc_vectors)
         pack_weights(sch, conv, fv)  # first: later steps fold the unit window loops into spatial ones
         out = inline_chain(sch, parts.consumers)
         if out is not None and static_extents(sch, sch.get_loops(out)) != parts.extents[:4]:
