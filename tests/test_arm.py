@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import run_lutnas
+from helpers import bench_script, run_lutnas
 
 from lutnas.profiler import boards
 
@@ -67,22 +67,6 @@ def board_starting():
     assert not left, f"chroot mounts left behind: {left}"
 
 
-def _with_trained_statistics(net, shape: tuple[int, ...]):
-    """`net` with BatchNorm statistics of its own activations (one train-mode pass over a random
-    batch), as a trained network has. At PyTorch's initial statistics every eval-mode layer shrinks
-    the signal, and a space network's output hardly depends on its input: agreement proves little."""
-    import torch
-
-    for module in net.modules():
-        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-            module.reset_running_stats()
-            module.momentum = None   # the running statistics become this batch's exactly
-    net.train()
-    with torch.no_grad():
-        net(torch.randn(4, *shape[1:]))
-    return net.eval()
-
-
 def _small_arch(space) -> tuple[int, ...]:
     """The space's shallowest network: every layer that may be skipped is, and the layers that stay
     (one per stage) take choices spread over the space's list, so the few layers still cover its
@@ -106,6 +90,7 @@ def arm_artifacts(board_starting, tmp_path_factory) -> dict[str, Path]:
     from lutnas.lowering.pipeline import resolve_build
     from lutnas.spaces import get_space
 
+    trained = bench_script("arm_emulated").with_trained_statistics   # input-dependent outputs
     choice = resolve_build("arm64")
     assert choice.pipeline == "lutnas-cpu"   # what `lower/profile/measure/export --target arm64` build
     threads = torch.get_num_threads()
@@ -116,7 +101,7 @@ def arm_artifacts(board_starting, tmp_path_factory) -> dict[str, Path]:
         torch.manual_seed(0)
         shape = (1, 3, res, res)
         arch = _small_arch(space)
-        net = _with_trained_statistics(space.build(arch, res, num_classes=10, width_mult=WIDTH_MULT), shape)
+        net = trained(space.build(arch, res, num_classes=10, width_mult=WIDTH_MULT), shape)
         out[name] = tmp_path_factory.mktemp("arm") / name
         export_artifact(net, shape, choice.target, out[name], {"space": name, "arch": list(arch)},
                         pipeline=choice.pipeline)
