@@ -63,8 +63,8 @@ def _no_wait_option(f):
 
 def _target_options(default: str | None = None, table_build: bool = False):
     """--target / --cuda-arch / --mcpu, turned into one `target` (a lowering TargetSpec) argument; with the
-    command's --pipeline, resolved by `lowering.pipeline.resolve_build` (x86: lutnas-cpu, host -mcpu) and
-    printed. `table_build`: a --db table's recorded build is the default (export predicts from it)."""
+    command's --pipeline, resolved by `lowering.pipeline.resolve_build` (x86: lutnas-cpu, host -mcpu; arm64:
+    lutnas-cpu) and printed. `table_build`: a --db table's recorded build is the default (export predicts from it)."""
 
     def decorate(f):
         @functools.wraps(f)
@@ -105,7 +105,7 @@ def _recorded_build(db: Path | None, table_id: str | None):
         table.close()
 
 
-PIPELINE_HELP = "Compilation pipeline (default: lutnas-cpu on x86, tvm-default on other targets)."
+PIPELINE_HELP = "Compilation pipeline (default: lutnas-cpu on x86 and arm64, tvm-default on cuda)."
 
 
 def _warn_if_busy() -> None:

@@ -11,7 +11,8 @@ Steps: sample architectures -> lower one for x86 and arm64 (numerics checked) ->
 space into a latency table -> validate the table on archs it never saw -> search under a latency
 budget -> export the chosen network with its manifest (predicted and measured latency) -> time the
 exported network under lutnas's TVM build and under onnxruntime side by side, next to the prediction.
-Every command builds as the commands do by default (x86: `lutnas-cpu` for this host's CPU).
+Every command builds as the commands do by default (x86: `lutnas-cpu` for this host's CPU; arm64: `lutnas-cpu`
+with NEON's widths).
 """
 
 from __future__ import annotations

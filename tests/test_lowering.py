@@ -107,8 +107,15 @@ def test_commands_build_x86_with_lutnas_cpu_for_this_host_by_default():
     given = resolve_build("x86", mcpu="znver1")
     assert given.pipeline == "lutnas-cpu" and given.target.target_json["mcpu"] == "znver1"
     assert resolve_build("x86", runtime="onnxruntime").target.target_json == {"kind": "llvm"}  # builds nothing
-    arm = resolve_build("arm64")
-    assert arm.pipeline == "tvm-default" and "mcpu" not in arm.target.target_json   # cross: no host -mcpu
+    arm = resolve_build("arm64")    # NEON-sized rules; cross: no host -mcpu, the target JSON as before
+    assert arm.pipeline == "lutnas-cpu" and arm.target.target_json == get_target("arm64").target_json
+    assert "mcpu" not in arm.target.target_json and arm.describe().startswith("build: target arm64, pipeline lutnas-cpu")
+    assert resolve_build("arm64", pipeline="tvm-default").pipeline == "tvm-default"
+    # a table of the old arm64 default: the JSON it recorded (unchanged, so its target hash still matches)
+    old_arm = RecordedBuild("arm64", '{"kind":"llvm","mattr":["+neon"],"mtriple":"aarch64-linux-gnu"}', "tvm-default")
+    kept = resolve_build("arm64", recorded=old_arm)
+    assert kept.pipeline == "tvm-default" and kept.target == get_target("arm64")
+    assert kept.filled == ("the table's recorded build",)
     old = RecordedBuild("x86", '{"kind":"llvm"}', "tvm-default")
     assert resolve_build("x86", recorded=old).pipeline == "tvm-default"        # an old table keeps its build
     assert resolve_build("x86", pipeline="lutnas-cpu", recorded=old).target.target_json["mcpu"] == host

@@ -6,6 +6,7 @@ No timing is asserted here (the machine is shared); speed is measured by bench/a
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from helpers import assert_same_outputs
 
 from lutnas.errors import UnknownNameError
 from lutnas.lowering import build, export_onnx, get_target
+from lutnas.lowering.cpu_features import vector_unit
 from lutnas.lowering.database import database_hash, database_records, open_database
 from lutnas.lowering.pipeline import PIPELINES, build_pipeline, cpu_pipeline, fused_module
 from lutnas.lowering.rules import (
@@ -29,7 +31,7 @@ from lutnas.lowering.rules import (
     apply_rules,
     default_cpu_rules,
 )
-from lutnas.lowering.rules.base import vector_lanes
+from lutnas.lowering.rules.base import depthwise_accumulators, gemm_accumulators, vector_lanes
 from lutnas.lowering.tuning import tune
 from lutnas.spaces import get_space
 from lutnas.spaces.blocks import Block, BlockSpec
@@ -210,10 +212,42 @@ def test_rules_keep_numerics_on_single_functions():
         assert_same_outputs(func, sch.mod["main"], tgt, name)
 
 
-def test_vector_lanes_follow_the_target():
-    assert vector_lanes(get_target("x86").tvm_target()) == 4          # plain llvm: SSE2
-    assert vector_lanes(get_target("x86", mcpu="znver1").tvm_target()) == 8   # AVX2
-    assert vector_lanes(get_target("arm64").tvm_target()) == 4        # NEON
+@pytest.mark.parametrize(("name", "options", "lanes", "registers", "fma"), [
+    ("x86", {}, 4, 16, False),                            # plain x86-64: SSE2
+    ("x86", {"mcpu": "znver3"}, 8, 16, True),             # AVX2 + FMA
+    ("x86", {"mcpu": "skylake-avx512"}, 16, 32, True),    # AVX-512: zmm0-31
+    ("arm64", {}, 4, 32, True),                           # AArch64 NEON: v0-v31, FMLA
+])
+def test_vector_unit_follows_the_target(name, options, lanes, registers, fma):
+    """What the rules size tiles by is read from the target's triple and LLVM's features for it."""
+    tgt = get_target(name, **options).tvm_target()
+    unit = vector_unit(tgt)
+    assert (unit.lanes(), unit.registers, unit.fma) == (lanes, registers, fma)
+    assert vector_lanes(tgt) == lanes and unit.lanes(16) == 2 * lanes
+    assert (gemm_accumulators(tgt), depthwise_accumulators(tgt)) == (registers * 3 // 4, registers // 2)
+
+
+def _tile_vectors(sch, block) -> tuple[int, int]:
+    """(accumulator vectors, vector length) of a conv's register tile: its unrolled loops times its
+    vectorized loop, in vectors."""
+    kinds = [(int(sch.get(loop).extent), sch.get(loop).kind) for loop in sch.get_loops(block)]
+    vec = math.prod(e for e, k in kinds if k == tvm.tirx.ForKind.VECTORIZED)
+    return math.prod(e for e, k in kinds if k == tvm.tirx.ForKind.UNROLLED), vec
+
+
+def test_register_tiles_fill_the_targets_registers():
+    """A 16->96 1x1 conv (256 pixels) gets AVX2's 12 accumulator vectors of 8 floats and NEON's 24
+    of 4, and the NEON-sized schedule (run here as x86 code) computes what the function does."""
+    funcs = _block_funcs("mbconv_k5_e6_s1_i16_o16_g1_relu6", 16, layout="NHWC")
+    func = funcs["fused_conv2d_add_maximum_minimum"]
+    host = get_target("x86", mcpu="znver1").tvm_target()
+    for tgt, accumulators, lanes in ((host, 12, 8), (get_target("arm64").tvm_target(), 24, 4)):
+        sch, name = apply_rules(func, tgt, default_cpu_rules())
+        assert name == "nhwc-conv"
+        assert _tile_vectors(sch, sch.get_sblock("conv2d_nhwc_update")) == (accumulators, lanes)
+    for fname, f in funcs.items():   # every function of the block, as the arm64 rules schedule it
+        assert_same_outputs(f, apply_rules(f, get_target("arm64").tvm_target(), default_cpu_rules())[0].mod["main"],
+                            host, fname)
 
 
 def test_pipeline_registry_and_tuned_name_needs_database():

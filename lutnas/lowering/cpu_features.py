@@ -11,15 +11,24 @@ LLVM's feature list of a CPU mixes instruction sets with tuning hints ("fast-gat
 "slow-3ops-lea"); only instruction sets can fault, so only those named in `ISA_FLAGS` (LLVM name ->
 Linux /proc/cpuinfo flag) are compared. The host's flags come from /proc/cpuinfo, which reports
 what the (virtual) CPU really enables; elsewhere from LLVM's model of the host CPU.
+
+`vector_unit(target)` answers, for any llvm target (x86 or AArch64, cross or native), what the
+schedule rules size vectors and register tiles by: register width, register count, FMA. It is read
+from the target (its triple, and the features LLVM reports for its mcpu/mattr), never assumed.
 """
 
 from __future__ import annotations
 
 import difflib
 import functools
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lutnas.errors import UnknownNameError
+
+if TYPE_CHECKING:
+    import tvm
 
 X86_TRIPLE = "x86_64-unknown-linux-gnu"
 
@@ -106,3 +115,78 @@ def missing_host_features(mcpu: str) -> list[str]:
     codegen = _codegen()
     host = codegen.llvm_get_system_cpu() if codegen is not None else None
     return sorted(cpu_isa(mcpu) - cpu_isa(str(host))) if host else []
+
+
+# ---- the SIMD unit a target computes with ------------------------------------------------------
+
+@dataclass(frozen=True)
+class VectorUnit:
+    """The vector registers code built for a target computes in.
+
+    Why a record: the rules' tiles are sized by three facts that differ between the CPUs lutnas
+    builds for, and a rule written for one (AVX2's 16 registers of 8 floats) over- or under-fills
+    the others. AArch64's NEON has 32 registers of 4 floats with fused multiply-add (FMLA) in the
+    base instruction set; x86 has 16 (SSE2: 4 floats, AVX/AVX2: 8) or, with AVX-512, 32 of 16.
+    """
+
+    arch: str        # first part of the LLVM triple, normalised: "x86_64" | "aarch64" | other
+    bits: int        # width of one vector register
+    registers: int   # architectural vector registers the compiler may allocate
+    fma: bool        # fused multiply-add on vectors
+
+    def lanes(self, element_bits: int = 32) -> int:
+        """Elements of `element_bits` per vector (at least 2: a vector of one is a scalar loop)."""
+        return max(self.bits // element_bits, 2)
+
+
+# Without LLVM nothing can be asked; 128-bit x 16 is what every SIMD ISA lutnas targets has at least.
+_BASELINE = VectorUnit("unknown", 128, 16, False)
+# (LLVM feature, register bits, registers) for x86-64, widest first: the first feature present wins.
+_X86_UNITS = (("avx512f", 512, 32), ("avx", 256, 16), ("sse2", 128, 16))
+
+
+def _triple_arch(target: tvm.target.Target) -> str:
+    """The target's architecture from its LLVM triple (the host's when the target names none)."""
+    triple = str(target.attrs["mtriple"]) if "mtriple" in target.attrs else ""
+    if not triple:
+        codegen = _codegen()
+        triple = str(codegen.llvm_get_system_triple()) if codegen is not None else ""
+    arch = triple.split("-", 1)[0]
+    return "aarch64" if arch in ("aarch64", "arm64") else arch
+
+
+def has_feature(target: tvm.target.Target, feature: str) -> bool:
+    """Whether LLVM enables `feature` for the target's mcpu/mattr (False for another ISA's feature)."""
+    codegen = _codegen()
+    if codegen is None:
+        return False
+    try:
+        return bool(codegen.llvm_cpu_has_features(feature, target))
+    except Exception:  # noqa: BLE001 -- a feature name this target's architecture does not know
+        return False
+
+
+def _read_vector_unit(target: tvm.target.Target) -> VectorUnit:
+    if _codegen() is None or target.kind.name != "llvm":
+        return _BASELINE
+    arch = _triple_arch(target)
+    if arch == "aarch64":  # this LLVM generates SVE code at NEON's fixed 128 bits too (no scalable tiles)
+        return VectorUnit(arch, 128, 32, has_feature(target, "neon"))
+    if arch == "x86_64":
+        fma = has_feature(target, "fma")
+        for feature, bits, registers in _X86_UNITS:
+            if has_feature(target, feature):
+                return VectorUnit(arch, bits, registers, fma)
+    return VectorUnit(arch, _BASELINE.bits, _BASELINE.registers, False)
+
+
+_UNITS: dict[str, VectorUnit] = {}
+
+
+def vector_unit(target: tvm.target.Target) -> VectorUnit:
+    """The `VectorUnit` of an llvm target, cached by the target's JSON (every rule asks for every
+    function). LLVM's `llvm_get_vector_width` is not used: TVM 0.27 answers 512 for plain x86-64."""
+    key = str(target)
+    if key not in _UNITS:
+        _UNITS[key] = _read_vector_unit(target)
+    return _UNITS[key]

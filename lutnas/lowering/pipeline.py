@@ -134,12 +134,14 @@ def tuned_pipeline_name(database_dir: str | Path) -> str:
     return f"{TUNED_PREFIX}{database_hash(database_dir)}"
 
 # The library functions' default (`build`, `lower`, `measure_archs`, ...): TVM's own pipeline, for any
-# target. The commands choose theirs with `resolve_build` (lutnas-cpu on x86).
+# target. The commands choose theirs with `resolve_build` (lutnas-cpu on x86 and arm64).
 DEFAULT_PIPELINE = "tvm-default"
 
 # Bumped when what a pipeline name builds changes, so libraries compiled by an older lutnas under the
-# same name are not taken from the compile cache (`profiler.workers.cache_key`): 2 = channels-last.
-_REVISIONS = {"lutnas-cpu": 2}
+# same name are not taken from the compile cache (`profiler.workers.cache_key`): 2 = channels-last;
+# 3 (NCHW rules: 2) = register tiles sized by the target's vector registers (changed for AVX-512 and
+# AArch64, 32 registers; the same schedules as before for 16-register x86 CPUs).
+_REVISIONS = {"lutnas-cpu": 3, "lutnas-cpu-nchw": 2}
 
 
 def pipeline_revision(name: str) -> int:
@@ -175,7 +177,7 @@ class BuildChoice:
 
     target: TargetSpec
     pipeline: str
-    filled: tuple[str, ...] = ()  # phrases: "pipeline lutnas-cpu (x86's default)", ...
+    filled: tuple[str, ...] = ()  # phrases: "x86's default pipeline", ...
 
     def describe(self) -> str:
         """One line for the user: the resolved target and pipeline, and what was defaulted."""
@@ -199,7 +201,7 @@ def resolve_build(target_name: str, *, pipeline: str | None = None, mcpu: str | 
 
     Why one function: the default must be the same for `lower`, `profile`, `measure` and `export`, or
     a table would describe another runtime than the artifact it predicts. Unless named, a target
-    builds with its `default_pipeline` (x86: `lutnas-cpu`; others: TVM's own), and a pipeline other
+    builds with its `default_pipeline` (x86, arm64: `lutnas-cpu`; cuda: TVM's own), and a pipeline other
     than `tvm-default` on a target that runs here gets this host's `-mcpu` (LLVM's name for it), which
     the rules size their vectors by. A table's `recorded` build, when nothing was named and it is for
     the same target, wins: an old `tvm-default` table keeps predicting what it measured. Runtimes other

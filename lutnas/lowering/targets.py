@@ -155,7 +155,9 @@ def _arm64() -> TargetSpec:
         device_type="cpu",
         machine="aarch64",
         elf_machine=ELF_AARCH64,
-        notes="generic AArch64 with NEON, cross-linked",
+        notes="generic AArch64 with NEON, cross-linked; lutnas-cpu's rules size tiles by NEON's 32 registers"
+        " of 4 floats (`cpu_features.vector_unit`)",
+        default_pipeline="lutnas-cpu",
     )
 
 

@@ -415,6 +415,25 @@ class mounted:
 # ---- servers ------------------------------------------------------------------------------------
 
 
+# Modules the board's server never uses but TVM imports when present, each costing seconds per Python
+# under qemu: TVM's FFI and tensors import ml_dtypes (bfloat16 / float8 NumPy types) if they can, and
+# loading its extension took 7 of the 10 s `import tvm` takes on the board, twice per start (the server
+# and TVM's popen worker are two Pythons). The board runs float32 libraries, so its Pythons get a
+# package of that name on PYTHONPATH that refuses to import, and TVM goes on without it.
+HIDDEN_MODULES = ("ml_dtypes",)
+HIDDEN_DIR = "opt/lutnas-hidden"
+
+
+def hide_modules(root: Path) -> str:
+    """Write the refusing packages of `HIDDEN_MODULES` into the rootfs; returns their chroot path."""
+    for name in HIDDEN_MODULES:
+        package = root / HIDDEN_DIR / name
+        package.mkdir(parents=True, exist_ok=True)
+        (package / "__init__.py").write_text(
+            f"raise ImportError('{name} is hidden on the lutnas arm64 board (slow under qemu, unused)')\n")
+    return f"/{HIDDEN_DIR}"
+
+
 def server_args(port: int, tracker: str | None, key: str | None) -> list[str]:
     args = ["-m", "tvm.exec.rpc_server", "--host", "127.0.0.1", "--port", str(port), "--port-end", str(port + 1)]
     if tracker:
@@ -445,6 +464,7 @@ def start_boards(kind: str, ports: list[int], tracker: str | None = None, key: s
         _require_root("starting the arm64 board")
         enable_binfmt()
         mount_chroot(rootfs_dir())
+        env_extra["PYTHONPATH"] = hide_modules(rootfs_dir())
     launched = []
     for port in ports:
         if kind == "arm64":

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from lutnas.lowering.cpu_features import vector_unit
+
 if TYPE_CHECKING:
     import tvm
 
@@ -144,29 +146,24 @@ def output_channel_axis(sch: Any, block: Any) -> int | None:
     return None if found is None else found[1]
 
 
-def vector_bits(target: tvm.target.Target) -> int:
-    """SIMD register width of an llvm target, from the CPU features LLVM reports for its
-    mcpu/mattr (TVM's `llvm_get_vector_width` answers 512 for plain x86-64 in 0.27, which is SSE2)."""
-    try:
-        from tvm.target.codegen import llvm_cpu_has_features
-    except ImportError:  # no LLVM in this TVM build
-        return 128
-    for feature, bits in (("avx512f", 512), ("avx", 256), ("sve", 128), ("neon", 128), ("sse2", 128)):
-        if _has_feature(llvm_cpu_has_features, feature, target):
-            return bits
-    return 128
-
-
-def _has_feature(query: Any, feature: str, target: tvm.target.Target) -> bool:
-    try:
-        return bool(query(feature, target))
-    except Exception:  # noqa: BLE001 -- a feature unknown to this target's architecture
-        return False
-
-
 def vector_lanes(target: tvm.target.Target, bits: int = 32) -> int:
-    """SIMD lanes of `bits`-wide elements for an llvm target."""
-    return max(vector_bits(target) // bits, 2)
+    """SIMD lanes of `bits`-wide elements for an llvm target (`cpu_features.vector_unit`: 4 floats
+    on SSE2 and NEON, 8 on AVX/AVX2, 16 on AVX-512)."""
+    return vector_unit(target).lanes(bits)
+
+
+def gemm_accumulators(target: tvm.target.Target) -> int:
+    """Vector registers a convolution's register tile may fill with accumulators: three quarters of
+    the target's, the rest hold one step's operands (the tile's weight vectors and an input
+    broadcast). 12 of AVX2's 16 registers (a 6 x 2-vector tile), 24 of NEON's or AVX-512's 32."""
+    return vector_unit(target).registers * 3 // 4
+
+
+def depthwise_accumulators(target: tvm.target.Target) -> int:
+    """Accumulator vectors of a depthwise tile: half the target's registers, because each tap also
+    keeps its row's input vectors live (neighbouring taps of an unrolled row share them): 8 of 16,
+    16 of 32."""
+    return vector_unit(target).registers // 2
 
 
 def largest_divisor(n: int, limit: int, prefer: tuple[int, ...] = ()) -> int:

@@ -28,6 +28,7 @@ from lutnas.lowering.rules.base import (
     FuncParts,
     Rule,
     analyse,
+    gemm_accumulators,
     inline_chain,
     largest_divisor,
     pow2_divisor,
@@ -109,8 +110,8 @@ class ConvGEMM(Rule):
 
     name = "conv-gemm"
 
-    def __init__(self, max_acc_vectors: int = 12) -> None:
-        self.max_acc_vectors = max_acc_vectors
+    def __init__(self, max_acc_vectors: int | None = None) -> None:
+        self.max_acc_vectors = max_acc_vectors  # None: the target's (`gemm_accumulators`)
 
     def apply(self, func: Any, target: tvm.target.Target, tunable: bool) -> Any:
         parts = conv_parts(func)
@@ -140,7 +141,8 @@ class ConvGEMM(Rule):
             outer_px, inner_px = _tile_pixels(sch, ly, lx, h, w, lanes)
             rows, cols = pixel_tile(h, w, lanes)
             vecs = rows * math.ceil(cols / lanes)
-        fi = largest_divisor(f, max(1, self.max_acc_vectors // vecs), prefer=(8, 6, 4, 3, 2))
+        max_acc = self.max_acc_vectors or gemm_accumulators(target)
+        fi = largest_divisor(f, max(1, max_acc // vecs), prefer=(8, 6, 4, 3, 2))
         lfo, lfi = sch.split(lf, factors=[None, fi])
         if pointwise:
             sch.reorder(ln, lfo, inner_px[0], lrc, lry, lrx, lfi, inner_px[1])

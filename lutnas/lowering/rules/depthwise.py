@@ -21,7 +21,14 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from lutnas.lowering.rules.base import Rule, inline_chain, largest_divisor, pow2_divisor, vector_lanes
+from lutnas.lowering.rules.base import (
+    Rule,
+    depthwise_accumulators,
+    inline_chain,
+    largest_divisor,
+    pow2_divisor,
+    vector_lanes,
+)
 from lutnas.lowering.rules.conv import (
     conv_parts,
     deinterleave_stride2,
@@ -41,8 +48,8 @@ class DepthwiseConv(Rule):
 
     name = "depthwise"
 
-    def __init__(self, max_acc_vectors: int = 8) -> None:
-        self.max_acc_vectors = max_acc_vectors
+    def __init__(self, max_acc_vectors: int | None = None) -> None:
+        self.max_acc_vectors = max_acc_vectors  # None: the target's (`depthwise_accumulators`)
 
     def apply(self, func: Any, target: tvm.target.Target, tunable: bool) -> Any:
         parts = conv_parts(func)
@@ -52,8 +59,9 @@ class DepthwiseConv(Rule):
         if rc != 1 or (kh, kw) == (1, 1):
             return None
         lanes = vector_lanes(target)
-        if 2 * w <= lanes and channels % lanes == 0 and w <= self.max_acc_vectors:
-            return _channel_vectors(parts, lanes, self.max_acc_vectors)
+        max_acc = self.max_acc_vectors or depthwise_accumulators(target)
+        if 2 * w <= lanes and channels % lanes == 0 and w <= max_acc:
+            return _channel_vectors(parts, lanes, max_acc)
         sch = parts.sch
         out = inline_chain(sch, parts.consumers)
         conv = parts.reduction
@@ -61,7 +69,7 @@ class DepthwiseConv(Rule):
         chan = sch.fuse(ln, lf)
         cols = pow2_divisor(w, 2 * lanes)
         per_row = math.ceil(cols / lanes)
-        rows = largest_divisor(h, max(1, self.max_acc_vectors // per_row))
+        rows = largest_divisor(h, max(1, max_acc // per_row))
         lyo, lyi = sch.split(ly, factors=[None, rows])
         lxo, lxi = sch.split(lx, factors=[None, cols])
         sch.reorder(chan, lyo, lxo, lrc, lry, lrx, lyi, lxi)

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from lutnas.lowering.rules.base import (
     Rule,
+    depthwise_accumulators,
+    gemm_accumulators,
     inline_chain,
     largest_divisor,
     pow2_divisor,
@@ -123,8 +125,8 @@ class ChannelsLastConv(Rule):
 
     name = "nhwc-conv"
 
-    def __init__(self, max_acc_vectors: int = 12) -> None:
-        self.max_acc_vectors = max_acc_vectors
+    def __init__(self, max_acc_vectors: int | None = None) -> None:
+        self.max_acc_vectors = max_acc_vectors  # None: the target's (`gemm_accumulators`)
 
     def apply(self, func: Any, target: tvm.target.Target, tunable: bool) -> Any:
         parts = conv_parts(func, NHWC_CHANNEL_AXIS, broadcast_last=True)
@@ -139,9 +141,10 @@ class ChannelsLastConv(Rule):
         groups = max(1, _input_channels(sch, conv) // rc)
         # a tile stays inside one group: its input channel f // (f / groups) is then one index
         # for the whole vector, not a gather (a g2 1x1 conv ran at ~1 GFLOP/s with 8 of 92)
+        max_acc = self.max_acc_vectors or gemm_accumulators(target)
         pixels = h * w if flat else w
         gemm = GemmShape(pixels, f // groups, rc * kh * kw, weights_reused=pixels <= f)
-        px, fv = register_tile(gemm, lanes, self.max_acc_vectors)
+        px, fv = register_tile(gemm, lanes, max_acc)
         pack_weights(sch, conv, fv)  # first: later steps fold the unit window loops into spatial ones
         out = inline_chain(sch, parts.consumers)
         if out is not None and static_extents(sch, sch.get_loops(out)) != parts.extents[:4]:
@@ -167,8 +170,8 @@ class ChannelsLastConv(Rule):
         outer = sch.fuse(ln, *rows, *tiles)
         sch.parallel(outer)
         sch.unroll(pi)
-        split_vectors(sch, fi, lanes)
-        _epilogue_and_init(sch, conv, out, outer, reduce_[0], lanes)
+        split_vectors(sch, fi, lanes, max_unroll=max_acc)  # the tile's vectors, every one unrolled
+        _epilogue_and_init(sch, conv, out, outer, reduce_[0], lanes, max_unroll=max_acc)
         return sch
 
 
@@ -177,8 +180,8 @@ class ChannelsLastDepthwise(Rule):
 
     name = "nhwc-depthwise"
 
-    def __init__(self, max_acc_vectors: int = 8, max_channel_vectors: int = 2) -> None:
-        self.max_acc_vectors = max_acc_vectors
+    def __init__(self, max_acc_vectors: int | None = None, max_channel_vectors: int = 2) -> None:
+        self.max_acc_vectors = max_acc_vectors  # None: the target's (`depthwise_accumulators`)
         self.max_channel_vectors = max_channel_vectors
 
     def apply(self, func: Any, target: tvm.target.Target, tunable: bool) -> Any:
@@ -191,7 +194,8 @@ class ChannelsLastDepthwise(Rule):
         sch, conv = parts.sch, parts.reduction
         lanes = vector_lanes(target)
         fv = channel_tile(f, lanes, self.max_channel_vectors)
-        px = largest_divisor(w, max(1, self.max_acc_vectors // math.ceil(fv / lanes)), prefer=(8, 7, 6, 4))
+        max_acc = self.max_acc_vectors or depthwise_accumulators(target)
+        px = largest_divisor(w, max(1, max_acc // math.ceil(fv / lanes)), prefer=(8, 7, 6, 4))
         out = inline_chain(sch, parts.consumers)
         ln, ly, lx, lf, lry, lrx, lrc = sch.get_loops(conv)
         xo, xi = sch.split(lx, factors=[None, px])
@@ -218,15 +222,17 @@ def _broadcast_epilogue(sch: Any, out: Any, lanes: int) -> None:
     sch.parallel(sch.fuse(*loops[:-1]) if len(loops) > 2 else loops[0])
 
 
-def _epilogue_and_init(sch: Any, conv: Any, out: Any, at: Any, first_reduce: Any, lanes: int) -> None:
+def _epilogue_and_init(sch: Any, conv: Any, out: Any, at: Any, first_reduce: Any, lanes: int,
+                       max_unroll: int = 4) -> None:
     """The epilogue on the register tile under `at` and the accumulators' zeroing, both in whole
-    vectors; the accumulators become a stack array ("local"), which LLVM keeps in registers."""
+    vectors (up to `max_unroll` of them unrolled: the tile's width); the accumulators become a stack
+    array ("local"), which LLVM keeps in registers when every access to it is unrolled."""
     if out is not None:
         sch.set_scope(conv, 0, "local")
         sch.reverse_compute_at(out, at, preserve_unit_loops=True)
-        split_vectors(sch, sch.get_loops(out)[-1], lanes)
+        split_vectors(sch, sch.get_loops(out)[-1], lanes, max_unroll)
     init = sch.decompose_reduction(conv, first_reduce)
-    split_vectors(sch, sch.get_loops(init)[-1], lanes)
+    split_vectors(sch, sch.get_loops(init)[-1], lanes, max_unroll)
 
 
 def pack_weights(sch: Any, conv: Any, fv: int) -> None:
