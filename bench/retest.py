@@ -1,8 +1,9 @@
 """Test-retest of whole-network latency on this machine, and which estimator repeats best (issue 17).
 
 Collect: `--runs K` runs of `lutnas measure` (in process: `network_run.measure_networks`) over the
-same N archs, `--gap-min` minutes apart; each run times every network in `--rounds R` rounds with
-the space's reference network timed at every round boundary. Every pass's raw samples, the
+same N archs, `--gap-min` minutes apart; each run times every network in `--rounds R` cycles of one
+sample each, interleaved (`profiler.rounds.measure_interleaved`), with the space's reference network
+timed at every cycle boundary. Every pass's raw samples, the
 reference's raw samples at every boundary and the load average are written to WORK/run-<k>.json.
 
 Analyse (also `--analyze FILE...` on kept runs): for every estimator (median, min, trimmed_mean,
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-n", type=int, default=20, help="archs")
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--gap-min", type=float, default=10.0, help="minutes between the starts of two runs")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=15, help="cycles of one sample of every network (interleaved)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--work", type=Path, default=Path("/tmp/lutnas-retest"))
     ap.add_argument("--analyze", type=Path, nargs="+", default=None, help="analyse kept run files only")

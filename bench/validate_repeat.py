@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--measure-mode", choices=["isolated", "in-network"], default=None,
                     help="default: in-network for onnxruntime, isolated for tvm")
     ap.add_argument("-n", type=int, default=30, help="held-out archs")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=15, help="cycles of one sample of every network (interleaved)")
     ap.add_argument("--anchors", type=int, default=4)
     ap.add_argument("--fresh", action="store_true", help="delete an existing table db first")
     ap.add_argument("--work", type=Path, default=Path("/tmp/lutnas-validate-repeat"))

@@ -431,8 +431,9 @@ def table_import(file, db, space_name, resolution, target_name, runtime, into) -
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--pipeline", default=None, help=PIPELINE_HELP)
 @click.option("--workers", type=POSITIVE, default=2, show_default=True, help="compile workers")
-@click.option("--rounds", type=POSITIVE, default=3, show_default=True,
-              help="Time every network in at least this many rounds (the spread between rounds is reported).")
+@click.option("--rounds", type=POSITIVE, default=15, show_default=True,
+              help="Cycles of one sample of every network, interleaved (the spread between the two halves of "
+              "the cycles is reported); on a --tracker farm, up to 3 rounds of passes.")
 @click.option("--reference/--no-reference", default=True, show_default=True,
               help="Time the space's fixed reference network at every round boundary and give each network "
               "as a ratio to it (ratios repeat on a machine whose speed drifts; absolute latency does not).")
@@ -509,9 +510,9 @@ def _print_network_run(run, title: str) -> None:
 @click.option("--anchors", type=click.IntRange(min=0), default=4, show_default=True,
               help="Table entries (covering networks for an in-network table) re-timed at every round "
               "boundary to correct each round of networks by the device's drift (0: off).")
-@click.option("--rounds", type=POSITIVE, default=3, show_default=True,
-              help="Time every network in at least this many rounds, interleaved with the anchors; the "
-              "round-to-round spread says which accuracy the run supports.")
+@click.option("--rounds", type=POSITIVE, default=15, show_default=True,
+              help="Cycles of one sample of every network, the anchors timed between cycles; the spread "
+              "between the two halves of the cycles says which accuracy the run supports.")
 @click.option("--estimator", default=None, help="Summarise the networks with this estimator (default: the "
               "table's): median | min | trimmed_mean | mad_mean | median_of_round_minima.")
 def validate_cmd(db, table_id, archs_file, onnx_paths, count, seed, out_dir, calibrate, fit_fraction, allow_mismatch,

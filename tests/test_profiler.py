@@ -152,6 +152,14 @@ class _ReversedFarm:
     def measure(self, job):
         return self.inner.measure(job)
 
+    def sampler(self, job):
+        return None
+
+    def holding(self):
+        from contextlib import nullcontext
+
+        return nullcontext()
+
     def describe(self):
         return self.inner.describe()
 
@@ -185,6 +193,50 @@ def test_measure_in_rounds_is_the_one_loop(tiny_onnx, x86, farm):
     assert events.index(("boundary", 1)) > max(i for i, e in enumerate(events) if e[0] == "pass" and e[3] == 1)
     again = measure_in_rounds(runner, jobs[2:], policy, prior=[[calm]], fresh={0})
     assert len(again[0]) == 2                             # fresh: one pass although the verdict was settled
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "tvm"])
+def test_measure_interleaved_shares_time_windows(tiny_onnx, tiny_lib, x86, runtime):
+    """Cycles of one sample of every job: one pass per job holding a sample per cycle, every sample of
+    cycle k taken between boundaries k - 1 and k, the order rotated by one job per cycle, the device's
+    timing lock held throughout; the pass is read back as its two halves for test-retest."""
+    from lutnas.latency_tables.repeatability import pass_values
+    from lutnas.profiler.rounds import measure_interleaved
+    from lutnas.profiler.timing_lock import LOCAL, is_held
+
+    runner = LocalRunner(x86, runtime, THREADS)
+    where = {"onnx_path": tiny_onnx} if runtime == "onnxruntime" else {"library_path": tiny_lib}
+    jobs = [_job(runtime, key=k, **where) for k in ("a", "b", "c")]
+    at, held = [], []
+
+    def boundary(k: int) -> None:
+        at.append((k, time.time()))
+        held.append(is_held(LOCAL))
+
+    passes = measure_interleaved(runner, jobs, 4, hooks=RoundHooks(at_boundary=boundary))
+    assert [k for k, _ in at] == [0, 1, 2, 3, 4] and all(held) and not is_held(LOCAL)
+    for m, job in zip(passes, jobs):
+        assert m.key == job.key and m.n == 4 and m.meta["interleaved"] and m.meta["sample_rounds"] == [1, 2, 3, 4]
+        assert m.runtime == runtime and m.inner_loops >= 1 and m.warmup >= 4     # one untimed call per sample
+        for cycle, t in zip(m.meta["sample_rounds"], m.meta["sample_at"]):
+            assert at[cycle - 1][1] <= t <= at[cycle][1]
+    first = [min(range(3), key=lambda i: passes[i].meta["sample_at"][c]) for c in range(4)]
+    assert first == [0, 1, 2, 0]
+    halves = pass_values(passes[:1], "median")
+    assert len(halves) == 2 and min(passes[0].samples_ms) <= min(halves) <= max(halves) <= max(passes[0].samples_ms)
+
+
+def test_a_farm_times_networks_in_rounds_of_passes(tiny_onnx, x86):
+    """A runner that cannot hold one device for a series (a tracker farm: `sampler` is None) gets
+    passes in rounds instead, at most `FARM_ROUNDS` of them."""
+    from lutnas.latency_tables.networks import FARM_ROUNDS, time_networks
+
+    farm = _ReversedFarm(LocalRunner(x86, "onnxruntime", THREADS))
+    jobs = {(i,): _job("onnxruntime", onnx_path=tiny_onnx, key=f"n{i}", repeats=2) for i in range(2)}
+    policy = StabilityPolicy(cv_max=1e9, spread_max=1e9, drift_max=1e9, max_passes=5)
+    timed = time_networks(farm, jobs, policy, min_rounds=15, progress=False)
+    assert [len(m.passes) for m in timed.values()] == [FARM_ROUNDS, FARM_ROUNDS]
+    assert all(m.n == 2 and "interleaved" not in m.meta for t in timed.values() for m in t.passes)
 
 
 # -- records --------------------------------------------------------------------------------------------

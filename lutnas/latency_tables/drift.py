@@ -105,10 +105,18 @@ class SpeedTrack:
         """The drift a pass of the rounds loop saw (its round from meta["round"], its mid-time)."""
         return self.factor(int(m.meta["round"]), 0.5 * (m.started_at + m.ended_at))
 
+    def sample_factors(self, m: Measurement) -> list[float]:
+        """The drift each sample saw: its own cycle's for an interleaved pass (`rounds.measure_interleaved`
+        keeps every sample's cycle and time), the pass's round's otherwise."""
+        if "sample_rounds" in m.meta:
+            return [self.factor(int(r), float(t)) for r, t in zip(m.meta["sample_rounds"], m.meta["sample_at"])]
+        return [self.pass_factor(m)] * m.n
+
     def corrected(self, m: Measurement) -> Measurement:
-        """The pass at the speed of `then`: every sample divided by the pass's drift factor."""
-        f = self.pass_factor(m)
-        return replace(m, samples_ms=tuple(s / f for s in m.samples_ms), meta={**m.meta, "drift_factor": f})
+        """The pass at the speed of `then`: every sample divided by the drift factor it saw."""
+        factors = self.sample_factors(m)
+        return replace(m, samples_ms=tuple(s / f for s, f in zip(m.samples_ms, factors)),
+                       meta={**m.meta, "drift_factor": log_median(np.asarray(factors))})
 
     @property
     def overall(self) -> float:
@@ -311,5 +319,7 @@ def anchors_for(table: LatencyTable, count: int, *, runner: Runner, target: Targ
     then = anchor_entries(table, count)
     if not then:
         return None
+    from lutnas.profiler.rounds import one_sample
+
     jobs = anchor_jobs(table, list(then), target, threads, work_dir, tuning_db, progress)
-    return JobAnchors(then, jobs, runner.measure, table.estimator)
+    return JobAnchors(then, jobs, one_sample(runner), table.estimator)

@@ -6,7 +6,7 @@ rounds does (it moved 1-4%). So `measure` times a **reference network** -- one f
 space, the same in every run (`reference_arch`) -- at every round boundary of the networks' rounds
 (`profiler.rounds`), and gives each network also as a ratio to the reference at the time of each of
 its passes (`drift.SpeedTrack` with `then` = 1 ms). It reports the test-retest spread it observed
-between rounds, raw and as ratios (`repeatability.Retest`), so a user sees which of the two repeats
+between the two halves of its interleaved cycles, raw and as ratios (`repeatability.Retest`), so a user sees which of the two repeats
 on their machine. Every pass keeps its raw samples.
 """
 
@@ -24,6 +24,7 @@ from lutnas.latency_tables.jobs import network_jobs
 from lutnas.latency_tables.networks import DEFAULT_ROUNDS, NetworkMeasurement, NetworkSetup, time_networks
 from lutnas.latency_tables.repeatability import GroundTruth, ground_truth
 from lutnas.latency_tables.stats import DEFAULT_ESTIMATOR
+from lutnas.profiler.rounds import one_sample
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy
 
 if TYPE_CHECKING:
@@ -56,14 +57,14 @@ class NetworkRun:
         return None if self.truth.corrected_ms is None else float(self.truth.corrected_ms[i])
 
     def lines(self) -> list[str]:
-        """What repeated between rounds: raw latency, and ratios to the reference."""
+        """What repeated between the halves of the cycles: raw latency, and ratios to the reference."""
         t = self.truth
-        out = [f"repeatability between rounds, raw latency: {t.raw_retest.line()}"]
+        out = [f"repeatability (odd vs even cycles), raw latency: {t.raw_retest.line()}"]
         if self.track is not None and t.corrected_retest is not None:
             ref = self.track.boundary_factors()
             out.insert(0, f"reference {list(self.reference)}: {np.median(ref):.4g} ms (median of "
                           f"{ref.size} timings at round boundaries, moved x{self.track.spread:.3f} during the run)")
-            out.append(f"repeatability between rounds, ratio to the reference: {t.corrected_retest.line()}")
+            out.append(f"repeatability (odd vs even cycles), ratio to the reference: {t.corrected_retest.line()}")
         return out
 
     def rows(self) -> list[dict[str, Any]]:
@@ -90,7 +91,7 @@ def measure_networks(space: str | SearchSpace, archs: Sequence[Sequence[int]], r
     timer = None
     if ref is not None:
         key = jobs[ref].key
-        timer = BoundaryTimer(JobAnchors({key: 1.0}, {key: jobs[ref]}, setup.runner.measure, estimator,
+        timer = BoundaryTimer(JobAnchors({key: 1.0}, {key: jobs[ref]}, one_sample(setup.runner), estimator,
                                          "reference network"))
     timed = time_networks(setup.runner, {a: jobs[a] for a in dict.fromkeys(archs)}, policy, min_rounds=rounds,
                           at_boundary=timer, estimator=estimator, progress=progress)

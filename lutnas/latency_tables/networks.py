@@ -22,7 +22,7 @@ from lutnas.latency_tables.jobs import network_jobs
 from lutnas.latency_tables.stats import DEFAULT_ESTIMATOR, check_estimator, estimates
 from lutnas.lowering.pipeline import DEFAULT_PIPELINE
 from lutnas.profiler.measurement import MeasureJob, Measurement
-from lutnas.profiler.rounds import RoundHooks, measure_in_rounds
+from lutnas.profiler.rounds import INTERLEAVED_CYCLES, RoundHooks, measure_in_rounds, measure_interleaved
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, Verdict, verdict
 from lutnas.progress import ProgressBar
 
@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from lutnas.profiler.runners import Runner
     from lutnas.spaces import SearchSpace
 
-DEFAULT_ROUNDS = 3   # measure and validate time every network in at least this many rounds
+DEFAULT_ROUNDS = INTERLEAVED_CYCLES   # measure and validate: cycles of one sample of every network
+FARM_ROUNDS = 3   # on a device farm (no interleaving): rounds of passes
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class NetworkMeasurement:
             "unstable_passes": sum(p.unstable for p in self.passes),
             "inner_loops": [p.inner_loops for p in self.passes],
             "rounds": [p.meta.get("round") for p in self.passes],
+            "cycles": sum(len(p.meta.get("sample_rounds", ())) for p in self.passes),   # interleaved samples
             "key": self.key,
         }
 
@@ -154,12 +156,28 @@ def time_networks(runner: Runner, jobs: dict[tuple[int, ...], MeasureJob], polic
                   *, min_rounds: int = 0, at_boundary: Callable[[int], None] | None = None,
                   estimator: str = DEFAULT_ESTIMATOR, progress: bool = True,
                   label: str = "measuring networks") -> dict[tuple[int, ...], NetworkMeasurement]:
-    """Time compiled networks in rounds (the one loop of `profiler.rounds`), every pass kept."""
+    """Time compiled networks interleaved: `min_rounds` (default `DEFAULT_ROUNDS`) cycles of one sample
+    of every network (`profiler.rounds.measure_interleaved`), one pass per network holding its
+    samples; `at_boundary(k)` at every cycle boundary. A device farm cannot interleave on one board:
+    there the networks take passes in rounds (`measure_in_rounds`, `FARM_ROUNDS`)."""
     archs = list(jobs)
-    with ProgressBar(label, len(archs), enabled=progress, stderr=True) as bar:
-        hooks = RoundHooks(at_boundary=at_boundary, on_settled=lambda i: bar.advance(),
-                           on_round=lambda r, n: bar.describe(f"{label} (round {r}, {n} network(s))"))
-        passes = measure_in_rounds(runner, [jobs[a] for a in archs], policy, min_rounds=min_rounds, hooks=hooks)
+    job_list = [jobs[a] for a in archs]
+    cycles = min_rounds or DEFAULT_ROUNDS
+    with ProgressBar(label, cycles, enabled=progress, stderr=True) as bar:
+        def on_cycle(r: int, n: int) -> None:
+            bar.advance(int(r > 1))
+            bar.describe(f"{label} (cycle {r} of {cycles}, {n} network(s) interleaved)")
+
+        interleaved = measure_interleaved(runner, job_list, cycles, policy,
+                                          hooks=RoundHooks(at_boundary=at_boundary, on_round=on_cycle))
+        bar.advance()
+    if interleaved is not None:
+        passes = [[m] for m in interleaved]
+    else:   # a device farm spreads jobs over its boards: passes in rounds instead
+        with ProgressBar(label, len(archs), enabled=progress, stderr=True) as bar:
+            hooks = RoundHooks(at_boundary=at_boundary, on_settled=lambda i: bar.advance(),
+                               on_round=lambda r, n: bar.describe(f"{label} (round {r}, {n} network(s))"))
+            passes = measure_in_rounds(runner, job_list, policy, min_rounds=min(cycles, FARM_ROUNDS), hooks=hooks)
     return {a: NetworkMeasurement(a, jobs[a].key, jobs[a].onnx_path, jobs[a].library_path, tuple(p),
                                   verdict(p, policy), estimator)
             for a, p in zip(archs, passes)}

@@ -69,8 +69,17 @@ def retest(values: Sequence[Sequence[float]], left_out: int = 0) -> Retest:
 
 
 def pass_values(passes: Sequence[Measurement], estimator: str) -> list[float]:
-    """The estimator applied to each pass on its own."""
-    return [float(v) for v in estimates([[p.samples_ms] for p in passes], estimator)] if passes else []
+    """The estimator applied to each pass on its own; an interleaved pass (`rounds.measure_interleaved`:
+    one sample per cycle) counts as its two halves, odd and even cycles, so its test-retest is that of
+    the estimate from half its samples (not of one sample against another)."""
+    groups = [half for p in passes for half in _halves(p)]
+    return [float(v) for v in estimates([[g] for g in groups], estimator)] if groups else []
+
+
+def _halves(p: Measurement) -> list[tuple[float, ...]]:
+    if not p.meta.get("interleaved") or p.n < 2:
+        return [p.samples_ms]
+    return [p.samples_ms[0::2], p.samples_ms[1::2]]
 
 
 def claimable(band: float, share: float) -> bool:

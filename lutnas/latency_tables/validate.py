@@ -12,14 +12,15 @@ Outputs: `report.json` (headline numbers + one row per arch) and `scatter.png` (
 measured, the y = x line and the +/-10% band). With `calibrate=True` a linear calibration is fitted
 on a seeded subset and every number is scored on the held-out rest only, raw and calibrated.
 
-Measurements that hold on a noisy machine: the networks are timed in rounds (`profiler.rounds`, at
-least `rounds` passes each), and the table's anchors (`drift.py`: entries re-timed the way the table
-timed them, for every kind of table) are timed at every round boundary. Each network pass is
-corrected by the drift of its own round, so the report gives the raw accuracy, the round-corrected
-accuracy (ground truth at the speed the table was profiled at), the spread of the correction, and how
-far the ground truth itself moved between rounds (`repeatability.py`). A "within +-N%" share is not
-claimed when the ground truth moved more than N% (p95 of its round-to-round differences): the line
-says what the run supports and what to do instead (`lutnas doctor`, more rounds, a quieter time).
+Measurements that hold on a noisy machine: the networks are timed interleaved (`profiler.rounds.
+measure_interleaved`: `rounds` cycles of one sample of every network), and the table's anchors
+(`drift.py`: entries re-timed the way the table timed them, for every kind of table) are timed at
+every cycle boundary. Each sample is corrected by the drift of its own cycle, so the report gives the
+raw accuracy, the round-corrected accuracy (ground truth at the speed the table was profiled at), the
+spread of the correction, and how far the ground truth itself moved between the odd and the even
+cycles (`repeatability.py`). A "within +-N%" share is not claimed when the ground truth moved more
+than N% (p95 of those differences): the line says what the run supports and what to do instead
+(`lutnas doctor`, more rounds, a quieter time).
 """
 
 from __future__ import annotations
@@ -169,14 +170,14 @@ class ValidationReport:
         """What the ground truth did between rounds, the band it supports, and what to do when it is wide."""
         if self.retest is None:
             return []
-        out = f"repeatability: networks between rounds, raw: {self.retest.line()}"
+        out = f"repeatability: networks, odd vs even cycles, raw: {self.retest.line()}"
         if self.corrected_retest is not None:
             out += f"; round-corrected: {self.corrected_retest.line()}"
         if math.isnan(self.band):
             return [out + "; time networks in 2 or more rounds to know what accuracy this run supports"]
         lines = [out + f"; this run supports accuracy claims down to ±{self.band:.1%}"]
         if not claimable(self.band, 0.05):
-            lines.append(f"the ground truth moved ±{self.band:.1%} (p95) between rounds, more than ±5%: no ±5% "
+            lines.append(f"the ground truth moved ±{self.band:.1%} (p95, odd vs even cycles), more than ±5%: no ±5% "
                          "share is claimed; run `lutnas doctor`, validate with more --rounds, or at a quieter time")
         return lines
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -49,8 +50,35 @@ def random_input(job: MeasureJob, seed: int = 0) -> np.ndarray:
     return rng.standard_normal(job.input_shape).astype(job.dtype)
 
 
-def time_tvm(lib: Any, dev: Any, job: MeasureJob) -> Measurement:
-    """Time the Relax VM in `lib` (local or remote runtime module) on `dev`."""
+@dataclass
+class Sampler:
+    """One job loaded, warmed and calibrated, ready to take samples of `inner_loops` calls each.
+
+    `take(n)` times n more samples (ms per call). Every evaluation starts with one untimed call, so a
+    sample never times the first call after another job ran (TVM's `time_evaluator` makes that call
+    itself). A pass is `take(job.repeats)`; interleaved timing (`profiler.rounds.measure_interleaved`)
+    takes one sample of every job in turn, cycle after cycle.
+    """
+
+    job: MeasureJob
+    inner_loops: int
+    warm: int                                        # untimed calls so far
+    started_at: float
+    evaluate: Callable[[int], tuple[float, ...]]     # n samples after one untimed call
+
+    def take(self, n: int = 1) -> tuple[float, ...]:
+        samples = self.evaluate(n)
+        self.warm += 1
+        return samples
+
+    def as_pass(self, samples: tuple[float, ...], **meta: object) -> Measurement:
+        """A Measurement of `samples` taken by this sampler (`meta` added to its record)."""
+        m = _record(self.job, samples, self.inner_loops, self.warm, self.started_at)
+        return replace(m, meta={**m.meta, **meta}) if meta else m
+
+
+def tvm_sampler(lib: Any, dev: Any, job: MeasureJob) -> Sampler:
+    """The Relax VM in `lib` (local or remote runtime module) on `dev`, calibrated for `job`."""
     import tvm
     from tvm.runtime.vm import VirtualMachine  # runtime-only: works where TVM_USE_RUNTIME_LIB=1
 
@@ -60,7 +88,6 @@ def time_tvm(lib: Any, dev: Any, job: MeasureJob) -> Measurement:
     for _ in range(job.warmup):
         vm["main"](x)
     dev.sync()
-
     evaluations = 0
 
     def block_ms(number: int) -> float:
@@ -70,15 +97,17 @@ def time_tvm(lib: Any, dev: Any, job: MeasureJob) -> Measurement:
         return res.results[0] * 1e3 * number
 
     inner, spent = calibrate(block_ms, job.min_repeat_ms)
-    res = vm.time_evaluator("main", dev, number=inner, repeat=job.repeats, min_repeat_ms=0)(x)
-    samples = tuple(r * 1e3 for r in res.results)
-    # time_evaluator makes one untimed call of its own before each evaluation: count those too.
-    warm = job.warmup + spent + evaluations + 1
-    return _record(job, samples, inner, warm, started)
+
+    def evaluate(n: int) -> tuple[float, ...]:
+        res = vm.time_evaluator("main", dev, number=inner, repeat=n, min_repeat_ms=0)(x)
+        return tuple(r * 1e3 for r in res.results)
+
+    # time_evaluator makes one untimed call of its own before each evaluation: counted as warm-up.
+    return Sampler(job, inner, job.warmup + spent + evaluations, started, evaluate)
 
 
-def time_ort(session: Any, job: MeasureJob) -> Measurement:
-    """Time an onnxruntime `InferenceSession` with a perf_counter loop around `run`."""
+def ort_sampler(session: Any, job: MeasureJob) -> Sampler:
+    """An onnxruntime `InferenceSession`, timed with a perf_counter loop around `run`."""
     feeds = {job.input_name: random_input(job)}
     run = session.run
     started = time.time()
@@ -92,8 +121,24 @@ def time_ort(session: Any, job: MeasureJob) -> Measurement:
         return (time.perf_counter() - t0) * 1e3
 
     inner, spent = calibrate(block_ms, job.min_repeat_ms)
-    samples = tuple(block_ms(inner) / inner for _ in range(job.repeats))
-    return _record(job, samples, inner, job.warmup + spent, started)
+
+    def evaluate(n: int) -> tuple[float, ...]:
+        run(None, feeds)
+        return tuple(block_ms(inner) / inner for _ in range(n))
+
+    return Sampler(job, inner, job.warmup + spent, started, evaluate)
+
+
+def time_tvm(lib: Any, dev: Any, job: MeasureJob) -> Measurement:
+    """One pass: `job.repeats` samples of the Relax VM in `lib` on `dev`."""
+    sampler = tvm_sampler(lib, dev, job)
+    return sampler.as_pass(sampler.take(job.repeats))
+
+
+def time_ort(session: Any, job: MeasureJob) -> Measurement:
+    """One pass: `job.repeats` samples of an onnxruntime session."""
+    sampler = ort_sampler(session, job)
+    return sampler.as_pass(sampler.take(job.repeats))
 
 
 def _record(job: MeasureJob, samples: tuple[float, ...], inner: int, warm: int, started: float) -> Measurement:

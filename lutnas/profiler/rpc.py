@@ -27,9 +27,10 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lutnas.errors import DeviceError, LutnasError, error_line
 from lutnas.lowering.targets import TargetSpec, resolve_target
@@ -44,6 +45,7 @@ from lutnas.profiler.timing_lock import rpc_device, timing_lock
 if TYPE_CHECKING:
     import numpy as np
 
+Timed = TypeVar("Timed")
 MAX_LOADED = 8  # libraries kept loaded per board session (boards have little memory)
 
 
@@ -254,7 +256,7 @@ class RPCRunner(_RemoteTiming):
         """Time one kernel alone on the board (its kernel library uploaded once per session)."""
         return self._timed_on_board(f"timing kernel {job.key}", lambda session: self._time_kernel_on(session, job))
 
-    def _timed_on_board(self, what: str, time_on: Callable[[Any], Measurement]) -> Measurement:
+    def _timed_on_board(self, what: str, time_on: Callable[[Any], Timed]) -> Timed:
         """`time_on(session)` under the board's timing lock; a failing RPC means the board is gone."""
         session = self._connect()
         try:
@@ -268,6 +270,26 @@ class RPCRunner(_RemoteTiming):
 
     def measure_many(self, jobs: Sequence[MeasureJob], on_result: OnResult | None = None) -> list[Measurement]:
         return measure_in_turn(self, jobs, on_result)
+
+    def sampler(self, job: MeasureJob) -> harness.Sampler:
+        """The job loaded on the board and calibrated; a sample that fails means the board is gone."""
+        self._check_job(job)
+
+        def load(session: _Session) -> harness.Sampler:
+            self._check_threads(session)
+            return harness.tvm_sampler(*self._load(session, Path(job.library_path)), job)
+
+        sampler = self._timed_on_board(f"calibrating {job.key!r}", load)
+        evaluate = sampler.evaluate
+
+        def on_board(n: int) -> tuple[float, ...]:
+            return self._timed_on_board(f"measuring {job.key!r}", lambda session: evaluate(n))
+
+        sampler.evaluate = on_board
+        return sampler
+
+    def holding(self) -> AbstractContextManager[object]:
+        return timing_lock(rpc_device(self.host, self.port))
 
     def describe(self) -> dict[str, Any]:
         if self._board is None:
@@ -367,6 +389,12 @@ class TrackerRunner(_RemoteTiming):
 
     def measure(self, job: MeasureJob) -> Measurement:
         return self.measure_many([job])[0]
+
+    def sampler(self, job: MeasureJob) -> None:
+        """None: a farm hands each job to any free board, so jobs cannot be interleaved on one device."""
+
+    def holding(self) -> AbstractContextManager[object]:
+        return nullcontext()
 
     def measure_kernel(self, job: KernelJob) -> Measurement:
         """Time one kernel alone on a free board (retried on another if the board fails)."""

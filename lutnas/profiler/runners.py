@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
@@ -64,6 +65,13 @@ class Runner(Protocol):
 
     def measure_kernel(self, job: KernelJob) -> Measurement:
         """One pass of one fused kernel timed alone in its kernel library (`profiler.kernel_timing`)."""
+
+    def sampler(self, job: MeasureJob) -> harness.Sampler | None:
+        """`job` loaded, warmed and calibrated on this runner's one device, for interleaved timing
+        (`rounds.measure_interleaved`); None where jobs do not share one device (a tracker's farm)."""
+
+    def holding(self) -> AbstractContextManager[object]:
+        """The device's timing lock, held across a series of samples (re-entrant)."""
 
     def describe(self) -> dict[str, Any]:
         """The fingerprint of the device the measurements describe."""
@@ -122,6 +130,17 @@ class LocalRunner:
             with timing_lock(LOCAL):
                 m = harness.time_ort(session, job)
         return assess(m, self.policy)
+
+    def sampler(self, job: MeasureJob) -> harness.Sampler:
+        self._check_job(job)
+        with timing_lock(LOCAL):
+            if job.runtime == "tvm":
+                check_tvm_threads(self.threads)
+                return harness.tvm_sampler(*self._tvm_module(job), job)
+            return harness.ort_sampler(self._ort_session(job), job)
+
+    def holding(self) -> AbstractContextManager[object]:
+        return timing_lock(LOCAL)
 
     def measure_kernel(self, job: KernelJob) -> Measurement:
         """Time one kernel of a kernel library alone (`profiler.kernel_timing`)."""

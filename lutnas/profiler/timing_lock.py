@@ -105,6 +105,11 @@ def timing_lock(device: str, notify: Callable[[str], None] | None = None) -> Ite
                 fcntl.lockf(held.fd, fcntl.LOCK_UN)
 
 
+def is_held(device: str) -> bool:
+    """Whether this process holds `device`'s timing lock now."""
+    return _state(device).depth > 0
+
+
 def _state(device: str) -> _Held:
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in device)
     with _held_guard:
