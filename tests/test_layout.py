@@ -222,3 +222,43 @@ def _reads_only_constants(expr) -> bool:
     args = expr.args[1].fields if isinstance(expr.args[0], tvm.ir.GlobalVar) else expr.args
     tensors = [a for a in args if not isinstance(a, relax.ShapeExpr)]
     return bool(tensors) and all(isinstance(a, tvm.ir.expr.GenericConst) for a in tensors)
+
+
+def test_blocks_with_network_boundaries_run_only_the_network_kernels(tmp_path):
+    """A channels-last table's block is exported with NHWC input and output, as its neighbours in a
+    network hand it (`jobs.BlockBoundary`; the stem keeps the image's NCHW input, the head's flat
+    output stays flat); the pipeline cancels the inverse transposes, so its library has no transpose
+    kernel and computes the plain block's output in NHWC."""
+    import numpy as np
+
+    from lutnas.latency_tables.jobs import BlockBoundary, export_block, image_keys, network_boundaries
+    from lutnas.lowering.tvm_build import build, import_model, lower_relax
+    from lutnas.spaces import get_space
+
+    layout = get_space("proxyless").layer_table(32)
+    blocks = layout.unique_blocks()
+    (stem,) = image_keys(layout)
+    head = next(k for k in blocks if layout.role(k) == "head")
+    key = next(k for k in blocks if layout.role(k) == "layer" and k.startswith("mbconv_k5_e6_s1"))
+    assert network_boundaries("lutnas-cpu", "tvm") and not network_boundaries("lutnas-cpu", "onnxruntime")
+    assert not network_boundaries("tvm-default", "tvm") and not network_boundaries("lutnas-cpu-nchw", "tvm")
+    assert BlockBoundary.of(blocks[stem], True, takes_image=True) == BlockBoundary(nhwc_in=False, nhwc_out=True)
+    assert BlockBoundary.of(blocks[head], True, takes_image=False) == BlockBoundary(nhwc_in=True, nhwc_out=False)
+    assert BlockBoundary.of(blocks[key], False, takes_image=False).plain
+
+    block, bound = blocks[key], BlockBoundary(nhwc_in=True, nhwc_out=True)
+    plain, nhwc = export_block(block, tmp_path), export_block(block, tmp_path, bound)
+    assert plain != nhwc and nhwc.name.endswith(".nhwc-inout.onnx")
+    shape = bound.input_shape(block)
+    lowered = lower_relax(import_model(nhwc, shape)[0], AVX2, "lutnas-cpu")
+    kernels = [gv.name_hint for gv, f in lowered.functions_items() if type(f).__name__ == "PrimFunc"]
+    assert kernels and not any("transpose" in k for k in kernels), kernels
+    plain_kernels = lower_relax(import_model(plain, block.input_shape)[0], AVX2, "lutnas-cpu")
+    assert sum("transpose" in gv.name_hint for gv, _ in plain_kernels.functions_items()) == 2
+    if AVX2.runnable_here()[0]:   # the same ONNX file under onnxruntime: the transposes cancelled right
+        from lutnas.lowering.ort import ort_session
+
+        x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+        session = ort_session(nhwc)
+        want = session.run(None, {session.get_inputs()[0].name: x})[0]
+        np.testing.assert_allclose(build(nhwc, shape, AVX2, "lutnas-cpu").run(x), want, rtol=1e-4, atol=1e-5)

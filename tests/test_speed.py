@@ -409,6 +409,16 @@ def test_profile_fits_the_table_to_whole_networks(tiny_space, tmp_path, monkeypa
     table = open_table(db)
     cal = table.calibration
     assert cal["source"] == "profile" and cal["n_fit"] == 3 and len({tuple(a) for a in cal["fit_archs"]}) == 3
+    assert cal["kind"] == "scale" and cal["b"] == 0.0 and len(cal["fit_ms"]) == 3 and min(cal["fit_ms"]) > 0
+    # validate's anchors for such a table: the fit's networks, slowest first, with their latency then
+    from lutnas.latency_tables.drift import JobAnchors, anchors_for
+    from lutnas.profiler.runners import LocalRunner
+
+    runner = LocalRunner("x86", "tvm", table.meta.threads)
+    anchors = anchors_for(table, 2, runner=runner, target=runner.target, threads=table.meta.threads,
+                          work_dir=tmp_path / "w")
+    assert isinstance(anchors, JobAnchors) and anchors.method == "the profile's fit networks"
+    assert sorted(anchors.then.values()) == sorted(cal["fit_ms"])[1:] and all(k.startswith("net-") for k in anchors.then)
     archs = tmp_path / "archs.json"
     archs.write_text(json.dumps(dump_archs(tiny_space.name, [(1, 1)])))
     raw = CliRunner().invoke(cli, ["predict", "--db", str(db), "--archs", str(archs), "--json"])

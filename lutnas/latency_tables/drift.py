@@ -204,7 +204,7 @@ def anchor_entries(table: LatencyTable, count: int = DEFAULT_ANCHORS) -> dict[st
 def anchor_jobs(table: LatencyTable, keys: Sequence[str], target: TargetSpec, threads: int, work_dir: Path,
                 tuning_db: Path | None = None, progress: bool = False) -> dict[str, MeasureJob]:
     """MeasureJobs for the anchor entries, built exactly as `profile` built the table's jobs."""
-    from lutnas.latency_tables.jobs import block_jobs
+    from lutnas.latency_tables.jobs import NETWORK_BOUNDARIES, block_jobs, image_keys
     from lutnas.latency_tables.settings import ProfileSettings
     from lutnas.spaces import get_space
 
@@ -216,7 +216,8 @@ def anchor_jobs(table: LatencyTable, keys: Sequence[str], target: TargetSpec, th
     blocks = layout.unique_blocks()
     return block_jobs({k: blocks[k] for k in keys}, runtime=table.meta.runtime, target=target, threads=threads,
                       settings=settings, work_dir=work_dir, pipeline=table.meta.pipeline, progress=progress,
-                      tuning_db=tuning_db)
+                      tuning_db=tuning_db, image_keys=image_keys(layout),
+                      boundaries=opts.get("block_boundaries") == NETWORK_BOUNDARIES)
 
 
 @dataclass
@@ -311,11 +312,36 @@ def network_anchors(table: LatencyTable, count: int, work_dir: Path, threads: in
                           table.estimator)
 
 
+def fit_network_anchors(table: LatencyTable, count: int, *, runner: Runner, threads: int,
+                        tuning_db: Path | None = None, progress: bool = False) -> JobAnchors | None:
+    """The `count` slowest networks a table's profile-time fit measured (`network_fit`), re-timed whole,
+    with their latency then (None for a table without such a fit).
+
+    Block entries timed alone keep their weights in L2, networks stream them from L3 and memory, so
+    a neighbour on the shared L3 slows networks more than the blocks: here the block anchors of one
+    table read x1.02-1.08 between two validations whose networks moved 10% the other way. Networks
+    timed as the held-out networks are timed see what they see."""
+    from lutnas.latency_tables.network_fit import fit_networks_then
+    from lutnas.latency_tables.networks import table_network_jobs
+    from lutnas.profiler.rounds import one_sample
+
+    then_by_arch = fit_networks_then(table)
+    if not then_by_arch or count <= 0:
+        return None
+    archs = sorted(then_by_arch, key=lambda a: -then_by_arch[a])[:count]
+    jobs = table_network_jobs(table, archs, threads=threads, tuning_db=tuning_db, progress=progress)
+    return JobAnchors({j.key: then_by_arch[a] for a, j in zip(archs, jobs)}, {j.key: j for j in jobs},
+                      one_sample(runner), table.estimator, "the profile's fit networks")
+
+
 def anchors_for(table: LatencyTable, count: int, *, runner: Runner, target: TargetSpec, threads: int, work_dir: Path,
                 tuning_db: Path | None = None, progress: bool = False) -> AnchorSet | None:
     """The anchor set of any table (None when `count` is 0 or the table has nothing to anchor on)."""
     if table.meta.options.get("measure_mode") == "in-network":
         return network_anchors(table, count, work_dir, threads)
+    fitted = fit_network_anchors(table, count, runner=runner, threads=threads, tuning_db=tuning_db, progress=progress)
+    if fitted is not None:
+        return fitted
     then = anchor_entries(table, count)
     if not then:
         return None

@@ -7,17 +7,20 @@ A table entry, a drift anchor, a tuned block and a validation network all travel
    compile_many`, cached by content; never time while compiling), for the TVM runtime only;
 3. one `MeasureJob` per key, carrying the settings the table records.
 Where the files live: `work_dir_for(db)` for a table's blocks, `default_network_dir()` for
-networks; libraries in the compile cache. Whoever needs a block's ONNX path asks here, so a tuned
-block and a profiled block are the same file.
+networks; libraries in the compile cache. Whoever needs a block's ONNX path asks here. A block of a
+channels-last TVM table is exported with its network's NHWC boundaries (`BlockBoundary`); tuning
+exports it plain, and its records apply to the same convolution kernels either way.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
     from lutnas.latency_tables.settings import ProfileSettings
     from lutnas.lowering.targets import TargetSpec
     from lutnas.spaces import Block, SearchSpace
+    from lutnas.spaces.base import LayerTable
 
 
 # -- where the files live ------------------------------------------------------------------------------
@@ -51,8 +55,57 @@ def safe_name(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.@x-]", "_", key)
 
 
-def block_onnx_path(work_dir: Path, key: str) -> Path:
-    return Path(work_dir) / "onnx" / f"{safe_name(key)}.onnx"
+def block_onnx_path(work_dir: Path, key: str, boundary: BlockBoundary | None = None) -> Path:
+    suffix = "" if boundary is None or boundary.plain else f".{boundary.tag}"
+    return Path(work_dir) / "onnx" / f"{safe_name(key)}{suffix}.onnx"
+
+
+@dataclass(frozen=True)
+class BlockBoundary:
+    """Which of a block's tensors are channels-last (NHWC) where the block meets its neighbours.
+
+    A channels-last pipeline runs a whole network in NHWC and transposes only the image in and
+    nothing out (the classifier's output is flat). A block exported alone with NCHW input and output
+    would get a transpose at each end, two copy kernels its network never runs: on a 128 px
+    proxyless network the table over-predicted by ~10% with them. So for such pipelines a block is
+    exported with NHWC input (unless it takes the image) and NHWC output (when 4-D), and the
+    pipeline cancels the inverse transposes (`lowering.layout.cancel_inverse_permutes`): the block's
+    library runs the kernels its network runs, on tensors in the network's layout.
+    """
+
+    nhwc_in: bool = False
+    nhwc_out: bool = False
+
+    @property
+    def plain(self) -> bool:
+        return not (self.nhwc_in or self.nhwc_out)
+
+    @property
+    def tag(self) -> str:
+        return "nhwc-" + ("in" if self.nhwc_in else "") + ("out" if self.nhwc_out else "")
+
+    @classmethod
+    def of(cls, block: Block, network_boundaries: bool, takes_image: bool) -> BlockBoundary:
+        if not network_boundaries:
+            return cls()
+        return cls(nhwc_in=not takes_image, nhwc_out=len(block.output_shape) == 4)
+
+    def input_shape(self, block: Block) -> tuple[int, ...]:
+        n, c, h, w = block.input_shape
+        return (n, h, w, c) if self.nhwc_in else (n, c, h, w)
+
+    def module(self, block: Block) -> nn.Module:
+        return block.build() if self.plain else _boundary_class()(block.build(), self.nhwc_in, self.nhwc_out)
+
+
+NETWORK_BOUNDARIES = "network"   # a table's options["block_boundaries"] when its blocks have them
+
+
+def network_boundaries(pipeline: str, runtime: str) -> bool:
+    """Whether new blocks for (pipeline, runtime) get their network's channels-last boundaries."""
+    from lutnas.lowering.pipeline import is_channels_last
+
+    return runtime == "tvm" and is_channels_last(pipeline)
 
 
 def network_key(space_name: str, arch: Sequence[int], resolution: int, width_mult: float = 1.0,
@@ -64,9 +117,34 @@ def network_key(space_name: str, arch: Sequence[int], resolution: int, width_mul
 
 
 # -- ONNX -------------------------------------------------------------------------------------------
-def export_block(block: Block, work_dir: Path) -> Path:
-    """The ONNX file of one block, exported once."""
-    return _export_once(block.build, block.input_shape, block_onnx_path(work_dir, block.key))
+def image_keys(layout: LayerTable) -> set[str]:
+    """The block keys of `layout` that take the network's image (its stem)."""
+    return {k for k in layout.unique_blocks() if layout.role(k) == "stem"}
+
+
+def export_block(block: Block, work_dir: Path, boundary: BlockBoundary | None = None) -> Path:
+    """The ONNX file of one block (with `boundary`'s layouts at its ends), exported once."""
+    boundary = boundary or BlockBoundary()
+    return _export_once(lambda: boundary.module(block), boundary.input_shape(block),
+                        block_onnx_path(work_dir, block.key, boundary))
+
+
+@functools.cache
+def _boundary_class() -> type[nn.Module]:
+    from torch import nn
+
+    class Boundary(nn.Module):
+        """A block between channels-last neighbours: NHWC in and/or out, NCHW inside (as ONNX has it)."""
+
+        def __init__(self, inner: nn.Module, nhwc_in: bool, nhwc_out: bool) -> None:
+            super().__init__()
+            self.inner, self.nhwc_in, self.nhwc_out = inner, nhwc_in, nhwc_out
+
+        def forward(self, x):
+            y = self.inner(x.permute(0, 3, 1, 2) if self.nhwc_in else x)
+            return y.permute(0, 2, 3, 1) if self.nhwc_out else y
+
+    return Boundary
 
 
 def export_networks(space: SearchSpace, archs: Sequence[Sequence[int]], resolution: int, out_dir: Path, *,
@@ -116,19 +194,23 @@ def compile_libraries(onnx_paths: Sequence[Path], shapes: Sequence[tuple[int, ..
 def block_jobs(
     blocks: Mapping[str, Block], *, runtime: str, target: TargetSpec, threads: int, settings: ProfileSettings,
     work_dir: Path, pipeline: str = DEFAULT_PIPELINE, workers: int = 2, progress: bool = False,
-    tuning_db: str | Path | None = None,
+    tuning_db: str | Path | None = None, boundaries: bool = False, image_keys: Collection[str] = (),
 ) -> dict[str, MeasureJob]:
-    """One `MeasureJob` per block key: export ONNX (cached by key), compile all (TVM), build the jobs."""
-    onnx = {k: export_block(b, work_dir) for k, b in
+    """One `MeasureJob` per block key: export ONNX (cached by key), compile all (TVM), build the jobs.
+    `boundaries`: blocks get their network's channels-last boundaries (`BlockBoundary`), except the
+    input of `image_keys`, the blocks that take the network's image."""
+    bounds = {k: BlockBoundary.of(b, boundaries, k in image_keys) for k, b in blocks.items()}
+    shapes = {k: bounds[k].input_shape(b) for k, b in blocks.items()}
+    onnx = {k: export_block(b, work_dir, bounds[k]) for k, b in
             iter_progress(blocks.items(), len(blocks), "exporting ONNX", progress)}
     libs: dict[str, Path | None] = dict.fromkeys(blocks)
     if runtime == "tvm" and blocks:
-        built = compile_libraries([onnx[k] for k in blocks], [b.input_shape for b in blocks.values()], target,
+        built = compile_libraries([onnx[k] for k in blocks], [shapes[k] for k in blocks], target,
                                   label=f"compiling {len(blocks)} block(s) with {workers} worker(s)",
                                   pipeline=pipeline, workers=workers, progress=progress,
                                   tuning_db=None if tuning_db is None else Path(tuning_db))
         libs = dict(zip(blocks, built))
-    return {k: MeasureJob(key=k, input_shape=b.input_shape, runtime=runtime, library_path=libs[k],
+    return {k: MeasureJob(key=k, input_shape=shapes[k], runtime=runtime, library_path=libs[k],
                           onnx_path=onnx[k], target=target.name, threads=threads, repeats=settings.repeats,
                           min_repeat_ms=settings.min_repeat_ms, warmup=settings.warmup)
             for k, b in blocks.items()}

@@ -204,3 +204,21 @@ def measure_for_table(table: LatencyTable, archs: Sequence[Sequence[int]], *, ru
                          num_classes=int(meta.options.get("num_classes", 1000)), work_dir=work_dir,
                          cache_dir=cache_dir, tuning_db=tuning_db or table_tuning_db(table),
                          min_rounds=min_rounds, at_boundary=at_boundary, estimator=estimator or table.estimator)
+
+
+def table_network_jobs(table: LatencyTable, archs: Sequence[Sequence[int]], *, threads: int | None = None,
+                       work_dir: Path | None = None, tuning_db: Path | None = None,
+                       progress: bool = False) -> list[MeasureJob]:
+    """MeasureJobs of whole networks built as the table's blocks were (space, resolution, target,
+    runtime, pipeline and tuning database, width, classes), compiled if needed."""
+    from lutnas.latency_tables.tuned import table_tuning_db
+    from lutnas.lowering.targets import target_from_json
+    from lutnas.spaces import get_space
+
+    meta = table.meta
+    return network_jobs(get_space(meta.space), [tuple(int(c) for c in a) for a in archs], meta.resolution,
+                        target_from_json(meta.target_name, meta.target_json), meta.runtime,
+                        threads=meta.threads if threads is None else threads, pipeline=meta.pipeline,
+                        width_mult=float(meta.options.get("width_mult", 1.0)),
+                        num_classes=int(meta.options.get("num_classes", 1000)), work_dir=work_dir,
+                        tuning_db=tuning_db or table_tuning_db(table), progress=progress)

@@ -21,7 +21,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lutnas.latency_tables.jobs import block_jobs, work_dir_for
+from lutnas.latency_tables.jobs import (
+    NETWORK_BOUNDARIES,
+    block_jobs,
+    image_keys,
+    network_boundaries,
+    work_dir_for,
+)
 from lutnas.latency_tables.settings import ProfileResult, ProfileSettings
 from lutnas.latency_tables.stats import check_estimator
 from lutnas.latency_tables.store import Store, TableMeta, table_id_of
@@ -63,7 +69,7 @@ def profile_table(
     store = Store(db_path, create=True)
     try:
         meta = _table_meta(space.name, resolution, target, runtime, threads, pipeline,
-                           runner.describe(), settings.options(policy))
+                           runner.describe(), table_options(settings, policy, pipeline, runtime))
         store.ensure_table(meta)
         blocks = layout.unique_blocks()
         ids = store.ensure_entries(meta.id, [(k, b.spec.encode(), b.input_shape, layout.role(k))
@@ -83,7 +89,9 @@ def profile_table(
         t0 = time.perf_counter()
         jobs = block_jobs({k: blocks[k] for k in todo}, runtime=runtime, target=target, threads=threads,
                           settings=settings, work_dir=Path(work_dir) if work_dir else work_dir_for(db_path),
-                          pipeline=pipeline, workers=workers, progress=progress, tuning_db=tuning_db)
+                          pipeline=pipeline, workers=workers, progress=progress, tuning_db=tuning_db,
+                          image_keys=image_keys(layout),
+                          boundaries=meta.options.get("block_boundaries") == NETWORK_BOUNDARIES)
         t1 = time.perf_counter()
         added = _measure_rounds(store, runner, jobs, ids, passes, first, policy, progress)
         t2 = time.perf_counter()
@@ -115,8 +123,18 @@ def compile_blocks(
                                num_classes=settings.num_classes)
     jobs = block_jobs(layout.unique_blocks(), runtime="tvm", target=target, threads=1, settings=settings,
                       work_dir=Path(work_dir), pipeline=pipeline, workers=workers, progress=progress,
-                      tuning_db=tuning_db)
+                      tuning_db=tuning_db, image_keys=image_keys(layout),
+                      boundaries=network_boundaries(pipeline, "tvm"))
     return len(jobs)
+
+
+def table_options(settings: ProfileSettings, policy: StabilityPolicy, pipeline: str, runtime: str) -> dict[str, Any]:
+    """What a new table records of how it was measured (part of its identity): the settings, the
+    policy, and whether its blocks have their network's channels-last boundaries (`jobs.BlockBoundary`)."""
+    options = settings.options(policy)
+    if network_boundaries(pipeline, runtime):
+        options["block_boundaries"] = NETWORK_BOUNDARIES
+    return options
 
 
 # -- helpers -----------------------------------------------------------------------------------------

@@ -42,7 +42,77 @@ def layout_passes(layout: str) -> list[Any]:
         fold_in_numpy(),  # Clip's bounds arrive as where(isnan(c), inf, c)
         clip_as_relax_ops(),
         relax.transform.ConvertLayout(CHANNELS_LAST),
+        cancel_inverse_permutes(),
     ]
+
+
+def cancel_inverse_permutes() -> Any:
+    """A module pass: `permute_dims(permute_dims(x, a), b)` whose axes compose to the identity, and a
+    `permute_dims` to the same order (ConvertLayout's rewrite of such a pair), become `x`.
+
+    ConvertLayout puts a transpose to NHWC before the first convolution and one back to NCHW after
+    the last. A model whose own input and output are already channels-last (a latency-table block
+    exported with the network's channels-last boundaries, `latency_tables.jobs`) starts and ends with
+    the inverse transposes; without this pass they would become copy kernels a network never runs.
+    """
+    import tvm
+    from tvm import relax
+
+    @tvm.transform.module_pass(opt_level=0, name="LutnasCancelInversePermutes")
+    def _pass(mod: Any, _ctx: Any) -> Any:
+        rewriter = _permute_canceller()
+        for gvar, func in list(mod.functions_items()):
+            if isinstance(func, relax.Function):
+                mod[gvar] = rewriter.visit_expr(func)
+        return relax.transform.DeadCodeElimination()(mod)
+
+    return _pass
+
+
+def _permute_canceller() -> Any:
+    import tvm
+    from tvm import relax
+    from tvm.relax.expr_functor import PyExprMutator, mutator
+
+    permute = tvm.ir.Op.get("relax.permute_dims")
+    binary = {tvm.ir.Op.get(f"relax.{name}"): getattr(relax.op, name)
+              for name in ("add", "subtract", "multiply", "maximum", "minimum")}
+
+    @mutator
+    class _Canceller(PyExprMutator):
+        def bound(self, expr: Any) -> Any:
+            if isinstance(expr, relax.Var) and self.lookup_binding(expr) is not None:
+                return self.lookup_binding(expr)
+            return expr
+
+        def visit_call_(self, call: Any) -> Any:
+            call = super().visit_call_(call)
+            op = next((make for key, make in binary.items() if call.op.same_as(key)), None)
+            if op is not None:   # op(permute(a, p), permute(b, p)) -> permute(op(a, b), p): sinks a residual's transposes
+                lhs, rhs = (self.bound(arg) for arg in call.args)
+                if all(isinstance(e, relax.Call) and e.op.same_as(permute) for e in (lhs, rhs)) \
+                        and _axes(lhs) == _axes(rhs) and _axes(lhs) is not None:
+                    return relax.op.permute_dims(op(lhs.args[0], rhs.args[0]), _axes(lhs))
+                return call
+            if not call.op.same_as(permute):
+                return call
+            axes = _axes(call)
+            if axes is not None and axes == sorted(axes):   # permute_dims to the same order
+                return call.args[0]
+            inner = self.bound(call.args[0])
+            if not (isinstance(inner, relax.Call) and inner.op.same_as(permute)):
+                return call
+            first, second = _axes(inner), _axes(call)
+            if first is None or second is None or [first[i] for i in second] != list(range(len(second))):
+                return call
+            return inner.args[0]
+
+    return _Canceller()
+
+
+def _axes(call: Any) -> list[int] | None:
+    axes = call.attrs.axes
+    return None if axes is None else [int(a) for a in axes]
 
 
 def clip_as_relax_ops() -> Any:

@@ -141,13 +141,22 @@ DEFAULT_PIPELINE = "tvm-default"
 # same name are not taken from the compile cache (`profiler.workers.cache_key`): 2 = channels-last;
 # 3 (NCHW rules: 2) = register tiles sized by the target's vector registers (changed for AVX-512 and
 # AArch64, 32 registers; the same schedules as before for 16-register x86 CPUs).
-_REVISIONS = {"lutnas-cpu": 3, "lutnas-cpu-nchw": 2}
+# 4 (lutnas-cpu) = inverse transposes cancelled (`layout.cancel_inverse_permutes`).
+_REVISIONS = {"lutnas-cpu": 4, "lutnas-cpu-nchw": 2}
 
 
 def pipeline_revision(name: str) -> int:
     """The revision of what `name` builds (a tuned name follows `lutnas-cpu`)."""
-    base = "lutnas-cpu" if name.startswith(TUNED_PREFIX) else name
-    return _REVISIONS.get(base, 1)
+    return _REVISIONS.get(_base(name), 1)
+
+
+def is_channels_last(name: str) -> bool:
+    """Whether `name` runs networks channels-last (NHWC) between their layers."""
+    return _base(name) == "lutnas-cpu"
+
+
+def _base(name: str) -> str:
+    return "lutnas-cpu" if name.startswith(TUNED_PREFIX) else name
 
 
 def build_pipeline(name: str, target: tvm.target.Target, database_dir: str | Path | None = None

@@ -1,8 +1,9 @@
 """profiler: time compiled blocks and networks into pyperf-style measurement records.
 
 Entry points: `LocalRunner(target, runtime, threads).measure(MeasureJob) -> Measurement`,
-`measure_in_rounds(runner, jobs, policy)` (the one measuring loop: rounds until every verdict is
-satisfied) and `measure_stable(runner, job, policy)` for one job, `fingerprint()` for the
+`measure_in_rounds(runner, jobs, policy)` (rounds of passes until every verdict is satisfied),
+`rounds.measure_interleaved` (cycles of one sample of every job, for whole networks) and
+`measure_stable(runner, job, policy)` for one job, `fingerprint()` for the
 device a table describes, `compile_many()` to build every library before any timing starts, and
 `run_checks()` for `lutnas doctor`. Imports no torch / tvm / onnxruntime at import time.
 """

@@ -71,9 +71,10 @@ class Sampler:
         self.warm += 1
         return samples
 
-    def as_pass(self, samples: tuple[float, ...], **meta: object) -> Measurement:
-        """A Measurement of `samples` taken by this sampler (`meta` added to its record)."""
-        m = _record(self.job, samples, self.inner_loops, self.warm, self.started_at)
+    def as_pass(self, samples: tuple[float, ...], started_at: float | None = None, **meta: object) -> Measurement:
+        """A Measurement of `samples` taken by this sampler since `started_at` (default: since it was
+        loaded), `meta` added to its record."""
+        m = _record(self.job, samples, self.inner_loops, self.warm, self.started_at if started_at is None else started_at)
         return replace(m, meta={**m.meta, **meta}) if meta else m
 
 

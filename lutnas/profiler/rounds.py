@@ -1,7 +1,7 @@
-"""The one loop that measures jobs in rounds until their stability verdict is satisfied.
+"""The measuring loops: jobs in rounds of passes until their stability verdict is satisfied (table
+entries), or interleaved, cycles of one sample of every job (whole networks, `measure_interleaved`).
 
-Latency tables (`latency_tables.profile`), whole networks (`latency_tables.networks`), validation
-and `lutnas run` all measure this way: round 1 over every job that needs a pass, then later rounds
+Latency tables (`latency_tables.profile`) and `lutnas run` measure in rounds: round 1 over every job that needs a pass, then later rounds
 over only the jobs whose verdict (`stability.verdict`) still asks for more, so a re-measure is never
 back to back with the pass it repeats and bursty noise of a shared machine spreads over the passes.
 Every pass is kept, numbered per job and stamped with its round (`meta["round"]`).
@@ -10,7 +10,8 @@ Why rounds matter beyond stability: on a shared VM the absolute speed moves by 2
 while the ratio of two jobs timed in the same round moves by a few percent. A caller that times a
 reference at every round boundary (`RoundHooks.at_boundary`: once before round 1 and once after every
 round) brackets each round by its own reference timings and can correct every pass by the drift of
-its round; validation does that with the table's anchor entries.
+its round. Whole networks (`latency_tables.networks`: measure, validate, a table's network fit) go
+one step further and interleave single samples, so every network and every anchor share each cycle.
 """
 
 from __future__ import annotations
@@ -145,10 +146,9 @@ def measure_interleaved(
     next fraction, so a burst of a noisy neighbour or the VM's drift lands on one job and not the
     other. Here every job is loaded and calibrated first, then each cycle takes one sample of every
     job in turn (the order rotated by one each cycle), so all jobs' samples share the same time
-    windows and the estimator over a job's samples averages the same noise for all of them. Measured
-    on this 2-core VM (`bench/retest.py`, 12 networks, runs minutes apart): test-retest of the ratio to
-    a reference went from median 3.4% / p95 5.9% (three rounds of passes) to 1.3% / 1.8%, and under a
-    bursty neighbour from 2.4% / 8.0% to 0.7% / 1.9%.
+    windows and the estimator over a job's samples averages the same noise for all of them. On this
+    2-core VM the ratio of a network to a reference measured 10 minutes apart moved median 3.4% / p95
+    5.9% in three rounds of passes and 1.2% / 2.1% interleaved (docs/measurements/retest-2026-12-03.md).
 
     `hooks.at_boundary(k)` runs before cycle 1 (k = 0) and after every cycle k (a reference or the
     drift anchors); `on_round(k, jobs)` before cycle k. Every sample's cycle and mid-time are kept in
@@ -198,6 +198,7 @@ def one_sample(runner: Runner) -> Callable[[MeasureJob], Measurement]:
         sampler = loaded[job]
         if sampler is None:
             return runner.measure(job)
-        return sampler.as_pass(sampler.take(1))
+        started = time.time()
+        return sampler.as_pass(sampler.take(1), started_at=started)
 
     return measure
