@@ -541,13 +541,13 @@ def test_report_builder_scores_the_round_corrected_ground_truth() -> None:
 class DriftingRunner(LocalRunner):
     """A real onnxruntime runner whose device slows down steadily by a known rate: every sample is
     really measured, then multiplied by exp(rate * seconds since start) at its mid-time (the speed
-    change a shared VM shows, made large and known). `true_ms[key]`: the unscaled samples."""
+    change a shared VM shows, made large and known). `seen[key]`: every scaled sample with its time."""
 
     def __init__(self, rate: float) -> None:
         super().__init__("x86", "onnxruntime", 1)
         self.rate = rate
         self.t0: float | None = None
-        self.true_ms: dict[str, list[float]] = {}
+        self.seen: dict[str, list[tuple[float, float]]] = {}   # key -> (mid-time, scaled sample) per take
 
     def sampler(self, job):
         import time
@@ -559,9 +559,10 @@ class DriftingRunner(LocalRunner):
             started = time.time()
             self.t0 = started if self.t0 is None else self.t0
             samples = evaluate(n)
-            self.true_ms.setdefault(job.key, []).extend(samples)
-            scale = float(np.exp(self.rate * (0.5 * (started + time.time()) - self.t0)))
-            return tuple(s * scale for s in samples)
+            mid = 0.5 * (started + time.time())
+            scaled = tuple(s * float(np.exp(self.rate * (mid - self.t0))) for s in samples)
+            self.seen.setdefault(job.key, []).extend((mid, v) for v in scaled)
+            return scaled
 
         sampler.evaluate = drifting
         return sampler
@@ -569,8 +570,8 @@ class DriftingRunner(LocalRunner):
 
 def test_simulated_speed_change_between_rounds_is_corrected(proxyless_table_db: Path, tmp_path: Path) -> None:
     """Real timing, a device slowing e-fold every eighth of a second (several-fold during the networks'
-    cycles): the raw latency carries the slowdown; every sample corrected by its own cycle's anchors
-    gives the latency at the table's speed, within the real noise."""
+    cycles): the anchors see the slowdown, and every network sample corrected by its own cycle's
+    anchors loses the trend the raw samples carry."""
     from lutnas.latency_tables import open_table
     from lutnas.latency_tables.validate import validate
 
@@ -578,23 +579,22 @@ def test_simulated_speed_change_between_rounds_is_corrected(proxyless_table_db: 
     archs = _archs(2, seed=41)
     runner = DriftingRunner(rate=8.0)   # CI's real noise reached 31% (median): the simulated drift dwarfs it
     keep_all = StabilityPolicy(cv_max=1e9, spread_max=1e9, max_passes=3)   # no pass dropped as noisy alone
-    report = validate(table, archs, tmp_path / "v", runner=runner, progress=False, policy=keep_all, rounds=4,
+    report = validate(table, archs, tmp_path / "v", runner=runner, progress=False, policy=keep_all, rounds=6,
                       anchors=4, work_dir=tmp_path / "nets")
     factors = report.drift.boundary_factors()
-    assert len(factors) == 5 and factors[-1] / factors[0] > 2.0        # the anchors saw the slowdown
+    assert len(factors) == 7 and factors[-1] / factors[0] > 2.0        # the anchors saw the slowdown
     ats = np.array([t.at for t in report.drift.timings])
     simulated = np.exp(runner.rate * (ats[-1] - ats[0]))
     assert 0.25 < (factors[-1] / factors[0]) / simulated < 4.0         # ... by the simulated amount (x the
                                                                        # real change: up to 2x seen here)
-    network_keys = [k for k in runner.true_ms if k.startswith("net-")]
+    # every network sample divided by its own cycle's drift: the simulated trend is gone (the slope
+    # of log latency over time drops from ~rate to ~0); a real speed change that hits the blocks and
+    # the networks differently (a busy CI machine) only shifts the level, so the level is not asserted
+    network_keys = [k for k in runner.seen if k.startswith("net-")]
     assert len(network_keys) == 2
-    # the device's real speed now against the table's (the anchors' unscaled samples over their stored
-    # values): what the correction should leave, the simulated slowdown taken out
-    then = report.drift.then
-    real = float(np.median([np.median(runner.true_ms[k]) / then[k] for k in then]))
-    true_ms = sorted(float(np.median(runner.true_ms[k])) for k in network_keys)
-    raw = sorted(r.measured for r in report.rows)
-    corrected = sorted(r.corrected for r in report.rows)
-    for t, r, c in zip(true_ms, raw, corrected):
-        assert r / t > 1.5, (r, t)                                     # raw: the slowdown
-        assert 0.7 < c / (t / real) < 1.4, (c, t, real)                # corrected: the real noise only
+    for key in network_keys:
+        at, raw = np.array(runner.seen[key]).T
+        fixed = raw / np.array([report.drift.factor(cycle, t) for cycle, t in enumerate(at, start=1)])
+        raw_slope, fixed_slope = (np.polyfit(at, np.log(v), 1)[0] for v in (raw, fixed))
+        assert raw_slope > 0.6 * runner.rate, (raw_slope, fixed_slope)
+        assert abs(fixed_slope) < runner.rate / 2, (raw_slope, fixed_slope)
