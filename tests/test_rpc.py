@@ -18,6 +18,7 @@ from lutnas.errors import DeviceError, LutnasError
 from lutnas.profiler import boards
 from lutnas.profiler.boards import free_port
 from lutnas.profiler.measurement import MeasureJob
+from lutnas.profiler.rounds import measure_interleaved
 from lutnas.profiler.rpc import RPCRunner, TrackerRunner, arm_cpu_name, parse_address
 
 SHAPE = (1, 3, 16, 16)
@@ -94,11 +95,30 @@ def test_rpc_runner_measures_and_names_a_lost_board(board_dir, tiny_lib):
             two.measure(job2)
         two.close()
         assert runner.measure(_job(tiny_lib, "again")).median_ms > 0  # a live session again ...
+        # whole networks are timed interleaved on one board: cycles of one remote sample of every job
+        passes = measure_interleaved(runner, [_job(tiny_lib, "a"), _job(tiny_lib, "b")], 3)
+        assert [(m.key, m.n, m.meta["sample_rounds"]) for m in passes] == [("a", 3, [1, 2, 3]), ("b", 3, [1, 2, 3])]
+        assert all(s > 0 for m in passes for s in m.samples_ms)
         boards.stop_board(state.name)  # ... whose board dies
         with pytest.raises(DeviceError, match=f"RPC board 127.0.0.1:{port} lost while measuring 'after-kill'"):
             runner.measure(_job(tiny_lib, "after-kill"))
         with pytest.raises(DeviceError, match=f"cannot connect to RPC server 127.0.0.1:{port}"):
             RPCRunner("127.0.0.1", port, target="x86").measure(_job(tiny_lib, "nobody"))
+    finally:
+        boards.stop_board(state.name)
+
+
+def test_a_sampler_whose_board_dies_names_it(board_dir, tiny_lib):
+    """A job loaded and calibrated on a board for interleaved timing: a later sample on a dead board
+    is one line naming the board and the job."""
+    port = free_port()
+    state = boards.start_board("x86", port)
+    try:
+        held = RPCRunner("127.0.0.1", port, target="x86").sampler(_job(tiny_lib, "held"))
+        assert held.take(1)[0] > 0
+        boards.stop_board(state.name)
+        with pytest.raises(DeviceError, match=f"RPC board 127.0.0.1:{port} lost while measuring 'held'"):
+            held.take(1)
     finally:
         boards.stop_board(state.name)
 

@@ -3,11 +3,11 @@
 Absolute latency does not repeat on a shared VM (six onnxruntime networks timed twice 2.5 minutes
 apart here all ran 21-26% slower the second time); the ratio of two networks timed in the same
 rounds does (it moved 1-4%). So `measure` times a **reference network** -- one fixed arch of the
-space, the same in every run (`reference_arch`) -- at every round boundary of the networks' rounds
-(`profiler.rounds`), and gives each network also as a ratio to the reference at the time of each of
-its passes (`drift.SpeedTrack` with `then` = 1 ms). It reports the test-retest spread it observed
-between the two halves of its interleaved cycles, raw and as ratios (`repeatability.Retest`), so a user sees which of the two repeats
-on their machine. Every pass keeps its raw samples.
+space, the same in every run (`reference_arch`) -- at every boundary of the networks' interleaved
+cycles (`profiler.rounds.measure_interleaved`), and gives each network also as a ratio to the
+reference at the time of each of its samples (`drift.SpeedTrack` with `then` = 1 ms). It reports the test-retest spread it observed
+between its odd and even cycles, raw and as ratios (`repeatability.Retest`), so a user sees which
+of the two repeats on their machine. Every pass keeps its raw samples.
 """
 
 from __future__ import annotations

@@ -4,10 +4,10 @@ nn-Meter (Zhang et al., MobiSys 2021) and the ProxylessNAS / FBNet papers judge 
 comparing its sum-of-blocks prediction with the measured latency of complete networks. The
 comparison is only honest when both sides are timed the same way, so a network here goes through
 exactly the path a table entry goes through (`jobs`: export to ONNX, compile every library first in
-worker processes, never timing while compiling), then time each network with a `profiler` runner and
-the same stability policy in rounds (the one loop of `profiler.rounds`), re-measuring unstable
-networks in later rounds (not back to back) and keeping every pass. A network's latency is the
-table's estimator over its kept passes.
+worker processes, never timing while compiling), then time the networks with a `profiler` runner
+interleaved (`profiler.rounds.measure_interleaved`: cycles of one sample of every network, so all of
+them share each time window), keeping every sample. A network's latency is the table's estimator
+over its kept passes.
 """
 
 from __future__ import annotations

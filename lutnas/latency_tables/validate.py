@@ -409,7 +409,7 @@ def time_in_rounds(table: LatencyTable, archs: Sequence[tuple[int, ...]], runner
                    policy: StabilityPolicy, rounds: int, anchors: int, estimator: str | None, progress: bool,
                    work_dir: Path | None, cache_dir: Path | None,
                    tuning_db: Path | None) -> tuple[list[NetworkMeasurement], SpeedTrack | None]:
-    """The networks timed in rounds with the table's anchors timed at every round boundary (interleaved)."""
+    """The networks timed interleaved, the table's anchors timed at every cycle boundary."""
     from lutnas.latency_tables.drift import BoundaryTimer, anchors_for
     from lutnas.latency_tables.jobs import work_dir_for
     from lutnas.latency_tables.networks import measure_for_table

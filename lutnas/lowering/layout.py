@@ -56,15 +56,10 @@ def cancel_inverse_permutes() -> Any:
     the inverse transposes; without this pass they would become copy kernels a network never runs.
     """
     import tvm
-    from tvm import relax
 
     @tvm.transform.module_pass(opt_level=0, name="LutnasCancelInversePermutes")
     def _pass(mod: Any, _ctx: Any) -> Any:
-        rewriter = _permute_canceller()
-        for gvar, func in list(mod.functions_items()):
-            if isinstance(func, relax.Function):
-                mod[gvar] = rewriter.visit_expr(func)
-        return relax.transform.DeadCodeElimination()(mod)
+        return _rewrite_functions(mod, _permute_canceller())
 
     return _pass
 
@@ -80,16 +75,11 @@ def _permute_canceller() -> Any:
 
     @mutator
     class _Canceller(PyExprMutator):
-        def bound(self, expr: Any) -> Any:
-            if isinstance(expr, relax.Var) and self.lookup_binding(expr) is not None:
-                return self.lookup_binding(expr)
-            return expr
-
         def visit_call_(self, call: Any) -> Any:
             call = super().visit_call_(call)
             op = next((make for key, make in binary.items() if call.op.same_as(key)), None)
             if op is not None:   # op(permute(a, p), permute(b, p)) -> permute(op(a, b), p): sinks a residual's transposes
-                lhs, rhs = (self.bound(arg) for arg in call.args)
+                lhs, rhs = (_bound_value(self, arg) for arg in call.args)
                 if all(isinstance(e, relax.Call) and e.op.same_as(permute) for e in (lhs, rhs)) \
                         and _axes(lhs) == _axes(rhs) and _axes(lhs) is not None:
                     return relax.op.permute_dims(op(lhs.args[0], rhs.args[0]), _axes(lhs))
@@ -99,7 +89,7 @@ def _permute_canceller() -> Any:
             axes = _axes(call)
             if axes is not None and axes == sorted(axes):   # permute_dims to the same order
                 return call.args[0]
-            inner = self.bound(call.args[0])
+            inner = _bound_value(self, call.args[0])
             if not (isinstance(inner, relax.Call) and inner.op.same_as(permute)):
                 return call
             first, second = _axes(inner), _axes(call)
@@ -119,17 +109,31 @@ def clip_as_relax_ops() -> Any:
     """A module pass: `call_tir(max|min, (x, c))` with a 0-d constant `c`, and `relax.clip`, become
     `relax.maximum` / `relax.minimum` (which ConvertLayout and FuseOps see through)."""
     import tvm
-    from tvm import relax
 
     @tvm.transform.module_pass(opt_level=0, name="LutnasClipAsRelaxOps")
     def _pass(mod: Any, _ctx: Any) -> Any:
-        rewriter = _clip_rewriter(mod)
-        for gvar, func in list(mod.functions_items()):
-            if isinstance(func, relax.Function):
-                mod[gvar] = rewriter.visit_expr(func)
-        return relax.transform.DeadCodeElimination()(mod)
+        return _rewrite_functions(mod, _clip_rewriter(mod))
 
     return _pass
+
+
+def _rewrite_functions(mod: Any, rewriter: Any) -> Any:
+    """`mod` with every Relax function visited by `rewriter` (a PyExprMutator), dead bindings dropped."""
+    from tvm import relax
+
+    for gvar, func in list(mod.functions_items()):
+        if isinstance(func, relax.Function):
+            mod[gvar] = rewriter.visit_expr(func)
+    return relax.transform.DeadCodeElimination()(mod)
+
+
+def _bound_value(mutator: Any, expr: Any) -> Any:
+    """What a dataflow variable is bound to in `mutator`'s current function (`expr` itself otherwise)."""
+    from tvm import relax
+
+    if isinstance(expr, relax.Var) and mutator.lookup_binding(expr) is not None:
+        return mutator.lookup_binding(expr)
+    return expr
 
 
 def _clip_rewriter(mod: Any) -> Any:
@@ -158,9 +162,7 @@ def _clip_rewriter(mod: Any) -> Any:
             fields = call.args[1].fields
             if kind is None or len(fields) != 2:
                 return None
-            bound = fields[1]
-            if isinstance(bound, relax.Var) and self.lookup_binding(bound) is not None:
-                bound = self.lookup_binding(bound)
+            bound = _bound_value(self, fields[1])
             if not isinstance(bound, tvm.ir.expr.Constant) or len(bound.value.shape) != 0:
                 return None
             op = relax.op.maximum if kind == "max" else relax.op.minimum

@@ -280,13 +280,11 @@ class RPCRunner(_RemoteTiming):
             return harness.tvm_sampler(*self._load(session, Path(job.library_path)), job)
 
         sampler = self._timed_on_board(f"calibrating {job.key!r}", load)
-        evaluate = sampler.evaluate
 
         def on_board(n: int) -> tuple[float, ...]:
-            return self._timed_on_board(f"measuring {job.key!r}", lambda session: evaluate(n))
+            return self._timed_on_board(f"measuring {job.key!r}", lambda session: sampler.evaluate(n))
 
-        sampler.evaluate = on_board
-        return sampler
+        return replace(sampler, evaluate=on_board)
 
     def holding(self) -> AbstractContextManager[object]:
         return timing_lock(rpc_device(self.host, self.port))
