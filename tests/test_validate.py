@@ -298,26 +298,32 @@ def test_in_network_table_profiles_and_resumes(tmp_path: Path) -> None:
 
 
 def _validate_in_network(table, tmp_path: Path) -> None:
-    """An in-network table gets drift anchors too: its slowest covering networks, re-profiled with
-    onnxruntime's profiler at every round boundary; "then" is the sum of their stored block times."""
-    from lutnas.latency_tables.drift import anchor_networks
+    """An in-network table gets drift anchors too: its slowest covering networks, timed whole at every
+    cycle boundary as the held-out networks are; "then" is the unprofiled latency its profile recorded,
+    which the network's stored block medians add up to. Tables without it re-profile (`network_anchors`)."""
+    from lutnas.latency_tables.drift import anchor_networks, network_anchors, profiled_networks_then
+    from lutnas.latency_tables.jobs import network_key
     from lutnas.latency_tables.validate import validate
 
     report = validate(table, _archs(2, seed=31), tmp_path / "v", progress=False, policy=EVERY_ROUND,
                       work_dir=tmp_path / "nets", rounds=2, anchors=2)
     data = json.loads((tmp_path / "v" / "report.json").read_text())
-    assert data["drift"]["method"] == "in-network covering networks"
-    then = anchor_networks(table, 2)
-    assert data["drift"]["then"] == pytest.approx(then) and all(k.startswith("net-proxyless-r32-") for k in then)
+    assert data["drift"]["method"] == "in-network covering networks, timed whole"
+    then = profiled_networks_then(table)
     sums = {}
     for d in table.entries():
         for p in d.passes:
             sums[p.measurement.meta["network"]] = sums.get(p.measurement.meta["network"], 0.0) + float(
                 np.median(p.measurement.samples_ms))
-    assert sorted(sums, key=lambda k: -sums[k])[:2] == list(then)
-    assert all(then[k] == pytest.approx(sums[k]) for k in then)
+    assert len(then) == len(sums) == 14                             # every covering network, once
+    assert all(sums[network_key("proxyless", a, 32)] == pytest.approx(ms) for a, ms in then.items())
+    slowest = sorted(then.values(), reverse=True)[:2]
+    assert sorted(data["drift"]["then"].values(), reverse=True) == pytest.approx(slowest)
     _check_drift_section(data, rounds=2)
     assert report.corrected_accuracy is not None and "validate (round-corrected): 2 archs" in report.line()
+    legacy = network_anchors(table, 2, tmp_path / "legacy", threads=1)
+    assert legacy is not None and set(legacy.then) == set(anchor_networks(table, 2))
+    assert all(t.ms > 0 for t in legacy.time().values())
 
 
 def test_profiled_blocks_add_up_to_the_network(tmp_path: Path) -> None:
@@ -598,3 +604,22 @@ def test_simulated_speed_change_between_rounds_is_corrected(proxyless_table_db: 
         raw_slope, fixed_slope = (np.polyfit(at, np.log(v), 1)[0] for v in (raw, fixed))
         assert raw_slope > 0.6 * runner.rate, (raw_slope, fixed_slope)
         assert abs(fixed_slope) < runner.rate / 2, (raw_slope, fixed_slope)
+
+
+def test_in_network_profiles_chunks_interleaved(tmp_path: Path) -> None:
+    """Networks of one chunk share their time window (interleaved cycles) and are yielded together,
+    so a caller stores each finished chunk; each records its arch and unprofiled latency."""
+    from lutnas.latency_tables.context import iter_in_network
+    from lutnas.spaces import get_space
+
+    archs = _archs(5, seed=41)
+    parts = list(iter_in_network(get_space("proxyless"), 32, archs, repeats=2, min_repeat_ms=1.0, warmup=1,
+                                 work_dir=tmp_path, progress=False, chunk=3))
+    assert [len(p.archs) for p in parts] == [3, 2] and [a for p in parts for a in p.archs] == [tuple(a) for a in archs]
+    for part in parts:
+        ms = [m for ms in part.entries.values() for m in ms]
+        assert len({(m.started_at, m.ended_at) for m in ms}) == 1          # one window per chunk
+        assert {tuple(m.meta["arch"]) for m in ms} == set(part.archs)
+        assert all(m.meta["network_ms"] > 0 and len(m.samples_ms) == 2 for m in ms)
+    with pytest.raises(LutnasError, match="chunk must be >= 1"):
+        next(iter_in_network(get_space("proxyless"), 32, archs, chunk=0, progress=False))

@@ -31,8 +31,8 @@ import json
 import re
 import time
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,7 +121,7 @@ def _take(arch: tuple[int, ...], need: dict[tuple[int, int], int], archs: list[t
             need[(layer, c)] -= 1
 
 
-# -- profiling one network -------------------------------------------------------------------------
+# -- profiling networks -----------------------------------------------------------------------------
 @dataclass
 class NetworkProfile:
     """In-network time of each block of one network, in harness-shaped samples.
@@ -139,6 +139,7 @@ class NetworkProfile:
     calls_per_group: int
     started_at: float
     glue_nodes: list[str] = field(default_factory=list)
+    ended_at: float = 0.0
 
     @property
     def scale(self) -> float:
@@ -151,7 +152,12 @@ class NetworkProfile:
         time, so the medians of a profiled network's blocks add up to its unprofiled median latency
         (the table's default estimator). Unprofiled and profiled calls alternate, so drift cancels.
         """
-        return float(np.median(self.plain_ms) / np.median(self.block_ms, axis=0).sum())
+        return float(self.latency_ms / np.median(self.block_ms, axis=0).sum())
+
+    @property
+    def latency_ms(self) -> float:
+        """The network's median unprofiled latency: what `validate` re-times as an anchor."""
+        return float(np.median(self.plain_ms))
 
     def block_samples_ms(self, i: int) -> list[float]:
         return [max(float(v) * self.scale, 1e-6) for v in self.block_ms[:, i]]
@@ -182,56 +188,105 @@ def parse_profile(events: list[dict[str, Any]], num_blocks: int, skip_runs: int)
     return out[skip_runs:], sorted(glue)
 
 
-def profile_network(onnx_path: Path, arch: tuple[int, ...], block_keys: Sequence[str], *, threads: int = 1,
-                    repeats: int = 10, min_repeat_ms: float = 20.0, warmup: int = 3, input_name: str = "input",
-                    work_dir: Path | None = None) -> NetworkProfile:
-    """Alternate groups of unprofiled and profiled calls; `repeats` groups of >= `min_repeat_ms` each.
+@dataclass
+class _ProfiledNetwork:
+    """One network under profiling: an unprofiled and a profiling session on the same file."""
 
-    Groups of back-to-back calls keep the cache state of the harness's loops (a network's own
-    weights, not another session's, were the last thing streamed), and alternating the groups keeps
-    drift out of the ratio between them.
-    """
+    path: Path
+    plain: ort.InferenceSession
+    prof: ort.InferenceSession
+    feeds: dict[str, np.ndarray]
+    group: int = 1
+
+    def warm(self, warmup: int, min_repeat_ms: float) -> None:
+        """`warmup` calls of each session, then the group size: calls lasting >= `min_repeat_ms`."""
+        for _ in range(warmup):
+            self.plain.run(None, self.feeds)
+            self.prof.run(None, self.feeds)
+        t0 = time.perf_counter()
+        self.plain.run(None, self.feeds)
+        self.group = max(1, int(np.ceil(min_repeat_ms / max((time.perf_counter() - t0) * 1e3, 1e-3))))
+
+    def cycle(self) -> float:
+        """One group of unprofiled calls (timed; mean ms per call), then one group of profiled calls."""
+        t0 = time.perf_counter()
+        for _ in range(self.group):
+            self.plain.run(None, self.feeds)
+        ms = (time.perf_counter() - t0) * 1e3 / self.group
+        for _ in range(self.group):
+            self.prof.run(None, self.feeds)
+        return ms
+
+    def block_groups(self, num_blocks: int, warmup: int, repeats: int) -> tuple[np.ndarray, list[str]]:
+        """[repeats, blocks] mean node time per group, and the glue nodes; the trace file is removed."""
+        trace = Path(self.prof.end_profiling())
+        try:
+            events = json.loads(trace.read_text())
+        finally:
+            trace.unlink(missing_ok=True)
+        block_ms, glue = parse_profile(events, num_blocks, warmup)
+        runs = self.group * repeats
+        if block_ms.shape[0] != runs:
+            raise LutnasError(f"{self.path}: onnxruntime's profile holds {block_ms.shape[0]} runs, expected {runs}")
+        return block_ms.reshape(repeats, self.group, -1).mean(axis=1), glue
+
+
+def _open_profiled(onnx_path: Path, threads: int, input_name: str, work_dir: Path | None) -> _ProfiledNetwork:
     from lutnas.lowering.ort import ort_session
-    from lutnas.profiler.timing_lock import LOCAL, timing_lock
 
     plain = ort_session(onnx_path, threads)
     prefix = (work_dir or onnx_path.parent) / f"ortprof_{onnx_path.stem}_{time.time_ns()}"
     prof = ort_session(onnx_path, threads, profile_prefix=prefix)
-    feeds = {input_name: np.random.default_rng(0).standard_normal(_input_shape(plain)).astype(np.float32)}
+    shape = tuple(int(d) for d in plain.get_inputs()[0].shape)
+    feeds = {input_name: np.random.default_rng(0).standard_normal(shape).astype(np.float32)}
+    return _ProfiledNetwork(onnx_path, plain, prof, feeds)
+
+
+def profile_networks(onnx_paths: Sequence[Path], archs: Sequence[tuple[int, ...]], block_keys: Sequence[Sequence[str]],
+                     *, threads: int = 1, repeats: int = 10, min_repeat_ms: float = 20.0, warmup: int = 3,
+                     input_name: str = "input", work_dir: Path | None = None,
+                     on_cycle: Callable[[int], None] | None = None) -> list[NetworkProfile]:
+    """Profile several networks in `repeats` interleaved cycles: each cycle times one group of
+    unprofiled calls and runs one group of profiled calls of every network in turn (order rotated).
+
+    This VM's speed moves by 20-40% in phases of seconds (docs/measurements/in-network-2026-12-03.md);
+    profiled one after another, each network caught one phase, so its blocks and its latency carried
+    it: the slowest covering networks of an ofa-mbv3 table read x0.70-0.79 when re-profiled a minute
+    later. Interleaved, every network's samples span the same phases. Groups of back-to-back calls
+    keep the cache state of the harness's loops, and alternating unprofiled with profiled groups keeps
+    drift out of the ratio between them. `on_cycle(k)` runs after cycle k (progress).
+    """
+    from lutnas.profiler.timing_lock import LOCAL, timing_lock
+
+    nets = [_open_profiled(Path(p), threads, input_name, work_dir) for p in onnx_paths]
+    plain_ms = np.empty((len(nets), repeats))
     with timing_lock(LOCAL):  # no other run times on this machine meanwhile
         started = time.time()
-        for _ in range(warmup):
-            plain.run(None, feeds)
-            prof.run(None, feeds)
-        t0 = time.perf_counter()
-        plain.run(None, feeds)
-        group = max(1, int(np.ceil(min_repeat_ms / max((time.perf_counter() - t0) * 1e3, 1e-3))))
-        runs = group * repeats
-        plain_groups = np.empty(repeats)
-        for r in range(repeats):  # like the harness: a sample is the mean of `group` back-to-back calls
-            t0 = time.perf_counter()
-            for _ in range(group):
-                plain.run(None, feeds)
-            plain_groups[r] = (time.perf_counter() - t0) * 1e3 / group
-            for _ in range(group):
-                prof.run(None, feeds)
-    trace = Path(prof.end_profiling())
-    try:
-        events = json.loads(trace.read_text())
-    finally:
-        trace.unlink(missing_ok=True)
-    block_ms, glue = parse_profile(events, len(block_keys), warmup + 0)
-    if block_ms.shape[0] != runs:
-        raise LutnasError(f"{onnx_path}: onnxruntime's profile holds {block_ms.shape[0]} runs, expected {runs}")
-    block_groups = block_ms.reshape(repeats, group, -1).mean(axis=1)
-    return NetworkProfile(tuple(arch), list(block_keys), block_groups, plain_groups, group, started, glue)
+        for net in nets:
+            net.warm(warmup, min_repeat_ms)
+        for cycle in range(repeats):
+            for k in range(len(nets)):
+                i = (k + cycle) % len(nets)
+                plain_ms[i, cycle] = nets[i].cycle()
+            if on_cycle is not None:
+                on_cycle(cycle + 1)
+        ended = time.time()
+    out = []
+    for net, arch, keys, plain in zip(nets, archs, block_keys, plain_ms):
+        block_ms, glue = net.block_groups(len(keys), warmup, repeats)
+        out.append(NetworkProfile(tuple(arch), list(keys), block_ms, plain, net.group, started, glue, ended))
+    return out
 
 
-def _input_shape(session: ort.InferenceSession) -> tuple[int, ...]:
-    return tuple(int(d) for d in session.get_inputs()[0].shape)
+def profile_network(onnx_path: Path, arch: tuple[int, ...], block_keys: Sequence[str], **kwargs: Any) -> NetworkProfile:
+    """`profile_networks` of one network (same keyword options)."""
+    return profile_networks([onnx_path], [arch], [block_keys], **kwargs)[0]
 
 
 # -- a whole in-network table ---------------------------------------------------------------------
+IN_NETWORK_CHUNK = 32   # networks interleaved together; a finished chunk is stored (the unit of resume)
+
+
 @dataclass
 class InNetworkResult:
     """Measurements per block key (one per network containing it) and what was profiled."""
@@ -242,42 +297,62 @@ class InNetworkResult:
     glue_nodes: list[str]
 
 
-def profile_in_network(space: SearchSpace, resolution: int, *, threads: int = 1, rounds: int = 2, seed: int = 0,
-                       work_dir: Path | None = None, progress: bool = True, width_mult: float = 1.0,
-                       num_classes: int = 1000, archs: Sequence[Sequence[int]] | None = None,
-                       repeats: int = 10, min_repeat_ms: float = 20.0, warmup: int = 3) -> InNetworkResult:
-    """Profile covering networks with onnxruntime and turn node times into per-block measurements."""
+def iter_in_network(space: SearchSpace, resolution: int, archs: Sequence[Sequence[int]], *, threads: int = 1,
+                    work_dir: Path | None = None, progress: bool = True, width_mult: float = 1.0,
+                    num_classes: int = 1000, repeats: int = 10, min_repeat_ms: float = 20.0, warmup: int = 3,
+                    chunk: int = IN_NETWORK_CHUNK) -> Iterator[InNetworkResult]:
+    """Profile `archs` with onnxruntime, `chunk` networks interleaved at a time, and yield each
+    chunk's per-block measurements as soon as it is done (a caller stores them: Ctrl-C loses at most
+    the chunk in progress)."""
     from lutnas.latency_tables.jobs import default_network_dir, export_networks, network_key
     from lutnas.progress import ProgressBar
 
-    archs = [space.validate(a) for a in archs] if archs is not None else covering_archs(space, rounds, seed)
+    if chunk <= 0:
+        raise LutnasError(f"chunk must be >= 1 network, got {chunk}")
+    archs = [space.validate(a) for a in archs]
     net_dir = Path(work_dir) if work_dir is not None else default_network_dir()
     paths = export_networks(space, archs, resolution, net_dir / space.name, width_mult=width_mult,
                             num_classes=num_classes)
+    with ProgressBar("profiling networks (in-network, interleaved)", len(archs) * repeats, enabled=progress,
+                     stderr=True) as bar:
+        for lo in range(0, len(archs), chunk):
+            part = archs[lo:lo + chunk]
+            step = len(part)
+            blocks = [space.blocks(a, resolution, width_mult=width_mult, num_classes=num_classes) for a in part]
+            profs = profile_networks(paths[lo:lo + chunk], part, [[b.key for b in bs] for bs in blocks],
+                                     threads=threads, repeats=repeats, min_repeat_ms=min_repeat_ms, warmup=warmup,
+                                     work_dir=net_dir, on_cycle=lambda _k, n=step: bar.advance(n))
+            entries: dict[str, list[Measurement]] = defaultdict(list)
+            for arch, bs, prof in zip(part, blocks, profs):
+                meta = {"network": network_key(space.name, arch, resolution, width_mult, num_classes),
+                        "arch": list(arch), "network_ms": prof.latency_ms, "scale": prof.scale}
+                for i, block in enumerate(bs):
+                    entries[block.key].append(_record(block.key, prof.block_samples_ms(i), prof,
+                                                      len(entries[block.key]) + 1, threads, {**meta, "position": i}))
+            yield InNetworkResult(dict(entries), list(part), [p.scale for p in profs],
+                                  sorted({g for p in profs for g in p.glue_nodes}))
+
+
+def profile_in_network(space: SearchSpace, resolution: int, *, rounds: int = 2, seed: int = 0,
+                       archs: Sequence[Sequence[int]] | None = None, **kwargs: Any) -> InNetworkResult:
+    """Every chunk of `iter_in_network` over `archs` (default: the covering networks), merged."""
+    archs = list(archs) if archs is not None else covering_archs(space, rounds, seed)
     entries: dict[str, list[Measurement]] = defaultdict(list)
-    scales: list[float] = []
-    glue: set[str] = set()
-    with ProgressBar("profiling networks (in-network)", len(archs), enabled=progress, stderr=True) as bar:
-        for arch, path in zip(archs, paths):
-            key = network_key(space.name, arch, resolution, width_mult, num_classes)
-            blocks = space.blocks(arch, resolution, width_mult=width_mult, num_classes=num_classes)
-            prof = profile_network(path, arch, [b.key for b in blocks], threads=threads, repeats=repeats,
-                                   min_repeat_ms=min_repeat_ms, warmup=warmup, work_dir=net_dir)
-            glue.update(prof.glue_nodes)
-            scales.append(prof.scale)
-            for i, block in enumerate(blocks):
-                entries[block.key].append(_record(block.key, prof.block_samples_ms(i), prof,
-                                                  len(entries[block.key]) + 1, threads,
-                                                  {"network": key, "position": i, "scale": prof.scale}))
-            bar.advance()
-    return InNetworkResult(dict(entries), list(archs), scales, sorted(glue))
+    done, scales, glue = [], [], set()
+    for part in iter_in_network(space, resolution, archs, **kwargs):
+        for key, ms in part.entries.items():
+            entries[key].extend(replace(m, pass_no=len(entries[key]) + 1) for m in ms)
+        done += part.archs
+        scales += part.scales
+        glue.update(part.glue_nodes)
+    return InNetworkResult(dict(entries), done, scales, sorted(glue))
 
 
 def _record(key: str, samples: list[float], prof: NetworkProfile, pass_no: int, threads: int,
             meta: dict[str, Any]) -> Measurement:
     return Measurement(
         samples_ms=tuple(samples), inner_loops=prof.calls_per_group, warmup=3, threads=threads, started_at=prof.started_at,
-        ended_at=time.time(), pass_no=pass_no, runtime="onnxruntime", key=key,
+        ended_at=prof.ended_at, pass_no=pass_no, runtime="onnxruntime", key=key,
         meta={"method": "in-network", **meta},
     )
 
@@ -306,11 +381,10 @@ def profile_into_store(store: Store, table_id: str, ids: dict[str, int], space: 
     todo = [a for a in archs if network_key(space.name, a, resolution, wm, nc) not in done]
     t0 = time.perf_counter()
     added = 0
-    if todo:
-        result = profile_in_network(space, resolution, threads=threads, work_dir=work_dir, progress=progress,
-                                    width_mult=wm, num_classes=nc, archs=todo, repeats=settings.repeats,
-                                    min_repeat_ms=settings.min_repeat_ms, warmup=settings.warmup)
-        for key, ms in result.entries.items():
+    for part in iter_in_network(space, resolution, todo, threads=threads, work_dir=work_dir, progress=progress,
+                                width_mult=wm, num_classes=nc, repeats=settings.repeats,
+                                min_repeat_ms=settings.min_repeat_ms, warmup=settings.warmup):
+        for key, ms in part.entries.items():   # stored per chunk: Ctrl-C keeps every finished chunk
             for m in ms:
                 store.add_pass(ids[key], assess(m, policy), runner=runner.name)
                 added += 1

@@ -11,13 +11,16 @@ between its two timings that bracket the round (`SpeedTrack.factor`). `measure` 
 machinery with a fixed reference network instead of table entries (no "then": ratios only).
 
 Anchors by table kind:
-- isolated tables (tvm, onnxruntime `isolated`): the slowest entries (least sensitive to timer
-  resolution and per-call overhead) but never the head, whose classifier weights make it the most
-  cache-sensitive entry (in three validations here it moved -14%, +18% and +28% where the other
-  anchors moved -0.5% to +8%); re-timed alone with the table's job settings (`JobAnchors`);
-- in-network onnxruntime tables: the slowest of the table's own covering networks, re-profiled with
-  onnxruntime's profiler as `profile` did; "then" is the sum of that network's stored block times,
-  which by construction add up to its unprofiled latency at profiling time (`NetworkAnchors`).
+- tables with a profile-time network fit (tvm `lutnas-cpu`): the slowest of the fit's networks,
+  re-timed whole as the held-out networks are timed; "then" is their latency at the fit;
+- in-network onnxruntime tables: the slowest of the table's own covering networks, timed whole;
+  "then" is the unprofiled latency the profile recorded with their blocks (`profiled_networks_then`).
+  Tables profiled before that was recorded re-profile those networks with onnxruntime's profiler
+  and compare with the sum of their stored block times (`NetworkAnchors`);
+- other isolated tables (tvm, onnxruntime `isolated`): the slowest entries (least sensitive to
+  timer resolution and per-call overhead) but never the head, whose classifier weights make it the
+  most cache-sensitive entry (in three validations here it moved -14%, +18% and +28% where the other
+  anchors moved -0.5% to +8%); re-timed alone with the table's job settings (`JobAnchors`).
 The median over anchors (in log space) is the factor, so one anchor that moves on its own does not
 set it. Anchors are table entries, not the validation archs, so no held-out information leaks into
 the correction.
@@ -261,7 +264,8 @@ def anchor_networks(table: LatencyTable, count: int = DEFAULT_ANCHORS) -> dict[s
 
 @dataclass
 class NetworkAnchors:
-    """Anchors of an in-network table: covering networks re-profiled as `profile` profiled them."""
+    """Anchors of an in-network table profiled before its networks' latencies were recorded:
+    covering networks re-profiled as `profile` profiled them."""
 
     then: dict[str, float]
     archs: dict[str, tuple[int, ...]]
@@ -322,23 +326,46 @@ def fit_network_anchors(table: LatencyTable, count: int, *, runner: Runner, thre
     table read x1.02-1.08 between two validations whose networks moved 10% the other way. Networks
     timed as the held-out networks are timed see what they see."""
     from lutnas.latency_tables.network_fit import fit_networks_then
+
+    return whole_network_anchors(table, fit_networks_then(table), count, runner=runner, threads=threads,
+                                 tuning_db=tuning_db, progress=progress, method="the profile's fit networks")
+
+
+def profiled_networks_then(table: LatencyTable) -> dict[tuple[int, ...], float]:
+    """Arch -> unprofiled latency (ms) of each covering network an in-network table's profile timed
+    (median over its profiles when re-profiled); empty for tables profiled before it was recorded."""
+    by_arch: dict[tuple[int, ...], set[tuple[float, float]]] = defaultdict(set)
+    for d in table.entries():
+        for p in d.passes:
+            meta = p.measurement.meta
+            if "network_ms" in meta and "arch" in meta:   # one value per profile of a network
+                by_arch[tuple(int(c) for c in meta["arch"])].add((p.measurement.started_at, float(meta["network_ms"])))
+    return {a: float(np.median([ms for _, ms in v])) for a, v in by_arch.items()}
+
+
+def whole_network_anchors(table: LatencyTable, then_by_arch: dict[tuple[int, ...], float], count: int, *,
+                          runner: Runner, threads: int, tuning_db: Path | None = None, progress: bool = False,
+                          method: str) -> JobAnchors | None:
+    """The `count` slowest of `then_by_arch`'s networks as anchors timed whole, one sample per
+    boundary, as the held-out networks are timed (None when there are none)."""
     from lutnas.latency_tables.networks import table_network_jobs
     from lutnas.profiler.rounds import one_sample
 
-    then_by_arch = fit_networks_then(table)
     if not then_by_arch or count <= 0:
         return None
     archs = sorted(then_by_arch, key=lambda a: -then_by_arch[a])[:count]
     jobs = table_network_jobs(table, archs, threads=threads, tuning_db=tuning_db, progress=progress)
     return JobAnchors({j.key: then_by_arch[a] for a, j in zip(archs, jobs)}, {j.key: j for j in jobs},
-                      one_sample(runner), table.estimator, "the profile's fit networks")
+                      one_sample(runner), table.estimator, method)
 
 
 def anchors_for(table: LatencyTable, count: int, *, runner: Runner, target: TargetSpec, threads: int, work_dir: Path,
                 tuning_db: Path | None = None, progress: bool = False) -> AnchorSet | None:
     """The anchor set of any table (None when `count` is 0 or the table has nothing to anchor on)."""
     if table.meta.options.get("measure_mode") == "in-network":
-        return network_anchors(table, count, work_dir, threads)
+        whole = whole_network_anchors(table, profiled_networks_then(table), count, runner=runner, threads=threads,
+                                      progress=progress, method="in-network covering networks, timed whole")
+        return whole if whole is not None else network_anchors(table, count, work_dir, threads)
     fitted = fit_network_anchors(table, count, runner=runner, threads=threads, tuning_db=tuning_db, progress=progress)
     if fitted is not None:
         return fitted
