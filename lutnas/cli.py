@@ -276,14 +276,18 @@ def doctor(as_json: bool, show_fp: bool) -> None:
 @click.option("--tuning-db", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Root of the tuning databases (one per device fingerprint + target; default "
               "$LUTNAS_CACHE/tuning).")
+@click.option("--context/--no-context", "context", default=None,
+              help="After the blocks, time the space's covering networks whole and keep them with the table, "
+              "so its blocks predict in their network's context (plain predict). Default: on for tvm tables "
+              "of channels-last blocks (lutnas-cpu), whose blocks alone run faster than inside a network.")
 @click.option("--fit-networks", type=click.IntRange(min=0), default=None,
-              help="After the blocks, measure N whole networks and store a linear fit of them as the "
-              "table's calibration (--calibrated applies it). Default: 8 for tvm tables built with a "
-              "pipeline other than tvm-default (fast kernels under-predict networks), else 0.")
+              help="After the blocks, measure N whole networks and store a scale fit of them as the "
+              "table's calibration (--calibrated applies it). Default: 0 where the context is measured; "
+              "8 for tvm tables of another pipeline than tvm-default built with --no-context.")
 @_remote_options
 def profile_cmd(space_name, resolution, onnx_paths, cache_mode, target, runtime, db, threads, pipeline, remeasure,
                 workers, repeats, min_repeat_ms, estimator, limit, measure_mode, compile_only, tune_trials, tuning_db,
-                fit_networks, rpc, tracker, key, emulated) -> None:
+                context, fit_networks, rpc, tracker, key, emulated) -> None:
     """Measure every unique block of a space (or every fused kernel of --onnx models) into a table (resumable)."""
     if onnx_paths:
         from lutnas.deploy import make_runner
@@ -310,7 +314,7 @@ def profile_cmd(space_name, resolution, onnx_paths, cache_mode, target, runtime,
     request = TableRequest(space_name, resolution, target, runtime, db, threads=threads,
                            pipeline=pipeline or DEFAULT_PIPELINE, settings=settings, workers=workers,
                            remeasure=remeasure, limit=limit, compile_only=compile_only, tune_trials=tune_trials,
-                           tuning_root=tuning_db, fit_networks=fit_networks)
+                           tuning_root=tuning_db, fit_networks=fit_networks, context=context)
     runner = None if compile_only else make_runner(target, rpc, tracker, key, threads, emulated, runtime=runtime)
     if runner is None and not compile_only:
         _warn_if_busy()

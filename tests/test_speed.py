@@ -403,7 +403,7 @@ def test_profile_fits_the_table_to_whole_networks(tiny_space, tmp_path, monkeypa
     monkeypatch.setenv("LUTNAS_CACHE", str(tmp_path / "cache"))
     db = tmp_path / "t.db"
     res = CliRunner().invoke(cli, ["profile", "--space", tiny_space.name, "-r", "32", "--db", str(db),
-                                   "--repeats", "3", "--min-repeat-ms", "2", "--fit-networks", "3"])
+                                   "--repeats", "3", "--min-repeat-ms", "2", "--fit-networks", "3", "--no-context"])
     assert res.exit_code == 0, res.output
     assert "fitted to 3 whole network(s)" in res.output
     table = open_table(db)
@@ -426,3 +426,58 @@ def test_profile_fits_the_table_to_whole_networks(tiny_space, tmp_path, monkeypa
     assert "--calibrated applies it" in raw.stderr
     raw_ms, fitted_ms = (json.loads(r.stdout)[0]["latency_ms"] for r in (raw, fitted))
     assert fitted_ms == pytest.approx(cal["a"] * raw_ms + cal["b"])
+
+
+def test_profile_measures_the_blocks_network_context(tiny_space, tmp_path, monkeypatch):
+    """A default tvm table (lutnas-cpu, channels-last blocks): after the blocks, the covering networks
+    are timed whole, interleaved with the blocks, and kept; plain `predict` applies each cell's
+    in-network factor (the geometric mean of its covering networks' network / blocks ratios); a
+    re-run that measures nothing keeps them; `validate`'s anchors are those networks."""
+    from click.testing import CliRunner
+
+    from lutnas.cli import cli
+    from lutnas.latency_tables import open_table
+    from lutnas.latency_tables.context import covering_archs
+    from lutnas.latency_tables.drift import anchors_for
+    from lutnas.latency_tables.network_context import context_factors, stored_context
+    from lutnas.profiler.runners import LocalRunner
+    from lutnas.spaces import dump_archs
+
+    monkeypatch.setenv("LUTNAS_CACHE", str(tmp_path / "cache"))
+    db = tmp_path / "t.db"
+    args = ["profile", "--space", tiny_space.name, "-r", "32", "--db", str(db), "--repeats", "3", "--min-repeat-ms", "2"]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    cover = [tuple(a) for a in covering_archs(tiny_space, 2, 0)]
+    assert f"context: {len(cover)} covering network(s), timed whole between their blocks" in res.output
+    assert "fitted" not in res.output
+    table = open_table(db)
+    ctx = stored_context(table)
+    assert ctx is not None and ctx.archs == tuple(cover) and min(ctx.ms) > 0 and table.calibration is None
+    hot = table.dense(context=False)
+    archs = np.asarray(cover, dtype=np.int64)
+    factors = context_factors(hot, ctx)
+    ratios = np.asarray(ctx.ratios)           # each network over its blocks, timed in the same cycles
+    assert len(ratios) == len(cover) and (ratios > 0.2).all() and (ratios < 5).all()
+    assert factors.ratios == pytest.approx(ratios)
+    for layer in range(archs.shape[1]):
+        for c in set(archs[:, layer].tolist()):
+            assert factors.cells[layer, c] == pytest.approx(np.exp(np.log(ratios[archs[:, layer] == c]).mean()))
+    assert factors.fixed == pytest.approx(np.exp(np.log(ratios).mean()))
+    layout = tiny_space.layer_table(32)                 # cells: the blocks as timed in the context's run
+    assert set(ctx.block_ms) == set(layout.unique_blocks()) and min(ctx.block_ms.values()) > 0
+    want = sum(ctx.block_ms[b.key] for b in layout.fixed) * factors.fixed + sum(
+        ctx.block_ms[layout.cells[layer][c].key] * factors.cells[layer, c]
+        for layer, c in enumerate(cover[0]) if layout.cells[layer][c] is not None)
+    assert table.dense().predict_latency(archs[:1])[0] == pytest.approx(want)
+    arch_file = tmp_path / "archs.json"
+    arch_file.write_text(json.dumps(dump_archs(tiny_space.name, [cover[0]])))
+    out = CliRunner().invoke(cli, ["predict", "--db", str(db), "--archs", str(arch_file), "--json"])
+    assert json.loads(out.stdout)[0]["latency_ms"] == pytest.approx(want)
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 0 and stored_context(table) == ctx          # nothing new measured: kept
+    runner = LocalRunner("x86", "tvm", table.meta.threads)
+    anchors = anchors_for(table, 2, runner=runner, target=runner.target, threads=table.meta.threads,
+                          work_dir=tmp_path / "w")
+    assert anchors is not None and anchors.method == "the profile's covering networks, timed whole"
+    assert sorted(anchors.then.values()) == pytest.approx(sorted(ctx.ms)[-2:])

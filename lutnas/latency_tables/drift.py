@@ -11,6 +11,8 @@ between its two timings that bracket the round (`SpeedTrack.factor`). `measure` 
 machinery with a fixed reference network instead of table entries (no "then": ratios only).
 
 Anchors by table kind:
+- tables with a measured network context (`network_context`: TVM channels-last tables): the slowest
+  covering networks, re-timed whole; "then" is their latency at profile time;
 - tables with a profile-time network fit (tvm `lutnas-cpu`): the slowest of the fit's networks,
   re-timed whole as the held-out networks are timed; "then" is their latency at the fit;
 - in-network onnxruntime tables: the slowest of the table's own covering networks, timed whole;
@@ -366,6 +368,15 @@ def anchors_for(table: LatencyTable, count: int, *, runner: Runner, target: Targ
         whole = whole_network_anchors(table, profiled_networks_then(table), count, runner=runner, threads=threads,
                                       progress=progress, method="in-network covering networks, timed whole")
         return whole if whole is not None else network_anchors(table, count, work_dir, threads)
+    from lutnas.latency_tables.network_context import stored_context
+
+    ctx = stored_context(table)
+    if ctx is not None:
+        covering = whole_network_anchors(table, ctx.then_by_arch(), count, runner=runner, threads=threads,
+                                         tuning_db=tuning_db, progress=progress,
+                                         method="the profile's covering networks, timed whole")
+        if covering is not None:
+            return covering
     fitted = fit_network_anchors(table, count, runner=runner, threads=threads, tuning_db=tuning_db, progress=progress)
     if fitted is not None:
         return fitted

@@ -8,8 +8,12 @@
 3. measure the blocks into the table (`profile.profile_table`; resumable), then say how its entries
    repeated across passes and, when many stayed unstable, what accuracy the table supports
    (`repeatability.table_repeatability`; the warning goes to stderr);
-4. fit the finished table to whole networks and store the fit (`network_fit`), `fit_networks` of
-   them (default: `network_fit.default_fit_count`), unless the table was left unfinished (`limit`).
+4. time the space's covering networks whole and keep them with the table, whose blocks then
+   predict in their network's context (`network_context`; default for TVM tables of channels-last
+   blocks, `network_context.default_context`), when the blocks changed or none are stored;
+5. fit the finished table to whole networks and store the fit (`network_fit`), `fit_networks` of
+   them (default: `network_fit.default_fit_count`, none where the context was measured).
+Steps 4 and 5 skip a table left unfinished (`limit`).
 Each finished step is said as a line (`say`), and all of them are returned.
 """
 
@@ -26,6 +30,7 @@ from lutnas.progress import Say, silent
 
 if TYPE_CHECKING:
     from lutnas.latency_tables.calibration import Calibration
+    from lutnas.latency_tables.network_context import ContextFactors
     from lutnas.latency_tables.repeatability import TableRepeatability
     from lutnas.latency_tables.tuned import TunedTable
     from lutnas.lowering.targets import TargetSpec
@@ -52,6 +57,7 @@ class TableRequest:
     tune_trials: int | None = None      # MetaSchedule trials per block (None: no tuning)
     tuning_root: Path | None = None
     fit_networks: int | None = None     # None: `default_fit_count`
+    context: bool | None = None         # None: `network_context.default_context`
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,7 @@ class TableBuild:
     profiled: ProfileResult | None = None
     fit: Calibration | None = None
     repeatability: TableRepeatability | None = None
+    context: ContextFactors | None = None
 
 
 def make_table(req: TableRequest, runner: Runner | None = None, *, progress: bool = False,
@@ -87,7 +94,9 @@ def make_table(req: TableRequest, runner: Runner | None = None, *, progress: boo
     say(f"table {result.table_id} in {result.db_path}")
     say(result.line())
     repeat = _repeatability(req.db, result.table_id, say)
-    return TableBuild(tuned, None, result, _fit(req, result, pipeline, runner, db_dir, progress, say), repeat)
+    context = _context(req, result, pipeline, runner, db_dir, progress, say)
+    fit = _fit(req, result, pipeline, runner, db_dir, progress, say, context_measured=context is not None)
+    return TableBuild(tuned, None, result, fit, repeat, context)
 
 
 def _repeatability(db: Path, table_id: str, say: Say) -> TableRepeatability:
@@ -114,12 +123,43 @@ def _tune(req: TableRequest, work_dir: Path, progress: bool) -> TunedTable:
                       req.tuning_root, req.settings, work_dir, progress=progress)
 
 
+def _context(req: TableRequest, result: ProfileResult, pipeline: str, runner: Runner | None, db_dir: Path | None,
+             progress: bool, say: Say) -> ContextFactors | None:
+    """Step 4: the covering networks timed whole, when the blocks changed or none are stored (None
+    when the table has no context)."""
+    from lutnas.latency_tables import open_table
+    from lutnas.latency_tables.network_context import (
+        context_factors,
+        default_context,
+        measure_context,
+        stored_context,
+    )
+
+    wanted = default_context(req.runtime, pipeline) if req.context is None else req.context
+    if not wanted or req.limit is not None:
+        return None
+    table = open_table(req.db, result.table_id)
+    try:
+        ctx = stored_context(table)
+        if ctx is None or result.passes > 0:
+            ctx = measure_context(table, runner=runner, tuning_db=db_dir, progress=progress)
+        factors = context_factors(table.dense(context=False), ctx)
+    finally:
+        table.close()
+    say(factors.line())
+    return factors
+
+
 def _fit(req: TableRequest, result: ProfileResult, pipeline: str, runner: Runner | None, db_dir: Path | None,
-         progress: bool, say: Say) -> Calibration | None:
-    """Step 4: the whole-network fit of a finished table (None when there is none to make)."""
+         progress: bool, say: Say, *, context_measured: bool = False) -> Calibration | None:
+    """Step 5: the whole-network fit of a finished table (None when there is none to make); by
+    default none where the table's context was measured (its plain prediction is in-network)."""
     from lutnas.latency_tables.network_fit import default_fit_count, fit_line, fit_stored_table
 
-    count = default_fit_count(req.runtime, pipeline) if req.fit_networks is None else req.fit_networks
+    if req.fit_networks is None:
+        count = 0 if context_measured else default_fit_count(req.runtime, pipeline)
+    else:
+        count = req.fit_networks
     if not count or req.limit is not None:
         return None
     cal = fit_stored_table(req.db, result.table_id, count, runner=runner, tuning_db=db_dir, progress=progress)

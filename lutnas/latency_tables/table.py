@@ -110,10 +110,12 @@ class LatencyTable:
                 st.var[i] = sum(s["var"] / s["count"] if s["count"] else 0.0 for s in summaries) / len(summaries) ** 2
         return measured, st
 
-    def dense(self, calibrated: bool = False) -> DenseTable:
+    def dense(self, calibrated: bool = False, context: bool = True) -> DenseTable:
         """The `[layers x choices]` LUT; missing measurements -> TableError naming the block keys.
 
-        `calibrated=True` folds the stored calibration (see `calibration.apply_to_dense`) into it.
+        A table with a measured network context (`network_context`: TVM tables of channels-last
+        blocks) predicts its blocks as timed in that run times their in-network factors, unless
+        `context=False` (the profile's blocks as timed alone). `calibrated=True` folds the stored calibration (`calibration.apply_to_dense`) in.
         """
         from lutnas.spaces import get_space
 
@@ -123,6 +125,13 @@ class LatencyTable:
             num_classes=int(opts.get("num_classes", 1000)))
         measured, st = self.statistics()
         est = {d.entry.key: (float(st.estimate[i]), float(st.var[i])) for i, d in enumerate(measured)}
+        ctx = None
+        if context:
+            from lutnas.latency_tables.network_context import stored_context
+
+            ctx = stored_context(self)
+        if ctx is not None:   # blocks as timed in the context's run, which its ratios divide
+            est = {k: (ctx.block_ms.get(k, v[0]), v[1]) for k, v in est.items()}
         overhead = [d.entry.key for d in self.entries() if d.entry.role == "overhead"]
         missing = [k for k in (*layout.unique_blocks(), *overhead) if k not in est]
         if missing:
@@ -140,6 +149,10 @@ class LatencyTable:
             fixed_ms=sum(est[k][0] for k in fixed_keys), fixed_var_ms2=sum(est[k][1] for k in fixed_keys),
             latency_ms=lat, var_ms2=var, num_choices=np.asarray(layout.num_choices, dtype=np.int64),
             table_id=self.id, choice_names=layout.choice_names)
+        if ctx is not None:
+            from lutnas.latency_tables.network_context import apply_context, context_factors
+
+            table = apply_context(table, context_factors(table, ctx))
         if calibrated:
             cal = self.calibration
             if cal is None:
