@@ -21,8 +21,9 @@ measured latency. nn-Meter (MobiSys 2021) reaches the same
 conclusion for fused kernels: predict the units the runtime actually executes, in the graph it
 actually runs.
 
-TVM's Relax VM has no per-kernel profiler in 0.27, so tables for the tvm runtime keep the
-"isolated" method (and tvm's per-call cost is microseconds against untuned millisecond kernels).
+TVM's Relax VM has no per-kernel profiler in 0.27, so tables for the tvm runtime time blocks alone
+("isolated") and measure their network context separately (`network_context`: covering networks
+timed whole, interleaved with the blocks).
 """
 
 from __future__ import annotations
