@@ -381,11 +381,12 @@ def test_tuned_table_validates_with_the_schedules_it_describes(tiny_space, tmp_p
     assert report.conditions["pipeline"] == tuned.pipeline
     assert database_records(tuned.database_dir) == records and database_hash(tuned.database_dir) == tuned.database_hash
     assert [r.role for r in report.rows] == ["score", "score", "score", "fit"]
-    # Same schedules on both sides: every prediction within 2x of its network. (A schedule mismatch,
-    # e.g. tvm-default blocks against tuned networks, is a ~20x error either way; a tighter bound
-    # on these microsecond-scale nets failed on this VM's spread, +69% once in a full suite run.)
+    # Same schedules on both sides: every prediction within 3x of its network. (A schedule mismatch,
+    # e.g. tvm-default blocks against tuned networks, is a ~20x error either way. On these
+    # microsecond-scale nets hot blocks alone miss their network by up to 1.85x (the context ratio of
+    # 64 px proxyless networks, 2026-12-03) plus this VM's spread: a 2x bound failed at +69% and -40%.)
     assert report.accuracy.n == 3, report.line()
-    assert all(0.5 < r.predicted / r.measured < 2.0 for r in report.rows if r.role == "score"), report.line()
+    assert all(1 / 3 < r.predicted / r.measured < 3.0 for r in report.rows if r.role == "score"), report.line()
     assert report.calibration_source == "stored" and report.calibrated_accuracy.n == 3
     assert "stored calibration, held-out" in report.line()
     assert report.drift is not None and len(report.drift.then) == 2
@@ -458,7 +459,7 @@ def test_profile_measures_the_blocks_network_context(tiny_space, tmp_path, monke
     archs = np.asarray(cover, dtype=np.int64)
     factors = context_factors(hot, ctx)
     ratios = np.asarray(ctx.ratios)           # each network over its blocks, timed in the same cycles
-    assert len(ratios) == len(cover) and (ratios > 0.2).all() and (ratios < 5).all()
+    assert len(ratios) == len(cover) and (ratios > 0.2).all() and (ratios < 5).all(), ratios
     assert factors.ratios == pytest.approx(ratios)
     for layer in range(archs.shape[1]):
         for c in set(archs[:, layer].tolist()):
@@ -475,7 +476,11 @@ def test_profile_measures_the_blocks_network_context(tiny_space, tmp_path, monke
     out = CliRunner().invoke(cli, ["predict", "--db", str(db), "--archs", str(arch_file), "--json"])
     assert json.loads(out.stdout)[0]["latency_ms"] == pytest.approx(want)
     again = CliRunner().invoke(cli, args)
-    assert again.exit_code == 0 and stored_context(table) == ctx          # nothing new measured: kept
+    assert again.exit_code == 0, again.output
+    if "(0 pass(es))" in again.output:               # nothing new measured: the context is kept
+        assert stored_context(table) == ctx
+    else:                                            # an entry still unstable took a pass: re-measured
+        assert stored_context(table).measured_at > ctx.measured_at
     runner = LocalRunner("x86", "tvm", table.meta.threads)
     anchors = anchors_for(table, 2, runner=runner, target=runner.target, threads=table.meta.threads,
                           work_dir=tmp_path / "w")

@@ -206,25 +206,6 @@ def anchor_entries(table: LatencyTable, count: int = DEFAULT_ANCHORS) -> dict[st
     return dict(ranked[:count])
 
 
-def anchor_jobs(table: LatencyTable, keys: Sequence[str], target: TargetSpec, threads: int, work_dir: Path,
-                tuning_db: Path | None = None, progress: bool = False) -> dict[str, MeasureJob]:
-    """MeasureJobs for the anchor entries, built exactly as `profile` built the table's jobs."""
-    from lutnas.latency_tables.jobs import NETWORK_BOUNDARIES, block_jobs, image_keys
-    from lutnas.latency_tables.settings import ProfileSettings
-    from lutnas.spaces import get_space
-
-    opts = table.meta.options
-    settings = ProfileSettings(**{k: opts[k] for k in ("repeats", "min_repeat_ms", "warmup", "width_mult",
-                                                       "num_classes") if k in opts})
-    layout = get_space(table.meta.space).layer_table(table.meta.resolution, width_mult=settings.width_mult,
-                                                     num_classes=settings.num_classes)
-    blocks = layout.unique_blocks()
-    return block_jobs({k: blocks[k] for k in keys}, runtime=table.meta.runtime, target=target, threads=threads,
-                      settings=settings, work_dir=work_dir, pipeline=table.meta.pipeline, progress=progress,
-                      tuning_db=tuning_db, image_keys=image_keys(layout),
-                      boundaries=opts.get("block_boundaries") == NETWORK_BOUNDARIES)
-
-
 @dataclass
 class JobAnchors:
     """Anchors that are jobs timed by the run's own runner: an isolated table's entries re-timed alone
@@ -383,7 +364,8 @@ def anchors_for(table: LatencyTable, count: int, *, runner: Runner, target: Targ
     then = anchor_entries(table, count)
     if not then:
         return None
+    from lutnas.latency_tables.jobs import table_block_jobs
     from lutnas.profiler.rounds import one_sample
 
-    jobs = anchor_jobs(table, list(then), target, threads, work_dir, tuning_db, progress)
+    jobs = table_block_jobs(table, list(then), target, threads, work_dir, tuning_db, progress)
     return JobAnchors(then, jobs, one_sample(runner), table.estimator)

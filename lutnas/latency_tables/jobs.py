@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from lutnas.latency_tables.settings import ProfileSettings
+    from lutnas.latency_tables.table import LatencyTable
     from lutnas.lowering.targets import TargetSpec
     from lutnas.spaces import Block, SearchSpace
     from lutnas.spaces.base import LayerTable
@@ -236,3 +237,22 @@ def network_jobs(
     return [MeasureJob(key=network_key(space.name, a, resolution, width_mult, num_classes), input_shape=shape,
                        runtime=runtime, library_path=lib, onnx_path=onnx, target=target.name, threads=threads)
             for a, onnx, lib in zip(archs, onnx_paths, libs)]
+
+
+def table_block_jobs(table: LatencyTable, keys: Sequence[str], target: TargetSpec, threads: int, work_dir: Path,
+                     tuning_db: Path | None = None, progress: bool = False) -> dict[str, MeasureJob]:
+    """MeasureJobs of a table's blocks `keys`, built exactly as `profile` built them (drift anchors,
+    the network context's interleaved run)."""
+    from lutnas.latency_tables.settings import ProfileSettings
+    from lutnas.spaces import get_space
+
+    opts = table.meta.options
+    settings = ProfileSettings(**{k: opts[k] for k in ("repeats", "min_repeat_ms", "warmup", "width_mult",
+                                                       "num_classes") if k in opts})
+    layout = get_space(table.meta.space).layer_table(table.meta.resolution, width_mult=settings.width_mult,
+                                                     num_classes=settings.num_classes)
+    blocks = layout.unique_blocks()
+    return block_jobs({k: blocks[k] for k in keys}, runtime=table.meta.runtime, target=target, threads=threads,
+                      settings=settings, work_dir=work_dir, pipeline=table.meta.pipeline, progress=progress,
+                      tuning_db=tuning_db, image_keys=image_keys(layout),
+                      boundaries=opts.get("block_boundaries") == NETWORK_BOUNDARIES)

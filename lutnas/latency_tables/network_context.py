@@ -92,8 +92,7 @@ def measure_context(table: LatencyTable, *, runner: Runner | None = None, tuning
     """Time the covering networks and every block of the table in `cycles` interleaved cycles
     (networks built as the blocks were) and store the networks' latencies and context ratios."""
     from lutnas.latency_tables.context import covering_archs
-    from lutnas.latency_tables.drift import anchor_jobs
-    from lutnas.latency_tables.jobs import work_dir_for
+    from lutnas.latency_tables.jobs import table_block_jobs, work_dir_for
     from lutnas.latency_tables.networks import table_network_jobs
     from lutnas.latency_tables.stats import estimates
     from lutnas.latency_tables.store import Store
@@ -110,7 +109,7 @@ def measure_context(table: LatencyTable, *, runner: Runner | None = None, tuning
     archs = [tuple(int(c) for c in a) for a in covering_archs(space, COVER_ROUNDS, COVER_SEED)]
     wm, nc = float(opts.get("width_mult", 1.0)), int(opts.get("num_classes", 1000))
     keys = list(space.layer_table(meta.resolution, width_mult=wm, num_classes=nc).unique_blocks())
-    blocks = anchor_jobs(table, keys, target, runner.threads, work_dir_for(Path(table.path)), tuning_db, progress)
+    blocks = table_block_jobs(table, keys, target, runner.threads, work_dir_for(Path(table.path)), tuning_db, progress)
     networks = table_network_jobs(table, archs, threads=runner.threads, tuning_db=tuning_db, progress=progress)
     with ProgressBar("timing covering networks with the blocks", cycles, enabled=progress, transient=True) as bar:
         passes = measure_interleaved(runner, [blocks[k] for k in keys] + networks, cycles,

@@ -5,7 +5,7 @@ from pathlib import Path
 import tvm
 from tvm.runtime.vm import VirtualMachine
 from lutnas.latency_tables.table import open_table
-from lutnas.latency_tables.drift import anchor_jobs
+from lutnas.latency_tables.jobs import table_block_jobs as anchor_jobs
 from lutnas.latency_tables.networks import table_network_jobs
 from lutnas.lowering.targets import target_from_json
 from lutnas.profiler.runners import LocalRunner

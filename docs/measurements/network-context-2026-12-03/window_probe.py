@@ -4,7 +4,7 @@ factors, (b) the stored table (profile-time blocks x stored factors)."""
 import sys, numpy as np
 from pathlib import Path
 from lutnas.latency_tables.table import open_table
-from lutnas.latency_tables.drift import anchor_jobs
+from lutnas.latency_tables.jobs import table_block_jobs as anchor_jobs
 from lutnas.latency_tables.jobs import work_dir_for
 from lutnas.latency_tables.networks import table_network_jobs
 from lutnas.latency_tables.context import covering_archs
