@@ -481,6 +481,7 @@ def test_profile_measures_the_blocks_network_context(tiny_space, tmp_path, monke
         assert stored_context(table) == ctx
     else:                                            # an entry still unstable took a pass: re-measured
         assert stored_context(table).measured_at > ctx.measured_at
+    ctx = stored_context(table)
     runner = LocalRunner("x86", "tvm", table.meta.threads)
     anchors = anchors_for(table, 2, runner=runner, target=runner.target, threads=table.meta.threads,
                           work_dir=tmp_path / "w")

@@ -65,7 +65,7 @@ class NetworkContext:
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> NetworkContext:
         return cls(tuple(tuple(int(c) for c in a) for a in doc["archs"]), tuple(float(v) for v in doc["ms"]),
-                   tuple(float(v) for v in doc["ratios"]), {k: float(v) for k, v in doc.get("block_ms", {}).items()},
+                   tuple(float(v) for v in doc["ratios"]), {k: float(v) for k, v in doc["block_ms"].items()},
                    float(doc.get("measured_at", 0.0)))
 
     def then_by_arch(self) -> dict[tuple[int, ...], float]:
@@ -113,7 +113,7 @@ def measure_context(table: LatencyTable, *, runner: Runner | None = None, tuning
     networks = table_network_jobs(table, archs, threads=runner.threads, tuning_db=tuning_db, progress=progress)
     with ProgressBar("timing covering networks with the blocks", cycles, enabled=progress, transient=True) as bar:
         passes = measure_interleaved(runner, [blocks[k] for k in keys] + networks, cycles,
-                                     hooks=RoundHooks(on_round=lambda k, n: bar.advance() if k > 1 else None))
+                                     hooks=RoundHooks(at_boundary=lambda k: bar.advance() if k else None))
     if passes is None:
         raise LutnasError(f"{runner.name} cannot hold one device for an interleaved series (a tracker farm): "
                           "profile with --no-context")
@@ -130,8 +130,8 @@ def measure_context(table: LatencyTable, *, runner: Runner | None = None, tuning
 
 @dataclass(frozen=True)
 class ContextFactors:
-    """Per-cell in-network factors ([layers, choices], 1.0 where no covering network says) and the
-    fixed blocks' factor, with each covering network's ratio they came from."""
+    """Per-cell in-network factors ([layers, choices]; the fixed blocks' factor, the mean over all
+    covering networks, where none holds the cell), with each covering network's ratio."""
 
     cells: np.ndarray
     fixed: float

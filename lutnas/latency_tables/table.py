@@ -115,7 +115,8 @@ class LatencyTable:
 
         A table with a measured network context (`network_context`: TVM tables of channels-last
         blocks) predicts its blocks as timed in that run times their in-network factors, unless
-        `context=False` (the profile's blocks as timed alone). `calibrated=True` folds the stored calibration (`calibration.apply_to_dense`) in.
+        `context=False` (the profile's blocks as timed alone). `calibrated=True` folds the stored
+        calibration (`calibration.apply_to_dense`) in.
         """
         from lutnas.spaces import get_space
 
