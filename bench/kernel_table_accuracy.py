@@ -11,7 +11,12 @@ same models measured whole with the profiler's harness. Printed side by side:
 2. learned kernels on unseen families: the table restricted to the `--train` families
    (`KernelTable.restricted`), every kernel of a `--test` family model that they lack learned
    per kind (`--regressors`); goal: RMSPE <= 8% over the test models;
-3. per kernel kind, the learned kernels' own error against their measured time (diagnostic).
+3. leave one family out: every family in turn predicted from a table of the other five (its
+   kernels that they lack learned); the RMSPE over all models is a fairer figure than one split;
+4. per kernel kind, the learned kernels' own error against their measured time (diagnostic).
+
+Models are built as the CLI builds them (`resolve_build`: x86's default pipeline, this host's
+-mcpu) unless `--pipeline` names another.
 
 Timing figures mean something only on a quiet machine (`lutnas doctor`); the full run compiles
 about 20 models (minutes) and times a few hundred kernels:
@@ -197,6 +202,34 @@ def goal_measured(table, models: dict[str, tuple[str, Path]], measured: dict[str
 def goal_learned(table, models: dict[str, tuple[str, Path]], measured: dict[str, float], train: list[str],
                  test: list[str]) -> dict:
     """Goal 2: test-family models from the table restricted to the train families' models."""
+    rows, kernel_err = learned_rows(table, models, measured, train, test)
+    return {"rows": rows, "stats": stats([r["predicted"] for r in rows], [r["measured"] for r in rows]),
+            "kernel_rmspe_by_kind": kind_rmspe(kernel_err)}
+
+
+def leave_one_out(table, models: dict[str, tuple[str, Path]], measured: dict[str, float]) -> dict:
+    """Every family predicted from the table restricted to all the other families' models."""
+    families = sorted({fam for fam, _ in models.values()})
+    rows, kernel_err = [], {}
+    for fam in families:
+        fam_rows, fam_err = learned_rows(table, models, measured, [f for f in families if f != fam], [fam])
+        rows += fam_rows
+        for kind, errs in fam_err.items():
+            kernel_err.setdefault(kind, {}).update(errs)
+    by_family = {fam: stats([r["predicted"] for r in rows if models[r["model"]][0] == fam],
+                            [r["measured"] for r in rows if models[r["model"]][0] == fam]) for fam in families}
+    return {"rows": rows, "stats": stats([r["predicted"] for r in rows], [r["measured"] for r in rows]),
+            "by_family": by_family, "kernel_rmspe_by_kind": kind_rmspe(kernel_err)}
+
+
+def kind_rmspe(kernel_err: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    return {k: {"kernels": len(v), "rmspe": float(np.sqrt(np.mean(np.square(list(v.values())))))}
+            for k, v in sorted(kernel_err.items())}
+
+
+def learned_rows(table, models: dict[str, tuple[str, Path]], measured: dict[str, float], train: list[str],
+                 test: list[str]) -> tuple[list[dict], dict[str, dict[str, float]]]:
+    """Per test model its prediction from the train families' kernels, and each learned kernel's error."""
     from lutnas.latency_tables.kernel_table import model_kernels, read_models
 
     view = table.restricted([n for n, (fam, _) in models.items() if fam in train])
@@ -210,10 +243,11 @@ def goal_learned(table, models: dict[str, tuple[str, Path]], measured: dict[str,
         for t in p.missing:
             if t.signature in est:
                 kernel_err.setdefault(t.kind, {})[t.signature] = (t.ms_per_call - est[t.signature]) / est[t.signature]
-    per_kind = {k: {"kernels": len(v), "rmspe": float(np.sqrt(np.mean(np.square(list(v.values())))))}
-                for k, v in sorted(kernel_err.items())}
-    return {"rows": rows, "stats": stats([r["predicted"] for r in rows], [r["measured"] for r in rows]),
-            "kernel_rmspe_by_kind": per_kind}
+    return rows, kernel_err
+
+
+def kinds_line(result: dict) -> str:
+    return ", ".join(f"{k} {v['rmspe']:.0%} ({v['kernels']})" for k, v in result["kernel_rmspe_by_kind"].items())
 
 
 # -- the run --------------------------------------------------------------------------------------------
@@ -225,8 +259,8 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--variants", type=int, default=2)
     ap.add_argument("--resolutions", default="32,64")
     ap.add_argument("--cache-modes", default="hot,flush")
-    ap.add_argument("--regressors", default="linear,forest")
-    ap.add_argument("--pipeline", default=None, help="default: the pipeline lowering resolves")
+    ap.add_argument("--regressors", default="linear,loglinear,forest")
+    ap.add_argument("--pipeline", default=None, help="default: x86's default pipeline (as the CLI resolves it)")
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--min-repeat-ms", type=float, default=20.0)
     ap.add_argument("--workers", type=int, default=2)
@@ -246,15 +280,15 @@ def main() -> None:
         profile_models,
     )
     from lutnas.latency_tables.kernel_validate import measure_models
-    from lutnas.lowering import get_target
-    from lutnas.lowering.pipeline import DEFAULT_PIPELINE
+    from lutnas.lowering.pipeline import resolve_build
     from lutnas.profiler.doctor import run_checks
     from lutnas.profiler.stability import StabilityPolicy
 
     args = parse()
     train, test = args.train.split(","), args.test.split(",")
-    pipeline = args.pipeline or DEFAULT_PIPELINE
-    target = get_target("x86")
+    build = resolve_build("x86", pipeline=args.pipeline)
+    pipeline, target = build.pipeline, build.target
+    print(build.describe())
     models = export_models(train + test, args.variants, [int(r) for r in args.resolutions.split(",")], args.out)
     paths = [p for _, p in models.values()]
     policy = StabilityPolicy(max_passes=1) if args.small else StabilityPolicy()
@@ -271,7 +305,8 @@ def main() -> None:
                                workers=args.workers, repeats=args.repeats, min_repeat_ms=args.min_repeat_ms)
     measured = {m.model: m.latency_ms for m in latencies}
     summary: dict = {"args": {k: str(v) for k, v in vars(args).items()}, "load": load, "measured": measured,
-                     "goal_measured": {}, "goal_learned": {}}
+                     "goal_measured": {}, "goal_learned": {},
+                     "leave_one_family_out": {}}
     for mode, table_id in tables.items():
         for fixed in FIXED_SOURCES:
             for n, regressor in enumerate(args.regressors.split(",")):
@@ -285,9 +320,12 @@ def main() -> None:
                 g2 = goal_learned(table, models, measured, train, test)
                 summary["goal_learned"][f"{mode}/{fixed}/{regressor}"] = g2
                 print(line(f"unseen [{mode}, fixed {fixed}, {regressor}]", g2["stats"]))
-                kinds = ", ".join(f"{k} {v['rmspe']:.0%} ({v['kernels']})"
-                                  for k, v in g2["kernel_rmspe_by_kind"].items())
-                print(f"    learned kernels' RMSPE by kind: {kinds}")
+                print(f"    learned kernels' RMSPE by kind: {kinds_line(g2)}")
+                g3 = leave_one_out(table, models, measured)
+                summary["leave_one_family_out"][f"{mode}/{fixed}/{regressor}"] = g3
+                print(line(f"leave one family out [{mode}, fixed {fixed}, {regressor}]", g3["stats"]))
+                print("    by family: " + ", ".join(f"{fam} {s['rmspe']:.0%}" for fam, s in g3["by_family"].items()))
+                print(f"    learned kernels' RMSPE by kind: {kinds_line(g3)}")
                 table.ks.store.close()
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(f"goals: measured kernels within ±5% for every model; unseen families RMSPE <= 8%. "

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="default: in-network for onnxruntime, isolated for tvm")
     ap.add_argument("-n", type=int, default=30, help="held-out archs")
     ap.add_argument("--rounds", type=int, default=15, help="cycles of one sample of every network (interleaved)")
-    ap.add_argument("--anchors", type=int, default=4)
+    ap.add_argument("--anchors", type=int, default=None, help="default: validate's per table kind")
     ap.add_argument("--fresh", action="store_true", help="delete an existing table db first")
     ap.add_argument("--work", type=Path, default=Path("/tmp/lutnas-validate-repeat"))
     args = ap.parse_args(argv)

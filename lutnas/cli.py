@@ -511,9 +511,10 @@ def _print_network_run(run, title: str) -> None:
 @click.option("--tuning-db", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Tuned tables: the database directory (default: the one the table records, or this "
               "device's under $LUTNAS_CACHE/tuning).")
-@click.option("--anchors", type=click.IntRange(min=0), default=4, show_default=True,
-              help="Table entries (covering networks for an in-network table) re-timed at every round "
-              "boundary to correct each round of networks by the device's drift (0: off).")
+@click.option("--anchors", type=click.IntRange(min=0), default=None,
+              help="Table entries or networks re-timed at every round boundary to correct each round of "
+              "networks by the device's drift (0: off). Default: up to 12 networks timed whole where the "
+              "table has them (covering or fit networks), else its 4 slowest block entries.")
 @click.option("--rounds", type=POSITIVE, default=15, show_default=True,
               help="Cycles of one sample of every network, the anchors timed between cycles; the spread "
               "between the two halves of the cycles says which accuracy the run supports.")

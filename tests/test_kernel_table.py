@@ -184,6 +184,19 @@ def test_regressor_learns_per_kind_and_falls_back():
         fit_fixed_cost([], [])
 
 
+def test_loglinear_regressor_follows_a_power_law_beyond_the_shapes_it_saw():
+    from lutnas.latency_tables.kernel_model import KernelRegressor
+
+    convs = [_info("conv", 2e5 * 2 ** i, [(1, 8, 8 * 2 ** i, 8), (8, 8, 3, 3), (1, 8, 8 * 2 ** i, 8)], i)
+             for i in range(6)]
+    times = [2e-6 * c.flops ** 0.8 for c in convs]          # efficiency grows with size: no single rate
+    model = KernelRegressor.fit(convs, times, regressor="loglinear")
+    big = _info("conv", 2e5 * 2 ** 8, [(1, 8, 8 * 2 ** 8, 8), (8, 8, 3, 3), (1, 8, 8 * 2 ** 8, 8)], 99)
+    assert model.predict([big])[0] == pytest.approx(2e-6 * big.flops ** 0.8, rel=0.05)
+    linear = KernelRegressor.fit(convs, times, regressor="linear")
+    assert abs(linear.predict([big])[0] / (2e-6 * big.flops ** 0.8) - 1) > 0.05   # the one-rate sum cannot
+
+
 # -- profile, dedupe, predict -------------------------------------------------------------------------
 def _settings():
     from lutnas.latency_tables.kernel_table import KernelSettings

@@ -144,6 +144,7 @@ class _ReversedFarm:
     as boards finishing in any order would."""
 
     name = "ReversedFarm"
+    interleaves = False
 
     def __init__(self, inner):
         self.inner = inner

@@ -182,6 +182,15 @@ def test_tracker_spreads_a_profile_and_survives_a_killed_board(farm, tmp_path):
     assert len(redo) == 1 and redo[0]["board"] != runner.killed[0]  # ... was measured once, elsewhere
     after = runner.log[runner.log.index(failed[0]):]
     assert all(row["board"] != runner.killed[0] for row in after if row["ok"])
+    from lutnas.latency_tables import open_table
+    from lutnas.latency_tables.network_context import measure_context
+
+    table = open_table(db, r.table_id)   # a farm cannot interleave: said before anything is compiled
+    try:
+        with pytest.raises(LutnasError, match="TrackerRunner cannot hold one device .* --no-context"):
+            measure_context(table, runner=runner, progress=False)
+    finally:
+        table.close()
 
 
 def test_board_errors_name_what_is_missing(tmp_path, monkeypatch):

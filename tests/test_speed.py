@@ -411,15 +411,17 @@ def test_profile_fits_the_table_to_whole_networks(tiny_space, tmp_path, monkeypa
     cal = table.calibration
     assert cal["source"] == "profile" and cal["n_fit"] == 3 and len({tuple(a) for a in cal["fit_archs"]}) == 3
     assert cal["kind"] == "scale" and cal["b"] == 0.0 and len(cal["fit_ms"]) == 3 and min(cal["fit_ms"]) > 0
-    # validate's anchors for such a table: the fit's networks, slowest first, with their latency then
-    from lutnas.latency_tables.drift import JobAnchors, anchors_for
+    # validate's anchors for such a table: the fit's networks picked by arch, with their latency then
+    from lutnas.latency_tables.drift import JobAnchors, anchors_for, spread_pick
     from lutnas.profiler.runners import LocalRunner
 
     runner = LocalRunner("x86", "tvm", table.meta.threads)
     anchors = anchors_for(table, 2, runner=runner, target=runner.target, threads=table.meta.threads,
                           work_dir=tmp_path / "w")
     assert isinstance(anchors, JobAnchors) and anchors.method == "the profile's fit networks"
-    assert sorted(anchors.then.values()) == sorted(cal["fit_ms"])[1:] and all(k.startswith("net-") for k in anchors.then)
+    fit_then = {tuple(a): ms for a, ms in zip(cal["fit_archs"], cal["fit_ms"])}
+    assert sorted(anchors.then.values()) == sorted(fit_then[a] for a in spread_pick(list(fit_then), 2))
+    assert all(k.startswith("net-") for k in anchors.then)
     archs = tmp_path / "archs.json"
     archs.write_text(json.dumps(dump_archs(tiny_space.name, [(1, 1)])))
     raw = CliRunner().invoke(cli, ["predict", "--db", str(db), "--archs", str(archs), "--json"])
@@ -439,7 +441,7 @@ def test_profile_measures_the_blocks_network_context(tiny_space, tmp_path, monke
     from lutnas.cli import cli
     from lutnas.latency_tables import open_table
     from lutnas.latency_tables.context import covering_archs
-    from lutnas.latency_tables.drift import anchors_for
+    from lutnas.latency_tables.drift import anchors_for, spread_pick
     from lutnas.latency_tables.network_context import context_factors, stored_context
     from lutnas.profiler.runners import LocalRunner
     from lutnas.spaces import dump_archs
@@ -486,4 +488,5 @@ def test_profile_measures_the_blocks_network_context(tiny_space, tmp_path, monke
     anchors = anchors_for(table, 2, runner=runner, target=runner.target, threads=table.meta.threads,
                           work_dir=tmp_path / "w")
     assert anchors is not None and anchors.method == "the profile's covering networks, timed whole"
-    assert sorted(anchors.then.values()) == pytest.approx(sorted(ctx.ms)[-2:])
+    then = ctx.then_by_arch()
+    assert sorted(anchors.then.values()) == pytest.approx(sorted(then[a] for a in spread_pick(list(then), 2)))

@@ -298,10 +298,15 @@ def test_in_network_table_profiles_and_resumes(tmp_path: Path) -> None:
 
 
 def _validate_in_network(table, tmp_path: Path) -> None:
-    """An in-network table gets drift anchors too: its slowest covering networks, timed whole at every
+    """An in-network table gets drift anchors too: its covering networks picked by arch, timed whole at every
     cycle boundary as the held-out networks are; "then" is the unprofiled latency its profile recorded,
     which the network's stored block medians add up to. Tables without it re-profile (`network_anchors`)."""
-    from lutnas.latency_tables.drift import anchor_networks, network_anchors, profiled_networks_then
+    from lutnas.latency_tables.drift import (
+        anchor_networks,
+        network_anchors,
+        profiled_networks_then,
+        spread_pick,
+    )
     from lutnas.latency_tables.jobs import network_key
     from lutnas.latency_tables.validate import validate
 
@@ -317,8 +322,8 @@ def _validate_in_network(table, tmp_path: Path) -> None:
                 np.median(p.measurement.samples_ms))
     assert len(then) == len(sums) == 14                             # every covering network, once
     assert all(sums[network_key("proxyless", a, 32)] == pytest.approx(ms) for a, ms in then.items())
-    slowest = sorted(then.values(), reverse=True)[:2]
-    assert sorted(data["drift"]["then"].values(), reverse=True) == pytest.approx(slowest)
+    picked = sorted(then[a] for a in spread_pick(list(then), 2))
+    assert sorted(data["drift"]["then"].values()) == pytest.approx(picked)
     _check_drift_section(data, rounds=2)
     assert report.corrected_accuracy is not None and "validate (round-corrected): 2 archs" in report.line()
     legacy = network_anchors(table, 2, tmp_path / "legacy", threads=1)
@@ -460,6 +465,18 @@ def _track(then: dict, factors: list[float]):
     timings = tuple(BoundaryTiming(k, {a: AnchorTime(then[a] * f * own[a], 10.0 * k) for a in then})
                     for k, f in enumerate(factors))
     return SpeedTrack(then, timings, "test")
+
+
+def test_network_anchors_are_picked_without_looking_at_their_times() -> None:
+    """Pure: the pick depends on the archs only (the slowest by "then" would be those that caught a slow
+    moment), spreads over them in sorted order and takes all when there are fewer."""
+    from lutnas.latency_tables.drift import spread_pick
+
+    archs = [(i % 3, i % 5, i) for i in range(14)]
+    picked = spread_pick(archs, 4)
+    assert picked == spread_pick(list(reversed(archs)), 4) and len(set(picked)) == 4
+    assert picked[0] == min(archs) and picked[-1] == max(archs)
+    assert spread_pick(archs[:3], 12) == sorted(archs[:3])
 
 
 def test_round_correction_uses_its_own_rounds_anchors() -> None:

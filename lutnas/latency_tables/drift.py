@@ -11,12 +11,17 @@ between its two timings that bracket the round (`SpeedTrack.factor`). `measure` 
 machinery with a fixed reference network instead of table entries (no "then": ratios only).
 
 Anchors by table kind:
-- tables with a measured network context (`network_context`: TVM channels-last tables): the slowest
+- tables with a measured network context (`network_context`: TVM channels-last tables): their
   covering networks, re-timed whole; "then" is their latency at profile time;
-- tables with a profile-time network fit (tvm `lutnas-cpu`): the slowest of the fit's networks,
-  re-timed whole as the held-out networks are timed; "then" is their latency at the fit;
-- in-network onnxruntime tables: the slowest of the table's own covering networks, timed whole;
-  "then" is the unprofiled latency the profile recorded with their blocks (`profiled_networks_then`).
+- tables with a profile-time network fit (tvm `lutnas-cpu`): the fit's networks, re-timed whole as
+  the held-out networks are timed; "then" is their latency at the fit;
+- in-network onnxruntime tables: the table's own covering networks, timed whole; "then" is the
+  unprofiled latency the profile recorded with their blocks (`profiled_networks_then`).
+  Whole networks are cheap to time once per boundary, so up to `DEFAULT_NETWORK_ANCHORS` of them
+  anchor, picked by arch (`spread_pick`), never by "then": the slowest by "then" are the ones whose
+  "then" caught a slow moment, and their now / then reads low. On the proxyless @ 128 context table
+  of 2026-12-03 the four slowest covering networks ran 1.04-1.07x what the table predicts for them
+  (the other ten 1.00x), and validation's correction overshot by the same -5% to -7%.
   Tables profiled before that was recorded re-profile those networks with onnxruntime's profiler
   and compare with the sum of their stored block times (`NetworkAnchors`);
 - other isolated tables (tvm, onnxruntime `isolated`): the slowest entries (least sensitive to
@@ -47,7 +52,8 @@ if TYPE_CHECKING:
     from lutnas.lowering.targets import TargetSpec
     from lutnas.profiler.runners import Runner
 
-DEFAULT_ANCHORS = 4
+DEFAULT_ANCHORS = 4             # block entries (and re-profiled in-network covering networks)
+DEFAULT_NETWORK_ANCHORS = 12    # networks timed whole: one sample each per boundary
 
 
 @dataclass(frozen=True)
@@ -301,7 +307,7 @@ def network_anchors(table: LatencyTable, count: int, work_dir: Path, threads: in
 
 def fit_network_anchors(table: LatencyTable, count: int, *, runner: Runner, threads: int,
                         tuning_db: Path | None = None, progress: bool = False) -> JobAnchors | None:
-    """The `count` slowest networks a table's profile-time fit measured (`network_fit`), re-timed whole,
+    """Up to `count` of the networks a table's profile-time fit measured (`network_fit`), re-timed whole,
     with their latency then (None for a table without such a fit).
 
     Block entries timed alone keep their weights in L2, networks stream them from L3 and memory, so
@@ -326,39 +332,52 @@ def profiled_networks_then(table: LatencyTable) -> dict[tuple[int, ...], float]:
     return {a: float(np.median([ms for _, ms in v])) for a, v in by_arch.items()}
 
 
+def spread_pick(archs: Sequence[tuple[int, ...]], count: int) -> list[tuple[int, ...]]:
+    """`count` of `archs` (all when fewer), evenly spaced in sorted order: a choice that does not look
+    at any timing, so the anchors' "then" carries no selection bias."""
+    ordered = sorted(archs)
+    if count >= len(ordered):
+        return ordered
+    return [ordered[int(i)] for i in np.round(np.linspace(0, len(ordered) - 1, count))]
+
+
 def whole_network_anchors(table: LatencyTable, then_by_arch: dict[tuple[int, ...], float], count: int, *,
                           runner: Runner, threads: int, tuning_db: Path | None = None, progress: bool = False,
                           method: str) -> JobAnchors | None:
-    """The `count` slowest of `then_by_arch`'s networks as anchors timed whole, one sample per
-    boundary, as the held-out networks are timed (None when there are none)."""
+    """Up to `count` of `then_by_arch`'s networks (`spread_pick`) as anchors timed whole, one sample
+    per boundary, as the held-out networks are timed (None when there are none)."""
     from lutnas.latency_tables.networks import table_network_jobs
     from lutnas.profiler.rounds import one_sample
 
     if not then_by_arch or count <= 0:
         return None
-    archs = sorted(then_by_arch, key=lambda a: -then_by_arch[a])[:count]
+    archs = spread_pick(list(then_by_arch), count)
     jobs = table_network_jobs(table, archs, threads=threads, tuning_db=tuning_db, progress=progress)
     return JobAnchors({j.key: then_by_arch[a] for a, j in zip(archs, jobs)}, {j.key: j for j in jobs},
                       one_sample(runner), table.estimator, method)
 
 
-def anchors_for(table: LatencyTable, count: int, *, runner: Runner, target: TargetSpec, threads: int, work_dir: Path,
-                tuning_db: Path | None = None, progress: bool = False) -> AnchorSet | None:
-    """The anchor set of any table (None when `count` is 0 or the table has nothing to anchor on)."""
+def anchors_for(table: LatencyTable, count: int | None, *, runner: Runner, target: TargetSpec, threads: int,
+                work_dir: Path, tuning_db: Path | None = None, progress: bool = False) -> AnchorSet | None:
+    """The anchor set of any table (None when `count` is 0 or the table has nothing to anchor on);
+    `count` None: `DEFAULT_NETWORK_ANCHORS` networks timed whole, else `DEFAULT_ANCHORS`."""
+    networks = DEFAULT_NETWORK_ANCHORS if count is None else count
+    count = DEFAULT_ANCHORS if count is None else count
     if table.meta.options.get("measure_mode") == "in-network":
-        whole = whole_network_anchors(table, profiled_networks_then(table), count, runner=runner, threads=threads,
+        whole = whole_network_anchors(table, profiled_networks_then(table), networks, runner=runner, threads=threads,
                                       progress=progress, method="in-network covering networks, timed whole")
         return whole if whole is not None else network_anchors(table, count, work_dir, threads)
     from lutnas.latency_tables.network_context import stored_context
 
     ctx = stored_context(table)
     if ctx is not None:
-        covering = whole_network_anchors(table, ctx.then_by_arch(), count, runner=runner, threads=threads,
+        covering = whole_network_anchors(table, ctx.then_by_arch(), networks, runner=runner, threads=threads,
                                          tuning_db=tuning_db, progress=progress,
                                          method="the profile's covering networks, timed whole")
         if covering is not None:
             return covering
-    fitted = fit_network_anchors(table, count, runner=runner, threads=threads, tuning_db=tuning_db, progress=progress)
+    fitted = fit_network_anchors(table, networks, runner=runner, threads=threads, tuning_db=tuning_db,
+                                 progress=progress)
     if fitted is not None:
         return fitted
     then = anchor_entries(table, count)

@@ -138,6 +138,10 @@ def _context(req: TableRequest, result: ProfileResult, pipeline: str, runner: Ru
     wanted = default_context(req.runtime, pipeline) if req.context is None else req.context
     if not wanted or req.limit is not None:
         return None
+    if req.context is None and runner is not None and not runner.interleaves:
+        say(f"context: not measured ({runner.where} hands each job to any free board, and the context needs "
+            "networks and blocks in one device's time windows); the default network fit stands in")
+        return None
     table = open_table(req.db, result.table_id)
     try:
         ctx = stored_context(table)

@@ -106,6 +106,9 @@ def measure_context(table: LatencyTable, *, runner: Runner | None = None, tuning
     space = get_space(meta.space)
     target = target_from_json(meta.target_name, meta.target_json)
     runner = runner or LocalRunner(target, meta.runtime, meta.threads)
+    if not runner.interleaves:      # before compiling anything
+        raise LutnasError(f"{runner.name} cannot hold one device for an interleaved series (a tracker farm), "
+                          "which the network context needs: profile with --no-context (or on one board, --rpc)")
     archs = [tuple(int(c) for c in a) for a in covering_archs(space, COVER_ROUNDS, COVER_SEED)]
     wm, nc = float(opts.get("width_mult", 1.0)), int(opts.get("num_classes", 1000))
     keys = list(space.layer_table(meta.resolution, width_mult=wm, num_classes=nc).unique_blocks())
@@ -115,7 +118,7 @@ def measure_context(table: LatencyTable, *, runner: Runner | None = None, tuning
         passes = measure_interleaved(runner, [blocks[k] for k in keys] + networks, cycles,
                                      hooks=RoundHooks(at_boundary=lambda k: bar.advance() if k else None))
     if passes is None:
-        raise LutnasError(f"{runner.name} cannot hold one device for an interleaved series (a tracker farm): "
+        raise LutnasError(f"{runner.name} could not interleave the covering networks with the blocks: "
                           "profile with --no-context")
     values = estimates([[m.samples_ms] for m in passes], table.estimator)
     block_ms = dict(zip(keys, map(float, values)))

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lutnas.latency_tables.calibration import Calibration, fit_calibration, split_fit_score, store_with_table
-from lutnas.latency_tables.drift import DEFAULT_ANCHORS, SpeedTrack
+from lutnas.latency_tables.drift import SpeedTrack
 from lutnas.latency_tables.networks import DEFAULT_ROUNDS
 from lutnas.latency_tables.repeatability import GroundTruth, Retest, claimable, ground_truth
 
@@ -355,15 +355,15 @@ def validate(table: LatencyTable, archs: Sequence[Sequence[int]], out_dir: str |
              runner: Runner | None = None, calibrate: bool = False, allow_mismatch: bool = False,
              fit_fraction: float = 1 / 3, seed: int = 0, kind: str = "linear", progress: bool = True,
              work_dir: Path | None = None, cache_dir: Path | None = None, policy: StabilityPolicy | None = None,
-             tuning_db: Path | None = None, anchors: int = DEFAULT_ANCHORS, rounds: int = DEFAULT_ROUNDS,
+             tuning_db: Path | None = None, anchors: int | None = None, rounds: int = DEFAULT_ROUNDS,
              estimator: str | None = None) -> ValidationReport:
     """Measure `archs` as whole networks the way `table` was built, compare, write the report files.
 
     The runner (local by default) must describe the table's device: `table.check_compatible` refuses
     a mismatch naming the field, unless `allow_mismatch` (recorded in the report). With `calibrate`,
     the fitted calibration is stored with the table (attachment "calibration"). Networks are timed in
-    at least `rounds` rounds; `anchors` table entries (covering networks for an in-network table) are
-    re-timed at every round boundary to correct each round by its drift (0: none). `estimator`
+    at least `rounds` rounds; `anchors` table entries or networks (`drift.anchors_for`; None: its
+    default per kind) are re-timed at every round boundary to correct each round by its drift (0: none). `estimator`
     summarises the networks (default: the table's own).
     """
     from lutnas.latency_tables.stats import check_estimator
@@ -397,7 +397,8 @@ def validate(table: LatencyTable, archs: Sequence[Sequence[int]], out_dir: str |
     report.allow_mismatch = bool(allow_mismatch)
     report.mismatched = list(mismatched)
     report.conditions = {"before": before, "after": load_conditions(), "pipeline": meta.pipeline,
-                         "fingerprint_id": meta.fingerprint_id, "rounds": rounds, "anchors": anchors,
+                         "fingerprint_id": meta.fingerprint_id, "rounds": rounds,
+                         "anchors": len(track.then) if track is not None else 0,
                          "estimator": measured[0].estimator if measured else table.estimator}
     if calibrate:
         store_calibration(table, report)
@@ -406,7 +407,7 @@ def validate(table: LatencyTable, archs: Sequence[Sequence[int]], out_dir: str |
 
 
 def time_in_rounds(table: LatencyTable, archs: Sequence[tuple[int, ...]], runner: Runner, target: TargetSpec, *,
-                   policy: StabilityPolicy, rounds: int, anchors: int, estimator: str | None, progress: bool,
+                   policy: StabilityPolicy, rounds: int, anchors: int | None, estimator: str | None, progress: bool,
                    work_dir: Path | None, cache_dir: Path | None,
                    tuning_db: Path | None) -> tuple[list[NetworkMeasurement], SpeedTrack | None]:
     """The networks timed interleaved, the table's anchors timed at every cycle boundary."""

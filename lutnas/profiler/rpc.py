@@ -224,6 +224,7 @@ class RPCRunner(_RemoteTiming):
     """Times jobs on one TVM RPC server (a board) at host:port."""
 
     name = "RPCRunner"
+    interleaves = True
 
     def __init__(self, host: str, port: int, target: str | TargetSpec = "arm64", runtime: str = "tvm", threads: int = 1,
                  policy: StabilityPolicy = DEFAULT_POLICY, key: str = "", emulated: bool | None = None,
@@ -324,6 +325,7 @@ class TrackerRunner(_RemoteTiming):
     """
 
     name = "TrackerRunner"
+    interleaves = False     # each job goes to any free board
 
     def __init__(self, tracker_host: str, tracker_port: int, key: str, target: str | TargetSpec = "arm64",
                  runtime: str = "tvm", threads: int = 1, policy: StabilityPolicy = DEFAULT_POLICY,

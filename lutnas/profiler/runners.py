@@ -44,6 +44,7 @@ class Runner(Protocol):
     """What every runner offers; configured for one (target, runtime, threads)."""
 
     threads: int     # the runtime's thread count: jobs must ask for exactly this many
+    interleaves: bool   # jobs can share one device's time windows (`sampler` never None); not a farm
 
     @property
     def name(self) -> str:
@@ -98,6 +99,7 @@ class LocalRunner:
 
     name = "LocalRunner"
     where = "local"
+    interleaves = True
 
     def __init__(
         self,
