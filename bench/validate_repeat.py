@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--measure-mode", choices=["isolated", "in-network"], default=None,
                     help="default: in-network for onnxruntime, isolated for tvm")
     ap.add_argument("-n", type=int, default=30, help="held-out archs")
+    ap.add_argument("--seed", type=int, default=HELD_OUT_SEED, help="held-out archs' seed (one never used to build)")
     ap.add_argument("--rounds", type=int, default=15, help="cycles of one sample of every network (interleaved)")
     ap.add_argument("--anchors", type=int, default=None, help="default: validate's per table kind")
     ap.add_argument("--fresh", action="store_true", help="delete an existing table db first")
@@ -65,7 +66,7 @@ def run_pair(args: argparse.Namespace, space_name: str, resolution: int) -> None
                       progress=sys.stderr.isatty())
     print(f"[{pair_name(space.name, resolution)}] profiled ({mode}): {r.entries} entries, unstable {r.unstable}, "
           f"{time.perf_counter() - t0:.0f} s, load {os.getloadavg()[0]:.2f}", flush=True)
-    rng = np.random.default_rng(HELD_OUT_SEED)
+    rng = np.random.default_rng(args.seed)
     archs = [space.sample(rng) for _ in range(args.n)]
     reports = []
     for k in (1, 2):
