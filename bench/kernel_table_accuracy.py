@@ -259,7 +259,7 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--variants", type=int, default=2)
     ap.add_argument("--resolutions", default="32,64")
     ap.add_argument("--cache-modes", default="hot,flush")
-    ap.add_argument("--regressors", default="linear,loglinear,forest")
+    ap.add_argument("--regressors", default="linear,forest")
     ap.add_argument("--pipeline", default=None, help="default: x86's default pipeline (as the CLI resolves it)")
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--min-repeat-ms", type=float, default=20.0)

@@ -17,6 +17,7 @@ os.environ.setdefault("TVM_NUM_THREADS", "1")
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from helpers import bench_script, run_lutnas
@@ -184,17 +185,20 @@ def test_regressor_learns_per_kind_and_falls_back():
         fit_fixed_cost([], [])
 
 
-def test_loglinear_regressor_follows_a_power_law_beyond_the_shapes_it_saw():
-    from lutnas.latency_tables.kernel_model import KernelRegressor
+def test_kernel_arguments_come_at_a_networks_scale():
+    """Weights between the first input and the output get std 1/sqrt(fan-in), as a network's do, so a
+    matmul's pre-activations stay near std 1 (N(0, 1) weights made GELU kernels run 2x slower)."""
+    import tvm
 
-    convs = [_info("conv", 2e5 * 2 ** i, [(1, 8, 8 * 2 ** i, 8), (8, 8, 3, 3), (1, 8, 8 * 2 ** i, 8)], i)
-             for i in range(6)]
-    times = [2e-6 * c.flops ** 0.8 for c in convs]          # efficiency grows with size: no single rate
-    model = KernelRegressor.fit(convs, times, regressor="loglinear")
-    big = _info("conv", 2e5 * 2 ** 8, [(1, 8, 8 * 2 ** 8, 8), (8, 8, 3, 3), (1, 8, 8 * 2 ** 8, 8)], 99)
-    assert model.predict([big])[0] == pytest.approx(2e-6 * big.flops ** 0.8, rel=0.05)
-    linear = KernelRegressor.fit(convs, times, regressor="linear")
-    assert abs(linear.predict([big])[0] / (2e-6 * big.flops ** 0.8) - 1) > 0.05   # the one-rate sum cannot
+    from lutnas.profiler.kernel_timing import KernelJob, argument_scale, kernel_arguments
+
+    shapes = ((1, 32, 256), (256, 512), (512,), (1, 32, 512))
+    job = KernelJob(key="k", library_path=Path("unused.so"), function="f", shapes=shapes,
+                    dtypes=("float32",) * 4, target="x86")
+    x, w = (a.numpy() for a in kernel_arguments(job, tvm.cpu())[:2])
+    assert [argument_scale(n, 4, s) for n, s in enumerate(shapes)] == [1.0, 1 / 16, 1.0, 1.0]
+    assert np.std(x) == pytest.approx(1.0, rel=0.05) and np.std(w) == pytest.approx(1 / 16, rel=0.05)
+    assert np.std(x @ w) == pytest.approx(1.0, rel=0.1)          # not sqrt(256) = 16
 
 
 # -- profile, dedupe, predict -------------------------------------------------------------------------

@@ -8,11 +8,6 @@ families, whose shapes lie outside the ones it saw, so two regressors are offere
 - "linear" (default): per kind, time = c0 + c1 FLOPs + c2 bytes + c3 output elements + c4 weight
   bytes with non-negative coefficients, fitted to relative error (scikit-learn's positive least
   squares, weighted by 1/t^2). Work terms extrapolate to larger and smaller kernels.
-- "loglinear": per kind, a power law: log time as a ridge-regularised linear function of the logs
-  of FLOPs, bytes, output elements and weight bytes. A kernel kind's efficiency changes with size
-  (a small conv runs at a fraction of a big one's FLOP rate), which a power law follows and a sum of
-  work terms with one rate cannot: in a leave-one-family-out test on six families' kernel table
-  (`tvm-default`, 289 kernels, hot) model RMSPE was 32% for it, 53% for the forest, 59% linear.
 - "forest": per kind, a random forest on the logarithms of the same features, predicting the log
   time (nn-Meter's choice); it does not extrapolate beyond the shapes it saw.
 A kind with fewer than `MIN_PER_KIND` measured kernels falls back to one model fitted on every
@@ -35,10 +30,9 @@ import numpy as np
 from lutnas.errors import LutnasError
 from lutnas.lowering.kernels import KernelInfo
 
-REGRESSORS = ("linear", "loglinear", "forest")
+REGRESSORS = ("linear", "forest")
 DEFAULT_REGRESSOR = "linear"
 MIN_PER_KIND = 4
-LOG_RIDGE = 1e-3    # loglinear: keeps exponents finite when a kind's kernels share a column (same weights)
 GLOBAL = "*"
 
 
@@ -47,11 +41,6 @@ def work_terms(info: KernelInfo) -> np.ndarray:
     out = info.params[-1] if info.params else None
     weights = sum(p.nbytes for p in info.params[1:-1])
     return np.array([1.0, info.flops, float(info.nbytes), float(out.elements if out else 0), float(weights)])
-
-
-def log_work_terms(info: KernelInfo) -> np.ndarray:
-    """log(1 + x) of FLOPs, bytes, output elements and weight bytes (the power law's columns)."""
-    return np.log1p(work_terms(info)[1:])
 
 
 def log_features(info: KernelInfo) -> np.ndarray:
@@ -68,15 +57,12 @@ class KindModel:
     kind: str
     regressor: str
     samples: int
-    coef: np.ndarray | None = None        # linear: ms per work term
-    power: np.ndarray | None = None       # loglinear: [intercept, exponents of log_work_terms]
+    coef: np.ndarray | None = None        # linear
     forest: object | None = None          # forest (sklearn estimator)
 
     def predict(self, infos: Sequence[KernelInfo]) -> np.ndarray:
         if self.coef is not None:
             return np.stack([work_terms(i) for i in infos]) @ self.coef
-        if self.power is not None:
-            return np.exp(self.power[0] + np.stack([log_work_terms(i) for i in infos]) @ self.power[1:])
         return np.exp(self.forest.predict(np.stack([log_features(i) for i in infos])))
 
 
@@ -121,11 +107,6 @@ def _fit_kind(kind: str, infos: list[KernelInfo], times: np.ndarray, regressor: 
         fit = LinearRegression(fit_intercept=False, positive=True).fit(x / scale, times,
                                                                        sample_weight=1.0 / np.square(times))
         return KindModel(kind, regressor, len(infos), coef=fit.coef_ / scale)
-    if regressor == "loglinear":
-        from sklearn.linear_model import Ridge
-
-        fit = Ridge(alpha=LOG_RIDGE).fit(np.stack([log_work_terms(i) for i in infos]), np.log(times))
-        return KindModel(kind, regressor, len(infos), power=np.concatenate([[fit.intercept_], fit.coef_]))
     from sklearn.ensemble import RandomForestRegressor
 
     forest = RandomForestRegressor(n_estimators=100, min_samples_leaf=1, random_state=0)
