@@ -1,8 +1,12 @@
 """Whole ONNX models measured, and a kernel table's predictions checked against them.
 
 `measure_models` is `lutnas measure --onnx`: each model compiled (the same cached build the kernel
-table uses) and its VM `main` timed with the profiler's harness and stability policy, re-measured
-in later passes while unstable. `validate_models` is `lutnas validate --onnx`: the table's
+table uses) and its VM `main` timed with the profiler's harness, all models **interleaved** (cycles
+of one sample of every model, `profiler.rounds.measure_interleaved`, as `measure` and `validate`
+time networks), so every model's samples share the same time windows: timed one after another,
+each model caught one phase of this VM's speed (in one bench run the first 7 of 24 models read
+within 6% of a run 30 minutes before, the next 17 read 11-70% slower). A device farm, which cannot
+interleave, times each model in passes, re-measured while unstable. `validate_models` is `lutnas validate --onnx`: the table's
 prediction of each model beside its measurement, on the table's own target, threads, pipeline and
 device (a runner describing another device is refused unless `allow_mismatch`), written as
 `report.json` (per-model rows and `validate.accuracy` statistics) and `scatter.png`.
@@ -28,15 +32,15 @@ from lutnas.latency_tables.kernel_table import (
 )
 from lutnas.latency_tables.validate import Accuracy, accuracy, load_conditions
 from lutnas.lowering.pipeline import DEFAULT_PIPELINE
-from lutnas.profiler.measurement import MeasureJob
-from lutnas.profiler.rounds import measure_stable
-from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy
+from lutnas.profiler.measurement import MeasureJob, Measurement
+from lutnas.profiler.rounds import INTERLEAVED_CYCLES, RoundHooks, measure_interleaved, measure_stable
+from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, verdict
 from lutnas.progress import ProgressBar
 
 
 @dataclass(frozen=True)
 class ModelLatency:
-    """A whole model's measured latency: pooled median of its stable passes."""
+    """A whole model's measured latency: median of its samples (pooled over its stable passes)."""
 
     model: str
     path: str
@@ -52,9 +56,10 @@ class ModelLatency:
 def measure_models(paths: list[str | Path], target: Any, *, threads: int = 1, pipeline: str = DEFAULT_PIPELINE,
                    runner: Any = None, policy: StabilityPolicy = DEFAULT_POLICY, progress: bool = True,
                    workers: int = 2, repeats: int | None = None, min_repeat_ms: float | None = None,
-                   before_timing: Callable[[], None] | None = None) -> list[ModelLatency]:
-    """Compile every model first, then time each whole (one `ModelLatency` per path, in order);
-    `before_timing` runs between the two."""
+                   before_timing: Callable[[], None] | None = None,
+                   cycles: int = INTERLEAVED_CYCLES) -> list[ModelLatency]:
+    """Compile every model first, then time them whole, interleaved in `cycles` cycles (one
+    `ModelLatency` per path, in order); `before_timing` runs between the two."""
     from lutnas.lowering.targets import get_target
     from lutnas.profiler.runners import LocalRunner
 
@@ -65,15 +70,28 @@ def measure_models(paths: list[str | Path], target: Any, *, threads: int = 1, pi
         before_timing()
     runner = runner or LocalRunner(target, "tvm", threads, policy)
     extra = {k: v for k, v in (("repeats", repeats), ("min_repeat_ms", min_repeat_ms)) if v is not None}
+    jobs = [MeasureJob(model.key, model.input_shape, library_path=library, target=target.name, threads=threads,
+                       dtype=model.dtype, **extra) for model, (library, _) in zip(models, compiled)]
     out = []
-    with ProgressBar("measuring models", len(models), enabled=progress, transient=True) as bar:
-        for model, (library, _) in zip(models, compiled):
-            job = MeasureJob(model.key, model.input_shape, library_path=library, target=target.name,
-                             threads=threads, dtype=model.dtype, **extra)
-            result = measure_stable(runner, job, policy)
-            v = result.verdict
-            out.append(ModelLatency(model.name, str(model.path), v.median_ms, len(result.passes), not v.stable,
-                                    v.reason))
+    for model, passes in zip(models, _timed(runner, jobs, policy, cycles, progress)):
+        v = verdict(passes, policy)
+        out.append(ModelLatency(model.name, str(model.path), v.median_ms, len(passes), not v.stable, v.reason))
+    return out
+
+
+def _timed(runner: Any, jobs: list[MeasureJob], policy: StabilityPolicy, cycles: int,
+           progress: bool) -> list[list[Measurement]]:
+    """Per job its passes: one interleaved pass each, or passes until stable where jobs cannot share
+    one device (a farm)."""
+    with ProgressBar("measuring models (interleaved)", cycles, enabled=progress, transient=True) as bar:
+        interleaved = measure_interleaved(runner, jobs, cycles, policy,
+                                          hooks=RoundHooks(at_boundary=lambda k: bar.advance() if k else None))
+    if interleaved is not None:
+        return [[m] for m in interleaved]
+    out = []
+    with ProgressBar("measuring models", len(jobs), enabled=progress, transient=True) as bar:
+        for job in jobs:
+            out.append(list(measure_stable(runner, job, policy).passes))
             bar.advance()
     return out
 
