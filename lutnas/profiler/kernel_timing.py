@@ -94,7 +94,8 @@ def argument_scale(index: int, count: int, shape: tuple[int, ...]) -> float:
     dimensions but the last). Why it matters: a kernel's time can depend on its values. A matmul + GELU
     kernel fed N(0, 1) weights sees pre-activations of std sqrt(K), and erf's tails make denormal
     floats: here two such kernels ran 37 us on N(0, 1) arguments and 15-20 us on small ones, and a
-    kernel table of MLP-Mixer models over-predicted them by up to 61%."""
+    kernel table of four MLP-Mixer models over-predicted them by 56-130% (29-78% on network-scale
+    arguments, an hour later; bench/kernel_table_accuracy.py)."""
     if index == 0 or index == count - 1 or len(shape) < 2:
         return 1.0
     return 1.0 / math.sqrt(max(1, math.prod(shape[:-1])))
