@@ -13,7 +13,7 @@ from lutnas.latency_tables.network_context import stored_context
 for db in sys.argv[1:]:
     table = open_table(db)
     ctx = stored_context(table)
-    predicted = table.dense().predict(np.asarray(ctx.archs, dtype=np.int64))
+    predicted = table.dense().predict(np.asarray(ctx.archs, dtype=np.int64)).latency_ms
     resid = np.asarray(ctx.ms) / predicted
     order = np.argsort(-np.asarray(ctx.ms))
     print(db, "then / predicted, 4 slowest by then:", np.round(resid[order[:4]], 3),
