@@ -181,6 +181,10 @@ def stats(pred: list[float], meas: list[float]) -> dict[str, float]:
             "rmspe": float(np.sqrt(np.mean(rel ** 2))), "max_abs": float(np.max(np.abs(rel)))}
 
 
+def row_stats(rows: list[dict]) -> dict[str, float]:
+    return stats([r["predicted"] for r in rows], [r["measured"] for r in rows])
+
+
 def line(label: str, s: dict[str, float]) -> str:
     return (f"{label:42s} n={s['n']:2d}  within ±5% {s['within_5']:5.0%}  ±10% {s['within_10']:5.0%}  "
             f"MAPE {s['mape']:6.1%}  RMSPE {s['rmspe']:6.1%}  max {s['max_abs']:6.1%}")
@@ -196,14 +200,14 @@ def goal_measured(table, models: dict[str, tuple[str, Path]], measured: dict[str
         rows.append({"model": m.name, "measured": measured[m.name], "predicted": p.latency_ms,
                      "kernels_ms": p.measured_ms, "fixed_ms": p.fixed_ms, "learned": len(p.missing),
                      "rel_error": (p.latency_ms - measured[m.name]) / measured[m.name]})
-    return {"rows": rows, "stats": stats([r["predicted"] for r in rows], [r["measured"] for r in rows])}
+    return {"rows": rows, "stats": row_stats(rows)}
 
 
 def goal_learned(table, models: dict[str, tuple[str, Path]], measured: dict[str, float], train: list[str],
                  test: list[str]) -> dict:
     """Goal 2: test-family models from the table restricted to the train families' models."""
     rows, kernel_err = learned_rows(table, models, measured, train, test)
-    return {"rows": rows, "stats": stats([r["predicted"] for r in rows], [r["measured"] for r in rows]),
+    return {"rows": rows, "stats": row_stats(rows),
             "kernel_rmspe_by_kind": kind_rmspe(kernel_err)}
 
 
@@ -216,9 +220,8 @@ def leave_one_out(table, models: dict[str, tuple[str, Path]], measured: dict[str
         rows += fam_rows
         for kind, errs in fam_err.items():
             kernel_err.setdefault(kind, {}).update(errs)
-    by_family = {fam: stats([r["predicted"] for r in rows if models[r["model"]][0] == fam],
-                            [r["measured"] for r in rows if models[r["model"]][0] == fam]) for fam in families}
-    return {"rows": rows, "stats": stats([r["predicted"] for r in rows], [r["measured"] for r in rows]),
+    by_family = {fam: row_stats([r for r in rows if models[r["model"]][0] == fam]) for fam in families}
+    return {"rows": rows, "stats": row_stats(rows),
             "by_family": by_family, "kernel_rmspe_by_kind": kind_rmspe(kernel_err)}
 
 

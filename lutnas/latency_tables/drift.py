@@ -362,11 +362,11 @@ def anchors_for(table: LatencyTable, count: int | None, *, runner: Runner, targe
     """The anchor set of any table (None when `count` is 0 or the table has nothing to anchor on);
     `count` None: `DEFAULT_NETWORK_ANCHORS` networks timed whole, else `DEFAULT_ANCHORS`."""
     networks = DEFAULT_NETWORK_ANCHORS if count is None else count
-    count = DEFAULT_ANCHORS if count is None else count
+    entries = DEFAULT_ANCHORS if count is None else count
     if table.meta.options.get("measure_mode") == "in-network":
         whole = whole_network_anchors(table, profiled_networks_then(table), networks, runner=runner, threads=threads,
                                       progress=progress, method="in-network covering networks, timed whole")
-        return whole if whole is not None else network_anchors(table, count, work_dir, threads)
+        return whole if whole is not None else network_anchors(table, entries, work_dir, threads)
     from lutnas.latency_tables.network_context import stored_context
 
     ctx = stored_context(table)
@@ -380,7 +380,7 @@ def anchors_for(table: LatencyTable, count: int | None, *, runner: Runner, targe
                                  progress=progress)
     if fitted is not None:
         return fitted
-    then = anchor_entries(table, count)
+    then = anchor_entries(table, entries)
     if not then:
         return None
     from lutnas.latency_tables.jobs import table_block_jobs

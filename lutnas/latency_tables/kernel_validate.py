@@ -6,7 +6,7 @@ of one sample of every model, `profiler.rounds.measure_interleaved`, as `measure
 time networks), so every model's samples share the same time windows: timed one after another,
 each model caught one phase of this VM's speed (in one bench run the first 7 of 24 models read
 within 6% of a run 30 minutes before, the next 17 read 11-70% slower). A device farm, which cannot
-interleave, times each model in passes, re-measured while unstable. `validate_models` is `lutnas validate --onnx`: the table's
+interleave, times the models in rounds of passes (`networks.time_whole`). `validate_models` is `lutnas validate --onnx`: the table's
 prediction of each model beside its measurement, on the table's own target, threads, pipeline and
 device (a runner describing another device is refused unless `allow_mismatch`), written as
 `report.json` (per-model rows and `validate.accuracy` statistics) and `scatter.png`.
@@ -30,12 +30,12 @@ from lutnas.latency_tables.kernel_table import (
     open_kernel_table,
     read_models,
 )
+from lutnas.latency_tables.networks import time_whole
 from lutnas.latency_tables.validate import Accuracy, accuracy, load_conditions
 from lutnas.lowering.pipeline import DEFAULT_PIPELINE
-from lutnas.profiler.measurement import MeasureJob, Measurement
-from lutnas.profiler.rounds import INTERLEAVED_CYCLES, RoundHooks, measure_interleaved, measure_stable
+from lutnas.profiler.measurement import MeasureJob
+from lutnas.profiler.rounds import INTERLEAVED_CYCLES
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, verdict
-from lutnas.progress import ProgressBar
 
 
 @dataclass(frozen=True)
@@ -73,26 +73,10 @@ def measure_models(paths: list[str | Path], target: Any, *, threads: int = 1, pi
     jobs = [MeasureJob(model.key, model.input_shape, library_path=library, target=target.name, threads=threads,
                        dtype=model.dtype, **extra) for model, (library, _) in zip(models, compiled)]
     out = []
-    for model, passes in zip(models, _timed(runner, jobs, policy, cycles, progress)):
+    for model, passes in zip(models, time_whole(runner, jobs, policy, min_rounds=cycles, progress=progress,
+                                                label="measuring models")):
         v = verdict(passes, policy)
         out.append(ModelLatency(model.name, str(model.path), v.median_ms, len(passes), not v.stable, v.reason))
-    return out
-
-
-def _timed(runner: Any, jobs: list[MeasureJob], policy: StabilityPolicy, cycles: int,
-           progress: bool) -> list[list[Measurement]]:
-    """Per job its passes: one interleaved pass each, or passes until stable where jobs cannot share
-    one device (a farm)."""
-    with ProgressBar("measuring models (interleaved)", cycles, enabled=progress, transient=True) as bar:
-        interleaved = measure_interleaved(runner, jobs, cycles, policy,
-                                          hooks=RoundHooks(at_boundary=lambda k: bar.advance() if k else None))
-    if interleaved is not None:
-        return [[m] for m in interleaved]
-    out = []
-    with ProgressBar("measuring models", len(jobs), enabled=progress, transient=True) as bar:
-        for job in jobs:
-            out.append(list(measure_stable(runner, job, policy).passes))
-            bar.advance()
     return out
 
 

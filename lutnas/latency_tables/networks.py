@@ -156,31 +156,39 @@ def time_networks(runner: Runner, jobs: dict[tuple[int, ...], MeasureJob], polic
                   *, min_rounds: int = 0, at_boundary: Callable[[int], None] | None = None,
                   estimator: str = DEFAULT_ESTIMATOR, progress: bool = True,
                   label: str = "measuring networks") -> dict[tuple[int, ...], NetworkMeasurement]:
-    """Time compiled networks interleaved: `min_rounds` (default `DEFAULT_ROUNDS`) cycles of one sample
-    of every network (`profiler.rounds.measure_interleaved`), one pass per network holding its
-    samples; `at_boundary(k)` at every cycle boundary. A device farm cannot interleave on one board:
-    there the networks take passes in rounds (`measure_in_rounds`, `FARM_ROUNDS`)."""
+    """Time compiled networks whole (`time_whole`), one `NetworkMeasurement` per arch."""
     archs = list(jobs)
-    job_list = [jobs[a] for a in archs]
+    passes = time_whole(runner, [jobs[a] for a in archs], policy, min_rounds=min_rounds, at_boundary=at_boundary,
+                        progress=progress, label=label)
+    return {a: NetworkMeasurement(a, jobs[a].key, jobs[a].onnx_path, jobs[a].library_path, tuple(p),
+                                  verdict(p, policy), estimator)
+            for a, p in zip(archs, passes)}
+
+
+def time_whole(runner: Runner, jobs: Sequence[MeasureJob], policy: StabilityPolicy = DEFAULT_POLICY, *,
+               min_rounds: int = 0, at_boundary: Callable[[int], None] | None = None, progress: bool = True,
+               label: str = "measuring networks") -> list[list[Measurement]]:
+    """Per job its passes, timed interleaved: `min_rounds` (default `DEFAULT_ROUNDS`) cycles of one
+    sample of every job (`profiler.rounds.measure_interleaved`), one pass per job holding its
+    samples; `at_boundary(k)` at every cycle boundary. A device farm cannot interleave on one board:
+    there the jobs take passes in rounds (`measure_in_rounds`, `FARM_ROUNDS`). Whole networks and
+    whole ONNX models (`kernel_validate.measure_models`) are timed with it."""
+    jobs = list(jobs)
     cycles = min_rounds or DEFAULT_ROUNDS
     with ProgressBar(label, cycles, enabled=progress, stderr=True) as bar:
         def on_cycle(r: int, n: int) -> None:
             bar.advance(int(r > 1))
-            bar.describe(f"{label} (cycle {r} of {cycles}, {n} network(s) interleaved)")
+            bar.describe(f"{label} (cycle {r} of {cycles}, {n} job(s) interleaved)")
 
-        interleaved = measure_interleaved(runner, job_list, cycles, policy,
+        interleaved = measure_interleaved(runner, jobs, cycles, policy,
                                           hooks=RoundHooks(at_boundary=at_boundary, on_round=on_cycle))
         bar.advance()
     if interleaved is not None:
-        passes = [[m] for m in interleaved]
-    else:   # a device farm spreads jobs over its boards: passes in rounds instead
-        with ProgressBar(label, len(archs), enabled=progress, stderr=True) as bar:
-            hooks = RoundHooks(at_boundary=at_boundary, on_settled=lambda i: bar.advance(),
-                               on_round=lambda r, n: bar.describe(f"{label} (round {r}, {n} network(s))"))
-            passes = measure_in_rounds(runner, job_list, policy, min_rounds=min(cycles, FARM_ROUNDS), hooks=hooks)
-    return {a: NetworkMeasurement(a, jobs[a].key, jobs[a].onnx_path, jobs[a].library_path, tuple(p),
-                                  verdict(p, policy), estimator)
-            for a, p in zip(archs, passes)}
+        return [[m] for m in interleaved]
+    with ProgressBar(label, len(jobs), enabled=progress, stderr=True) as bar:   # a farm: passes in rounds
+        hooks = RoundHooks(at_boundary=at_boundary, on_settled=lambda i: bar.advance(),
+                           on_round=lambda r, n: bar.describe(f"{label} (round {r}, {n} job(s))"))
+        return measure_in_rounds(runner, jobs, policy, min_rounds=min(cycles, FARM_ROUNDS), hooks=hooks)
 
 
 def measure_for_table(table: LatencyTable, archs: Sequence[Sequence[int]], *, runner: Runner | None = None,
