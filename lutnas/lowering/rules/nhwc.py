@@ -12,10 +12,13 @@ onnxruntime's NCHWc kernels do:
   smaller one is what gets re-read from cache.
 - `ChannelsLastDepthwise`: out[y, x, c] = sum in[y*s+ky, x*s+kx, c] * w[ky, kx, c]: a tile of PX
   output pixels of one row x FV channels; each tap is one weight vector and PX contiguous input
-  vectors, whatever the stride. Each parallel block of FV channels first pads its own planes
-  (FV floats per pixel: at most ~300 KB, in L2) with the border split off, so the interior is a
-  plain vector copy; padding the whole tensor at once wrote ~2 MB through memory for a 96-channel
-  64x64 plane and made a k7 stride-2 depthwise ~1.3x slower than the NCHW rule's per-plane pads.
+  vectors, whatever the stride. Rows go across cores, and inside a row each tile of pixels runs
+  through all channel blocks before the next, so the window's input rows are read whole and in
+  order. The input is read in place (the padding inlined: border taps test their bounds), the
+  whole window unrolled. Measured here (Xeon, AVX-512, 1 thread, kernel alone) against the former
+  schedule (channel blocks outermost, each padding its planes into a buffer first): 96 ch 112x112
+  k5 0.97 -> 0.67 ms, k3 s2 0.63 -> 0.22 ms, 144 ch 56x56 k3 0.25 -> 0.14 ms, 1152 ch 7x7 k5 23 ->
+  17 us: the buffer's copy read the input in strided 128-byte pieces, one channel block at a time.
 """
 
 from __future__ import annotations
@@ -197,19 +200,18 @@ class ChannelsLastDepthwise(Rule):
         max_acc = self.max_acc_vectors or depthwise_accumulators(target)
         px = largest_divisor(w, max(1, max_acc // math.ceil(fv / lanes)), prefer=(8, 7, 6, 4))
         out = inline_chain(sch, parts.consumers)
+        for pad in parts.producers:  # read the input in place: the border tests stay in the taps
+            sch.compute_inline(pad)
         ln, ly, lx, lf, lry, lrx, lrc = sch.get_loops(conv)
         xo, xi = sch.split(lx, factors=[None, px])
         fo, fi = sch.split(lf, factors=[None, fv])
-        sch.reorder(ln, fo, ly, xo, lrc, lry, lrx, xi, fi)
-        block = sch.fuse(ln, fo)
-        sch.parallel(block)
-        sch.unroll(lrx)  # a row of taps unrolled: neighbouring taps share input vectors (stride 1)
-        sch.unroll(xi)
+        sch.reorder(ln, ly, xo, fo, lrc, lry, lrx, xi, fi)
+        rows = sch.fuse(ln, ly)
+        sch.parallel(rows)
+        for loop in (lry, lrx, xi):  # the whole window unrolled: neighbouring taps share input vectors
+            sch.unroll(loop)
         split_vectors(sch, fi, lanes)
-        _epilogue_and_init(sch, conv, out, xo, lrc, lanes)
-        for pad in parts.producers:  # each block of channels pads its own planes (an L2-sized buffer)
-            sch.compute_at(pad, block, preserve_unit_loops=True)
-            _vector_copy(sch, pad, lanes)
+        _epilogue_and_init(sch, conv, out, fo, lrc, lanes)
         return sch
 
 
