@@ -27,7 +27,7 @@ from lutnas.lowering.rules import (
     apply_rules,
     default_cpu_rules,
 )
-from lutnas.lowering.rules.nhwc import GemmShape, register_tile, tile_cycles
+from lutnas.lowering.rules.nhwc import GemmShape, depthwise_channel_vectors, register_tile, tile_cycles
 from lutnas.spaces.blocks import Block, BlockSpec
 
 AVX2 = get_target("x86", mcpu="znver1")
@@ -118,6 +118,30 @@ def test_seven_by_seven_gemms_keep_their_weights_in_l1_and_compute_the_same(tmp_
         assert register_tile(GemmShape(49, channels, depth, True), 8, 12) == (7, 8)
     for func in funcs:
         assert_same_outputs(func, ChannelsLastConv().apply(func, tgt, False).mod["main"], tgt)
+
+
+@pytest.mark.parametrize("spec, hw", [
+    ("mbconv_k3_e1_s2_i16_o16_g1_relu6", 9),    # odd plane, stride 2: the last window overhangs
+    ("mbconv_k7_e3_s1_i16_o24_g1_relu6", 7),    # a window as wide as the plane: every tap tests bounds
+    ("mbconv_k5_e6_s2_i8_o16_g1_relu6", 14),    # 48 channels: three vectors on AVX2, tiles of two
+])
+def test_depthwise_reads_its_input_in_place_and_computes_the_same(spec, hw, tmp_path):
+    """The depthwise rule inlines the padding into the taps (no padded copy of the input): the
+    border taps must read zeros, whatever the stride, window and plane."""
+    tgt = AVX2.tvm_target()
+    path, shape = _block_onnx(spec, hw, tmp_path)
+    funcs = [f for _gv, f in fused_module(path, shape, tgt, layout="NHWC").functions_items()
+             if isinstance(f, tvm.tirx.PrimFunc)]
+    taken = [(f, sch) for f in funcs if (sch := ChannelsLastDepthwise().apply(f, tgt, False)) is not None]
+    assert len(taken) == 1
+    func, sch = taken[0]
+    blocks = [sch.get(b).name_hint for b in sch.get_child_blocks(sch.get_sblock("root"))]
+    assert blocks and not any(name.startswith("pad") for name in blocks), blocks
+    assert_same_outputs(func, sch.mod["main"], tgt, spec)
+
+
+def test_depthwise_tiles_hold_one_cache_line_of_channels():
+    assert [depthwise_channel_vectors(lanes) for lanes in (16, 8, 4)] == [1, 2, 2]
 
 
 def test_each_nhwc_rule_takes_its_functions_only(tmp_path):

@@ -142,8 +142,8 @@ DEFAULT_PIPELINE = "tvm-default"
 # 3 (NCHW rules: 2) = register tiles sized by the target's vector registers (changed for AVX-512 and
 # AArch64, 32 registers; the same schedules as before for 16-register x86 CPUs).
 # 4 (lutnas-cpu) = inverse transposes cancelled (`layout.cancel_inverse_permutes`); 5 = depthwise
-# convolutions read their input in place, rows across cores (`rules.nhwc.ChannelsLastDepthwise`).
-_REVISIONS = {"lutnas-cpu": 5, "lutnas-cpu-nchw": 2}
+# convolutions read their input in place, rows across cores (`rules.nhwc.ChannelsLastDepthwise`); 6 = its tiles one AVX-512 vector of channels.
+_REVISIONS = {"lutnas-cpu": 6, "lutnas-cpu-nchw": 2}
 
 
 def pipeline_revision(name: str) -> int:

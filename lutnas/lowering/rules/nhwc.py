@@ -17,7 +17,8 @@ onnxruntime's NCHWc kernels do:
   order. The input is read in place (the padding inlined: border taps test their bounds), the
   whole window unrolled. Measured here (Xeon, AVX-512, 1 thread, kernel alone) against the former
   schedule (channel blocks outermost, each padding its planes into a buffer first): 96 ch 112x112
-  k5 0.97 -> 0.67 ms, k3 s2 0.63 -> 0.22 ms, 144 ch 56x56 k3 0.25 -> 0.14 ms, 1152 ch 7x7 k5 23 ->
+  k5 0.97 -> 0.67 ms (0.50 ms with the one-vector tiles of `depthwise_channel_vectors`), k3 s2
+  0.63 -> 0.22 ms, 144 ch 56x56 k3 0.25 -> 0.14 ms, 1152 ch 7x7 k5 23 ->
   17 us: the buffer's copy read the input in strided 128-byte pieces, one channel block at a time.
 """
 
@@ -178,14 +179,22 @@ class ChannelsLastConv(Rule):
         return sch
 
 
+def depthwise_channel_vectors(lanes: int) -> int:
+    """Vectors of channels in a depthwise tile: 16 float channels (one 64-byte cache line of a pixel),
+    at most two vectors: two for AVX2 and NEON (8 and 4 lanes), one for AVX-512. Measured here (Xeon,
+    AVX-512, 1 thread, kernel alone, 15 shapes), one vector x 8 pixels against two x 8: 0.73-0.83x
+    on k5/k7 windows over planes of 14-112 pixels, 0.95-1.05x on the others."""
+    return max(1, min(2, 16 // lanes))
+
+
 class ChannelsLastDepthwise(Rule):
     """An NHWC depthwise convolution (kxk window, one input channel per output channel)."""
 
     name = "nhwc-depthwise"
 
-    def __init__(self, max_acc_vectors: int | None = None, max_channel_vectors: int = 2) -> None:
+    def __init__(self, max_acc_vectors: int | None = None, max_channel_vectors: int | None = None) -> None:
         self.max_acc_vectors = max_acc_vectors  # None: the target's (`depthwise_accumulators`)
-        self.max_channel_vectors = max_channel_vectors
+        self.max_channel_vectors = max_channel_vectors  # None: `depthwise_channel_vectors`
 
     def apply(self, func: Any, target: tvm.target.Target, tunable: bool) -> Any:
         parts = conv_parts(func, NHWC_CHANNEL_AXIS)
@@ -196,7 +205,7 @@ class ChannelsLastDepthwise(Rule):
             return None
         sch, conv = parts.sch, parts.reduction
         lanes = vector_lanes(target)
-        fv = channel_tile(f, lanes, self.max_channel_vectors)
+        fv = channel_tile(f, lanes, self.max_channel_vectors or depthwise_channel_vectors(lanes))
         max_acc = self.max_acc_vectors or depthwise_accumulators(target)
         px = largest_divisor(w, max(1, max_acc // math.ceil(fv / lanes)), prefer=(8, 7, 6, 4))
         out = inline_chain(sch, parts.consumers)
