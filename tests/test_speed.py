@@ -162,6 +162,24 @@ def test_each_rule_matches_its_functions_only():
                      "row-reduction", "fallback"]
 
 
+def test_a_dense_layer_splits_its_rows_across_cores_and_sums_the_same():
+    """A batch-1 dense layer (40 outputs: five AVX2 vectors, an odd number) runs its weight rows in
+    contiguous parts, one per parallel iteration, each into its own copy of the outputs; the copies
+    summed give what the unscheduled function computes. (Splitting the outputs instead left every
+    1000-class head of the spaces on one core at any thread count.)"""
+    from tvm import te, tirx
+
+    tgt = get_target("x86", mcpu="znver1").tvm_target()
+    k = te.reduce_axis((0, 96), "k")
+    x, w = te.placeholder((1, 96), name="x"), te.placeholder((96, 40), name="w")
+    func = te.create_prim_func([x, w, te.compute((1, 40), lambda i, j: te.sum(x[i, k] * w[k, j], axis=k))])
+    sch = RowReduction().apply(func, tgt, False)
+    loops = [sch.get(loop) for block in sch.get_child_blocks(sch.get_sblock("root")) for loop in sch.get_loops(block)]
+    parallel = {int(loop.extent) for loop in loops if loop.kind == tirx.ForKind.PARALLEL}
+    assert parallel == {8}, parallel   # 96 rows in 8 parts of 12
+    assert_same_outputs(func, sch.mod["main"], tgt)
+
+
 def _padded_plane_rank(func, target) -> int:
     """Rank of the padded plane the convolution reads (5: de-interleaved for stride 2), following
     the padding block through any copies of it."""

@@ -143,7 +143,8 @@ DEFAULT_PIPELINE = "tvm-default"
 # AArch64, 32 registers; the same schedules as before for 16-register x86 CPUs).
 # 4 (lutnas-cpu) = inverse transposes cancelled (`layout.cancel_inverse_permutes`); 5 = depthwise
 # convolutions read their input in place, rows across cores (`rules.nhwc.ChannelsLastDepthwise`); 6 = its tiles one AVX-512 vector of channels.
-_REVISIONS = {"lutnas-cpu": 6, "lutnas-cpu-nchw": 2}
+# 7 (both, and tvm-default is untouched) = a dense layer's rows split across cores (`rules.elementwise`).
+_REVISIONS = {"lutnas-cpu": 7, "lutnas-cpu-nchw": 3}
 
 
 def pipeline_revision(name: str) -> int:
