@@ -15,9 +15,11 @@ from helpers import assert_same_outputs
 
 from lutnas.errors import UnknownNameError
 from lutnas.lowering import export_onnx, get_target
+from lutnas.lowering.channel_pad import pad_channels, padded_channels
+from lutnas.lowering.fold import fold_in_numpy
 from lutnas.lowering.frontend import import_onnx
 from lutnas.lowering.layout import layout_passes, min_max_kind
-from lutnas.lowering.pipeline import build_pipeline, fused_module
+from lutnas.lowering.pipeline import build_pipeline, cpu_pipeline, fused_module
 from lutnas.lowering.rules import (
     ChannelsLastConv,
     ChannelsLastDepthwise,
@@ -286,3 +288,59 @@ def test_blocks_with_network_boundaries_run_only_the_network_kernels(tmp_path):
         session = ort_session(nhwc)
         want = session.run(None, {session.get_inputs()[0].name: x})[0]
         np.testing.assert_allclose(build(nhwc, shape, AVX2, "lutnas-cpu").run(x), want, rtol=1e-4, atol=1e-5)
+
+
+def test_channel_counts_pad_to_whole_vectors_when_it_costs_at_most_a_third():
+    assert [padded_channels(c, 16) for c in (24, 40, 72, 184, 552, 32, 8, 20)] == [32, 48, 80, 192, 560, 32, 8, 20]
+    assert [padded_channels(c, 8) for c in (24, 20, 4)] == [24, 24, 4]
+
+
+class _PaddedNet(torch.nn.Module):
+    """Channel counts of AVX-512's trouble (24, 72) through what the spaces use: a grouped conv
+    (never padded) feeding a residual, a depthwise conv, hard-swish, squeeze-excite, a classifier."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        nn = torch.nn
+        self.stem = nn.Conv2d(3, 24, 3, 2, 1)
+        self.group = nn.Conv2d(24, 24, 1, groups=2)
+        self.expand, self.dw = nn.Conv2d(24, 72, 1), nn.Conv2d(72, 72, 3, 1, 1, groups=72)
+        self.se = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(72, 24, 1), nn.ReLU(), nn.Conv2d(24, 72, 1),
+                                nn.Hardsigmoid())
+        self.project, self.head = nn.Conv2d(72, 24, 1), nn.Linear(24, 10)
+
+    def forward(self, x):
+        x = self.group(torch.relu(self.stem(x)))
+        y = torch.nn.functional.hardswish(self.dw(torch.nn.functional.relu6(self.expand(x))))
+        x = self.project(y * self.se(y)) + x
+        return self.head(x.mean((2, 3)))
+
+
+def test_padded_channels_compute_what_torch_computes(tmp_path):
+    """Padded to AVX-512's 16 (the pass takes the width; the build is AVX2, so any x86 host runs it):
+    the 72-channel convs compute 80, the 24-channel ones 32 where nothing forbids it, and the
+    network's output is torch's."""
+    import numpy as np
+    from tvm import relax
+
+    net = _PaddedNet().eval()
+    shape = (1, 3, 16, 16)
+    mod = import_onnx(export_onnx(net, shape, tmp_path / "padded.onnx"), shape).mod
+    mod = tvm.transform.Sequential(layout_passes("NHWC") + [fold_in_numpy(), pad_channels(16)])(mod)
+    widths = sorted(int(c.ty.shape[3]) for c in _convs(mod["main"]))
+    assert 80 in widths and 72 not in widths and 32 in widths, widths
+    tgt = AVX2.tvm_target()
+    vm = relax.VirtualMachine(relax.build(mod, target=tgt, relax_pipeline=cpu_pipeline(tgt)), tvm.cpu())
+    x = np.random.default_rng(0).standard_normal(shape).astype("float32")
+    got = vm["main"](tvm.runtime.tensor(x, tvm.cpu())).numpy()
+    np.testing.assert_allclose(got, net(torch.from_numpy(x)).detach().numpy(), rtol=1e-4, atol=1e-4)
+
+
+def _convs(func) -> list:
+    from tvm import relax
+
+    conv = tvm.ir.Op.get("relax.nn.conv2d")
+    found = []
+    relax.analysis.post_order_visit(func.body, lambda e: found.append(e)
+                                    if isinstance(e, relax.Call) and e.op.same_as(conv) else None)
+    return found

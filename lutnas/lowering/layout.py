@@ -59,7 +59,7 @@ def cancel_inverse_permutes() -> Any:
 
     @tvm.transform.module_pass(opt_level=0, name="LutnasCancelInversePermutes")
     def _pass(mod: Any, _ctx: Any) -> Any:
-        return _rewrite_functions(mod, _permute_canceller())
+        return rewrite_functions(mod, _permute_canceller())
 
     return _pass
 
@@ -79,7 +79,7 @@ def _permute_canceller() -> Any:
             call = super().visit_call_(call)
             op = next((make for key, make in binary.items() if call.op.same_as(key)), None)
             if op is not None:   # op(permute(a, p), permute(b, p)) -> permute(op(a, b), p): sinks a residual's transposes
-                lhs, rhs = (_bound_value(self, arg) for arg in call.args)
+                lhs, rhs = (bound_value(self, arg) for arg in call.args)
                 if all(isinstance(e, relax.Call) and e.op.same_as(permute) for e in (lhs, rhs)) \
                         and _axes(lhs) == _axes(rhs) and _axes(lhs) is not None:
                     return relax.op.permute_dims(op(lhs.args[0], rhs.args[0]), _axes(lhs))
@@ -89,7 +89,7 @@ def _permute_canceller() -> Any:
             axes = _axes(call)
             if axes is not None and axes == sorted(axes):   # permute_dims to the same order
                 return call.args[0]
-            inner = _bound_value(self, call.args[0])
+            inner = bound_value(self, call.args[0])
             if not (isinstance(inner, relax.Call) and inner.op.same_as(permute)):
                 return call
             first, second = _axes(inner), _axes(call)
@@ -112,12 +112,12 @@ def clip_as_relax_ops() -> Any:
 
     @tvm.transform.module_pass(opt_level=0, name="LutnasClipAsRelaxOps")
     def _pass(mod: Any, _ctx: Any) -> Any:
-        return _rewrite_functions(mod, _clip_rewriter(mod))
+        return rewrite_functions(mod, _clip_rewriter(mod))
 
     return _pass
 
 
-def _rewrite_functions(mod: Any, rewriter: Any) -> Any:
+def rewrite_functions(mod: Any, rewriter: Any) -> Any:
     """`mod` with every Relax function visited by `rewriter` (a PyExprMutator), dead bindings dropped."""
     from tvm import relax
 
@@ -127,7 +127,7 @@ def _rewrite_functions(mod: Any, rewriter: Any) -> Any:
     return relax.transform.DeadCodeElimination()(mod)
 
 
-def _bound_value(mutator: Any, expr: Any) -> Any:
+def bound_value(mutator: Any, expr: Any) -> Any:
     """What a dataflow variable is bound to in `mutator`'s current function (`expr` itself otherwise)."""
     from tvm import relax
 
@@ -162,7 +162,7 @@ def _clip_rewriter(mod: Any) -> Any:
             fields = call.args[1].fields
             if kind is None or len(fields) != 2:
                 return None
-            bound = _bound_value(self, fields[1])
+            bound = bound_value(self, fields[1])
             if not isinstance(bound, tvm.ir.expr.Constant) or len(bound.value.shape) != 0:
                 return None
             op = relax.op.maximum if kind == "max" else relax.op.minimum

@@ -41,16 +41,20 @@ PIPELINES.register("tvm-default", _tvm_default)
 def fusion_passes(target: tvm.target.Target, layout: str = "NHWC") -> list[tvm.transform.Pass]:
     """Layout, library dispatch, legalize + fold + fuse: where MetaSchedule's tasks appear.
 
-    The network is put into `layout` (`lowering.layout`: channels-last unless NCHW is asked for),
-    then TVM's CPU library dispatch and legalization passes
+    The network is put into `layout` (`lowering.layout`: channels-last unless NCHW is asked for;
+    channels-last, its channel counts padded to whole vectors, `lowering.channel_pad`), then TVM's
+    CPU library dispatch and legalization passes
     (`tvm.relax.backend.cpu_generic.get_default_pipeline`'s first steps) run as they are.
     """
     from tvm.relax.backend.cpu_generic import pipeline as cpu_generic
 
+    from lutnas.lowering.channel_pad import pad_channels
     from lutnas.lowering.fold import fold_in_numpy
     from lutnas.lowering.layout import layout_passes
+    from lutnas.lowering.rules.base import vector_lanes
 
-    return (layout_passes(layout) + cpu_generic.library_dispatch_passes(target)
+    padding = [fold_in_numpy(), pad_channels(vector_lanes(target))] if layout == "NHWC" else []
+    return (layout_passes(layout) + padding + cpu_generic.library_dispatch_passes(target)
             + [fold_in_numpy()]  # the weights' reshapes and layout transposes, before they become kernels
             + cpu_generic.legalize_passes(target))
 
@@ -144,7 +148,8 @@ DEFAULT_PIPELINE = "tvm-default"
 # 4 (lutnas-cpu) = inverse transposes cancelled (`layout.cancel_inverse_permutes`); 5 = depthwise
 # convolutions read their input in place, rows across cores (`rules.nhwc.ChannelsLastDepthwise`); 6 = its tiles one AVX-512 vector of channels.
 # 7 (both, and tvm-default is untouched) = a dense layer's rows split across cores (`rules.elementwise`).
-_REVISIONS = {"lutnas-cpu": 7, "lutnas-cpu-nchw": 3}
+# 8 (lutnas-cpu) = channel counts padded to whole vectors (`lowering.channel_pad`).
+_REVISIONS = {"lutnas-cpu": 8, "lutnas-cpu-nchw": 3}
 
 
 def pipeline_revision(name: str) -> int:

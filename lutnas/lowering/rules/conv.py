@@ -53,16 +53,20 @@ def pixel_tile(h: int, w: int, lanes: int) -> tuple[int, int]:
 
 def conv_parts(func: Any, channel_axis: int = 1, broadcast_last: bool = False) -> FuncParts | None:
     """A fused 2-d convolution whose output channel is spatial iterator `channel_axis` (1: NCHW,
-    3: NHWC), with an elementwise epilogue; None for anything else. `broadcast_last` lets the last
-    epilogue block have another shape (squeeze-excite's gate multiplied over the feature map)."""
+    3: NHWC), with an elementwise epilogue; None for anything else. `broadcast_last` lets the
+    epilogue end in another shape (squeeze-excite's gate multiplied over the feature map; a padded
+    conv's channels sliced off before a residual add, `lowering.channel_pad`): its blocks then have
+    either the conv's iteration space or the last block's."""
     shape = reduction_shape(func)
     if shape is None or shape[0] != "SSSSRRR" or shape[2] != channel_axis:
         return None
     parts = analyse(func)
-    # the epilogue must be elementwise over the conv's output: same 4-d iteration space
-    for block in parts.consumers[:-1] if broadcast_last else parts.consumers:
-        if static_extents(parts.sch, parts.sch.get_loops(block)) != parts.extents[:4]:
-            return None
+    sch, consumers = parts.sch, parts.consumers
+    allowed = [parts.extents[:4]]
+    if broadcast_last and consumers:
+        allowed.append(static_extents(sch, sch.get_loops(consumers[-1])))
+    if any(static_extents(sch, sch.get_loops(block)) not in allowed for block in consumers):
+        return None
     return parts
 
 

@@ -1,0 +1,170 @@
+"""Channel counts padded to whole vectors inside a channels-last network (Relax, before legalization).
+
+Why: the NHWC rules vectorize over channels, and a register tile must be a whole number of vectors
+dividing the channel count. On AVX-512 (16 floats a vector) the 24, 40, 72, 120, 184 and 552
+channels common in all three spaces fall back to 8-lane vectors, half the machine: a 24->72 1x1
+conv at 56x56 ran at 30% of one core's peak. onnxruntime's NCHWc16 layout pads channels to 16; so
+does this pass, inside the network only: a convolution whose output channel count is not a multiple
+of the target's vector is given zero filters up to the next multiple, and the padded tensor flows
+through what is channel-local (bias adds, activations, depthwise convolutions, spatial means,
+squeeze-excite gates) into the next convolution, whose weights get zero rows for the pad channels.
+Anything else (a reshape, a transpose, a grouped convolution, the network's output) first slices the
+pad off. The pad channels never reach a real one: every convolution reading a padded tensor has zero
+weights for its pad channels, and the channel-local steps keep them finite (a divisor is padded with
+ones).
+
+Only counts that grow by at most a third are padded (24 -> 32, 40 -> 48, 72 -> 80, 184 -> 192; not
+8 -> 16): the pad is work too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+MAX_GROWTH = 1 / 3
+
+_UNARY = ("nn.relu", "sigmoid", "tanh", "clip", "nn.silu", "nn.gelu", "exp", "negative")
+_BINARY = ("add", "subtract", "multiply", "divide", "maximum", "minimum")
+
+
+def padded_channels(channels: int, lanes: int) -> int:
+    """`channels` rounded up to whole vectors of `lanes`, or `channels` itself when that would grow
+    it by more than `MAX_GROWTH` (or it already is whole)."""
+    whole = -(-channels // lanes) * lanes
+    return whole if (whole - channels) <= MAX_GROWTH * channels else channels
+
+
+def pad_channels(lanes: int) -> Any:
+    """A module pass padding NHWC convolutions' output channels to whole vectors of `lanes`."""
+    import tvm
+
+    from lutnas.lowering.layout import rewrite_functions
+
+    @tvm.transform.module_pass(opt_level=0, name="LutnasPadChannels")
+    def _pass(mod: Any, _ctx: Any) -> Any:
+        return rewrite_functions(mod, _padder(lanes))
+
+    return _pass
+
+
+def _channels(expr: Any) -> int | None:
+    """The last dimension of a 4-d tensor expression (its NHWC channels), else None."""
+    info = getattr(expr, "ty", None)
+    shape = getattr(info, "shape", None)
+    if shape is None or getattr(info, "ndim", -1) != 4:
+        return None
+    try:
+        return int(shape[3])
+    except (TypeError, ValueError):
+        return None
+
+
+def _padder(lanes: int) -> Any:
+    import tvm
+    from tvm import relax
+    from tvm.relax.expr_functor import PyExprMutator, mutator
+
+    from lutnas.lowering.layout import bound_value
+
+    conv = tvm.ir.Op.get("relax.nn.conv2d")
+    mean = tvm.ir.Op.get("relax.mean")
+    unary = [tvm.ir.Op.get(f"relax.{name}") for name in _UNARY]
+    binary = {tvm.ir.Op.get(f"relax.{name}"): name for name in _BINARY}
+
+    @mutator
+    class _Padder(PyExprMutator):
+        def visit_seq_expr_(self, seq: Any) -> Any:
+            """A function's result keeps its channels: a padded one is sliced back."""
+            new = super().visit_seq_expr_(seq)
+            c = _channels(seq.body)
+            if c is None or _channels(new.body) == c:
+                return new
+            return relax.SeqExpr(new.blocks, relax.op.strided_slice(new.body, axes=[3], begin=[0], end=[c]))
+
+        def visit_call_(self, call: Any) -> Any:
+            args = [self.visit_expr(a) for a in call.args]   # not re-inferred yet: may not broadcast
+            new = relax.Call(call.op, args, call.attrs, call.ty_args, call.span)
+            if not isinstance(new.op, tvm.ir.Op):
+                return self._unpadded(call, new)
+            pads = {i: (c, _channels(a)) for i, (o, a) in enumerate(zip(call.args, new.args))
+                    if isinstance(a, relax.Expr) and (c := _channels(o)) is not None and _channels(a) != c}
+            if new.op.same_as(conv):
+                return self._conv(call, new, pads)
+            if any(new.op.same_as(op) for op in unary) or (new.op.same_as(mean) and _spatial_mean(new)):
+                return new
+            name = next((n for op, n in binary.items() if new.op.same_as(op)), None)
+            if name is not None and pads:
+                padded = self._binary(new, name, pads)
+                if padded is not None:
+                    return padded
+            return self._unpadded(call, new)
+
+        def _unpadded(self, call: Any, new: Any) -> Any:
+            """`new` with every padded argument sliced back to its channels."""
+            args = []
+            changed = False
+            for orig, arg in zip(call.args, new.args):
+                c = _channels(orig) if isinstance(orig, relax.Expr) else None
+                if c is not None and _channels(arg) not in (None, c):
+                    arg = relax.op.strided_slice(arg, axes=[3], begin=[0], end=[c])
+                    changed = True
+                args.append(arg)
+            return relax.Call(new.op, args, new.attrs, new.ty_args, new.span) if changed else new
+
+        def _conv(self, call: Any, new: Any, pads: dict[int, tuple[int, int]]) -> Any:
+            attrs = new.attrs
+            weight = bound_value(self, new.args[1])
+            if (attrs.data_layout, attrs.kernel_layout) != ("NHWC", "HWIO") \
+                    or not isinstance(weight, tvm.ir.expr.Constant) or 1 in pads:
+                return self._unpadded(call, new)
+            w = weight.value.numpy()
+            groups = int(attrs.groups)
+            cin, cout = w.shape[2] * groups, w.shape[3]
+            have = pads.get(0, (cin, cin))[1]
+            if groups == 1:
+                cout_p = padded_channels(cout, lanes)
+                if have == cin and cout_p == cout:
+                    return new
+                w = np.pad(w, ((0, 0), (0, 0), (0, have - cin), (0, cout_p - cout)))
+            elif groups == cin == cout and w.shape[2] == 1:   # depthwise: as many channels as it is given
+                if have == cin:
+                    return new
+                w, groups = np.pad(w, ((0, 0), (0, 0), (0, 0), (0, have - cin))), have
+            else:
+                return self._unpadded(call, new)
+            return relax.op.nn.conv2d(new.args[0], relax.const(w), attrs.strides, attrs.padding, attrs.dilation,
+                                      groups, "NHWC", "HWIO", "NHWC", attrs.out_dtype)
+
+        def _binary(self, new: Any, name: str, pads: dict[int, tuple[int, int]]) -> Any:
+            """The op on padded operands: a constant of the real channels is padded (with ones as a
+            divisor, zeros otherwise); a tensor that is not padded makes it give up (None)."""
+            width = {have for _c, have in pads.values()}
+            if len(width) != 1:
+                return None
+            have = width.pop()
+            real = {c for c, _have in pads.values()}.pop()
+            args = []
+            for i, arg in enumerate(new.args):
+                shape = getattr(getattr(arg, "ty", None), "shape", None)
+                last = int(shape[-1]) if shape is not None and len(shape) else 1
+                if i in pads or last == 1:
+                    args.append(arg)
+                    continue
+                value = bound_value(self, arg)
+                if last != real or not isinstance(value, tvm.ir.expr.Constant):
+                    return None
+                data = value.value.numpy()
+                fill = 1.0 if (name == "divide" and i == 1) else 0.0
+                pad = [(0, 0)] * (data.ndim - 1) + [(0, have - data.shape[-1])]
+                args.append(relax.const(np.pad(data, pad, constant_values=fill)))
+            return relax.Call(new.op, args, new.attrs, new.ty_args, new.span)
+
+    return _Padder()
+
+
+def _spatial_mean(call: Any) -> bool:
+    """A mean over H and W of an NHWC tensor (squeeze-excite, global pooling): channel-local."""
+    axes = call.attrs.axis
+    return axes is not None and sorted(int(a) for a in axes) == [1, 2] and bool(call.attrs.keepdims)
