@@ -245,7 +245,10 @@ def test_mcpu_this_cpu_lacks_is_refused_before_anything_runs(tmp_path):
     art = tmp_path / "art"
     manifest = export_artifact(tiny_net(), (1, 3, 16, 16), get_target("x86", mcpu=mcpu), art, {"space": None})
     assert "this CPU lacks" in manifest["numerics"]["summary"]  # built (for another machine), not run here
-    one_line_error(lutnas("run", str(art)), "cannot run this x86 artifact here", "avx")
+    from lutnas.lowering.cpu_features import missing_host_features
+
+    lacking = missing_host_features(mcpu)[0]   # named in the error (avx512f on AVX2 hosts, amx-fp16 on a Xeon)
+    one_line_error(lutnas("run", str(art)), "cannot run this x86 artifact here", lacking)
 
 
 # ---- run: the artifact's own files, and an ONNX file tied to its library ----------------------

@@ -75,8 +75,21 @@ def _padder(lanes: int) -> Any:
 
     @mutator
     class _Padder(PyExprMutator):
+        def visit_var_binding_(self, binding: Any) -> None:
+            """A dataflow block's output keeps its channels: a padded one is sliced inside the block,
+            where the slice fuses into the kernel that made it."""
+            c = _channels(binding.var)
+            if c is None or isinstance(binding.var, relax.DataflowVar):
+                return super().visit_var_binding_(binding)
+            value = self.visit_expr(binding.value)
+            if _channels(value) in (None, c):
+                return super().visit_var_binding_(binding)
+            sliced = self.builder_.emit(relax.op.strided_slice(value, axes=[3], begin=[0], end=[c]))
+            self.set_var_remap(binding.var, self.builder_.emit_output(sliced, binding.var.name))
+            return None
+
         def visit_seq_expr_(self, seq: Any) -> Any:
-            """A function's result keeps its channels: a padded one is sliced back."""
+            """A function's result keeps its channels: a padded one is sliced back (a safeguard)."""
             new = super().visit_seq_expr_(seq)
             c = _channels(seq.body)
             if c is None or _channels(new.body) == c:
