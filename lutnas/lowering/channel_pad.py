@@ -15,6 +15,13 @@ ones).
 
 Only counts that grow by at most a third are padded (24 -> 32, 40 -> 48, 72 -> 80, 184 -> 192; not
 8 -> 16): the pad is work too.
+
+Pads cross block boundaries, so a latency table's block, profiled alone with the network's NHWC
+boundaries, runs a few kernels its network does not (an expansion reading 24 channels where the
+network hands it 32, 8 of them zero). Keeping the pads inside each block, or slicing them at every
+boundary, keeps the kernels identical but lost most of the gain (224 px, 1 thread, AVX-512: 1.079 /
+1.137x onnxruntime against 1.025x); the covering networks' context absorbs the difference in the
+validations measured (docs/measurements/artifact-vs-ort-xeon-2026-12-03.md).
 """
 
 from __future__ import annotations
