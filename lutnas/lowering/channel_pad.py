@@ -91,7 +91,7 @@ def _padder(lanes: int) -> Any:
             value = self.visit_expr(binding.value)
             if _channels(value) in (None, c):
                 return super().visit_var_binding_(binding)
-            sliced = self.builder_.emit(relax.op.strided_slice(value, axes=[3], begin=[0], end=[c]))
+            sliced = self.builder_.emit(_slice(value, c))
             self.set_var_remap(binding.var, self.builder_.emit_output(sliced, binding.var.name))
             return None
 
@@ -101,87 +101,96 @@ def _padder(lanes: int) -> Any:
             c = _channels(seq.body)
             if c is None or _channels(new.body) == c:
                 return new
-            return relax.SeqExpr(new.blocks, relax.op.strided_slice(new.body, axes=[3], begin=[0], end=[c]))
+            return relax.SeqExpr(new.blocks, _slice(new.body, c))
 
         def visit_call_(self, call: Any) -> Any:
             args = [self.visit_expr(a) for a in call.args]   # not re-inferred yet: may not broadcast
             new = relax.Call(call.op, args, call.attrs, call.ty_args, call.span)
             if not isinstance(new.op, tvm.ir.Op):
-                return self._unpadded(call, new)
+                return _unpadded(call, new)
             pads = {i: (c, _channels(a)) for i, (o, a) in enumerate(zip(call.args, new.args))
                     if isinstance(a, relax.Expr) and (c := _channels(o)) is not None and _channels(a) != c}
+            bound = [bound_value(self, a) for a in new.args]
             if new.op.same_as(conv):
-                return self._conv(call, new, pads)
+                return _padded_conv(call, new, bound[1], pads, lanes)
             if any(new.op.same_as(op) for op in unary) or (new.op.same_as(mean) and _spatial_mean(new)):
                 return new
             name = next((n for op, n in binary.items() if new.op.same_as(op)), None)
-            if name is not None and pads:
-                padded = self._binary(new, name, pads)
-                if padded is not None:
-                    return padded
-            return self._unpadded(call, new)
-
-        def _unpadded(self, call: Any, new: Any) -> Any:
-            """`new` with every padded argument sliced back to its channels."""
-            args = []
-            changed = False
-            for orig, arg in zip(call.args, new.args):
-                c = _channels(orig) if isinstance(orig, relax.Expr) else None
-                if c is not None and _channels(arg) not in (None, c):
-                    arg = relax.op.strided_slice(arg, axes=[3], begin=[0], end=[c])
-                    changed = True
-                args.append(arg)
-            return relax.Call(new.op, args, new.attrs, new.ty_args, new.span) if changed else new
-
-        def _conv(self, call: Any, new: Any, pads: dict[int, tuple[int, int]]) -> Any:
-            attrs = new.attrs
-            weight = bound_value(self, new.args[1])
-            if (attrs.data_layout, attrs.kernel_layout) != ("NHWC", "HWIO") \
-                    or not isinstance(weight, tvm.ir.expr.Constant) or 1 in pads:
-                return self._unpadded(call, new)
-            w = weight.value.numpy()
-            groups = int(attrs.groups)
-            cin, cout = w.shape[2] * groups, w.shape[3]
-            have = pads.get(0, (cin, cin))[1]
-            if groups == 1:
-                cout_p = padded_channels(cout, lanes)
-                if have == cin and cout_p == cout:
-                    return new
-                w = np.pad(w, ((0, 0), (0, 0), (0, have - cin), (0, cout_p - cout)))
-            elif groups == cin == cout and w.shape[2] == 1:   # depthwise: as many channels as it is given
-                if have == cin:
-                    return new
-                w, groups = np.pad(w, ((0, 0), (0, 0), (0, 0), (0, have - cin))), have
-            else:
-                return self._unpadded(call, new)
-            return relax.op.nn.conv2d(new.args[0], relax.const(w), attrs.strides, attrs.padding, attrs.dilation,
-                                      groups, "NHWC", "HWIO", "NHWC", attrs.out_dtype)
-
-        def _binary(self, new: Any, name: str, pads: dict[int, tuple[int, int]]) -> Any:
-            """The op on padded operands: a constant of the real channels is padded (with ones as a
-            divisor, zeros otherwise); a tensor that is not padded makes it give up (None)."""
-            width = {have for _c, have in pads.values()}
-            if len(width) != 1:
-                return None
-            have = width.pop()
-            real = {c for c, _have in pads.values()}.pop()
-            args = []
-            for i, arg in enumerate(new.args):
-                shape = getattr(getattr(arg, "ty", None), "shape", None)
-                last = int(shape[-1]) if shape is not None and len(shape) else 1
-                if i in pads or last == 1:
-                    args.append(arg)
-                    continue
-                value = bound_value(self, arg)
-                if last != real or not isinstance(value, tvm.ir.expr.Constant):
-                    return None
-                data = value.value.numpy()
-                fill = 1.0 if (name == "divide" and i == 1) else 0.0
-                pad = [(0, 0)] * (data.ndim - 1) + [(0, have - data.shape[-1])]
-                args.append(relax.const(np.pad(data, pad, constant_values=fill)))
-            return relax.Call(new.op, args, new.attrs, new.ty_args, new.span)
+            padded = _padded_binary(new, bound, name, pads) if name is not None and pads else None
+            return _unpadded(call, new) if padded is None else padded
 
     return _Padder()
+
+
+def _slice(expr: Any, channels: int) -> Any:
+    from tvm import relax
+
+    return relax.op.strided_slice(expr, axes=[3], begin=[0], end=[channels])
+
+
+def _unpadded(call: Any, new: Any) -> Any:
+    """`new` (the rewritten `call`) with every padded argument sliced back to its channels."""
+    from tvm import relax
+
+    args = [_slice(a, c) if (c := _channels(o)) is not None and _channels(a) not in (None, c) else a
+            for o, a in zip(call.args, new.args)]
+    if all(a.same_as(b) for a, b in zip(args, new.args)):
+        return new
+    return relax.Call(new.op, args, new.attrs, new.ty_args, new.span)
+
+
+def _padded_conv(call: Any, new: Any, weight: Any, pads: dict[int, tuple[int, int]], lanes: int) -> Any:
+    """A convolution on its (maybe padded) input: a plain one gets zero weight rows for the input's
+    pad and zero filters up to whole vectors; a depthwise one as many channels as it is given."""
+    import tvm
+    from tvm import relax
+
+    attrs = new.attrs
+    if (attrs.data_layout, attrs.kernel_layout) != ("NHWC", "HWIO") \
+            or not isinstance(weight, tvm.ir.expr.Constant) or 1 in pads:
+        return _unpadded(call, new)
+    w = weight.value.numpy()
+    groups = int(attrs.groups)
+    cin, cout = w.shape[2] * groups, w.shape[3]
+    have = pads.get(0, (cin, cin))[1]
+    if groups == 1:
+        cout_p = padded_channels(cout, lanes)
+        if have == cin and cout_p == cout:
+            return new
+        w = np.pad(w, ((0, 0), (0, 0), (0, have - cin), (0, cout_p - cout)))
+    elif groups == cin == cout and w.shape[2] == 1:
+        if have == cin:
+            return new
+        w, groups = np.pad(w, ((0, 0), (0, 0), (0, 0), (0, have - cin))), have
+    else:
+        return _unpadded(call, new)
+    return relax.op.nn.conv2d(new.args[0], relax.const(w), attrs.strides, attrs.padding, attrs.dilation,
+                              groups, "NHWC", "HWIO", "NHWC", attrs.out_dtype)
+
+
+def _padded_binary(new: Any, bound: list[Any], name: str, pads: dict[int, tuple[int, int]]) -> Any:
+    """The op on padded operands: a constant of the real channels is padded (with ones as a divisor,
+    zeros otherwise); a tensor that is not padded makes it give up (None)."""
+    import tvm
+    from tvm import relax
+
+    widths = {have for _c, have in pads.values()}
+    if len(widths) != 1:
+        return None
+    have, real = widths.pop(), {c for c, _have in pads.values()}.pop()
+    args = []
+    for i, (arg, value) in enumerate(zip(new.args, bound)):
+        shape = getattr(getattr(arg, "ty", None), "shape", None)
+        last = int(shape[-1]) if shape is not None and len(shape) else 1
+        if i in pads or last == 1:
+            args.append(arg)
+            continue
+        if last != real or not isinstance(value, tvm.ir.expr.Constant):
+            return None
+        data = value.value.numpy()
+        fill = 1.0 if (name == "divide" and i == 1) else 0.0
+        args.append(relax.const(np.pad(data, [(0, 0)] * (data.ndim - 1) + [(0, have - real)], constant_values=fill)))
+    return relax.Call(new.op, args, new.attrs, new.ty_args, new.span)
 
 
 def _spatial_mean(call: Any) -> bool:
