@@ -508,3 +508,40 @@ def test_profile_measures_the_blocks_network_context(tiny_space, tmp_path, monke
     assert anchors is not None and anchors.method == "the profile's covering networks, timed whole"
     then = ctx.then_by_arch()
     assert sorted(anchors.then.values()) == pytest.approx(sorted(then[a] for a in spread_pick(list(then), 2)))
+
+
+_RUN_WITH_THREADS = """
+import sys, numpy as np
+from lutnas.profiler.tvm_runtime import load_module, run_main
+import tvm
+x = np.load(sys.argv[2])
+np.save(sys.argv[3], run_main(load_module(sys.argv[1]), tvm.cpu(), x))
+"""
+
+
+def test_two_thread_runs_compute_what_one_thread_computes(tmp_path):
+    """The rules split rows, pixel tiles and a dense layer's rows across cores; the same library run
+    with TVM_NUM_THREADS=1 and =2 (each in its own process: TVM fixes its pool at first use) gives the
+    same output. A whole proxyless network at 64 px, whose head has 1000 outputs split in 8 parts."""
+    import os
+    import subprocess
+    import sys
+
+    target = get_target("x86", mcpu="znver1")
+    if not target.runnable_here()[0]:
+        pytest.skip("this host cannot run AVX2 code")
+    space = get_space("proxyless")
+    arch = space.sample(np.random.default_rng(7))
+    shape = (1, 3, 64, 64)
+    onnx_path = export_onnx(space.build(arch, 64), shape, tmp_path / "net.onnx")
+    lib = build(onnx_path, shape, target, "lutnas-cpu").export_library(tmp_path / "net.so")
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal(shape).astype(np.float32))
+    outs = []
+    for threads in (1, 2):
+        out = tmp_path / f"y{threads}.npy"
+        env = {**os.environ, "TVM_NUM_THREADS": str(threads)}
+        subprocess.run([sys.executable, "-c", _RUN_WITH_THREADS, str(lib), str(tmp_path / "x.npy"), str(out)],
+                       env=env, check=True, timeout=300)
+        outs.append(np.load(out))
+    assert outs[0].shape == (1, 1000) and np.abs(outs[0]).max() > 0
+    np.testing.assert_allclose(outs[1], outs[0], rtol=1e-5, atol=1e-6)
