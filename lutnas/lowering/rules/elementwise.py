@@ -123,7 +123,8 @@ class RowReduction(Rule):
 
 def _axpy_gemv(sch: Any, red: Any, out: Any, spatial: list[Any], reduce_: list[Any], n: int, inner: int,
                lanes: int, target: tvm.target.Target) -> Any:
-    """y[0:n] += x[k] * W[k, 0:n] for each k in turn: a batch-1 dense layer whose weight rows are
+    """y[0:n] += x[k] * W[k, 0:n] for each k in turn (and y[0:n] += X[k, 0:n]: a channels-last global
+    pooling has the same shape): a batch-1 dense layer whose weight rows are
     contiguous reads each row once, in order (a classifier head's 5-8 MB of weights streams from
     memory), into accumulators that stay in L1. Putting the output tile outside the reduction
     instead reads a few floats of every row per tile, one cache line per k.
