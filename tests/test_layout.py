@@ -336,6 +336,35 @@ def test_padded_channels_compute_what_torch_computes(tmp_path):
     np.testing.assert_allclose(got, net(torch.from_numpy(x)).detach().numpy(), rtol=1e-4, atol=1e-4)
 
 
+class _DividedNet(torch.nn.Module):
+    """A padded tensor divided by another whose pad lanes are zero (a per-channel offset pads with 0)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.top, self.bottom, self.out = (torch.nn.Conv2d(3, 24, 1), torch.nn.Conv2d(3, 24, 1),
+                                           torch.nn.Conv2d(24, 16, 1))
+        self.offset = torch.nn.Parameter(torch.full((1, 24, 1, 1), 2.0))
+
+    def forward(self, x):
+        return self.out(self.top(x) / (torch.relu(self.bottom(x)) + self.offset))
+
+
+def test_a_division_by_a_padded_tensor_is_not_padded(tmp_path):
+    """0 / 0 in a pad lane is NaN, and NaN times the next conv's zero weight row is NaN: such a
+    division takes its operands sliced back, and the output stays torch's (not NaN)."""
+    import numpy as np
+    from tvm import relax
+
+    net, shape = _DividedNet().eval(), (1, 3, 8, 8)
+    mod = import_onnx(export_onnx(net, shape, tmp_path / "divided.onnx"), shape).mod
+    mod = tvm.transform.Sequential(layout_passes("NHWC") + [fold_in_numpy(), pad_channels(16)])(mod)
+    tgt = AVX2.tvm_target()
+    vm = relax.VirtualMachine(relax.build(mod, target=tgt, relax_pipeline=cpu_pipeline(tgt)), tvm.cpu())
+    x = np.random.default_rng(0).standard_normal(shape).astype("float32")
+    got = vm["main"](tvm.runtime.tensor(x, tvm.cpu())).numpy()
+    np.testing.assert_allclose(got, net(torch.from_numpy(x)).detach().numpy(), rtol=1e-4, atol=1e-4)
+
+
 def _convs(func) -> list:
     from tvm import relax
 

@@ -175,7 +175,7 @@ def _padded_binary(new: Any, bound: list[Any], name: str, pads: dict[int, tuple[
     from tvm import relax
 
     widths = {have for _c, have in pads.values()}
-    if len(widths) != 1:
+    if len(widths) != 1 or (name == "divide" and 1 in pads):   # 0 / 0 in a pad lane: NaN, and NaN x 0 = NaN
         return None
     have, real = widths.pop(), {c for c, _have in pads.values()}.pop()
     args = []
