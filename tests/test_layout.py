@@ -47,10 +47,15 @@ def _calls(func) -> list[str]:
 
 
 def _globals(expr) -> list:
+    return _visited(expr, lambda e: isinstance(e, tvm.ir.GlobalVar))
+
+
+def _visited(expr, keep) -> list:
+    """The sub-expressions of a Relax `expr` for which `keep` is true, in post order."""
     from tvm import relax
 
     found = []
-    relax.analysis.post_order_visit(expr, lambda e: found.append(e) if isinstance(e, tvm.ir.GlobalVar) else None)
+    relax.analysis.post_order_visit(expr, lambda e: found.append(e) if keep(e) else None)
     return found
 
 
@@ -320,20 +325,9 @@ def test_padded_channels_compute_what_torch_computes(tmp_path):
     """Padded to AVX-512's 16 (the pass takes the width; the build is AVX2, so any x86 host runs it):
     the 72-channel convs compute 80, the 24-channel ones 32 where nothing forbids it, and the
     network's output is torch's."""
-    import numpy as np
-    from tvm import relax
-
-    net = _PaddedNet().eval()
-    shape = (1, 3, 16, 16)
-    mod = import_onnx(export_onnx(net, shape, tmp_path / "padded.onnx"), shape).mod
-    mod = tvm.transform.Sequential(layout_passes("NHWC") + [fold_in_numpy(), pad_channels(16)])(mod)
+    mod = _padded_to_16_matches_torch(_PaddedNet().eval(), (1, 3, 16, 16), tmp_path)
     widths = sorted(int(c.ty.shape[3]) for c in _convs(mod["main"]))
     assert 80 in widths and 72 not in widths and 32 in widths, widths
-    tgt = AVX2.tvm_target()
-    vm = relax.VirtualMachine(relax.build(mod, target=tgt, relax_pipeline=cpu_pipeline(tgt)), tvm.cpu())
-    x = np.random.default_rng(0).standard_normal(shape).astype("float32")
-    got = vm["main"](tvm.runtime.tensor(x, tvm.cpu())).numpy()
-    np.testing.assert_allclose(got, net(torch.from_numpy(x)).detach().numpy(), rtol=1e-4, atol=1e-4)
 
 
 class _DividedNet(torch.nn.Module):
@@ -352,24 +346,25 @@ class _DividedNet(torch.nn.Module):
 def test_a_division_by_a_padded_tensor_is_not_padded(tmp_path):
     """0 / 0 in a pad lane is NaN, and NaN times the next conv's zero weight row is NaN: such a
     division takes its operands sliced back, and the output stays torch's (not NaN)."""
+    _padded_to_16_matches_torch(_DividedNet().eval(), (1, 3, 8, 8), tmp_path)
+
+
+def _padded_to_16_matches_torch(net, shape: tuple[int, ...], tmp_path):
+    """`net` channels-last with its channels padded for 16-float vectors, built for AVX2 (any x86 host
+    runs it), its output checked against torch; returns the padded Relax module."""
     import numpy as np
     from tvm import relax
 
-    net, shape = _DividedNet().eval(), (1, 3, 8, 8)
-    mod = import_onnx(export_onnx(net, shape, tmp_path / "divided.onnx"), shape).mod
+    mod = import_onnx(export_onnx(net, shape, tmp_path / "padded.onnx"), shape).mod
     mod = tvm.transform.Sequential(layout_passes("NHWC") + [fold_in_numpy(), pad_channels(16)])(mod)
     tgt = AVX2.tvm_target()
     vm = relax.VirtualMachine(relax.build(mod, target=tgt, relax_pipeline=cpu_pipeline(tgt)), tvm.cpu())
     x = np.random.default_rng(0).standard_normal(shape).astype("float32")
     got = vm["main"](tvm.runtime.tensor(x, tvm.cpu())).numpy()
     np.testing.assert_allclose(got, net(torch.from_numpy(x)).detach().numpy(), rtol=1e-4, atol=1e-4)
+    return mod
 
 
 def _convs(func) -> list:
-    from tvm import relax
-
     conv = tvm.ir.Op.get("relax.nn.conv2d")
-    found = []
-    relax.analysis.post_order_visit(func.body, lambda e: found.append(e)
-                                    if isinstance(e, relax.Call) and e.op.same_as(conv) else None)
-    return found
+    return _visited(func.body, lambda e: isinstance(e, tvm.relax.Call) and e.op.same_as(conv))

@@ -84,9 +84,10 @@ def _padder(lanes: int) -> Any:
     class _Padder(PyExprMutator):
         def visit_var_binding_(self, binding: Any) -> None:
             """A dataflow block's output keeps its channels: a padded one is sliced inside the block,
-            where the slice fuses into the kernel that made it."""
+            where the slice fuses into the kernel that made it (outside a dataflow block, the
+            function's result is sliced by `visit_seq_expr_`)."""
             c = _channels(binding.var)
-            if c is None or isinstance(binding.var, relax.DataflowVar):
+            if c is None or isinstance(binding.var, relax.DataflowVar) or not self.builder_.current_block_is_dataflow():
                 return super().visit_var_binding_(binding)
             value = self.visit_expr(binding.value)
             if _channels(value) in (None, c):

@@ -104,7 +104,7 @@ class RowReduction(Rule):
         if inner == 1:
             return None   # no contiguous vector axis: a scalar reduction per output lost to the fallback
         if math.prod(ext[:-1]) == 1 and ext[-1] <= GEMV_MAX_OUTPUTS:
-            return _axpy_gemv(sch, red, out, spatial, reduce_, ext[-1], inner, lanes, target)
+            return _axpy_gemv(sch, red, out, reduce_, inner, lanes)
         jo, ji = sch.split(spatial[-1], factors=[None, inner])
         sch.reorder(*spatial[:-1], jo, *reduce_, ji)
         outer = sch.fuse(*spatial[:-1], jo) if n_spatial > 1 else jo
@@ -121,8 +121,7 @@ class RowReduction(Rule):
         return sch
 
 
-def _axpy_gemv(sch: Any, red: Any, out: Any, spatial: list[Any], reduce_: list[Any], n: int, inner: int,
-               lanes: int, target: tvm.target.Target) -> Any:
+def _axpy_gemv(sch: Any, red: Any, out: Any, reduce_: list[Any], inner: int, lanes: int) -> Any:
     """y[0:n] += x[k] * W[k, 0:n] for each k in turn (and y[0:n] += X[k, 0:n]: a channels-last global
     pooling has the same shape): a batch-1 dense layer whose weight rows are
     contiguous reads each row once, in order (a classifier head's 5-8 MB of weights streams from
