@@ -3,7 +3,8 @@
 Models of six families written here (ResNet, ShuffleNet-style, MobileNet-style inverted residuals,
 VGG-style plain convs, ViT-style encoder, MLP-Mixer), a few variants each (width, depth,
 resolution), are exported to ONNX, their fused kernels profiled into a kernel table (one per cache
-mode: kernels timed hot, or with their arguments but the first flushed before each call), and the
+mode: kernels timed inside their model's loop on its own buffers, hot on random tensors, or with
+their arguments but the first flushed before each call), and the
 same models measured whole with the profiler's harness. Printed side by side:
 
 1. measured kernels: every model predicted from a table that holds all its kernels; goal: every
@@ -261,7 +262,7 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--test", default="mobilenet,vgg,mixer", help="families never profiled (goal 2)")
     ap.add_argument("--variants", type=int, default=2)
     ap.add_argument("--resolutions", default="32,64")
-    ap.add_argument("--cache-modes", default="hot,flush")
+    ap.add_argument("--cache-modes", default="in-model,hot")
     ap.add_argument("--regressors", default="linear,forest")
     ap.add_argument("--pipeline", default=None, help="default: x86's default pipeline (as the CLI resolves it)")
     ap.add_argument("--repeats", type=int, default=10)

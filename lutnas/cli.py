@@ -251,8 +251,9 @@ def doctor(as_json: bool, show_fp: bool) -> None:
 @click.option("--resolution", "-r", type=POSITIVE, default=None, help="Input resolution (with --space).")
 @click.option("--onnx", "onnx_paths", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               help="ONNX model(s): per-operator (fused-kernel) tables instead of a search space's blocks.")
-@click.option("--cache-mode", type=click.Choice(["hot", "flush"]), default=None,
-              help="--onnx: cache state kernels are timed in (default hot).")
+@click.option("--cache-mode", type=click.Choice(["in-model", "hot", "flush"]), default=None,
+              help="--onnx: how kernels are timed: inside their model's loop on its own buffers (in-model, the "
+              "default here), or alone on random tensors, hot or flushed (the default on a board: hot).")
 @_target_options(default="x86")
 @click.option("--runtime", type=click.Choice(["tvm", "onnxruntime"]), default="tvm", show_default=True)
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), required=True, help="SQLite database")

@@ -250,6 +250,8 @@ def test_shared_kernels_one_entry_prediction_is_sum_and_missing_are_exact(onnx_d
     sig_a = [k.signature for k in list_kernels(a, SHAPE, x86).kernels]
     sig_b = [k.signature for k in list_kernels(b, SHAPE, x86).kernels]
     assert first.kernels == first.new_kernels == first.measured == len(sig_a) and first.fixed is not None
+    modes = {json.loads(m)["meta"]["cache_mode"] for (m,) in _raw(db, "SELECT measurement FROM kernel_passes")}
+    assert modes == {"in-model"}                                   # this machine's default
 
     # b before profiling b: exactly b's kernels that a lacks are learned, and listed
     (pred,) = predict_models(db, [b])
@@ -308,9 +310,76 @@ def test_kernels_timed_on_an_rpc_board(onnx_dir, cache, tmp_path, monkeypatch):
     ks = KernelStore(Store(tmp_path / "rpc.db"))
     passes = [m for ms in ks.kernel_passes(result.table_id).values() for m in ms]
     assert len(passes) == result.kernels and all(m.meta["board"] == f"127.0.0.1:{port}" for m in passes)
+    assert all(m.meta["cache_mode"] == "hot" for m in passes)       # a board's default: no hook in its VM
     assert ks.meta(result.table_id).fingerprint["remote"]["board"] == f"127.0.0.1:{port}"
     assert result.fixed is not None
     ks.store.close()
+
+
+# -- in-model timing: the model's own run, replayed ------------------------------------------------------
+def test_in_model_replay_is_the_models_own_run(onnx_dir, cache):
+    """The captured calls are the model's kernel calls, in order, on the VM's own buffers: re-running
+    them in order recomputes the model's output; a kernel timed inside that loop gives a full pass."""
+    from lutnas.latency_tables.kernel_table import compile_models, read_models
+    from lutnas.lowering.kernels import kernel_library_path
+    from lutnas.profiler.harness import random_input
+    from lutnas.profiler.kernel_timing import KernelJob, ModelReplay, time_kernel_in_model
+    from lutnas.profiler.measurement import MeasureJob
+    from lutnas.profiler.runners import LocalRunner
+    from lutnas.profiler.tvm_runtime import device_for, load_module, run_main
+
+    (model,) = read_models([onnx_dir / "vit.onnx"])
+    ((library, kernels),) = compile_models([model], get_target("x86"), "lutnas-cpu")
+    job = MeasureJob(model.key, model.input_shape, library_path=library, target="x86", threads=1)
+    dev, model_lib = device_for("cpu"), load_module(library)
+    kernel_lib = load_module(kernel_library_path(library))
+    replay = ModelReplay.capture(model_lib, kernel_lib, dev, job)
+    by_name = {k.name: c for k, c in zip(kernels.kernels, kernels.calls)}
+    assert len(replay.calls) == kernels.kernel_calls and {n for n, _, _ in replay.calls} == set(by_name)
+    assert all(sum(n == name for n, _, _ in replay.calls) == c for name, c in by_name.items())
+    # a new input written into the captured input buffer flows through every call to the output,
+    # which copies of each call's arguments could not do
+    model_input = replay.calls[0][2][0]
+    assert tuple(model_input.shape) == model.input_shape
+    x1 = random_input(job, seed=1)
+    model_input.copyfrom(x1)
+    for _, fn, args in replay.calls:
+        fn(*args)
+    expected = run_main(model_lib, dev, x1)
+    assert np.allclose(replay.calls[-1][2][-1].numpy().ravel(), expected.ravel(), rtol=1e-5, atol=1e-5)
+    assert not np.allclose(expected, run_main(model_lib, dev, random_input(job)))
+
+    info = max(kernels.kernels, key=lambda k: k.flops)
+    kjob = KernelJob(info.signature, kernel_library_path(library), info.name, [p.shape for p in info.params],
+                     [p.dtype for p in info.params], cache_mode="in-model", repeats=3, min_repeat_ms=0.2, model=job)
+    m = time_kernel_in_model(kernel_lib, dev, kjob, replay)
+    assert m.n == 3 and m.inner_loops >= 1 and all(v > 0 for v in m.samples_ms)
+    assert m.meta["cache_mode"] == "in-model" and m.meta["function"] == info.name
+    runner = LocalRunner("x86", "tvm", 1, FAST["policy"])
+    assert runner.measure_kernel(kjob).n == 3 and runner.measure_kernel(kjob).meta["cache_mode"] == "in-model"
+    with pytest.raises(LutnasError, match="needs the compiled model"):
+        KernelJob("k", Path("x.so"), "f", [(1,)], ["float32"], cache_mode="in-model")
+
+
+def test_cache_mode_defaults_per_runner_and_boards_refuse_in_model():
+    from lutnas.latency_tables.kernel_table import KernelSettings
+    from lutnas.profiler.boards import free_port
+    from lutnas.profiler.kernel_timing import KernelJob
+    from lutnas.profiler.measurement import MeasureJob
+    from lutnas.profiler.rpc import RPCRunner
+    from lutnas.profiler.runners import LocalRunner
+
+    local = LocalRunner("x86", "tvm", 1)
+    board = RPCRunner("127.0.0.1", free_port(), target="x86")     # nothing listens: refused before connecting
+    assert KernelSettings().for_runner(local).cache_mode == "in-model"
+    assert KernelSettings().for_runner(board).cache_mode == "hot"
+    assert KernelSettings(cache_mode="flush").for_runner(board).cache_mode == "flush"
+    with pytest.raises(LutnasError, match="cannot time kernels in cache mode 'in-model'"):
+        KernelSettings(cache_mode="in-model").for_runner(board)
+    model = MeasureJob("m", SHAPE, library_path=Path("m.so"), target="x86")
+    job = KernelJob("k", Path("m.kernels.so"), "f", [SHAPE], ["float32"], cache_mode="in-model", model=model)
+    with pytest.raises(LutnasError, match="a board cannot; profile boards with --cache-mode hot or flush"):
+        board.measure_kernel(job)
 
 
 # -- CLI: the three families, JSON, validate, bad input ------------------------------------------------

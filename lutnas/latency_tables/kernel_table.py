@@ -24,7 +24,7 @@ import copy
 import hashlib
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from lutnas.latency_tables.kernel_store import KernelStore, KernelTableMeta, ker
 from lutnas.latency_tables.store import Store
 from lutnas.lowering.kernels import KernelInfo, ModelKernels
 from lutnas.lowering.pipeline import DEFAULT_PIPELINE
-from lutnas.profiler.kernel_timing import CACHE_MODES, DEFAULT_CACHE_MODE, KernelJob
+from lutnas.profiler.kernel_timing import CACHE_MODES, KernelJob
 from lutnas.profiler.measurement import (
     DEFAULT_MIN_REPEAT_MS,
     DEFAULT_REPEATS,
@@ -54,16 +54,27 @@ DEFAULT_FIXED_SOURCE = "probes"
 
 @dataclass(frozen=True)
 class KernelSettings:
-    """How kernels are timed; all of it is part of the kernel table's identity."""
+    """How kernels are timed; all of it is part of the kernel table's identity. `cache_mode` None:
+    the runner's default (in-model on this machine, hot on a board)."""
 
-    cache_mode: str = DEFAULT_CACHE_MODE
+    cache_mode: str | None = None
     repeats: int = DEFAULT_REPEATS
     min_repeat_ms: float = DEFAULT_MIN_REPEAT_MS
     warmup: int = DEFAULT_WARMUP
 
     def __post_init__(self) -> None:
-        if self.cache_mode not in CACHE_MODES:
+        if self.cache_mode is not None and self.cache_mode not in CACHE_MODES:
             raise LutnasError(f"unknown cache mode {self.cache_mode!r}; valid: {', '.join(CACHE_MODES)}")
+
+    def for_runner(self, runner: Any) -> KernelSettings:
+        """These settings with the cache mode resolved for `runner`; one it cannot time in is refused."""
+        modes = tuple(runner.kernel_cache_modes)
+        if self.cache_mode is None:
+            return replace(self, cache_mode=modes[0])
+        if self.cache_mode not in modes:
+            raise LutnasError(f"{runner.where} cannot time kernels in cache mode {self.cache_mode!r}; "
+                              f"it can: {', '.join(modes)}")
+        return self
 
     def options(self, policy: StabilityPolicy) -> dict[str, Any]:
         return {**asdict(self), "policy": asdict(policy), "probe_calls": list(PROBE_CALLS)}
@@ -164,7 +175,6 @@ def profile_models(paths: list[str | Path], target: Any, db_path: str | Path, *,
     from lutnas.profiler.runners import LocalRunner
 
     target = get_target(target) if isinstance(target, str) else target
-    settings = settings or KernelSettings()
     models = read_models(paths)
     db_path = Path(db_path)
     probes = probe_models(Path(work_dir) if work_dir else work_dir_for(db_path))
@@ -174,6 +184,7 @@ def profile_models(paths: list[str | Path], target: Any, db_path: str | Path, *,
     if before_timing is not None:
         before_timing()
     runner = runner or LocalRunner(target, "tvm", threads, policy)
+    settings = (settings or KernelSettings()).for_runner(runner)
     store = Store(db_path, create=True)
     try:
         ks = KernelStore(store)
@@ -222,7 +233,6 @@ class _Session:
 
     def record_models(self, models: list[OnnxModel], compiled: list[tuple[Path, ModelKernels]]) -> dict[str, KernelJob]:
         """Record models and their kernels; one job per kernel signature of the non-probe models."""
-        from lutnas.lowering.kernels import kernel_library_path
 
         jobs: dict[str, KernelJob] = {}
         for model, (library, kernels) in zip(models, compiled):
@@ -230,17 +240,26 @@ class _Session:
             self.ks.ensure_model(self.table_id, model.key, model.name, role, kernels)
             if role == "model":
                 for info in kernels.kernels:
-                    jobs.setdefault(info.signature, self.job(info, kernel_library_path(library)))
+                    jobs.setdefault(info.signature, self.job(info, library, model))
         self.ids = self.ks.ensure_kernels(self.table_id, [self.infos[k] for k in jobs])
         return jobs
 
-    def job(self, info: KernelInfo, library: Path, cache_mode: str | None = None) -> KernelJob:
+    def job(self, info: KernelInfo, library: Path, model: OnnxModel) -> KernelJob:
+        """Timing `info`, a kernel of `model` compiled into `library` (its kernel library beside it)."""
+        from lutnas.lowering.kernels import kernel_library_path
+
         self.infos.setdefault(info.signature, info)
         s = self.settings
-        return KernelJob(info.signature, library, info.name, [p.shape for p in info.params],
-                         [p.dtype for p in info.params], cache_mode=cache_mode or s.cache_mode,
+        return KernelJob(info.signature, kernel_library_path(library), info.name, [p.shape for p in info.params],
+                         [p.dtype for p in info.params], cache_mode=str(s.cache_mode),  # resolved: for_runner
                          target=self.target_name, threads=self.threads, repeats=s.repeats,
-                         min_repeat_ms=s.min_repeat_ms, warmup=s.warmup)
+                         min_repeat_ms=s.min_repeat_ms, warmup=s.warmup, model=self.model_job(model, library))
+
+    def model_job(self, model: OnnxModel, library: Path) -> MeasureJob:
+        s = self.settings
+        return MeasureJob(model.key, model.input_shape, library_path=library, target=self.target_name,
+                          threads=self.threads, repeats=s.repeats, min_repeat_ms=s.min_repeat_ms, warmup=s.warmup,
+                          dtype=model.dtype)
 
     def measure_kernels(self, jobs: dict[str, KernelJob]) -> tuple[int, int]:
         """Rounds of passes until every kernel's verdict is settled; (kernels measured, passes added)."""
@@ -266,22 +285,17 @@ class _Session:
 
     def measure_whole(self, models: list[OnnxModel], compiled: list[tuple[Path, ModelKernels]]) -> int:
         """Each model or probe not measured whole yet: its VM `main` timed by the harness, and for a
-        probe its kernels alone (hot) too. Returns the number of passes added."""
-        from lutnas.lowering.kernels import kernel_library_path
-
+        probe its kernels too, as the table times kernels. Returns the number of passes added."""
         rows = {m.key: m for m in self.ks.models(self.table_id)}
         done = {mid for mid, what in self.ks.model_passes(self.table_id) if what == "model"}
         todo = [(m, c) for m, c in zip(models, compiled) if self.remeasure or rows[m.key].id not in done]
         added = 0
         for model, (library, kernels) in iter_progress(todo, len(todo), "timing whole models and probes",
                                                        self.progress):
-            s, row = self.settings, rows[model.key]
-            whole = self.runner.measure(MeasureJob(model.key, model.input_shape, library_path=library,
-                                                   target=self.target_name, threads=self.threads, repeats=s.repeats,
-                                                   min_repeat_ms=s.min_repeat_ms, warmup=s.warmup, dtype=model.dtype))
+            row = rows[model.key]
+            whole = self.runner.measure(self.model_job(model, library))
             if row.role == "probe":
-                alone = [self.runner.measure_kernel(self.job(k, kernel_library_path(library), cache_mode="hot"))
-                         for k in kernels.kernels]
+                alone = [self.runner.measure_kernel(self.job(k, library, model)) for k in kernels.kernels]
                 self.ks.add_model_pass(row.id, "kernels", _summed(alone, kernels.calls), self.runner_name)
                 added += 1
             self.ks.add_model_pass(row.id, "model", whole, self.runner_name)

@@ -36,7 +36,7 @@ from lutnas.errors import DeviceError, LutnasError, error_line
 from lutnas.lowering.targets import TargetSpec, resolve_target
 from lutnas.profiler import harness, tvm_runtime
 from lutnas.profiler.fingerprint import fingerprint, fingerprint_id
-from lutnas.profiler.kernel_timing import KernelJob, check_kernel_job, time_kernel
+from lutnas.profiler.kernel_timing import BOARD_CACHE_MODES, KernelJob, check_kernel_job, time_kernel
 from lutnas.profiler.measurement import MeasureJob, Measurement
 from lutnas.profiler.runners import OnResult, measure_in_turn
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, assess
@@ -74,6 +74,7 @@ class _RemoteTiming:
     threads: int
     policy: StabilityPolicy
     emulated: bool | None
+    kernel_cache_modes = BOARD_CACHE_MODES
 
     def _setup(self, target: str | TargetSpec, runtime: str, threads: int, policy: StabilityPolicy,
                emulated: bool | None) -> None:
@@ -128,6 +129,12 @@ class _RemoteTiming:
         lib, dev = self._load(session, Path(job.library_path))
         m = harness.time_tvm(lib, dev, job)
         return assess(replace(m, meta={**m.meta, "board": session.where}), self.policy)
+
+    def _check_kernel_mode(self, job: KernelJob) -> None:
+        if job.cache_mode not in self.kernel_cache_modes:
+            raise LutnasError(f"kernel {job.key}: {job.cache_mode} timing runs the model's VM with a Python hook, "
+                              f"which a board cannot; profile boards with --cache-mode "
+                              f"{' or '.join(self.kernel_cache_modes)}")
 
     def _time_kernel_on(self, session: _Session, job: KernelJob) -> Measurement:
         check_kernel_job(job, self.runtime, getattr(self.target, "name", job.target), self.threads)
@@ -255,6 +262,7 @@ class RPCRunner(_RemoteTiming):
 
     def measure_kernel(self, job: KernelJob) -> Measurement:
         """Time one kernel alone on the board (its kernel library uploaded once per session)."""
+        self._check_kernel_mode(job)
         return self._timed_on_board(f"timing kernel {job.key}", lambda session: self._time_kernel_on(session, job))
 
     def _timed_on_board(self, what: str, time_on: Callable[[Any], Timed]) -> Timed:
@@ -398,6 +406,7 @@ class TrackerRunner(_RemoteTiming):
 
     def measure_kernel(self, job: KernelJob) -> Measurement:
         """Time one kernel alone on a free board (retried on another if the board fails)."""
+        self._check_kernel_mode(job)
         last = ""
         for _ in range(self.max_attempts):
             session = self._request()

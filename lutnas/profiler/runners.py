@@ -27,7 +27,14 @@ from lutnas.errors import DeviceError
 from lutnas.lowering.targets import TargetSpec, resolve_target
 from lutnas.profiler import harness, tvm_runtime
 from lutnas.profiler.fingerprint import fingerprint
-from lutnas.profiler.kernel_timing import KernelJob, check_kernel_job, time_kernel
+from lutnas.profiler.kernel_timing import (
+    CACHE_MODES,
+    KernelJob,
+    ModelReplay,
+    check_kernel_job,
+    time_kernel,
+    time_kernel_in_model,
+)
 from lutnas.profiler.measurement import MeasureJob, Measurement
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, assess
 from lutnas.profiler.timing_lock import LOCAL, timing_lock
@@ -45,6 +52,7 @@ class Runner(Protocol):
 
     threads: int     # the runtime's thread count: jobs must ask for exactly this many
     interleaves: bool   # jobs can share one device's time windows (`sampler` never None); not a farm
+    kernel_cache_modes: tuple[str, ...]   # how it can time kernels (kernel_timing.CACHE_MODES), default first
 
     @property
     def name(self) -> str:
@@ -100,6 +108,7 @@ class LocalRunner:
     name = "LocalRunner"
     where = "local"
     interleaves = True
+    kernel_cache_modes = CACHE_MODES
 
     def __init__(
         self,
@@ -113,6 +122,7 @@ class LocalRunner:
         self.threads = int(threads)
         self.policy = policy
         self._loaded: dict[tuple[str, float], Any] = {}
+        self._replay: ModelReplay | None = None
         if runtime == "tvm":
             os.environ.setdefault("TVM_NUM_THREADS", str(self.threads))
             runnable, why = self.target.runnable_here()
@@ -145,13 +155,25 @@ class LocalRunner:
         return timing_lock(LOCAL)
 
     def measure_kernel(self, job: KernelJob) -> Measurement:
-        """Time one kernel of a kernel library alone (`profiler.kernel_timing`)."""
+        """Time one kernel of a kernel library, inside its model's loop or alone (`profiler.kernel_timing`)."""
         check_kernel_job(job, self.runtime, self.target.name, self.threads)
         check_tvm_threads(self.threads)
         lib, dev = self._library_on_device(job.library_path, f"kernel {job.key}")
         with timing_lock(LOCAL):
-            m = time_kernel(lib, dev, job)
+            if job.model is not None and job.cache_mode == "in-model":
+                m = time_kernel_in_model(lib, dev, job, self._replay_of(job.model, lib, dev))
+            else:
+                m = time_kernel(lib, dev, job)
         return assess(m, self.policy)
+
+    def _replay_of(self, model: MeasureJob, kernel_lib: Any, dev: Any) -> ModelReplay:
+        """The model's captured run (`kernel_timing.ModelReplay`); one model's buffers held at a time."""
+        self._check_job(model)
+        path = Path(str(model.library_path))
+        if self._replay is None or self._replay.library_path != path:
+            self._replay = None
+            self._replay = ModelReplay.capture(self._tvm_module(model)[0], kernel_lib, dev, model)
+        return self._replay
 
     def measure_many(self, jobs: Sequence[MeasureJob], on_result: OnResult | None = None) -> list[Measurement]:
         return measure_in_turn(self, jobs, on_result)
@@ -167,6 +189,7 @@ class LocalRunner:
 
     def close(self) -> None:
         self._loaded.clear()
+        self._replay = None
 
     def _check_job(self, job: MeasureJob) -> None:
         if (job.runtime, job.threads, job.target) != (self.runtime, self.threads, self.target.name):
