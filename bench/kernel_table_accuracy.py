@@ -16,6 +16,11 @@ same models measured whole with the profiler's harness. Printed side by side:
    kernels that they lack learned); the RMSPE over all models is a fairer figure than one split;
 4. per kernel kind, the learned kernels' own error against their measured time (diagnostic).
 
+Goals 1 and 2 are also printed drift-corrected, as `lutnas validate --onnx` corrects: the table was
+filled minutes before the models are measured, and this VM's speed moves by more than 5% in that
+time; the models the table profiled whole are anchors (measured now / stored then) and each row is
+scaled by the median of the anchors other than itself (`kernel_validate.KernelDrift`).
+
 Models are built as the CLI builds them (`resolve_build`: x86's default pipeline, this host's
 -mcpu) unless `--pipeline` names another.
 
@@ -201,15 +206,31 @@ def goal_measured(table, models: dict[str, tuple[str, Path]], measured: dict[str
         rows.append({"model": m.name, "measured": measured[m.name], "predicted": p.latency_ms,
                      "kernels_ms": p.measured_ms, "fixed_ms": p.fixed_ms, "learned": len(p.missing),
                      "rel_error": (p.latency_ms - measured[m.name]) / measured[m.name]})
-    return {"rows": rows, "stats": row_stats(rows)}
+    return {"rows": rows, "stats": row_stats(rows), **drift_corrected(table, models, measured, rows)}
 
 
 def goal_learned(table, models: dict[str, tuple[str, Path]], measured: dict[str, float], train: list[str],
                  test: list[str]) -> dict:
     """Goal 2: test-family models from the table restricted to the train families' models."""
     rows, kernel_err = learned_rows(table, models, measured, train, test)
-    return {"rows": rows, "stats": row_stats(rows),
+    view = table.restricted([n for n, (fam, _) in models.items() if fam in train])
+    return {"rows": rows, "stats": row_stats(rows), **drift_corrected(view, models, measured, rows),
             "kernel_rmspe_by_kind": kind_rmspe(kernel_err)}
+
+
+def drift_corrected(table, models: dict[str, tuple[str, Path]], measured: dict[str, float], rows: list[dict]) -> dict:
+    """`validate --onnx`'s drift correction: anchors are the measured models the table (or its restricted
+    view) profiled whole; each row scaled by the median drift of the anchors other than itself."""
+    from lutnas.latency_tables.kernel_table import read_models
+    from lutnas.latency_tables.kernel_validate import ModelLatency, build_drift
+
+    onnx = read_models([p for _, p in models.values()])
+    drift = build_drift(onnx, [ModelLatency(m.name, str(m.path), measured[m.name], 1, False, "") for m in onnx],
+                        table.profiled_wholes())
+    pairs = [(r["predicted"] * f, r["measured"]) for r in rows if (f := drift.factor_for(r["model"])) is not None]
+    if not pairs:
+        return {"drift": drift.to_dict()}
+    return {"drift": drift.to_dict(), "corrected_stats": stats(*zip(*pairs))}
 
 
 def leave_one_out(table, models: dict[str, tuple[str, Path]], measured: dict[str, float]) -> dict:
@@ -318,12 +339,14 @@ def main() -> None:
                 if n == 0:
                     g1 = summary["goal_measured"][f"{mode}/{fixed}"] = goal_measured(table, models, measured)
                     print(line(f"measured kernels [{mode}, fixed {fixed}]", g1["stats"]))
+                    print(line(f"  drift-corrected (median x{g1['drift']['median']:.3f})", g1["corrected_stats"]))
                     for row in g1["rows"]:
                         print(f"    {row['model']:18s} measured {row['measured']:9.4f} ms  predicted "
                               f"{row['predicted']:9.4f} ms  ({row['rel_error']:+6.1%}; fixed {row['fixed_ms']:.4f})")
                 g2 = goal_learned(table, models, measured, train, test)
                 summary["goal_learned"][f"{mode}/{fixed}/{regressor}"] = g2
                 print(line(f"unseen [{mode}, fixed {fixed}, {regressor}]", g2["stats"]))
+                print(line(f"  drift-corrected (median x{g2['drift']['median']:.3f})", g2["corrected_stats"]))
                 print(f"    learned kernels' RMSPE by kind: {kinds_line(g2)}")
                 g3 = leave_one_out(table, models, measured)
                 summary["leave_one_family_out"][f"{mode}/{fixed}/{regressor}"] = g3

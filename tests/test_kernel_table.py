@@ -201,6 +201,36 @@ def test_kernel_arguments_come_at_a_networks_scale():
     assert np.std(x @ w) == pytest.approx(1.0, rel=0.1)          # not sqrt(256) = 16
 
 
+def test_drift_correction_uses_the_other_anchors_only():
+    """A model's correction is the median drift of the other profiled models validated with it; a
+    simulated 20% slowdown since profiling is taken out of every other model's error."""
+    from lutnas.latency_tables.kernel_table import KernelPrediction, OnnxModel
+    from lutnas.latency_tables.kernel_validate import (
+        ModelLatency,
+        build_drift,
+        build_rows,
+        corrected_accuracy,
+    )
+
+    names = ["a", "b", "c", "new"]
+    models = [OnnxModel(Path(f"{n}.onnx"), n, f"key-{n}", SHAPE, "float32") for n in names]
+    truth = {"a": 1.0, "b": 2.0, "c": 4.0, "new": 3.0}           # the table predicts these exactly...
+    profiled = {"key-a": 1.0, "key-b": 2.0, "key-c": 4.4}        # ...c read 10% slow when profiled
+    measured = [ModelLatency(n, f"{n}.onnx", 1.2 * truth[n], 1, False, "") for n in names]   # VM now 20% slower
+    drift = build_drift(models, measured, profiled)
+    assert drift.ratios == pytest.approx({"a": 1.2, "b": 1.2, "c": 1.2 * 4.0 / 4.4})
+    assert drift.factor_for("a") == pytest.approx(np.median([1.2, 1.2 * 4 / 4.4]))
+    assert drift.factor_for("new") == pytest.approx(1.2)
+    predictions = [KernelPrediction(n, "t", (), truth[n], 1) for n in names]   # fixed cost only: latency = truth
+    rows = build_rows(predictions, measured, drift)
+    assert [r.rel_error for r in rows] == pytest.approx([-1 / 6] * 4)        # raw: the slowdown
+    assert rows[3].corrected == pytest.approx(rows[3].measured) and rows[2].corrected == pytest.approx(rows[2].measured)
+    assert corrected_accuracy(rows).n == 4
+    alone = build_drift(models[:1] + models[3:], measured[:1] + measured[3:], profiled)
+    assert alone.factor_for("a") is None and alone.factor_for("new") == pytest.approx(1.2)
+    assert "no anchors" in build_drift(models[3:], measured[3:], profiled).line()
+
+
 # -- profile, dedupe, predict -------------------------------------------------------------------------
 def _settings():
     from lutnas.latency_tables.kernel_table import KernelSettings
@@ -405,11 +435,18 @@ def test_cli_profile_predict_measure_validate(onnx_dir, cache, tmp_path):
     (measured,) = json.loads(r.stdout)
     assert measured["model"] == "shufflenet" and measured["latency_ms"] > 0
     out = tmp_path / "val"
-    r = _cli(env_cache, "validate", "--onnx", resnet, vit, "--db", str(db), "--out", str(out))
+    r = _cli(env_cache, "validate", "--onnx", resnet, vit, shuffle, "--db", str(db), "--out", str(out))
     assert r.returncode == 0, r.stderr
     report = json.loads((out / "report.json").read_text())
-    assert [row["model"] for row in report["rows"]] == ["resnet", "vit"] and report["n"] == 2
+    assert [row["model"] for row in report["rows"]] == ["resnet", "vit", "shufflenet"] and report["n"] == 3
     assert report["rows"][1]["missing"] > 0 and (out / "scatter.png").stat().st_size > 0
+    # the two profiled models are the drift anchors; each is corrected by the other's drift, ViT by both
+    anchors = report["drift"]["anchors"]
+    assert set(anchors) == {"resnet", "shufflenet"} and "drift since profiling: 2 anchor" in r.stdout
+    row = {x["model"]: x for x in report["rows"]}
+    assert row["resnet"]["corrected"] == pytest.approx(row["resnet"]["predicted"] * anchors["shufflenet"])
+    assert row["vit"]["corrected"] == pytest.approx(row["vit"]["predicted"] * np.median(list(anchors.values())))
+    assert report["corrected"]["n"] == 3 and "drift-corrected:" in r.stdout
 
 
 def _cli(env: dict, *args: str):

@@ -445,6 +445,14 @@ class KernelTable:
             return None
         return sum(c * est[k.signature] for k, c in zip(row.kernels.kernels, row.kernels.calls))
 
+    def profiled_wholes(self) -> dict[str, float]:
+        """Model key -> that profiled model's whole-run median when the table was filled: what a
+        validation re-times to read the machine's drift since (`kernel_validate.KernelDrift`)."""
+        passes = self.ks.model_passes(self.id)
+        return {row.key: verdict(passes[(row.id, "model")], self.policy).median_ms
+                for row in self.ks.models(self.id, role="model")
+                if passes.get((row.id, "model")) and (self.model_names is None or row.name in self.model_names)}
+
     def fixed_cost_or_none(self) -> FixedCost | None:
         try:
             return self.fixed_cost()

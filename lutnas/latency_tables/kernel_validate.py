@@ -10,6 +10,13 @@ interleave, times the models in rounds of passes (`networks.time_whole`). `valid
 prediction of each model beside its measurement, on the table's own target, threads, pipeline and
 device (a runner describing another device is refused unless `allow_mismatch`), written as
 `report.json` (per-model rows and `validate.accuracy` statistics) and `scatter.png`.
+
+Drift: a table's kernels and a validation's models are timed minutes apart, and this VM's speed
+moves by more than the ±5% goal in that time (issue 17). Every validated model the table profiled
+is an anchor: its whole-run time stored at profile time against its measurement now is the
+machine's drift (`KernelDrift`); each model's prediction is also reported corrected by the median
+drift of the *other* anchors, so no model's own measurement sets its correction. Raw and corrected
+are both reported; with fewer than two anchors there is no corrected figure.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import numpy as np
 from lutnas.errors import TableError
 from lutnas.latency_tables.kernel_table import (
     KernelPrediction,
+    OnnxModel,
     compile_models,
     model_kernels,
     open_kernel_table,
@@ -81,11 +89,42 @@ def measure_models(paths: list[str | Path], target: Any, *, threads: int = 1, pi
 
 
 @dataclass(frozen=True)
+class KernelDrift:
+    """Measured now / stored at profile time, per anchor (a validated model the table profiled)."""
+
+    ratios: dict[str, float]     # model name -> now / then
+
+    def factor_for(self, model: str) -> float | None:
+        """The median ratio of the anchors other than `model`; None without another anchor."""
+        others = [r for name, r in self.ratios.items() if name != model]
+        return float(np.median(others)) if others else None
+
+    def line(self) -> str:
+        if not self.ratios:
+            return ("drift: no anchors (none of these models was profiled into the table); validate with a few "
+                    "profiled models beside them to correct for the machine's speed since profiling")
+        r = np.array(list(self.ratios.values()))
+        return (f"drift since profiling: {len(r)} anchor model(s) run x{np.median(r):.3f} their profiled time "
+                f"(x{r.min():.3f}-x{r.max():.3f})")
+
+    def to_dict(self) -> dict[str, Any]:
+        values = list(self.ratios.values())
+        return {"anchors": dict(self.ratios), "median": float(np.median(values)) if values else None}
+
+
+def build_drift(models: list[OnnxModel], measured: list[ModelLatency], profiled: dict[str, float]) -> KernelDrift:
+    """Anchors among `models` (matched to the table's profiled models by file and shape key)."""
+    return KernelDrift({m.name: lat.latency_ms / profiled[m.key] for m, lat in zip(models, measured)
+                        if m.key in profiled and profiled[m.key] > 0})
+
+
+@dataclass(frozen=True)
 class ModelRow:
     model: str
     predicted: float
     measured: float
     rel_error: float
+    corrected: float | None  # predicted x the other anchors' drift (None: fewer than two anchors)
     measured_ms: float       # part of the prediction from measured kernels
     learned_ms: float        # part from learned kernels
     fixed_ms: float
@@ -101,23 +140,41 @@ class KernelValidation:
     mismatched: list[str]
     conditions: dict[str, Any]
     paths: dict[str, str]
+    drift: KernelDrift
+    corrected_accuracy: Accuracy | None      # over the rows with a drift correction
 
     def lines(self) -> list[str]:
         out = [f"{r.model}: predicted {r.predicted:.4f} ms, measured {r.measured:.4f} ms ({r.rel_error:+.1%}); "
                f"{r.missing} kernel(s) learned" for r in self.rows]
-        return out + [(f"validate (kernel table {self.table_id}): {self.accuracy.line().replace('archs', 'models')}, "
-                      f"RMSPE {self.accuracy.rmspe:.1%}")]
+        out += [(f"validate (kernel table {self.table_id}): {self.accuracy.line().replace('archs', 'models')}, "
+                f"RMSPE {self.accuracy.rmspe:.1%}"), self.drift.line()]
+        if self.corrected_accuracy is not None:
+            acc = self.corrected_accuracy
+            out.append(f"drift-corrected: {acc.line().replace('archs', 'models')}, RMSPE {acc.rmspe:.1%}")
+        return out
 
     def to_dict(self) -> dict[str, Any]:
+        corrected = asdict(self.corrected_accuracy) if self.corrected_accuracy is not None else None
         return {"table_id": self.table_id, **asdict(self.accuracy), "mismatched": self.mismatched,
-                "conditions": self.conditions, "rows": [asdict(r) for r in self.rows]}
+                "conditions": self.conditions, "drift": self.drift.to_dict(), "corrected": corrected,
+                "rows": [asdict(r) for r in self.rows]}
 
 
-def build_rows(predictions: list[KernelPrediction], measured: list[ModelLatency]) -> list[ModelRow]:
-    """Rows of predicted vs measured (no I/O, no timing)."""
-    return [ModelRow(p.model, p.latency_ms, m.latency_ms, (p.latency_ms - m.latency_ms) / m.latency_ms,
-                     p.measured_ms, p.learned_ms, p.fixed_ms, len(p.missing), m.unstable)
-            for p, m in zip(predictions, measured)]
+def build_rows(predictions: list[KernelPrediction], measured: list[ModelLatency],
+               drift: KernelDrift | None = None) -> list[ModelRow]:
+    """Rows of predicted vs measured, and corrected by `drift` where it has other anchors (pure)."""
+    rows = []
+    for p, m in zip(predictions, measured):
+        factor = drift.factor_for(p.model) if drift is not None else None
+        rows.append(ModelRow(p.model, p.latency_ms, m.latency_ms, (p.latency_ms - m.latency_ms) / m.latency_ms,
+                             None if factor is None else p.latency_ms * factor, p.measured_ms, p.learned_ms,
+                             p.fixed_ms, len(p.missing), m.unstable))
+    return rows
+
+
+def corrected_accuracy(rows: list[ModelRow]) -> Accuracy | None:
+    pairs = [(r.corrected, r.measured) for r in rows if r.corrected is not None]
+    return accuracy(*zip(*pairs)) if pairs else None
 
 
 def validate_models(db_path: str | Path, paths: list[str | Path], out_dir: str | Path, *, table_id: str | None = None,
@@ -141,14 +198,17 @@ def validate_models(db_path: str | Path, paths: list[str | Path], out_dir: str |
             raise TableError(f"kernel table {meta.id} was measured on another device or setup: "
                              f"{'; '.join(mismatched)} (--allow-mismatch to validate anyway)")
         predictions = [table.predict(model_kernels(table, m), m.name) for m in models]
+        profiled = table.profiled_wholes()
     finally:
         table.ks.store.close()
     before = load_conditions()
     measured = measure_models(paths, target, threads=meta.threads, pipeline=meta.pipeline, runner=runner,
                               policy=table.policy, progress=progress, workers=workers, before_timing=before_timing)
-    rows = build_rows(predictions, measured)
+    drift = build_drift(models, measured, profiled)
+    rows = build_rows(predictions, measured, drift)
     report = KernelValidation(meta.id, accuracy([r.predicted for r in rows], [r.measured for r in rows]), rows,
-                              list(mismatched), {"before": before, "after": load_conditions()}, {})
+                              list(mismatched), {"before": before, "after": load_conditions()}, {}, drift,
+                              corrected_accuracy(rows))
     write_report(report, Path(out_dir))
     return report
 
