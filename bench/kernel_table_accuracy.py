@@ -286,7 +286,8 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--cache-modes", default="in-model,hot")
     ap.add_argument("--regressors", default="linear,forest")
     ap.add_argument("--pipeline", default=None, help="default: x86's default pipeline (as the CLI resolves it)")
-    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=None, help="samples per pass (default: the kernel stage's, "
+                    "KERNEL_REPEATS, for kernels; the harness's for whole models)")
     ap.add_argument("--min-repeat-ms", type=float, default=20.0)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--small", action="store_true", help="prove the script runs (numbers mean nothing)")
@@ -300,6 +301,8 @@ def parse() -> argparse.Namespace:
 def main() -> None:
     from lutnas.latency_tables.kernel_table import (
         FIXED_SOURCES,
+        KERNEL_POLICY,
+        KERNEL_REPEATS,
         KernelSettings,
         open_kernel_table,
         profile_models,
@@ -317,13 +320,15 @@ def main() -> None:
     models = export_models(train + test, args.variants, [int(r) for r in args.resolutions.split(",")], args.out)
     paths = [p for _, p in models.values()]
     policy = StabilityPolicy(max_passes=1) if args.small else StabilityPolicy()
+    kernel_policy = StabilityPolicy(max_passes=1) if args.small else KERNEL_POLICY
     load = [c.value for c in run_checks(["load-average"])]
     print(f"{len(models)} models ({', '.join(train)} | unseen: {', '.join(test)}), pipeline {pipeline}, load {load}")
     tables = {}
     for mode in args.cache_modes.split(","):
-        settings = KernelSettings(cache_mode=mode, repeats=args.repeats, min_repeat_ms=args.min_repeat_ms)
+        settings = KernelSettings(cache_mode=mode, repeats=args.repeats or KERNEL_REPEATS,
+                                  min_repeat_ms=args.min_repeat_ms)
         r = profile_models(paths, target, args.out / "kernels.db", pipeline=pipeline, settings=settings,
-                           policy=policy, workers=args.workers, progress=False)
+                           policy=kernel_policy, workers=args.workers, progress=False)
         tables[mode] = r.table_id
         print(f"[{mode}] " + " | ".join(r.lines()[1:]))
     latencies = measure_models(paths, target, pipeline=pipeline, policy=policy, progress=False,

@@ -261,7 +261,7 @@ def doctor(as_json: bool, show_fp: bool) -> None:
 @click.option("--pipeline", default=None, help=PIPELINE_HELP)
 @click.option("--remeasure", is_flag=True, help="Add a fresh pass for every entry.")
 @click.option("--workers", type=POSITIVE, default=2, show_default=True, help="compile workers")
-@click.option("--repeats", type=POSITIVE, default=None, help="samples per pass (default 10)")
+@click.option("--repeats", type=POSITIVE, default=None, help="samples per pass (default 10; --onnx: 5, in three passes)")
 @click.option("--min-repeat-ms", type=NON_NEGATIVE, default=None, help="ms per sample (default 20)")
 @click.option("--estimator", default="median", show_default=True,
               help="median | min | trimmed_mean | mad_mean | median_of_round_minima (bench/retest.py compares them)")

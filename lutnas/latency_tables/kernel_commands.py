@@ -12,17 +12,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lutnas.latency_tables.kernel_table import KernelSettings, predict_models, profile_models
+from lutnas.latency_tables.kernel_table import KERNEL_REPEATS, KernelSettings, predict_models, profile_models
 from lutnas.latency_tables.kernel_validate import measure_models, validate_models
 from lutnas.lowering.pipeline import DEFAULT_PIPELINE
-from lutnas.profiler.measurement import DEFAULT_MIN_REPEAT_MS, DEFAULT_REPEATS
+from lutnas.profiler.measurement import DEFAULT_MIN_REPEAT_MS
 
 
 def profile_onnx(paths: list[Path], target: Any, db: Path, *, threads: int = 1, pipeline: str | None = None,
                  remeasure: bool = False, workers: int = 2, repeats: int | None = None,
                  min_repeat_ms: float | None = None, cache_mode: str | None = None, runner: Any = None,
                  progress: bool = False, before_timing: Callable[[], None] | None = None) -> str:
-    settings = KernelSettings(cache_mode=cache_mode, repeats=repeats or DEFAULT_REPEATS,
+    settings = KernelSettings(cache_mode=cache_mode, repeats=repeats or KERNEL_REPEATS,
                               min_repeat_ms=DEFAULT_MIN_REPEAT_MS if min_repeat_ms is None else min_repeat_ms)
     result = profile_models(list(paths), target, db, runner=runner, threads=threads,
                             pipeline=pipeline or DEFAULT_PIPELINE, settings=settings, progress=progress,

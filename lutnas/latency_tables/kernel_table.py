@@ -39,15 +39,20 @@ from lutnas.lowering.pipeline import DEFAULT_PIPELINE
 from lutnas.profiler.kernel_timing import CACHE_MODES, KernelJob
 from lutnas.profiler.measurement import (
     DEFAULT_MIN_REPEAT_MS,
-    DEFAULT_REPEATS,
     DEFAULT_WARMUP,
     MeasureJob,
     Measurement,
 )
-from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, verdict
+from lutnas.profiler.stability import StabilityPolicy, verdict
 from lutnas.progress import ProgressBar, iter_progress, status_spinner
 
 PROBE_CALLS = (1, 16, 64)   # kernel calls of the VM-overhead probes
+# Every kernel gets three passes of five samples, in three rounds over all kernels: a pass lasts
+# about a second and this VM's speed moves in phases of seconds, so one pass per kernel let a big
+# kernel carry one phase into the table (a ViT at 128 px under-predicted by 10% where its kernels,
+# re-timed in one process, summed to -1%); rounds minutes apart pool three windows.
+KERNEL_REPEATS = 5
+KERNEL_POLICY = StabilityPolicy(min_passes=3)
 FIXED_SOURCES = ("probes", "models")
 DEFAULT_FIXED_SOURCE = "probes"
 
@@ -58,7 +63,7 @@ class KernelSettings:
     the runner's default (in-model on this machine, hot on a board)."""
 
     cache_mode: str | None = None
-    repeats: int = DEFAULT_REPEATS
+    repeats: int = KERNEL_REPEATS
     min_repeat_ms: float = DEFAULT_MIN_REPEAT_MS
     warmup: int = DEFAULT_WARMUP
 
@@ -164,7 +169,7 @@ class KernelProfileResult:
 
 def profile_models(paths: list[str | Path], target: Any, db_path: str | Path, *, runner: Any = None,
                    threads: int = 1, pipeline: str = DEFAULT_PIPELINE, settings: KernelSettings | None = None,
-                   policy: StabilityPolicy = DEFAULT_POLICY, progress: bool = True, workers: int = 2,
+                   policy: StabilityPolicy = KERNEL_POLICY, progress: bool = True, workers: int = 2,
                    remeasure: bool = False, work_dir: str | Path | None = None,
                    before_timing: Callable[[], None] | None = None) -> KernelProfileResult:
     """Fill (or finish) the kernel table of (target, threads, pipeline, device, settings) from models.
