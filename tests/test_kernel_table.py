@@ -436,6 +436,7 @@ def test_cli_profile_predict_measure_validate(onnx_dir, cache, tmp_path):
     assert r.returncode == 0, r.stderr
     (measured,) = json.loads(r.stdout)
     assert measured["model"] == "shufflenet" and measured["latency_ms"] > 0
+    assert len(measured["halves"]) == 2 and all(h > 0 for h in measured["halves"])   # odd and even cycles
     out = tmp_path / "val"
     r = _cli(env_cache, "validate", "--onnx", resnet, vit, shuffle, "--db", str(db), "--out", str(out))
     assert r.returncode == 0, r.stderr
@@ -449,6 +450,10 @@ def test_cli_profile_predict_measure_validate(onnx_dir, cache, tmp_path):
     assert row["resnet"]["corrected"] == pytest.approx(row["resnet"]["predicted"] * anchors["shufflenet"])
     assert row["vit"]["corrected"] == pytest.approx(row["vit"]["predicted"] * np.median(list(anchors.values())))
     assert report["corrected"]["n"] == 3 and "drift-corrected:" in r.stdout
+    # the band the ground truth supports: its odd vs even cycles, one pair per model
+    assert report["retest"]["items"] == 3 and report["band"] == report["retest"]["p95"] > 0
+    assert "repeatability: models, odd vs even cycles" in r.stdout
+    assert report["claims"]["within_5"] == (report["band"] <= 0.05)
 
 
 def _cli(env: dict, *args: str):

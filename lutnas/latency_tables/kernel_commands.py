@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lutnas.latency_tables.kernel_table import KERNEL_REPEATS, KernelSettings, predict_models, profile_models
-from lutnas.latency_tables.kernel_validate import measure_models, validate_models
+from lutnas.latency_tables.kernel_validate import ground_truth_retest, measure_models, validate_models
 from lutnas.lowering.pipeline import DEFAULT_PIPELINE
 from lutnas.profiler.measurement import DEFAULT_MIN_REPEAT_MS
 
@@ -44,8 +44,9 @@ def measure_onnx(paths: list[Path], target: Any, *, threads: int = 1, pipeline: 
                              runner=runner, progress=progress, workers=workers, before_timing=before_timing)
     if as_json:
         return json.dumps([r.to_dict() for r in results], indent=2)
-    return "\n".join(f"{r.model}: {r.latency_ms:.4f} ms over {r.passes} pass(es)"
-                     f"{', unstable: ' + r.reason if r.unstable else ''}" for r in results)
+    lines = [f"{r.model}: {r.latency_ms:.4f} ms over {r.passes} pass(es)"
+             f"{', unstable: ' + r.reason if r.unstable else ''}" for r in results]
+    return "\n".join([*lines, f"repeatability (odd vs even cycles): {ground_truth_retest(results).line()}"])
 
 
 def validate_onnx(db: Path, paths: list[Path], out_dir: Path, *, table_id: str | None = None,

@@ -22,6 +22,7 @@ are both reported; with fewer than two anchors there is no corrected figure.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ from lutnas.latency_tables.kernel_table import (
     read_models,
 )
 from lutnas.latency_tables.networks import time_whole
+from lutnas.latency_tables.repeatability import CLAIMS, Retest, claimable, pass_values, retest
 from lutnas.latency_tables.validate import Accuracy, accuracy, load_conditions
 from lutnas.lowering.pipeline import DEFAULT_PIPELINE
 from lutnas.profiler.measurement import MeasureJob
@@ -56,9 +58,16 @@ class ModelLatency:
     passes: int
     unstable: bool
     reason: str
+    halves: tuple[float, ...] = ()   # median of its odd and of its even cycles (its test-retest)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def ground_truth_retest(measured: list[ModelLatency]) -> Retest:
+    """How far each model's odd-cycle median moved from its even-cycle median: the band a validation
+    against these measurements supports (`repeatability.claimable`)."""
+    return retest([m.halves for m in measured])
 
 
 def measure_models(paths: list[str | Path], target: Any, *, threads: int = 1, pipeline: str = DEFAULT_PIPELINE,
@@ -84,7 +93,8 @@ def measure_models(paths: list[str | Path], target: Any, *, threads: int = 1, pi
     for model, passes in zip(models, time_whole(runner, jobs, policy, min_rounds=cycles, progress=progress,
                                                 label="measuring models")):
         v = verdict(passes, policy)
-        out.append(ModelLatency(model.name, str(model.path), v.median_ms, len(passes), not v.stable, v.reason))
+        out.append(ModelLatency(model.name, str(model.path), v.median_ms, len(passes), not v.stable, v.reason,
+                                tuple(pass_values(passes, "median"))))
     return out
 
 
@@ -142,21 +152,30 @@ class KernelValidation:
     paths: dict[str, str]
     drift: KernelDrift
     corrected_accuracy: Accuracy | None      # over the rows with a drift correction
+    retest: Retest                           # the ground truth's odd vs even cycles
 
     def lines(self) -> list[str]:
+        band = self.retest.p95
         out = [f"{r.model}: predicted {r.predicted:.4f} ms, measured {r.measured:.4f} ms ({r.rel_error:+.1%}); "
                f"{r.missing} kernel(s) learned" for r in self.rows]
-        out += [(f"validate (kernel table {self.table_id}): {self.accuracy.line().replace('archs', 'models')}, "
+        out += [(f"validate (kernel table {self.table_id}): {self.accuracy.line(band).replace('archs', 'models')}, "
                 f"RMSPE {self.accuracy.rmspe:.1%}"), self.drift.line()]
         if self.corrected_accuracy is not None:
             acc = self.corrected_accuracy
-            out.append(f"drift-corrected: {acc.line().replace('archs', 'models')}, RMSPE {acc.rmspe:.1%}")
+            out.append(f"drift-corrected: {acc.line(band).replace('archs', 'models')}, RMSPE {acc.rmspe:.1%}")
+        out.append(f"repeatability: models, odd vs even cycles: {self.retest.line()}"
+                   + ("" if math.isnan(band) else f"; this run supports accuracy claims down to ±{band:.1%}"))
+        if not claimable(band, 0.05):
+            out.append(f"the ground truth moved ±{band:.1%} (p95), more than ±5%: no ±5% share is claimed; run "
+                       "`lutnas doctor`, validate at a quieter time, or measure more models")
         return out
 
     def to_dict(self) -> dict[str, Any]:
         corrected = asdict(self.corrected_accuracy) if self.corrected_accuracy is not None else None
         return {"table_id": self.table_id, **asdict(self.accuracy), "mismatched": self.mismatched,
                 "conditions": self.conditions, "drift": self.drift.to_dict(), "corrected": corrected,
+                "retest": self.retest.to_dict(), "band": self.retest.p95,
+                "claims": {f"within_{round(c * 100)}": claimable(self.retest.p95, c) for c in CLAIMS},
                 "rows": [asdict(r) for r in self.rows]}
 
 
@@ -208,7 +227,7 @@ def validate_models(db_path: str | Path, paths: list[str | Path], out_dir: str |
     rows = build_rows(predictions, measured, drift)
     report = KernelValidation(meta.id, accuracy([r.predicted for r in rows], [r.measured for r in rows]), rows,
                               list(mismatched), {"before": before, "after": load_conditions()}, {}, drift,
-                              corrected_accuracy(rows))
+                              corrected_accuracy(rows), ground_truth_retest(measured))
     write_report(report, Path(out_dir))
     return report
 
