@@ -421,6 +421,7 @@ def test_cli_profile_predict_measure_validate(onnx_dir, cache, tmp_path):
     r = _cli(env_cache, "profile", "--onnx", resnet, shuffle, "--db", str(db), *fast)
     assert r.returncode == 0, r.stderr
     assert "2 model(s)" in r.stdout and "fixed cost" in r.stdout
+    assert "repeatability: kernels, pass against pass: median" in r.stdout
     rounds = _raw(db, "SELECT COUNT(*), COUNT(DISTINCT p.pass_no) FROM kernel_passes p GROUP BY p.kernel_id")
     assert rounds and all(n == 3 == distinct for n, distinct in rounds)     # three passes each, in three rounds
     r = _cli(env_cache, "predict", "--onnx", resnet, vit, "--db", str(db), "--json")

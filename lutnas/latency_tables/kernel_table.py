@@ -33,6 +33,7 @@ import numpy as np
 from lutnas.errors import LutnasError, OnnxError
 from lutnas.latency_tables.kernel_model import DEFAULT_REGRESSOR, FixedCost, KernelRegressor, fit_fixed_cost
 from lutnas.latency_tables.kernel_store import KernelStore, KernelTableMeta, kernel_table_id
+from lutnas.latency_tables.repeatability import Retest, retest
 from lutnas.latency_tables.store import Store
 from lutnas.lowering.kernels import KernelInfo, ModelKernels
 from lutnas.lowering.pipeline import DEFAULT_PIPELINE
@@ -157,14 +158,22 @@ class KernelProfileResult:
     fixed: FixedCost | None
     compile_s: float
     measure_s: float
+    retest: Retest | None = None   # the kernels' passes against each other
 
     def lines(self) -> list[str]:
         fixed = (f"fixed cost {self.fixed.invoke_ms * 1e3:.1f} us + {self.fixed.per_call_ms * 1e3:.3f} us per VM "
                  f"call (fitted on {self.fixed.points} probes)" if self.fixed else "fixed cost: not measured")
-        return [f"kernel table {self.table_id} in {self.db_path}",
-                (f"{self.models} model(s): {self.kernels} kernel(s) in the table ({self.new_kernels} new), measured "
+        out = [f"kernel table {self.table_id} in {self.db_path}",
+               (f"{self.models} model(s): {self.kernels} kernel(s) in the table ({self.new_kernels} new), measured "
                 f"{self.measured} ({self.passes} pass(es)), unstable {self.unstable}; {fixed}; "
                 f"compile {self.compile_s:.1f} s, measure {self.measure_s:.1f} s")]
+        if self.retest is not None:
+            out.append(f"repeatability: kernels, pass against pass: {self.retest.line()}")
+        if self.kernels and self.unstable > self.kernels // 4:
+            out.append(f"{self.unstable} of {self.kernels} kernels stayed unstable (their passes disagree by more than "
+                       f"10%; each is estimated from its calmer passes): check the machine (`lutnas doctor`) and add "
+                       "passes at a quieter time (`--remeasure`)")
+        return out
 
 
 def profile_models(paths: list[str | Path], target: Any, db_path: str | Path, *, runner: Any = None,
@@ -204,7 +213,7 @@ def profile_models(paths: list[str | Path], target: Any, db_path: str | Path, *,
         table = KernelTable(ks, meta.id)
         return KernelProfileResult(meta.id, db_path, len(models), len(table.infos), len(set(jobs) - before),
                                    measured, passes + probe_passes, table.unstable_count(),
-                                   table.fixed_cost_or_none(), t1 - t0, time.perf_counter() - t1)
+                                   table.fixed_cost_or_none(), t1 - t0, time.perf_counter() - t1, table.retest())
     finally:
         store.close()
 
@@ -414,6 +423,10 @@ class KernelTable:
     def estimates(self) -> dict[str, float]:
         """ms per call of every measured kernel: pooled median of its passes that were stable alone."""
         return {k: verdict(p, self.policy).median_ms for k, p in self.passes.items() if p}
+
+    def retest(self) -> Retest:
+        """Every kernel's pass medians against each other (`repeatability.retest`)."""
+        return retest([[p.median_ms for p in passes] for passes in self.passes.values()])
 
     def unstable_count(self) -> int:
         return sum(1 for p in self.passes.values() if p and not verdict(p, self.policy).stable)
