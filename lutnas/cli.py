@@ -521,22 +521,36 @@ def _print_network_run(run, title: str) -> None:
               "between the two halves of the cycles says which accuracy the run supports.")
 @click.option("--estimator", default=None, help="Summarise the networks with this estimator (default: the "
               "table's): median | min | trimmed_mean | mad_mean | median_of_round_minima.")
+@_remote_options
 def validate_cmd(db, table_id, archs_file, onnx_paths, count, seed, out_dir, calibrate, fit_fraction, allow_mismatch,
-                 tuning_db, anchors, rounds, estimator) -> None:
+                 tuning_db, anchors, rounds, estimator, rpc, tracker, key, emulated) -> None:
     """Measure whole networks (or --onnx models), compare with the table's predictions, write report + scatter."""
+    from lutnas.deploy import make_runner
+    from lutnas.lowering.targets import target_from_json
+
     if onnx_paths:
         from lutnas.latency_tables.kernel_commands import validate_onnx
+        from lutnas.latency_tables.kernel_table import open_kernel_table
 
+        ktable = open_kernel_table(db, table_id)
+        meta = ktable.meta
+        ktable.ks.store.close()
+        runner = make_runner(target_from_json(meta.target_name, meta.target_json), rpc, tracker, key, meta.threads,
+                             emulated)
         click.echo(validate_onnx(db, onnx_paths, out_dir, table_id=table_id, allow_mismatch=allow_mismatch,
-                                 progress=sys.stderr.isatty(), before_timing=_warn_if_busy))
+                                 runner=runner, progress=sys.stderr.isatty(),
+                                 before_timing=_warn_if_busy if runner is None else None))
         return
     from lutnas.latency_tables import open_table
     from lutnas.latency_tables.validate import validate, validation_archs
 
     table = open_table(db, table_id)
     archs = validation_archs(table.meta.space, archs_file, count, seed)
-    _warn_if_busy()
-    report = validate(table, archs, out_dir, calibrate=calibrate, fit_fraction=fit_fraction,
+    runner = make_runner(target_from_json(table.meta.target_name, table.meta.target_json), rpc, tracker, key,
+                         table.meta.threads, emulated, runtime=table.meta.runtime)
+    if runner is None:
+        _warn_if_busy()
+    report = validate(table, archs, out_dir, runner=runner, calibrate=calibrate, fit_fraction=fit_fraction,
                       allow_mismatch=allow_mismatch, seed=seed or 0, progress=sys.stderr.isatty(),
                       tuning_db=tuning_db, anchors=anchors, rounds=rounds, estimator=estimator)
     if report.mismatched:

@@ -322,6 +322,7 @@ def test_shared_kernels_one_entry_prediction_is_sum_and_missing_are_exact(onnx_d
 def test_kernels_timed_on_an_rpc_board(onnx_dir, cache, tmp_path, monkeypatch):
     from lutnas.latency_tables.kernel_store import KernelStore
     from lutnas.latency_tables.kernel_table import profile_models
+    from lutnas.latency_tables.kernel_validate import validate_models
     from lutnas.latency_tables.store import Store
     from lutnas.profiler import boards
     from lutnas.profiler.boards import free_port
@@ -334,13 +335,16 @@ def test_kernels_timed_on_an_rpc_board(onnx_dir, cache, tmp_path, monkeypatch):
         runner = RPCRunner("127.0.0.1", port, target="x86", policy=FAST["policy"])
         result = profile_models([onnx_dir / "a.onnx"], "x86", tmp_path / "rpc.db", runner=runner,
                                 settings=_settings(), work_dir=cache, **FAST)
+        report = validate_models(tmp_path / "rpc.db", [onnx_dir / "a.onnx", onnx_dir / "b.onnx"], tmp_path / "val",
+                                 runner=runner, progress=False)
         runner.close()
     finally:
         boards.stop_board(state.name)
+    assert [r.model for r in report.rows] == ["a", "b"] and set(report.drift.ratios) == {"a"}   # measured on the board
     ks = KernelStore(Store(tmp_path / "rpc.db"))
     passes = [m for ms in ks.kernel_passes(result.table_id).values() for m in ms]
     assert len(passes) == result.kernels and all(m.meta["board"] == f"127.0.0.1:{port}" for m in passes)
-    assert all(m.meta["cache_mode"] == "hot" for m in passes)       # a board's default: no hook in its VM
+    assert all(m.meta["cache_mode"] == "in-model" for m in passes)  # `lutnas board up` servers carry the hooks
     assert ks.meta(result.table_id).fingerprint["remote"]["board"] == f"127.0.0.1:{port}"
     assert result.fixed is not None
     ks.store.close()
@@ -382,7 +386,7 @@ def test_in_model_replay_is_the_models_own_run(onnx_dir, cache):
     info = max(kernels.kernels, key=lambda k: k.flops)
     kjob = KernelJob(info.signature, kernel_library_path(library), info.name, [p.shape for p in info.params],
                      [p.dtype for p in info.params], cache_mode="in-model", repeats=3, min_repeat_ms=0.2, model=job)
-    m = time_kernel_in_model(kernel_lib, dev, kjob, replay)
+    m = time_kernel_in_model(kjob, replay)
     assert m.n == 3 and m.inner_loops >= 1 and all(v > 0 for v in m.samples_ms)
     assert m.meta["cache_mode"] == "in-model" and m.meta["function"] == info.name
     runner = LocalRunner("x86", "tvm", 1, FAST["policy"])
@@ -392,6 +396,8 @@ def test_in_model_replay_is_the_models_own_run(onnx_dir, cache):
 
 
 def test_cache_mode_defaults_per_runner_and_boards_refuse_in_model():
+    import tvm.rpc
+
     from lutnas.latency_tables.kernel_table import KernelSettings
     from lutnas.profiler.boards import free_port
     from lutnas.profiler.kernel_timing import KernelJob
@@ -400,16 +406,23 @@ def test_cache_mode_defaults_per_runner_and_boards_refuse_in_model():
     from lutnas.profiler.runners import LocalRunner
 
     local = LocalRunner("x86", "tvm", 1)
-    board = RPCRunner("127.0.0.1", free_port(), target="x86")     # nothing listens: refused before connecting
     assert KernelSettings().for_runner(local).cache_mode == "in-model"
-    assert KernelSettings().for_runner(board).cache_mode == "hot"
-    assert KernelSettings(cache_mode="flush").for_runner(board).cache_mode == "flush"
-    with pytest.raises(LutnasError, match="cannot time kernels in cache mode 'in-model'"):
-        KernelSettings(cache_mode="in-model").for_runner(board)
-    model = MeasureJob("m", SHAPE, library_path=Path("m.so"), target="x86")
-    job = KernelJob("k", Path("m.kernels.so"), "f", [SHAPE], ["float32"], cache_mode="in-model", model=model)
-    with pytest.raises(LutnasError, match="a board cannot; profile boards with --cache-mode hot or flush"):
-        board.measure_kernel(job)
+    port = free_port()
+    stock = tvm.rpc.Server(host="127.0.0.1", port=port, port_end=port + 1)   # TVM's own server: no lutnas hooks
+    try:
+        board = RPCRunner("127.0.0.1", port, target="x86")
+        assert board.kernel_cache_modes == ("hot", "flush")
+        assert KernelSettings().for_runner(board).cache_mode == "hot"
+        assert KernelSettings(cache_mode="flush").for_runner(board).cache_mode == "flush"
+        with pytest.raises(LutnasError, match="cannot time kernels in cache mode 'in-model'"):
+            KernelSettings(cache_mode="in-model").for_runner(board)
+        model = MeasureJob("m", SHAPE, library_path=Path("m.so"), target="x86")
+        job = KernelJob("k", Path("m.kernels.so"), "f", [SHAPE], ["float32"], cache_mode="in-model", model=model)
+        with pytest.raises(LutnasError, match="RPC server lacks .* profile it with --cache-mode hot or flush"):
+            board.measure_kernel(job)
+        board.close()
+    finally:
+        stock.terminate()
 
 
 # -- CLI: the three families, JSON, validate, bad input ------------------------------------------------

@@ -434,8 +434,13 @@ def hide_modules(root: Path) -> str:
     return f"/{HIDDEN_DIR}"
 
 
-def server_args(port: int, tracker: str | None, key: str | None) -> list[str]:
-    args = ["-m", "tvm.exec.rpc_server", "--host", "127.0.0.1", "--port", str(port), "--port-end", str(port + 1)]
+BOARD_HOOKS = Path(__file__).with_name("board_hooks.py")   # the board's server (in-model kernel timing)
+
+
+def server_args(port: int, tracker: str | None, key: str | None, hooks: str = str(BOARD_HOOKS)) -> list[str]:
+    """TVM's RPC server as `hooks` runs it: with lutnas's board functions registered in the server's
+    worker before it serves (`board_hooks`); the directory of `hooks` must be on PYTHONPATH."""
+    args = [hooks, "--host", "127.0.0.1", "--port", str(port), "--port-end", str(port + 1)]
     if tracker:
         args += ["--tracker", tracker, "--key", key or "default"]
     return args
@@ -465,13 +470,21 @@ def start_boards(kind: str, ports: list[int], tracker: str | None = None, key: s
         enable_binfmt()
         mount_chroot(rootfs_dir())
         env_extra["PYTHONPATH"] = hide_modules(rootfs_dir())
+        shutil.copyfile(BOARD_HOOKS, rootfs_dir() / HIDDEN_DIR / BOARD_HOOKS.name)
+        hooks = f"/{HIDDEN_DIR}/{BOARD_HOOKS.name}"
+    else:
+        hooks_dir = _run_dir() / "hooks"     # only the hooks on the server's path, not all of lutnas.profiler
+        hooks_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(BOARD_HOOKS, hooks_dir / BOARD_HOOKS.name)
+        hooks = str(hooks_dir / BOARD_HOOKS.name)
+        env_extra["PYTHONPATH"] = os.pathsep.join(p for p in (str(hooks_dir), os.environ.get("PYTHONPATH")) if p)
     launched = []
     for port in ports:
         if kind == "arm64":
-            cmd = _chroot_cmd(rootfs_dir(), [CHROOT_PY, *server_args(port, tracker, key)])
+            cmd = _chroot_cmd(rootfs_dir(), [CHROOT_PY, *server_args(port, tracker, key, hooks)])
             env = _chroot_env(env_extra)
         else:
-            cmd = [sys.executable, *server_args(port, tracker, key)]
+            cmd = [sys.executable, *server_args(port, tracker, key, hooks)]
             env = {**os.environ, **env_extra}
         name = f"{kind}-{port}"
         log = _run_dir() / f"{name}.log"

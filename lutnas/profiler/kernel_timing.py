@@ -31,7 +31,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -156,20 +156,39 @@ def time_kernel(lib: Any, dev: Any, job: KernelJob) -> Measurement:
 
 
 # -- in-model timing ---------------------------------------------------------------------------------
-@dataclass
-class ModelReplay:
-    """One run of a model's VM `main` with its kernel calls captured in order: each call's function
-    (from the kernel library) and the very tensors the VM passed it, held by reference."""
+class InModelTimer(Protocol):
+    """A model's captured run, where its kernels can be timed inside its loop: here (`ModelReplay`)
+    or on an RPC board whose server carries lutnas's hooks (`BoardReplay`, `board_hooks`)."""
 
     library_path: Path
+
+    def select(self, function: str) -> None:
+        """Time the first call of `function` from now on (`DeviceError` if the model never calls it)."""
+
+    def rest_ms(self) -> float:
+        """One untimed run of the rest of the model, in ms (sizes the pass)."""
+
+    def time(self, calls: int) -> list[float]:
+        """`calls` single timed calls of the selected kernel, each after the rest of the model; ms each."""
+
+
+@dataclass
+class ModelReplay:
+    """One run of a model's VM `main` here, with its kernel calls captured in order: each call's
+    function (from the kernel library) and the very tensors the VM passed it, held by reference."""
+
+    library_path: Path
+    kernel_lib: Any
+    dev: Any
     calls: list[tuple[str, Any, list[Any]]] = field(default_factory=list)   # (name, function, arguments)
+    selected: int = -1
 
     @classmethod
     def capture(cls, model_lib: Any, kernel_lib: Any, dev: Any, model: MeasureJob) -> ModelReplay:
         import tvm
         from tvm.runtime.vm import VirtualMachine
 
-        replay, functions = cls(Path(str(model.library_path))), {}
+        replay, functions = cls(Path(str(model.library_path)), kernel_lib, dev), {}
 
         def instrument(func: Any, name: str, before: bool, ret: Any, *args: Any) -> int:
             if before and not name.startswith("vm.builtin."):
@@ -185,16 +204,28 @@ class ModelReplay:
         dev.sync()
         return replay
 
-    def first_call(self, function: str) -> int:
-        for i, (name, _, _) in enumerate(self.calls):
-            if name == function:
-                return i
-        raise DeviceError(f"{self.library_path.name} never calls {function!r}; delete the cached library to rebuild it")
+    def select(self, function: str) -> None:
+        index = next((i for i, (name, _, _) in enumerate(self.calls) if name == function), -1)
+        if index < 0:
+            raise DeviceError(f"{self.library_path.name} never calls {function!r}; delete the cached library "
+                              "to rebuild it")
+        self.selected = index
+        _REST[:] = [(fn, args) for _, fn, args in self.calls[index + 1:] + self.calls[:index]]
 
-    def rest_after(self, index: int) -> list[tuple[Any, list[Any]]]:
-        """The model's other calls in cyclic order after call `index`: what runs before it in a loop."""
-        order = self.calls[index + 1:] + self.calls[:index]
-        return [(fn, args) for _, fn, args in order]
+    def rest_ms(self) -> float:
+        t0 = time.perf_counter()
+        _run_rest_of_model()
+        return (time.perf_counter() - t0) * 1e3
+
+    def time(self, calls: int) -> list[float]:
+        import tvm
+
+        if tvm.get_global_func(REST_OF_MODEL_PREPROC, allow_missing=True) is None:
+            tvm.register_global_func(REST_OF_MODEL_PREPROC, _run_rest_of_model)
+        name, _, args = self.calls[self.selected]
+        ev = self.kernel_lib.time_evaluator(name, self.dev, number=1, repeat=calls, min_repeat_ms=0,
+                                            f_preproc=REST_OF_MODEL_PREPROC)
+        return [float(r) * 1e3 for r in ev(*args).results]
 
 
 def _kernel_function(kernel_lib: Any, name: str) -> Any:
@@ -204,7 +235,7 @@ def _kernel_function(kernel_lib: Any, name: str) -> Any:
         return None
 
 
-_REST: list[tuple[Any, list[Any]]] = []
+_REST: list[tuple[Any, list[Any]]] = []   # the selected kernel's rest of the model (one replay at a time)
 
 
 def _run_rest_of_model(*_args: Any) -> None:
@@ -212,38 +243,44 @@ def _run_rest_of_model(*_args: Any) -> None:
         fn(*args)
 
 
-def _time_with_rest(lib: Any, dev: Any, job: KernelJob, args: list[Any], calls: int) -> list[float]:
-    """`calls` single timed calls of the kernel (ms each), each after the rest of its model, untimed."""
-    import tvm
+@dataclass
+class BoardReplay:
+    """A model's captured run on an RPC board, driven through the board's hooks (`board_hooks`)."""
 
-    if tvm.get_global_func(REST_OF_MODEL_PREPROC, allow_missing=True) is None:
-        tvm.register_global_func(REST_OF_MODEL_PREPROC, _run_rest_of_model)
-    ev = lib.time_evaluator(job.function, dev, number=1, repeat=calls, min_repeat_ms=0, f_preproc=REST_OF_MODEL_PREPROC)
-    return [float(r) * 1e3 for r in ev(*args).results]
+    library_path: Path
+    remote: Any     # the session's RPC module
+
+    @classmethod
+    def capture(cls, remote: Any, model_path: str, kernel_path: str, x: Any, library_path: Path) -> BoardReplay:
+        remote.get_function("lutnas.board.capture")(model_path, kernel_path, x)
+        return cls(library_path, remote)
+
+    def select(self, function: str) -> None:
+        if int(self.remote.get_function("lutnas.board.select")(function)) < 0:
+            raise DeviceError(f"{self.library_path.name} never calls {function!r} on the board")
+
+    def rest_ms(self) -> float:
+        return float(self.remote.get_function("lutnas.board.rest_ms")())
+
+    def time(self, calls: int) -> list[float]:
+        text = str(self.remote.get_function("lutnas.board.time_selected")(int(calls)))
+        return [float(v) * 1e3 for v in text.split(",")]
 
 
-def time_kernel_in_model(lib: Any, dev: Any, job: KernelJob, replay: ModelReplay) -> Measurement:
-    """Time `job.function` of the kernel library `lib` inside its model's loop (module doc: "in-model").
+def time_kernel_in_model(job: KernelJob, timer: InModelTimer) -> Measurement:
+    """Time `job.function` inside its model's loop (module doc: "in-model"), here or on a board.
 
     A sample is the mean of `inner` single calls, each after one run of the rest of the model; `inner`
     reaches `min_repeat_ms` of kernel time unless the pass would spend more than IN_MODEL_BUDGET_MS
     running the rest of the model (large models: a few calls a sample, never fewer than one)."""
-    index = replay.first_call(job.function)
-    rest = replay.rest_after(index)
-    args = replay.calls[index][2]
     started = time.time()
-    _REST[:] = rest
-    try:
-        t0 = time.perf_counter()
-        _run_rest_of_model()
-        model_ms = (time.perf_counter() - t0) * 1e3
-        probe = _time_with_rest(lib, dev, job, args, max(3, job.warmup))
-        kernel_ms = max(float(np.median(probe)), 1e-6)
-        budget = max(1, int(IN_MODEL_BUDGET_MS / (job.repeats * max(model_ms, 1e-3))))
-        inner = max(1, min(math.ceil(job.min_repeat_ms / kernel_ms), budget, MAX_FLUSHED_CALLS))
-        calls = np.asarray(_time_with_rest(lib, dev, job, args, inner * job.repeats)).reshape(job.repeats, inner)
-    finally:
-        _REST.clear()
+    timer.select(job.function)
+    model_ms = timer.rest_ms()
+    probe = timer.time(max(3, job.warmup))
+    kernel_ms = max(float(np.median(probe)), 1e-6)
+    budget = max(1, int(IN_MODEL_BUDGET_MS / (job.repeats * max(model_ms, 1e-3))))
+    inner = max(1, min(math.ceil(job.min_repeat_ms / kernel_ms), budget, MAX_FLUSHED_CALLS))
+    calls = np.asarray(timer.time(inner * job.repeats)).reshape(job.repeats, inner)
     samples = tuple(float(v) for v in calls.mean(axis=1))
     return _record(job, samples, inner, len(probe) + 1, started)
 

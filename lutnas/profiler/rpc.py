@@ -36,7 +36,15 @@ from lutnas.errors import DeviceError, LutnasError, error_line
 from lutnas.lowering.targets import TargetSpec, resolve_target
 from lutnas.profiler import harness, tvm_runtime
 from lutnas.profiler.fingerprint import fingerprint, fingerprint_id
-from lutnas.profiler.kernel_timing import BOARD_CACHE_MODES, KernelJob, check_kernel_job, time_kernel
+from lutnas.profiler.kernel_timing import (
+    BOARD_CACHE_MODES,
+    CACHE_MODES,
+    BoardReplay,
+    KernelJob,
+    check_kernel_job,
+    time_kernel,
+    time_kernel_in_model,
+)
 from lutnas.profiler.measurement import MeasureJob, Measurement
 from lutnas.profiler.runners import OnResult, measure_in_turn
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, assess
@@ -64,6 +72,8 @@ class _Session:
     where: str
     uploaded: dict[str, Any]
     threads_ok: bool = False
+    hooked: bool | None = None          # the server carries lutnas's board hooks (in-model timing)
+    replay: BoardReplay | None = None   # the model whose kernels are being timed in its loop
 
 
 class _RemoteTiming:
@@ -133,15 +143,32 @@ class _RemoteTiming:
     def _check_kernel_mode(self, job: KernelJob) -> None:
         if job.cache_mode not in self.kernel_cache_modes:
             raise LutnasError(f"kernel {job.key}: {job.cache_mode} timing runs the model's VM with a Python hook, "
-                              f"which a board cannot; profile boards with --cache-mode "
-                              f"{' or '.join(self.kernel_cache_modes)}")
+                              f"which this board's RPC server lacks (`lutnas board up` servers carry it); profile "
+                              f"it with --cache-mode {' or '.join(self.kernel_cache_modes)}")
 
     def _time_kernel_on(self, session: _Session, job: KernelJob) -> Measurement:
         check_kernel_job(job, self.runtime, getattr(self.target, "name", job.target), self.threads)
         self._check_threads(session)
         lib, dev = self._load(session, Path(job.library_path))
-        m = time_kernel(lib, dev, job)
+        if job.model is not None and job.cache_mode == "in-model":
+            m = time_kernel_in_model(job, self._board_replay(session, job, job.model, dev))
+        else:
+            m = time_kernel(lib, dev, job)
         return assess(replace(m, meta={**m.meta, "board": session.where}), self.policy)
+
+    def _board_replay(self, session: _Session, job: KernelJob, model: MeasureJob, dev: Any) -> BoardReplay:
+        """The model's run captured on the board by its hooks (`board_hooks`), one model at a time."""
+        import tvm
+
+        path = Path(str(model.library_path))
+        if session.replay is None or session.replay.library_path != path:
+            self._check_job(model)
+            self._load(session, path)
+            on_board = session.remote.get_function("tvm.rpc.server.workpath")
+            x = tvm.runtime.tensor(harness.random_input(model), dev)
+            session.replay = BoardReplay.capture(session.remote, on_board(f"{_lib_id(path)}.so"),
+                                                 on_board(f"{_lib_id(Path(job.library_path))}.so"), x, path)
+        return session.replay
 
     def _query_board(self, session: _Session) -> dict[str, Any]:
         return query_board(session.remote, session.where)
@@ -243,6 +270,15 @@ class RPCRunner(_RemoteTiming):
     @property
     def where(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def kernel_cache_modes(self) -> tuple[str, ...]:  # type: ignore[override]
+        """in-model too where the board's server carries lutnas's hooks (`lutnas board up`); a stock
+        TVM RPC server times kernels alone (hot, flush)."""
+        session = self._connect()
+        if session.hooked is None:
+            session.hooked = _has_function(session.remote, "lutnas.board.capture")
+        return CACHE_MODES if session.hooked else BOARD_CACHE_MODES
 
     def _connect(self) -> _Session:
         if self._session is None:
@@ -512,3 +548,11 @@ class TrackerRunner(_RemoteTiming):
 def _lib_id(path: Path) -> str:
     h = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     return f"lutnas-{h}"
+
+
+def _has_function(remote: Any, name: str) -> bool:
+    try:
+        remote.get_function(name)
+    except Exception:  # noqa: BLE001 -- TVM raises its own error types for a missing remote function
+        return False
+    return True

@@ -161,7 +161,7 @@ class LocalRunner:
         lib, dev = self._library_on_device(job.library_path, f"kernel {job.key}")
         with timing_lock(LOCAL):
             if job.model is not None and job.cache_mode == "in-model":
-                m = time_kernel_in_model(lib, dev, job, self._replay_of(job.model, lib, dev))
+                m = time_kernel_in_model(job, self._replay_of(job.model, lib, dev))
             else:
                 m = time_kernel(lib, dev, job)
         return assess(m, self.policy)
