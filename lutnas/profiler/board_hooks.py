@@ -16,7 +16,8 @@ server's worker process before it serves, so every session (a forked child) has 
   model (untimed), as seconds per call, comma-separated;
 - `lutnas.board.rest_ms()`: one run of the rest of the model, in ms (the host's time budget).
 
-The host side (`kernel_timing.BoardReplay`) drives these and keeps the sampling rule in one place.
+The host side (`kernel_timing.BoardReplay`) drives these and keeps the sampling rule in one place;
+`capture` and the rest-of-model loop mirror `kernel_timing.ModelReplay`, which cannot be imported here.
 This file imports only TVM: a board has TVM's runtime and Python, not lutnas (nor numpy, maybe).
 Run as a script it takes TVM's `rpc_server` options --host, --port, --port-end, --tracker, --key.
 """

@@ -17,7 +17,9 @@ kernel repeated back to back does (bench/cache_state.py measured the gap for blo
   MLP-Mixer's GELU kernels ran +30% on random data; cache and write-allocate state: -10% for the
   same model's kernels repeated hot on its own buffers); in the model's loop the sum of its kernels
   came within -1% to -4% of the whole model for six models (the rest is the VM's own cost, measured
-  by the probes). Needs a Python hook in the VM, so not on an RPC board.
+  by the probes). It needs Python callbacks where the model runs: on an RPC board they are the
+  board's (`board_hooks`, served by `lutnas board up`), driven by `BoardReplay`; a stock TVM RPC
+  server has none and keeps "hot" / "flush".
 - "hot": back-to-back calls on random tensors; weights, input and output stay in the caches.
 - "flush": before every call TVM's `cache_flush_cpu_non_first_arg` evicts every argument but the
   first (the activation the previous kernel just wrote): weights and output come from memory, as
@@ -46,7 +48,7 @@ from lutnas.profiler.measurement import (
 )
 
 CACHE_MODES = ("in-model", "hot", "flush")
-BOARD_CACHE_MODES = ("hot", "flush")   # what an RPC board can do: no Python hook in its VM
+BOARD_CACHE_MODES = ("hot", "flush")   # what a stock TVM RPC server can do: no lutnas hooks in its VM
 FLUSH_PREPROC = "cache_flush_cpu_non_first_arg"
 MAX_FLUSHED_CALLS = 2000   # per sample: every flushed call is its own timed repeat
 REST_OF_MODEL_PREPROC = "lutnas.kernel_timing.rest_of_model"

@@ -164,6 +164,7 @@ class _RemoteTiming:
         if session.replay is None or session.replay.library_path != path:
             self._check_job(model)
             self._load(session, path)
+            self._load(session, Path(job.library_path))   # again: uploading the model may have evicted it
             on_board = session.remote.get_function("tvm.rpc.server.workpath")
             x = tvm.runtime.tensor(harness.random_input(model), dev)
             session.replay = BoardReplay.capture(session.remote, on_board(f"{_lib_id(path)}.so"),
