@@ -411,7 +411,7 @@ def test_cache_mode_defaults_per_runner_and_boards_refuse_in_model():
     stock = tvm.rpc.Server(host="127.0.0.1", port=port, port_end=port + 1)   # TVM's own server: no lutnas hooks
     try:
         board = RPCRunner("127.0.0.1", port, target="x86")
-        assert board.kernel_cache_modes == ("hot", "flush")
+        assert board.kernel_cache_modes() == ("hot", "flush")
         assert KernelSettings().for_runner(board).cache_mode == "hot"
         assert KernelSettings(cache_mode="flush").for_runner(board).cache_mode == "flush"
         with pytest.raises(LutnasError, match="cannot time kernels in cache mode 'in-model'"):

@@ -74,7 +74,7 @@ class KernelSettings:
 
     def for_runner(self, runner: Any) -> KernelSettings:
         """These settings with the cache mode resolved for `runner`; one it cannot time in is refused."""
-        modes = tuple(runner.kernel_cache_modes)
+        modes = tuple(runner.kernel_cache_modes())
         if self.cache_mode is None:
             return replace(self, cache_mode=modes[0])
         if self.cache_mode not in modes:

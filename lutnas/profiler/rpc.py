@@ -84,7 +84,6 @@ class _RemoteTiming:
     threads: int
     policy: StabilityPolicy
     emulated: bool | None
-    kernel_cache_modes = BOARD_CACHE_MODES
 
     def _setup(self, target: str | TargetSpec, runtime: str, threads: int, policy: StabilityPolicy,
                emulated: bool | None) -> None:
@@ -140,11 +139,16 @@ class _RemoteTiming:
         m = harness.time_tvm(lib, dev, job)
         return assess(replace(m, meta={**m.meta, "board": session.where}), self.policy)
 
+    def kernel_cache_modes(self) -> tuple[str, ...]:
+        """Kernels alone (hot, flush): the boards of a farm may serve differently (RPCRunner asks its board)."""
+        return BOARD_CACHE_MODES
+
     def _check_kernel_mode(self, job: KernelJob) -> None:
-        if job.cache_mode not in self.kernel_cache_modes:
+        modes = self.kernel_cache_modes()
+        if job.cache_mode not in modes:
             raise LutnasError(f"kernel {job.key}: {job.cache_mode} timing runs the model's VM with a Python hook, "
                               f"which this board's RPC server lacks (`lutnas board up` servers carry it); profile "
-                              f"it with --cache-mode {' or '.join(self.kernel_cache_modes)}")
+                              f"it with --cache-mode {' or '.join(modes)}")
 
     def _time_kernel_on(self, session: _Session, job: KernelJob) -> Measurement:
         check_kernel_job(job, self.runtime, getattr(self.target, "name", job.target), self.threads)
@@ -272,8 +276,7 @@ class RPCRunner(_RemoteTiming):
     def where(self) -> str:
         return f"{self.host}:{self.port}"
 
-    @property
-    def kernel_cache_modes(self) -> tuple[str, ...]:  # type: ignore[override]
+    def kernel_cache_modes(self) -> tuple[str, ...]:
         """in-model too where the board's server carries lutnas's hooks (`lutnas board up`); a stock
         TVM RPC server times kernels alone (hot, flush)."""
         session = self._connect()

@@ -52,7 +52,6 @@ class Runner(Protocol):
 
     threads: int     # the runtime's thread count: jobs must ask for exactly this many
     interleaves: bool   # jobs can share one device's time windows (`sampler` never None); not a farm
-    kernel_cache_modes: tuple[str, ...]   # how it can time kernels (kernel_timing.CACHE_MODES), default first
 
     @property
     def name(self) -> str:
@@ -74,6 +73,9 @@ class Runner(Protocol):
 
     def measure_kernel(self, job: KernelJob) -> Measurement:
         """One pass of one fused kernel timed alone in its kernel library (`profiler.kernel_timing`)."""
+
+    def kernel_cache_modes(self) -> tuple[str, ...]:
+        """How it can time kernels (`kernel_timing.CACHE_MODES`), its default first; may ask the device."""
 
     def sampler(self, job: MeasureJob) -> harness.Sampler | None:
         """`job` loaded, warmed and calibrated on this runner's one device, for interleaved timing
@@ -108,7 +110,6 @@ class LocalRunner:
     name = "LocalRunner"
     where = "local"
     interleaves = True
-    kernel_cache_modes = CACHE_MODES
 
     def __init__(
         self,
@@ -153,6 +154,9 @@ class LocalRunner:
 
     def holding(self) -> AbstractContextManager[object]:
         return timing_lock(LOCAL)
+
+    def kernel_cache_modes(self) -> tuple[str, ...]:
+        return CACHE_MODES
 
     def measure_kernel(self, job: KernelJob) -> Measurement:
         """Time one kernel of a kernel library, inside its model's loop or alone (`profiler.kernel_timing`)."""
