@@ -253,7 +253,8 @@ def doctor(as_json: bool, show_fp: bool) -> None:
               help="ONNX model(s): per-operator (fused-kernel) tables instead of a search space's blocks.")
 @click.option("--cache-mode", type=click.Choice(["in-model", "hot", "flush"]), default=None,
               help="--onnx: how kernels are timed: inside their model's loop on its own buffers (in-model, the "
-              "default here), or alone on random tensors, hot or flushed (the default on a board: hot).")
+              "default here and on `lutnas board up` boards), or alone on random tensors, hot or flushed (a stock "
+              "TVM RPC server: hot).")
 @_target_options(default="x86")
 @click.option("--runtime", type=click.Choice(["tvm", "onnxruntime"]), default="tvm", show_default=True)
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), required=True, help="SQLite database")
