@@ -11,7 +11,7 @@ from lutnas.profiler import kernel_timing as kt
 from lutnas.profiler.measurement import MeasureJob
 def main():
     name = sys.argv[1]
-    models = export_models(["resnet", "shufflenet", "vit", "mobilenet", "vgg", "mixer"], 2, [64, 128], Path("/tmp/k14/run3"))
+    models = export_models(["resnet", "shufflenet", "vit", "mobilenet", "vgg", "mixer"], 1, [160], Path("/tmp/k14/run6"))
     (m,) = read_models([models[name][1]])
     build = resolve_build("x86")
     ((lib_path, mk),) = compile_models([m], build.target, build.pipeline)
@@ -19,6 +19,7 @@ def main():
     model_lib = tvm.runtime.load_module(str(lib_path)); klib = tvm.runtime.load_module(str(kernel_library_path(lib_path)))
     job = MeasureJob(m.key, m.input_shape, library_path=lib_path, target="x86")
     rep = kt.ModelReplay.capture(model_lib, klib, dev, job)
+    rest_after = lambda i: [(fn, a) for _, fn, a in rep.calls[i + 1:] + rep.calls[:i]]
     vm = tvm.runtime.vm.VirtualMachine(model_lib, dev)
     x = tvm.runtime.tensor(np.random.default_rng(0).standard_normal(m.input_shape).astype("float32"), dev)
     whole = np.median(vm.time_evaluator("main", dev, number=3, repeat=5)(x).results) * 1e3
@@ -29,9 +30,9 @@ def main():
     for n, idx in by.items():
         ts = []
         for i in idx:
-            kt._REST[:] = rep.rest_after(i)
-            job_k = kt.KernelJob(n, Path("x"), n, [(1,)], ["float32"])
-            ts.append(float(np.median(kt._time_with_rest(klib, dev, job_k, rep.calls[i][2], 7))))
+            kt._REST[:] = rest_after(i)
+            rep.selected = i
+            ts.append(float(np.median(rep.time(7))))
         kt._REST.clear()
         total_first += ts[0] * len(idx); total_all += sum(ts)
         if len(idx) > 1 and (max(ts) / min(ts) > 1.1):
