@@ -50,11 +50,11 @@ def fusion_passes(target: tvm.target.Target, layout: str = "NHWC") -> list[tvm.t
 
     from lutnas.lowering.channel_pad import pad_channels
     from lutnas.lowering.fold import fold_in_numpy
-    from lutnas.lowering.layout import layout_passes
+    from lutnas.lowering.layout import global_pools_as_means, layout_passes
     from lutnas.lowering.rules.base import vector_lanes
 
     padding = [fold_in_numpy(), pad_channels(vector_lanes(target))] if layout == "NHWC" else []
-    return (layout_passes(layout) + padding + cpu_generic.library_dispatch_passes(target)
+    return ([global_pools_as_means()] + layout_passes(layout) + padding + cpu_generic.library_dispatch_passes(target)
             + [fold_in_numpy()]  # the weights' reshapes and layout transposes, before they become kernels
             + cpu_generic.legalize_passes(target))
 
@@ -149,7 +149,8 @@ DEFAULT_PIPELINE = "tvm-default"
 # convolutions read their input in place, rows across cores (`rules.nhwc.ChannelsLastDepthwise`); 6 = its tiles one AVX-512 vector of channels.
 # 7 (both, and tvm-default is untouched) = a dense layer's rows split across cores (`rules.elementwise`).
 # 8 (lutnas-cpu) = channel counts padded to whole vectors (`lowering.channel_pad`).
-_REVISIONS = {"lutnas-cpu": 8, "lutnas-cpu-nchw": 3}
+# 9 / 4 = whole-plane average pools become means (`layout.global_pools_as_means`).
+_REVISIONS = {"lutnas-cpu": 9, "lutnas-cpu-nchw": 4}
 
 
 def pipeline_revision(name: str) -> int:
