@@ -16,78 +16,111 @@ server's worker process before it serves, so every session (a forked child) has 
   model (untimed), as seconds per call, comma-separated;
 - `lutnas.board.rest_ms()`: one run of the rest of the model, in ms (the host's time budget).
 
-The host side (`kernel_timing.BoardReplay`) drives these and keeps the sampling rule in one place;
-`capture` and the rest-of-model loop mirror `kernel_timing.ModelReplay`, which cannot be imported here.
-This file imports only TVM: a board has TVM's runtime and Python, not lutnas (nor numpy, maybe).
-Run as a script it takes TVM's `rpc_server` options --host, --port, --port-end, --tracker, --key.
+The replay itself (`Replay`) is the one `kernel_timing.ModelReplay` uses on this machine too, so the
+capture and the rest-of-model loop exist once; the host side (`kernel_timing.BoardReplay`) drives
+these functions and keeps the sampling rule in one place. This file imports only TVM (and only when
+used): a board has TVM's runtime and Python, not lutnas (nor numpy, maybe). Run as a script it takes
+TVM's `rpc_server` options --host, --port, --port-end, --tracker, --key.
 """
 
 import argparse
 import time
 
-import tvm
-from tvm.runtime.vm import VirtualMachine
+REST_OF_MODEL = "lutnas.board.rest_of_model"   # the f_preproc: runs `_REST` before each timed call
 
-_STATE = {"calls": [], "rest": [], "selected": None, "kernel_lib": None}
+_REST = []            # the selected call's rest of the model: (function, arguments) in cyclic order
+_BOARD = {"replay": None}   # a board session's current replay (one model at a time)
 
 
-def _rest_of_model(*_args):
-    for fn, args in _STATE["rest"]:
+def _run_rest(*_args):
+    for fn, args in _REST:
         fn(*args)
 
 
+class Replay:
+    """One run of a model's VM `main` on `x`, its kernel calls captured in order: (name, the kernel
+    library's function, the very tensors the VM passed it, held by reference: the VM's own storage,
+    shared between calls as the model shares it, holding the values the model computes)."""
+
+    def __init__(self, model_lib, kernel_lib, x):
+        from tvm.runtime.vm import VirtualMachine
+
+        self.kernel_lib, self.dev, self.calls, self.selected = kernel_lib, x.device, [], -1
+        functions = {}
+
+        def instrument(func, name, before, ret, *args):
+            if before and not name.startswith("vm.builtin."):
+                if name not in functions:
+                    functions[name] = _kernel_function(kernel_lib, name)
+                if functions[name] is not None:
+                    self.calls.append((name, functions[name], list(args)))
+            return 0
+
+        vm = VirtualMachine(model_lib, self.dev)
+        vm.set_instrument(instrument)
+        vm["main"](x)
+        self.dev.sync()
+
+    def select(self, function):
+        """Time the first call of `function` from now on; its index, -1 when the model never calls it."""
+        index = next((i for i, (name, _, _) in enumerate(self.calls) if name == function), -1)
+        if index >= 0:
+            self.selected = index
+            _REST[:] = [(fn, args) for _, fn, args in self.calls[index + 1:] + self.calls[:index]]
+        return index
+
+    def rest_ms(self):
+        """One run of the rest of the model, in ms."""
+        t0 = time.perf_counter()
+        _run_rest()
+        return (time.perf_counter() - t0) * 1e3
+
+    def time_selected(self, calls):
+        """`calls` single timed calls of the selected kernel, each after the rest of the model; seconds each."""
+        import tvm
+
+        if tvm.get_global_func(REST_OF_MODEL, allow_missing=True) is None:
+            tvm.register_global_func(REST_OF_MODEL, _run_rest)
+        name, _, args = self.calls[self.selected]
+        ev = self.kernel_lib.time_evaluator(name, self.dev, number=1, repeat=int(calls), min_repeat_ms=0,
+                                            f_preproc=REST_OF_MODEL)
+        return [float(r) for r in ev(*args).results]
+
+
+def _kernel_function(kernel_lib, name):
+    try:
+        return kernel_lib.get_function(name)
+    except Exception:  # noqa: BLE001 -- not a kernel of this library (an external packed function)
+        return None
+
+
+# -- the board's functions (over RPC: plain arguments, plain results) ---------------------------------
 def capture(model_path, kernel_path, x):
-    dev = x.device
-    model_lib = tvm.runtime.load_module(model_path)
-    kernel_lib = tvm.runtime.load_module(kernel_path)
-    calls, functions = [], {}
+    import tvm
 
-    def instrument(func, name, before, ret, *args):
-        if before and not name.startswith("vm.builtin."):
-            if name not in functions:
-                try:
-                    functions[name] = kernel_lib.get_function(name)
-                except Exception:  # noqa: BLE001 -- not a kernel of this library
-                    functions[name] = None
-            if functions[name] is not None:
-                calls.append((name, functions[name], list(args)))
-        return 0
-
-    vm = VirtualMachine(model_lib, dev)
-    vm.set_instrument(instrument)
-    vm["main"](x)
-    _STATE.update(calls=calls, rest=[], selected=None, kernel_lib=kernel_lib)
-    return len(calls)
+    _BOARD["replay"] = Replay(tvm.runtime.load_module(model_path), tvm.runtime.load_module(kernel_path), x)
+    return len(_BOARD["replay"].calls)
 
 
 def select(function):
-    calls = _STATE["calls"]
-    for i, (name, _, _) in enumerate(calls):
-        if name == function:
-            order = calls[i + 1:] + calls[:i]
-            _STATE.update(rest=[(fn, args) for _, fn, args in order], selected=i)
-            return i
-    return -1
+    return _BOARD["replay"].select(function)
 
 
 def rest_ms():
-    t0 = time.perf_counter()
-    _rest_of_model()
-    return (time.perf_counter() - t0) * 1e3
+    return _BOARD["replay"].rest_ms()
 
 
 def time_selected(calls):
-    name, _, args = _STATE["calls"][_STATE["selected"]]
-    dev = args[0].device
-    ev = _STATE["kernel_lib"].time_evaluator(name, dev, number=1, repeat=int(calls), min_repeat_ms=0,
-                                              f_preproc="lutnas.board.rest_of_model")
-    return ",".join(repr(float(r)) for r in ev(*args).results)
+    return ",".join(repr(v) for v in _BOARD["replay"].time_selected(calls))
 
 
 def register():
     """Register the board's functions in this process (the server's init callback)."""
-    for name, func in (("rest_of_model", _rest_of_model), ("capture", capture), ("select", select),
-                       ("rest_ms", rest_ms), ("time_selected", time_selected)):
+    import tvm
+
+    tvm.register_global_func(REST_OF_MODEL, _run_rest, override=True)
+    for name, func in (("capture", capture), ("select", select), ("rest_ms", rest_ms),
+                       ("time_selected", time_selected)):
         tvm.register_global_func(f"lutnas.board.{name}", func, override=True)
 
 

@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from lutnas.errors import DeviceError, LutnasError
+from lutnas.profiler.board_hooks import Replay
 from lutnas.profiler.harness import calibrate, random_input
 from lutnas.profiler.measurement import (
     DEFAULT_MIN_REPEAT_MS,
@@ -51,7 +52,6 @@ CACHE_MODES = ("in-model", "hot", "flush")
 BOARD_CACHE_MODES = ("hot", "flush")   # what a stock TVM RPC server can do: no lutnas hooks in its VM
 FLUSH_PREPROC = "cache_flush_cpu_non_first_arg"
 MAX_FLUSHED_CALLS = 2000   # per sample: every flushed call is its own timed repeat
-REST_OF_MODEL_PREPROC = "lutnas.kernel_timing.rest_of_model"
 IN_MODEL_BUDGET_MS = 300.0  # model time spent before the timed calls of one pass, at most (>= 1 call a sample)
 
 
@@ -176,73 +176,33 @@ class InModelTimer(Protocol):
 
 @dataclass
 class ModelReplay:
-    """One run of a model's VM `main` here, with its kernel calls captured in order: each call's
-    function (from the kernel library) and the very tensors the VM passed it, held by reference."""
+    """A model's run captured here: `board_hooks.Replay`, the same code a board runs."""
 
     library_path: Path
-    kernel_lib: Any
-    dev: Any
-    calls: list[tuple[str, Any, list[Any]]] = field(default_factory=list)   # (name, function, arguments)
-    selected: int = -1
+    replay: Replay
 
     @classmethod
     def capture(cls, model_lib: Any, kernel_lib: Any, dev: Any, model: MeasureJob) -> ModelReplay:
         import tvm
-        from tvm.runtime.vm import VirtualMachine
 
-        replay, functions = cls(Path(str(model.library_path)), kernel_lib, dev), {}
+        x = tvm.runtime.tensor(random_input(model), dev)
+        return cls(Path(str(model.library_path)), Replay(model_lib, kernel_lib, x))
 
-        def instrument(func: Any, name: str, before: bool, ret: Any, *args: Any) -> int:
-            if before and not name.startswith("vm.builtin."):
-                if name not in functions:
-                    functions[name] = _kernel_function(kernel_lib, name)
-                if functions[name] is not None:
-                    replay.calls.append((name, functions[name], list(args)))
-            return 0
-
-        vm = VirtualMachine(model_lib, dev)
-        vm.set_instrument(instrument)
-        vm["main"](tvm.runtime.tensor(random_input(model), dev))
-        dev.sync()
-        return replay
+    @property
+    def calls(self) -> list[tuple[str, Any, list[Any]]]:
+        """(name, kernel function, arguments) of every kernel call, in order."""
+        return self.replay.calls
 
     def select(self, function: str) -> None:
-        index = next((i for i, (name, _, _) in enumerate(self.calls) if name == function), -1)
-        if index < 0:
+        if self.replay.select(function) < 0:
             raise DeviceError(f"{self.library_path.name} never calls {function!r}; delete the cached library "
                               "to rebuild it")
-        self.selected = index
-        _REST[:] = [(fn, args) for _, fn, args in self.calls[index + 1:] + self.calls[:index]]
 
     def rest_ms(self) -> float:
-        t0 = time.perf_counter()
-        _run_rest_of_model()
-        return (time.perf_counter() - t0) * 1e3
+        return float(self.replay.rest_ms())
 
     def time(self, calls: int) -> list[float]:
-        import tvm
-
-        if tvm.get_global_func(REST_OF_MODEL_PREPROC, allow_missing=True) is None:
-            tvm.register_global_func(REST_OF_MODEL_PREPROC, _run_rest_of_model)
-        name, _, args = self.calls[self.selected]
-        ev = self.kernel_lib.time_evaluator(name, self.dev, number=1, repeat=calls, min_repeat_ms=0,
-                                            f_preproc=REST_OF_MODEL_PREPROC)
-        return [float(r) * 1e3 for r in ev(*args).results]
-
-
-def _kernel_function(kernel_lib: Any, name: str) -> Any:
-    try:
-        return kernel_lib.get_function(name)
-    except Exception:  # noqa: BLE001 -- not a kernel of this library (an external packed function)
-        return None
-
-
-_REST: list[tuple[Any, list[Any]]] = []   # the selected kernel's rest of the model (one replay at a time)
-
-
-def _run_rest_of_model(*_args: Any) -> None:
-    for fn, args in _REST:
-        fn(*args)
+        return [s * 1e3 for s in self.replay.time_selected(calls)]
 
 
 @dataclass
