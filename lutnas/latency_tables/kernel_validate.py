@@ -22,7 +22,6 @@ are both reported; with fewer than two anchors there is no corrected figure.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,7 +39,7 @@ from lutnas.latency_tables.kernel_table import (
     read_models,
 )
 from lutnas.latency_tables.networks import time_whole
-from lutnas.latency_tables.repeatability import CLAIMS, Retest, claimable, pass_values, retest
+from lutnas.latency_tables.repeatability import Retest, band_lines, claims, pass_values, retest
 from lutnas.latency_tables.validate import Accuracy, accuracy, load_conditions
 from lutnas.lowering.pipeline import DEFAULT_PIPELINE
 from lutnas.profiler.measurement import MeasureJob
@@ -163,19 +162,15 @@ class KernelValidation:
         if self.corrected_accuracy is not None:
             acc = self.corrected_accuracy
             out.append(f"drift-corrected: {acc.line(band).replace('archs', 'models')}, RMSPE {acc.rmspe:.1%}")
-        out.append(f"repeatability: models, odd vs even cycles: {self.retest.line()}"
-                   + ("" if math.isnan(band) else f"; this run supports accuracy claims down to ±{band:.1%}"))
-        if not claimable(band, 0.05):
-            out.append(f"the ground truth moved ±{band:.1%} (p95), more than ±5%: no ±5% share is claimed; run "
-                       "`lutnas doctor`, validate at a quieter time, or measure more models")
-        return out
+        return out + band_lines(f"repeatability: models, odd vs even cycles: {self.retest.line()}", band, "models",
+                                "run `lutnas doctor`, validate at a quieter time, or measure more models")
 
     def to_dict(self) -> dict[str, Any]:
         corrected = asdict(self.corrected_accuracy) if self.corrected_accuracy is not None else None
         return {"table_id": self.table_id, **asdict(self.accuracy), "mismatched": self.mismatched,
                 "conditions": self.conditions, "drift": self.drift.to_dict(), "corrected": corrected,
                 "retest": self.retest.to_dict(), "band": self.retest.p95,
-                "claims": {f"within_{round(c * 100)}": claimable(self.retest.p95, c) for c in CLAIMS},
+                "claims": claims(self.retest.p95),
                 "rows": [asdict(r) for r in self.rows]}
 
 

@@ -88,6 +88,23 @@ def claimable(band: float, share: float) -> bool:
     return math.isnan(band) or band <= share
 
 
+def claims(band: float) -> dict[str, bool]:
+    """Which of the report's shares (`CLAIMS`) `band` supports, keyed "within_5", "within_10"."""
+    return {f"within_{round(c * 100)}": claimable(band, c) for c in CLAIMS}
+
+
+def band_lines(head: str, band: float, what: str, remedy: str) -> list[str]:
+    """`head` (how the ground truth repeated) with the band it supports, or what to do when it cannot
+    say (`what`: what to time in 2 or more rounds), and a warning with `remedy` when it is over ±5%."""
+    if math.isnan(band):
+        return [head + f"; time {what} in 2 or more rounds to know what accuracy this run supports"]
+    lines = [head + f"; this run supports accuracy claims down to ±{band:.1%}"]
+    if not claimable(band, 0.05):
+        lines.append(f"the ground truth moved ±{band:.1%} (p95, odd vs even cycles), more than ±5%: no ±5% "
+                     f"share is claimed; {remedy}")
+    return lines
+
+
 @dataclass(frozen=True)
 class GroundTruth:
     """Whole-network latencies raw and drift-corrected, with the test-retest spread of each."""

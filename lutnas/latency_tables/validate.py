@@ -39,7 +39,14 @@ import numpy as np
 from lutnas.latency_tables.calibration import Calibration, fit_calibration, split_fit_score, store_with_table
 from lutnas.latency_tables.drift import SpeedTrack
 from lutnas.latency_tables.networks import DEFAULT_ROUNDS
-from lutnas.latency_tables.repeatability import GroundTruth, Retest, claimable, ground_truth
+from lutnas.latency_tables.repeatability import (
+    GroundTruth,
+    Retest,
+    band_lines,
+    claimable,
+    claims,
+    ground_truth,
+)
 
 if TYPE_CHECKING:
     from lutnas.latency_tables.networks import NetworkMeasurement
@@ -173,13 +180,8 @@ class ValidationReport:
         out = f"repeatability: networks, odd vs even cycles, raw: {self.retest.line()}"
         if self.corrected_retest is not None:
             out += f"; round-corrected: {self.corrected_retest.line()}"
-        if math.isnan(self.band):
-            return [out + "; time networks in 2 or more rounds to know what accuracy this run supports"]
-        lines = [out + f"; this run supports accuracy claims down to ±{self.band:.1%}"]
-        if not claimable(self.band, 0.05):
-            lines.append(f"the ground truth moved ±{self.band:.1%} (p95, odd vs even cycles), more than ±5%: no ±5% "
-                         "share is claimed; run `lutnas doctor`, validate with more --rounds, or at a quieter time")
-        return lines
+        return band_lines(out, self.band, "networks",
+                          "run `lutnas doctor`, validate with more --rounds, or at a quieter time")
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -197,7 +199,7 @@ class ValidationReport:
             out["repeatability"] = {
                 "raw": self.retest.to_dict(),
                 "corrected": self.corrected_retest.to_dict() if self.corrected_retest else None,
-                "band": self.band, "claims": {f"within_{round(c * 100)}": claimable(self.band, c) for c in (0.05, 0.1)},
+                "band": self.band, "claims": claims(self.band),
             }
         if self.calibration is not None:
             out["calibration"] = {
