@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from lutnas.lowering.layout import shape_4d
+
 MAX_GROWTH = 1 / 3
 
 _UNARY = ("nn.relu", "sigmoid", "tanh", "clip", "nn.silu", "nn.gelu", "exp", "negative")
@@ -58,12 +60,9 @@ def pad_channels(lanes: int) -> Any:
 
 def _channels(expr: Any) -> int | None:
     """The last dimension of a 4-d tensor expression (its NHWC channels), else None."""
-    info = getattr(expr, "ty", None)
-    shape = getattr(info, "shape", None)
-    if shape is None or getattr(info, "ndim", -1) != 4:
-        return None
+    shape = shape_4d(expr)
     try:
-        return int(shape[3])
+        return None if shape is None else int(shape[3])
     except (TypeError, ValueError):
         return None
 

@@ -135,40 +135,37 @@ def _global_pool_rewriter() -> Any:
             call = super().visit_call_(call)
             if not (call.op.same_as(avg_pool) or call.op.same_as(adaptive)):
                 return call
-            axes = plane_axes(call.args[0], str(call.attrs.layout), str(call.attrs.out_layout))
-            if axes is None or not _covers_plane(call, call.args[0], axes, call.op.same_as(adaptive)):
+            layout, dims = str(call.attrs.layout), static_dims(call.args[0])
+            if layout != str(call.attrs.out_layout) or layout not in LAYOUTS or dims is None:
+                return call
+            axes = (layout.index("H"), layout.index("W"))
+            if not _covers_plane(call, [dims[a] for a in axes], call.op.same_as(adaptive)):
                 return call
             return relax.op.mean(call.args[0], axis=list(axes), keepdims=True)
 
     return _Rewriter()
 
 
-def plane_axes(x: Any, layout: str, out_layout: str) -> tuple[int, int] | None:
-    """(H axis, W axis) of a 4-D NCHW / NHWC tensor of static shape; None for anything else."""
-    if layout != out_layout or layout not in LAYOUTS or static_dims(x) is None:
-        return None
-    return (layout.index("H"), layout.index("W"))
+def shape_4d(expr: Any) -> Any:
+    """The shape of a 4-D tensor expression (its dimensions may be symbolic), else None."""
+    info = getattr(expr, "ty", None)
+    shape = getattr(info, "shape", None)
+    return shape if shape is not None and getattr(info, "ndim", -1) == 4 else None
 
 
 def static_dims(expr: Any) -> list[int] | None:
     """The dimensions of a 4-D tensor expression of static shape, else None."""
-    info = getattr(expr, "ty", None)
-    shape = getattr(info, "shape", None)
-    if shape is None or getattr(info, "ndim", -1) != 4:
-        return None
+    shape = shape_4d(expr)
     try:
-        return [int(d) for d in shape]
+        return None if shape is None else [int(d) for d in shape]
     except (TypeError, ValueError):
         return None
 
 
-def _covers_plane(call: Any, x: Any, axes: tuple[int, int], adaptive: bool) -> bool:
-    dims = static_dims(x)
-    plane = [dims[a] for a in axes] if dims else []
-    if adaptive:
-        size = call.attrs.output_size
-        return size is not None and [int(v) for v in size] == [1, 1]
+def _covers_plane(call: Any, plane: list[int], adaptive: bool) -> bool:
     attrs = call.attrs
+    if adaptive:
+        return attrs.output_size is not None and [int(v) for v in attrs.output_size] == [1, 1]
     return ([int(v) for v in attrs.pool_size] == plane and all(int(v) == 0 for v in attrs.padding)
             and all(int(v) == 1 for v in attrs.dilation))
 
