@@ -22,6 +22,7 @@ inferred: an aarch64 target on a board whose /proc/cpuinfo is x86 is qemu-user.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import queue
 import threading
@@ -550,7 +551,15 @@ class TrackerRunner(_RemoteTiming):
 
 
 def _lib_id(path: Path) -> str:
-    h = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    """The library's upload name: a hash of its bytes, read once per file version (every kernel pass
+    asks again for the same library)."""
+    stat = path.stat()
+    return _content_id(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=1024)
+def _content_id(path: str, _mtime_ns: int, _size: int) -> str:
+    h = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
     return f"lutnas-{h}"
 
 
