@@ -16,7 +16,8 @@ moves by more than the ±5% goal in that time (issue 17). Every validated model 
 is an anchor: its whole-run time stored at profile time against its measurement now is the
 machine's drift (`KernelDrift`); each model's prediction is also reported corrected by the median
 drift of the *other* anchors, so no model's own measurement sets its correction. Raw and corrected
-are both reported; with fewer than two anchors there is no corrected figure.
+are both reported; a model with no other anchor beside it (none, or it is the only one) has no
+corrected figure.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class ModelLatency:
     passes: int
     unstable: bool
     reason: str
-    halves: tuple[float, ...] = ()   # median of its odd and of its even cycles (its test-retest)
+    halves: tuple[float, ...] = ()   # its test-retest values: medians of its odd and even cycles (a farm: per pass)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -133,7 +134,7 @@ class ModelRow:
     predicted: float
     measured: float
     rel_error: float
-    corrected: float | None  # predicted x the other anchors' drift (None: fewer than two anchors)
+    corrected: float | None  # predicted x the other anchors' drift (None: no other anchor)
     measured_ms: float       # part of the prediction from measured kernels
     learned_ms: float        # part from learned kernels
     fixed_ms: float
