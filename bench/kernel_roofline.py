@@ -639,6 +639,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def print_network_floor(tvm_rows: list[Work], ort_rows: list[Work], limits: Limits, goal: float = 0.80) -> None:
+    """The whole network on the peak's scale: what each runtime's summed kernels reach, and what a
+    TVM/onnxruntime ratio of `goal` (issue 13) would ask of every kernel on average, beside the
+    single-core SGEMM of a tuned BLAS on large matrices (numpy's), the best a CPU GEMM usually does."""
+    flops = sum(w.flops * w.calls for w in ort_rows)
+    ms = {name: sum(w.ms * w.calls for w in rows) for name, rows in (("TVM", tvm_rows), ("onnxruntime", ort_rows))}
+    pct = {name: 100 * flops / (t * 1e6) / limits.probe_gflops for name, t in ms.items()}
+    need = 100 * flops / (goal * ms["onnxruntime"] * 1e6) / limits.probe_gflops
+    blas = 100 * limits.gemm_gflops / limits.probe_gflops
+    print(f"network: {flops / 1e6:.0f} MFLOP; summed kernels TVM {ms['TVM']:.3f} ms ({pct['TVM']:.0f}% of peak), "
+          f"onnxruntime {ms['onnxruntime']:.3f} ms ({pct['onnxruntime']:.0f}%); TVM/onnxruntime {goal:.2f} would need "
+          f"{need:.0f}% of peak over the whole network (numpy's single-core SGEMM: {blas:.0f}%)")
+
+
 def main() -> None:
     args = parse_args()
     os.environ["TVM_NUM_THREADS"] = str(args.threads)   # before TVM's thread pool exists
@@ -668,6 +682,7 @@ def main() -> None:
         print_works(ort_rows, limits, args.top)
     summary = summarize(tvm_rows + ort_rows, limits)
     print_summary(summary)
+    print_network_floor(tvm_rows, ort_rows, limits)
     print(f"load average {os.getloadavg()[0]:.2f} at end")
     if args.out:
         rows = [{**asdict(w), **asdict(judge(w, limits))} for w in tvm_rows + ort_rows]

@@ -210,10 +210,10 @@ def goal_measured(table, models: dict[str, tuple[str, Path]], measured: dict[str
 
 
 def goal_learned(table, models: dict[str, tuple[str, Path]], measured: dict[str, float], train: list[str],
-                 test: list[str]) -> dict:
-    """Goal 2: test-family models from the table restricted to the train families' models."""
-    rows, kernel_err = learned_rows(table, models, measured, train, test)
-    view = table.restricted([n for n, (fam, _) in models.items() if fam in train])
+                 test: list[str], zoo: bool = True) -> dict:
+    """Goal 2: test-family models from the table restricted to the train families' models (and its zoo)."""
+    rows, kernel_err = learned_rows(table, models, measured, train, test, zoo)
+    view = table.restricted([n for n, (fam, _) in models.items() if fam in train], zoo)
     return {"rows": rows, "stats": row_stats(rows), **drift_corrected(view, models, measured, rows),
             "kernel_rmspe_by_kind": kind_rmspe(kernel_err)}
 
@@ -233,12 +233,12 @@ def drift_corrected(table, models: dict[str, tuple[str, Path]], measured: dict[s
     return {"drift": drift.to_dict(), "corrected_stats": stats(*zip(*pairs))}
 
 
-def leave_one_out(table, models: dict[str, tuple[str, Path]], measured: dict[str, float]) -> dict:
-    """Every family predicted from the table restricted to all the other families' models."""
+def leave_one_out(table, models: dict[str, tuple[str, Path]], measured: dict[str, float], zoo: bool = True) -> dict:
+    """Every family predicted from the table restricted to all the other families' models (and its zoo)."""
     families = sorted({fam for fam, _ in models.values()})
     rows, kernel_err = [], {}
     for fam in families:
-        fam_rows, fam_err = learned_rows(table, models, measured, [f for f in families if f != fam], [fam])
+        fam_rows, fam_err = learned_rows(table, models, measured, [f for f in families if f != fam], [fam], zoo)
         rows += fam_rows
         for kind, errs in fam_err.items():
             kernel_err.setdefault(kind, {}).update(errs)
@@ -253,11 +253,11 @@ def kind_rmspe(kernel_err: dict[str, dict[str, float]]) -> dict[str, dict[str, f
 
 
 def learned_rows(table, models: dict[str, tuple[str, Path]], measured: dict[str, float], train: list[str],
-                 test: list[str]) -> tuple[list[dict], dict[str, dict[str, float]]]:
+                 test: list[str], zoo: bool = True) -> tuple[list[dict], dict[str, dict[str, float]]]:
     """Per test model its prediction from the train families' kernels, and each learned kernel's error."""
     from lutnas.latency_tables.kernel_table import model_kernels, read_models
 
-    view = table.restricted([n for n, (fam, _) in models.items() if fam in train])
+    view = table.restricted([n for n, (fam, _) in models.items() if fam in train], zoo)
     rows, kernel_err = [], {}
     est = table.estimates()
     for m in read_models([p for n, (fam, p) in models.items() if fam in test]):
@@ -269,6 +269,21 @@ def learned_rows(table, models: dict[str, tuple[str, Path]], measured: dict[str,
             if t.signature in est:
                 kernel_err.setdefault(t.kind, {})[t.signature] = (t.ms_per_call - est[t.signature]) / est[t.signature]
     return rows, kernel_err
+
+
+def report_learned(table, models: dict[str, tuple[str, Path]], measured: dict[str, float], train: list[str],
+                   test: list[str], label: str, zoo: bool) -> tuple[dict, dict]:
+    """Goal 2 and leave-one-family-out, printed; with or without the table's zoo kernels."""
+    g2 = goal_learned(table, models, measured, train, test, zoo)
+    print(line(f"unseen [{label}]", g2["stats"]))
+    if "corrected_stats" in g2:
+        print(line(f"  drift-corrected (median x{g2['drift']['median']:.3f})", g2["corrected_stats"]))
+    print(f"    learned kernels' RMSPE by kind: {kinds_line(g2)}")
+    g3 = leave_one_out(table, models, measured, zoo)
+    print(line(f"leave one family out [{label}]", g3["stats"]))
+    print("    by family: " + ", ".join(f"{fam} {s['rmspe']:.0%}" for fam, s in g3["by_family"].items()))
+    print(f"    learned kernels' RMSPE by kind: {kinds_line(g3)}")
+    return g2, g3
 
 
 def kinds_line(result: dict) -> str:
@@ -285,6 +300,8 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--resolutions", default="32,64")
     ap.add_argument("--cache-modes", default="in-model,hot")
     ap.add_argument("--regressors", default="linear,forest")
+    ap.add_argument("--zoo", type=int, default=32, help="sampled zoo networks profiled into the table too "
+                    "(`profile --zoo`); goal 2 is printed without and with their kernels (0: none)")
     ap.add_argument("--pipeline", default=None, help="default: x86's default pipeline (as the CLI resolves it)")
     ap.add_argument("--repeats", type=int, default=None, help="samples per pass (default: the kernel stage's, "
                     "KERNEL_REPEATS, for kernels; the harness's for whole models)")
@@ -328,7 +345,7 @@ def main() -> None:
         settings = KernelSettings(cache_mode=mode, repeats=args.repeats or KERNEL_REPEATS,
                                   min_repeat_ms=args.min_repeat_ms)
         r = profile_models(paths, target, args.out / "kernels.db", pipeline=pipeline, settings=settings,
-                           policy=kernel_policy, workers=args.workers, progress=False)
+                           policy=kernel_policy, workers=args.workers, progress=False, zoo=args.zoo)
         tables[mode] = r.table_id
         print(f"[{mode}] " + " | ".join(r.lines()[1:]))
     latencies = measure_models(paths, target, pipeline=pipeline, policy=policy, progress=False,
@@ -348,16 +365,11 @@ def main() -> None:
                     for row in g1["rows"]:
                         print(f"    {row['model']:18s} measured {row['measured']:9.4f} ms  predicted "
                               f"{row['predicted']:9.4f} ms  ({row['rel_error']:+6.1%}; fixed {row['fixed_ms']:.4f})")
-                g2 = goal_learned(table, models, measured, train, test)
-                summary["goal_learned"][f"{mode}/{fixed}/{regressor}"] = g2
-                print(line(f"unseen [{mode}, fixed {fixed}, {regressor}]", g2["stats"]))
-                print(line(f"  drift-corrected (median x{g2['drift']['median']:.3f})", g2["corrected_stats"]))
-                print(f"    learned kernels' RMSPE by kind: {kinds_line(g2)}")
-                g3 = leave_one_out(table, models, measured)
-                summary["leave_one_family_out"][f"{mode}/{fixed}/{regressor}"] = g3
-                print(line(f"leave one family out [{mode}, fixed {fixed}, {regressor}]", g3["stats"]))
-                print("    by family: " + ", ".join(f"{fam} {s['rmspe']:.0%}" for fam, s in g3["by_family"].items()))
-                print(f"    learned kernels' RMSPE by kind: {kinds_line(g3)}")
+                for zoo in ([False, True] if args.zoo else [False]):
+                    label = f"{mode}, fixed {fixed}, {regressor}{', +zoo' if zoo else ''}"
+                    g2, g3 = report_learned(table, models, measured, train, test, label, zoo)
+                    summary["goal_learned"][f"{mode}/{fixed}/{regressor}{'/zoo' if zoo else ''}"] = g2
+                    summary["leave_one_family_out"][f"{mode}/{fixed}/{regressor}{'/zoo' if zoo else ''}"] = g3
                 table.ks.store.close()
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(f"goals: measured kernels within ±5% for every model; unseen families RMSPE <= 8%. "

@@ -255,6 +255,10 @@ def doctor(as_json: bool, show_fp: bool) -> None:
               help="--onnx: how kernels are timed: inside their model's loop on its own buffers (in-model, the "
               "default here and on `lutnas board up` boards), or alone on random tensors, hot or flushed (a stock "
               "TVM RPC server: hot).")
+@click.option("--zoo", type=click.IntRange(min=0, max=512), default=0, show_default=True,
+              help="--onnx: also profile N small random networks (conv, depthwise, grouped, pooling, shuffle, "
+              "gates, MLP/GELU, attention, layer norm, heads) whose kernels only teach the regressor that "
+              "predicts kernels the table lacks (~11 s per network here).")
 @_target_options(default="x86")
 @click.option("--runtime", type=click.Choice(["tvm", "onnxruntime"]), default="tvm", show_default=True)
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), required=True, help="SQLite database")
@@ -287,7 +291,7 @@ def doctor(as_json: bool, show_fp: bool) -> None:
               "table's calibration (--calibrated applies it). Default: 0 where the context is measured; "
               "8 for tvm tables of another pipeline than tvm-default built with --no-context.")
 @_remote_options
-def profile_cmd(space_name, resolution, onnx_paths, cache_mode, target, runtime, db, threads, pipeline, remeasure,
+def profile_cmd(space_name, resolution, onnx_paths, cache_mode, zoo, target, runtime, db, threads, pipeline, remeasure,
                 workers, repeats, min_repeat_ms, estimator, limit, measure_mode, compile_only, tune_trials, tuning_db,
                 context, fit_networks, rpc, tracker, key, emulated) -> None:
     """Measure every unique block of a space (or every fused kernel of --onnx models) into a table (resumable)."""
@@ -298,9 +302,11 @@ def profile_cmd(space_name, resolution, onnx_paths, cache_mode, target, runtime,
         runner = make_runner(target, rpc, tracker, key, threads, emulated)
         click.echo(profile_onnx(onnx_paths, target, db, threads=threads, pipeline=pipeline, remeasure=remeasure,
                                 workers=workers, repeats=repeats, min_repeat_ms=min_repeat_ms, cache_mode=cache_mode,
-                                runner=runner, progress=sys.stderr.isatty(),
+                                runner=runner, progress=sys.stderr.isatty(), zoo=zoo,
                                 before_timing=_warn_if_busy if runner is None else None))
         return
+    if zoo:
+        raise LutnasError("--zoo profiles kernel tables: give it with --onnx MODEL")
     if space_name is None or resolution is None:
         raise LutnasError("give --space NAME --resolution N, or --onnx MODEL")
     from lutnas.deploy import make_runner

@@ -181,6 +181,12 @@ def test_regressor_learns_per_kind_and_falls_back():
     fixed = fit_fixed_cost([10, 50, 200], [0.002 + 0.0003 * n for n in (10, 50, 200)])
     assert fixed.invoke_ms == pytest.approx(0.002) and fixed.per_call_ms == pytest.approx(0.0003)
     assert fixed.cost_ms(100) == pytest.approx(0.032)
+    # a large model whose whole-minus-kernels is 1 ms of noise: relative residuals keep it from the line
+    calls, overhead = [10, 50, 200, 120], [0.002 + 0.0003 * n for n in (10, 50, 200)] + [1.0]
+    wholes = [0.01, 0.03, 0.1, 50.0]
+    weighted, plain = fit_fixed_cost(calls, overhead, wholes), fit_fixed_cost(calls, overhead)
+    assert weighted.per_call_ms == pytest.approx(0.0003, rel=0.05) and weighted.invoke_ms == pytest.approx(0.002, rel=0.2)
+    assert abs(plain.per_call_ms - 0.0003) > 10 * abs(weighted.per_call_ms - 0.0003)
     with pytest.raises(LutnasError, match="no measured VM-overhead probe"):
         fit_fixed_cost([], [])
 
@@ -517,3 +523,58 @@ def test_bad_onnx_files_are_one_line(onnx_dir, tmp_path):
     _one_line_error(run_lutnas("predict", "--onnx", str(onnx_dir / "a.onnx"), "--db", str(tmp_path / "none.db")),
                     "none.db")
 
+
+
+# -- the kernel zoo ---------------------------------------------------------------------------------------
+def test_zoo_is_seeded_covers_the_operators_and_refuses_absurd_sizes(tmp_path):
+    from lutnas.latency_tables.kernel_zoo import CONV_OPS, TOKEN_OPS, sample_network, zoo_paths
+
+    first, again = zoo_paths(2, tmp_path / "a"), zoo_paths(2, tmp_path / "b")
+    assert [p.name for p in first] == [p.name for p in again]
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(first, again))        # same seed, same files
+    rng = np.random.default_rng(7)
+    recipes = []
+    for i in range(40):
+        net, module = sample_network(rng, f"z{i}")
+        with torch.no_grad():
+            assert module(torch.zeros(1, 3, net.resolution, net.resolution)).dim() == 2   # shapes tracked right
+        recipes += net.recipe
+    text = " ".join(recipes)
+    words = {"pointwise": "pw ", "depthwise": "dw ", "conv": "conv ", "grouped": "gconv", "residual": "res ",
+             "pool": "Pool2d", "shuffle": "shuffle", "concat": "concat", "gate": "gate"}
+    assert set(words) == set(CONV_OPS) and all(words[op] in text for op in CONV_OPS)
+    assert all(op in text for op in TOKEN_OPS) and "head" in text
+    for bad in (0, 513):
+        with pytest.raises(LutnasError, match="--zoo takes 1 to 512"):
+            zoo_paths(bad, tmp_path / "c")
+
+
+def test_zoo_kernels_teach_the_regressor_and_are_never_anchors(onnx_dir, cache, tmp_path):
+    from lutnas.latency_tables.kernel_table import KernelSettings, open_kernel_table, profile_models
+
+    db = tmp_path / "zoo.db"
+    settings = KernelSettings(cache_mode="hot", repeats=3, min_repeat_ms=0.5, warmup=1)
+    result = profile_models([onnx_dir / "a.onnx"], "x86", db, settings=settings, work_dir=cache, zoo=1, **FAST)
+    assert (result.models, result.zoo) == (1, 1) and "1 model(s) + 1 zoo network(s)" in result.lines()[1]
+    roles = dict(_raw(db, "SELECT role, COUNT(*) FROM kernel_models GROUP BY role"))
+    assert roles == {"model": 1, "probe": 3, "zoo": 1}
+    whole = _raw(db, "SELECT m.role FROM kernel_model_passes p JOIN kernel_models m ON m.id = p.model_id "
+                     "WHERE p.what = 'model'")
+    assert sorted(r for (r,) in whole) == ["model", "probe", "probe", "probe"]        # the zoo is not timed whole
+    table = open_kernel_table(db)
+    (zoo_row,) = table.ks.models(table.id, role="zoo")
+    zoo_kernels = {k.signature for k in zoo_row.kernels.kernels}
+    (model_row,) = table.ks.models(table.id, role="model")
+    model_kernels = {k.signature for k in model_row.kernels.kernels}
+    assert zoo_kernels - model_kernels and set(table.infos) == zoo_kernels | model_kernels
+    assert set(table.restricted(["a"]).infos) == zoo_kernels | model_kernels
+    assert set(table.restricted(["a"], zoo=False).infos) == model_kernels
+    assert table.profiled_wholes().keys() == {model_row.key}                            # anchors: models only
+    assert sum(m.samples for k, m in table.regressor().models.items() if k == "*") == len(table.infos)
+
+
+def test_cli_zoo_needs_onnx_and_a_sane_size(tmp_path):
+    r = run_lutnas("profile", "--space", "proxyless", "-r", "32", "--zoo", "2", "--db", str(tmp_path / "x.db"))
+    assert r.returncode != 0 and "--zoo profiles kernel tables" in r.stderr
+    r = run_lutnas("profile", "--onnx", "m.onnx", "--zoo", "600", "--db", str(tmp_path / "x.db"))
+    assert r.returncode != 0 and "--zoo" in r.stderr

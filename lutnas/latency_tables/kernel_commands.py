@@ -21,12 +21,12 @@ from lutnas.profiler.measurement import DEFAULT_MIN_REPEAT_MS
 def profile_onnx(paths: list[Path], target: Any, db: Path, *, threads: int = 1, pipeline: str | None = None,
                  remeasure: bool = False, workers: int = 2, repeats: int | None = None,
                  min_repeat_ms: float | None = None, cache_mode: str | None = None, runner: Any = None,
-                 progress: bool = False, before_timing: Callable[[], None] | None = None) -> str:
+                 progress: bool = False, before_timing: Callable[[], None] | None = None, zoo: int = 0) -> str:
     settings = KernelSettings(cache_mode=cache_mode, repeats=repeats or KERNEL_REPEATS,
                               min_repeat_ms=DEFAULT_MIN_REPEAT_MS if min_repeat_ms is None else min_repeat_ms)
     result = profile_models(list(paths), target, db, runner=runner, threads=threads,
                             pipeline=pipeline or DEFAULT_PIPELINE, settings=settings, progress=progress,
-                            workers=workers, remeasure=remeasure, before_timing=before_timing)
+                            workers=workers, remeasure=remeasure, before_timing=before_timing, zoo=zoo)
     return "\n".join(result.lines())
 
 

@@ -129,15 +129,20 @@ class FixedCost:
         return {"invoke_ms": self.invoke_ms, "per_call_ms": self.per_call_ms, "points": self.points}
 
 
-def fit_fixed_cost(vm_calls: Sequence[int], overhead_ms: Sequence[float]) -> FixedCost:
-    """Least-squares line through (VM calls, whole - kernels) of the probes, both terms >= 0."""
+def fit_fixed_cost(vm_calls: Sequence[int], overhead_ms: Sequence[float],
+                   whole_ms: Sequence[float] | None = None) -> FixedCost:
+    """Least-squares line through (VM calls, whole - kernels) of the probes (and models), both terms
+    >= 0. With `whole_ms`, residuals count relative to each point's whole run: the fixed cost matters
+    for small models, and a large model's whole-minus-kernels is mostly its timing noise."""
     x = np.asarray(vm_calls, dtype=np.float64)
     y = np.asarray(overhead_ms, dtype=np.float64)
+    w = None if whole_ms is None else 1.0 / np.maximum(np.asarray(whole_ms, dtype=np.float64), 1e-9)
     if x.size == 0:
         raise LutnasError("no measured VM-overhead probe in the kernel table (re-run `lutnas profile --onnx`)")
     if x.size == 1 or np.ptp(x) == 0:
         return FixedCost(0.0, max(float(np.mean(y / np.maximum(x, 1))), 0.0), int(x.size))
-    slope, intercept = np.polyfit(x, y, 1)
+    slope, intercept = np.polyfit(x, y, 1, w=w)
     if intercept < 0:   # a line through the origin then
-        slope, intercept = float(np.dot(x, y) / np.dot(x, x)), 0.0
+        ww = np.ones_like(x) if w is None else np.square(w)
+        slope, intercept = float(np.dot(ww * x, y) / np.dot(ww * x, x)), 0.0
     return FixedCost(float(intercept), max(float(slope), 0.0), int(x.size))

@@ -26,7 +26,7 @@ from lutnas.lowering.kernels import KernelInfo, ModelKernels
 from lutnas.profiler.measurement import Measurement
 
 KERNEL_SCHEMA = 3
-MODEL_ROLES = ("model", "probe")
+MODEL_ROLES = ("model", "probe", "zoo")
 MODEL_PASS_KINDS = ("model", "kernels")
 
 

@@ -145,6 +145,20 @@ def probe_models(work_dir: Path) -> list[OnnxModel]:
             for n, p in zip(PROBE_CALLS, read_models(paths))]
 
 
+def zoo_models(work_dir: Path, count: int) -> list[OnnxModel]:
+    """`count` sampled zoo networks (`kernel_zoo`): their kernels teach the regressor (role "zoo")."""
+    from lutnas.latency_tables.kernel_zoo import zoo_paths
+
+    if count == 0:
+        return []
+    return [replace(m, key=f"zoo-{m.key}") for m in read_models(zoo_paths(count, Path(work_dir) / "zoo"))]
+
+
+def model_role(model: OnnxModel) -> str:
+    """probe, zoo or model, from the key `probe_models` / `zoo_models` give."""
+    return next((role for role in ("probe", "zoo") if model.key.startswith(f"{role}-")), "model")
+
+
 @dataclass(frozen=True)
 class KernelProfileResult:
     table_id: str
@@ -159,12 +173,13 @@ class KernelProfileResult:
     compile_s: float
     measure_s: float
     retest: Retest | None = None   # the kernels' passes against each other
+    zoo: int = 0                   # zoo networks (`kernel_zoo`) profiled with the models
 
     def lines(self) -> list[str]:
         fixed = (f"fixed cost {self.fixed.invoke_ms * 1e3:.1f} us + {self.fixed.per_call_ms * 1e3:.3f} us per VM "
                  f"call (fitted on {self.fixed.points} probes)" if self.fixed else "fixed cost: not measured")
         out = [f"kernel table {self.table_id} in {self.db_path}",
-               (f"{self.models} model(s): {self.kernels} kernel(s) in the table ({self.new_kernels} new), measured "
+               (f"{self.models} model(s){f' + {self.zoo} zoo network(s)' if self.zoo else ''}: {self.kernels} kernel(s) in the table ({self.new_kernels} new), measured "
                 f"{self.measured} ({self.passes} pass(es)), unstable {self.unstable}; {fixed}; "
                 f"compile {self.compile_s:.1f} s, measure {self.measure_s:.1f} s")]
         if self.retest is not None:
@@ -179,9 +194,10 @@ class KernelProfileResult:
 def profile_models(paths: list[str | Path], target: Any, db_path: str | Path, *, runner: Any = None,
                    threads: int = 1, pipeline: str = DEFAULT_PIPELINE, settings: KernelSettings | None = None,
                    policy: StabilityPolicy = KERNEL_POLICY, progress: bool = True, workers: int = 2,
-                   remeasure: bool = False, work_dir: str | Path | None = None,
+                   remeasure: bool = False, work_dir: str | Path | None = None, zoo: int = 0,
                    before_timing: Callable[[], None] | None = None) -> KernelProfileResult:
-    """Fill (or finish) the kernel table of (target, threads, pipeline, device, settings) from models.
+    """Fill (or finish) the kernel table of (target, threads, pipeline, device, settings) from models,
+    and from `zoo` sampled networks (`kernel_zoo`) whose kernels only teach the regressor.
 
     `before_timing` runs once, after compiling and before the first timing (a load warning)."""
     from lutnas.latency_tables.profile import work_dir_for
@@ -191,7 +207,9 @@ def profile_models(paths: list[str | Path], target: Any, db_path: str | Path, *,
     target = get_target(target) if isinstance(target, str) else target
     models = read_models(paths)
     db_path = Path(db_path)
-    probes = probe_models(Path(work_dir) if work_dir else work_dir_for(db_path))
+    work = Path(work_dir) if work_dir else work_dir_for(db_path)
+    probes = probe_models(work)
+    models += zoo_models(work, zoo)
     t0 = time.perf_counter()
     compiled = compile_models(models + probes, target, pipeline, workers, progress)
     t1 = time.perf_counter()
@@ -209,11 +227,13 @@ def profile_models(paths: list[str | Path], target: Any, db_path: str | Path, *,
         jobs = session.record_models(models + probes, compiled)
         probe_passes = session.measure_whole(probes, compiled[len(models):])
         measured, passes = session.measure_kernels(jobs)
-        probe_passes += session.measure_whole(models, compiled[:len(models)])
+        wholes = [n for n, m in enumerate(models) if model_role(m) == "model"]
+        probe_passes += session.measure_whole([models[n] for n in wholes], [compiled[n] for n in wholes])
         table = KernelTable(ks, meta.id)
-        return KernelProfileResult(meta.id, db_path, len(models), len(table.infos), len(set(jobs) - before),
+        return KernelProfileResult(meta.id, db_path, len(wholes), len(table.infos), len(set(jobs) - before),
                                    measured, passes + probe_passes, table.unstable_count(),
-                                   table.fixed_cost_or_none(), t1 - t0, time.perf_counter() - t1, table.retest())
+                                   table.fixed_cost_or_none(), t1 - t0, time.perf_counter() - t1, table.retest(),
+                                   len(models) - len(wholes))
     finally:
         store.close()
 
@@ -250,9 +270,9 @@ class _Session:
 
         jobs: dict[str, KernelJob] = {}
         for model, (library, kernels) in zip(models, compiled):
-            role = "probe" if model.key.startswith("probe-") else "model"
+            role = model_role(model)
             self.ks.ensure_model(self.table_id, model.key, model.name, role, kernels)
-            if role == "model":
+            if role != "probe":
                 for info in kernels.kernels:
                     jobs.setdefault(info.signature, self.job(info, library, model))
         self.ids = self.ks.ensure_kernels(self.table_id, [self.infos[k] for k in jobs])
@@ -404,14 +424,16 @@ class KernelTable:
     def id(self) -> str:
         return self.meta.id
 
-    def restricted(self, model_names: Iterable[str]) -> KernelTable:
-        """This table as if only the named profiled models had filled it: their kernels are measured,
-        every other kernel is learned from them. The probes (fixed cost) are kept. For asking how well
-        a table of a few models predicts models it never saw (bench/kernel_table_accuracy.py)."""
+    def restricted(self, model_names: Iterable[str], zoo: bool = True) -> KernelTable:
+        """This table as if only the named profiled models (and its zoo, unless `zoo` is False) had
+        filled it: their kernels are measured, every other kernel is learned from them. The probes
+        (fixed cost) are kept. For asking how well a table of a few models predicts models it never
+        saw (bench/kernel_table_accuracy.py)."""
         names = set(model_names)
         rows = [row for row in self.ks.models(self.id, role="model") if row.name in names]
         if not rows:
             raise LutnasError(f"kernel table {self.id}: no profiled model named {', '.join(sorted(names))}")
+        rows += self.ks.models(self.id, role="zoo") if zoo else []
         keep = {k.signature for row in rows for k in row.kernels.kernels}
         view = copy.copy(self)
         view.passes = {k: p for k, p in self.passes.items() if k in keep}
@@ -444,14 +466,15 @@ class KernelTable:
         model measured whole whose kernels the table all holds (then cache effects between kernels,
         not only the VM, fall into the per-call term)."""
         passes, est = self.ks.model_passes(self.id), self.estimates()
-        calls, overhead = [], []
+        calls, overhead, wholes = [], [], []
         for row in self.ks.models(self.id):
             whole = passes.get((row.id, "model"))
             kernels = self._kernels_ms(row, passes, est)
             if whole and kernels is not None:
                 calls.append(row.kernels.vm_calls)
-                overhead.append(verdict(whole, self.policy).median_ms - kernels)
-        return fit_fixed_cost(calls, overhead)
+                wholes.append(verdict(whole, self.policy).median_ms)
+                overhead.append(wholes[-1] - kernels)
+        return fit_fixed_cost(calls, overhead, wholes if self.fixed_source == "models" else None)
 
     def _kernels_ms(self, row: Any, passes: dict, est: dict[str, float]) -> float | None:
         """Kernel time of one run of a probe or usable model (None: not a point of the fit)."""
