@@ -403,8 +403,11 @@ def test_tuned_table_validates_with_the_schedules_it_describes(tiny_space, tmp_p
     # e.g. tvm-default blocks against tuned networks, is a ~20x error either way. On these
     # microsecond-scale nets hot blocks alone miss their network by up to 1.85x (the context ratio of
     # 64 px proxyless networks, 2026-12-03) plus this VM's spread: a 2x bound failed at +69% and -40%.)
+    # Against the round-corrected ground truth: a fresh-clone run profiled this table while the other
+    # worker loaded the machine, the anchors read x0.51 since, and the raw ratios were 4.1x.)
     assert report.accuracy.n == 3, report.line()
-    assert all(1 / 3 < r.predicted / r.measured < 3.0 for r in report.rows if r.role == "score"), report.line()
+    assert all(1 / 3 < r.predicted / (r.corrected or r.measured) < 3.0 for r in report.rows if r.role == "score"), \
+        report.line()
     assert report.calibration_source == "stored" and report.calibrated_accuracy.n == 3
     assert "stored calibration, held-out" in report.line()
     assert report.drift is not None and len(report.drift.then) == 2
