@@ -570,6 +570,13 @@ def test_zoo_kernels_teach_the_regressor_and_are_never_anchors(onnx_dir, cache, 
     assert set(table.restricted(["a"]).infos) == zoo_kernels | model_kernels
     assert set(table.restricted(["a"], zoo=False).infos) == model_kernels
     assert table.profiled_wholes().keys() == {model_row.key}                            # anchors: models only
+    # the zoo is timed after the model's kernels and its whole run: a table's own models keep one window
+    started = {sig: json.loads(m)["started_at"] for sig, m in
+               _raw(db, "SELECT k.signature, p.measurement FROM kernel_passes p JOIN kernels k ON k.id = p.kernel_id")}
+    (whole_end,) = [json.loads(m)["ended_at"] for (m,) in _raw(
+        db, "SELECT p.measurement FROM kernel_model_passes p JOIN kernel_models m ON m.id = p.model_id "
+            "WHERE m.role = 'model' AND p.what = 'model'")]
+    assert max(started[k] for k in model_kernels) < whole_end < min(started[k] for k in zoo_kernels - model_kernels)
     assert sum(m.samples for k, m in table.regressor().models.items() if k == "*") == len(table.infos)
 
 

@@ -226,9 +226,13 @@ def profile_models(paths: list[str | Path], target: Any, db_path: str | Path, *,
         before = {row.info.signature for row in ks.kernels(meta.id)}
         jobs = session.record_models(models + probes, compiled)
         probe_passes = session.measure_whole(probes, compiled[len(models):])
-        measured, passes = session.measure_kernels(jobs)
         wholes = [n for n, m in enumerate(models) if model_role(m) == "model"]
+        own = {k.signature for n in wholes for k in compiled[n][1].kernels}
+        # the models' kernels, then the models whole (anchors), then the zoo: one window for a table's own
+        measured, passes = session.measure_kernels({k: j for k, j in jobs.items() if k in own})
         probe_passes += session.measure_whole([models[n] for n in wholes], [compiled[n] for n in wholes])
+        zoo_measured, zoo_passes = session.measure_kernels({k: j for k, j in jobs.items() if k not in own})
+        measured, passes = measured + zoo_measured, passes + zoo_passes
         table = KernelTable(ks, meta.id)
         return KernelProfileResult(meta.id, db_path, len(wholes), len(table.infos), len(set(jobs) - before),
                                    measured, passes + probe_passes, table.unstable_count(),
