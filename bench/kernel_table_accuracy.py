@@ -310,7 +310,7 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--small", action="store_true", help="prove the script runs (numbers mean nothing)")
     args = ap.parse_args()
     if args.small:
-        args.variants, args.resolutions, args.cache_modes = 1, "16", "hot"
+        args.variants, args.resolutions, args.cache_modes, args.zoo = 1, "16", "hot", min(args.zoo, 2)
         args.repeats, args.min_repeat_ms = 3, 1.0
     return args
 
@@ -367,9 +367,9 @@ def main() -> None:
                               f"{row['predicted']:9.4f} ms  ({row['rel_error']:+6.1%}; fixed {row['fixed_ms']:.4f})")
                 for zoo in ([False, True] if args.zoo else [False]):
                     label = f"{mode}, fixed {fixed}, {regressor}{', +zoo' if zoo else ''}"
-                    g2, g3 = report_learned(table, models, measured, train, test, label, zoo)
-                    summary["goal_learned"][f"{mode}/{fixed}/{regressor}{'/zoo' if zoo else ''}"] = g2
-                    summary["leave_one_family_out"][f"{mode}/{fixed}/{regressor}{'/zoo' if zoo else ''}"] = g3
+                    key = f"{mode}/{fixed}/{regressor}{'/zoo' if zoo else ''}"
+                    summary["goal_learned"][key], summary["leave_one_family_out"][key] = report_learned(
+                        table, models, measured, train, test, label, zoo)
                 table.ks.store.close()
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(f"goals: measured kernels within ±5% for every model; unseen families RMSPE <= 8%. "

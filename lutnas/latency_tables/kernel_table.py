@@ -178,8 +178,9 @@ class KernelProfileResult:
     def lines(self) -> list[str]:
         fixed = (f"fixed cost {self.fixed.invoke_ms * 1e3:.1f} us + {self.fixed.per_call_ms * 1e3:.3f} us per VM "
                  f"call (fitted on {self.fixed.points} probes)" if self.fixed else "fixed cost: not measured")
+        zoo = f" + {self.zoo} zoo network(s)" if self.zoo else ""
         out = [f"kernel table {self.table_id} in {self.db_path}",
-               (f"{self.models} model(s){f' + {self.zoo} zoo network(s)' if self.zoo else ''}: {self.kernels} kernel(s) in the table ({self.new_kernels} new), measured "
+               (f"{self.models} model(s){zoo}: {self.kernels} kernel(s) in the table ({self.new_kernels} new), measured "
                 f"{self.measured} ({self.passes} pass(es)), unstable {self.unstable}; {fixed}; "
                 f"compile {self.compile_s:.1f} s, measure {self.measure_s:.1f} s")]
         if self.retest is not None:

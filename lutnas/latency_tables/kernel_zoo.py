@@ -128,20 +128,21 @@ class _Builder:
 
     def _pool(self) -> None:
         if self.hw < 4:
-            return self._pointwise()
+            self._pointwise()
+            return
         k = int(self.rng.choice([2, 3]))
-        pool = nn.MaxPool2d(k, 2, k // 2 if k == 3 else 0) if self.rng.random() < 0.5 else nn.AvgPool2d(k, 2)
-        stride_out = (self.hw + 2 * (k // 2 if k == 3 and isinstance(pool, nn.MaxPool2d) else 0) - k) // 2 + 1
+        is_max = self.rng.random() < 0.5
+        pad = k // 2 if is_max and k == 3 else 0     # average pools stay unpadded
+        pool = nn.MaxPool2d(k, 2, pad) if is_max else nn.AvgPool2d(k, 2)
         self.layers.append(pool)
         self.recipe.append(f"{type(pool).__name__} {k}/2")
-        self.hw = stride_out
-        return None
+        self.hw = (self.hw + 2 * pad - k) // 2 + 1
 
     def _shuffle(self) -> None:
         if self.c % 2:
-            return self._pointwise()
-        self._add(_Shuffle(self.c, self.hw), f"shuffle {self.c}", self.c)
-        return None
+            self._pointwise()
+        else:
+            self._add(_Shuffle(self.c, self.hw), f"shuffle {self.c}", self.c)
 
     def _concat(self) -> None:
         extra = int(self.rng.choice(CHANNELS[:8]))
