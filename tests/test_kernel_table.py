@@ -15,6 +15,7 @@ import sqlite3
 
 os.environ.setdefault("TVM_NUM_THREADS", "1")
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -189,6 +190,84 @@ def test_regressor_learns_per_kind_and_falls_back():
     assert abs(plain.per_call_ms - 0.0003) > 10 * abs(weighted.per_call_ms - 0.0003)
     with pytest.raises(LutnasError, match="no measured VM-overhead probe"):
         fit_fixed_cost([], [])
+
+
+def _gemm(pattern: str, rows: int, k: int, n: int, idx: int) -> KernelInfo:
+    shapes = [(1, rows, k), (k, n), (n,), (1, rows, n)]
+    return KernelInfo(f"{idx:016x}", f"k{idx}", pattern, "matmul", tuple(KernelParam(s, "float32") for s in shapes),
+                      2.0 * rows * k * n)
+
+
+def test_learned_terms_count_whole_vectors_and_transcendentals():
+    """A kernel's arithmetic as the vector unit does it: an 8-wide output on 16 lanes costs a 16-wide
+    one's; a GELU's erf costs per element what TVM's FLOP count leaves out. A table whose kernels are
+    all whole vectors, or all without erf, cannot teach either, so the terms carry it."""
+    from lutnas.latency_tables.kernel_model import KernelRegressor, lane_padding, transcendentals
+    from lutnas.lowering.cpu_features import target_vector_bits
+
+    def conv(cout: int, idx: int) -> KernelInfo:
+        return _info("conv", 2.0 * 9 * 16 * cout * 1024, [(1, 32, 32, 16), (3, 3, 16, cout), (1, 32, 32, cout)], idx)
+
+    assert lane_padding(conv(8, 0), 512) == 2.0 and lane_padding(conv(24, 0), 512) == pytest.approx(32 / 24)
+    assert lane_padding(conv(8, 0), 128) == 1.0 and lane_padding(conv(8, 0), 0) == 1.0
+    # a kernel stored before the TIR count (format 1): one per output element per operator it fuses
+    assert transcendentals(_gemm("matmul_add_divide_erf_add_multiply_multiply", 4, 8, 8, 0)) == 32
+    assert transcendentals(_gemm("matmul_add", 4, 8, 8, 0)) == 0
+    assert transcendentals(replace(_gemm("matmul_add_erf", 4, 8, 8, 0), transcendentals=5)) == 5
+    assert target_vector_bits({"kind": "llvm", "mcpu": "rocketlake"}) == 512      # AVX-512
+    assert target_vector_bits({"kind": "llvm", "mtriple": "aarch64-linux-gnu"}) == 128
+    assert target_vector_bits({"kind": "cuda", "arch": "sm_90"}) == 0
+
+    # the machine's law: time follows FLOPs rounded up to 16-float vectors (plus a fixed part)
+    def law(info: KernelInfo) -> float:
+        return 0.002 + 2e-9 * info.flops * lane_padding(info, 512)
+
+    train = [conv(c, i) for i, c in enumerate((16, 32, 48, 64, 96, 128))]
+    narrow = conv(8, 50)
+    padded = KernelRegressor.fit(train, [law(i) for i in train], vector_bits=512)
+    plain = KernelRegressor.fit(train, [law(i) for i in train])
+    assert padded.predict([narrow])[0] == pytest.approx(law(narrow), rel=0.02)
+    assert plain.predict([narrow])[0] < 0.7 * law(narrow)
+
+    # GELU matmuls beside plain ones: erf costs 20 ns per element on top of the FLOPs
+    shapes = [(16, 64, 128), (32, 64, 128), (16, 128, 256), (32, 128, 64), (64, 32, 128), (16, 256, 64)]
+    gemms = [_gemm(p, *shape, n + 10 * g) for g, p in enumerate(("matmul_add", "matmul_add_erf_multiply"))
+             for n, shape in enumerate(shapes)]
+
+    def gemm_law(info: KernelInfo) -> float:
+        return 1e-3 + 1e-9 * info.flops + 2e-8 * transcendentals(info)
+
+    model = KernelRegressor.fit(gemms, [gemm_law(i) for i in gemms], vector_bits=512)
+    unseen = [_gemm("matmul_add_erf_multiply", 48, 96, 192, 90), _gemm("matmul_add", 48, 96, 192, 91)]
+    assert model.predict(unseen) == pytest.approx([gemm_law(i) for i in unseen], rel=0.03)
+
+
+def test_transcendental_evaluations_are_counted_where_they_run(tmp_path):
+    """SiLU's sigmoid runs once per output element of its conv; a squeeze-excite gate's sigmoid, fused
+    into the multiply over every pixel, depends on the channel only (LLVM hoists it): counted per
+    channel. GELU's erf: per element of its matmul; layer norm's rsqrt: per token."""
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.squeeze, self.excite = nn.Conv2d(3, 16, 3, 1, 1), nn.Conv2d(16, 4, 1), nn.Conv2d(4, 16, 1)
+            self.norm, self.mlp = nn.LayerNorm(16), nn.Sequential(nn.Linear(16, 32), nn.GELU())
+
+        def forward(self, x):
+            h = nn.functional.silu(self.conv(x))
+            h = h * torch.sigmoid(self.excite(torch.relu(self.squeeze(h.mean((2, 3), keepdim=True)))))
+            return self.mlp(self.norm(h.flatten(2).transpose(1, 2)))
+
+    path = export_onnx(Net().eval(), (1, 3, 8, 8), tmp_path / "gates.onnx")
+    kernels = list_kernels(path, (1, 3, 8, 8), get_target("x86"), "lutnas-cpu").kernels
+    by_pattern = {k.pattern: k for k in kernels}
+    silu = next(k for k in kernels if k.kind == "conv" and k.params[0].shape[-1] == 3)
+    assert silu.transcendentals == 16 * 8 * 8                     # every output element
+    gate = next(k for k in kernels if k.kind == "conv" and k.params[-1].elements == 16 * 8 * 8 and k is not silu)
+    assert gate.transcendentals == 16                             # per channel, not per pixel
+    assert by_pattern["layer_norm"].transcendentals == 8 * 8      # one rsqrt per token
+    gelu = next(k for k in kernels if "erf" in k.pattern)
+    assert gelu.transcendentals == 8 * 8 * 32
+    assert all(k.transcendentals == 0 for k in kernels if k.pattern in ("transpose", "mean"))
 
 
 def test_kernel_arguments_come_at_a_networks_scale():

@@ -6,8 +6,17 @@ sizes, reduction length. nn-Meter fits one random forest per kernel type on thou
 kernels; a table filled from a few models holds tens per kind and must predict models of other
 families, whose shapes lie outside the ones it saw, so two regressors are offered:
 - "linear" (default): per kind, time = c0 + c1 FLOPs + c2 bytes + c3 output elements + c4 weight
-  bytes with non-negative coefficients, fitted to relative error (scikit-learn's positive least
-  squares, weighted by 1/t^2). Work terms extrapolate to larger and smaller kernels.
+  bytes + c5 transcendental evaluations with non-negative coefficients, fitted to relative error
+  (scikit-learn's positive least squares, weighted by 1/t^2). Work terms extrapolate to larger and
+  smaller kernels.
+- Two facts of the hardware enter the terms, because a table's kernels cannot teach them: the
+  vector unit computes whole vectors, so FLOPs and output elements count the output's innermost
+  axis rounded up to whole vectors of the target (an 8-channel conv on AVX-512's 16 lanes costs a
+  16-channel one's arithmetic; `lane_padding`), and an erf / exp / sigmoid evaluation (GELU, SiLU,
+  softmax) costs tens of FLOPs that TVM's FLOP estimate does not count (`transcendentals`, counted
+  in the kernel's TIR). Measured (bench/kernel_table_accuracy.py, docs/measurements/): without
+  them, 3-channel stems and 8-channel projections were learned 2x too fast and GELU matmuls 2x too
+  fast while plain matmuls of the same kind were learned 1.5x too slow.
 - "forest": per kind, a random forest on the logarithms of the same features, predicting the log
   time (nn-Meter's choice); it does not extrapolate beyond the shapes it saw.
 A kind with fewer than `MIN_PER_KIND` measured kernels falls back to one model fitted on every
@@ -22,13 +31,14 @@ join the fit (`KernelTable(fixed_source="models")`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from lutnas.errors import LutnasError
-from lutnas.lowering.kernels import KernelInfo
+from lutnas.lowering.kernels import TRANSCENDENTAL_INTRINSICS, KernelInfo
 
 REGRESSORS = ("linear", "forest")
 DEFAULT_REGRESSOR = "linear"
@@ -36,20 +46,45 @@ MIN_PER_KIND = 4
 GLOBAL = "*"
 
 
-def work_terms(info: KernelInfo) -> np.ndarray:
-    """[1, FLOPs, bytes, output elements, weight bytes] of one call (the linear model's columns)."""
+def lane_padding(info: KernelInfo, vector_bits: int) -> float:
+    """Elements the vector unit computes per output element: the output's innermost axis (the
+    channels of a channels-last conv, the features of a matmul) rounded up to whole vectors of
+    `vector_bits` (0: no vector unit to count, e.g. a GPU table)."""
     out = info.params[-1] if info.params else None
+    if vector_bits <= 0 or out is None or not out.shape or out.shape[-1] <= 0:
+        return 1.0
+    lanes = max(vector_bits // out.bits, 1)
+    return math.ceil(out.shape[-1] / lanes) * lanes / out.shape[-1]
+
+
+def transcendentals(info: KernelInfo) -> float:
+    """Transcendental evaluations of one call: counted in the kernel's TIR when it was listed
+    (`lowering.kernels.transcendental_evaluations`); for kernels stored before that (format 1), one
+    per output element for each transcendental operator its name fuses."""
+    if info.transcendentals is not None:
+        return float(info.transcendentals)
+    out = info.params[-1].elements if info.params else 0
+    return float(out * sum(op in TRANSCENDENTAL_INTRINSICS for op in info.pattern.split("_")))
+
+
+def work_terms(info: KernelInfo, vector_bits: int = 0) -> np.ndarray:
+    """[1, FLOPs, bytes, output elements, weight bytes, transcendental evaluations] of one call
+    (the linear model's columns); FLOPs and elements as the vector unit computes them."""
+    out = info.params[-1] if info.params else None
+    pad = lane_padding(info, vector_bits)
+    elements = float(out.elements if out else 0) * pad
     weights = sum(p.nbytes for p in info.params[1:-1])
-    return np.array([1.0, info.flops, float(info.nbytes), float(out.elements if out else 0), float(weights)])
+    return np.array([1.0, info.flops * pad, float(info.nbytes), elements, float(weights), transcendentals(info)])
 
 
-def log_features(info: KernelInfo) -> np.ndarray:
+def log_features(info: KernelInfo, vector_bits: int = 0) -> np.ndarray:
     """Logarithms of the work terms plus input bytes, reduction length and arity (the forest's)."""
-    terms = work_terms(info)
+    terms = work_terms(info, vector_bits)
     out_elems = max(terms[3], 1.0)
     first = float(info.params[0].nbytes) if info.params else 0.0
-    reduction = info.flops / out_elems
-    return np.log1p(np.array([terms[1], terms[2], terms[3], terms[4], first, reduction, len(info.params)]))
+    reduction = terms[1] / out_elems
+    return np.log1p(np.array([terms[1], terms[2], terms[3], terms[4], terms[5], first, reduction,
+                              len(info.params)]))
 
 
 @dataclass
@@ -57,13 +92,14 @@ class KindModel:
     kind: str
     regressor: str
     samples: int
+    vector_bits: int = 0                  # the target's vector width the terms count in
     coef: np.ndarray | None = None        # linear
     forest: object | None = None          # forest (sklearn estimator)
 
     def predict(self, infos: Sequence[KernelInfo]) -> np.ndarray:
         if self.coef is not None:
-            return np.stack([work_terms(i) for i in infos]) @ self.coef
-        return np.exp(self.forest.predict(np.stack([log_features(i) for i in infos])))
+            return np.stack([work_terms(i, self.vector_bits) for i in infos]) @ self.coef
+        return np.exp(self.forest.predict(np.stack([log_features(i, self.vector_bits) for i in infos])))
 
 
 class KernelRegressor:
@@ -74,17 +110,19 @@ class KernelRegressor:
 
     @classmethod
     def fit(cls, infos: Sequence[KernelInfo], times_ms: Sequence[float],
-            regressor: str = DEFAULT_REGRESSOR) -> KernelRegressor:
+            regressor: str = DEFAULT_REGRESSOR, vector_bits: int = 0) -> KernelRegressor:
+        """Per-kind models of ms per call; `vector_bits` is the table's target vector width
+        (`lane_padding`; 0 counts elements as they are)."""
         if regressor not in REGRESSORS:
             raise LutnasError(f"unknown kernel regressor {regressor!r}; valid: {', '.join(REGRESSORS)}")
         if not infos:
             raise LutnasError("the kernel table has no measured kernels to learn from")
         times = np.asarray(times_ms, dtype=np.float64)
-        models = {GLOBAL: _fit_kind(GLOBAL, list(infos), times, regressor)}
+        models = {GLOBAL: _fit_kind(GLOBAL, list(infos), times, regressor, vector_bits)}
         for kind in sorted({i.kind for i in infos}):
             idx = [n for n, i in enumerate(infos) if i.kind == kind]
             if len(idx) >= MIN_PER_KIND:
-                models[kind] = _fit_kind(kind, [infos[n] for n in idx], times[idx], regressor)
+                models[kind] = _fit_kind(kind, [infos[n] for n in idx], times[idx], regressor, vector_bits)
         return cls(models, regressor)
 
     def model_for(self, info: KernelInfo) -> KindModel:
@@ -98,20 +136,21 @@ class KernelRegressor:
         return np.maximum(out, 1e-6)
 
 
-def _fit_kind(kind: str, infos: list[KernelInfo], times: np.ndarray, regressor: str) -> KindModel:
+def _fit_kind(kind: str, infos: list[KernelInfo], times: np.ndarray, regressor: str,
+              vector_bits: int) -> KindModel:
     if regressor == "linear":
         from sklearn.linear_model import LinearRegression
 
-        x = np.stack([work_terms(i) for i in infos])
+        x = np.stack([work_terms(i, vector_bits) for i in infos])
         scale = np.maximum(np.abs(x).max(axis=0), 1e-12)
         fit = LinearRegression(fit_intercept=False, positive=True).fit(x / scale, times,
                                                                        sample_weight=1.0 / np.square(times))
-        return KindModel(kind, regressor, len(infos), coef=fit.coef_ / scale)
+        return KindModel(kind, regressor, len(infos), vector_bits, coef=fit.coef_ / scale)
     from sklearn.ensemble import RandomForestRegressor
 
     forest = RandomForestRegressor(n_estimators=100, min_samples_leaf=1, random_state=0)
-    forest.fit(np.stack([log_features(i) for i in infos]), np.log(times))
-    return KindModel(kind, regressor, len(infos), forest=forest)
+    forest.fit(np.stack([log_features(i, vector_bits) for i in infos]), np.log(times))
+    return KindModel(kind, regressor, len(infos), vector_bits, forest=forest)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
@@ -462,8 +463,14 @@ class KernelTable:
         if self._regressor is None:
             est = self.estimates()
             self._regressor = KernelRegressor.fit([self.infos[k] for k in est], list(est.values()),
-                                                  self.regressor_name)
+                                                  self.regressor_name, self.vector_bits())
         return self._regressor
+
+    def vector_bits(self) -> int:
+        """The table's target's vector width, which the learned kernels count work in."""
+        from lutnas.lowering.cpu_features import target_vector_bits
+
+        return target_vector_bits(json.loads(self.meta.target_json))
 
     def fixed_cost(self) -> FixedCost:
         """The VM's cost outside kernels, fitted on (VM calls, whole - kernels) points: the probes

@@ -183,6 +183,16 @@ def _read_vector_unit(target: tvm.target.Target) -> VectorUnit:
 _UNITS: dict[str, VectorUnit] = {}
 
 
+def target_vector_bits(target_json: dict) -> int:
+    """Vector register bits of a target given as TVM's JSON dict (what tables store); 0 for a target
+    that is not a CPU's (a GPU's threads, not one core's vector, set its arithmetic width)."""
+    if target_json.get("kind") != "llvm":
+        return 0
+    import tvm
+
+    return vector_unit(tvm.target.Target(target_json)).bits
+
+
 def vector_unit(target: tvm.target.Target) -> VectorUnit:
     """The `VectorUnit` of an llvm target, cached by the target's JSON (every rule asks for every
     function). LLVM's `llvm_get_vector_width` is not used: TVM 0.27 answers 512 for plain x86-64."""

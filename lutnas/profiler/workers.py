@@ -95,7 +95,7 @@ def compile_many(
     `tuning_db`: the MetaSchedule database a `lutnas-cpu+tuned:<hash>` pipeline applies (the hash in
     the pipeline name keys the cache, so a grown database compiles anew). `kernels`: also write the
     kernel library and kernel list beside each library (`lowering.kernels.build_with_kernels`); a
-    cached library without its kernel list is compiled again."""
+    cached library without its kernel list, or with a list of an older format, is compiled again."""
     target = resolve_target(target)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -111,9 +111,9 @@ def compile_many(
 def _cached(library: Path, kernels: bool) -> bool:
     if not kernels:
         return library.is_file()
-    from lutnas.lowering.kernels import kernel_list_path
+    from lutnas.lowering.kernels import kernel_list_is_current
 
-    return library.is_file() and kernel_list_path(library).is_file()
+    return library.is_file() and kernel_list_is_current(library)
 
 
 def _compile_in_workers(
