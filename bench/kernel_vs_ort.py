@@ -8,6 +8,7 @@ seconds.
     .venv/bin/python bench/kernel_vs_ort.py --depthwise 96,64,7,2          # C, H=W, k, stride (+ ReLU6)
     .venv/bin/python bench/kernel_vs_ort.py --pointwise 16,96,64           # Cin, Cout, H=W (+ ReLU6)
     .venv/bin/python bench/kernel_vs_ort.py --block mbconv_k7_e6_s2_i16_o24_g1_relu6 --size 64
+    .venv/bin/python bench/kernel_vs_ort.py --onnx model.onnx               # any model, static input shape
 
 A single kernel flatters lutnas: onnxruntime converts NCHW to its blocked NCHWc layout and back
 around every kernel, which a network (or a block) does once. Measured here (Xeon, AVX-512,
@@ -64,6 +65,7 @@ def main() -> None:
     what.add_argument("--depthwise", metavar="C,H,K,S", help="one depthwise conv + ReLU6")
     what.add_argument("--pointwise", metavar="CIN,COUT,H", help="one 1x1 conv + ReLU6")
     what.add_argument("--block", metavar="SPEC", help="a block spec of the search spaces")
+    what.add_argument("--onnx", type=Path, help="an ONNX model (one input of static shape)")
     ap.add_argument("--size", type=int, default=32, help="input height = width for --block")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--pipeline", default="lutnas-cpu", help="lutnas-cpu (NHWC), lutnas-cpu-nchw, ...")
@@ -76,14 +78,20 @@ def main() -> None:
     from lutnas.profiler.measurement import MeasureJob
     from lutnas.profiler.runners import LocalRunner
 
-    if args.depthwise:
-        net, shape, label = depthwise_net(args.depthwise)
-    elif args.pointwise:
-        net, shape, label = pointwise_net(args.pointwise)
-    else:
-        net, shape, label = block_net(args.block, args.size)
     work = Path(tempfile.mkdtemp(prefix="lutnas-kernel-"))
-    onnx_path = export_onnx(net, shape, work / "kernel.onnx")
+    if args.onnx:
+        from lutnas.latency_tables.kernel_table import read_models
+
+        model = read_models([args.onnx])[0]
+        onnx_path, shape, label = model.path, model.input_shape, f"{args.onnx.name} {model.input_shape}"
+    else:
+        if args.depthwise:
+            net, shape, label = depthwise_net(args.depthwise)
+        elif args.pointwise:
+            net, shape, label = pointwise_net(args.pointwise)
+        else:
+            net, shape, label = block_net(args.block, args.size)
+        onnx_path = export_onnx(net, shape, work / "kernel.onnx")
     target = get_target("x86", mcpu=tvm.target.codegen.llvm_get_system_cpu())
     built = build(onnx_path, shape, target, pipeline=args.pipeline)
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)

@@ -243,31 +243,26 @@ def test_learned_terms_count_whole_vectors_and_transcendentals():
 
 
 def test_transcendental_evaluations_are_counted_where_they_run(tmp_path):
-    """SiLU's sigmoid runs once per output element of its conv; a squeeze-excite gate's sigmoid, fused
-    into the multiply over every pixel, depends on the channel only (LLVM hoists it): counted per
-    channel. GELU's erf: per element of its matmul; layer norm's rsqrt: per token."""
-    class Net(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv, self.squeeze, self.excite = nn.Conv2d(3, 16, 3, 1, 1), nn.Conv2d(16, 4, 1), nn.Conv2d(4, 16, 1)
-            self.norm, self.mlp = nn.LayerNorm(16), nn.Sequential(nn.Linear(16, 32), nn.GELU())
+    """SiLU's sigmoid runs once per element; a squeeze-excite gate's sigmoid inside the multiply over
+    every pixel depends on the channel only (LLVM hoists it): counted per channel. In a model (TVM's
+    own pipeline; lutnas-cpu computes these as polynomials, `lowering.fast_math`, and counts none):
+    GELU's erf per element, layer norm's rsqrt per token."""
+    from tvm import te
 
-        def forward(self, x):
-            h = nn.functional.silu(self.conv(x))
-            h = h * torch.sigmoid(self.excite(torch.relu(self.squeeze(h.mean((2, 3), keepdim=True)))))
-            return self.mlp(self.norm(h.flatten(2).transpose(1, 2)))
+    from lutnas.lowering.kernels import transcendental_evaluations
 
-    path = export_onnx(Net().eval(), (1, 3, 8, 8), tmp_path / "gates.onnx")
-    kernels = list_kernels(path, (1, 3, 8, 8), get_target("x86"), "lutnas-cpu").kernels
-    by_pattern = {k.pattern: k for k in kernels}
-    silu = next(k for k in kernels if k.kind == "conv" and k.params[0].shape[-1] == 3)
-    assert silu.transcendentals == 16 * 8 * 8                     # every output element
-    gate = next(k for k in kernels if k.kind == "conv" and k.params[-1].elements == 16 * 8 * 8 and k is not silu)
-    assert gate.transcendentals == 16                             # per channel, not per pixel
-    assert by_pattern["layer_norm"].transcendentals == 8 * 8      # one rsqrt per token
-    gelu = next(k for k in kernels if "erf" in k.pattern)
-    assert gelu.transcendentals == 8 * 8 * 32
-    assert all(k.transcendentals == 0 for k in kernels if k.pattern in ("transpose", "mean"))
+    x, gate = te.placeholder((8, 8, 16), name="x"), te.placeholder((16,), name="gate")
+    gated = te.compute(x.shape, lambda h, w, c: x[h, w, c] * te.sigmoid(gate[c]), name="gated")
+    silu = te.compute(x.shape, lambda h, w, c: x[h, w, c] * te.sigmoid(x[h, w, c]), name="silu")
+    assert transcendental_evaluations(te.create_prim_func([x, gate, gated])) == 16
+    assert transcendental_evaluations(te.create_prim_func([x, silu])) == 8 * 8 * 16
+
+    net = nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1), nn.SiLU(), nn.Flatten(2), nn.Unflatten(2, (8, 8)))
+    tokens = nn.Sequential(nn.LayerNorm(8), nn.Linear(8, 32), nn.GELU())
+    path = export_onnx(nn.Sequential(net, tokens).eval(), (1, 3, 8, 8), tmp_path / "gates.onnx")
+    counts = {k.pattern: k.transcendentals for k in list_kernels(path, (1, 3, 8, 8), get_target("x86")).kernels}
+    assert counts["tir_sigmoid"] == 16 * 8 * 8 and counts["erf"] == 16 * 8 * 32 and counts["layer_norm"] == 16 * 8
+    assert counts["conv2d"] == 0 and counts["matmul"] == 0
 
 
 def test_kernel_arguments_come_at_a_networks_scale():

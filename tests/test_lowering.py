@@ -230,6 +230,33 @@ def test_x86_lowering_matches_torch(x86_artifact):
     assert meta["pipeline"] == "tvm-default" and meta["onnx_sha256"] == art.onnx_sha256
 
 
+def test_transcendentals_become_polynomials_that_match_torch(tmp_path):
+    """`lutnas-cpu` legalizes float32 exp / sigmoid / erf / tanh / softmax as polynomials the vector
+    unit computes (`lowering.fast_math`): no transcendental intrinsic is left in any kernel, and the
+    outputs match torch's to float32 rounding over a wide input range."""
+    from lutnas.lowering.kernels import list_kernels
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.proj = torch.nn.Conv2d(3, 16, 3, 1, 1), torch.nn.Linear(16, 16)
+
+        def forward(self, x):
+            h = torch.nn.functional.silu(self.conv(x))                     # sigmoid (x) x, fused into the conv
+            t = torch.nn.functional.gelu(self.proj(h.flatten(2).transpose(1, 2)))   # erf
+            return torch.softmax(t, dim=-1) + torch.tanh(t) + torch.exp(-t.abs())
+
+    torch.manual_seed(0)
+    net = Net().eval()
+    path = export_onnx(net, (1, 3, 8, 8), tmp_path / "transcendental.onnx")
+    kernels = list_kernels(path, (1, 3, 8, 8), get_target("x86"), "lutnas-cpu").kernels
+    assert all(k.transcendentals == 0 for k in kernels), [k.pattern for k in kernels if k.transcendentals]
+    assert any("fast_sigmoid" in k.pattern for k in kernels) and any("fast_erf" in k.pattern for k in kernels)
+    built = build(path, (1, 3, 8, 8), get_target("x86"), pipeline="lutnas-cpu")
+    x = 4.0 * torch.randn(1, 3, 8, 8)
+    np.testing.assert_allclose(built.run(x.numpy()), net(x).detach().numpy(), rtol=1e-5, atol=2e-6)
+
+
 def test_exported_x86_library_reloads_and_runs(x86_artifact):
     import tvm
     from tvm import relax

@@ -44,11 +44,13 @@ def fusion_passes(target: tvm.target.Target, layout: str = "NHWC") -> list[tvm.t
     The network is put into `layout` (`lowering.layout`: channels-last unless NCHW is asked for;
     channels-last, its channel counts padded to whole vectors, `lowering.channel_pad`), then TVM's
     CPU library dispatch and legalization passes
-    (`tvm.relax.backend.cpu_generic.get_default_pipeline`'s first steps) run as they are.
+    (`tvm.relax.backend.cpu_generic.get_default_pipeline`'s first steps) run as they are, except
+    that float32 transcendentals legalize to vectorizable polynomials (`lowering.fast_math`).
     """
     from tvm.relax.backend.cpu_generic import pipeline as cpu_generic
 
     from lutnas.lowering.channel_pad import pad_channels
+    from lutnas.lowering.fast_math import fast_math_legalize
     from lutnas.lowering.fold import fold_in_numpy
     from lutnas.lowering.layout import global_pools_as_means, layout_passes
     from lutnas.lowering.rules.base import vector_lanes
@@ -56,6 +58,7 @@ def fusion_passes(target: tvm.target.Target, layout: str = "NHWC") -> list[tvm.t
     padding = [fold_in_numpy(), pad_channels(vector_lanes(target))] if layout == "NHWC" else []
     return ([global_pools_as_means()] + layout_passes(layout) + padding + cpu_generic.library_dispatch_passes(target)
             + [fold_in_numpy()]  # the weights' reshapes and layout transposes, before they become kernels
+            + [fast_math_legalize()]  # then TVM's own LegalizeOps finds nothing left to legalize
             + cpu_generic.legalize_passes(target))
 
 
@@ -150,7 +153,8 @@ DEFAULT_PIPELINE = "tvm-default"
 # 7 (both, and tvm-default is untouched) = a dense layer's rows split across cores (`rules.elementwise`).
 # 8 (lutnas-cpu) = channel counts padded to whole vectors (`lowering.channel_pad`).
 # 9 / 4 = whole-plane average pools become means (`layout.global_pools_as_means`).
-_REVISIONS = {"lutnas-cpu": 9, "lutnas-cpu-nchw": 4}
+# 10 / 5 = float32 exp, sigmoid, erf, tanh and softmax as vectorizable polynomials (`lowering.fast_math`).
+_REVISIONS = {"lutnas-cpu": 10, "lutnas-cpu-nchw": 5}
 
 
 def pipeline_revision(name: str) -> int:
