@@ -137,10 +137,17 @@ def _acquire(device: str, held: _Held, notify: Callable[[str], None]) -> None:
 
 
 def _holder(path: Path) -> str:
-    try:
-        text = path.read_text().strip()
-    except OSError:
-        text = ""
+    """The holder's "pid N: command" line; it writes it just after taking the lock, so an empty file
+    is read again briefly before the holder is called anonymous."""
+    text = ""
+    for _ in range(5):
+        try:
+            text = path.read_text().strip()
+        except OSError:
+            text = ""
+        if text:
+            break
+        time.sleep(0.02)
     return text or "another process"
 
 
