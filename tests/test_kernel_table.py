@@ -242,20 +242,27 @@ def test_learned_terms_count_whole_vectors_and_transcendentals():
     assert model.predict(unseen) == pytest.approx([gemm_law(i) for i in unseen], rel=0.03)
 
 
-def test_transcendental_evaluations_are_counted_where_they_run(tmp_path):
+def test_kernel_work_is_counted_where_it_runs(tmp_path):
     """SiLU's sigmoid runs once per element; a squeeze-excite gate's sigmoid inside the multiply over
-    every pixel depends on the channel only (LLVM hoists it): counted per channel. In a model (TVM's
-    own pipeline; lutnas-cpu computes these as polynomials, `lowering.fast_math`, and counts none):
-    GELU's erf per element, layer norm's rsqrt per token."""
+    every pixel depends on the channel only (LLVM hoists it): counted per channel. A matmul's
+    multiply-adds are reduction work, its epilogue's arithmetic elementwise work, indices none. In
+    a model (TVM's own pipeline; lutnas-cpu computes these as polynomials, `lowering.fast_math`, and
+    counts none): GELU's erf per element, layer norm's rsqrt per token."""
     from tvm import te
 
-    from lutnas.lowering.kernels import transcendental_evaluations
+    from lutnas.lowering.kernel_work import KernelWork, kernel_work
 
     x, gate = te.placeholder((8, 8, 16), name="x"), te.placeholder((16,), name="gate")
-    gated = te.compute(x.shape, lambda h, w, c: x[h, w, c] * te.sigmoid(gate[c]), name="gated")
+    gated = te.compute(x.shape, lambda h, w, c: x[h, w, c] * te.sigmoid(gate[c] * 2.0), name="gated")
     silu = te.compute(x.shape, lambda h, w, c: x[h, w, c] * te.sigmoid(x[h, w, c]), name="silu")
-    assert transcendental_evaluations(te.create_prim_func([x, gate, gated])) == 16
-    assert transcendental_evaluations(te.create_prim_func([x, silu])) == 8 * 8 * 16
+    # the gate: 16 multiplies and sigmoids hoisted out of the pixel loops, 1024 multiplies by x
+    assert kernel_work(te.create_prim_func([x, gate, gated])) == KernelWork(16, 0, 16 + 8 * 8 * 16)
+    assert kernel_work(te.create_prim_func([x, silu])) == KernelWork(8 * 8 * 16, 0, 8 * 8 * 16)
+    a, b = te.placeholder((8, 16), name="a"), te.placeholder((16, 32), name="b")
+    k = te.reduce_axis((0, 16), name="k")
+    prod = te.compute((8, 32), lambda i, j: te.sum(a[i, k] * b[k, j], axis=k), name="prod")
+    biased = te.compute((8, 32), lambda i, j: prod[i, j] + 1.0, name="biased")
+    assert kernel_work(te.create_prim_func([a, b, biased])) == KernelWork(0, 2 * 8 * 32 * 16, 8 * 32)
 
     net = nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1), nn.SiLU(), nn.Flatten(2), nn.Unflatten(2, (8, 8)))
     tokens = nn.Sequential(nn.LayerNorm(8), nn.Linear(8, 32), nn.GELU())
@@ -263,6 +270,9 @@ def test_transcendental_evaluations_are_counted_where_they_run(tmp_path):
     counts = {k.pattern: k.transcendentals for k in list_kernels(path, (1, 3, 8, 8), get_target("x86")).kernels}
     assert counts["tir_sigmoid"] == 16 * 8 * 8 and counts["erf"] == 16 * 8 * 32 and counts["layer_norm"] == 16 * 8
     assert counts["conv2d"] == 0 and counts["matmul"] == 0
+    conv = next(k for k in list_kernels(path, (1, 3, 8, 8), get_target("x86")).kernels if k.pattern == "conv2d")
+    assert conv.reduction_ops == conv.flops == 2 * 16 * 8 * 8 * 3 * 3 * 3
+    assert 0 < conv.elementwise_ops < 3 * 10 * 10 * 8       # the padding stage's bounds tests, per padded input
 
 
 def test_kernel_arguments_come_at_a_networks_scale():

@@ -6,7 +6,8 @@ sizes, reduction length. nn-Meter fits one random forest per kernel type on thou
 kernels; a table filled from a few models holds tens per kind and must predict models of other
 families, whose shapes lie outside the ones it saw, so two regressors are offered:
 - "linear" (default): per kind, time = c0 + c1 FLOPs + c2 bytes + c3 output elements + c4 weight
-  bytes + c5 transcendental evaluations with non-negative coefficients, fitted to relative error
+  bytes + c5 transcendental evaluations + c6 other arithmetic (`lowering.kernel_work`: a conv's
+  multiply-adds and its epilogue's polynomial cost differently) with non-negative coefficients, fitted to relative error
   (scikit-learn's positive least squares, weighted by 1/t^2). Work terms extrapolate to larger and
   smaller kernels.
 - Two facts of the hardware enter the terms, because a table's kernels cannot teach them: the
@@ -38,7 +39,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from lutnas.errors import LutnasError
-from lutnas.lowering.kernels import TRANSCENDENTAL_INTRINSICS, KernelInfo
+from lutnas.lowering.kernel_work import TRANSCENDENTAL_INTRINSICS
+from lutnas.lowering.kernels import KernelInfo
 
 REGRESSORS = ("linear", "forest")
 DEFAULT_REGRESSOR = "linear"
@@ -59,22 +61,32 @@ def lane_padding(info: KernelInfo, vector_bits: int) -> float:
 
 def transcendentals(info: KernelInfo) -> float:
     """Transcendental evaluations of one call: counted in the kernel's TIR when it was listed
-    (`lowering.kernels.transcendental_evaluations`); for kernels stored before that (format 1), one
-    per output element for each transcendental operator its name fuses."""
+    (`lowering.kernel_work`); for kernels stored before that (format 1), one per output element for
+    each transcendental operator its name fuses."""
     if info.transcendentals is not None:
         return float(info.transcendentals)
     out = info.params[-1].elements if info.params else 0
     return float(out * sum(op in TRANSCENDENTAL_INTRINSICS for op in info.pattern.split("_")))
 
 
+def main_and_elementwise_ops(info: KernelInfo) -> tuple[float, float]:
+    """(the reduction's arithmetic, the rest) of one call; a format-1 kernel: (TVM's FLOPs, 0)."""
+    if info.reduction_ops is None or info.elementwise_ops is None:
+        return info.flops, 0.0
+    return float(info.reduction_ops), float(info.elementwise_ops)
+
+
 def work_terms(info: KernelInfo, vector_bits: int = 0) -> np.ndarray:
-    """[1, FLOPs, bytes, output elements, weight bytes, transcendental evaluations] of one call
-    (the linear model's columns); FLOPs and elements as the vector unit computes them."""
+    """[1, reduction FLOPs, bytes, output elements, weight bytes, transcendental evaluations, other
+    arithmetic] of one call (the linear model's columns); FLOPs, arithmetic and elements as the
+    vector unit computes them (`lane_padding`)."""
     out = info.params[-1] if info.params else None
     pad = lane_padding(info, vector_bits)
     elements = float(out.elements if out else 0) * pad
     weights = sum(p.nbytes for p in info.params[1:-1])
-    return np.array([1.0, info.flops * pad, float(info.nbytes), elements, float(weights), transcendentals(info)])
+    main, elementwise = main_and_elementwise_ops(info)
+    return np.array([1.0, main * pad, float(info.nbytes), elements, float(weights), transcendentals(info),
+                     elementwise * pad])
 
 
 def log_features(info: KernelInfo, vector_bits: int = 0) -> np.ndarray:
@@ -83,7 +95,7 @@ def log_features(info: KernelInfo, vector_bits: int = 0) -> np.ndarray:
     out_elems = max(terms[3], 1.0)
     first = float(info.params[0].nbytes) if info.params else 0.0
     reduction = terms[1] / out_elems
-    return np.log1p(np.array([terms[1], terms[2], terms[3], terms[4], terms[5], first, reduction,
+    return np.log1p(np.array([terms[1], terms[2], terms[3], terms[4], terms[5], terms[6], first, reduction,
                               len(info.params)]))
 
 

@@ -28,17 +28,15 @@ from pathlib import Path
 from typing import Any
 
 from lutnas.errors import LutnasError, OnnxError
+from lutnas.lowering.kernel_work import kernel_work
 from lutnas.lowering.pipeline import DEFAULT_PIPELINE
 from lutnas.lowering.targets import TargetSpec
 
-# 2: each kernel carries its transcendental evaluations per call (`transcendental_evaluations`);
-# lists and stored tables of format 1 are still read (the count then unknown: None).
-KERNELS_FORMAT = 2
-READABLE_KERNELS_FORMATS = (1, 2)
-# TIR intrinsics evaluated by a polynomial or a libm call per element, not one vector instruction.
-TRANSCENDENTAL_INTRINSICS = frozenset({"exp", "exp2", "exp10", "erf", "tanh", "sigmoid", "log", "log2", "log10",
-                                       "log1p", "sqrt", "rsqrt", "pow", "sin", "cos", "tan", "atan", "asin",
-                                       "acos", "sinh", "cosh", "asinh", "acosh", "atanh"})
+# 2: each kernel carries its transcendental evaluations counted in its TIR; 3: also its reduction
+# and elementwise arithmetic (`kernel_work`). Older lists and stored tables are still read (the
+# counts they lack: None); cached older lists are compiled again (`kernel_list_is_current`).
+KERNELS_FORMAT = 3
+READABLE_KERNELS_FORMATS = (1, 2, 3)
 
 # Kernel kinds, in priority order: a fused kernel is of the kind of the first anchor op it holds.
 KIND_ANCHORS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -90,7 +88,10 @@ class KernelInfo:
     kind: str                      # one of KINDS
     params: tuple[KernelParam, ...]
     flops: float                   # TVM's estimate (`estimate_tir_flops`) of one call
-    transcendentals: int | None = None   # `transcendental_evaluations` of one call (None: format 1)
+    # `kernel_work.kernel_work` of one call (None: a kernel listed by format 1)
+    transcendentals: int | None = None   # transcendental intrinsic evaluations
+    reduction_ops: int | None = None     # arithmetic in reduction blocks (a conv's multiply-adds)
+    elementwise_ops: int | None = None   # arithmetic elsewhere (epilogues, polynomials), hoisting-aware
 
     @property
     def nbytes(self) -> int:
@@ -105,14 +106,17 @@ class KernelInfo:
     def to_dict(self) -> dict[str, Any]:
         out = {"signature": self.signature, "name": self.name, "pattern": self.pattern, "kind": self.kind,
                "params": [[list(p.shape), p.dtype] for p in self.params], "flops": self.flops}
-        return out if self.transcendentals is None else {**out, "transcendentals": self.transcendentals}
+        work = {"transcendentals": self.transcendentals, "reduction_ops": self.reduction_ops,
+                "elementwise_ops": self.elementwise_ops}
+        return {**out, **{k: v for k, v in work.items() if v is not None}}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> KernelInfo:
         params = tuple(KernelParam(tuple(int(d) for d in shape), str(dtype)) for shape, dtype in data["params"])
-        count = data.get("transcendentals")
+        work = [None if data.get(k) is None else int(data[k])
+                for k in ("transcendentals", "reduction_ops", "elementwise_ops")]
         return cls(str(data["signature"]), str(data["name"]), str(data["pattern"]), str(data["kind"]), params,
-                   float(data["flops"]), None if count is None else int(count))
+                   float(data["flops"]), *work)
 
 
 @dataclass(frozen=True)
@@ -204,74 +208,9 @@ def kernel_info(name: str, func: Any) -> KernelInfo:
     except Exception:  # noqa: BLE001 -- TVM's estimator refuses some loop nests; FLOPs are a feature only
         flops = 0.0
     pattern = kernel_pattern(name)
+    work = kernel_work(func)
     return KernelInfo(signature, name, pattern, kernel_kind(pattern), tuple(params), flops,
-                      transcendental_evaluations(func))
-
-
-# Children of TIR expressions that hold expressions (any node type: missing ones are skipped).
-_EXPR_FIELDS = ("a", "b", "value", "args", "condition", "true_value", "false_value", "base", "stride",
-                "indices", "vectors", "body")
-
-
-def transcendental_evaluations(func: Any) -> int:
-    """Transcendental intrinsic calls (exp, erf, sigmoid, ...) one call of the PrimFunc evaluates.
-
-    Why: TVM's FLOP estimate counts none of them, yet an erf or exp per output element costs more
-    than the matmul or conv it is fused into when LLVM cannot vectorize it. Each call counts once per
-    iteration of the loops its arguments depend on, not of every enclosing loop: a call that does not
-    depend on a loop is hoisted out of it (a squeeze-excite gate's sigmoid, one per channel, sits in
-    the loop over pixels of the multiply it is fused into, and costs per channel)."""
-    return _stmt_evaluations(func.body, {}, {})
-
-
-def _stmt_evaluations(stmt: Any, loops: dict[Any, int], deps: dict[Any, frozenset]) -> int:
-    """`loops`: enclosing loop var -> extent; `deps`: block / let var -> the loop vars it is bound to."""
-    kind = type(stmt).__name__
-    if kind == "For":
-        extent = int(stmt.extent.value) if hasattr(stmt.extent, "value") else 1
-        return _stmt_evaluations(stmt.body, {**loops, stmt.loop_var: extent}, deps)
-    if kind == "SeqStmt":
-        return sum(_stmt_evaluations(s, loops, deps) for s in stmt.seq)
-    if kind == "IfThenElse":
-        other = _stmt_evaluations(stmt.else_case, loops, deps) if stmt.else_case is not None else 0
-        return _stmt_evaluations(stmt.then_case, loops, deps) + other
-    if kind == "SBlockRealize":
-        bound = {iv.var: _loop_vars(v, loops, deps) for iv, v in zip(stmt.block.iter_vars, stmt.iter_values)}
-        return _stmt_evaluations(stmt.block.body, loops, {**deps, **bound})
-    if kind == "LetStmt":
-        return _stmt_evaluations(stmt.body, loops, {**deps, stmt.var: _loop_vars(stmt.value, loops, deps)})
-    if kind in ("BufferStore", "Evaluate"):
-        return sum(math.prod(loops[v] for v in _loop_vars(call.args, loops, deps))
-                   for call in _transcendental_calls(stmt.value))
-    return _stmt_evaluations(stmt.body, loops, deps) if hasattr(stmt, "body") else 0
-
-
-def _expr_nodes(expr: Any) -> Any:
-    """Every node of a TIR expression tree (pre-order)."""
-    import tvm
-
-    if isinstance(expr, (list, tuple)) or type(expr).__name__ == "Array":
-        for item in expr:
-            yield from _expr_nodes(item)
-    elif isinstance(expr, tvm.ir.Expr):
-        yield expr
-        for field_name in _EXPR_FIELDS:
-            if hasattr(expr, field_name):
-                yield from _expr_nodes(getattr(expr, field_name))
-
-
-def _transcendental_calls(expr: Any) -> list[Any]:
-    return [node for node in _expr_nodes(expr) if type(node).__name__ == "Call"
-            and str(getattr(node.op, "name", "")).rsplit(".", 1)[-1] in TRANSCENDENTAL_INTRINSICS]
-
-
-def _loop_vars(expr: Any, loops: dict[Any, int], deps: dict[Any, frozenset]) -> frozenset:
-    """The enclosing loops' vars an expression depends on, through block and let bindings."""
-    found: set = set()
-    for node in _expr_nodes(expr):
-        if type(node).__name__ in ("Var", "SizeVar"):
-            found |= deps.get(node, frozenset({node}) if node in loops else frozenset())
-    return frozenset(found)
+                      work.transcendentals, work.reduction_ops, work.elementwise_ops)
 
 
 def kernel_pattern(name: str) -> str:
