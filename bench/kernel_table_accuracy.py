@@ -336,7 +336,7 @@ def parse() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True, help="work directory (ONNX files, kernel db, summary.json)")
     ap.add_argument("--train", default="resnet,shufflenet,vit", help="families the table is filled from (goal 2)")
-    ap.add_argument("--test", default="mobilenet,vgg,mixer", help="families never profiled (goal 2)")
+    ap.add_argument("--test", default="mobilenet,vgg,mixer,effnet,convnext", help="families never profiled (goal 2)")
     ap.add_argument("--variants", type=int, default=2)
     ap.add_argument("--resolutions", default="32,64")
     ap.add_argument("--cache-modes", default="in-model,hot")

@@ -10,6 +10,6 @@ paths = sorted((run / "onnx").glob("*.onnx")) + sorted(Path("/tmp/k14/cache/bloc
 counts = {}
 for m in read_models(paths):
     for k in list_kernels(m.path, m.input_shape, build.target, build.pipeline).kernels:
-        counts[k.signature] = k.transcendentals
+        counts[k.signature] = [k.transcendentals, k.reduction_ops, k.elementwise_ops]
 print(len(paths), len(counts))
 (run / "counts.json").write_text(json.dumps(counts))

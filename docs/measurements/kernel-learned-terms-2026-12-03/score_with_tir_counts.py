@@ -12,6 +12,7 @@ models = export_models(fams, 2, [32, 64], run)
 table = kt.open_kernel_table(run / "kernels.db", None, "linear")
 g2 = goal_learned(table, models, measured, fams[:3], fams[3:], True)
 print(line("unseen (5 families)", g2["stats"]), "| kinds:", kinds_line(g2))
+if "corrected_stats" in g2: print(line(f"  drift-corrected x{g2['drift']['median']:.3f}", g2["corrected_stats"]))
 for sub in (fams[3:6], fams[6:]):
     print(line(f"  {'/'.join(sub)}", row_stats([r for r in g2["rows"] if models[r["model"]][0] in sub])))
 print("    " + " ".join(f"{r['model']}:{r['predicted']/r['measured']-1:+.0%}" for r in g2["rows"]))
