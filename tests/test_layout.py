@@ -179,6 +179,38 @@ def test_each_nhwc_rule_takes_its_functions_only(tmp_path):
         assert_same_outputs(func, sch.mod["main"], tgt, name)
 
 
+def test_matrix_products_take_the_gemm_rule_and_compute_the_same(tmp_path):
+    """A transformer layer's projections, MLP (GELU epilogue) and both attention products are
+    `[..., M, K] x [..., K, N]` matmuls: each gets the register-tiled GEMM rule, on token and feature
+    counts that are not whole tiles (12 tokens, 24 features: three AVX2 vectors), and computes what
+    it computed unscheduled."""
+    import torch
+
+    class Layer(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.qkv, self.mlp = torch.nn.Linear(24, 72), torch.nn.Sequential(
+                torch.nn.Linear(24, 48), torch.nn.GELU(), torch.nn.Linear(48, 24))
+
+        def forward(self, x):
+            q, k, v = self.qkv(x).reshape(1, 12, 3, 2, 12).permute(2, 0, 3, 1, 4)
+            att = torch.softmax(q @ k.transpose(-2, -1), dim=-1) @ v
+            x = x + att.transpose(1, 2).reshape(1, 12, 24)
+            return x + self.mlp(x)
+
+    path = export_onnx(Layer().eval(), (1, 12, 24), tmp_path / "layer.onnx")
+    tgt = AVX2.tvm_target()
+    funcs = {gv.name_hint: f for gv, f in fused_module(path, (1, 12, 24), tgt).functions_items()
+             if isinstance(f, tvm.tirx.PrimFunc)}
+    taken = []
+    for name, func in funcs.items():
+        sch, rule = apply_rules(func, tgt, default_cpu_rules())
+        assert_same_outputs(func, sch.mod["main"], tgt, name)
+        taken += [name] if rule == "matmul-gemm" else []
+    matmuls = [n for n in funcs if "matmul" in n]   # qkv, both attention products (one function), MLP x2
+    assert len(matmuls) == 4 and sorted(taken) == sorted(matmuls), (sorted(funcs), taken)
+
+
 def test_weights_are_packed_at_compile_time(tmp_path):
     """The 1x1 convs' weights are rewritten per register tile by a preprocess the pipeline splits
     off and folds into constants: the network calls the packed kernels, never the packing."""

@@ -154,7 +154,8 @@ DEFAULT_PIPELINE = "tvm-default"
 # 8 (lutnas-cpu) = channel counts padded to whole vectors (`lowering.channel_pad`).
 # 9 / 4 = whole-plane average pools become means (`layout.global_pools_as_means`).
 # 10 / 5 = float32 exp, sigmoid, erf, tanh and softmax as vectorizable polynomials (`lowering.fast_math`).
-_REVISIONS = {"lutnas-cpu": 10, "lutnas-cpu-nchw": 5}
+# 11 / 6 = matrix products register-tiled (`rules.matmul`).
+_REVISIONS = {"lutnas-cpu": 11, "lutnas-cpu-nchw": 6}
 
 
 def pipeline_revision(name: str) -> int:

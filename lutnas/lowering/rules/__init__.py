@@ -15,6 +15,7 @@ from lutnas.lowering.rules.conv import ConvGEMM
 from lutnas.lowering.rules.depthwise import DepthwiseConv
 from lutnas.lowering.rules.elementwise import Fallback, Injective, RowReduction
 from lutnas.lowering.rules.gemv import PixelGEMV
+from lutnas.lowering.rules.matmul import MatmulGEMM
 from lutnas.lowering.rules.nhwc import ChannelsLastConv, ChannelsLastDepthwise
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 def default_cpu_rules() -> list[Rule]:
     """Ordered: first match wins; `Fallback` (parallelise outer spatial loops) last. The conv rules
     read the layout (NCHW or NHWC) from the loop nest, so one list serves both pipelines."""
-    return [PixelGEMV(), ConvGEMM(), DepthwiseConv(), ChannelsLastConv(), ChannelsLastDepthwise(),
+    return [PixelGEMV(), ConvGEMM(), DepthwiseConv(), ChannelsLastConv(), ChannelsLastDepthwise(), MatmulGEMM(),
             Injective(), RowReduction(), Fallback()]
 
 
@@ -81,6 +82,7 @@ __all__ = [
     "DepthwiseConv",
     "Fallback",
     "Injective",
+    "MatmulGEMM",
     "PixelGEMV",
     "RowReduction",
     "Rule",

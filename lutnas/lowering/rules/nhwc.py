@@ -175,7 +175,7 @@ class ChannelsLastConv(Rule):
         sch.parallel(outer)
         sch.unroll(pi)
         split_vectors(sch, fi, lanes, max_unroll=max_acc)  # the tile's vectors, every one unrolled
-        _epilogue_and_init(sch, conv, out, outer, reduce_[0], lanes, max_unroll=max_acc)
+        epilogue_and_init(sch, conv, out, outer, reduce_[0], lanes, max_unroll=max_acc)
         return sch
 
 
@@ -220,7 +220,7 @@ class ChannelsLastDepthwise(Rule):
         for loop in (lry, lrx, xi):  # the whole window unrolled: neighbouring taps share input vectors
             sch.unroll(loop)
         split_vectors(sch, fi, lanes)
-        _epilogue_and_init(sch, conv, out, fo, lrc, lanes)
+        epilogue_and_init(sch, conv, out, fo, lrc, lanes)
         return sch
 
 
@@ -233,7 +233,7 @@ def _broadcast_epilogue(sch: Any, out: Any, lanes: int) -> None:
     sch.parallel(sch.fuse(*loops[:-1]) if len(loops) > 2 else loops[0])
 
 
-def _epilogue_and_init(sch: Any, conv: Any, out: Any, at: Any, first_reduce: Any, lanes: int,
+def epilogue_and_init(sch: Any, conv: Any, out: Any, at: Any, first_reduce: Any, lanes: int,
                        max_unroll: int = 4) -> None:
     """The epilogue on the register tile under `at` and the accumulators' zeroing, both in whole
     vectors (up to `max_unroll` of them unrolled: the tile's width); the accumulators become a stack
