@@ -56,6 +56,7 @@ class MatmulGEMM(Rule):
         lanes = vector_lanes(target)
         max_acc = gemm_accumulators(target)
         px, fv = register_tile(GemmShape(rows, cols, depth, weights_reused=rows <= cols), lanes, max_acc)
+        _pack_right_operand(sch, mm, fv)
         *batch, li, lj, lk = sch.get_loops(mm)
         ro, ri = sch.split(li, factors=[None, px])
         co, ci = sch.split(lj, factors=[None, fv])
@@ -67,6 +68,25 @@ class MatmulGEMM(Rule):
         split_vectors(sch, ci, lanes, max_unroll=max_acc)
         epilogue_and_init(sch, mm, out, outer, lk, lanes, max_unroll=max_acc)
         return sch
+
+
+def _pack_right_operand(sch: Any, mm: Any, fv: int) -> None:
+    """Store the right operand as `[..., N / fv, K, fv]`: each column tile's K x FV strip becomes
+    contiguous (in `[K, N]` its rows lie 4N bytes apart). Marked as a layout-rewrite preprocess, as
+    the conv rules' weights are (`nhwc.pack_weights`): for constant weights the pipeline packs them
+    once at compile time; an activation operand (attention's keys and values) is copied per call."""
+    block = sch.get(mm)
+    j, k = block.iter_vars[-2].var, block.iter_vars[-1].var
+    index = next(n for n, r in enumerate(block.reads)
+                 if len(r.region) >= 2 and uses_var(r.region[-1].min, j) and uses_var(r.region[-2].min, k))
+    rank = len(block.reads[index].region)
+    if fv <= 1 or rank > 4:
+        return
+    packed = sch.cache_read(mm, index, "global")
+    maps = {2: lambda k, j: (j // fv, k, j % fv), 3: lambda b, k, j: (b, j // fv, k, j % fv),
+            4: lambda a, b, k, j: (a, b, j // fv, k, j % fv)}
+    sch.transform_layout(packed, ("write", 0), maps[rank])
+    sch.annotate(packed, "meta_schedule.layout_rewrite_preproc", True)
 
 
 def _right_operand_is_kn(parts: Any) -> bool:
