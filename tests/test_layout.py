@@ -179,11 +179,11 @@ def test_each_nhwc_rule_takes_its_functions_only(tmp_path):
         assert_same_outputs(func, sch.mod["main"], tgt, name)
 
 
-def test_matrix_products_take_the_gemm_rule_and_compute_the_same(tmp_path):
+def test_matrix_products_and_softmax_take_their_rules_and_compute_the_same(tmp_path):
     """A transformer layer's projections, MLP (GELU epilogue) and both attention products are
     `[..., M, K] x [..., K, N]` matmuls: each gets the register-tiled GEMM rule, on token and feature
-    counts that are not whole tiles (12 tokens, 24 features: three AVX2 vectors), and computes what
-    it computed unscheduled."""
+    counts that are not whole tiles (12 tokens, 24 features: three AVX2 vectors); its softmax gets
+    the row rule; every function computes what it computed unscheduled."""
     import torch
 
     class Layer(torch.nn.Module):
@@ -202,11 +202,12 @@ def test_matrix_products_take_the_gemm_rule_and_compute_the_same(tmp_path):
     tgt = AVX2.tvm_target()
     funcs = {gv.name_hint: f for gv, f in fused_module(path, (1, 12, 24), tgt).functions_items()
              if isinstance(f, tvm.tirx.PrimFunc)}
-    taken = []
+    taken, rules = [], {}
     for name, func in funcs.items():
-        sch, rule = apply_rules(func, tgt, default_cpu_rules())
+        sch, rules[name] = apply_rules(func, tgt, default_cpu_rules())
         assert_same_outputs(func, sch.mod["main"], tgt, name)
-        taken += [name] if rule == "matmul-gemm" else []
+        taken += [name] if rules[name] == "matmul-gemm" else []
+    assert [rule for name, rule in rules.items() if "softmax" in name] == ["row-softmax"]
     matmuls = [n for n in funcs if "matmul" in n]   # qkv, both attention products (one function), MLP x2
     assert len(matmuls) == 4 and sorted(taken) == sorted(matmuls), (sorted(funcs), taken)
 

@@ -154,8 +154,9 @@ DEFAULT_PIPELINE = "tvm-default"
 # 8 (lutnas-cpu) = channel counts padded to whole vectors (`lowering.channel_pad`).
 # 9 / 4 = whole-plane average pools become means (`layout.global_pools_as_means`).
 # 10 / 5 = float32 exp, sigmoid, erf, tanh and softmax as vectorizable polynomials (`lowering.fast_math`).
-# 11 / 6 = matrix products register-tiled (`rules.matmul`).
-_REVISIONS = {"lutnas-cpu": 11, "lutnas-cpu-nchw": 6}
+# 11 / 6 = matrix products register-tiled (`rules.matmul`); 12 / 7 = their right operand packed
+# in column-tile strips, and softmax rows in vector passes (`rules.softmax`).
+_REVISIONS = {"lutnas-cpu": 12, "lutnas-cpu-nchw": 7}
 
 
 def pipeline_revision(name: str) -> int:

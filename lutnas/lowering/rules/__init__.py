@@ -17,6 +17,7 @@ from lutnas.lowering.rules.elementwise import Fallback, Injective, RowReduction
 from lutnas.lowering.rules.gemv import PixelGEMV
 from lutnas.lowering.rules.matmul import MatmulGEMM
 from lutnas.lowering.rules.nhwc import ChannelsLastConv, ChannelsLastDepthwise
+from lutnas.lowering.rules.softmax import RowSoftmax
 
 if TYPE_CHECKING:
     import tvm
@@ -26,7 +27,7 @@ def default_cpu_rules() -> list[Rule]:
     """Ordered: first match wins; `Fallback` (parallelise outer spatial loops) last. The conv rules
     read the layout (NCHW or NHWC) from the loop nest, so one list serves both pipelines."""
     return [PixelGEMV(), ConvGEMM(), DepthwiseConv(), ChannelsLastConv(), ChannelsLastDepthwise(), MatmulGEMM(),
-            Injective(), RowReduction(), Fallback()]
+            RowSoftmax(), Injective(), RowReduction(), Fallback()]
 
 
 def apply_rules(func: Any, target: tvm.target.Target, rules: list[Rule]) -> tuple[Any, str] | tuple[None, None]:
@@ -85,6 +86,7 @@ __all__ = [
     "MatmulGEMM",
     "PixelGEMV",
     "RowReduction",
+    "RowSoftmax",
     "Rule",
     "apply_rules",
     "apply_rules_pass",
