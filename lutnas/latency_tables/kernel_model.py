@@ -7,9 +7,9 @@ kernels; a table filled from a few models holds tens per kind and must predict m
 families, whose shapes lie outside the ones it saw, so two regressors are offered:
 - "linear" (default): per kind, time = c0 + c1 FLOPs + c2 bytes + c3 output elements + c4 weight
   bytes + c5 transcendental evaluations + c6 other arithmetic (`lowering.kernel_work`: a conv's
-  multiply-adds and its epilogue's polynomial cost differently) with non-negative coefficients, fitted to relative error
-  (scikit-learn's positive least squares, weighted by 1/t^2). Work terms extrapolate to larger and
-  smaller kernels.
+  multiply-adds and its epilogue's polynomial cost differently) with non-negative coefficients,
+  fitted to relative error (scikit-learn's positive least squares, weighted by 1/t^2). Work terms
+  extrapolate to larger and smaller kernels.
 - Two facts of the hardware enter the terms, because a table's kernels cannot teach them: the
   vector unit computes whole vectors, so FLOPs and output elements count the output's innermost
   axis rounded up to whole vectors of the target (an 8-channel conv on AVX-512's 16 lanes costs a

@@ -69,17 +69,26 @@ def static_extents(sch: Any, loops: list[Any]) -> list[int] | None:
     return out
 
 
-def analyse(func: Any) -> FuncParts | None:
-    """Split `func` into producers / one reduction / consumers; None if it has another shape."""
+def root_blocks(func: Any) -> tuple[Any, list[Any]] | None:
+    """A Schedule of `func` and its root blocks in order; None for anything but a PrimFunc with a
+    root block (not a fused compute function: left to TVM)."""
     from tvm import s_tir, tirx
 
     if not isinstance(func, tirx.PrimFunc):
         return None
     sch = s_tir.Schedule(func)
     try:
-        blocks = sch.get_child_blocks(sch.get_sblock("root"))
-    except Exception:  # noqa: BLE001 -- no root block: not a fused compute function
+        return sch, list(sch.get_child_blocks(sch.get_sblock("root")))
+    except Exception:  # noqa: BLE001 -- no root block
         return None
+
+
+def analyse(func: Any) -> FuncParts | None:
+    """Split `func` into producers / one reduction / consumers; None if it has another shape."""
+    found = root_blocks(func)
+    if found is None:
+        return None
+    sch, blocks = found
     kinds = [iter_kinds(sch, b) for b in blocks]
     if any(k is None for k in kinds):
         return None

@@ -24,6 +24,7 @@ from lutnas.lowering.rules.base import (
     inline_chain,
     iter_kinds,
     largest_divisor,
+    root_blocks,
     static_extents,
     uses_var,
     vector_lanes,
@@ -49,8 +50,8 @@ class Injective(Rule):
             try:
                 sch.compute_inline(block)
             except Exception:  # noqa: BLE001 -- not inlinable (e.g. an output): schedule it alone
-                _schedule_spatial(sch, block, target)
-        _schedule_spatial(sch, blocks[-1], target)
+                schedule_spatial(sch, block, target)
+        schedule_spatial(sch, blocks[-1], target)
         return sch
 
 
@@ -90,7 +91,7 @@ class RowReduction(Rule):
             try:
                 sch.compute_inline(block)
             except Exception:  # noqa: BLE001 -- keep it as its own parallel loop nest
-                _schedule_spatial(sch, block, target)
+                schedule_spatial(sch, block, target)
         out = inline_chain(sch, parts.consumers)
         red = parts.reduction
         loops = sch.get_loops(red)
@@ -116,7 +117,7 @@ class RowReduction(Rule):
                 sch.reverse_compute_at(out, outer, preserve_unit_loops=True)
                 vectorize_inner(sch, out, lanes)
             else:
-                _schedule_spatial(sch, out, target)
+                schedule_spatial(sch, out, target)
         vectorize_inner(sch, sch.decompose_reduction(red, reduce_[0]), lanes)
         return sch
 
@@ -164,22 +165,17 @@ class Fallback(Rule):
     name = "fallback"
 
     def apply(self, func: Any, target: tvm.target.Target, tunable: bool) -> Any:
-        from tvm import s_tir, tirx
-
-        if not isinstance(func, tirx.PrimFunc):
+        found = root_blocks(func)
+        if found is None:
             return None
-        sch = s_tir.Schedule(func)
-        try:
-            blocks = sch.get_child_blocks(sch.get_sblock("root"))
-        except Exception:  # noqa: BLE001 -- no root block: leave it to TVM
-            return None
+        sch, blocks = found
         for block in blocks:
             kinds = iter_kinds(sch, block) or ""
             loops = sch.get_loops(block)
             if not kinds.startswith("S") or len(loops) != len(kinds):
                 continue
             if "R" not in kinds and static_extents(sch, loops) is not None:
-                _schedule_spatial(sch, block, target)
+                schedule_spatial(sch, block, target)
                 continue
             n_spatial = len(kinds) - len(kinds.lstrip("S"))
             sch.parallel(sch.fuse(*loops[: min(2, n_spatial)]) if n_spatial > 1 else loops[0])
@@ -198,7 +194,8 @@ def _vector_tile(n: int, lanes: int) -> int:
     return d
 
 
-def _schedule_spatial(sch: Any, block: Any, target: tvm.target.Target) -> None:
+def schedule_spatial(sch: Any, block: Any, target: tvm.target.Target) -> None:
+    """A spatial block's outer loops fused and run across cores, its innermost loop vectorized."""
     lanes = vector_lanes(target)
     loops = sch.get_loops(block)
     if len(loops) > 2:  # keep at least one loop outside the vector loop to run in parallel
@@ -266,5 +263,5 @@ def lane_partial_sums(sch: Any, red: Any, out: Any, spatial: list[Any], reduce_:
             sch.set_scope(red, 0, "local")
             sch.reverse_compute_at(out, outer, preserve_unit_loops=True)
         else:
-            _schedule_spatial(sch, out, target)
+            schedule_spatial(sch, out, target)
     return sch

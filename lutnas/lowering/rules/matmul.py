@@ -76,9 +76,7 @@ def _pack_right_operand(sch: Any, mm: Any, fv: int) -> None:
     the conv rules' weights are (`nhwc.pack_weights`): for constant weights the pipeline packs them
     once at compile time; an activation operand (attention's keys and values) is copied per call."""
     block = sch.get(mm)
-    j, k = block.iter_vars[-2].var, block.iter_vars[-1].var
-    index = next(n for n, r in enumerate(block.reads)
-                 if len(r.region) >= 2 and uses_var(r.region[-1].min, j) and uses_var(r.region[-2].min, k))
+    index = _right_operand_read(block)
     rank = len(block.reads[index].region)
     if fv <= 1 or rank > 4:
         return
@@ -89,11 +87,17 @@ def _pack_right_operand(sch: Any, mm: Any, fv: int) -> None:
     sch.annotate(packed, "meta_schedule.layout_rewrite_preproc", True)
 
 
+def _right_operand_read(block: Any) -> int | None:
+    """Index among the product block's reads of a `[..., k, j]` operand, or None."""
+    j, k = block.iter_vars[-2].var, block.iter_vars[-1].var
+    return next((n for n, r in enumerate(block.reads) if len(r.region) >= 2
+                 and uses_var(r.region[-1].min, j) and uses_var(r.region[-2].min, k)), None)
+
+
 def _right_operand_is_kn(parts: Any) -> bool:
     """Whether the product reads a `[..., i, k]` left and a `[..., k, j]` right operand."""
     block = parts.sch.get(parts.reduction)
-    i, j, k = (iv.var for iv in block.iter_vars[-3:])
-    reads = [r.region for r in block.reads if len(r.region) >= 2]
-    left = any(uses_var(r[-1].min, k) and uses_var(r[-2].min, i) for r in reads)
-    right = any(uses_var(r[-1].min, j) and uses_var(r[-2].min, k) for r in reads)
-    return left and right
+    i, k = block.iter_vars[-3].var, block.iter_vars[-1].var
+    left = any(len(r.region) >= 2 and uses_var(r.region[-1].min, k) and uses_var(r.region[-2].min, i)
+               for r in block.reads)
+    return left and _right_operand_read(block) is not None

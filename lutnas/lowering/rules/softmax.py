@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lutnas.lowering.rules.base import Rule, iter_kinds, static_extents, vector_lanes, vectorize_inner
-from lutnas.lowering.rules.elementwise import lane_partial_sums
+from lutnas.lowering.rules.base import Rule, iter_kinds, root_blocks, static_extents, vector_lanes
+from lutnas.lowering.rules.elementwise import lane_partial_sums, schedule_spatial
 
 if TYPE_CHECKING:
     import tvm
@@ -27,17 +27,10 @@ class RowSoftmax(Rule):
     name = "row-softmax"
 
     def apply(self, func: Any, target: tvm.target.Target, tunable: bool) -> Any:
-        from tvm import s_tir, tirx
-
-        if not isinstance(func, tirx.PrimFunc):
+        found = root_blocks(func)
+        if found is None or not _is_softmax(*found):
             return None
-        sch = s_tir.Schedule(func)
-        try:
-            blocks = list(sch.get_child_blocks(sch.get_sblock("root")))
-        except Exception:  # noqa: BLE001 -- no root block: not a fused compute function
-            return None
-        if not _is_softmax(sch, blocks):
-            return None
+        sch, blocks = found
         lanes = vector_lanes(target)
         row_max, *steps, row_sum, norm = blocks
         for block in steps[:-1]:
@@ -50,10 +43,7 @@ class RowSoftmax(Rule):
             else:
                 lane_partial_sums(sch, block, None, loops[:-1], loops[-1:], extents[:-1], lanes, target)
         for block in (steps[-1], norm):
-            loops = sch.get_loops(block)
-            if len(loops) > 2:
-                sch.fuse(*loops[:-1])
-            vectorize_inner(sch, block, lanes, parallel_outer=True)
+            schedule_spatial(sch, block, target)
         return sch
 
 
