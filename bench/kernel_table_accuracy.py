@@ -280,9 +280,14 @@ def leave_one_out(table, models: dict[str, tuple[str, Path]], measured: dict[str
         rows += fam_rows
         for kind, errs in fam_err.items():
             kernel_err.setdefault(kind, {}).update(errs)
-    by_family = {fam: row_stats([r for r in rows if models[r["model"]][0] == fam]) for fam in families}
     return {"rows": rows, "stats": row_stats(rows),
-            "by_family": by_family, "kernel_rmspe_by_kind": kind_rmspe(kernel_err)}
+            "by_family": by_family(rows, models), "kernel_rmspe_by_kind": kind_rmspe(kernel_err)}
+
+
+def by_family(rows: list[dict], models: dict[str, tuple[str, Path]]) -> dict[str, dict[str, float]]:
+    """`row_stats` of each family's rows."""
+    families = sorted({models[r["model"]][0] for r in rows})
+    return {fam: row_stats([r for r in rows if models[r["model"]][0] == fam]) for fam in families}
 
 
 def kind_rmspe(kernel_err: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -316,9 +321,7 @@ def report_learned(table, models: dict[str, tuple[str, Path]], measured: dict[st
     print(line(f"unseen [{label}]", g2["stats"]))
     if "corrected_stats" in g2:
         print(line(f"  drift-corrected (median x{g2['drift']['median']:.3f})", g2["corrected_stats"]))
-    families = sorted({models[r["model"]][0] for r in g2["rows"]})
-    print("    by family: " + ", ".join(f"{fam} {row_stats([r for r in g2['rows'] if models[r['model']][0] == fam])['rmspe']:.0%}"
-                                     for fam in families))
+    print("    by family: " + ", ".join(f"{fam} {st['rmspe']:.0%}" for fam, st in by_family(g2["rows"], models).items()))
     print(f"    learned kernels' RMSPE by kind: {kinds_line(g2)}")
     g3 = leave_one_out(table, models, measured, zoo)
     print(line(f"leave one family out [{label}]", g3["stats"]))
