@@ -49,6 +49,8 @@ import numpy as np
 import torch
 from torch import nn
 
+# how a table is read: (fixed-cost source, measured context applied); the first is `lutnas predict`'s
+READINGS = (("probes", True), ("probes", False), ("models", False))
 FAMILIES = ("resnet", "shufflenet", "mobilenet", "vgg", "vit", "mixer", "effnet", "convnext")
 
 
@@ -361,7 +363,6 @@ def parse() -> argparse.Namespace:
 
 def main() -> None:
     from lutnas.latency_tables.kernel_table import (
-        FIXED_SOURCES,
         KERNEL_POLICY,
         KERNEL_REPEATS,
         KernelSettings,
@@ -399,12 +400,14 @@ def main() -> None:
                      "goal_measured": {}, "goal_learned": {},
                      "leave_one_family_out": {}}
     for mode, table_id in tables.items():
-        for fixed in FIXED_SOURCES:
+        for fixed, context in READINGS:
             for n, regressor in enumerate(args.regressors.split(",")):
-                table = open_kernel_table(args.out / "kernels.db", table_id, regressor, fixed)
+                table = open_kernel_table(args.out / "kernels.db", table_id, regressor, fixed, context)
+                fixed = f"{fixed}{'' if context else ', no context'}"
                 if n == 0:
                     g1 = summary["goal_measured"][f"{mode}/{fixed}"] = goal_measured(table, models, measured)
-                    print(line(f"measured kernels [{mode}, fixed {fixed}]", g1["stats"]))
+                    print(line(f"measured kernels [{mode}, fixed {fixed}, context x{table.context():.3f}]",
+                               g1["stats"]))
                     print(line(f"  drift-corrected (median x{g1['drift']['median']:.3f})", g1["corrected_stats"]))
                     for row in g1["rows"]:
                         print(f"    {row['model']:18s} measured {row['measured']:9.4f} ms  predicted "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 
 os.environ.setdefault("TVM_NUM_THREADS", "1")
 
@@ -337,8 +338,28 @@ def _raw(db: Path, sql: str) -> list[tuple]:
 
 
 def _reference_prediction(db: Path, model_key: str, policy: StabilityPolicy) -> float:
-    """The prediction recomputed from the raw rows: sum of calls x pooled median + probe line."""
+    """The prediction recomputed from the raw rows: every pass divided by the anchor's speed at its
+    mid-time (anchor samples in time order, running median over up to 2 each side with >= 17 of them,
+    log-linear in time, against the median of all, in log space), then the context (profiled models
+    whole against kernels + fixed) x sum of calls x pooled median, + the probe line."""
     from lutnas.latency_tables.kernel_model import fit_fixed_cost
+
+    model_passes: dict[tuple[int, str], list[Measurement]] = {}
+    for mid, what, text in _raw(db, "SELECT model_id, what, measurement FROM kernel_model_passes ORDER BY pass_no"):
+        model_passes.setdefault((mid, what), []).append(Measurement.from_json(text))
+    anchors = sorted((0.5 * (m.started_at + m.ended_at), np.log(np.median(m.samples_ms)))
+                     for (_, what), ms in model_passes.items() if what == "anchor" for m in ms)
+    at, log_ms = np.array([a for a, _ in anchors]), np.array([v for _, v in anchors])
+    assert len(anchors) >= 2                                       # one before and one after the timing at least
+    half = 2 if len(anchors) >= 17 else (len(anchors) - 1) // 8
+    smooth = [np.median(log_ms[max(0, i - half):i + half + 1]) for i in range(len(anchors))]
+
+    def on_base(m: Measurement) -> Measurement:
+        factor = np.exp(np.interp(0.5 * (m.started_at + m.ended_at), at, smooth) - np.median(log_ms))
+        return replace(m, samples_ms=tuple(s / factor for s in m.samples_ms))
+
+    def median(ms: list[Measurement]) -> float:
+        return verdict([on_base(m) for m in ms], policy).median_ms
 
     passes: dict[str, list[Measurement]] = {}
     for sig, text in _raw(db, "SELECT k.signature, p.measurement FROM kernel_passes p JOIN kernels k "
@@ -346,18 +367,21 @@ def _reference_prediction(db: Path, model_key: str, policy: StabilityPolicy) -> 
         passes.setdefault(sig, []).append(Measurement.from_json(text))
     models = {key: (role, json.loads(info), mid) for mid, key, role, info in
               _raw(db, "SELECT id, model_key, role, info FROM kernel_models")}
-    probe = {}
-    for mid, what, text in _raw(db, "SELECT model_id, what, measurement FROM kernel_model_passes"):
-        probe.setdefault((mid, what), []).append(Measurement.from_json(text))
     calls, overhead = [], []
     for role, info, mid in models.values():
         if role == "probe":
             calls.append(info["vm_calls"])
-            overhead.append(verdict(probe[(mid, "model")], policy).median_ms
-                            - verdict(probe[(mid, "kernels")], policy).median_ms)
+            overhead.append(median(model_passes[(mid, "model")]) - median(model_passes[(mid, "kernels")]))
+    fixed = fit_fixed_cost(calls, overhead)
+
+    def kernels_ms(info: dict) -> float:
+        return sum(c * median(passes[k["signature"]]) for k, c in zip(info["kernels"], info["calls"]))
+
+    contexts = [(median(model_passes[(mid, "model")]) - fixed.cost_ms(info["vm_calls"])) / kernels_ms(info)
+                for role, info, mid in models.values() if role == "model" and (mid, "model") in model_passes]
+    context = float(np.exp(np.median(np.log(contexts))))
     info = models[model_key][1]
-    kernels = sum(c * verdict(passes[k["signature"]], policy).median_ms for k, c in zip(info["kernels"], info["calls"]))
-    return kernels + fit_fixed_cost(calls, overhead).cost_ms(info["vm_calls"])
+    return context * kernels_ms(info) + fixed.cost_ms(info["vm_calls"])
 
 
 def test_shared_kernels_one_entry_prediction_is_sum_and_missing_are_exact(onnx_dir, cache, tmp_path):
@@ -669,3 +693,70 @@ def test_cli_zoo_needs_onnx_and_a_sane_size(tmp_path):
     assert r.returncode != 0 and "--zoo profiles kernel tables" in r.stderr
     r = run_lutnas("profile", "--onnx", "m.onnx", "--zoo", "600", "--db", str(tmp_path / "x.db"))
     assert r.returncode != 0 and "--zoo" in r.stderr
+
+
+class DriftingTvmRunner:
+    """A real TVM runner whose device slows down steadily by a known rate: every pass and anchor sample
+    is really measured, then multiplied by exp(rate * seconds since start) at its mid-time."""
+
+    def __init__(self, rate: float) -> None:
+        from lutnas.profiler.runners import LocalRunner
+
+        self.inner, self.rate, self.t0 = LocalRunner("x86", "tvm", 1), rate, time.time()
+        self.name = "drifting"
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def _slowed(self, m: Measurement) -> Measurement:
+        f = float(np.exp(self.rate * (0.5 * (m.started_at + m.ended_at) - self.t0)))
+        return replace(m, samples_ms=tuple(s * f for s in m.samples_ms))
+
+    def measure(self, job) -> Measurement:
+        return self._slowed(self.inner.measure(job))
+
+    def measure_kernel(self, job) -> Measurement:
+        return self._slowed(self.inner.measure_kernel(job))
+
+    def sampler(self, job):
+        sampler = self.inner.sampler(job)
+        evaluate = sampler.evaluate
+
+        def drifting(n: int) -> tuple[float, ...]:
+            started = time.time()
+            samples = evaluate(n)
+            f = float(np.exp(self.rate * (0.5 * (started + time.time()) - self.t0)))
+            return tuple(s * f for s in samples)
+
+        sampler.evaluate = drifting
+        return sampler
+
+
+def test_anchors_bring_every_pass_to_one_speed(onnx_dir, cache, tmp_path, monkeypatch):
+    """Real timing on a device slowing e-fold every second: the anchor samples taken between passes see
+    it, and the table read back has every kernel's passes on one time base (the trend is gone)."""
+    from lutnas.latency_tables import kernel_anchors
+    from lutnas.latency_tables.kernel_table import open_kernel_table, profile_models
+
+    monkeypatch.setattr(kernel_anchors, "ANCHOR_EVERY_S", 0.05)     # a tiny model's profile lasts seconds
+
+    runner = DriftingTvmRunner(rate=1.0)    # dwarfs the real drift of tiny kernels (up to ~0.1 / s here)
+    three_rounds = StabilityPolicy(min_passes=3, max_passes=3, cv_max=1e9, spread_max=1e9)
+    result = profile_models([onnx_dir / "a.onnx"], "x86", tmp_path / "k.db", runner=runner, settings=_settings(),
+                            work_dir=cache, policy=three_rounds, progress=False)
+    table = open_kernel_table(tmp_path / "k.db")
+    assert table.speed is not None and result.speed is not None and len(table.speed.times) >= 4
+    span = table.speed.times[-1] - table.speed.times[0]
+    assert table.speed.spread > np.exp(runner.rate * span) ** 0.5        # the anchors saw the slowdown
+    raw = table.ks.kernel_passes(table.id)
+    slopes = []
+    for row in table.ks.kernels(table.id):
+        at = np.array([0.5 * (m.started_at + m.ended_at) for m in raw[row.id]])
+        raw_log = np.log([np.median(m.samples_ms) for m in raw[row.id]])
+        fixed_log = np.log([np.median(m.samples_ms) for m in table.passes[row.info.signature]])
+        if np.ptp(at) > 1.0:
+            slopes.append((np.polyfit(at, raw_log, 1)[0], np.polyfit(at, fixed_log, 1)[0]))
+    assert slopes
+    raw_slope, fixed_slope = np.median(np.array(slopes), axis=0)
+    assert raw_slope > 0.6 * runner.rate and abs(fixed_slope) < runner.rate / 4, (raw_slope, fixed_slope)
+    assert "device speed while profiling" in "\n".join(result.lines())

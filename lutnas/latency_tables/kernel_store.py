@@ -9,7 +9,8 @@ are recomputed from them. A kernel entry is keyed by its structural signature
 
 `kernel_models` records which kernels (and how many calls of each) a profiled model runs, and the
 VM-overhead probes (role "probe") whose whole-model passes live in `kernel_model_passes`
-(`what` = "model": the VM's main; "kernels": the probe's kernels alone, the same run's other half).
+(`what` = "model": the VM's main; "kernels": the probe's kernels alone, the same run's other half;
+"anchor": one sample of the table's anchor model, timed between passes: `kernel_anchors`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from lutnas.profiler.measurement import Measurement
 
 KERNEL_SCHEMA = 3
 MODEL_ROLES = ("model", "probe", "zoo")
-MODEL_PASS_KINDS = ("model", "kernels")
+MODEL_PASS_KINDS = ("model", "kernels", "anchor")
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,14 @@
    model is timed whole once as well (whole minus its kernels is another fixed-cost point, used
    with `fixed_source="models"`, and the ground truth bench/kernel_table_accuracy.py compares with).
 
+While it times, an anchor model is sampled every second or so (`kernel_anchors`): reading the table,
+every pass is brought to the device's typical speed over the profile.
+
 `KernelTable(db).predict(kernels)` is then the sum over the model's kernels of calls x the table's
 estimate per call (the pooled median of stable passes), with kernels the table lacks learned by the
-per-kind `KernelRegressor` and listed, plus the fixed cost: every part is reported separately.
+per-kind `KernelRegressor` and listed, each scaled by the table's measured context (its profiled
+models whole against their kernels, `KernelTable.context`), plus the fixed cost: every part is
+reported separately.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from typing import Any
 import numpy as np
 
 from lutnas.errors import LutnasError, OnnxError
+from lutnas.latency_tables.drift import log_median
+from lutnas.latency_tables.kernel_anchors import AnchorClock, SpeedCurve
 from lutnas.latency_tables.kernel_model import DEFAULT_REGRESSOR, FixedCost, KernelRegressor, fit_fixed_cost
 from lutnas.latency_tables.kernel_store import KernelStore, KernelTableMeta, kernel_table_id
 from lutnas.latency_tables.repeatability import Retest, retest
@@ -175,6 +182,8 @@ class KernelProfileResult:
     measure_s: float
     retest: Retest | None = None   # the kernels' passes against each other
     zoo: int = 0                   # zoo networks (`kernel_zoo`) profiled with the models
+    speed: SpeedCurve | None = None  # the anchor's samples over the table's profiles (`kernel_anchors`)
+    context: float = 1.0             # whole / kernels of the profiled models (`KernelTable.context`)
 
     def lines(self) -> list[str]:
         fixed = (f"fixed cost {self.fixed.invoke_ms * 1e3:.1f} us + {self.fixed.per_call_ms * 1e3:.3f} us per VM "
@@ -184,6 +193,10 @@ class KernelProfileResult:
                (f"{self.models} model(s){zoo}: {self.kernels} kernel(s) in the table ({self.new_kernels} new), measured "
                 f"{self.measured} ({self.passes} pass(es)), unstable {self.unstable}; {fixed}; "
                 f"compile {self.compile_s:.1f} s, measure {self.measure_s:.1f} s")]
+        if self.speed is not None:
+            out.append(f"device speed while profiling: {len(self.speed.times)} anchor sample(s), moved x"
+                       f"{self.speed.spread:.3f} (every pass brought to its typical speed); profiled models run "
+                       f"x{self.context:.3f} their kernels + fixed cost (applied to every prediction)")
         if self.retest is not None:
             out.append(f"repeatability: kernels, pass against pass: {self.retest.line()}")
         if self.kernels and self.unstable > self.kernels // 4:
@@ -227,6 +240,7 @@ def profile_models(paths: list[str | Path], target: Any, db_path: str | Path, *,
         session = _Session(ks, meta.id, runner, settings, policy, target.name, threads, progress, remeasure)
         before = {row.info.signature for row in ks.kernels(meta.id)}
         jobs = session.record_models(models + probes, compiled)
+        session.start_anchors(models, compiled)
         probe_passes = session.measure_whole(probes, compiled[len(models):])
         wholes = [n for n, m in enumerate(models) if model_role(m) == "model"]
         own = {k.signature for n in wholes for k in compiled[n][1].kernels}
@@ -235,11 +249,12 @@ def profile_models(paths: list[str | Path], target: Any, db_path: str | Path, *,
         probe_passes += session.measure_whole([models[n] for n in wholes], [compiled[n] for n in wholes])
         zoo_measured, zoo_passes = session.measure_kernels({k: j for k, j in jobs.items() if k not in own})
         measured, passes = measured + zoo_measured, passes + zoo_passes
+        session.tick(force=True)
         table = KernelTable(ks, meta.id)
         return KernelProfileResult(meta.id, db_path, len(wholes), len(table.infos), len(set(jobs) - before),
                                    measured, passes + probe_passes, table.unstable_count(),
                                    table.fixed_cost_or_none(), t1 - t0, time.perf_counter() - t1, table.retest(),
-                                   len(models) - len(wholes))
+                                   len(models) - len(wholes), table.speed, table.context())
     finally:
         store.close()
 
@@ -266,6 +281,7 @@ class _Session:
     remeasure: bool
     ids: dict[str, int] = field(default_factory=dict)           # signature -> kernel id
     infos: dict[str, KernelInfo] = field(default_factory=dict)  # signature -> its description
+    anchors: AnchorClock | None = None                          # the table's speed track (kernel_anchors)
 
     @property
     def runner_name(self) -> str:
@@ -283,6 +299,35 @@ class _Session:
                     jobs.setdefault(info.signature, self.job(info, library, model))
         self.ids = self.ks.ensure_kernels(self.table_id, [self.infos[k] for k in jobs])
         return jobs
+
+    def start_anchors(self, models: list[OnnxModel], compiled: list[tuple[Path, ModelKernels]]) -> None:
+        """Pick the anchor -- the profiled model with the most VM calls (the zoo's first without one) --
+        and time its first sample."""
+        from lutnas.profiler.rounds import one_sample
+
+        rows = {row.key: row for row in self.ks.models(self.table_id)}
+        pairs = [(m, c) for m, c in zip(models, compiled) if model_role(m) == "model"]
+        pairs = pairs or [(m, c) for m, c in zip(models, compiled) if model_role(m) == "zoo"][:1]
+        if not pairs:
+            return
+        model, (library, _) = max(pairs, key=lambda pair: pair[1][1].vm_calls)
+        row_id = rows[model.key].id
+
+        def store(m: Measurement) -> None:
+            self.ks.add_model_pass(row_id, "anchor", m, self.runner_name)
+
+        sample = one_sample(self.runner)
+
+        def held_sample(job: MeasureJob) -> Measurement:
+            with self.runner.holding():
+                return sample(job)
+
+        self.anchors = AnchorClock(self.model_job(model, library), held_sample, store)
+        self.tick(force=True)
+
+    def tick(self, force: bool = False) -> None:
+        if self.anchors is not None:
+            self.anchors.tick(force)
 
     def job(self, info: KernelInfo, library: Path, model: OnnxModel) -> KernelJob:
         """Timing `info`, a kernel of `model` compiled into `library` (its kernel library beside it)."""
@@ -317,6 +362,7 @@ class _Session:
                     passes[key].append(m)
                     measured.add(key)
                     added += 1
+                    self.tick()
                     if not verdict(passes[key], self.policy).needs_more:
                         bar.advance()
                 todo = [k for k in todo if verdict(passes[k], self.policy).needs_more]
@@ -340,6 +386,7 @@ class _Session:
                 added += 1
             self.ks.add_model_pass(row.id, "model", whole, self.runner_name)
             added += 1
+            self.tick()
         return added
 
 
@@ -377,6 +424,7 @@ class KernelPrediction:
     terms: tuple[KernelTerm, ...]
     fixed_ms: float
     vm_calls: int
+    context: float = 1.0     # the table's whole / kernels factor, already in every term's ms_per_call
 
     @property
     def measured_ms(self) -> float:
@@ -396,7 +444,7 @@ class KernelPrediction:
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "latency_ms": self.latency_ms, "measured_ms": self.measured_ms,
-                "learned_ms": self.learned_ms, "fixed_ms": self.fixed_ms, "table": self.table,
+                "learned_ms": self.learned_ms, "fixed_ms": self.fixed_ms, "context": self.context, "table": self.table,
                 "kernels": len(self.terms), "kernel_calls": sum(t.calls for t in self.terms),
                 "vm_calls": self.vm_calls,
                 "missing": [{"signature": t.signature, "kernel": t.summary, "kind": t.kind, "calls": t.calls,
@@ -404,7 +452,8 @@ class KernelPrediction:
 
     def lines(self) -> list[str]:
         head = (f"{self.model}: {self.latency_ms:.4f} ms = measured kernels {self.measured_ms:.4f} + learned "
-                f"kernels {self.learned_ms:.4f} + fixed {self.fixed_ms:.4f} ({len(self.terms)} kernels, "
+                f"kernels {self.learned_ms:.4f} + fixed {self.fixed_ms:.4f} ({len(self.terms)} kernels at the "
+                f"table's context x{self.context:.3f}, "
                 f"{len(self.missing)} not in table {self.table})")
         return [head] + [f"  missing {t.signature} x{t.calls}: {t.summary} (learned {t.ms_per_call * 1e3:.2f} us)"
                          for t in self.missing]
@@ -414,17 +463,25 @@ class KernelTable:
     """A kernel table read back: per-kernel estimates, the learned fallback and the fixed cost."""
 
     def __init__(self, ks: KernelStore, table_id: str, regressor: str = DEFAULT_REGRESSOR,
-                 fixed_source: str = DEFAULT_FIXED_SOURCE) -> None:
+                 fixed_source: str = DEFAULT_FIXED_SOURCE, context: bool = True) -> None:
         if fixed_source not in FIXED_SOURCES:
             raise LutnasError(f"unknown fixed-cost source {fixed_source!r}; valid: {', '.join(FIXED_SOURCES)}")
         self.ks, self.meta, self.regressor_name = ks, ks.meta(table_id), regressor
-        self.fixed_source = fixed_source
+        self.fixed_source, self.use_context = fixed_source, context
         self.model_names: set[str] | None = None     # restricted(): the profiled models it may use
         self.policy = StabilityPolicy(**self.meta.options.get("policy", {}))
         rows, by_id = ks.kernels(table_id), ks.kernel_passes(table_id)
+        model_passes = ks.model_passes(table_id)
+        self.speed = SpeedCurve.from_passes([m for (_, what), ms in model_passes.items() if what == "anchor"
+                                             for m in ms])
         self.infos = {row.info.signature: row.info for row in rows}
-        self.passes = {row.info.signature: by_id.get(row.id, []) for row in rows}
+        self.passes = {row.info.signature: self._on_time_base(by_id.get(row.id, [])) for row in rows}
+        self.model_passes = {key: self._on_time_base(ms) for key, ms in model_passes.items()}
         self._regressor: KernelRegressor | None = None
+
+    def _on_time_base(self, passes: list[Measurement]) -> list[Measurement]:
+        """Passes divided by the device's speed when they ran (`kernel_anchors`), as measured without anchors."""
+        return passes if self.speed is None else [self.speed.corrected(m) for m in passes]
 
     @property
     def id(self) -> str:
@@ -477,7 +534,7 @@ class KernelTable:
         (their kernels timed alone beside them) and, with `fixed_source` "models", also every profiled
         model measured whole whose kernels the table all holds (then cache effects between kernels,
         not only the VM, fall into the per-call term)."""
-        passes, est = self.ks.model_passes(self.id), self.estimates()
+        passes, est = self.model_passes, self.estimates()
         calls, overhead, wholes = [], [], []
         for row in self.ks.models(self.id):
             whole = passes.get((row.id, "model"))
@@ -494,17 +551,41 @@ class KernelTable:
             alone = passes.get((row.id, "kernels"))
             return verdict(alone, self.policy).median_ms if alone else None
         usable = self.fixed_source == "models" and (self.model_names is None or row.name in self.model_names)
-        if not usable or any(k.signature not in est for k in row.kernels.kernels):
-            return None
-        return sum(c * est[k.signature] for k, c in zip(row.kernels.kernels, row.kernels.calls))
+        return self._kernels_of(row, est) if usable else None
 
     def profiled_wholes(self) -> dict[str, float]:
         """Model key -> that profiled model's whole-run median when the table was filled: what a
         validation re-times to read the machine's drift since (`kernel_validate.KernelDrift`)."""
-        passes = self.ks.model_passes(self.id)
+        passes = self.model_passes
         return {row.key: verdict(passes[(row.id, "model")], self.policy).median_ms
                 for row in self.ks.models(self.id, role="model")
                 if passes.get((row.id, "model")) and (self.model_names is None or row.name in self.model_names)}
+
+    def context(self) -> float:
+        """How much longer a profiled model runs whole than its kernels timed one by one, beyond the
+        fixed cost: the log-median over the table's profiled models (all kernels measured; a restricted
+        view's own) of (whole - fixed) / kernels, all on the table's time base. In-model timing runs
+        the rest of the model from Python between timed calls, which leaves the caches and the
+        prefetchers in a state close to, not equal to, the VM's; 1.0 when no model qualifies or the
+        table is read with `context=False`."""
+        if not self.use_context:
+            return 1.0
+        est, fixed = self.estimates(), self.fixed_cost_or_none()
+        ratios = []
+        for row in self.ks.models(self.id, role="model"):
+            whole = self.model_passes.get((row.id, "model"))
+            kernels = self._kernels_of(row, est)
+            if whole and kernels and (self.model_names is None or row.name in self.model_names):
+                rest = verdict(whole, self.policy).median_ms - (fixed.cost_ms(row.kernels.vm_calls) if fixed else 0.0)
+                ratios.append(max(rest, 1e-9) / kernels)
+        return log_median(ratios) if ratios else 1.0
+
+    @staticmethod
+    def _kernels_of(row: Any, est: dict[str, float]) -> float | None:
+        """One run's kernel time of a profiled model, None unless the table measured all its kernels."""
+        if any(k.signature not in est for k in row.kernels.kernels):
+            return None
+        return sum(c * est[k.signature] for k, c in zip(row.kernels.kernels, row.kernels.calls))
 
     def fixed_cost_or_none(self) -> FixedCost | None:
         try:
@@ -513,24 +594,27 @@ class KernelTable:
             return None
 
     def predict(self, kernels: ModelKernels, model: str) -> KernelPrediction:
-        """Sum of calls x per-call estimate (measured, else learned) plus the fixed cost."""
-        est = self.estimates()
+        """Sum of calls x per-call estimate (measured, else learned) plus the fixed cost; every
+        per-call estimate is scaled by the table's `context` (reported with the prediction)."""
+        est, context = self.estimates(), self.context()
         unknown = [k for k in kernels.kernels if k.signature not in est]
         learned = dict(zip((k.signature for k in unknown), self.regressor().predict(unknown))) if unknown else {}
-        terms = tuple(KernelTerm(k.signature, k.summary(), k.kind, c, est.get(k.signature, learned.get(k.signature)),
+        terms = tuple(KernelTerm(k.signature, k.summary(), k.kind, c,
+                                 context * est.get(k.signature, learned.get(k.signature, 0.0)),
                                  "measured" if k.signature in est else "learned")
                       for k, c in zip(kernels.kernels, kernels.calls))
-        return KernelPrediction(model, self.id, terms, self.fixed_cost().cost_ms(kernels.vm_calls), kernels.vm_calls)
+        return KernelPrediction(model, self.id, terms, self.fixed_cost().cost_ms(kernels.vm_calls), kernels.vm_calls,
+                                context)
 
 
 def open_kernel_table(db_path: str | Path, table_id: str | None = None, regressor: str = DEFAULT_REGRESSOR,
-                      fixed_source: str = DEFAULT_FIXED_SOURCE) -> KernelTable:
+                      fixed_source: str = DEFAULT_FIXED_SOURCE, context: bool = True) -> KernelTable:
     if fixed_source not in FIXED_SOURCES:
         raise LutnasError(f"unknown fixed-cost source {fixed_source!r}; valid: {', '.join(FIXED_SOURCES)}")
     store = Store(db_path, create=False)
     ks = KernelStore(store)
     try:
-        return KernelTable(ks, ks.pick(table_id), regressor, fixed_source)
+        return KernelTable(ks, ks.pick(table_id), regressor, fixed_source, context)
     except BaseException:
         store.close()
         raise
