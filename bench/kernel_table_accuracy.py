@@ -403,18 +403,18 @@ def main() -> None:
         for fixed, context in READINGS:
             for n, regressor in enumerate(args.regressors.split(",")):
                 table = open_kernel_table(args.out / "kernels.db", table_id, regressor, fixed, context)
-                fixed = f"{fixed}{'' if context else ', no context'}"
+                reading = f"{fixed}{'' if context else ', no context'}"
                 if n == 0:
-                    g1 = summary["goal_measured"][f"{mode}/{fixed}"] = goal_measured(table, models, measured)
-                    print(line(f"measured kernels [{mode}, fixed {fixed}, context x{table.context():.3f}]",
+                    g1 = summary["goal_measured"][f"{mode}/{reading}"] = goal_measured(table, models, measured)
+                    print(line(f"measured kernels [{mode}, fixed {reading}, context x{table.context():.3f}]",
                                g1["stats"]))
                     print(line(f"  drift-corrected (median x{g1['drift']['median']:.3f})", g1["corrected_stats"]))
                     for row in g1["rows"]:
                         print(f"    {row['model']:18s} measured {row['measured']:9.4f} ms  predicted "
                               f"{row['predicted']:9.4f} ms  ({row['rel_error']:+6.1%}; fixed {row['fixed_ms']:.4f})")
                 for zoo in ([False, True] if args.zoo else [False]):
-                    label = f"{mode}, fixed {fixed}, {regressor}{', +zoo' if zoo else ''}"
-                    key = f"{mode}/{fixed}/{regressor}{'/zoo' if zoo else ''}"
+                    label = f"{mode}, fixed {reading}, {regressor}{', +zoo' if zoo else ''}"
+                    key = f"{mode}/{reading}/{regressor}{'/zoo' if zoo else ''}"
                     summary["goal_learned"][key], summary["leave_one_family_out"][key] = report_learned(
                         table, models, measured, train, test, label, zoo)
                 table.ks.store.close()

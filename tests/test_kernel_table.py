@@ -166,7 +166,7 @@ def _info(kind: str, flops: float, shapes: list[tuple[int, ...]], n: int) -> Ker
 
 
 def test_regressor_learns_per_kind_and_falls_back():
-    from lutnas.latency_tables.kernel_model import GLOBAL, KernelRegressor, fit_fixed_cost
+    from lutnas.latency_tables.kernel_model import GLOBAL, KernelRegressor, fit_fixed_cost, learning_kind
 
     convs = [_info("conv", 2e5 * (i + 1), [(1, 8, 8 + i, 8), (8, 8, 3, 3), (1, 8, 8 + i, 8)], i) for i in range(6)]
     times = [0.01 + 1e-7 * c.flops for c in convs]                # an exact linear law
@@ -180,6 +180,17 @@ def test_regressor_learns_per_kind_and_falls_back():
     assert forest.predict([convs[2]])[0] == pytest.approx(times[2], rel=0.3)
     with pytest.raises(LutnasError, match="unknown kernel regressor"):
         KernelRegressor.fit(convs, times, regressor="magic")
+    # depthwise convs (HWIO [k, k, 1, C] on [..., C], or OIHW [C, 1, k, k] on NCHW) learn apart, at their
+    # own cost per multiply-add; a 1-channel stem (HWIO [k, k, 1, 16] on [..., 1]) stays a conv
+    dws = [_info("conv", 2e4 * (i + 1), [(1, 8 + i, 8, 32), (3, 3, 1, 32), (1, 8 + i, 8, 32)], 20 + i) for i in range(4)]
+    dws += [_info("conv", 2e4 * (i + 1), [(1, 32, 8 + i, 8), (32, 1, 3, 3), (1, 32, 8 + i, 8)], 30 + i) for i in range(2)]
+    stem = _info("conv", 2e5, [(1, 16, 16, 1), (3, 3, 1, 16), (1, 16, 16, 16)], 40)
+    assert [learning_kind(i) for i in dws + [stem, convs[0]]] == ["depthwise"] * 6 + ["conv", "conv"]
+    split = KernelRegressor.fit(convs + dws, times + [0.002 + 1e-6 * d.flops for d in dws])
+    assert set(split.models) == {GLOBAL, "conv", "depthwise"} and split.model_for(dws[0]).kind == "depthwise"
+    dw_big = _info("conv", 3e5, [(1, 64, 8, 32), (3, 3, 1, 32), (1, 64, 8, 32)], 98)
+    assert split.predict([dw_big])[0] == pytest.approx(0.002 + 1e-6 * 3e5, rel=0.02)
+    assert split.predict([big])[0] == pytest.approx(0.01 + 1e-7 * 4e6, rel=0.02)
     fixed = fit_fixed_cost([10, 50, 200], [0.002 + 0.0003 * n for n in (10, 50, 200)])
     assert fixed.invoke_ms == pytest.approx(0.002) and fixed.per_call_ms == pytest.approx(0.0003)
     assert fixed.cost_ms(100) == pytest.approx(0.032)

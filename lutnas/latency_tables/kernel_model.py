@@ -20,6 +20,11 @@ families, whose shapes lie outside the ones it saw, so two regressors are offere
   fast while plain matmuls of the same kind were learned 1.5x too slow.
 - "forest": per kind, a random forest on the logarithms of the same features, predicting the log
   time (nn-Meter's choice); it does not extrapolate beyond the shapes it saw.
+- Depthwise convolutions learn apart from the other convs (`learning_kind`): the rules schedule
+  them differently (vectorized over channels, a few taps per output and no reuse across input
+  channels), so a multiply-add costs them a different time. One "conv" model for both priced
+  EfficientNet's depthwise 5x5 + SiLU kernels 40% too slow (run 15 of the kernel-table bench:
+  unseen-family RMSPE 11.1%, 7.2% with the split, re-scored offline on the same table).
 A kind with fewer than `MIN_PER_KIND` measured kernels falls back to one model fitted on every
 kernel of the table. bench/kernel_table_accuracy.py measures both on model families never profiled.
 
@@ -74,6 +79,24 @@ def main_and_elementwise_ops(info: KernelInfo) -> tuple[float, float]:
     if info.reduction_ops is None or info.elementwise_ops is None:
         return info.flops, 0.0
     return float(info.reduction_ops), float(info.elementwise_ops)
+
+
+def is_depthwise(info: KernelInfo) -> bool:
+    """A convolution with one input channel per group and as many groups as input channels: weights
+    HWIO [kh, kw, 1, C] on a channels-last input [..., C], or OIHW [C, 1, kh, kw] on NCHW [n, C, ...]."""
+    if info.kind != "conv" or len(info.params) < 3:
+        return False
+    x, w = info.params[0].shape, info.params[1].shape
+    if len(w) != 4 or len(x) != 4:
+        return False
+    hwio = w[2] == 1 and w[3] == x[-1] > 1
+    oihw = w[1] == 1 and w[0] == x[1] > 1
+    return hwio or oihw
+
+
+def learning_kind(info: KernelInfo) -> str:
+    """The kind a kernel is learned as: its kind, with depthwise convolutions apart (module doc)."""
+    return "depthwise" if is_depthwise(info) else info.kind
 
 
 def work_terms(info: KernelInfo, vector_bits: int = 0) -> np.ndarray:
@@ -131,14 +154,16 @@ class KernelRegressor:
             raise LutnasError("the kernel table has no measured kernels to learn from")
         times = np.asarray(times_ms, dtype=np.float64)
         models = {GLOBAL: _fit_kind(GLOBAL, list(infos), times, regressor, vector_bits)}
-        for kind in sorted({i.kind for i in infos}):
-            idx = [n for n, i in enumerate(infos) if i.kind == kind]
+        kinds = [learning_kind(i) for i in infos]
+        for kind in sorted(set(kinds)):
+            idx = [n for n, k in enumerate(kinds) if k == kind]
             if len(idx) >= MIN_PER_KIND:
                 models[kind] = _fit_kind(kind, [infos[n] for n in idx], times[idx], regressor, vector_bits)
         return cls(models, regressor)
 
     def model_for(self, info: KernelInfo) -> KindModel:
-        return self.models.get(info.kind, self.models[GLOBAL])
+        """Its learning kind's model, else its kind's (a depthwise conv in a table of too few), else the global one."""
+        return self.models.get(learning_kind(info), self.models.get(info.kind, self.models[GLOBAL]))
 
     def predict(self, infos: Sequence[KernelInfo]) -> np.ndarray:
         """ms per call of each kernel (never below a nanosecond)."""
