@@ -406,8 +406,9 @@ def main() -> None:
                 reading = f"{fixed}{'' if context else ', no context'}"
                 if n == 0:
                     g1 = summary["goal_measured"][f"{mode}/{reading}"] = goal_measured(table, models, measured)
-                    print(line(f"measured kernels [{mode}, fixed {reading}, context x{table.context():.3f}]",
-                               g1["stats"]))
+                    ctx = table.context()
+                    print(line(f"measured kernels [{mode}, fixed {reading}, context x{ctx.factor:.3f} + "
+                               f"{ctx.per_call_ms * 1e3:.3f} us/call]", g1["stats"]))
                     print(line(f"  drift-corrected (median x{g1['drift']['median']:.3f})", g1["corrected_stats"]))
                     for row in g1["rows"]:
                         print(f"    {row['model']:18s} measured {row['measured']:9.4f} ms  predicted "

@@ -204,6 +204,21 @@ def test_regressor_learns_per_kind_and_falls_back():
         fit_fixed_cost([], [])
 
 
+def test_context_is_a_factor_on_kernels_and_a_cost_per_call():
+    from lutnas.latency_tables.kernel_model import KernelContext, fit_context
+
+    kernels, calls = [0.01, 0.02, 0.2, 0.5, 0.015], [40, 60, 80, 200, 120]
+    rest = [0.99 * k + 2e-5 * c for k, c in zip(kernels, calls)]        # an exact law of both terms
+    ctx = fit_context(kernels, rest, calls)
+    assert ctx.factor == pytest.approx(0.99) and ctx.per_call_ms == pytest.approx(2e-5) and ctx.points == 5
+    assert ctx.cost_ms(0.1, 50) == pytest.approx(-0.001 + 1e-3)
+    two = fit_context(kernels[:2], [1.1 * k for k in kernels[:2]], calls[:2])   # too few for two terms
+    assert (two.factor, two.per_call_ms) == (pytest.approx(1.1), 0.0)
+    faster_per_call = [1.2 * k - 1e-5 * c for k, c in zip(kernels, calls)]   # a negative term is refused
+    assert fit_context(kernels, faster_per_call, calls).per_call_ms == 0.0
+    assert fit_context([], [], []) == KernelContext()
+
+
 def _gemm(pattern: str, rows: int, k: int, n: int, idx: int) -> KernelInfo:
     shapes = [(1, rows, k), (k, n), (n,), (1, rows, n)]
     return KernelInfo(f"{idx:016x}", f"k{idx}", pattern, "matmul", tuple(KernelParam(s, "float32") for s in shapes),

@@ -222,3 +222,47 @@ def fit_fixed_cost(vm_calls: Sequence[int], overhead_ms: Sequence[float],
         ww = np.ones_like(x) if w is None else np.square(w)
         slope, intercept = float(np.dot(ww * x, y) / np.dot(ww * x, x)), 0.0
     return FixedCost(float(intercept), max(float(slope), 0.0), int(x.size))
+
+
+@dataclass(frozen=True)
+class KernelContext:
+    """What a model run whole costs beyond its kernels timed one by one and the probes' fixed cost:
+    kernel time x `factor` + `per_call_ms` x VM calls (`fit_context`)."""
+
+    factor: float = 1.0
+    per_call_ms: float = 0.0
+    points: int = 0              # profiled models it was fitted on (0: none, the identity)
+
+    def cost_ms(self, kernels_ms: float, vm_calls: int) -> float:
+        """The context's share of a run: the kernels' time scaled, minus the kernels, plus the calls."""
+        return (self.factor - 1.0) * kernels_ms + self.per_call_ms * vm_calls
+
+    def to_dict(self) -> dict[str, float]:
+        return {"factor": self.factor, "per_call_ms": self.per_call_ms, "points": self.points}
+
+
+def fit_context(kernels_ms: Sequence[float], rest_ms: Sequence[float], vm_calls: Sequence[int]) -> KernelContext:
+    """Fit rest = factor x kernels + per_call x VM calls over profiled models (rest: whole - fixed
+    cost), residuals relative to each model's rest. Why two terms: in-model timing runs the rest of
+    the model from Python between timed calls, which leaves the caches close to, not exactly in, the
+    VM's state (a factor on kernel time), and the probes call one tiny kernel over and over while a
+    model calls a different function each time (instruction cache, branch history: a cost per
+    call). Measured on two bench tables of 32 models (docs/measurements/kernel-anchors-2026-12-04.md):
+    factor 0.993 / 0.995 and 0.016 / 0.018 us per call, every model within ±5.2% / ±4.8% of its
+    measured latency, where the factor alone left the 10-20 us models at -7%. With fewer than three
+    models, or a fit that wants a negative term, the factor alone: the log-median of rest / kernels."""
+    k, r = np.asarray(kernels_ms, dtype=np.float64), np.asarray(rest_ms, dtype=np.float64)
+    v = np.asarray(vm_calls, dtype=np.float64)
+    ok = (k > 0) & (r > 0)
+    k, r, v = k[ok], r[ok], v[ok]
+    if k.size == 0:
+        return KernelContext()
+    ratio = float(np.exp(np.median(np.log(r / k))))
+    if k.size < 3 or np.ptp(v / k) == 0:
+        return KernelContext(ratio, 0.0, int(k.size))
+    w = 1.0 / r
+    (factor, per_call), *_ = np.linalg.lstsq(np.stack([k * w, v * w], axis=1), r * w, rcond=None)
+    if factor <= 0 or per_call < 0:
+        return KernelContext(ratio, 0.0, int(k.size))
+    return KernelContext(float(factor), float(per_call), int(k.size))
+

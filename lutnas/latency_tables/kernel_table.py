@@ -18,9 +18,9 @@ every pass is brought to the device's typical speed over the profile.
 
 `KernelTable(db).predict(kernels)` is then the sum over the model's kernels of calls x the table's
 estimate per call (the pooled median of stable passes), with kernels the table lacks learned by the
-per-kind `KernelRegressor` and listed, each scaled by the table's measured context (its profiled
-models whole against their kernels, `KernelTable.context`), plus the fixed cost: every part is
-reported separately.
+per-kind `KernelRegressor` and listed, plus the fixed cost, all in the table's measured context (its
+profiled models whole against their kernels: a factor on kernel time and a cost per VM call,
+`KernelTable.context`): every part is reported separately.
 """
 
 from __future__ import annotations
@@ -37,9 +37,15 @@ from typing import Any
 import numpy as np
 
 from lutnas.errors import LutnasError, OnnxError
-from lutnas.latency_tables.drift import log_median
 from lutnas.latency_tables.kernel_anchors import AnchorClock, SpeedCurve
-from lutnas.latency_tables.kernel_model import DEFAULT_REGRESSOR, FixedCost, KernelRegressor, fit_fixed_cost
+from lutnas.latency_tables.kernel_model import (
+    DEFAULT_REGRESSOR,
+    FixedCost,
+    KernelContext,
+    KernelRegressor,
+    fit_context,
+    fit_fixed_cost,
+)
 from lutnas.latency_tables.kernel_store import KernelStore, KernelTableMeta, kernel_table_id
 from lutnas.latency_tables.repeatability import Retest, retest
 from lutnas.latency_tables.store import Store
@@ -183,7 +189,7 @@ class KernelProfileResult:
     retest: Retest | None = None   # the kernels' passes against each other
     zoo: int = 0                   # zoo networks (`kernel_zoo`) profiled with the models
     speed: SpeedCurve | None = None  # the anchor's samples over the table's profiles (`kernel_anchors`)
-    context: float = 1.0             # whole / kernels of the profiled models (`KernelTable.context`)
+    context: KernelContext = field(default_factory=KernelContext)   # the profiled models' context (`KernelTable.context`)
 
     def lines(self) -> list[str]:
         fixed = (f"fixed cost {self.fixed.invoke_ms * 1e3:.1f} us + {self.fixed.per_call_ms * 1e3:.3f} us per VM "
@@ -196,7 +202,8 @@ class KernelProfileResult:
         if self.speed is not None:
             out.append(f"device speed while profiling: {len(self.speed.times)} anchor sample(s), moved x"
                        f"{self.speed.spread:.3f} (every pass brought to its typical speed); profiled models run "
-                       f"x{self.context:.3f} their kernels + fixed cost (applied to every prediction)")
+                       f"their kernels x{self.context.factor:.3f} + {self.context.per_call_ms * 1e3:.3f} us per VM call "
+                       "beyond the fixed cost (applied to every prediction)")
         if self.retest is not None:
             out.append(f"repeatability: kernels, pass against pass: {self.retest.line()}")
         if self.kernels and self.unstable > self.kernels // 4:
@@ -424,7 +431,7 @@ class KernelPrediction:
     terms: tuple[KernelTerm, ...]
     fixed_ms: float
     vm_calls: int
-    context: float = 1.0     # the table's whole / kernels factor, already in every term's ms_per_call
+    context: KernelContext = field(default_factory=KernelContext)   # already in every term's ms_per_call and in fixed_ms
 
     @property
     def measured_ms(self) -> float:
@@ -444,7 +451,7 @@ class KernelPrediction:
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "latency_ms": self.latency_ms, "measured_ms": self.measured_ms,
-                "learned_ms": self.learned_ms, "fixed_ms": self.fixed_ms, "context": self.context, "table": self.table,
+                "learned_ms": self.learned_ms, "fixed_ms": self.fixed_ms, "context": self.context.to_dict(), "table": self.table,
                 "kernels": len(self.terms), "kernel_calls": sum(t.calls for t in self.terms),
                 "vm_calls": self.vm_calls,
                 "missing": [{"signature": t.signature, "kernel": t.summary, "kind": t.kind, "calls": t.calls,
@@ -452,8 +459,8 @@ class KernelPrediction:
 
     def lines(self) -> list[str]:
         head = (f"{self.model}: {self.latency_ms:.4f} ms = measured kernels {self.measured_ms:.4f} + learned "
-                f"kernels {self.learned_ms:.4f} + fixed {self.fixed_ms:.4f} ({len(self.terms)} kernels at the "
-                f"table's context x{self.context:.3f}, "
+                f"kernels {self.learned_ms:.4f} + fixed {self.fixed_ms:.4f} ({len(self.terms)} kernels in the "
+                f"table's context: x{self.context.factor:.3f}, {self.context.per_call_ms * 1e3:.3f} us per VM call; "
                 f"{len(self.missing)} not in table {self.table})")
         return [head] + [f"  missing {t.signature} x{t.calls}: {t.summary} (learned {t.ms_per_call * 1e3:.2f} us)"
                          for t in self.missing]
@@ -561,24 +568,22 @@ class KernelTable:
                 for row in self.ks.models(self.id, role="model")
                 if passes.get((row.id, "model")) and (self.model_names is None or row.name in self.model_names)}
 
-    def context(self) -> float:
-        """How much longer a profiled model runs whole than its kernels timed one by one, beyond the
-        fixed cost: the log-median over the table's profiled models (all kernels measured; a restricted
-        view's own) of (whole - fixed) / kernels, all on the table's time base. In-model timing runs
-        the rest of the model from Python between timed calls, which leaves the caches and the
-        prefetchers in a state close to, not equal to, the VM's; 1.0 when no model qualifies or the
-        table is read with `context=False`."""
+    def context(self) -> KernelContext:
+        """What the table's profiled models (all kernels measured; a restricted view's own) cost whole
+        beyond their kernels and the fixed cost, all on the table's time base (`fit_context`); the
+        identity when no model qualifies or the table is read with `context=False`."""
         if not self.use_context:
-            return 1.0
+            return KernelContext()
         est, fixed = self.estimates(), self.fixed_cost_or_none()
-        ratios = []
+        kernels, rest, calls = [], [], []
         for row in self.ks.models(self.id, role="model"):
             whole = self.model_passes.get((row.id, "model"))
-            kernels = self._kernels_of(row, est)
-            if whole and kernels and (self.model_names is None or row.name in self.model_names):
-                rest = verdict(whole, self.policy).median_ms - (fixed.cost_ms(row.kernels.vm_calls) if fixed else 0.0)
-                ratios.append(max(rest, 1e-9) / kernels)
-        return log_median(ratios) if ratios else 1.0
+            kernels_ms = self._kernels_of(row, est)
+            if whole and kernels_ms and (self.model_names is None or row.name in self.model_names):
+                kernels.append(kernels_ms)
+                calls.append(row.kernels.vm_calls)
+                rest.append(verdict(whole, self.policy).median_ms - (fixed.cost_ms(calls[-1]) if fixed else 0.0))
+        return fit_context(kernels, rest, calls)
 
     @staticmethod
     def _kernels_of(row: Any, est: dict[str, float]) -> float | None:
@@ -594,17 +599,18 @@ class KernelTable:
             return None
 
     def predict(self, kernels: ModelKernels, model: str) -> KernelPrediction:
-        """Sum of calls x per-call estimate (measured, else learned) plus the fixed cost; every
-        per-call estimate is scaled by the table's `context` (reported with the prediction)."""
+        """Sum of calls x per-call estimate (measured, else learned) plus the fixed cost; the table's
+        `context` scales every per-call estimate and adds its cost per VM call to the fixed cost
+        (reported with the prediction)."""
         est, context = self.estimates(), self.context()
         unknown = [k for k in kernels.kernels if k.signature not in est]
         learned = dict(zip((k.signature for k in unknown), self.regressor().predict(unknown))) if unknown else {}
         terms = tuple(KernelTerm(k.signature, k.summary(), k.kind, c,
-                                 context * est.get(k.signature, learned.get(k.signature, 0.0)),
+                                 context.factor * est.get(k.signature, learned.get(k.signature, 0.0)),
                                  "measured" if k.signature in est else "learned")
                       for k, c in zip(kernels.kernels, kernels.calls))
-        return KernelPrediction(model, self.id, terms, self.fixed_cost().cost_ms(kernels.vm_calls), kernels.vm_calls,
-                                context)
+        fixed_ms = self.fixed_cost().cost_ms(kernels.vm_calls) + context.per_call_ms * kernels.vm_calls
+        return KernelPrediction(model, self.id, terms, fixed_ms, kernels.vm_calls, context)
 
 
 def open_kernel_table(db_path: str | Path, table_id: str | None = None, regressor: str = DEFAULT_REGRESSOR,
