@@ -365,7 +365,7 @@ def _raw(db: Path, sql: str) -> list[tuple]:
 
 def _reference_prediction(db: Path, model_key: str, policy: StabilityPolicy) -> float:
     """The prediction recomputed from the raw rows: every pass divided by the anchor's speed at its
-    mid-time (anchor samples in time order, running median over up to 2 each side with >= 17 of them,
+    time (anchor samples in time order, running median over up to 2 each side with >= 17 of them,
     log-linear in time, against the median of all, in log space), then the context (profiled models
     whole against kernels + fixed) x sum of calls x pooled median, + the probe line."""
     from lutnas.latency_tables.kernel_model import fit_fixed_cost
@@ -380,9 +380,10 @@ def _reference_prediction(db: Path, model_key: str, policy: StabilityPolicy) -> 
     half = 2 if len(anchors) >= 17 else (len(anchors) - 1) // 8
     smooth = [np.median(log_ms[max(0, i - half):i + half + 1]) for i in range(len(anchors))]
 
-    def on_base(m: Measurement) -> Measurement:
-        factor = np.exp(np.interp(0.5 * (m.started_at + m.ended_at), at, smooth) - np.median(log_ms))
-        return replace(m, samples_ms=tuple(s / factor for s in m.samples_ms))
+    def on_base(m: Measurement) -> Measurement:       # each sample at its own time where the pass keeps it
+        times = m.meta.get("sample_at") or [0.5 * (m.started_at + m.ended_at)] * len(m.samples_ms)
+        factors = np.exp(np.interp(times, at, smooth) - np.median(log_ms))
+        return replace(m, samples_ms=tuple(s / f for s, f in zip(m.samples_ms, factors)))
 
     def median(ms: list[Measurement]) -> float:
         return verdict([on_base(m) for m in ms], policy).median_ms

@@ -78,9 +78,12 @@ class SpeedCurve:
         return float(factors.max() / factors.min())
 
     def corrected(self, m: Measurement) -> Measurement:
-        """The pass at the table's time base: every sample divided by the speed factor at its mid-time."""
-        f = self.factor(mid_time(m))
-        return replace(m, samples_ms=tuple(s / f for s in m.samples_ms), meta={**m.meta, "speed_factor": f})
+        """The pass at the table's time base: every sample divided by the speed factor at its own time
+        (an interleaved pass keeps each sample's, `rounds.measure_interleaved`), else at the pass's mid-time."""
+        times = m.meta.get("sample_at") or [mid_time(m)] * m.n
+        factors = [self.factor(float(t)) for t in times]
+        return replace(m, samples_ms=tuple(s / f for s, f in zip(m.samples_ms, factors)),
+                       meta={**m.meta, "speed_factor": log_median(factors)})
 
 
 class AnchorClock:

@@ -47,6 +47,7 @@ from lutnas.latency_tables.kernel_model import (
     fit_fixed_cost,
 )
 from lutnas.latency_tables.kernel_store import KernelStore, KernelTableMeta, kernel_table_id
+from lutnas.latency_tables.networks import time_whole
 from lutnas.latency_tables.repeatability import Retest, retest
 from lutnas.latency_tables.store import Store
 from lutnas.lowering.kernels import KernelInfo, ModelKernels
@@ -58,6 +59,7 @@ from lutnas.profiler.measurement import (
     MeasureJob,
     Measurement,
 )
+from lutnas.profiler.rounds import INTERLEAVED_CYCLES
 from lutnas.profiler.stability import StabilityPolicy, verdict
 from lutnas.progress import ProgressBar, iter_progress, status_spinner
 
@@ -377,24 +379,33 @@ class _Session:
         return len(measured), added
 
     def measure_whole(self, models: list[OnnxModel], compiled: list[tuple[Path, ModelKernels]]) -> int:
-        """Each model or probe not measured whole yet: its VM `main` timed by the harness, and for a
-        probe its kernels too, as the table times kernels. Returns the number of passes added."""
+        """Each model or probe not measured whole yet; returns the number of passes added. Probes:
+        their VM `main` timed by the harness, then their kernels as the table times kernels. Profiled
+        models: interleaved, INTERLEAVED_CYCLES cycles of one sample each (`networks.time_whole`), one
+        pass each, because a model's whole time is the table's context and a validation's "then", and
+        passes timed one after another caught this VM's phases (profiled models' whole / predicted
+        spread ±5-8% in one profile, where interleaved timing repeats within 1-2%)."""
         rows = {m.key: m for m in self.ks.models(self.table_id)}
         done = {mid for mid, what in self.ks.model_passes(self.table_id) if what == "model"}
         todo = [(m, c) for m, c in zip(models, compiled) if self.remeasure or rows[m.key].id not in done]
-        added = 0
-        for model, (library, kernels) in iter_progress(todo, len(todo), "timing whole models and probes",
-                                                       self.progress):
+        probes = [(m, c) for m, c in todo if rows[m.key].role == "probe"]
+        wholes = [(m, c) for m, c in todo if rows[m.key].role != "probe"]
+        for model, (library, kernels) in iter_progress(probes, len(probes), "timing VM-overhead probes", self.progress):
             row = rows[model.key]
             whole = self.runner.measure(self.model_job(model, library))
-            if row.role == "probe":
-                alone = [self.runner.measure_kernel(self.job(k, library, model)) for k in kernels.kernels]
-                self.ks.add_model_pass(row.id, "kernels", _summed(alone, kernels.calls), self.runner_name)
-                added += 1
+            alone = [self.runner.measure_kernel(self.job(k, library, model)) for k in kernels.kernels]
+            self.ks.add_model_pass(row.id, "kernels", _summed(alone, kernels.calls), self.runner_name)
             self.ks.add_model_pass(row.id, "model", whole, self.runner_name)
-            added += 1
             self.tick()
-        return added
+        if wholes:
+            jobs = [self.model_job(model, library) for model, (library, _) in wholes]
+            timed = time_whole(self.runner, jobs, self.policy, min_rounds=INTERLEAVED_CYCLES,
+                               at_boundary=lambda _: self.tick(), progress=self.progress,
+                               label="timing the profiled models whole")
+            for (model, _), passes in zip(wholes, timed):
+                for m in passes:
+                    self.ks.add_model_pass(rows[model.key].id, "model", m, self.runner_name)
+        return 2 * len(probes) + len(wholes)
 
 
 def _summed(parts: list[Measurement], calls: tuple[int, ...]) -> Measurement:
