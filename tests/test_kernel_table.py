@@ -207,10 +207,12 @@ def test_regressor_learns_per_kind_and_falls_back():
 def test_context_is_a_factor_on_kernels_and_a_cost_per_call():
     from lutnas.latency_tables.kernel_model import KernelContext, fit_context
 
-    kernels, calls = [0.01, 0.02, 0.2, 0.5, 0.015], [40, 60, 80, 200, 120]
+    kernels, calls = [0.01, 0.02, 0.2, 0.5, 0.015, 0.08], [40, 60, 80, 200, 120, 30]
     rest = [0.99 * k + 2e-5 * c for k, c in zip(kernels, calls)]        # an exact law of both terms
     ctx = fit_context(kernels, rest, calls)
-    assert ctx.factor == pytest.approx(0.99) and ctx.per_call_ms == pytest.approx(2e-5) and ctx.points == 5
+    assert ctx.factor == pytest.approx(0.99) and ctx.per_call_ms == pytest.approx(2e-5) and ctx.points == 6
+    few = fit_context(kernels[:5], rest[:5], calls[:5])                 # too few for two terms: the ratio
+    assert few.per_call_ms == 0.0 and few.factor == pytest.approx(np.exp(np.median(np.log(np.divide(rest[:5], kernels[:5])))))
     assert ctx.cost_ms(0.1, 50) == pytest.approx(-0.001 + 1e-3)
     two = fit_context(kernels[:2], [1.1 * k for k in kernels[:2]], calls[:2])   # too few for two terms
     assert (two.factor, two.per_call_ms) == (pytest.approx(1.1), 0.0)

@@ -50,6 +50,7 @@ from lutnas.lowering.kernels import KernelInfo
 REGRESSORS = ("linear", "forest")
 DEFAULT_REGRESSOR = "linear"
 MIN_PER_KIND = 4
+MIN_CONTEXT_MODELS = 6     # profiled models for the context's two terms (`fit_context`)
 GLOBAL = "*"
 
 
@@ -249,8 +250,9 @@ def fit_context(kernels_ms: Sequence[float], rest_ms: Sequence[float], vm_calls:
     model calls a different function each time (instruction cache, branch history: a cost per
     call). Measured on two bench tables of 32 models (docs/measurements/kernel-anchors-2026-12-04.md):
     factor 0.993 / 0.995 and 0.016 / 0.018 us per call, every model within ±5.2% / ±4.8% of its
-    measured latency, where the factor alone left the 10-20 us models at -7%. With fewer than three
-    models, or a fit that wants a negative term, the factor alone: the log-median of rest / kernels."""
+    measured latency, where the factor alone left the 10-20 us models at -7%. With fewer than
+    `MIN_CONTEXT_MODELS` models (two terms through three points follow their noise), or a fit that
+    wants a negative term, the factor alone: the log-median of rest / kernels."""
     k, r = np.asarray(kernels_ms, dtype=np.float64), np.asarray(rest_ms, dtype=np.float64)
     v = np.asarray(vm_calls, dtype=np.float64)
     ok = (k > 0) & (r > 0)
@@ -258,7 +260,7 @@ def fit_context(kernels_ms: Sequence[float], rest_ms: Sequence[float], vm_calls:
     if k.size == 0:
         return KernelContext()
     ratio = float(np.exp(np.median(np.log(r / k))))
-    if k.size < 3 or np.ptp(v / k) == 0:
+    if k.size < MIN_CONTEXT_MODELS or np.ptp(v / k) == 0:
         return KernelContext(ratio, 0.0, int(k.size))
     w = 1.0 / r
     (factor, per_call), *_ = np.linalg.lstsq(np.stack([k * w, v * w], axis=1), r * w, rcond=None)
