@@ -369,7 +369,7 @@ def main() -> None:
         open_kernel_table,
         profile_models,
     )
-    from lutnas.latency_tables.kernel_validate import measure_models
+    from lutnas.latency_tables.kernel_validate import ground_truth_retest, measure_models
     from lutnas.lowering.pipeline import resolve_build
     from lutnas.profiler.doctor import run_checks
     from lutnas.profiler.stability import StabilityPolicy
@@ -396,7 +396,10 @@ def main() -> None:
     latencies = measure_models(paths, target, pipeline=pipeline, policy=policy, progress=False,
                                workers=args.workers, repeats=args.repeats, min_repeat_ms=args.min_repeat_ms)
     measured = {m.model: m.latency_ms for m in latencies}
+    truth = ground_truth_retest(latencies)
+    print(f"ground truth: models whole, odd vs even cycles: {truth.line()} (the band a ±5% goal is read against)")
     summary: dict = {"args": {k: str(v) for k, v in vars(args).items()}, "load": load, "measured": measured,
+                     "ground_truth_retest": {"median": truth.median, "p95": truth.p95},
                      "goal_measured": {}, "goal_learned": {},
                      "leave_one_family_out": {}}
     for mode, table_id in tables.items():
