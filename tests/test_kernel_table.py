@@ -789,3 +789,34 @@ def test_anchors_bring_every_pass_to_one_speed(onnx_dir, cache, tmp_path, monkey
     raw_slope, fixed_slope = np.median(np.array(slopes), axis=0)
     assert raw_slope > 0.6 * runner.rate and abs(fixed_slope) < runner.rate / 4, (raw_slope, fixed_slope)
     assert "device speed while profiling" in "\n".join(result.lines())
+
+
+def test_speed_curve_follows_a_step_and_the_clock_keeps_anchors_a_small_share():
+    from lutnas.latency_tables.kernel_anchors import AnchorClock, SpeedCurve
+
+    def sample(at: float, ms: float) -> Measurement:
+        return Measurement((ms,), 1, 0, 1, at - 0.01, at + 0.01, 1, "tvm")
+
+    # the device runs twice as slow from t = 20 s on; one anchor sample a second, one of them a hiccup
+    anchors = [sample(t, (1.0 if t < 20 else 2.0) * (3.0 if t == 7 else 1.0)) for t in range(40)]
+    curve = SpeedCurve.from_passes(anchors)
+    assert SpeedCurve.from_passes([]) is None
+    assert curve.factor(30.0) / curve.factor(5.0) == pytest.approx(2.0)
+    assert curve.factor(7.0) == pytest.approx(curve.factor(5.0))          # the hiccup is smoothed away
+    fast, slow = sample(5.5, 0.3), sample(33.5, 0.6)                      # a kernel timed in each phase
+    assert curve.corrected(fast).samples_ms[0] == pytest.approx(curve.corrected(slow).samples_ms[0])
+    interleaved = replace(sample(20.0, 0.3), samples_ms=(0.3, 0.6), meta={"sample_at": [5.0, 35.0]})
+    assert len(set(np.round(curve.corrected(interleaved).samples_ms, 9))) == 1   # each sample at its own time
+
+    stored: list[Measurement] = []
+
+    def slow_sample(job) -> Measurement:
+        time.sleep(0.03)
+        return sample(time.time(), 1.0)
+
+    clock = AnchorClock(None, slow_sample, stored.append, every_s=0.001)
+    clock.tick()                                                         # the first tick samples
+    clock.tick()                                                         # too soon: a 30 ms sample waits ~0.2 s
+    assert len(stored) == clock.count == 1 and clock.interval_s >= 0.03 / 0.15
+    clock.tick(force=True)
+    assert len(stored) == 2

@@ -25,6 +25,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -55,11 +56,12 @@ class SpeedCurve:
             return None
         return cls(np.array([t for t, _ in points]), np.array([v for _, v in points]))
 
-    @property
+    @cached_property
     def level_ms(self) -> float:
         """The anchor's typical latency over the whole profile: the time base passes are brought to."""
         return log_median(self.ms)
 
+    @cached_property
     def smoothed_log(self) -> np.ndarray:
         """Each anchor sample's log latency as the median over it and its neighbours in time."""
         logs = np.log(self.ms)
@@ -69,7 +71,7 @@ class SpeedCurve:
     def factor(self, at: float) -> float:
         """Speed at wall-clock time `at` relative to the level (> 1: slower): the smoothed anchor
         latency, log-linear between the samples that bracket `at` (the nearest one outside them)."""
-        return float(np.exp(np.interp(at, self.times, self.smoothed_log()))) / self.level_ms
+        return float(np.exp(np.interp(at, self.times, self.smoothed_log))) / self.level_ms
 
     @property
     def spread(self) -> float:
@@ -96,7 +98,7 @@ class AnchorClock:
         self.job, self.sample, self.store = job, sample, store
         self.every_s = ANCHOR_EVERY_S if every_s is None else every_s
         self.last_at = -float("inf")
-        self.interval_s = every_s
+        self.interval_s = self.every_s
         self.count = 0
 
     def tick(self, force: bool = False) -> None:
