@@ -493,6 +493,40 @@ def test_kernels_timed_on_an_rpc_board(onnx_dir, cache, tmp_path, monkeypatch):
     ks.store.close()
 
 
+def test_board_replay_keeps_its_own_copy_of_the_models_input(onnx_dir, cache, tmp_path, monkeypatch):
+    """The input reaches the board as a view of one RPC message; a later call with other tensors
+    reuses that memory, and a replay that kept the view would call its first kernel on garbage."""
+    import tvm
+
+    from lutnas.latency_tables.kernel_table import compile_models, read_models
+    from lutnas.lowering.kernels import kernel_library_path
+    from lutnas.profiler import boards
+    from lutnas.profiler.boards import free_port
+    from lutnas.profiler.harness import random_input
+    from lutnas.profiler.kernel_timing import BoardReplay
+    from lutnas.profiler.measurement import MeasureJob
+
+    (model,) = read_models([onnx_dir / "a.onnx"])
+    ((library, kernels),) = compile_models([model], get_target("x86"), "lutnas-cpu")
+    monkeypatch.setenv("LUTNAS_BOARDS_DIR", str(tmp_path / "boards"))
+    state = boards.start_board("x86", free_port())
+    try:
+        remote = tvm.rpc.connect("127.0.0.1", state.port)
+        for path, name in ((library, "model.so"), (kernel_library_path(library), "kernels.so")):
+            remote.upload(str(path), target=name)
+        on_board, dev = remote.get_function("tvm.rpc.server.workpath"), remote.cpu(0)
+        job = MeasureJob(model.key, model.input_shape, library_path=library, target="x86", threads=1)
+        replay = BoardReplay.capture(remote, on_board("model.so"), on_board("kernels.so"),
+                                     tvm.runtime.tensor(random_input(job), dev), library)
+        other = tvm.runtime.tensor(np.zeros(7, "float32"), dev)   # same argument slots, one dimension
+        with pytest.raises(Exception, match="positional argument"):
+            remote.get_function("lutnas.board.select")(on_board("model.so"), on_board("kernels.so"), other)
+        replay.select(kernels.kernels[0].name)                      # the kernel that reads the input
+        assert all(0 < t < 1.0 for t in replay.time(3))
+    finally:
+        boards.stop_board(state.name)
+
+
 # -- in-model timing: the model's own run, replayed ------------------------------------------------------
 def test_in_model_replay_is_the_models_own_run(onnx_dir, cache):
     """The captured calls are the model's kernel calls, in order, on the VM's own buffers: re-running

@@ -96,9 +96,13 @@ def _kernel_function(kernel_lib, name):
 
 # -- the board's functions (over RPC: plain arguments, plain results) ---------------------------------
 def capture(model_path, kernel_path, x):
+    """`x` arrives as a view of the RPC message (a DLTensor in the server's arena, valid for this call
+    only); the replay keeps the model's input for every later call, so it runs on a board-owned copy."""
     import tvm
 
-    _BOARD["replay"] = Replay(tvm.runtime.load_module(model_path), tvm.runtime.load_module(kernel_path), x)
+    owned = tvm.runtime.empty(tuple(x.shape), x.dtype, x.device)
+    owned.copyfrom(x)
+    _BOARD["replay"] = Replay(tvm.runtime.load_module(model_path), tvm.runtime.load_module(kernel_path), owned)
     return len(_BOARD["replay"].calls)
 
 
