@@ -123,6 +123,24 @@ def test_calibration_reaches_target_and_ignores_one_slow_block() -> None:
     assert number_bursty * 0.01 >= 2.0
 
 
+def test_a_settled_sample_leaves_out_the_call_that_meets_cold_caches() -> None:
+    """The first call of a sample (caches as the previous network left them) is run, never timed:
+    a sample of four calls after a 100 ms cold call (25 ms a call if it were timed) reads the warm calls' time."""
+    import time as _time
+
+    from lutnas.profiler.harness import settled_sample_ms
+
+    calls: list[float] = []
+
+    def call() -> None:
+        calls.append(_time.perf_counter())
+        if len(calls) == 1:
+            _time.sleep(0.1)
+
+    ms = settled_sample_ms(call, 4)
+    assert len(calls) == 5 and ms < 10.0
+
+
 def test_runner_refuses_jobs_it_does_not_describe(tiny_lib, x86):
     runner = LocalRunner(x86, "tvm", THREADS)
     with pytest.raises(DeviceError, match="this runner measures"):

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lutnas.errors import ArchError, LutnasError
+from lutnas.profiler.harness import settled_sample_ms
 from lutnas.profiler.measurement import Measurement
 
 if TYPE_CHECKING:
@@ -209,12 +210,10 @@ class _ProfiledNetwork:
         self.group = max(1, int(np.ceil(min_repeat_ms / max((time.perf_counter() - t0) * 1e3, 1e-3))))
 
     def cycle(self) -> float:
-        """One group of unprofiled calls (timed; mean ms per call), then one group of profiled calls."""
-        t0 = time.perf_counter()
-        for _ in range(self.group):
-            self.plain.run(None, self.feeds)
-        ms = (time.perf_counter() - t0) * 1e3 / self.group
-        for _ in range(self.group):
+        """One sample of unprofiled calls (mean ms per call, taken as `measure` and `validate` take
+        theirs: `harness.settled_sample_ms`), then one group of profiled calls."""
+        ms = settled_sample_ms(lambda: self.plain.run(None, self.feeds), self.group)
+        for _ in range(self.group + 1):   # the first settles the caches, as above; `block_groups` drops it
             self.prof.run(None, self.feeds)
         return ms
 
@@ -226,10 +225,10 @@ class _ProfiledNetwork:
         finally:
             trace.unlink(missing_ok=True)
         block_ms, glue = parse_profile(events, num_blocks, warmup)
-        runs = self.group * repeats
+        runs = (self.group + 1) * repeats
         if block_ms.shape[0] != runs:
             raise LutnasError(f"{self.path}: onnxruntime's profile holds {block_ms.shape[0]} runs, expected {runs}")
-        return block_ms.reshape(repeats, self.group, -1).mean(axis=1), glue
+        return block_ms.reshape(repeats, self.group + 1, -1)[:, 1:].mean(axis=1), glue
 
 
 def _open_profiled(onnx_path: Path, threads: int, input_name: str, work_dir: Path | None) -> _ProfiledNetwork:

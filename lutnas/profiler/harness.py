@@ -112,6 +112,26 @@ def tvm_sampler(lib: Any, dev: Any, job: MeasureJob) -> Sampler:
     return Sampler(job, inner, job.warmup + spent + evaluations, started, evaluate)
 
 
+def loop_ms(call: Callable[[], object], number: int) -> float:
+    """`number` back-to-back calls of `call`, timed together (ms for all of them)."""
+    t0 = time.perf_counter()
+    for _ in range(number):
+        call()
+    return (time.perf_counter() - t0) * 1e3
+
+
+def settled_sample_ms(call: Callable[[], object], number: int) -> float:
+    """One sample of a Python-driven runtime: one untimed call, then `number` timed calls; ms per call.
+
+    Why the untimed call: samples are taken in interleaved cycles, so a sample's first call meets the
+    caches as the previous network left them (its weights evicted), 30-60% slower than the rest. Every
+    sample of a network, wherever it is taken (`measure`, `validate`, the in-network profile's
+    latencies), must exclude it alike, or a table built from one kind predicts the other with a bias.
+    """
+    call()
+    return loop_ms(call, number) / number
+
+
 def ort_sampler(session: Any, job: MeasureJob) -> Sampler:
     """An onnxruntime `InferenceSession`, timed with a perf_counter loop around `run`."""
     feeds = {job.input_name: random_input(job)}
@@ -120,17 +140,14 @@ def ort_sampler(session: Any, job: MeasureJob) -> Sampler:
     for _ in range(job.warmup):
         run(None, feeds)
 
-    def block_ms(number: int) -> float:
-        t0 = time.perf_counter()
-        for _ in range(number):
-            run(None, feeds)
-        return (time.perf_counter() - t0) * 1e3
+    def call() -> object:
+        return run(None, feeds)
 
-    inner, spent = calibrate(block_ms, job.min_repeat_ms)
+    inner, spent = calibrate(lambda number: loop_ms(call, number), job.min_repeat_ms)
 
     def evaluate(n: int) -> tuple[float, ...]:
-        run(None, feeds)
-        return tuple(block_ms(inner) / inner for _ in range(n))
+        call()
+        return tuple(loop_ms(call, inner) / inner for _ in range(n))
 
     return Sampler(job, inner, job.warmup + spent, started, evaluate)
 
