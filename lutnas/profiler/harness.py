@@ -124,9 +124,11 @@ def settled_sample_ms(call: Callable[[], object], number: int) -> float:
     """One sample of a Python-driven runtime: one untimed call, then `number` timed calls; ms per call.
 
     Why the untimed call: samples are taken in interleaved cycles, so a sample's first call meets the
-    caches as the previous network left them (its weights evicted), 30-60% slower than the rest. Every
-    sample of a network, wherever it is taken (`measure`, `validate`, the in-network profile's
-    latencies), must exclude it alike, or a table built from one kind predicts the other with a bias.
+    caches as the previous network left them (its weights evicted). Every sample of a network,
+    wherever it is taken (`measure`, `validate`, the in-network profile's latencies), must exclude
+    it alike, or a table built from one kind predicts the other with a bias: the in-network profile
+    once timed that call and `validate` did not, and its tables read 0-12% slow
+    (docs/measurements/validate-repeat-2026-12-04.md).
     """
     call()
     return loop_ms(call, number) / number
