@@ -16,6 +16,11 @@ kept reading the unlinked index.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,6 +29,48 @@ from helpers import copy_database
 TABLE_SPACE = "proxyless"
 TABLE_RESOLUTION = 32
 TABLE_RUNTIME = "onnxruntime"
+
+
+# -- tests marked `quiet` run alone ------------------------------------------------------------------
+# Timings never overlap across xdist workers (the machine's timing lock), but one worker's compiles do
+# overlap the other's timings. A test that bounds timings taken minutes apart (a table profiled, then
+# validated) failed a fresh-clone run that way: profiled while the other worker compiled, anchors x2.94
+# since. So a `quiet` test holds a reader-writer lock exclusively and every other test holds it shared:
+# the other worker finishes its current test, then waits. The turnstile makes it fair (a waiting quiet
+# test is not starved by the other worker's next tests).
+
+
+@contextmanager
+def _held(path: Path, mode: int) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, mode)
+        yield
+    finally:
+        os.close(fd)   # closing drops the flock
+
+
+@contextmanager
+def _test_turn(run_id: str, quiet: bool) -> Iterator[None]:
+    base = Path(tempfile.gettempdir()) / f"lutnas-tests-{run_id}"
+    with ExitStack() as turn:
+        turnstile = turn.enter_context(ExitStack())
+        turnstile.enter_context(_held(base.with_suffix(".turnstile"), fcntl.LOCK_EX))
+        turn.enter_context(_held(base.with_suffix(".machine"), fcntl.LOCK_EX if quiet else fcntl.LOCK_SH))
+        if not quiet:
+            turnstile.close()   # shared holders let the next one in; a quiet test keeps the turnstile
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """Setup, call and teardown of each test (session fixtures it builds included) inside its turn."""
+    worker = getattr(item.config, "workerinput", None)
+    if worker is None:       # one process: nothing runs beside it
+        yield
+        return
+    with _test_turn(worker["testrunuid"], item.get_closest_marker("quiet") is not None):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -364,6 +364,7 @@ def _commit_a_failed_trial_per_task(database_dir) -> int:
 
 
 # -- a tuned table, validated -----------------------------------------------------------------------
+@pytest.mark.quiet
 def test_tuned_table_validates_with_the_schedules_it_describes(tiny_space, tmp_path):
     """profile --tune, then validate: the networks compile with the table's tuned schedules (no new
     trials, the database unchanged) and the table predicts them (loose bound: a shared machine)."""
