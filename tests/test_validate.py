@@ -290,6 +290,7 @@ def test_in_network_table_profiles_and_resumes(tmp_path: Path) -> None:
     assert all(len(d.passes) >= 2 for d in layer_entries)           # each cell sits in >= 2 networks
     m = entries[0].passes[0].measurement
     assert m.meta["method"] == "in-network" and m.meta["network"].startswith("net-proxyless-r32-")
+    assert m.meta["node_cost_ms"] >= 0                              # measured before the networks
     assert np.isfinite(table.dense().predict(np.asarray(_archs(3))).latency_ms).all()
     again = profile_table("proxyless", 32, "x86", "onnxruntime", db, settings=settings, progress=False,
                           policy=ONE_PASS, work_dir=tmp_path / "work")
@@ -348,6 +349,42 @@ def test_profiled_blocks_add_up_to_the_network(tmp_path: Path) -> None:
     assert total == pytest.approx(float(np.median(prof.plain_ms)), rel=1e-9)
     assert all(not g.startswith("/") for g in prof.glue_nodes)
     assert not list(tmp_path.glob("ortprof_*"))                   # profiler traces are removed
+    assert prof.block_nodes.shape == (len(blocks),) and (prof.block_nodes >= 1).all()
+    assert prof.node_cost_ms >= 0 and (prof.profiled_ms <= prof.block_ms).all()
+
+
+def test_the_profilers_cost_per_node_is_measured_on_real_chains(tmp_path: Path) -> None:
+    """Two chains of 1x1 convs, profiled and not: the profiler records more per node than an
+    unprofiled run takes, and the cost is their difference (never negative, never absurd)."""
+    import onnx
+
+    from lutnas.latency_tables.node_cost import CHAIN_NODES, measure_node_cost
+
+    cost = measure_node_cost(tmp_path, threads=1)
+    for n in CHAIN_NODES:
+        model = onnx.load(tmp_path / f"node_chain_{n}.onnx")
+        onnx.checker.check_model(model)
+        assert len(model.graph.node) == n
+    assert cost.plain_ms > 0 and cost.profiled_ms > 0
+    assert cost.cost_ms == max(cost.profiled_ms - cost.plain_ms, 0.0) and cost.cost_ms < 0.05
+    assert not list(tmp_path.glob("*.json"))                       # the traces are removed
+
+
+def test_the_profilers_cost_comes_off_every_node_before_the_ratio() -> None:
+    """A block of many small nodes loses more of its recorded time than a block of one large node;
+    the blocks still add up to the network's latency; no block drops below a tenth of its record."""
+    from lutnas.latency_tables.context import NetworkProfile
+
+    recorded = np.array([[10e-3, 1e-3, 1e-3]] * 3)               # ms: a large node, then 4 and 8 small ones
+    prof = NetworkProfile((0,), ["big", "small", "tiny"], recorded, np.full(3, 11.0e-3), 1, 0.0,
+                          block_nodes=np.array([1, 4, 8]), node_cost_ms=0.2e-3)
+    assert prof.profiled_ms[0] == pytest.approx([9.8e-3, 0.2e-3, 0.1e-3])   # the third floored
+    shares = [np.median(prof.block_samples_ms(i)) for i in range(3)]
+    assert sum(shares) == pytest.approx(11.0e-3)
+    assert shares[1] / shares[0] == pytest.approx(0.2 / 9.8)
+    without = NetworkProfile((0,), ["big", "small", "tiny"], recorded, np.full(3, 11.0e-3), 1, 0.0,
+                             block_nodes=np.array([1, 4, 8]))
+    assert np.median(without.block_samples_ms(1)) / np.median(without.block_samples_ms(0)) == pytest.approx(0.1)
 
 
 def test_validate_warns_when_the_anchors_moved(capsys) -> None:
@@ -626,7 +663,7 @@ def test_simulated_speed_change_between_rounds_is_corrected(proxyless_table_db: 
 def test_in_network_profiles_chunks_interleaved(tmp_path: Path) -> None:
     """Networks of one chunk share their time window (interleaved cycles) and are yielded together,
     so a caller stores each finished chunk; each records its arch and unprofiled latency."""
-    from lutnas.latency_tables.context import iter_in_network
+    from lutnas.latency_tables.context import chunk_bounds, iter_in_network
     from lutnas.spaces import get_space
 
     archs = _archs(5, seed=41)
@@ -640,3 +677,4 @@ def test_in_network_profiles_chunks_interleaved(tmp_path: Path) -> None:
         assert all(m.meta["network_ms"] > 0 and len(m.samples_ms) == 2 for m in ms)
     with pytest.raises(LutnasError, match="chunk must be >= 1"):
         next(iter_in_network(get_space("proxyless"), 32, archs, chunk=0, progress=False))
+    assert chunk_bounds(33, 32) == [(0, 17), (17, 33)] and chunk_bounds(32, 32) == [(0, 32)]   # none left alone

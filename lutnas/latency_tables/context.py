@@ -14,10 +14,11 @@ runs does: the "in-network" method profiles a few covering networks (every layer
 in at least `rounds` of them, placed Latin-square style so neighbours vary) with onnxruntime's
 profiler, attributes each node's time to its block by the node name's `/<i>/` prefix (the
 `nn.Sequential` index of `space.build`, which equals the index in `space.blocks()`), and keeps the
-network's measured latency as the total: each block's node time is scaled by (measured latency /
-profiled block sum) of its network, which spreads the profiler's own cost, the session call and the
-glue nodes (the final ReorderOutput) over the blocks, so a profiled network's blocks add up to its
-measured latency. nn-Meter (MobiSys 2021) reaches the same
+network's measured latency as the total: the profiler's fixed cost per node is taken off every
+node (measured on this machine, `node_cost`), then each block's time is scaled by (measured latency
+/ block sum) of its network, which spreads the session call and the glue nodes (layout reorders,
+the final ReorderOutput) over the blocks, so a profiled network's blocks add up to its measured
+latency. nn-Meter (MobiSys 2021) reaches the same
 conclusion for fused kernels: predict the units the runtime actually executes, in the graph it
 actually runs.
 
@@ -28,6 +29,7 @@ timed whole, interleaved with the blocks).
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import time
@@ -142,19 +144,29 @@ class NetworkProfile:
     started_at: float
     glue_nodes: list[str] = field(default_factory=list)
     ended_at: float = 0.0
+    block_nodes: np.ndarray | None = None   # [blocks] onnxruntime nodes of each block in one run
+    node_cost_ms: float = 0.0     # the profiler's cost per node (`node_cost`), taken off every node
+
+    @property
+    def profiled_ms(self) -> np.ndarray:
+        """[groups, blocks] node time less the profiler's per-node cost (floored at a tenth of the
+        profiled time, so no block reads zero or negative)."""
+        if self.block_nodes is None or self.node_cost_ms == 0.0:
+            return self.block_ms
+        return np.maximum(self.block_ms - self.node_cost_ms * self.block_nodes, 0.1 * self.block_ms)
 
     @property
     def scale(self) -> float:
-        """Median unprofiled call time over the sum of the blocks' median profiled times.
+        """Median unprofiled call time over the sum of the blocks' median (profiler-cost-free) times.
 
-        The profiler costs a little per node; the session call and glue nodes (the final
-        ReorderOutput) belong to no block; and on a shared machine preemptions land in a few blocks
-        of a few groups, which per-block medians drop while a network's median keeps them. Scaling
-        every block by this one ratio spreads all of that over the blocks in proportion to their
-        time, so the medians of a profiled network's blocks add up to its unprofiled median latency
-        (the table's default estimator). Unprofiled and profiled calls alternate, so drift cancels.
+        The session call and glue nodes (the final ReorderOutput) belong to no block, and on a shared
+        machine preemptions land in a few blocks of a few groups, which per-block medians drop while
+        a network's median keeps them. Scaling every block by this one ratio spreads what is left
+        over the blocks in proportion to their time, so the medians of a profiled network's blocks
+        add up to its unprofiled median latency (the table's default estimator). Unprofiled and
+        profiled calls alternate, so drift cancels.
         """
-        return float(self.latency_ms / np.median(self.block_ms, axis=0).sum())
+        return float(self.latency_ms / np.median(self.profiled_ms, axis=0).sum())
 
     @property
     def latency_ms(self) -> float:
@@ -162,19 +174,25 @@ class NetworkProfile:
         return float(np.median(self.plain_ms))
 
     def block_samples_ms(self, i: int) -> list[float]:
-        return [max(float(v) * self.scale, 1e-6) for v in self.block_ms[:, i]]
+        scale = self.scale
+        return [max(float(v) * scale, 1e-6) for v in self.profiled_ms[:, i]]
 
 
-def parse_profile(events: list[dict[str, Any]], num_blocks: int, skip_runs: int) -> tuple[np.ndarray, list[str]]:
-    """onnxruntime profile events -> [runs, blocks] node time (ms) per block, and glue node names.
+def parse_profile(events: list[dict[str, Any]], num_blocks: int,
+                  skip_runs: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """onnxruntime profile events -> [runs, blocks] node time (ms) per block, [blocks] nodes per
+    block in one run (the most any kept run recorded), and glue node names.
 
     Runs are delimited by the Session "model_run" events; a node belongs to the run whose span holds
-    its start. The first `skip_runs` runs (warm-up) are dropped.
+    its start. The first `skip_runs` runs (warm-up) are dropped. Glue nodes (layout reorders between
+    blocks, named by the optimizer) belong to no block: `NetworkProfile.scale` spreads them. (Charging
+    each to the block it precedes or follows was tried, 2026-12-04: no better on held-out archs.)
     """
     runs = sorted((e["ts"], e["ts"] + e["dur"]) for e in events
                   if e.get("cat") == "Session" and e.get("name") == "model_run")
     nodes = sorted((e["ts"], e["dur"], e["name"]) for e in events if e.get("cat") == "Node")
     out = np.zeros((len(runs), num_blocks))
+    counts = np.zeros((len(runs), num_blocks))
     glue: set[str] = set()
     r = 0
     for ts, dur, name in nodes:
@@ -187,7 +205,9 @@ def parse_profile(events: list[dict[str, Any]], num_blocks: int, skip_runs: int)
             glue.add(name)
             continue
         out[r, int(m.group(1))] += dur * 1e-3
-    return out[skip_runs:], sorted(glue)
+        counts[r, int(m.group(1))] += 1
+    kept = counts[skip_runs:]
+    return out[skip_runs:], kept.max(axis=0) if len(kept) else np.zeros(num_blocks), sorted(glue)
 
 
 @dataclass
@@ -217,18 +237,19 @@ class _ProfiledNetwork:
             self.prof.run(None, self.feeds)
         return ms
 
-    def block_groups(self, num_blocks: int, warmup: int, repeats: int) -> tuple[np.ndarray, list[str]]:
-        """[repeats, blocks] mean node time per group, and the glue nodes; the trace file is removed."""
+    def block_groups(self, num_blocks: int, warmup: int, repeats: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """[repeats, blocks] mean node time per group, [blocks] nodes per block, and the glue nodes;
+        the trace file is removed."""
         trace = Path(self.prof.end_profiling())
         try:
             events = json.loads(trace.read_text())
         finally:
             trace.unlink(missing_ok=True)
-        block_ms, glue = parse_profile(events, num_blocks, warmup)
+        block_ms, nodes, glue = parse_profile(events, num_blocks, warmup)
         runs = (self.group + 1) * repeats
         if block_ms.shape[0] != runs:
             raise LutnasError(f"{self.path}: onnxruntime's profile holds {block_ms.shape[0]} runs, expected {runs}")
-        return block_ms.reshape(repeats, self.group + 1, -1)[:, 1:].mean(axis=1), glue
+        return block_ms.reshape(repeats, self.group + 1, -1)[:, 1:].mean(axis=1), nodes, glue
 
 
 def _open_profiled(onnx_path: Path, threads: int, input_name: str, work_dir: Path | None) -> _ProfiledNetwork:
@@ -245,7 +266,8 @@ def _open_profiled(onnx_path: Path, threads: int, input_name: str, work_dir: Pat
 def profile_networks(onnx_paths: Sequence[Path], archs: Sequence[tuple[int, ...]], block_keys: Sequence[Sequence[str]],
                      *, threads: int = 1, repeats: int = 10, min_repeat_ms: float = 20.0, warmup: int = 3,
                      input_name: str = "input", work_dir: Path | None = None,
-                     on_cycle: Callable[[int], None] | None = None) -> list[NetworkProfile]:
+                     on_cycle: Callable[[int], None] | None = None,
+                     node_cost_ms: float | None = None) -> list[NetworkProfile]:
     """Profile several networks in `repeats` interleaved cycles: each cycle times one group of
     unprofiled calls and runs one group of profiled calls of every network in turn (order rotated).
 
@@ -254,14 +276,19 @@ def profile_networks(onnx_paths: Sequence[Path], archs: Sequence[tuple[int, ...]
     it: the slowest covering networks of an ofa-mbv3 table read x0.70-0.79 when re-profiled a minute
     later. Interleaved, every network's samples span the same phases. Groups of back-to-back calls
     keep the cache state of the harness's loops, and alternating unprofiled with profiled groups keeps
-    drift out of the ratio between them. `on_cycle(k)` runs after cycle k (progress).
+    drift out of the ratio between them. `on_cycle(k)` runs after cycle k (progress). The
+    profiler's cost per node is taken off every node (`NetworkProfile.profiled_ms`): `node_cost_ms`,
+    or measured here first (`node_cost.measure_node_cost`) when None.
     """
+    from lutnas.latency_tables.node_cost import measure_node_cost
     from lutnas.profiler.timing_lock import LOCAL, timing_lock
 
     nets = [_open_profiled(Path(p), threads, input_name, work_dir) for p in onnx_paths]
     plain_ms = np.empty((len(nets), repeats))
     with timing_lock(LOCAL):  # no other run times on this machine meanwhile
         started = time.time()
+        if node_cost_ms is None:
+            node_cost_ms = measure_node_cost(work_dir or Path(onnx_paths[0]).parent, threads).cost_ms
         for net in nets:
             net.warm(warmup, min_repeat_ms)
         for cycle in range(repeats):
@@ -273,8 +300,9 @@ def profile_networks(onnx_paths: Sequence[Path], archs: Sequence[tuple[int, ...]
         ended = time.time()
     out = []
     for net, arch, keys, plain in zip(nets, archs, block_keys, plain_ms):
-        block_ms, glue = net.block_groups(len(keys), warmup, repeats)
-        out.append(NetworkProfile(tuple(arch), list(keys), block_ms, plain, net.group, started, glue, ended))
+        block_ms, nodes, glue = net.block_groups(len(keys), warmup, repeats)
+        out.append(NetworkProfile(tuple(arch), list(keys), block_ms, plain, net.group, started, glue, ended, nodes,
+                                  node_cost_ms))
     return out
 
 
@@ -297,40 +325,61 @@ class InNetworkResult:
     glue_nodes: list[str]
 
 
+def chunk_bounds(count: int, chunk: int) -> list[tuple[int, int]]:
+    """[lo, hi) of `count` networks in chunks of at most `chunk`, as even as can be (33 by 32 is
+    17 + 16, not 32 + 1: a network profiled alone interleaves with nothing and catches one phase)."""
+    if chunk <= 0:
+        raise LutnasError(f"chunk must be >= 1 network, got {chunk}")
+    parts = -(-count // chunk)
+    edges = [-(-k * count // parts) for k in range(parts + 1)] if parts else [0]
+    return list(itertools.pairwise(edges))
+
+
 def iter_in_network(space: SearchSpace, resolution: int, archs: Sequence[Sequence[int]], *, threads: int = 1,
                     work_dir: Path | None = None, progress: bool = True, width_mult: float = 1.0,
                     num_classes: int = 1000, repeats: int = 10, min_repeat_ms: float = 20.0, warmup: int = 3,
-                    chunk: int = IN_NETWORK_CHUNK) -> Iterator[InNetworkResult]:
+                    chunk: int = IN_NETWORK_CHUNK, node_cost_ms: float | None = None) -> Iterator[InNetworkResult]:
     """Profile `archs` with onnxruntime, `chunk` networks interleaved at a time, and yield each
     chunk's per-block measurements as soon as it is done (a caller stores them: Ctrl-C loses at most
-    the chunk in progress)."""
-    from lutnas.latency_tables.jobs import default_network_dir, export_networks, network_key
+    the chunk in progress). The profiler's cost per node: `node_cost_ms`, or measured before each
+    chunk (`profile_networks`)."""
+    from lutnas.latency_tables.jobs import default_network_dir, export_networks
     from lutnas.progress import ProgressBar
 
-    if chunk <= 0:
-        raise LutnasError(f"chunk must be >= 1 network, got {chunk}")
+    bounds = chunk_bounds(len(archs), chunk)
     archs = [space.validate(a) for a in archs]
     net_dir = Path(work_dir) if work_dir is not None else default_network_dir()
     paths = export_networks(space, archs, resolution, net_dir / space.name, width_mult=width_mult,
                             num_classes=num_classes)
     with ProgressBar("profiling networks (in-network, interleaved)", len(archs) * repeats, enabled=progress,
                      stderr=True) as bar:
-        for lo in range(0, len(archs), chunk):
-            part = archs[lo:lo + chunk]
-            step = len(part)
+        for lo, hi in bounds:
+            part = archs[lo:hi]
             blocks = [space.blocks(a, resolution, width_mult=width_mult, num_classes=num_classes) for a in part]
-            profs = profile_networks(paths[lo:lo + chunk], part, [[b.key for b in bs] for bs in blocks],
+            step = len(part)
+            profs = profile_networks(paths[lo:hi], part, [[b.key for b in bs] for bs in blocks],
                                      threads=threads, repeats=repeats, min_repeat_ms=min_repeat_ms, warmup=warmup,
-                                     work_dir=net_dir, on_cycle=lambda _k, n=step: bar.advance(n))
-            entries: dict[str, list[Measurement]] = defaultdict(list)
-            for arch, bs, prof in zip(part, blocks, profs):
-                meta = {"network": network_key(space.name, arch, resolution, width_mult, num_classes),
-                        "arch": list(arch), "network_ms": prof.latency_ms, "scale": prof.scale}
-                for i, block in enumerate(bs):
-                    entries[block.key].append(_record(block.key, prof.block_samples_ms(i), prof,
-                                                      len(entries[block.key]) + 1, threads, {**meta, "position": i}))
-            yield InNetworkResult(dict(entries), list(part), [p.scale for p in profs],
+                                     work_dir=net_dir, on_cycle=lambda _k, n=step: bar.advance(n),
+                                     node_cost_ms=node_cost_ms)
+            entries = _chunk_entries(space.name, resolution, width_mult, num_classes, blocks, profs, threads)
+            yield InNetworkResult(entries, list(part), [p.scale for p in profs],
                                   sorted({g for p in profs for g in p.glue_nodes}))
+
+
+def _chunk_entries(space_name: str, resolution: int, width_mult: float, num_classes: int, blocks: list[list[Any]],
+                   profs: list[NetworkProfile], threads: int) -> dict[str, list[Measurement]]:
+    """One measurement per block of every profiled network, keyed by block."""
+    from lutnas.latency_tables.jobs import network_key
+
+    entries: dict[str, list[Measurement]] = defaultdict(list)
+    for bs, prof in zip(blocks, profs):
+        meta = {"network": network_key(space_name, prof.arch, resolution, width_mult, num_classes),
+                "arch": list(prof.arch), "network_ms": prof.latency_ms, "scale": prof.scale,
+                "node_cost_ms": prof.node_cost_ms}
+        for i, block in enumerate(bs):
+            entries[block.key].append(_record(block.key, prof.block_samples_ms(i), prof,
+                                              len(entries[block.key]) + 1, threads, {**meta, "position": i}))
+    return dict(entries)
 
 
 def profile_in_network(space: SearchSpace, resolution: int, *, rounds: int = 2, seed: int = 0,
