@@ -522,7 +522,8 @@ def _print_network_run(run, title: str) -> None:
 @click.option("--anchors", type=click.IntRange(min=0), default=None,
               help="Table entries or networks re-timed at every round boundary to correct each round of "
               "networks by the device's drift (0: off). Default: up to 12 networks timed whole where the "
-              "table has them (covering or fit networks), else its 4 slowest block entries.")
+              "table has them (covering or fit networks; up to 24 covering networks of an in-network "
+              "table), else its 4 slowest block entries.")
 @click.option("--rounds", type=POSITIVE, default=15, show_default=True,
               help="Cycles of one sample of every network, the anchors timed between cycles; the spread "
               "between the two halves of the cycles says which accuracy the run supports.")

@@ -54,6 +54,11 @@ if TYPE_CHECKING:
 
 DEFAULT_ANCHORS = 4             # block entries (and re-profiled in-network covering networks)
 DEFAULT_NETWORK_ANCHORS = 12    # networks timed whole: one sample each per boundary
+# An in-network table's anchors need no compile, so it takes more: each anchor's "then" is one
+# network's profile latency, which repeats within 1.1-1.4% (sd) between profiles, and both
+# validations of a fbnet table read a correction 1.9-2.4% off with 12 of its 18 covering networks
+# (docs/measurements/in-network-node-cost-2026-12-04.md). Timing 24 costs a few seconds a run.
+IN_NETWORK_ANCHORS = 24
 
 
 @dataclass(frozen=True)
@@ -361,10 +366,12 @@ def whole_network_anchors(table: LatencyTable, then_by_arch: dict[tuple[int, ...
 def anchors_for(table: LatencyTable, count: int | None, *, runner: Runner, target: TargetSpec, threads: int,
                 work_dir: Path, tuning_db: Path | None = None, progress: bool = False) -> AnchorSet | None:
     """The anchor set of any table (None when `count` is 0 or the table has nothing to anchor on);
-    `count` None: `DEFAULT_NETWORK_ANCHORS` networks timed whole, else `DEFAULT_ANCHORS`."""
+    `count` None: `DEFAULT_NETWORK_ANCHORS` networks timed whole (`IN_NETWORK_ANCHORS` for an
+    in-network table), else `DEFAULT_ANCHORS`."""
     networks = DEFAULT_NETWORK_ANCHORS if count is None else count
     entries = DEFAULT_ANCHORS if count is None else count
     if table.meta.options.get("measure_mode") == "in-network":
+        networks = IN_NETWORK_ANCHORS if count is None else count
         whole = whole_network_anchors(table, profiled_networks_then(table), networks, runner=runner, threads=threads,
                                       progress=progress, method="in-network covering networks, timed whole")
         return whole if whole is not None else network_anchors(table, entries, work_dir, threads)
