@@ -678,3 +678,24 @@ def test_in_network_profiles_chunks_interleaved(tmp_path: Path) -> None:
     with pytest.raises(LutnasError, match="chunk must be >= 1"):
         next(iter_in_network(get_space("proxyless"), 32, archs, chunk=0, progress=False))
     assert chunk_bounds(33, 32) == [(0, 17), (17, 33)] and chunk_bounds(32, 32) == [(0, 32)]   # none left alone
+    factors = [{m.meta["time_base_factor"] for ms in p.entries.values() for m in ms} for p in parts]
+    assert factors[0] == {1.0} and len(factors[1]) == 1 and 0.2 < factors[1].pop() < 5.0   # bridged to the first
+
+
+def test_a_later_chunk_is_brought_to_the_first_chunks_time_base() -> None:
+    """Bridge networks of the first chunk, re-timed twice as slow in a later chunk: that chunk's blocks
+    and latencies are halved; a bridge missing its first timing is ignored; no bridges, no change."""
+    from lutnas.latency_tables.context import NetworkProfile, bridge_latencies, on_time_base
+
+    def prof(arch: tuple[int, ...], ms: float) -> NetworkProfile:
+        return NetworkProfile(arch, ["a", "b"], np.array([[0.6 * ms, 0.4 * ms]] * 3), np.full(3, ms), 1, 0.0)
+
+    first = [prof((i,), 1.0 + i) for i in range(8)]
+    then = bridge_latencies(first, count=4)
+    assert sorted(then) == [(0,), (2,), (4,), (6,)] and then[(2,)] == pytest.approx(3.0)
+    later = [prof((9,), 4.0)]
+    bridges = [prof(a, 2.0 * ms) for a, ms in then.items()] + [prof((7,), 100.0)]   # (7,) has no "then"
+    (fixed,), factor = on_time_base(later, bridges, then)
+    assert factor == pytest.approx(2.0) and fixed.latency_ms == pytest.approx(2.0)
+    assert np.median(fixed.block_samples_ms(0)) == pytest.approx(1.2)
+    assert on_time_base(later, [], then) == (later, 1.0)

@@ -36,6 +36,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -335,50 +336,93 @@ def chunk_bounds(count: int, chunk: int) -> list[tuple[int, int]]:
     return list(itertools.pairwise(edges))
 
 
+BRIDGE_NETWORKS = 4   # networks of the first chunk re-timed in every later chunk
+
+
 def iter_in_network(space: SearchSpace, resolution: int, archs: Sequence[Sequence[int]], *, threads: int = 1,
                     work_dir: Path | None = None, progress: bool = True, width_mult: float = 1.0,
                     num_classes: int = 1000, repeats: int = 10, min_repeat_ms: float = 20.0, warmup: int = 3,
-                    chunk: int = IN_NETWORK_CHUNK, node_cost_ms: float | None = None) -> Iterator[InNetworkResult]:
+                    chunk: int = IN_NETWORK_CHUNK, node_cost_ms: float | None = None,
+                    bridge_ms: dict[tuple[int, ...], float] | None = None) -> Iterator[InNetworkResult]:
     """Profile `archs` with onnxruntime, `chunk` networks interleaved at a time, and yield each
     chunk's per-block measurements as soon as it is done (a caller stores them: Ctrl-C loses at most
     the chunk in progress). The profiler's cost per node: `node_cost_ms`, or measured before each
-    chunk (`profile_networks`)."""
+    chunk (`profile_networks`).
+
+    Chunks profiled seconds apart sit on different time bases: the two chunks of an ofa-mbv3 table
+    read 4-7% apart when validated (2026-12-04), so a table's entries and its anchors mixed two
+    speeds of the device. Every chunk but the first therefore re-times `BRIDGE_NETWORKS` networks of
+    the first (or `bridge_ms`, latencies already stored, when resuming) and is brought to their time
+    base (`on_time_base`)."""
     from lutnas.latency_tables.jobs import default_network_dir, export_networks
     from lutnas.progress import ProgressBar
 
     bounds = chunk_bounds(len(archs), chunk)
     archs = [space.validate(a) for a in archs]
     net_dir = Path(work_dir) if work_dir is not None else default_network_dir()
-    paths = export_networks(space, archs, resolution, net_dir / space.name, width_mult=width_mult,
-                            num_classes=num_classes)
+    export = partial(export_networks, space, resolution=resolution, out_dir=net_dir / space.name,
+                     width_mult=width_mult, num_classes=num_classes)
+    keys_of = partial(_block_keys, space, resolution, width_mult, num_classes)
+    paths = export(archs)
     with ProgressBar("profiling networks (in-network, interleaved)", len(archs) * repeats, enabled=progress,
                      stderr=True) as bar:
         for lo, hi in bounds:
             part = archs[lo:hi]
-            blocks = [space.blocks(a, resolution, width_mult=width_mult, num_classes=num_classes) for a in part]
+            extra = [a for a in (bridge_ms or {}) if a not in part]
             step = len(part)
-            profs = profile_networks(paths[lo:hi], part, [[b.key for b in bs] for bs in blocks],
-                                     threads=threads, repeats=repeats, min_repeat_ms=min_repeat_ms, warmup=warmup,
-                                     work_dir=net_dir, on_cycle=lambda _k, n=step: bar.advance(n),
-                                     node_cost_ms=node_cost_ms)
-            entries = _chunk_entries(space.name, resolution, width_mult, num_classes, blocks, profs, threads)
+            profs = profile_networks(paths[lo:hi] + (export(extra) if extra else []), part + extra,
+                                     keys_of(part + extra), threads=threads, repeats=repeats,
+                                     min_repeat_ms=min_repeat_ms, warmup=warmup, work_dir=net_dir,
+                                     on_cycle=lambda _k, n=step: bar.advance(n), node_cost_ms=node_cost_ms)
+            profs, factor = on_time_base(profs[:step], profs, bridge_ms or {})   # bridges in the chunk too
+            bridge_ms = bridge_ms or bridge_latencies(profs)
+            entries = _chunk_entries(space.name, resolution, width_mult, num_classes, keys_of(part), profs,
+                                     threads, factor)
             yield InNetworkResult(entries, list(part), [p.scale for p in profs],
                                   sorted({g for p in profs for g in p.glue_nodes}))
 
 
-def _chunk_entries(space_name: str, resolution: int, width_mult: float, num_classes: int, blocks: list[list[Any]],
-                   profs: list[NetworkProfile], threads: int) -> dict[str, list[Measurement]]:
+def _spread(items: dict[tuple[int, ...], float], count: int) -> dict[tuple[int, ...], float]:
+    ordered = sorted(items)
+    return {a: items[a] for a in ordered[::max(1, len(ordered) // count)][:count]}
+
+
+def _block_keys(space: SearchSpace, resolution: int, width_mult: float, num_classes: int,
+                archs: Sequence[tuple[int, ...]]) -> list[list[str]]:
+    return [[b.key for b in space.blocks(a, resolution, width_mult=width_mult, num_classes=num_classes)]
+            for a in archs]
+
+
+def bridge_latencies(profs: Sequence[NetworkProfile], count: int = BRIDGE_NETWORKS) -> dict[tuple[int, ...], float]:
+    """Latency of `count` of `profs`, spread over them: the time base later chunks are brought to."""
+    picks = list(profs)[::max(1, len(profs) // count)][:count]
+    return {p.arch: p.latency_ms for p in picks}
+
+
+def on_time_base(profs: list[NetworkProfile], bridges: Sequence[NetworkProfile],
+                 bridge_ms: dict[tuple[int, ...], float]) -> tuple[list[NetworkProfile], float]:
+    """`profs` divided by how much slower the bridge networks ran now than then (median of their
+    ratios, in logs), and that factor; unchanged (factor 1) without bridges."""
+    ratios = [b.latency_ms / bridge_ms[b.arch] for b in bridges if b.arch in bridge_ms]
+    if not ratios:
+        return profs, 1.0
+    factor = float(np.exp(np.median(np.log(ratios))))
+    return [replace(p, block_ms=p.block_ms / factor, plain_ms=p.plain_ms / factor) for p in profs], factor
+
+
+def _chunk_entries(space_name: str, resolution: int, width_mult: float, num_classes: int, keys: list[list[str]],
+                   profs: list[NetworkProfile], threads: int, factor: float) -> dict[str, list[Measurement]]:
     """One measurement per block of every profiled network, keyed by block."""
     from lutnas.latency_tables.jobs import network_key
 
     entries: dict[str, list[Measurement]] = defaultdict(list)
-    for bs, prof in zip(blocks, profs):
+    for block_keys, prof in zip(keys, profs):
         meta = {"network": network_key(space_name, prof.arch, resolution, width_mult, num_classes),
                 "arch": list(prof.arch), "network_ms": prof.latency_ms, "scale": prof.scale,
-                "node_cost_ms": prof.node_cost_ms}
-        for i, block in enumerate(bs):
-            entries[block.key].append(_record(block.key, prof.block_samples_ms(i), prof,
-                                              len(entries[block.key]) + 1, threads, {**meta, "position": i}))
+                "node_cost_ms": prof.node_cost_ms, "time_base_factor": factor}
+        for i, key in enumerate(block_keys):
+            entries[key].append(_record(key, prof.block_samples_ms(i), prof, len(entries[key]) + 1, threads,
+                                        {**meta, "position": i}))
     return dict(entries)
 
 
@@ -425,14 +469,18 @@ def profile_into_store(store: Store, table_id: str, ids: dict[str, int], space: 
     policy = policy or DEFAULT_POLICY
     extra = dict(settings.extra)
     archs = covering_archs(space, int(extra.get("rounds", 2)), int(extra.get("cover_seed", 0)))
-    done = set() if remeasure else {p.measurement.meta.get("network") for p in store.passes(table_id)}
+    stored = {p.measurement.meta["network"]: p.measurement.meta for p in store.passes(table_id)
+              if "network_ms" in p.measurement.meta}
+    done = set() if remeasure else set(stored)
+    bridges = {tuple(m["arch"]): float(m["network_ms"]) for m in stored.values()}   # the table's time base
     wm, nc = settings.width_mult, settings.num_classes
     todo = [a for a in archs if network_key(space.name, a, resolution, wm, nc) not in done]
     t0 = time.perf_counter()
     added = 0
     for part in iter_in_network(space, resolution, todo, threads=threads, work_dir=work_dir, progress=progress,
                                 width_mult=wm, num_classes=nc, repeats=settings.repeats,
-                                min_repeat_ms=settings.min_repeat_ms, warmup=settings.warmup):
+                                min_repeat_ms=settings.min_repeat_ms, warmup=settings.warmup,
+                                bridge_ms=_spread(bridges, BRIDGE_NETWORKS) or None):
         for key, ms in part.entries.items():   # stored per chunk: Ctrl-C keeps every finished chunk
             for m in ms:
                 store.add_pass(ids[key], assess(m, policy), runner=runner.name)
