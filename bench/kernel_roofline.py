@@ -481,7 +481,7 @@ def graph_attributes(model_path: Path) -> dict[str, dict[str, Any]]:
 
 def ort_works(onnx_path: Path, threads: int, runs: int, warmup: int, work_dir: Path) -> list[Work]:
     """Profile `runs` onnxruntime runs of the network (after `warmup`), one Work per node."""
-    from lutnas.lowering.ort import ort_session
+    from lutnas.lowering.ort import ort_session, profile_events
     from lutnas.profiler.timing_lock import LOCAL, timing_lock
 
     optimized = work_dir / "ort_optimized.onnx"
@@ -491,11 +491,8 @@ def ort_works(onnx_path: Path, threads: int, runs: int, warmup: int, work_dir: P
     with timing_lock(LOCAL):
         for _ in range(warmup + runs):
             session.run(None, {feed.name: x})
-    trace = Path(session.end_profiling())
-    events = json.loads(trace.read_text())
-    trace.unlink(missing_ok=True)
     out = []
-    for node, ms in parse_ort_profile(events, graph_attributes(optimized), warmup):
+    for node, ms in parse_ort_profile(profile_events(session), graph_attributes(optimized), warmup):
         kind, flops, nbytes, text = ort_node_work(node)
         out.append(Work("onnxruntime", node.name, kind, f"{node.op} {text}", 1, interquartile_mean(ms), flops,
                         nbytes))

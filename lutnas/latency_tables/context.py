@@ -30,7 +30,6 @@ timed whole, interleaved with the blocks).
 from __future__ import annotations
 
 import itertools
-import json
 import re
 import time
 from collections import defaultdict
@@ -241,12 +240,9 @@ class _ProfiledNetwork:
     def block_groups(self, num_blocks: int, warmup: int, repeats: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """[repeats, blocks] mean node time per group, [blocks] nodes per block, and the glue nodes;
         the trace file is removed."""
-        trace = Path(self.prof.end_profiling())
-        try:
-            events = json.loads(trace.read_text())
-        finally:
-            trace.unlink(missing_ok=True)
-        block_ms, nodes, glue = parse_profile(events, num_blocks, warmup)
+        from lutnas.lowering.ort import profile_events
+
+        block_ms, nodes, glue = parse_profile(profile_events(self.prof), num_blocks, warmup)
         runs = (self.group + 1) * repeats
         if block_ms.shape[0] != runs:
             raise LutnasError(f"{self.path}: onnxruntime's profile holds {block_ms.shape[0]} runs, expected {runs}")

@@ -20,7 +20,6 @@ time minus the unprofiled time is the cost. Real ONNX files, the session setting
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,7 +67,7 @@ def write_chain(path: Path, nodes: int) -> Path:
 
 def _chain_times(path: Path, threads: int) -> tuple[float, float, int]:
     """(unprofiled ms per call, profiled node ms summed per run, nodes per run) of one chain."""
-    from lutnas.lowering.ort import ort_session
+    from lutnas.lowering.ort import ort_session, profile_events
 
     plain = ort_session(path, threads)
     prof = ort_session(path, threads, profile_prefix=path.with_suffix(""))
@@ -80,13 +79,8 @@ def _chain_times(path: Path, threads: int) -> tuple[float, float, int]:
                                 for _ in range(_SAMPLES)]))
     for _ in range(_PROFILED_RUNS):
         prof.run(None, feeds)
-    trace = Path(prof.end_profiling())
-    try:
-        events = json.loads(trace.read_text())
-    finally:
-        trace.unlink(missing_ok=True)
     runs = 10 + _PROFILED_RUNS
-    durations = [e["dur"] for e in events if e.get("cat") == "Node"]
+    durations = [e["dur"] for e in profile_events(prof) if e.get("cat") == "Node"]
     return plain_ms, float(np.sum(durations)) * 1e-3 / runs, round(len(durations) / runs)
 
 

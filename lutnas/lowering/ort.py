@@ -7,8 +7,9 @@ with a single-stream TVM module and repeatable from run to run.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lutnas.errors import OnnxError, error_line
 
@@ -38,3 +39,13 @@ def ort_session(onnx_path: str | Path, threads: int = 1, profile_prefix: str | P
         return ort.InferenceSession(str(onnx_path), sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as err:  # onnxruntime's pybind errors (Fail, InvalidGraph, NoSuchFile, ...)
         raise OnnxError(f"{onnx_path}: onnxruntime cannot load it: {error_line(err)}") from err
+
+
+def profile_events(session: ort.InferenceSession) -> list[dict[str, Any]]:
+    """End a profiling session (`ort_session(..., profile_prefix=...)`) and return its trace's events;
+    the trace file is removed."""
+    trace = Path(session.end_profiling())
+    try:
+        return json.loads(trace.read_text())
+    finally:
+        trace.unlink(missing_ok=True)
