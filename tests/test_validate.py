@@ -691,8 +691,8 @@ def test_a_later_chunk_is_brought_to_the_first_chunks_time_base() -> None:
         return NetworkProfile(arch, ["a", "b"], np.array([[0.6 * ms, 0.4 * ms]] * 3), np.full(3, ms), 1, 0.0)
 
     first = [prof((i,), 1.0 + i) for i in range(8)]
-    then = bridge_latencies(first, count=4)
-    assert sorted(then) == [(0,), (2,), (4,), (6,)] and then[(2,)] == pytest.approx(3.0)
+    then = bridge_latencies({p.arch: p.latency_ms for p in first}, count=4)
+    assert sorted(then) == [(0,), (2,), (5,), (7,)] and then[(2,)] == pytest.approx(3.0)   # spread_pick
     later = [prof((9,), 4.0)]
     bridges = [prof(a, 2.0 * ms) for a, ms in then.items()] + [prof((7,), 100.0)]   # (7,) has no "then"
     (fixed,), factor = on_time_base(later, bridges, then)

@@ -371,16 +371,11 @@ def iter_in_network(space: SearchSpace, resolution: int, archs: Sequence[Sequenc
                                      min_repeat_ms=min_repeat_ms, warmup=warmup, work_dir=net_dir,
                                      on_cycle=lambda _k, n=step: bar.advance(n), node_cost_ms=node_cost_ms)
             profs, factor = on_time_base(profs[:step], profs, bridge_ms or {})   # bridges in the chunk too
-            bridge_ms = bridge_ms or bridge_latencies(profs)
+            bridge_ms = bridge_ms or bridge_latencies({p.arch: p.latency_ms for p in profs})
             entries = _chunk_entries(space.name, resolution, width_mult, num_classes, keys_of(part), profs,
                                      threads, factor)
             yield InNetworkResult(entries, list(part), [p.scale for p in profs],
                                   sorted({g for p in profs for g in p.glue_nodes}))
-
-
-def _spread(items: dict[tuple[int, ...], float], count: int) -> dict[tuple[int, ...], float]:
-    ordered = sorted(items)
-    return {a: items[a] for a in ordered[::max(1, len(ordered) // count)][:count]}
 
 
 def _block_keys(space: SearchSpace, resolution: int, width_mult: float, num_classes: int,
@@ -389,10 +384,20 @@ def _block_keys(space: SearchSpace, resolution: int, width_mult: float, num_clas
             for a in archs]
 
 
-def bridge_latencies(profs: Sequence[NetworkProfile], count: int = BRIDGE_NETWORKS) -> dict[tuple[int, ...], float]:
-    """Latency of `count` of `profs`, spread over them: the time base later chunks are brought to."""
-    picks = list(profs)[::max(1, len(profs) // count)][:count]
-    return {p.arch: p.latency_ms for p in picks}
+def spread_pick(archs: Sequence[tuple[int, ...]], count: int) -> list[tuple[int, ...]]:
+    """`count` of `archs` (all when fewer), evenly spaced in sorted order: a choice that does not look
+    at any timing, so the anchors' "then" (`drift`) and the bridges' carry no selection bias."""
+    ordered = sorted(archs)
+    if count >= len(ordered):
+        return ordered
+    return [ordered[int(i)] for i in np.round(np.linspace(0, len(ordered) - 1, count))]
+
+
+def bridge_latencies(latency_by_arch: dict[tuple[int, ...], float],
+                     count: int = BRIDGE_NETWORKS) -> dict[tuple[int, ...], float]:
+    """`count` of the networks (`spread_pick`) and their latency: the time base later chunks are
+    brought to."""
+    return {a: latency_by_arch[a] for a in spread_pick(list(latency_by_arch), count)}
 
 
 def on_time_base(profs: list[NetworkProfile], bridges: Sequence[NetworkProfile],
@@ -476,7 +481,7 @@ def profile_into_store(store: Store, table_id: str, ids: dict[str, int], space: 
     for part in iter_in_network(space, resolution, todo, threads=threads, work_dir=work_dir, progress=progress,
                                 width_mult=wm, num_classes=nc, repeats=settings.repeats,
                                 min_repeat_ms=settings.min_repeat_ms, warmup=settings.warmup,
-                                bridge_ms=_spread(bridges, BRIDGE_NETWORKS) or None):
+                                bridge_ms=bridge_latencies(bridges) or None):
         for key, ms in part.entries.items():   # stored per chunk: Ctrl-C keeps every finished chunk
             for m in ms:
                 store.add_pass(ids[key], assess(m, policy), runner=runner.name)

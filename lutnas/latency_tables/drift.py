@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from lutnas.latency_tables.context import spread_pick
 from lutnas.profiler.measurement import MeasureJob, Measurement
 
 if TYPE_CHECKING:
@@ -338,15 +339,6 @@ def profiled_networks_then(table: LatencyTable) -> dict[tuple[int, ...], float]:
     return {a: float(np.median([ms for _, ms in v])) for a, v in by_arch.items()}
 
 
-def spread_pick(archs: Sequence[tuple[int, ...]], count: int) -> list[tuple[int, ...]]:
-    """`count` of `archs` (all when fewer), evenly spaced in sorted order: a choice that does not look
-    at any timing, so the anchors' "then" carries no selection bias."""
-    ordered = sorted(archs)
-    if count >= len(ordered):
-        return ordered
-    return [ordered[int(i)] for i in np.round(np.linspace(0, len(ordered) - 1, count))]
-
-
 def whole_network_anchors(table: LatencyTable, then_by_arch: dict[tuple[int, ...], float], count: int, *,
                           runner: Runner, threads: int, tuning_db: Path | None = None, progress: bool = False,
                           method: str) -> JobAnchors | None:
@@ -368,10 +360,10 @@ def anchors_for(table: LatencyTable, count: int | None, *, runner: Runner, targe
     """The anchor set of any table (None when `count` is 0 or the table has nothing to anchor on);
     `count` None: `DEFAULT_NETWORK_ANCHORS` networks timed whole (`IN_NETWORK_ANCHORS` for an
     in-network table), else `DEFAULT_ANCHORS`."""
-    networks = DEFAULT_NETWORK_ANCHORS if count is None else count
+    in_network = table.meta.options.get("measure_mode") == "in-network"
+    networks = (IN_NETWORK_ANCHORS if in_network else DEFAULT_NETWORK_ANCHORS) if count is None else count
     entries = DEFAULT_ANCHORS if count is None else count
-    if table.meta.options.get("measure_mode") == "in-network":
-        networks = IN_NETWORK_ANCHORS if count is None else count
+    if in_network:
         whole = whole_network_anchors(table, profiled_networks_then(table), networks, runner=runner, threads=threads,
                                       progress=progress, method="in-network covering networks, timed whole")
         return whole if whole is not None else network_anchors(table, entries, work_dir, threads)
