@@ -683,6 +683,7 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.2f} at end")
     if args.out:
         rows = [{**asdict(w), **asdict(judge(w, limits))} for w in tvm_rows + ort_rows]
+        args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"space": args.space, "seed": args.seed, "arch": list(arch),
                                         "resolution": args.resolution, "pipeline": args.pipeline,
                                         "limits": asdict(limits), "kernels": rows,
