@@ -327,9 +327,61 @@ def _validate_in_network(table, tmp_path: Path) -> None:
     assert sorted(data["drift"]["then"].values()) == pytest.approx(picked)
     _check_drift_section(data, rounds=2)
     assert report.corrected_accuracy is not None and "validate (round-corrected): 2 archs" in report.line()
+    _check_covering_fit(table, data, report.line())
     legacy = network_anchors(table, 2, tmp_path / "legacy", threads=1)
     assert legacy is not None and set(legacy.then) == set(anchor_networks(table, 2))
     assert all(t.ms > 0 for t in legacy.time().values())
+
+
+def _check_covering_fit(table, data: dict, line: str) -> None:
+    """The profile's own accuracy estimate: in sample, the covering networks predicted exactly as the
+    table predicts them; left out in turn, finite for every network (each cell sits in two)."""
+    from lutnas.latency_tables.covering import covering_fit
+    from lutnas.latency_tables.drift import profiled_networks_then
+
+    fit = covering_fit(table)
+    then = profiled_networks_then(table)
+    archs = sorted(then)
+    dense = table.dense().predict_latency(np.asarray(archs))
+    by_ms = dict(zip(fit.latency_ms.tolist(), fit.in_sample_ms.tolist()))
+    assert sorted(by_ms) == pytest.approx(sorted(then[a] for a in archs))
+    assert [by_ms[then[a]] for a in archs] == pytest.approx(dense.tolist())
+    assert np.isfinite(fit.held_out_ms).all() and fit.held_out.networks == 14
+    assert data["covering_fit"]["held_out"]["networks"] == 14
+    assert "expected from the profile: covering networks, each left out" in line
+
+
+def _entry(key: str, entry_id: int, passes: list[tuple[str, float, list[float]]]):
+    """EntryData of `key` with one pass per (network, network latency, samples)."""
+    from lutnas.latency_tables.store import EntryRow, PassRow
+    from lutnas.latency_tables.table import EntryData
+    from lutnas.profiler.measurement import Measurement
+
+    rows = tuple(PassRow(i, entry_id, i + 1, Measurement(tuple(samples), 1, 0, 1, 0.0, 0.0, i + 1, "onnxruntime", key,
+                                                         meta={"network": net, "network_ms": net_ms}), False, "local")
+                 for i, (net, net_ms, samples) in enumerate(passes))
+    return EntryData(EntryRow(entry_id, "t", key, key, (1,), "layer"), rows)
+
+
+def test_covering_fit_leaves_each_network_out_in_turn() -> None:
+    """Network a ran its blocks twice as slow as b and c: in sample the table (medians over every
+    network) under-predicts a (-50%) and b and c are right; left out, a is predicted from b and c
+    alone and b and c each from a slow half (+25%). Network d alone
+    holds entry y, so it cannot be left out (NaN) and its in-sample prediction is its own."""
+    from lutnas.latency_tables.covering import fit_from_entries
+
+    x = _entry("x", 1, [("a", 4.0, [2.0, 2.0]), ("b", 2.0, [1.0, 1.0]), ("c", 2.0, [1.0, 1.0])])
+    w = _entry("w", 2, [("a", 4.0, [2.0, 2.0]), ("b", 2.0, [1.0, 1.0]), ("c", 2.0, [1.0, 1.0]), ("d", 3.0, [1.0])])
+    y = _entry("y", 3, [("d", 3.0, [2.0])])
+    fit = fit_from_entries([x, w, y], "median")
+    assert fit.networks == ("a", "b", "c", "d")
+    assert fit.in_sample_ms.tolist() == pytest.approx([2.0, 2.0, 2.0, 3.0])
+    # b left out: x is the median of a's and c's samples (1.5), w of a's, c's and d's (1.0)
+    assert fit.held_out_ms[:3].tolist() == pytest.approx([2.0, 2.5, 2.5])
+    assert np.isnan(fit.held_out_ms[3]) and fit.held_out.networks == 3
+    assert fit.held_out.bias == pytest.approx(0.0) and fit.held_out.within_5 == 0.0
+    assert fit.in_sample.within_5 == pytest.approx(0.75)
+    assert fit_from_entries([_entry("z", 4, [])], "median") is None
 
 
 def test_profiled_blocks_add_up_to_the_network(tmp_path: Path) -> None:

@@ -7,7 +7,9 @@
    compile_blocks`: for devices that cannot compile);
 3. measure the blocks into the table (`profile.profile_table`; resumable), then say how its entries
    repeated across passes and, when many stayed unstable, what accuracy the table supports
-   (`repeatability.table_repeatability`; the warning goes to stderr);
+   (`repeatability.table_repeatability`; the warning goes to stderr); an in-network table also
+   scores its covering networks, each left out in turn (`covering.covering_fit`): what to expect
+   on networks it never saw;
 4. time the space's covering networks whole and keep them with the table, whose blocks then
    predict in their network's context (`network_context`; default for TVM tables of channels-last
    blocks, `network_context.default_context`), when the blocks changed or none are stored;
@@ -30,6 +32,7 @@ from lutnas.progress import Say, silent
 
 if TYPE_CHECKING:
     from lutnas.latency_tables.calibration import Calibration
+    from lutnas.latency_tables.covering import CoveringFit
     from lutnas.latency_tables.network_context import ContextFactors
     from lutnas.latency_tables.repeatability import TableRepeatability
     from lutnas.latency_tables.tuned import TunedTable
@@ -70,6 +73,7 @@ class TableBuild:
     fit: Calibration | None = None
     repeatability: TableRepeatability | None = None
     context: ContextFactors | None = None
+    covering: CoveringFit | None = None
 
 
 def make_table(req: TableRequest, runner: Runner | None = None, *, progress: bool = False,
@@ -93,27 +97,32 @@ def make_table(req: TableRequest, runner: Runner | None = None, *, progress: boo
                            progress=progress, limit=req.limit, runner=runner, tuning_db=db_dir)
     say(f"table {result.table_id} in {result.db_path}")
     say(result.line())
-    repeat = _repeatability(req.db, result.table_id, say)
+    repeat, covering = _repeatability(req.db, result.table_id, say)
     context = _context(req, result, pipeline, runner, db_dir, progress, say)
     fit = _fit(req, result, pipeline, runner, db_dir, progress, say, context_measured=context is not None)
-    return TableBuild(tuned, None, result, fit, repeat, context)
+    return TableBuild(tuned, None, result, fit, repeat, context, covering)
 
 
-def _repeatability(db: Path, table_id: str, say: Say) -> TableRepeatability:
-    """How the entries repeated across passes; a warning with what the table supports when many stayed unstable."""
+def _repeatability(db: Path, table_id: str, say: Say) -> tuple[TableRepeatability, CoveringFit | None]:
+    """How the entries repeated across passes (a warning with what the table supports when many stayed
+    unstable) and, for an in-network table, how it predicts its covering networks left out in turn."""
     from lutnas.latency_tables import open_table
+    from lutnas.latency_tables.covering import covering_fit
     from lutnas.latency_tables.repeatability import table_repeatability
 
     table = open_table(db, table_id)
     try:
         repeat = table_repeatability(table)
+        covering = covering_fit(table) if table.meta.options.get("measure_mode") == "in-network" else None
     finally:
         table.close()
     first, *warnings = repeat.lines()
     say(first)
     for line in warnings:
         say(line, err=True)
-    return repeat
+    if covering is not None:
+        say(covering.line())
+    return repeat, covering
 
 
 def _tune(req: TableRequest, work_dir: Path, progress: bool) -> TunedTable:

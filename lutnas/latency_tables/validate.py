@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lutnas.latency_tables.calibration import Calibration, fit_calibration, split_fit_score, store_with_table
+from lutnas.latency_tables.covering import CoveringFit, covering_fit
 from lutnas.latency_tables.drift import SpeedTrack
 from lutnas.latency_tables.networks import DEFAULT_ROUNDS
 from lutnas.latency_tables.repeatability import (
@@ -152,6 +153,7 @@ class ValidationReport:
     corrected_accuracy: Accuracy | None = None         # on the scored archs, round-corrected ground truth
     retest: Retest | None = None                       # how the raw ground truth moved between rounds
     corrected_retest: Retest | None = None             # ... and after the correction
+    covering: CoveringFit | None = None                # in-network tables: the profile's own estimate
     options: dict[str, Any] = field(default_factory=dict)
     conditions: dict[str, Any] = field(default_factory=dict)
     paths: dict[str, str] = field(default_factory=dict)
@@ -171,6 +173,8 @@ class ValidationReport:
         if self.drift is not None and self.corrected_accuracy is not None:
             out += (f"\n{self.drift.line()}"
                     f"\nvalidate (round-corrected): {self.corrected_accuracy.line(self.band)}")
+        if self.covering is not None:
+            out += f"\nexpected from the profile: {self.covering.line()}"
         return "\n".join([out, *self.repeatability_lines()])
 
     def repeatability_lines(self) -> list[str]:
@@ -201,6 +205,8 @@ class ValidationReport:
                 "corrected": self.corrected_retest.to_dict() if self.corrected_retest else None,
                 "band": self.band, "claims": claims(self.band),
             }
+        if self.covering is not None:
+            out["covering_fit"] = self.covering.to_dict()
         if self.calibration is not None:
             out["calibration"] = {
                 **self.calibration.to_dict(),
@@ -398,6 +404,8 @@ def validate(table: LatencyTable, archs: Sequence[Sequence[int]], out_dir: str |
                           seed=seed, kind=kind, stored=stored, track=track)
     report.allow_mismatch = bool(allow_mismatch)
     report.mismatched = list(mismatched)
+    if meta.options.get("measure_mode") == "in-network":
+        report.covering = covering_fit(table)
     report.conditions = {"before": before, "after": load_conditions(), "pipeline": meta.pipeline,
                          "fingerprint_id": meta.fingerprint_id, "rounds": rounds,
                          "anchors": len(track.then) if track is not None else 0,

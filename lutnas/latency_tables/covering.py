@@ -1,0 +1,131 @@
+"""What an in-network table's own covering networks say about its accuracy, at the end of `profile`.
+
+An in-network table (onnxruntime's profiler on covering networks, `context`) holds each block's
+time averaged over the networks it ran in, and every network's latency beside its passes. So the
+table can be scored against the networks it was built from, with no further timing:
+
+- in sample: each covering network predicted by the table, against its own profiled latency;
+- leave one network out: each covering network predicted from entries recomputed without its
+  passes, which is how the table meets a network it never saw (a network that alone holds an entry
+  is left out of this figure).
+
+Why: on fbnet @ 128 px the round-corrected validation error of the covering networks, re-measured
+later, correlated 0.85 with their in-sample error (sd 2.3%): what is left of a validation's error
+is mostly the table's own (its blocks' context averaged away), which is there to see when the
+profile ends (docs/measurements/covering-fit-2026-12-04.md).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from lutnas.latency_tables.stats import estimates
+
+if TYPE_CHECKING:
+    from lutnas.latency_tables.table import EntryData, LatencyTable
+    from lutnas.profiler.measurement import Measurement
+
+
+@dataclass(frozen=True)
+class ErrorSummary:
+    """Relative errors (prediction / latency - 1) of a set of networks."""
+
+    networks: int
+    bias: float
+    sd: float
+    p95: float           # of |error|
+    within_5: float
+    within_10: float
+
+    @classmethod
+    def of(cls, errors: np.ndarray) -> ErrorSummary:
+        e = errors[np.isfinite(errors)]
+        if e.size == 0:
+            return cls(0, math.nan, math.nan, math.nan, math.nan, math.nan)
+        return cls(int(e.size), float(e.mean()), float(e.std()), float(np.percentile(np.abs(e), 95)),
+                   float(np.mean(np.abs(e) <= 0.05)), float(np.mean(np.abs(e) <= 0.10)))
+
+    def phrase(self) -> str:
+        return (f"bias {self.bias:+.1%}, sd {self.sd:.1%}, p95 |error| {self.p95:.1%}, "
+                f"within ±5% {self.within_5:.0%}, within ±10% {self.within_10:.0%}")
+
+
+@dataclass(frozen=True)
+class CoveringFit:
+    """Per covering network: its profiled latency and the two predictions of it."""
+
+    networks: tuple[str, ...]
+    latency_ms: np.ndarray
+    in_sample_ms: np.ndarray
+    held_out_ms: np.ndarray     # NaN where the network alone holds one of its entries
+
+    @property
+    def in_sample(self) -> ErrorSummary:
+        return ErrorSummary.of(self.in_sample_ms / self.latency_ms - 1.0)
+
+    @property
+    def held_out(self) -> ErrorSummary:
+        return ErrorSummary.of(self.held_out_ms / self.latency_ms - 1.0)
+
+    def line(self) -> str:
+        held = self.held_out
+        if held.networks == 0:
+            return (f"covering networks: the table reproduces its {len(self.networks)} own within "
+                    f"{self.in_sample.phrase()} (none can be left out: every one alone holds an entry)")
+        return (f"covering networks, each left out of the table in turn ({held.networks} of "
+                f"{len(self.networks)}): {held.phrase()}; expect about this on networks it never saw "
+                f"(in sample: sd {self.in_sample.sd:.1%})")
+
+    def to_dict(self) -> dict[str, object]:
+        return {"networks": len(self.networks), "in_sample": vars(self.in_sample),
+                "held_out": vars(self.held_out)}
+
+
+def covering_fit(table: LatencyTable) -> CoveringFit | None:
+    """The covering networks of an in-network table scored in sample and left out in turn; None for
+    a table whose passes name no network (blocks timed alone)."""
+    return fit_from_entries([d for d in table.entries() if d.passes], table.estimator)
+
+
+def fit_from_entries(measured: list[EntryData], estimator: str) -> CoveringFit | None:
+    """`covering_fit` on entries and their passes (each pass naming its network and that network's
+    latency in its meta, as `context` records them), every entry estimated as the table estimates it."""
+    uses = _network_uses(measured)
+    if not uses:
+        return None
+    names = tuple(sorted(uses))
+    latency = np.array([uses[n][0] for n in names])
+    in_sample = np.array([_predicted_ms(measured, uses[n][1], estimator) for n in names])
+    held_out = np.array([_predicted_ms(measured, uses[n][1], estimator, leave_out=n) for n in names])
+    return CoveringFit(names, latency, in_sample, held_out)
+
+
+def _network_uses(measured: list[EntryData]) -> dict[str, tuple[float, list[str]]]:
+    """network key -> (its profiled latency, the entry key of each of its blocks)."""
+    uses: dict[str, tuple[float, list[str]]] = {}
+    for d in measured:
+        for p in d.passes:
+            meta = p.measurement.meta
+            if "network" in meta and "network_ms" in meta:
+                uses.setdefault(meta["network"], (float(meta["network_ms"]), []))[1].append(d.entry.key)
+    return uses
+
+
+def _predicted_ms(measured: list[EntryData], keys: list[str], estimator: str, leave_out: str = "") -> float:
+    """The sum of the entries `keys` estimated from the passes the table keeps (calm ones, else all),
+    without those of network `leave_out`; NaN when that leaves an entry with none."""
+    by_key = {d.entry.key: d for d in measured}
+    passes: dict[str, list[Measurement]] = {}
+    for key in set(keys):
+        d = by_key[key]
+        kept = [p.measurement for p in d.kept if p.measurement.meta.get("network") != leave_out]
+        passes[key] = kept or [p.measurement for p in d.passes if p.measurement.meta.get("network") != leave_out]
+        if not passes[key]:
+            return math.nan
+    order = sorted(passes)
+    value = dict(zip(order, estimates([[m.samples_ms for m in passes[k]] for k in order], estimator).tolist()))
+    return float(sum(value[k] for k in keys))
