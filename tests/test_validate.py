@@ -381,6 +381,9 @@ def test_covering_fit_leaves_each_network_out_in_turn() -> None:
     assert np.isnan(fit.held_out_ms[3]) and fit.held_out.networks == 3
     assert fit.held_out.bias == pytest.approx(0.0) and fit.held_out.within_5 == 0.0
     assert fit.in_sample.within_5 == pytest.approx(0.75)
+    assert "0% of the covering networks land within ±5%" in fit.warning()
+    even = fit_from_entries([_entry("x", 1, [("b", 1.0, [1.0]), ("c", 1.0, [1.0])])], "median")
+    assert even.held_out.within_5 == 1.0 and even.warning() is None
     assert fit_from_entries([_entry("z", 4, [])], "median") is None
 
 

@@ -80,6 +80,17 @@ class CoveringFit:
                 f"{len(self.networks)}): {held.phrase()}; expect about this on networks it never saw "
                 f"(in sample: sd {self.in_sample.sd:.1%})")
 
+    def warning(self) -> str | None:
+        """What to do when fewer than 90% of the networks left out land within ±5%; None otherwise.
+        For an in-network table this replaces the per-entry warning: its entries' passes are
+        different networks, so they differ by context as much as by the machine's noise."""
+        held = self.held_out if self.held_out.networks else self.in_sample
+        if not held.within_5 < 0.90:
+            return None
+        return (f"warning: left out in turn, {held.within_5:.0%} of the covering networks land within ±5% (p95 "
+                f"|error| {held.p95:.1%}): expect fewer than 90% of unseen networks within ±5%; `lutnas validate` "
+                "measures it, `lutnas doctor` says whether the machine was quiet enough to re-profile")
+
     def to_dict(self) -> dict[str, object]:
         return {"networks": len(self.networks), "in_sample": vars(self.in_sample),
                 "held_out": vars(self.held_out)}

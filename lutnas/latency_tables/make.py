@@ -118,10 +118,11 @@ def _repeatability(db: Path, table_id: str, say: Say) -> tuple[TableRepeatabilit
         table.close()
     first, *warnings = repeat.lines()
     say(first)
+    if covering is not None:   # what whole networks get says more than entries that differ by context
+        say(covering.line())
+        warnings = [w for w in (covering.warning(),) if w]
     for line in warnings:
         say(line, err=True)
-    if covering is not None:
-        say(covering.line())
     return repeat, covering
 
 
