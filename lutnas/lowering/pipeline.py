@@ -50,16 +50,20 @@ def fusion_passes(target: tvm.target.Target, layout: str = "NHWC") -> list[tvm.t
     from tvm.relax.backend.cpu_generic import pipeline as cpu_generic
 
     from lutnas.lowering.channel_pad import pad_channels
+    from lutnas.lowering.dw_pw_fusion import fuse_depthwise_pointwise
     from lutnas.lowering.fast_math import fast_math_legalize
     from lutnas.lowering.fold import fold_in_numpy
     from lutnas.lowering.layout import global_pools_as_means, layout_passes
     from lutnas.lowering.rules.base import vector_lanes
 
     padding = [fold_in_numpy(), pad_channels(vector_lanes(target))] if layout == "NHWC" else []
+    legalize = cpu_generic.legalize_passes(target)   # ... FuseOps, FuseTIR
+    if layout == "NHWC":   # a depthwise and the 1x1 reading it become one function (`dw_pw_fusion`)
+        legalize = legalize[:-1] + [fuse_depthwise_pointwise()] + legalize[-1:]
     return ([global_pools_as_means()] + layout_passes(layout) + padding + cpu_generic.library_dispatch_passes(target)
             + [fold_in_numpy()]  # the weights' reshapes and layout transposes, before they become kernels
             + [fast_math_legalize()]  # then TVM's own LegalizeOps finds nothing left to legalize
-            + cpu_generic.legalize_passes(target))
+            + legalize)
 
 
 def fused_module(model: onnx.ModelProto | str | Path | tvm.IRModule, input_shape: tuple[int, ...],
@@ -156,7 +160,8 @@ DEFAULT_PIPELINE = "tvm-default"
 # 10 / 5 = float32 exp, sigmoid, erf, tanh and softmax as vectorizable polynomials (`lowering.fast_math`).
 # 11 / 6 = matrix products register-tiled (`rules.matmul`); 12 / 7 = their right operand packed
 # in column-tile strips, and softmax rows in vector passes (`rules.softmax`).
-_REVISIONS = {"lutnas-cpu": 12, "lutnas-cpu-nchw": 7}
+# 13 (lutnas-cpu) = a depthwise fused with the 1x1 reading it (`lowering.dw_pw_fusion`).
+_REVISIONS = {"lutnas-cpu": 13, "lutnas-cpu-nchw": 7}
 
 
 def pipeline_revision(name: str) -> int:

@@ -16,7 +16,7 @@ from lutnas.lowering.rules.depthwise import DepthwiseConv
 from lutnas.lowering.rules.elementwise import Fallback, Injective, RowReduction
 from lutnas.lowering.rules.gemv import PixelGEMV
 from lutnas.lowering.rules.matmul import MatmulGEMM
-from lutnas.lowering.rules.nhwc import ChannelsLastConv, ChannelsLastDepthwise
+from lutnas.lowering.rules.nhwc import ChannelsLastConv, ChannelsLastDepthwise, ChannelsLastDepthwisePointwise
 from lutnas.lowering.rules.softmax import RowSoftmax
 
 if TYPE_CHECKING:
@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 def default_cpu_rules() -> list[Rule]:
     """Ordered: first match wins; `Fallback` (parallelise outer spatial loops) last. The conv rules
     read the layout (NCHW or NHWC) from the loop nest, so one list serves both pipelines."""
-    return [PixelGEMV(), ConvGEMM(), DepthwiseConv(), ChannelsLastConv(), ChannelsLastDepthwise(), MatmulGEMM(),
-            RowSoftmax(), Injective(), RowReduction(), Fallback()]
+    return [ChannelsLastDepthwisePointwise(), PixelGEMV(), ConvGEMM(), DepthwiseConv(), ChannelsLastConv(),
+            ChannelsLastDepthwise(), MatmulGEMM(), RowSoftmax(), Injective(), RowReduction(), Fallback()]
 
 
 def apply_rules(func: Any, target: tvm.target.Target, rules: list[Rule]) -> tuple[Any, str] | tuple[None, None]:
@@ -79,6 +79,7 @@ def _is_scheduled(func: Any) -> bool:
 __all__ = [
     "ChannelsLastConv",
     "ChannelsLastDepthwise",
+    "ChannelsLastDepthwisePointwise",
     "ConvGEMM",
     "DepthwiseConv",
     "Fallback",

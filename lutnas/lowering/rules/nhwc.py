@@ -34,7 +34,9 @@ from lutnas.lowering.rules.base import (
     gemm_accumulators,
     inline_chain,
     largest_divisor,
+    output_channel_axis,
     pow2_divisor,
+    root_blocks,
     static_extents,
     vector_lanes,
 )
@@ -263,7 +265,7 @@ def pack_weights(sch: Any, conv: Any, fv: int) -> None:
     sch.annotate(packed, "meta_schedule.layout_rewrite_preproc", True)
 
 
-def _input_shape(sch: Any, conv: Any) -> list[int]:
+def conv_input_shape(sch: Any, conv: Any) -> list[int]:
     """The conv's NHWC input shape (its first 4-d read)."""
     for region in sch.get(conv).reads:
         shape = [int(d) for d in region.source.shape]
@@ -274,12 +276,12 @@ def _input_shape(sch: Any, conv: Any) -> list[int]:
 
 def _input_pixels(sch: Any, conv: Any) -> int:
     """H*W of the conv's input, to tell stride-1 1x1 convs from strided ones."""
-    shape = _input_shape(sch, conv)
+    shape = conv_input_shape(sch, conv)
     return shape[1] * shape[2]
 
 
 def _input_channels(sch: Any, conv: Any) -> int:
-    return _input_shape(sch, conv)[3]
+    return conv_input_shape(sch, conv)[3]
 
 
 def _flatten_pixels(sch: Any, conv: Any, out: Any, w: int) -> None:
@@ -306,3 +308,87 @@ def _vector_copy(sch: Any, pad: Any, lanes: int) -> None:
     if vec > 1:
         _, ci = sch.split(lc, factors=[None, vec])
         sch.vectorize(ci)
+
+
+class ChannelsLastDepthwisePointwise(Rule):
+    """A depthwise convolution fused with the 1x1 convolution that reads it (`lowering.dw_pw_fusion`).
+
+    Rows across cores; in a row, each tile of PX pixels is first computed by the depthwise (per
+    block of channels: the window unrolled, its bias and activation on the accumulators) into a
+    PX x C buffer on the stack, then projected by the 1x1 (a PX x FV register tile per block of
+    output channels), so the depthwise output never leaves L1."""
+
+    name = "nhwc-depthwise-pointwise"
+
+    def __init__(self, pixels: int | None = None) -> None:
+        self.pixels = pixels   # pixels per tile; None: the largest of 8, 7, 6, 4 dividing the row
+
+    def apply(self, func: Any, target: tvm.target.Target, tunable: bool) -> Any:
+        found = _two_convolutions(func)
+        if found is None:
+            return None
+        sch, blocks, (first, second) = found
+        dw, pw, between = blocks[first], blocks[second], blocks[first + 1:second]
+        ex_dw, ex_pw = static_extents(sch, sch.get_loops(dw)), static_extents(sch, sch.get_loops(pw))
+        if (ex_dw is None or ex_pw is None or not between or ex_dw[6] != 1 or ex_dw[4:6] == [1, 1]
+                or ex_pw[4:6] != [1, 1] or ex_dw[1:3] != ex_pw[1:3]):
+            return None
+        lanes, (w, mid, f) = vector_lanes(target), (ex_pw[2], ex_dw[3], ex_pw[3])
+        px = largest_divisor(w, self.pixels or depthwise_accumulators(target),
+                             prefer=() if self.pixels else (8, 7, 6, 4))
+        fv = channel_tile(f, lanes, max(1, gemm_accumulators(target) // px))
+        pack_weights(sch, pw, fv)
+        out = inline_chain(sch, blocks[second + 1:])
+        for block in blocks[:first] + between[:-1]:   # padding read in place; bias, activation into the copy
+            sch.compute_inline(block)
+        tile = between[-1]                               # the depthwise output as the 1x1 reads it
+        xo, fo, first_reduce = _tile_pointwise(sch, pw, px, fv, lanes)
+        epilogue_and_init(sch, pw, out, fo, first_reduce, lanes, max_unroll=gemm_accumulators(target))
+        sch.compute_at(tile, xo, preserve_unit_loops=True)
+        sch.set_scope(tile, 0, "local")
+        sch.compute_at(dw, xo, preserve_unit_loops=True)
+        _depthwise_tile(sch, dw, tile, channel_tile(mid, lanes, depthwise_channel_vectors(lanes)), lanes)
+        return sch
+
+
+def _tile_pointwise(sch: Any, pw: Any, px: int, fv: int, lanes: int) -> tuple[Any, Any, Any]:
+    """The 1x1: rows across cores, then tiles of `px` pixels, blocks of `fv` output channels, the
+    reduction, the register tile; returns (pixel tile loop, channel block loop, first reduction loop)."""
+    ln, ly, lx, lf, lry, lrx, lrc = sch.get_loops(pw)
+    xo, xi = sch.split(lx, factors=[None, px])
+    fo, fi = sch.split(lf, factors=[None, fv])
+    sch.reorder(ln, ly, xo, fo, lry, lrx, lrc, xi, fi)
+    sch.parallel(sch.fuse(ln, ly))
+    sch.unroll(xi)
+    split_vectors(sch, fi, lanes, max_unroll=max(1, fv // lanes))
+    return xo, fo, lry
+
+
+def _depthwise_tile(sch: Any, dw: Any, tile: Any, fv: int, lanes: int) -> None:
+    """The depthwise under the pixel tile: per block of `fv` channels the whole window unrolled over
+    the tile's pixels, accumulators in registers, then its bias and activation into `tile`."""
+    *_, ln, ly, lx, lf, lry, lrx, lrc = sch.get_loops(dw)
+    fo, fi = sch.split(lf, factors=[None, fv])
+    sch.reorder(ln, ly, fo, lrc, lry, lrx, lx, fi)
+    for loop in (lry, lrx, lx):
+        sch.unroll(loop)
+    split_vectors(sch, fi, lanes)
+    epilogue_and_init(sch, dw, tile, fo, lrc, lanes)
+
+
+def _two_convolutions(func: Any) -> tuple[Any, list[Any], tuple[int, int]] | None:
+    """(schedule, root blocks, indices of the two reduction blocks) of a function with exactly two
+    channels-last convolutions (iterators SSSSRRR, output channel last), else None."""
+    found = root_blocks(func)
+    if found is None:
+        return None
+    sch, blocks = found
+    reductions = [i for i, b in enumerate(blocks) if _kinds(sch, b) == "SSSSRRR"]
+    if len(reductions) != 2 or any(output_channel_axis(sch, blocks[i]) != NHWC_CHANNEL_AXIS for i in reductions):
+        return None
+    others = [i for i, b in enumerate(blocks) if i not in reductions and "R" in _kinds(sch, b)]
+    return None if others else (sch, blocks, (reductions[0], reductions[1]))
+
+
+def _kinds(sch: Any, block: Any) -> str:
+    return "".join("S" if int(iv.iter_type) == 0 else "R" for iv in sch.get(block).iter_vars)

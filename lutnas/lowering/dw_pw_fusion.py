@@ -1,0 +1,147 @@
+"""A depthwise convolution fused into the 1x1 convolution that reads it (channels-last networks).
+
+In an inverted-residual block the depthwise output (e.g. 96 channels at 112x112: 4.8 MB) is written
+to memory and read back by the projection; inside a network both kernels lose most to that traffic
+(docs/measurements/covering-fit-2026-12-04.md: fbnet @ 224 px). TVM's `FuseOps` never puts two
+convolutions in one function, so this pass merges the two fused Relax functions it made (between
+`FuseOps` and `FuseTIR`) when the depthwise output has no other reader; `FuseTIR` then builds one
+PrimFunc of both, which `rules.nhwc.DepthwisePointwise` schedules so that each tile of pixels is
+computed by the depthwise and projected while it is in L1.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import tvm
+
+NHWC_CHANNEL_AXIS = 3
+MIN_PLANE_PIXELS = 28 * 28   # smaller planes fit the caches anyway: nothing to save
+
+
+def conv_kind(mod: Any, func: Any) -> str:
+    """"depthwise", "pointwise" (stride-1 1x1 over a plane of at least MIN_PLANE_PIXELS) or "" for
+    a fused Relax function whose first call is a channels-last convolution, else ""."""
+    from tvm import relax
+
+    from lutnas.lowering.rules.conv import conv_parts
+    from lutnas.lowering.rules.nhwc import conv_input_shape
+
+    bindings = func.body.blocks[0].bindings if func.body.blocks else []
+    call = bindings[0].value if bindings else None
+    if not isinstance(call, relax.Call) or call.op.name != "relax.call_tir":
+        return ""
+    prim = mod[call.args[0]]
+    parts = conv_parts(prim, NHWC_CHANNEL_AXIS)
+    if parts is None:
+        return ""
+    _n, h, w, _f, kh, kw, rc = parts.extents
+    if rc == 1 and (kh, kw) != (1, 1):
+        return "depthwise"
+    in_shape = conv_input_shape(parts.sch, parts.reduction)   # grouped 1x1s (rc < input channels) excluded
+    if (kh, kw) == (1, 1) and rc == in_shape[3] > 1 and in_shape[1:3] == [h, w] and h * w >= MIN_PLANE_PIXELS:
+        return "pointwise"
+    return ""
+
+
+def merged_function(dw: Any, pw: Any) -> Any:
+    """One fused function computing `pw(dw(...), ...)`: the depthwise's parameters, then the
+    pointwise's but its first, which becomes the depthwise's result."""
+    from tvm import relax
+
+    dw_out = dw.body.body
+    pw_bound = pw.bind_params({pw.params[0]: dw_out})
+    bindings = list(dw.body.blocks[0].bindings) + list(pw_bound.body.blocks[0].bindings)
+    params = list(dw.params) + list(pw.params[1:])
+    body = relax.SeqExpr([relax.DataflowBlock(bindings)], pw_bound.body.body)
+    return relax.Function(params, body, pw.ret_ty, is_pure=pw.is_pure, attrs=pw.attrs)
+
+
+def fuse_depthwise_pointwise() -> tvm.transform.Pass:
+    """The module pass: every depthwise -> 1x1 pair of fused functions in `main`, merged."""
+    import tvm
+
+    @tvm.transform.module_pass(opt_level=0, name="LutnasFuseDepthwisePointwise")
+    def _pass(mod: Any, _ctx: Any) -> Any:
+        return _fuse_in_main(mod)
+
+    return _pass
+
+
+def _fuse_in_main(mod: Any) -> Any:
+    from tvm import relax
+
+    main = mod["main"]
+    uses = _use_counts(main)
+    kinds: dict[str, str] = {}
+    builder = relax.BlockBuilder(mod)
+    blocks, count = [], 0
+    for block in main.body.blocks:
+        if not isinstance(block, relax.DataflowBlock):
+            blocks.append(block)
+            continue
+        producer = {b.var: b for b in block.bindings}
+        dropped, new_bindings = set(), []
+        for b in block.bindings:
+            pair = _pair(mod, b, producer, uses, kinds)
+            if pair is None:
+                new_bindings.append(b)
+                continue
+            dw_binding, dw_gv, pw_gv = pair
+            name = f"{dw_gv.name_hint}_{pw_gv.name_hint.removeprefix('fused_')}"
+            gv = builder.add_func(merged_function(mod[dw_gv], mod[pw_gv]), name)
+            call = builder.normalize(relax.Call(gv, list(dw_binding.value.args) + list(b.value.args[1:])))
+            new_bindings.append(relax.VarBinding(b.var, call))
+            dropped.add(dw_binding.var)
+            count += 1
+        blocks.append(relax.DataflowBlock([b for b in new_bindings if b.var not in dropped]))
+    if not count:
+        return mod
+    new_main = relax.Function(main.params, relax.SeqExpr(blocks, main.body.body), main.ret_ty, main.is_pure, main.attrs)
+    builder.update_func(mod.get_global_var("main"), new_main)
+    return relax.transform.DeadCodeElimination()(relax.transform.Normalize()(builder.get()))
+
+
+def _pair(mod: Any, binding: Any, producer: dict[Any, Any], uses: dict[Any, int],
+          kinds: dict[str, str]) -> tuple[Any, Any, Any] | None:
+    """(depthwise binding, its function, this 1x1's function) when `binding` calls a pointwise
+    function on a depthwise function's result that nothing else reads."""
+    from tvm import relax
+
+    call = binding.value
+    if not (isinstance(call, relax.Call) and isinstance(call.op, relax.GlobalVar) and call.args):
+        return None
+    source = producer.get(call.args[0])
+    if source is None or uses.get(call.args[0], 0) != 1:
+        return None
+    first = source.value
+    if not (isinstance(first, relax.Call) and isinstance(first.op, relax.GlobalVar)):
+        return None
+    if _kind(mod, call.op, kinds) != "pointwise" or _kind(mod, first.op, kinds) != "depthwise":
+        return None
+    return source, first.op, call.op
+
+
+def _kind(mod: Any, gv: Any, kinds: dict[str, str]) -> str:
+    from tvm import relax
+
+    if gv.name_hint not in kinds:
+        func = mod[gv]
+        primitive = isinstance(func, relax.Function) and func.attrs is not None and "Primitive" in func.attrs
+        kinds[gv.name_hint] = conv_kind(mod, func) if primitive else ""
+    return kinds[gv.name_hint]
+
+
+def _use_counts(func: Any) -> dict[Any, int]:
+    """How many times each variable is read in `func` (arguments of calls and tuples, the output)."""
+    from tvm import relax
+
+    counts: dict[Any, int] = {}
+
+    def visit(expr: Any) -> None:
+        if isinstance(expr, relax.Var):
+            counts[expr] = counts.get(expr, 0) + 1
+
+    relax.analysis.post_order_visit(func, visit)
+    return counts
