@@ -188,6 +188,10 @@ def test_regressor_learns_per_kind_and_falls_back():
     assert [learning_kind(i) for i in dws + [stem, convs[0]]] == ["depthwise"] * 6 + ["conv", "conv"]
     split = KernelRegressor.fit(convs + dws, times + [0.002 + 1e-6 * d.flops for d in dws])
     assert set(split.models) == {GLOBAL, "conv", "depthwise"} and split.model_for(dws[0]).kind == "depthwise"
+    # a depthwise fused with its 1x1 (`dw_pw_fusion`) learns apart from both; one alone: as a conv
+    fused = _info("conv", 1e6, [(1, 28, 28, 32), (3, 3, 1, 32), (1, 1, 1, 32), (1, 1, 32, 16), (1, 28, 28, 16)], 97)
+    fused = replace(fused, pattern="conv2d_add_relu_conv2d_add")
+    assert learning_kind(fused) == "depthwise-pointwise" and split.model_for(fused).kind == "conv"
     dw_big = _info("conv", 3e5, [(1, 64, 8, 32), (3, 3, 1, 32), (1, 64, 8, 32)], 98)
     assert split.predict([dw_big])[0] == pytest.approx(0.002 + 1e-6 * 3e5, rel=0.02)
     assert split.predict([big])[0] == pytest.approx(0.01 + 1e-7 * 4e6, rel=0.02)

@@ -96,8 +96,12 @@ def is_depthwise(info: KernelInfo) -> bool:
 
 
 def learning_kind(info: KernelInfo) -> str:
-    """The kind a kernel is learned as: its kind, with depthwise convolutions apart (module doc)."""
-    return "depthwise" if is_depthwise(info) else info.kind
+    """The kind a kernel is learned as: its kind, with depthwise convolutions apart (module doc), and
+    a depthwise fused with the 1x1 reading it (`lowering.dw_pw_fusion`) apart from both: its FLOPs
+    are mostly the 1x1's, its bytes the depthwise's input. Too few of them: learned as a conv."""
+    if not is_depthwise(info):
+        return info.kind
+    return "depthwise-pointwise" if info.pattern.split("_").count("conv2d") >= 2 else "depthwise"
 
 
 def work_terms(info: KernelInfo, vector_bits: int = 0) -> np.ndarray:
