@@ -20,6 +20,9 @@ onnxruntime's NCHWc kernels do:
   k5 0.97 -> 0.67 ms (0.50 ms with the one-vector tiles of `depthwise_channel_vectors`), k3 s2
   0.63 -> 0.22 ms, 144 ch 56x56 k3 0.25 -> 0.14 ms, 1152 ch 7x7 k5 23 ->
   17 us: the buffer's copy read the input in strided 128-byte pieces, one channel block at a time.
+- `ChannelsLastDepthwisePointwise`: a depthwise and the 1x1 reading it in one function
+  (`lowering.dw_pw_fusion`): per tile of pixels the depthwise's output goes to a stack buffer the
+  1x1 projects at once, instead of a plane written to memory and read back.
 """
 
 from __future__ import annotations
