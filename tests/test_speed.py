@@ -187,6 +187,24 @@ def test_a_depthwise_fuses_with_the_1x1_reading_it_on_large_planes_only():
     assert all(ChannelsLastDepthwisePointwise().apply(f, tgt, False) is None for f in unfused.values())
 
 
+@pytest.mark.parametrize("name", ["multiplier", "dilated"])
+def test_fused_depthwise_variants_compute_what_they_did(name):
+    """A depthwise with a channel multiplier (16 -> 32 channels) or a dilated window, then a 1x1: fused,
+    scheduled by the fused rule, equal to the unscheduled function."""
+    from lutnas.lowering.rules.nhwc import ChannelsLastDepthwisePointwise
+
+    dw = (torch.nn.Conv2d(16, 32, 3, 1, 1, groups=16) if name == "multiplier"
+          else torch.nn.Conv2d(16, 16, 3, 1, 2, dilation=2, groups=16))
+    net = torch.nn.Sequential(dw, torch.nn.ReLU(), torch.nn.Conv2d(dw.out_channels, 16, 1)).eval()
+    path = export_onnx(net, (1, 16, 28, 28), _tmp() / f"dw-{name}.onnx")
+    tgt = TARGET.tvm_target()
+    mod = fused_module(path, (1, 16, 28, 28), tgt)
+    fused = [f for gv, f in mod.functions_items() if isinstance(f, tvm.tirx.PrimFunc) and gv.name_hint.count("conv2d") >= 2]
+    assert len(fused) == 1
+    sch = ChannelsLastDepthwisePointwise().apply(fused[0], tgt, False)
+    assert_same_outputs(fused[0], sch.mod["main"], tgt, name)
+
+
 def test_a_dense_layer_splits_its_rows_across_cores_and_sums_the_same():
     """A batch-1 dense layer (40 outputs: five AVX2 vectors, an odd number) runs its weight rows in
     contiguous parts, one per parallel iteration, each into its own copy of the outputs; the copies
