@@ -5,7 +5,7 @@ to memory and read back by the projection; inside a network both kernels lose mo
 (docs/measurements/covering-fit-2026-12-04.md: fbnet @ 224 px). TVM's `FuseOps` never puts two
 convolutions in one function, so this pass merges the two fused Relax functions it made (between
 `FuseOps` and `FuseTIR`) when the depthwise output has no other reader; `FuseTIR` then builds one
-PrimFunc of both, which `rules.nhwc.DepthwisePointwise` schedules so that each tile of pixels is
+PrimFunc of both, which `rules.nhwc.ChannelsLastDepthwisePointwise` schedules so that each tile of pixels is
 computed by the depthwise and projected while it is in L1.
 """
 
@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import tvm
 
-NHWC_CHANNEL_AXIS = 3
 MIN_PLANE_PIXELS = 28 * 28   # smaller planes fit the caches anyway: nothing to save
 
 
@@ -26,7 +25,7 @@ def conv_kind(mod: Any, func: Any) -> str:
     from tvm import relax
 
     from lutnas.lowering.rules.conv import conv_parts
-    from lutnas.lowering.rules.nhwc import conv_input_shape
+    from lutnas.lowering.rules.nhwc import NHWC_CHANNEL_AXIS, conv_input_shape
 
     bindings = func.body.blocks[0].bindings if func.body.blocks else []
     call = bindings[0].value if bindings else None

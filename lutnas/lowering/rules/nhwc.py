@@ -36,6 +36,7 @@ from lutnas.lowering.rules.base import (
     depthwise_accumulators,
     gemm_accumulators,
     inline_chain,
+    iter_kinds,
     largest_divisor,
     output_channel_axis,
     pow2_divisor,
@@ -386,12 +387,11 @@ def _two_convolutions(func: Any) -> tuple[Any, list[Any], tuple[int, int]] | Non
     if found is None:
         return None
     sch, blocks = found
-    reductions = [i for i, b in enumerate(blocks) if _kinds(sch, b) == "SSSSRRR"]
+    kinds = [iter_kinds(sch, b) for b in blocks]
+    if any(k is None for k in kinds):
+        return None
+    reductions = [i for i, k in enumerate(kinds) if k == "SSSSRRR"]
     if len(reductions) != 2 or any(output_channel_axis(sch, blocks[i]) != NHWC_CHANNEL_AXIS for i in reductions):
         return None
-    others = [i for i, b in enumerate(blocks) if i not in reductions and "R" in _kinds(sch, b)]
+    others = [i for i, k in enumerate(kinds) if i not in reductions and "R" in k]
     return None if others else (sch, blocks, (reductions[0], reductions[1]))
-
-
-def _kinds(sch: Any, block: Any) -> str:
-    return "".join("S" if int(iv.iter_type) == 0 else "R" for iv in sch.get(block).iter_vars)
