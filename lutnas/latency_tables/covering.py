@@ -20,6 +20,7 @@ optimistic or pessimistic by a point, the second pessimistic (docs/measurements/
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -99,7 +100,9 @@ class CoveringFit:
 
 def covering_fit(table: LatencyTable) -> CoveringFit | None:
     """The covering networks of an in-network table scored in sample and left out in turn; None for
-    a table whose passes name no network (blocks timed alone)."""
+    any other table (blocks timed alone: no covering network holds them)."""
+    if table.meta.options.get("measure_mode") != "in-network":
+        return None
     return fit_from_entries([d for d in table.entries() if d.passes], table.estimator)
 
 
@@ -109,10 +112,12 @@ def fit_from_entries(measured: list[EntryData], estimator: str) -> CoveringFit |
     uses = _network_uses(measured)
     if not uses:
         return None
+    by_key = {d.entry.key: d for d in measured}
     names = tuple(sorted(uses))
     latency = np.array([uses[n][0] for n in names])
-    in_sample = np.array([_predicted_ms(measured, uses[n][1], estimator) for n in names])
-    held_out = np.array([_predicted_ms(measured, uses[n][1], estimator, leave_out=n) for n in names])
+    every = _estimates(by_key, by_key, estimator) or {}   # in sample: every entry from all its passes, once
+    in_sample = np.array([sum(every[k] for k in uses[n][1]) for n in names])
+    held_out = np.array([_left_out_ms(by_key, uses[n][1], estimator, n) for n in names])
     return CoveringFit(names, latency, in_sample, held_out)
 
 
@@ -127,17 +132,23 @@ def _network_uses(measured: list[EntryData]) -> dict[str, tuple[float, list[str]
     return uses
 
 
-def _predicted_ms(measured: list[EntryData], keys: list[str], estimator: str, leave_out: str = "") -> float:
-    """The sum of the entries `keys` estimated from the passes the table keeps (calm ones, else all),
-    without those of network `leave_out`; NaN when that leaves an entry with none."""
-    by_key = {d.entry.key: d for d in measured}
+def _left_out_ms(by_key: dict[str, EntryData], keys: list[str], estimator: str, network: str) -> float:
+    """Network `network`'s prediction from its entries' passes of the other networks; NaN when one of
+    its entries has no other network."""
+    value = _estimates(by_key, keys, estimator, leave_out=network)
+    return math.nan if value is None else float(sum(value[k] for k in keys))
+
+
+def _estimates(by_key: dict[str, EntryData], keys: Iterable[str], estimator: str,
+               leave_out: str = "") -> dict[str, float] | None:
+    """Entry key -> its estimate from the passes the table keeps (calm ones, else all), without those
+    of network `leave_out`; None when that leaves an entry with none."""
     passes: dict[str, list[Measurement]] = {}
     for key in set(keys):
         d = by_key[key]
         kept = [p.measurement for p in d.kept if p.measurement.meta.get("network") != leave_out]
         passes[key] = kept or [p.measurement for p in d.passes if p.measurement.meta.get("network") != leave_out]
         if not passes[key]:
-            return math.nan
+            return None
     order = sorted(passes)
-    value = dict(zip(order, estimates([[m.samples_ms for m in passes[k]] for k in order], estimator).tolist()))
-    return float(sum(value[k] for k in keys))
+    return dict(zip(order, estimates([[m.samples_ms for m in passes[k]] for k in order], estimator).tolist()))

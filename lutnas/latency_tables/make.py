@@ -113,7 +113,7 @@ def _repeatability(db: Path, table_id: str, say: Say) -> tuple[TableRepeatabilit
     table = open_table(db, table_id)
     try:
         repeat = table_repeatability(table)
-        covering = covering_fit(table) if table.meta.options.get("measure_mode") == "in-network" else None
+        covering = covering_fit(table)   # None unless the table is in-network
     finally:
         table.close()
     first, *warnings = repeat.lines()

@@ -404,8 +404,7 @@ def validate(table: LatencyTable, archs: Sequence[Sequence[int]], out_dir: str |
                           seed=seed, kind=kind, stored=stored, track=track)
     report.allow_mismatch = bool(allow_mismatch)
     report.mismatched = list(mismatched)
-    if meta.options.get("measure_mode") == "in-network":
-        report.covering = covering_fit(table)
+    report.covering = covering_fit(table)   # in-network tables: the profile's own estimate
     report.conditions = {"before": before, "after": load_conditions(), "pipeline": meta.pipeline,
                          "fingerprint_id": meta.fingerprint_id, "rounds": rounds,
                          "anchors": len(track.then) if track is not None else 0,
