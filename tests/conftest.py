@@ -73,6 +73,16 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
         yield
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Each worker removes the run's lock files when it is done: the one still running recreates them
+    on its next test and, alone by then, needs no lock against the finished one."""
+    worker = getattr(session.config, "workerinput", None)
+    if worker is not None:
+        base = Path(tempfile.gettempdir()) / f"lutnas-tests-{worker['testrunuid']}"
+        for suffix in (".turnstile", ".machine"):
+            base.with_suffix(suffix).unlink(missing_ok=True)
+
+
 @pytest.fixture(scope="session")
 def lutnas_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A session-wide LUTNAS_CACHE directory (block ONNX exports under `blocks/`)."""

@@ -106,11 +106,14 @@ _TMP = []
 
 
 def _tmp():
+    import atexit
+    import shutil
     import tempfile
     from pathlib import Path
 
     if not _TMP:
         _TMP.append(Path(tempfile.mkdtemp(prefix="lutnas-speed-")))
+        atexit.register(shutil.rmtree, _TMP[0], True)   # the ONNX exports go with the process
     return _TMP[0]
 
 
