@@ -1,15 +1,18 @@
-"""Whole networks built with and without the depthwise-pointwise fusion, side by side in one process.
+"""Whole networks built with and without one of the pipeline's graph rewrites, side by side in one process.
 
-Each sampled network (`--per-space` archs of every space, `--seed`) is compiled by the default
-channels-last pipeline twice: with `lowering.dw_pw_fusion` at its plane threshold and with the
-fusion off (every `--thresholds` value is one more build: the smallest plane, in pixels, a fused
-1x1 may have). Both builds must compute the same output (within 1e-4 of its range); then they are
-timed in turn, `--rounds` rounds of 10 calls each after one untimed call, and the median over
-rounds of the ratio fused / unfused is printed per network, with the geomean. The two builds share
-every time window, so the ratio holds on a VM whose speed moves (docs/measurements/
-depthwise-pointwise-fusion-2026-12-04.md).
+Each sampled network (`--per-space` archs of every `--spaces` space, `--seed`) is compiled by the
+default channels-last pipeline with the rewrite off and on:
+- `--rewrite dw-pw`: `lowering.dw_pw_fusion`, once per `--thresholds` value (the smallest plane, in
+  pixels, a fused 1x1 may have);
+- `--rewrite grouped-pointwise`: `lowering.grouped_pointwise` (two-group 1x1s dense, channel
+  shuffles folded; only fbnet has them).
+Every build must compute the same output (within 1e-4 of its range); then they are timed in turn,
+`--rounds` rounds of 10 calls each after one untimed call, and the median over rounds of the ratio
+on / off is printed per network, with the geomean. The builds share every time window, so the ratio
+holds on a VM whose speed moves (docs/measurements/depthwise-pointwise-fusion-2026-12-04.md).
 
     .venv/bin/python bench/fusion_ab.py --resolution 224 --threads 1        # ~2.5 min here
+    .venv/bin/python bench/fusion_ab.py --rewrite grouped-pointwise --spaces fbnet --per-space 5
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -31,36 +36,69 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--per-space", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--thresholds", default="784", help="plane sizes (pixels) to build fused with, comma-separated")
+    ap.add_argument("--rewrite", choices=("dw-pw", "grouped-pointwise"), default="dw-pw")
+    ap.add_argument("--spaces", default="proxyless,fbnet,ofa-mbv3")
+    ap.add_argument("--thresholds", default="784",
+                    help="dw-pw: plane sizes (pixels) to build fused with, comma-separated")
     return ap.parse_args()
 
 
-def builds(path: Path, shape: tuple[int, ...], thresholds: list[int]) -> list:
-    """One Relax VM per threshold (the first: fusion off)."""
+@contextmanager
+def fusion_threshold(pixels: int) -> Iterator[None]:
+    import lutnas.lowering.dw_pw_fusion as fusion
+
+    saved, fusion.MIN_PLANE_PIXELS = fusion.MIN_PLANE_PIXELS, pixels
+    try:
+        yield
+    finally:
+        fusion.MIN_PLANE_PIXELS = saved
+
+
+@contextmanager
+def grouped_pointwise(on: bool) -> Iterator[None]:
+    import tvm
+
+    import lutnas.lowering.grouped_pointwise as rewrite
+
+    saved = rewrite.dense_grouped_pointwise
+    if not on:   # `layout.layout_passes` imports the pass when it is called: an identity pass instead
+        rewrite.dense_grouped_pointwise = lambda: tvm.transform.Sequential([])
+    try:
+        yield
+    finally:
+        rewrite.dense_grouped_pointwise = saved
+
+
+def variants(args: argparse.Namespace) -> list[tuple[str, object]]:
+    """(label, context manager factory) per build; the first is the rewrite off."""
+    if args.rewrite == "grouped-pointwise":
+        return [("off", lambda: grouped_pointwise(False)), ("on", lambda: grouped_pointwise(True))]
+    return [("off", lambda: fusion_threshold(OFF))] + [
+        (f"planes >= {t} px", lambda t=t: fusion_threshold(t)) for t in (int(v) for v in args.thresholds.split(","))]
+
+
+def builds(path: Path, shape: tuple[int, ...], settings: list[tuple[str, object]]) -> list:
+    """One Relax VM per setting."""
     import tvm
     from tvm import relax
 
-    import lutnas.lowering.dw_pw_fusion as fusion
     from lutnas.lowering.pipeline import cpu_pipeline
     from lutnas.lowering.targets import get_target, system_cpu
     from lutnas.lowering.tvm_build import compile_lowered, import_model
 
     spec = get_target("x86", mcpu=system_cpu())
     target = spec.tvm_target()
-    saved, vms = fusion.MIN_PLANE_PIXELS, []
-    try:
-        for threshold in [OFF, *thresholds]:
-            fusion.MIN_PLANE_PIXELS = threshold
+    vms = []
+    for _label, setting in settings:
+        with setting():
             mod, _ = import_model(path, shape)
             with target:
                 lowered = cpu_pipeline(target)(mod)
-            vms.append(relax.VirtualMachine(compile_lowered(lowered, spec), tvm.cpu()))
-    finally:
-        fusion.MIN_PLANE_PIXELS = saved
+        vms.append(relax.VirtualMachine(compile_lowered(lowered, spec), tvm.cpu()))
     return vms
 
 
-def networks(args: argparse.Namespace, thresholds: list[int], work: Path) -> list[tuple[str, list, object]]:
+def networks(args: argparse.Namespace, settings: list, work: Path) -> list[tuple[str, list, object]]:
     import tvm
 
     from lutnas.lowering import export_onnx
@@ -69,17 +107,17 @@ def networks(args: argparse.Namespace, thresholds: list[int], work: Path) -> lis
     shape = (1, 3, args.resolution, args.resolution)
     x = tvm.runtime.tensor(np.random.default_rng(1).standard_normal(shape).astype("float32"), tvm.cpu())
     out = []
-    for name in ("proxyless", "fbnet", "ofa-mbv3"):
+    for name in args.spaces.split(","):
         space, rng = get_space(name), np.random.default_rng(args.seed)
         for i in range(args.per_space):
             arch = space.sample(rng)
             path = export_onnx(space.build(arch, args.resolution).eval(), shape, work / f"{name}{i}.onnx")
-            vms = builds(path, shape, thresholds)
+            vms = builds(path, shape, settings)
             want = vms[0]["main"](x).numpy()
             for vm in vms[1:]:
                 got = vm["main"](x).numpy()
                 if np.abs(got - want).max() > 1e-4 * np.abs(want).max() + 1e-5:
-                    raise SystemExit(f"{name}#{i}: fused and unfused outputs differ by {np.abs(got - want).max():.3g}")
+                    raise SystemExit(f"{name}#{i}: the builds' outputs differ by {np.abs(got - want).max():.3g}")
             out.append((f"{name}#{i}", vms, x))
     return out
 
@@ -89,26 +127,28 @@ def main() -> None:
     os.environ["TVM_NUM_THREADS"] = str(args.threads)   # before TVM's thread pool exists
     import tvm
 
-    thresholds = [int(v) for v in args.thresholds.split(",")]
-    nets = networks(args, thresholds, Path(tempfile.mkdtemp(prefix="lutnas-fusion-ab-")))
+    settings = variants(args)
+    with tempfile.TemporaryDirectory(prefix="lutnas-fusion-ab-") as work:
+        nets = networks(args, settings, Path(work))
     times = {name: [[] for _ in vms] for name, vms, _ in nets}
     for _ in range(args.rounds):
         for name, vms, x in nets:
             for k, vm in enumerate(vms):
                 vm["main"](x)
                 times[name][k].append(vm.time_evaluator("main", tvm.cpu(), number=10, repeat=1)(x).mean * 1e3)
-    ratios: dict[int, list[float]] = {t: [] for t in thresholds}
-    print(f"{args.resolution} px, {args.threads} thread(s), {args.rounds} rounds; fused / unfused (median of rounds)")
+    labels = [label for label, _ in settings[1:]]
+    ratios: dict[str, list[float]] = {label: [] for label in labels}
+    print(f"{args.rewrite}: {args.resolution} px, {args.threads} thread(s), {args.rounds} rounds; on / off (median of rounds)")
     for name, per_build in times.items():
         off = np.array(per_build[0])
-        line = f"{name:12s} unfused {np.median(off):.3f} ms"
-        for threshold, fused in zip(thresholds, per_build[1:]):
-            ratio = float(np.median(np.array(fused) / off))
-            ratios[threshold].append(ratio)
-            line += f"  planes >= {threshold} px: x{ratio:.3f}"
+        line = f"{name:12s} off {np.median(off):.3f} ms"
+        for label, on in zip(labels, per_build[1:]):
+            ratio = float(np.median(np.array(on) / off))
+            ratios[label].append(ratio)
+            line += f"  {label}: x{ratio:.3f}"
         print(line, flush=True)
-    for threshold, values in ratios.items():
-        print(f"geomean fused / unfused, planes >= {threshold} px: x{np.exp(np.mean(np.log(values))):.3f}")
+    for label, values in ratios.items():
+        print(f"geomean on / off, {label}: x{np.exp(np.mean(np.log(values))):.3f}")
 
 
 if __name__ == "__main__":

@@ -168,8 +168,8 @@ def test_each_rule_matches_its_functions_only():
 def test_a_depthwise_fuses_with_the_1x1_reading_it_on_large_planes_only():
     """Channels-last: the k3 depthwise of an inverted residual and its projection become one
     function (`dw_pw_fusion`) on a 28x28 plane, scheduled by the fused rule and computing what the
-    two unfused functions compute; a 14x14 plane, a grouped 1x1 (fbnet's g2) and a depthwise whose
-    output squeeze-excite also reads keep two functions."""
+    two unfused functions compute; a 14x14 plane, a grouped 1x1 (four groups; fbnet's two-group ones
+    are dense by then) and a depthwise whose output squeeze-excite also reads keep two functions."""
     from lutnas.lowering.rules.nhwc import ChannelsLastDepthwisePointwise
 
     tgt = TARGET.tvm_target()
@@ -184,7 +184,8 @@ def test_a_depthwise_fuses_with_the_1x1_reading_it_on_large_planes_only():
     assert sch is not None and apply_rules(both[0], tgt, default_cpu_rules())[1] == "nhwc-depthwise-pointwise"
     assert_same_outputs(both[0], sch.mod["main"], tgt, "depthwise + 1x1")
     assert fused("irf_k3_e3_s1_i16_o16_g1_relu", 14) == []
-    assert fused("irf_k3_e1_s1_i16_o16_g2_relu", 28) == []
+    assert len(fused("irf_k3_e1_s1_i16_o16_g2_relu", 28)) == 1   # two groups: dense first (`grouped_pointwise`)
+    assert fused("irf_k3_e1_s1_i16_o16_g4_relu", 28) == []
     assert fused("mbconv_k3_e3_s1_i16_o16_g1_se_relu", 28) == []
     unfused = _block_funcs("irf_k3_e3_s1_i16_o16_g1_relu", 14, layout="NHWC")
     assert all(ChannelsLastDepthwisePointwise().apply(f, tgt, False) is None for f in unfused.values())

@@ -37,10 +37,12 @@ def layout_passes(layout: str) -> list[Any]:
     from tvm import relax
 
     from lutnas.lowering.fold import fold_in_numpy
+    from lutnas.lowering.grouped_pointwise import dense_grouped_pointwise
 
     return [
         fold_in_numpy(),  # Clip's bounds arrive as where(isnan(c), inf, c)
         clip_as_relax_ops(),
+        dense_grouped_pointwise(),  # two-group 1x1s dense, channel shuffles folded into their conv
         relax.transform.ConvertLayout(CHANNELS_LAST),
         cancel_inverse_permutes(),
     ]

@@ -161,7 +161,8 @@ DEFAULT_PIPELINE = "tvm-default"
 # 11 / 6 = matrix products register-tiled (`rules.matmul`); 12 / 7 = their right operand packed
 # in column-tile strips, and softmax rows in vector passes (`rules.softmax`).
 # 13 (lutnas-cpu) = a depthwise fused with the 1x1 reading it (`lowering.dw_pw_fusion`).
-_REVISIONS = {"lutnas-cpu": 13, "lutnas-cpu-nchw": 7}
+# 14 (lutnas-cpu) = two-group 1x1s dense, channel shuffles folded into their conv (`lowering.grouped_pointwise`).
+_REVISIONS = {"lutnas-cpu": 14, "lutnas-cpu-nchw": 7}
 
 
 def pipeline_revision(name: str) -> int:
