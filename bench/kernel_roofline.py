@@ -621,6 +621,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--space", default="proxyless")
     ap.add_argument("--resolution", type=int, default=224)
     ap.add_argument("--seed", type=int, default=0, help="seed of the sampled architecture")
+    ap.add_argument("--index", type=int, default=0,
+                    help="which arch of the seed's samples (artifact_vs_ort.py's '#index' of the same seed)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--pipeline", default="lutnas-cpu")
     ap.add_argument("--samples", type=int, default=30,
@@ -661,14 +663,15 @@ def main() -> None:
 
     try:
         space = get_space(args.space)
-        arch = space.sample(np.random.default_rng(args.seed))
+        rng = np.random.default_rng(args.seed)
+        arch = [space.sample(rng) for _ in range(args.index + 1)][-1]
         target = get_target("x86", mcpu=str(tvm.target.codegen.llvm_get_system_cpu()))
         shape = (1, 3, args.resolution, args.resolution)
         work_dir = Path(tempfile.mkdtemp(prefix="lutnas-roofline-"))
         onnx_path = export_onnx(space.build(arch, args.resolution), shape, work_dir / "net.onnx")
     except LutnasError as err:
         sys.exit(f"kernel_roofline: {err}")
-    print(f"{args.space} seed {args.seed} arch {','.join(map(str, arch))} @{args.resolution} px, "
+    print(f"{args.space} seed {args.seed} #{args.index} arch {','.join(map(str, arch))} @{args.resolution} px, "
           f"{args.pipeline}, {args.threads} thread(s), load average {os.getloadavg()[0]:.2f} at start")
     limits = machine_limits(target.tvm_target(), args.threads)
     print_limits(limits)
