@@ -166,7 +166,14 @@ def _info(kind: str, flops: float, shapes: list[tuple[int, ...]], n: int) -> Ker
 
 
 def test_regressor_learns_per_kind_and_falls_back():
-    from lutnas.latency_tables.kernel_model import GLOBAL, KernelRegressor, fit_fixed_cost, learning_kind
+    from lutnas.latency_tables.kernel_model import (
+        GLOBAL,
+        MIN_APART,
+        KernelRegressor,
+        fit_fixed_cost,
+        learning_kind,
+        work_terms,
+    )
 
     convs = [_info("conv", 2e5 * (i + 1), [(1, 8, 8 + i, 8), (8, 8, 3, 3), (1, 8, 8 + i, 8)], i) for i in range(6)]
     times = [0.01 + 1e-7 * c.flops for c in convs]                # an exact linear law
@@ -182,12 +189,17 @@ def test_regressor_learns_per_kind_and_falls_back():
         KernelRegressor.fit(convs, times, regressor="magic")
     # depthwise convs (HWIO [k, k, 1, C] on [..., C], or OIHW [C, 1, k, k] on NCHW) learn apart, at their
     # own cost per multiply-add; a 1-channel stem (HWIO [k, k, 1, 16] on [..., 1]) stays a conv
-    dws = [_info("conv", 2e4 * (i + 1), [(1, 8 + i, 8, 32), (3, 3, 1, 32), (1, 8 + i, 8, 32)], 20 + i) for i in range(4)]
-    dws += [_info("conv", 2e4 * (i + 1), [(1, 32, 8 + i, 8), (32, 1, 3, 3), (1, 32, 8 + i, 8)], 30 + i) for i in range(2)]
-    stem = _info("conv", 2e5, [(1, 16, 16, 1), (3, 3, 1, 16), (1, 16, 16, 16)], 40)
-    assert [learning_kind(i) for i in dws + [stem, convs[0]]] == ["depthwise"] * 6 + ["conv", "conv"]
-    split = KernelRegressor.fit(convs + dws, times + [0.002 + 1e-6 * d.flops for d in dws])
+    dws = [_info("conv", 2e4 * (i + 1), [(1, 8 + i, 8, 32), (3, 3, 1, 32), (1, 8 + i, 8, 32)], 20 + i) for i in range(12)]
+    dws += [_info("conv", 2e4 * (i + 1), [(1, 32, 8 + i, 8), (32, 1, 3, 3), (1, 32, 8 + i, 8)], 40 + i) for i in range(2)]
+    stem = _info("conv", 2e5, [(1, 16, 16, 1), (3, 3, 1, 16), (1, 16, 16, 16)], 60)
+    assert [learning_kind(i) for i in dws + [stem, convs[0]]] == ["depthwise"] * MIN_APART + ["conv", "conv"]
+    assert MIN_APART == 2 * len(work_terms(dws[0]))
+    dw_times = [0.002 + 1e-6 * d.flops for d in dws]
+    split = KernelRegressor.fit(convs + dws, times + dw_times)
     assert set(split.models) == {GLOBAL, "conv", "depthwise"} and split.model_for(dws[0]).kind == "depthwise"
+    # one fewer: too few to fit seven terms apart from the conv model, which learns them instead
+    few = KernelRegressor.fit(convs + dws[1:], times + dw_times[1:])
+    assert set(few.models) == {GLOBAL, "conv"} and few.model_for(dws[0]).kind == "conv"
     # a depthwise fused with its 1x1 (`dw_pw_fusion`) learns apart from both; one alone: as a conv
     fused = _info("conv", 1e6, [(1, 28, 28, 32), (3, 3, 1, 32), (1, 1, 1, 32), (1, 1, 32, 16), (1, 28, 28, 16)], 97)
     fused = replace(fused, pattern="conv2d_add_relu_conv2d_add")

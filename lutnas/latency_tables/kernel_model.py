@@ -26,7 +26,16 @@ families, whose shapes lie outside the ones it saw, so two regressors are offere
   EfficientNet's depthwise 5x5 + SiLU kernels 40% too slow (run 15 of the kernel-table bench:
   unseen-family RMSPE 11.1%, 7.2% with the split, re-scored offline on the same table).
 A kind with fewer than `MIN_PER_KIND` measured kernels falls back to one model fitted on every
-kernel of the table. bench/kernel_table_accuracy.py measures both on model families never profiled.
+kernel of the table. A kind learned apart from its own (the depthwise ones) needs `MIN_APART`, twice
+the linear model's terms, before it leaves the conv model: seven terms fitted on four kernels
+reproduce them exactly and say nothing outside them. Measured (run 26 of the kernel-table bench,
+after two-group 1x1s became dense and ShuffleNet's depthwise + 1x1 fused): four fused
+depthwise-pointwise kernels in the training families gave that kind a model of its own, which priced
+MobileNet's fused kernels 5-7x too slow (unseen-family RMSPE 81%; 6.1% with the conv model). A
+left-out check on the kind's own kernels instead picked the conv model for the 17 depthwise kernels
+too, which then priced EfficientNet's and ConvNeXt's depthwise kernels 12-18% off (run 25: 6.5% ->
+10.8%): the table's own kernels do not tell which model extrapolates.
+bench/kernel_table_accuracy.py measures both on model families never profiled.
 
 `FixedCost` is the VM's cost per model run outside its kernels (argument checks, allocation and
 kill instructions, the call of each kernel), measured, not guessed: probe models of n tiny
@@ -50,6 +59,8 @@ from lutnas.lowering.kernels import KernelInfo
 REGRESSORS = ("linear", "forest")
 DEFAULT_REGRESSOR = "linear"
 MIN_PER_KIND = 4
+N_TERMS = 7                # the linear model's columns (`work_terms`)
+MIN_APART = 2 * N_TERMS    # kernels a kind learned apart from its kind needs (`learning_kind`)
 MIN_CONTEXT_MODELS = 6     # profiled models for the context's two terms (`fit_context`)
 GLOBAL = "*"
 
@@ -162,7 +173,7 @@ class KernelRegressor:
         kinds = [learning_kind(i) for i in infos]
         for kind in sorted(set(kinds)):
             idx = [n for n, k in enumerate(kinds) if k == kind]
-            if len(idx) >= MIN_PER_KIND:
+            if len(idx) >= (MIN_PER_KIND if kind == infos[idx[0]].kind else MIN_APART):
                 models[kind] = _fit_kind(kind, [infos[n] for n in idx], times[idx], regressor, vector_bits)
         return cls(models, regressor)
 
