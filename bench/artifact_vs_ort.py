@@ -27,9 +27,11 @@ a ratio of two measurements taken minutes apart would carry. Tuning minutes are 
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import math
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -70,6 +72,7 @@ def main() -> None:
     budgets = [int(b) for b in (args.budgets if args.budgets is not None else ("24,64,128" if args.quick else "64,192,448")).split(",") if b]
     target = _target(get_target, args.mcpu)
     work = Path(tempfile.mkdtemp(prefix="lutnas-bench-"))
+    atexit.register(shutil.rmtree, work, True)   # ~0.3 GB of libraries a run; `--db` keeps the tuning records
     db = Path(args.db) if args.db else work / "tuning-db"
     print(f"target {target.canonical_json()}  threads {args.threads}  resolution {args.resolution}  "
           f"archs: {per_space} per space, seed {args.seed}  budgets {budgets}  db {db}", flush=True)

@@ -99,7 +99,10 @@ def test_rpc_runner_measures_and_names_a_lost_board(board_dir, tiny_lib):
         passes = measure_interleaved(runner, [_job(tiny_lib, "a"), _job(tiny_lib, "b")], 3)
         assert [(m.key, m.n, m.meta["sample_rounds"]) for m in passes] == [("a", 3, [1, 2, 3]), ("b", 3, [1, 2, 3])]
         assert all(s > 0 for m in passes for s in m.samples_ms)
-        boards.stop_board(state.name)  # ... whose board dies
+        uploads = board_dir / "run" / f"{state.name}.tmp"   # the server's TMPDIR, not the machine's
+        assert any(uploads.iterdir())
+        boards.stop_board(state.name)  # ... whose board dies, and whose uploads go with it
+        assert not uploads.exists()
         with pytest.raises(DeviceError, match=f"RPC board 127.0.0.1:{port} lost while measuring 'after-kill'"):
             runner.measure(_job(tiny_lib, "after-kill"))
         with pytest.raises(DeviceError, match=f"cannot connect to RPC server 127.0.0.1:{port}"):

@@ -93,6 +93,14 @@ def _run_dir() -> Path:
     return path
 
 
+def _server_tmp(name: str) -> Path:
+    """The x86 server's TMPDIR: TVM's RPC server unpacks uploads into temporary folders it removes only
+    at a clean exit, and a board is stopped by a signal; `stop_board` removes this folder instead."""
+    path = _run_dir() / f"{name}.tmp"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 # ---- building the arm64 rootfs ------------------------------------------------------------------
 
 # The current build's stages (stamp files). A board cached by the former build (debootstrap stages 1
@@ -480,13 +488,13 @@ def start_boards(kind: str, ports: list[int], tracker: str | None = None, key: s
         env_extra["PYTHONPATH"] = os.pathsep.join(p for p in (str(hooks_dir), os.environ.get("PYTHONPATH")) if p)
     launched = []
     for port in ports:
+        name = f"{kind}-{port}"
         if kind == "arm64":
             cmd = _chroot_cmd(rootfs_dir(), [CHROOT_PY, *server_args(port, tracker, key, hooks)])
             env = _chroot_env(env_extra)
         else:
             cmd = [sys.executable, *server_args(port, tracker, key, hooks)]
-            env = {**os.environ, **env_extra}
-        name = f"{kind}-{port}"
+            env = {**os.environ, **env_extra, "TMPDIR": str(_server_tmp(name))}
         log = _run_dir() / f"{name}.log"
         with open(log, "wb") as out:
             proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -591,6 +599,7 @@ def stop_board(name: str, grace_s: float = 5.0) -> BoardState | None:
     _kill_group(state.pid, grace_s)
     path.unlink(missing_ok=True)
     Path(state.log).unlink(missing_ok=True)
+    shutil.rmtree(_run_dir() / f"{name}.tmp", ignore_errors=True)
     if state.kind == "arm64" and not any(s.kind == "arm64" for s in running_boards()):
         left = unmount_chroot(rootfs_dir())
         if left:
