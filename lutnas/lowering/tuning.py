@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -392,10 +393,13 @@ class _Session:
         futures = self.runner.run([RunnerInput(b.artifact_path, "cpu", ArgInfo.from_entry_func(mods[i], True))
                                    for i, b in ok])
         out: list[list[float] | None] = [None] * len(mods)
-        for (i, _b), fut in zip(ok, futures, strict=True):
+        for (i, b), fut in zip(ok, futures, strict=True):
             res = fut.result()
             if not res.error_msg and res.run_secs:
                 out[i] = [float(x) for x in res.run_secs]
+            # the builder's folder for this artifact: MetaSchedule's own loop removes it in a measure
+            # callback (RemoveBuildArtifact), which this direct measurement does not run
+            shutil.rmtree(Path(b.artifact_path).parent, ignore_errors=True)
         return out
 
     # the search --------------------------------------------------------------------------------
