@@ -61,7 +61,7 @@ def grouped_pointwise(on: bool) -> Iterator[None]:
     import lutnas.lowering.grouped_pointwise as rewrite
 
     saved = rewrite.dense_grouped_pointwise
-    if not on:   # `layout.layout_passes` imports the pass when it is called: an identity pass instead
+    if not on:   # `pipeline.fusion_passes` imports the pass when it is called: an identity pass instead
         rewrite.dense_grouped_pointwise = lambda: tvm.transform.Sequential([])
     try:
         yield

@@ -35,14 +35,12 @@ def dense_grouped_pointwise() -> Any:
     """A module pass: two-group 1x1 convolutions become dense, channel shuffles after a convolution
     become a permutation of its weights (module doc)."""
     import tvm
-    from tvm import relax
+
+    from lutnas.lowering.layout import rewrite_functions
 
     @tvm.transform.module_pass(opt_level=0, name="LutnasDenseGroupedPointwise")
     def _pass(mod: Any, _ctx: Any) -> Any:
-        for gvar, func in list(mod.functions_items()):
-            if isinstance(func, relax.Function):
-                mod[gvar] = _rewriter(func).visit_expr(func)
-        return relax.transform.DeadCodeElimination()(mod)
+        return rewrite_functions(mod, _rewriter(mod))
 
     return _pass
 
@@ -65,30 +63,41 @@ def shuffle_order(channels: int, groups: int) -> np.ndarray:
     return (k % groups) * (channels // groups) + k // groups
 
 
-def _densifiable(call: Any, conv_op: Any) -> bool:
-    """A 1x1 NCHW/OIHW convolution of 2..MAX_GROUPS groups, several input channels per group, with
-    constant weights."""
+def _constant_nchw_conv(call: Any, conv_op: Any) -> bool:
+    """An NCHW / OIHW / NCHW convolution with constant weights."""
     import tvm
 
     if not call.op.same_as(conv_op) or not isinstance(call.args[1], tvm.ir.expr.Constant):
         return False
-    attrs, w = call.attrs, call.args[1].value.numpy()
-    return (str(attrs.data_layout) == "NCHW" and str(attrs.kernel_layout) == "OIHW"
-            and str(attrs.out_layout) == "NCHW" and 2 <= int(attrs.groups) <= MAX_GROUPS
-            and w.shape[1] > 1 and w.shape[2:] == (1, 1))
+    attrs = call.attrs
+    return (str(attrs.data_layout), str(attrs.kernel_layout), str(attrs.out_layout)) == ("NCHW", "OIHW", "NCHW")
 
 
-def _conv(call: Any, data: Any, weight: np.ndarray) -> Any:
-    """`call` (a conv2d) on `data` with dense `weight`."""
+def _densifiable(call: Any, conv_op: Any) -> bool:
+    """A constant NCHW 1x1 convolution of 2..MAX_GROUPS groups, several input channels per group
+    (its weights' shape read without copying them)."""
+    if not _constant_nchw_conv(call, conv_op):
+        return False
+    shape = [int(d) for d in call.args[1].value.shape]
+    return 2 <= int(call.attrs.groups) <= MAX_GROUPS and shape[1] > 1 and shape[2:] == [1, 1]
+
+
+def _dense_conv(call: Any, data: Any, order: np.ndarray | None = None) -> Any:
+    """`call` (a conv2d `_constant_nchw_conv` accepts, dense or `_densifiable`) on `data` as a dense
+    convolution, its output channels in `order` when given."""
     from tvm import relax
 
-    attrs = call.attrs
+    attrs, weight = call.attrs, call.args[1].value.numpy()
+    if int(attrs.groups) > 1:
+        weight = dense_weights(weight, int(attrs.groups))
+    if order is not None:
+        weight = weight[order]
     return relax.op.nn.conv2d(data, relax.const(weight), attrs.strides, attrs.padding, attrs.dilation, 1,
                               "NCHW", "OIHW", "NCHW", attrs.out_dtype)
 
 
-def _uses(func: Any) -> Counter:
-    """How many times each variable of `func` is read (by a binding or as the result)."""
+def _uses(funcs: list[Any]) -> Counter:
+    """How many times each variable of `funcs` is read (by a binding or as a result)."""
     from tvm import relax
 
     uses: Counter = Counter()
@@ -105,25 +114,26 @@ def _uses(func: Any) -> Counter:
         elif isinstance(expr, relax.TupleGetItem):
             count(expr.tuple_value)
 
-    body = func.body
-    for block in body.blocks:
-        for binding in block.bindings:
-            count(binding.value)
-    count(body.body)
+    for func in funcs:
+        for block in func.body.blocks:
+            for binding in block.bindings:
+                count(binding.value)
+        count(func.body.body)
     return uses
 
 
-def _values(func: Any) -> dict[Any, Any]:
-    return {b.var: b.value for block in func.body.blocks for b in block.bindings}
-
-
-def _rewriter(func: Any) -> Any:
+def _rewriter(mod: Any) -> Any:
+    """The mutator of every Relax function of `mod`, with what each of their variables is bound to
+    and how often it is read in the IR as imported (variables are unique across functions)."""
     import tvm
+    from tvm import relax
     from tvm.relax.expr_functor import PyExprMutator, mutator
 
     ops = {name: tvm.ir.Op.get(f"relax.{name}")
            for name in ("nn.conv2d", "reshape", "permute_dims", *_CHANNEL_BINARY, *_CHANNEL_UNARY)}
-    values, uses = _values(func), _uses(func)
+    funcs = [f for _, f in mod.functions_items() if isinstance(f, relax.Function)]
+    values = {b.var: b.value for f in funcs for block in f.body.blocks for b in block.bindings}
+    uses = _uses(funcs)
 
     @mutator
     class _Rewriter(PyExprMutator):
@@ -132,9 +142,7 @@ def _rewriter(func: Any) -> Any:
             if folded is not None:
                 return folded
             new = super().visit_call_(call)
-            if _densifiable(new, ops["nn.conv2d"]):
-                return _conv(new, new.args[0], dense_weights(new.args[1].value.numpy(), int(new.attrs.groups)))
-            return new
+            return _dense_conv(new, new.args[0]) if _densifiable(new, ops["nn.conv2d"]) else new
 
         def _folded_shuffle(self, call: Any) -> Any:
             """The convolution before a channel shuffle with its output channels in the shuffle's
@@ -144,11 +152,8 @@ def _rewriter(func: Any) -> Any:
             if found is None:
                 return None
             conv, chain, groups = found
-            weight = conv.args[1].value.numpy()
-            if int(conv.attrs.groups) > 1:
-                weight = dense_weights(weight, int(conv.attrs.groups))
-            order = shuffle_order(weight.shape[0], groups)
-            expr = _conv(conv, self.visit_expr(conv.args[0]), weight[order])
+            order = shuffle_order(int(conv.args[1].value.shape[0]), groups)
+            expr = _dense_conv(conv, self.visit_expr(conv.args[0]), order)
             for link in chain:
                 expr = _on_channels(link, expr, order)
             return expr
@@ -179,7 +184,7 @@ def _shuffle_source(call: Any, values: dict[Any, Any], uses: Counter, ops: dict[
         value = values[var]
         if _is_conv_source(value, ops["nn.conv2d"]):
             return value, chain[::-1], groups
-        if not _channel_op(value, var, ops):
+        if not _channel_op(value, ops):
             return None
         chain.append(value)
         var = value.args[0] if _operand_index(value) == 0 else value.args[1]
@@ -188,7 +193,9 @@ def _shuffle_source(call: Any, values: dict[Any, Any], uses: Counter, ops: dict[
 
 def _shuffle_groups(split: Any, merge: Any) -> int | None:
     """g when `split` reshapes [n, c, h, w] to [n, g, c/g, h, w] and `merge` reshapes back to [n, c, h, w]."""
-    dims = [_static(e) for e in (split.args[0], split, merge)]
+    from lutnas.lowering.layout import static_shape
+
+    dims = [static_shape(e) for e in (split.args[0], split, merge)]
     if any(d is None for d in dims):
         return None
     src, mid, out = dims
@@ -200,23 +207,9 @@ def _shuffle_groups(split: Any, merge: Any) -> int | None:
     return mid[1]
 
 
-def _static(expr: Any) -> list[int] | None:
-    shape = getattr(getattr(expr, "ty", None), "shape", None)
-    try:
-        return None if shape is None else [int(d) for d in shape]
-    except (TypeError, ValueError):
-        return None
-
-
 def _is_conv_source(value: Any, conv_op: Any) -> bool:
     """A convolution whose output channels may be reordered: dense, or one `_densifiable` makes dense."""
-    import tvm
-
-    if not value.op.same_as(conv_op) or not isinstance(value.args[1], tvm.ir.expr.Constant):
-        return False
-    attrs = value.attrs
-    layouts = (str(attrs.data_layout), str(attrs.kernel_layout), str(attrs.out_layout))
-    return layouts == ("NCHW", "OIHW", "NCHW") and (int(attrs.groups) == 1 or _densifiable(value, conv_op))
+    return _constant_nchw_conv(value, conv_op) and (int(value.attrs.groups) == 1 or _densifiable(value, conv_op))
 
 
 def _operand_index(value: Any) -> int:
@@ -226,7 +219,7 @@ def _operand_index(value: Any) -> int:
     return 1 if len(value.args) > 1 and isinstance(value.args[0], tvm.ir.expr.Constant) else 0
 
 
-def _channel_op(value: Any, var: Any, ops: dict[str, Any]) -> bool:
+def _channel_op(value: Any, ops: dict[str, Any]) -> bool:
     """An elementwise op of one tensor, or a binary op of a tensor and a constant that is a scalar or
     varies only along the channel axis (a bias, a scale, an activation bound)."""
     import tvm
@@ -238,7 +231,7 @@ def _channel_op(value: Any, var: Any, ops: dict[str, Any]) -> bool:
     const = value.args[1 - _operand_index(value)]
     if not isinstance(const, tvm.ir.expr.Constant):
         return False
-    shape = const.value.numpy().shape
+    shape = [int(d) for d in const.value.shape]
     return len(shape) == 0 or (len(shape) <= 4 and all(d == 1 for i, d in enumerate(shape[::-1]) if i != 2))
 
 
@@ -252,8 +245,8 @@ def _on_channels(link: Any, data: Any, order: np.ndarray) -> Any:
     for i, arg in enumerate(link.args):
         if i == index:
             args.append(data)
-        elif isinstance(arg, tvm.ir.expr.Constant) and arg.value.numpy().ndim >= 3 \
-                and arg.value.numpy().shape[-3] == len(order):
+        elif isinstance(arg, tvm.ir.expr.Constant) and len(arg.value.shape) >= 3 \
+                and int(arg.value.shape[-3]) == len(order):
             args.append(relax.const(np.take(arg.value.numpy(), order, axis=-3)))
         else:
             args.append(arg)

@@ -17,6 +17,7 @@ which follow any layout.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 # Relax ConvertLayout's desired layouts: data NHWC; weights HWIO, so a 1x1 conv's weight row for one
@@ -26,8 +27,10 @@ CHANNELS_LAST = {"relax.nn.conv2d": ["NHWC", "HWIO"]}
 LAYOUTS = ("NCHW", "NHWC")
 
 
-def layout_passes(layout: str) -> list[Any]:
-    """The Relax passes that put an imported network into `layout` (nothing for NCHW, ONNX's own)."""
+def layout_passes(layout: str, graph_rewrites: Sequence[Any] = ()) -> list[Any]:
+    """The Relax passes that put an imported network into `layout` (nothing for NCHW, ONNX's own);
+    `graph_rewrites` run on the NCHW graph right before the layout changes, its bias constants folded
+    and its Clips Relax ops by then."""
     if layout not in LAYOUTS:
         from lutnas.errors import UnknownNameError
 
@@ -37,12 +40,11 @@ def layout_passes(layout: str) -> list[Any]:
     from tvm import relax
 
     from lutnas.lowering.fold import fold_in_numpy
-    from lutnas.lowering.grouped_pointwise import dense_grouped_pointwise
 
     return [
         fold_in_numpy(),  # Clip's bounds arrive as where(isnan(c), inf, c)
         clip_as_relax_ops(),
-        dense_grouped_pointwise(),  # two-group 1x1s dense, channel shuffles folded into their conv
+        *graph_rewrites,
         relax.transform.ConvertLayout(CHANNELS_LAST),
         cancel_inverse_permutes(),
     ]
@@ -155,13 +157,18 @@ def shape_4d(expr: Any) -> Any:
     return shape if shape is not None and getattr(info, "ndim", -1) == 4 else None
 
 
-def static_dims(expr: Any) -> list[int] | None:
-    """The dimensions of a 4-D tensor expression of static shape, else None."""
-    shape = shape_4d(expr)
+def static_shape(expr: Any) -> list[int] | None:
+    """The dimensions of a tensor expression of static shape (any rank), else None."""
+    shape = getattr(getattr(expr, "ty", None), "shape", None)
     try:
         return None if shape is None else [int(d) for d in shape]
     except (TypeError, ValueError):
         return None
+
+
+def static_dims(expr: Any) -> list[int] | None:
+    """The dimensions of a 4-D tensor expression of static shape, else None."""
+    return static_shape(expr) if shape_4d(expr) is not None else None
 
 
 def _covers_plane(call: Any, plane: list[int], adaptive: bool) -> bool:

@@ -53,6 +53,7 @@ def fusion_passes(target: tvm.target.Target, layout: str = "NHWC") -> list[tvm.t
     from lutnas.lowering.dw_pw_fusion import fuse_depthwise_pointwise
     from lutnas.lowering.fast_math import fast_math_legalize
     from lutnas.lowering.fold import fold_in_numpy
+    from lutnas.lowering.grouped_pointwise import dense_grouped_pointwise
     from lutnas.lowering.layout import global_pools_as_means, layout_passes
     from lutnas.lowering.rules.base import vector_lanes
 
@@ -60,7 +61,8 @@ def fusion_passes(target: tvm.target.Target, layout: str = "NHWC") -> list[tvm.t
     legalize = cpu_generic.legalize_passes(target)   # ... FuseOps, FuseTIR
     if layout == "NHWC":   # a depthwise and the 1x1 reading it become one function (`dw_pw_fusion`)
         legalize = legalize[:-1] + [fuse_depthwise_pointwise()] + legalize[-1:]
-    return ([global_pools_as_means()] + layout_passes(layout) + padding + cpu_generic.library_dispatch_passes(target)
+    graph = layout_passes(layout, [dense_grouped_pointwise()])  # two-group 1x1s dense, shuffles folded
+    return ([global_pools_as_means()] + graph + padding + cpu_generic.library_dispatch_passes(target)
             + [fold_in_numpy()]  # the weights' reshapes and layout transposes, before they become kernels
             + [fast_math_legalize()]  # then TVM's own LegalizeOps finds nothing left to legalize
             + legalize)

@@ -96,9 +96,7 @@ def _run_dir() -> Path:
 def _server_tmp(name: str) -> Path:
     """The x86 server's TMPDIR: TVM's RPC server unpacks uploads into temporary folders it removes only
     at a clean exit, and a board is stopped by a signal; `stop_board` removes this folder instead."""
-    path = _run_dir() / f"{name}.tmp"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _run_dir() / f"{name}.tmp"
 
 
 # ---- building the arm64 rootfs ------------------------------------------------------------------
@@ -494,6 +492,7 @@ def start_boards(kind: str, ports: list[int], tracker: str | None = None, key: s
             env = _chroot_env(env_extra)
         else:
             cmd = [sys.executable, *server_args(port, tracker, key, hooks)]
+            _server_tmp(name).mkdir(parents=True, exist_ok=True)
             env = {**os.environ, **env_extra, "TMPDIR": str(_server_tmp(name))}
         log = _run_dir() / f"{name}.log"
         with open(log, "wb") as out:
@@ -599,7 +598,7 @@ def stop_board(name: str, grace_s: float = 5.0) -> BoardState | None:
     _kill_group(state.pid, grace_s)
     path.unlink(missing_ok=True)
     Path(state.log).unlink(missing_ok=True)
-    shutil.rmtree(_run_dir() / f"{name}.tmp", ignore_errors=True)
+    shutil.rmtree(_server_tmp(name), ignore_errors=True)
     if state.kind == "arm64" and not any(s.kind == "arm64" for s in running_boards()):
         left = unmount_chroot(rootfs_dir())
         if left:

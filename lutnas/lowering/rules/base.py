@@ -83,8 +83,9 @@ def root_blocks(func: Any) -> tuple[Any, list[Any]] | None:
         return None
 
 
-def analyse(func: Any) -> FuncParts | None:
-    """Split `func` into producers / one reduction / consumers; None if it has another shape."""
+def kinded_blocks(func: Any) -> tuple[Any, list[Any], list[str]] | None:
+    """(schedule, root blocks, each block's iterator kinds) of `func`; None without root blocks or
+    where a block's kinds cannot be read (`iter_kinds`)."""
     found = root_blocks(func)
     if found is None:
         return None
@@ -92,6 +93,15 @@ def analyse(func: Any) -> FuncParts | None:
     kinds = [iter_kinds(sch, b) for b in blocks]
     if any(k is None for k in kinds):
         return None
+    return sch, blocks, kinds
+
+
+def analyse(func: Any) -> FuncParts | None:
+    """Split `func` into producers / one reduction / consumers; None if it has another shape."""
+    found = kinded_blocks(func)
+    if found is None:
+        return None
+    sch, blocks, kinds = found
     for b in blocks:  # every block must be a plain perfect loop nest at the root
         if len(sch.get_loops(b)) != len(sch.get(b).iter_vars):
             return None

@@ -36,11 +36,10 @@ from lutnas.lowering.rules.base import (
     depthwise_accumulators,
     gemm_accumulators,
     inline_chain,
-    iter_kinds,
+    kinded_blocks,
     largest_divisor,
     output_channel_axis,
     pow2_divisor,
-    root_blocks,
     static_extents,
     vector_lanes,
 )
@@ -383,13 +382,10 @@ def _depthwise_tile(sch: Any, dw: Any, tile: Any, fv: int, lanes: int) -> None:
 def _two_convolutions(func: Any) -> tuple[Any, list[Any], tuple[int, int]] | None:
     """(schedule, root blocks, indices of the two reduction blocks) of a function with exactly two
     channels-last convolutions (iterators SSSSRRR, output channel last), else None."""
-    found = root_blocks(func)
+    found = kinded_blocks(func)
     if found is None:
         return None
-    sch, blocks = found
-    kinds = [iter_kinds(sch, b) for b in blocks]
-    if any(k is None for k in kinds):
-        return None
+    sch, blocks, kinds = found
     reductions = [i for i, k in enumerate(kinds) if k == "SSSSRRR"]
     if len(reductions) != 2 or any(output_channel_axis(sch, blocks[i]) != NHWC_CHANNEL_AXIS for i in reductions):
         return None
