@@ -5,7 +5,9 @@ default channels-last pipeline with the rewrite off and on:
 - `--rewrite dw-pw`: `lowering.dw_pw_fusion`, once per `--thresholds` value (the smallest plane, in
   pixels, a fused 1x1 may have);
 - `--rewrite grouped-pointwise`: `lowering.grouped_pointwise` (two-group 1x1s dense, channel
-  shuffles folded; only fbnet has them).
+  shuffles folded; only fbnet has them);
+- `--rewrite stack-accumulators`: the rules' accumulators as stack arrays (`rules.base.ACCUMULATOR_SCOPE`)
+  against TVM's workspace pool (one allocation per tile, as before 2026-12-05).
 Every build must compute the same output (within 1e-4 of its range); then they are timed in turn,
 `--rounds` rounds of 10 calls each after one untimed call, and the median over rounds of the ratio
 on / off is printed per network, with the geomean. The builds share every time window, so the ratio
@@ -36,7 +38,7 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--per-space", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--rewrite", choices=("dw-pw", "grouped-pointwise"), default="dw-pw")
+    ap.add_argument("--rewrite", choices=("dw-pw", "grouped-pointwise", "stack-accumulators"), default="dw-pw")
     ap.add_argument("--spaces", default="proxyless,fbnet,ofa-mbv3")
     ap.add_argument("--thresholds", default="784",
                     help="dw-pw: plane sizes (pixels) to build fused with, comma-separated")
@@ -69,8 +71,30 @@ def grouped_pointwise(on: bool) -> Iterator[None]:
         rewrite.dense_grouped_pointwise = saved
 
 
+@contextmanager
+def stack_accumulators(on: bool) -> Iterator[None]:
+    """Off: the rules as before `rules.base.ACCUMULATOR_SCOPE` -- accumulators in "local" buffers
+    (TVM's workspace pool, one allocation per tile) and as many as three quarters of the registers."""
+    from lutnas.lowering.rules import base, conv, depthwise, elementwise, nhwc
+
+    modules = (base, conv, depthwise, elementwise, nhwc)
+    saved = [m.ACCUMULATOR_SCOPE for m in modules], base.STACK_ARRAY_BYTES
+    if not on:
+        for m in modules:
+            m.ACCUMULATOR_SCOPE = "local"
+        base.STACK_ARRAY_BYTES = 1 << 20
+    try:
+        yield
+    finally:
+        for m, scope in zip(modules, saved[0]):
+            m.ACCUMULATOR_SCOPE = scope
+        base.STACK_ARRAY_BYTES = saved[1]
+
+
 def variants(args: argparse.Namespace) -> list[tuple[str, object]]:
     """(label, context manager factory) per build; the first is the rewrite off."""
+    if args.rewrite == "stack-accumulators":
+        return [("off", lambda: stack_accumulators(False)), ("on", lambda: stack_accumulators(True))]
     if args.rewrite == "grouped-pointwise":
         return [("off", lambda: grouped_pointwise(False)), ("on", lambda: grouped_pointwise(True))]
     return [("off", lambda: fusion_threshold(OFF))] + [

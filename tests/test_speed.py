@@ -277,19 +277,60 @@ def test_rules_keep_numerics_on_single_functions():
         assert_same_outputs(func, sch.mod["main"], tgt, name)
 
 
-@pytest.mark.parametrize(("name", "options", "lanes", "registers", "fma"), [
-    ("x86", {}, 4, 16, False),                            # plain x86-64: SSE2
-    ("x86", {"mcpu": "znver3"}, 8, 16, True),             # AVX2 + FMA
-    ("x86", {"mcpu": "skylake-avx512"}, 16, 32, True),    # AVX-512: zmm0-31
-    ("arm64", {}, 4, 32, True),                           # AArch64 NEON: v0-v31, FMLA
+@pytest.mark.parametrize(("name", "options", "lanes", "registers", "fma", "accumulators"), [
+    ("x86", {}, 4, 16, False, (12, 8)),                           # plain x86-64: SSE2
+    ("x86", {"mcpu": "znver3"}, 8, 16, True, (12, 8)),            # AVX2 + FMA
+    ("x86", {"mcpu": "skylake-avx512"}, 16, 32, True, (15, 15)),  # AVX-512: zmm0-31, 1 KiB = 16 vectors
+    ("arm64", {}, 4, 32, True, (24, 16)),                         # AArch64 NEON: v0-v31, FMLA
 ])
-def test_vector_unit_follows_the_target(name, options, lanes, registers, fma):
-    """What the rules size tiles by is read from the target's triple and LLVM's features for it."""
+def test_vector_unit_follows_the_target(name, options, lanes, registers, fma, accumulators):
+    """What the rules size tiles by is read from the target's triple and LLVM's features for it; a
+    tile's accumulators also fit the stack array TVM keeps off its workspace pool (< 1 KiB)."""
     tgt = get_target(name, **options).tvm_target()
     unit = vector_unit(tgt)
     assert (unit.lanes(), unit.registers, unit.fma) == (lanes, registers, fma)
     assert vector_lanes(tgt) == lanes and unit.lanes(16) == 2 * lanes
-    assert (gemm_accumulators(tgt), depthwise_accumulators(tgt)) == (registers * 3 // 4, registers // 2)
+    assert (gemm_accumulators(tgt), depthwise_accumulators(tgt)) == accumulators
+
+
+def _conv_workspace_calls(spec: str, tgt) -> dict[str, int]:
+    """Per convolution kernel of the block `spec` built by `lutnas-cpu` for `tgt`: its
+    TVMBackendAllocWorkspace calls, read after TVM's LowerTVMBuiltin."""
+    from lutnas.lowering.tvm_build import import_model
+
+    bspec = BlockSpec.parse(spec)
+    block = Block(bspec, (1, bspec.in_ch, 16, 16))
+    mod, _ = import_model(export_onnx(block.build(), block.input_shape, _tmp() / f"{spec}.onnx"), block.input_shape)
+    with tgt:
+        lowered = cpu_pipeline(tgt)(mod)
+    convs = {gv.name_hint: f for gv, f in lowered.functions_items()
+             if isinstance(f, tvm.tirx.PrimFunc) and "conv2d" in gv.name_hint}
+    seen: dict[str, int] = {}
+
+    @tvm.instrument.pass_instrument
+    class AfterBuiltins:
+        def run_after_pass(self, mod, info):
+            if info.name.endswith("LowerTVMBuiltin"):
+                seen.update({gv.name_hint: f.script().count("TVMBackendAllocWorkspace(")
+                             for gv, f in mod.functions_items()})
+
+    with tvm.transform.PassContext(instruments=[AfterBuiltins()]):
+        tvm.tirx.build(tvm.IRModule({n: f.with_attr("global_symbol", n) for n, f in convs.items()}), target=tgt)
+    return {n: seen[n] for n in convs}
+
+
+@pytest.mark.parametrize("mcpu", ["znver3", "skylake-avx512"])
+def test_tile_accumulators_are_stack_arrays(mcpu, monkeypatch):
+    """A register tile's accumulators are a stack array, not a workspace allocation per tile (TVM
+    0.27 puts "local" buffers, and "global" ones of 1 KiB or more, in its workspace pool: one call
+    per iteration of the parallel loop); the same rules with "local" accumulators make those calls."""
+    from lutnas.lowering.rules import nhwc
+
+    tgt = get_target("x86", mcpu=mcpu).tvm_target()
+    calls = _conv_workspace_calls("mbconv_k5_e6_s1_i16_o16_g1_relu6", tgt)
+    assert len(calls) >= 2 and not any(calls.values()), calls   # the 1x1s and the depthwise
+    monkeypatch.setattr(nhwc, "ACCUMULATOR_SCOPE", "local")
+    assert any(_conv_workspace_calls("mbconv_k5_e6_s1_i16_o16_g1_relu6", tgt).values())
 
 
 def _tile_vectors(sch, block) -> tuple[int, int]:

@@ -164,7 +164,8 @@ DEFAULT_PIPELINE = "tvm-default"
 # in column-tile strips, and softmax rows in vector passes (`rules.softmax`).
 # 13 (lutnas-cpu) = a depthwise fused with the 1x1 reading it (`lowering.dw_pw_fusion`).
 # 14 (lutnas-cpu) = two-group 1x1s dense, channel shuffles folded into their conv (`lowering.grouped_pointwise`).
-_REVISIONS = {"lutnas-cpu": 14, "lutnas-cpu-nchw": 7}
+# 15 / 8 = tile accumulators as stack arrays, at most 15 AVX-512 vectors (`rules.base.ACCUMULATOR_SCOPE`).
+_REVISIONS = {"lutnas-cpu": 15, "lutnas-cpu-nchw": 8}
 
 
 def pipeline_revision(name: str) -> int:

@@ -171,18 +171,35 @@ def vector_lanes(target: tvm.target.Target, bits: int = 32) -> int:
     return vector_unit(target).lanes(bits)
 
 
+# Where a tile's accumulators live. TVM 0.27 (`LowerTVMBuiltin`) keeps a buffer on the stack only when
+# its scope is "global" and it holds fewer than 1024 bytes (`kMaxStackAlloca`); any other buffer
+# allocated inside a parallel loop becomes a TVMBackendAllocWorkspace / FreeWorkspace pair per
+# iteration, and LLVM turns the accumulators' zeroing into a memset of that heap block. Measured here
+# (Xeon, AVX-512, 1 thread, kernel alone): a 1x1 conv 32->144 at 56x56 ran 181 us with 24
+# accumulators in a "local" buffer (a workspace call per 8-pixel tile) and 150 us with 12 in a
+# "global" one (a stack array LLVM keeps in registers), where onnxruntime's node takes 170 us.
+ACCUMULATOR_SCOPE = "global"
+STACK_ARRAY_BYTES = 1024
+
+
+def stack_vectors(target: tvm.target.Target) -> int:
+    """Most vectors a stack array may hold (`ACCUMULATOR_SCOPE`): 15 of AVX-512, 31 of AVX2, 63 of NEON."""
+    return (STACK_ARRAY_BYTES - 1) // (vector_unit(target).bits // 8)
+
+
 def gemm_accumulators(target: tvm.target.Target) -> int:
     """Vector registers a convolution's register tile may fill with accumulators: three quarters of
     the target's, the rest hold one step's operands (the tile's weight vectors and an input
-    broadcast). 12 of AVX2's 16 registers (a 6 x 2-vector tile), 24 of NEON's or AVX-512's 32."""
-    return vector_unit(target).registers * 3 // 4
+    broadcast), and no more than a stack array holds (`stack_vectors`). 12 of AVX2's 16 registers
+    (a 6 x 2-vector tile), 24 of NEON's 32, 15 of AVX-512's 32."""
+    return min(vector_unit(target).registers * 3 // 4, stack_vectors(target))
 
 
 def depthwise_accumulators(target: tvm.target.Target) -> int:
     """Accumulator vectors of a depthwise tile: half the target's registers, because each tap also
-    keeps its row's input vectors live (neighbouring taps of an unrolled row share them): 8 of 16,
-    16 of 32."""
-    return vector_unit(target).registers // 2
+    keeps its row's input vectors live (neighbouring taps of an unrolled row share them), and no more
+    than a stack array holds (`stack_vectors`): 8 of 16, 16 of NEON's 32, 15 of AVX-512's 32."""
+    return min(vector_unit(target).registers // 2, stack_vectors(target))
 
 
 def largest_divisor(n: int, limit: int, prefer: tuple[int, ...] = ()) -> int:

@@ -25,6 +25,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from lutnas.lowering.rules.base import (
+    ACCUMULATOR_SCOPE,
     FuncParts,
     Rule,
     analyse,
@@ -90,12 +91,11 @@ def vectorize_pixels(sch: Any, inner_px: tuple[Any, ...]) -> None:
 
 def finish_epilogue(sch: Any, out: Any, at: Any, lanes: int, conv: Any = None) -> None:
     """Move the output block under `at` and vectorize its innermost loop. The conv's result then
-    lives only inside the tile: scope "local" makes it a stack array LLVM keeps in registers
-    (a "global" intermediate is a TVMBackendAllocWorkspace call per tile)."""
+    lives only inside the tile: `ACCUMULATOR_SCOPE` makes it a stack array LLVM keeps in registers."""
     if out is None:
         return
     if conv is not None:
-        sch.set_scope(conv, 0, "local")
+        sch.set_scope(conv, 0, ACCUMULATOR_SCOPE)
     sch.reverse_compute_at(out, at, preserve_unit_loops=True)
     loops = sch.get_loops(out)
     inner = static_extents(sch, loops[-1:])[0]

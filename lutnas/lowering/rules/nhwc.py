@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lutnas.lowering.rules.base import (
+    ACCUMULATOR_SCOPE,
     Rule,
     depthwise_accumulators,
     gemm_accumulators,
@@ -242,9 +243,9 @@ def epilogue_and_init(sch: Any, conv: Any, out: Any, at: Any, first_reduce: Any,
                        max_unroll: int = 4) -> None:
     """The epilogue on the register tile under `at` and the accumulators' zeroing, both in whole
     vectors (up to `max_unroll` of them unrolled: the tile's width); the accumulators become a stack
-    array ("local"), which LLVM keeps in registers when every access to it is unrolled."""
+    array (`ACCUMULATOR_SCOPE`), which LLVM keeps in registers when every access to it is unrolled."""
     if out is not None:
-        sch.set_scope(conv, 0, "local")
+        sch.set_scope(conv, 0, ACCUMULATOR_SCOPE)
         sch.reverse_compute_at(out, at, preserve_unit_loops=True)
         split_vectors(sch, sch.get_loops(out)[-1], lanes, max_unroll)
     init = sch.decompose_reduction(conv, first_reduce)
