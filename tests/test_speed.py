@@ -31,7 +31,7 @@ from lutnas.lowering.rules import (
     apply_rules,
     default_cpu_rules,
 )
-from lutnas.lowering.rules.base import depthwise_accumulators, gemm_accumulators, vector_lanes
+from lutnas.lowering.rules.base import depthwise_accumulators, gemm_accumulators, stack_vectors, vector_lanes
 from lutnas.lowering.tuning import tune
 from lutnas.spaces import get_space
 from lutnas.spaces.blocks import Block, BlockSpec
@@ -278,10 +278,10 @@ def test_rules_keep_numerics_on_single_functions():
 
 
 @pytest.mark.parametrize(("name", "options", "lanes", "registers", "fma", "accumulators"), [
-    ("x86", {}, 4, 16, False, (12, 8)),                           # plain x86-64: SSE2
-    ("x86", {"mcpu": "znver3"}, 8, 16, True, (12, 8)),            # AVX2 + FMA
-    ("x86", {"mcpu": "skylake-avx512"}, 16, 32, True, (15, 15)),  # AVX-512: zmm0-31, 1 KiB = 16 vectors
-    ("arm64", {}, 4, 32, True, (24, 16)),                         # AArch64 NEON: v0-v31, FMLA
+    ("x86", {}, 4, 16, False, (12, 8, 63)),                           # plain x86-64: SSE2
+    ("x86", {"mcpu": "znver3"}, 8, 16, True, (12, 8, 31)),            # AVX2 + FMA
+    ("x86", {"mcpu": "skylake-avx512"}, 16, 32, True, (24, 15, 15)),  # AVX-512: zmm0-31, 1 KiB = 16 vectors
+    ("arm64", {}, 4, 32, True, (24, 16, 63)),                         # AArch64 NEON: v0-v31, FMLA
 ])
 def test_vector_unit_follows_the_target(name, options, lanes, registers, fma, accumulators):
     """What the rules size tiles by is read from the target's triple and LLVM's features for it; a
@@ -290,7 +290,7 @@ def test_vector_unit_follows_the_target(name, options, lanes, registers, fma, ac
     unit = vector_unit(tgt)
     assert (unit.lanes(), unit.registers, unit.fma) == (lanes, registers, fma)
     assert vector_lanes(tgt) == lanes and unit.lanes(16) == 2 * lanes
-    assert (gemm_accumulators(tgt), depthwise_accumulators(tgt)) == accumulators
+    assert (gemm_accumulators(tgt), depthwise_accumulators(tgt), stack_vectors(tgt)) == accumulators
 
 
 def _conv_workspace_calls(spec: str, tgt) -> dict[str, int]:

@@ -34,6 +34,7 @@ from lutnas.lowering.rules.base import (
     largest_divisor,
     pow2_divisor,
     reduction_shape,
+    stack_vectors,
     static_extents,
     vector_lanes,
 )
@@ -145,7 +146,7 @@ class ConvGEMM(Rule):
             outer_px, inner_px = _tile_pixels(sch, ly, lx, h, w, lanes)
             rows, cols = pixel_tile(h, w, lanes)
             vecs = rows * math.ceil(cols / lanes)
-        max_acc = self.max_acc_vectors or gemm_accumulators(target)
+        max_acc = self.max_acc_vectors or min(gemm_accumulators(target), stack_vectors(target))
         fi = largest_divisor(f, max(1, max_acc // vecs), prefer=(8, 6, 4, 3, 2))
         lfo, lfi = sch.split(lf, factors=[None, fi])
         if pointwise:

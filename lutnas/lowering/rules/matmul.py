@@ -24,6 +24,7 @@ from lutnas.lowering.rules.base import (
     analyse,
     gemm_accumulators,
     inline_chain,
+    stack_vectors,
     static_extents,
     uses_var,
     vector_lanes,
@@ -55,7 +56,8 @@ class MatmulGEMM(Rule):
             return None  # an epilogue over another shape: not this rule's
         lanes = vector_lanes(target)
         max_acc = gemm_accumulators(target)
-        px, fv = register_tile(GemmShape(rows, cols, depth, weights_reused=rows <= cols), lanes, max_acc)
+        px, fv = register_tile(GemmShape(rows, cols, depth, weights_reused=rows <= cols), lanes, max_acc,
+                               stack_vectors(target))
         _pack_right_operand(sch, mm, fv)
         *batch, li, lj, lk = sch.get_loops(mm)
         ro, ri = sch.split(li, factors=[None, px])

@@ -41,6 +41,7 @@ from lutnas.lowering.rules.base import (
     largest_divisor,
     output_channel_axis,
     pow2_divisor,
+    stack_vectors,
     static_extents,
     vector_lanes,
 )
@@ -96,22 +97,33 @@ def tile_cycles(shape: GemmShape, px: int, vectors: int, lanes: int) -> float:
     return max(px * vectors / FMA_PER_CYCLE, (px + vectors) / LOADS_PER_CYCLE, from_l2 / L2_BYTES_PER_CYCLE)
 
 
-def register_tile(shape: GemmShape, lanes: int, max_acc: int) -> tuple[int, int]:
+# Cycles a tile whose accumulators outgrow a stack array spends on TVM's workspace pool (allocate,
+# zero, free: `rules.base.ACCUMULATOR_SCOPE`), fitted here (Xeon, AVX-512): a 32->144 1x1 conv at
+# 56x56 ran 183 us in 24-vector tiles on the pool and 150 us in 12-vector tiles on the stack; a
+# 192->1104 one at 7x7, whose depth amortizes it, 99 us in 21-vector tiles on the pool and 125 us
+# in the 7-vector ones that fit the stack.
+WORKSPACE_TILE_CYCLES = 100
+
+
+def register_tile(shape: GemmShape, lanes: int, max_acc: int, stack_acc: int | None = None) -> tuple[int, int]:
     """(PX pixels, FV channels) of a GEMM register tile with PX dividing the pixels, FV a whole number
     of vectors dividing the channels and at most `max_acc` accumulator vectors, chosen for the most
-    FMAs per cycle by `tile_cycles` (ties: more accumulators, then more pixels). 11 vectors x 1 pixel
+    FMAs per cycle by `tile_cycles` (ties: more accumulators, then more pixels); a tile of more than
+    `stack_acc` accumulators also pays `WORKSPACE_TILE_CYCLES` once per tile. 11 vectors x 1 pixel
     was load-bound where 4 x 2 is not. FV may be three vectors (24 channels on AVX2): the channel loop
     is then split into unrolled vectors, because LLVM legalizes one <24 x float> lane by lane (a
     16->96 1x1 conv took 3.2 ms that way, 8x onnxruntime)."""
     pixels, channels = shape.pixels, shape.channels
+    stack_acc = max_acc if stack_acc is None else stack_acc
     if channels % lanes:
-        return largest_divisor(pixels, max_acc), pow2_divisor(channels, lanes)
+        return largest_divisor(pixels, min(max_acc, stack_acc)), pow2_divisor(channels, lanes)
     best = (0.0, 0, 0, 1, lanes)
     for vectors in range(1, max_acc + 1):
         if (channels // lanes) % vectors:
             continue
         for px in (d for d in range(1, max_acc // vectors + 1) if pixels % d == 0):
-            rate = px * vectors / tile_cycles(shape, px, vectors, lanes)
+            pool = WORKSPACE_TILE_CYCLES / shape.depth if px * vectors > stack_acc else 0.0
+            rate = px * vectors / (tile_cycles(shape, px, vectors, lanes) + pool)
             best = max(best, (round(rate, 6), px * vectors, px, px, vectors * lanes))
     return best[3], best[4]
 
@@ -154,7 +166,7 @@ class ChannelsLastConv(Rule):
         max_acc = self.max_acc_vectors or gemm_accumulators(target)
         pixels = h * w if flat else w
         gemm = GemmShape(pixels, f // groups, rc * kh * kw, weights_reused=pixels <= f)
-        px, fv = register_tile(gemm, lanes, max_acc)
+        px, fv = register_tile(gemm, lanes, max_acc, stack_vectors(target))
         pack_weights(sch, conv, fv)  # first: later steps fold the unit window loops into spatial ones
         out = inline_chain(sch, parts.consumers)
         if out is not None and static_extents(sch, sch.get_loops(out)) != parts.extents[:4]:
@@ -340,14 +352,15 @@ class ChannelsLastDepthwisePointwise(Rule):
         lanes, (w, mid, f) = vector_lanes(target), (ex_pw[2], ex_dw[3], ex_pw[3])
         px = largest_divisor(w, self.pixels or depthwise_accumulators(target),
                              prefer=() if self.pixels else (8, 7, 6, 4))
-        fv = channel_tile(f, lanes, max(1, gemm_accumulators(target) // px))
+        acc = min(gemm_accumulators(target), stack_vectors(target))
+        fv = channel_tile(f, lanes, max(1, acc // px))
         pack_weights(sch, pw, fv)
         out = inline_chain(sch, blocks[second + 1:])
         for block in blocks[:first] + between[:-1]:   # padding read in place; bias, activation into the copy
             sch.compute_inline(block)
         tile = between[-1]                               # the depthwise output as the 1x1 reads it
         xo, fo, first_reduce = _tile_pointwise(sch, pw, px, fv, lanes)
-        epilogue_and_init(sch, pw, out, fo, first_reduce, lanes, max_unroll=gemm_accumulators(target))
+        epilogue_and_init(sch, pw, out, fo, first_reduce, lanes, max_unroll=acc)
         sch.compute_at(tile, xo, preserve_unit_loops=True)
         sch.set_scope(tile, 0, "local")
         sch.compute_at(dw, xo, preserve_unit_loops=True)
