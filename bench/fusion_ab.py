@@ -7,7 +7,8 @@ default channels-last pipeline with the rewrite off and on:
 - `--rewrite grouped-pointwise`: `lowering.grouped_pointwise` (two-group 1x1s dense, channel
   shuffles folded; only fbnet has them);
 - `--rewrite stack-accumulators`: the rules' accumulators as stack arrays (`rules.base.ACCUMULATOR_SCOPE`)
-  against TVM's workspace pool (one allocation per tile, as before 2026-12-05).
+  against TVM's workspace pool (one allocation per tile, as before 2026-12-05);
+- `--rewrite weight-prefetch`: deep 1x1s prefetching their next weight strip (`rules.nhwc.prefetch_next_strip`).
 Every build must compute the same output (within 1e-4 of its range); then they are timed in turn,
 `--rounds` rounds of 10 calls each after one untimed call, and the median over rounds of the ratio
 on / off is printed per network, with the geomean. The builds share every time window, so the ratio
@@ -38,7 +39,7 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--per-space", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--rewrite", choices=("dw-pw", "grouped-pointwise", "stack-accumulators"), default="dw-pw")
+    ap.add_argument("--rewrite", choices=("dw-pw", "grouped-pointwise", "stack-accumulators", "weight-prefetch"), default="dw-pw")
     ap.add_argument("--spaces", default="proxyless,fbnet,ofa-mbv3")
     ap.add_argument("--thresholds", default="784",
                     help="dw-pw: plane sizes (pixels) to build fused with, comma-separated")
@@ -91,8 +92,21 @@ def stack_accumulators(on: bool) -> Iterator[None]:
         base.STACK_ARRAY_BYTES = saved[1]
 
 
+@contextmanager
+def weight_prefetch(on: bool) -> Iterator[None]:
+    from lutnas.lowering.rules import nhwc
+
+    saved, nhwc.PREFETCH_STRIPS = nhwc.PREFETCH_STRIPS, on
+    try:
+        yield
+    finally:
+        nhwc.PREFETCH_STRIPS = saved
+
+
 def variants(args: argparse.Namespace) -> list[tuple[str, object]]:
     """(label, context manager factory) per build; the first is the rewrite off."""
+    if args.rewrite == "weight-prefetch":
+        return [("off", lambda: weight_prefetch(False)), ("on", lambda: weight_prefetch(True))]
     if args.rewrite == "stack-accumulators":
         return [("off", lambda: stack_accumulators(False)), ("on", lambda: stack_accumulators(True))]
     if args.rewrite == "grouped-pointwise":

@@ -32,6 +32,7 @@ from lutnas.lowering.rules import (
     default_cpu_rules,
 )
 from lutnas.lowering.rules.base import depthwise_accumulators, gemm_accumulators, stack_vectors, vector_lanes
+from lutnas.lowering.targets import system_cpu
 from lutnas.lowering.tuning import tune
 from lutnas.spaces import get_space
 from lutnas.spaces.blocks import Block, BlockSpec
@@ -207,6 +208,24 @@ def test_fused_depthwise_variants_compute_what_they_did(name):
     assert len(fused) == 1
     sch = ChannelsLastDepthwisePointwise().apply(fused[0], tgt, False)
     assert_same_outputs(fused[0], sch.mod["main"], tgt, name)
+
+
+@pytest.mark.parametrize(("cin", "cout", "prefetches"), [(384, 64, True), (32, 64, False)])
+def test_deep_pointwise_prefetches_its_next_weight_strip(cin, cout, prefetches):
+    """A 1x1 conv over fewer pixels than channels reads its weights one channel tile (strip) at a
+    time: when a strip outgrows L1 it prefetches the next one while computing, and still computes
+    what the function does; a shallow one (32 input channels) has nothing to prefetch."""
+    net = torch.nn.Sequential(torch.nn.Conv2d(cin, cout, 1), torch.nn.ReLU()).eval()
+    path = export_onnx(net, (1, cin, 4, 4), _tmp() / f"pw-{cin}-{cout}.onnx")
+    tgt = get_target("x86", mcpu="skylake-avx512").tvm_target()
+    mod = fused_module(path, (1, cin, 4, 4), tgt)
+    func = next(f for gv, f in mod.functions_items() if isinstance(f, tvm.tirx.PrimFunc) and "conv2d" in gv.name_hint)
+    sch, rule = apply_rules(func, tgt, default_cpu_rules())
+    assert rule == "nhwc-conv" and ("llvm.prefetch" in sch.mod["main"].script()) == prefetches
+    host = get_target("x86", mcpu=system_cpu()).tvm_target()
+    if vector_unit(host).bits < 512:   # the AVX-512 build runs only where AVX-512 does
+        sch = apply_rules(func, host, default_cpu_rules())[0]
+    assert_same_outputs(func, sch.mod["main"], host, f"pw{cin}")
 
 
 def test_a_dense_layer_splits_its_rows_across_cores_and_sums_the_same():

@@ -165,7 +165,8 @@ DEFAULT_PIPELINE = "tvm-default"
 # 13 (lutnas-cpu) = a depthwise fused with the 1x1 reading it (`lowering.dw_pw_fusion`).
 # 14 (lutnas-cpu) = two-group 1x1s dense, channel shuffles folded into their conv (`lowering.grouped_pointwise`).
 # 15 / 8 = tile accumulators as stack arrays, at most 15 AVX-512 vectors (`rules.base.ACCUMULATOR_SCOPE`).
-_REVISIONS = {"lutnas-cpu": 15, "lutnas-cpu-nchw": 8}
+# 16 (lutnas-cpu) = deep 1x1s prefetch their next weight strip (`rules.nhwc.prefetch_next_strip`).
+_REVISIONS = {"lutnas-cpu": 16, "lutnas-cpu-nchw": 8}
 
 
 def pipeline_revision(name: str) -> int:
