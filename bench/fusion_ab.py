@@ -7,7 +7,8 @@ default channels-last pipeline with the rewrite off and on:
 - `--rewrite grouped-pointwise`: `lowering.grouped_pointwise` (two-group 1x1s dense, channel
   shuffles folded; only fbnet has them);
 - `--rewrite stack-accumulators`: the rules' accumulators as stack arrays (`rules.base.ACCUMULATOR_SCOPE`)
-  against TVM's workspace pool (one allocation per tile, as before 2026-12-05);
+  and the weight prefetch they allow, against the rules of the morning of 2026-12-05 (accumulators
+  in TVM's workspace pool: one allocation per tile);
 - `--rewrite weight-prefetch`: deep 1x1s prefetching their next weight strip (`rules.nhwc.prefetch_next_strip`).
 Every build must compute the same output (within 1e-4 of its range); then they are timed in turn,
 `--rounds` rounds of 10 calls each after one untimed call, and the median over rounds of the ratio
@@ -75,21 +76,22 @@ def grouped_pointwise(on: bool) -> Iterator[None]:
 @contextmanager
 def stack_accumulators(on: bool) -> Iterator[None]:
     """Off: the rules as before `rules.base.ACCUMULATOR_SCOPE` -- accumulators in "local" buffers
-    (TVM's workspace pool, one allocation per tile) and as many as three quarters of the registers."""
+    (TVM's workspace pool, one allocation per tile), as many as three quarters of the registers, and
+    no weight prefetch (which needs stack accumulators)."""
     from lutnas.lowering.rules import base, conv, depthwise, elementwise, nhwc
 
     modules = (base, conv, depthwise, elementwise, nhwc)
-    saved = [m.ACCUMULATOR_SCOPE for m in modules], base.STACK_ARRAY_BYTES
+    saved = [m.ACCUMULATOR_SCOPE for m in modules], base.STACK_ARRAY_BYTES, nhwc.PREFETCH_STRIPS
     if not on:
         for m in modules:
             m.ACCUMULATOR_SCOPE = "local"
-        base.STACK_ARRAY_BYTES = 1 << 20
+        base.STACK_ARRAY_BYTES, nhwc.PREFETCH_STRIPS = 1 << 20, False
     try:
         yield
     finally:
         for m, scope in zip(modules, saved[0]):
             m.ACCUMULATOR_SCOPE = scope
-        base.STACK_ARRAY_BYTES = saved[1]
+        base.STACK_ARRAY_BYTES, nhwc.PREFETCH_STRIPS = saved[1], saved[2]
 
 
 @contextmanager
