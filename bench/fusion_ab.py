@@ -25,8 +25,9 @@ import argparse
 import os
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from pathlib import Path
+from unittest.mock import patch
 
 import numpy as np
 
@@ -47,30 +48,21 @@ def parse() -> argparse.Namespace:
     return ap.parse_args()
 
 
-@contextmanager
-def fusion_threshold(pixels: int) -> Iterator[None]:
+def fusion_threshold(pixels: int) -> AbstractContextManager[object]:
     import lutnas.lowering.dw_pw_fusion as fusion
 
-    saved, fusion.MIN_PLANE_PIXELS = fusion.MIN_PLANE_PIXELS, pixels
-    try:
-        yield
-    finally:
-        fusion.MIN_PLANE_PIXELS = saved
+    return patch.object(fusion, "MIN_PLANE_PIXELS", pixels)
 
 
-@contextmanager
-def grouped_pointwise(on: bool) -> Iterator[None]:
+def grouped_pointwise(on: bool) -> AbstractContextManager[object]:
     import tvm
 
     import lutnas.lowering.grouped_pointwise as rewrite
 
-    saved = rewrite.dense_grouped_pointwise
-    if not on:   # `pipeline.fusion_passes` imports the pass when it is called: an identity pass instead
-        rewrite.dense_grouped_pointwise = lambda: tvm.transform.Sequential([])
-    try:
-        yield
-    finally:
-        rewrite.dense_grouped_pointwise = saved
+    if on:
+        return nullcontext()
+    # `pipeline.fusion_passes` imports the pass when it is called: an identity pass instead
+    return patch.object(rewrite, "dense_grouped_pointwise", lambda: tvm.transform.Sequential([]))
 
 
 @contextmanager
@@ -78,31 +70,20 @@ def stack_accumulators(on: bool) -> Iterator[None]:
     """Off: the rules as before `rules.base.ACCUMULATOR_SCOPE` -- accumulators in "local" buffers
     (TVM's workspace pool, one allocation per tile), as many as three quarters of the registers, and
     no weight prefetch (which needs stack accumulators)."""
-    from lutnas.lowering.rules import base, conv, depthwise, elementwise, nhwc
+    from lutnas.lowering.rules import base, nhwc
 
-    modules = (base, conv, depthwise, elementwise, nhwc)
-    saved = [m.ACCUMULATOR_SCOPE for m in modules], base.STACK_ARRAY_BYTES, nhwc.PREFETCH_STRIPS
-    if not on:
-        for m in modules:
-            m.ACCUMULATOR_SCOPE = "local"
-        base.STACK_ARRAY_BYTES, nhwc.PREFETCH_STRIPS = 1 << 20, False
-    try:
+    with ExitStack() as stack:
+        if not on:
+            for module, name, value in ((base, "ACCUMULATOR_SCOPE", "local"), (base, "STACK_ARRAY_BYTES", 1 << 20),
+                                        (nhwc, "PREFETCH_STRIPS", False)):
+                stack.enter_context(patch.object(module, name, value))
         yield
-    finally:
-        for m, scope in zip(modules, saved[0]):
-            m.ACCUMULATOR_SCOPE = scope
-        base.STACK_ARRAY_BYTES, nhwc.PREFETCH_STRIPS = saved[1], saved[2]
 
 
-@contextmanager
-def weight_prefetch(on: bool) -> Iterator[None]:
+def weight_prefetch(on: bool) -> AbstractContextManager[object]:
     from lutnas.lowering.rules import nhwc
 
-    saved, nhwc.PREFETCH_STRIPS = nhwc.PREFETCH_STRIPS, on
-    try:
-        yield
-    finally:
-        nhwc.PREFETCH_STRIPS = saved
+    return patch.object(nhwc, "PREFETCH_STRIPS", on)
 
 
 def variants(args: argparse.Namespace) -> list[tuple[str, object]]:

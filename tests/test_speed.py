@@ -343,12 +343,12 @@ def test_tile_accumulators_are_stack_arrays(mcpu, monkeypatch):
     """A register tile's accumulators are a stack array, not a workspace allocation per tile (TVM
     0.27 puts "local" buffers, and "global" ones of 1 KiB or more, in its workspace pool: one call
     per iteration of the parallel loop); the same rules with "local" accumulators make those calls."""
-    from lutnas.lowering.rules import nhwc
+    from lutnas.lowering.rules import base
 
     tgt = get_target("x86", mcpu=mcpu).tvm_target()
     calls = _conv_workspace_calls("mbconv_k5_e6_s1_i16_o16_g1_relu6", tgt)
     assert len(calls) >= 2 and not any(calls.values()), calls   # the 1x1s and the depthwise
-    monkeypatch.setattr(nhwc, "ACCUMULATOR_SCOPE", "local")
+    monkeypatch.setattr(base, "ACCUMULATOR_SCOPE", "local")
     assert any(_conv_workspace_calls("mbconv_k5_e6_s1_i16_o16_g1_relu6", tgt).values())
 
 

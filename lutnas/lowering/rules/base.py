@@ -187,12 +187,24 @@ def stack_vectors(target: tvm.target.Target) -> int:
     return (STACK_ARRAY_BYTES - 1) // (vector_unit(target).bits // 8)
 
 
+def accumulators_on_stack(sch: Any, block: Any) -> None:
+    """Give `block`'s result (a tile's accumulators) `ACCUMULATOR_SCOPE`: a stack array when it is
+    smaller than `STACK_ARRAY_BYTES`, which LLVM keeps in registers when every access is unrolled."""
+    sch.set_scope(block, 0, ACCUMULATOR_SCOPE)
+
+
 def gemm_accumulators(target: tvm.target.Target) -> int:
     """Vector registers a convolution's register tile may fill with accumulators: three quarters of
     the target's, the rest hold one step's operands (the tile's weight vectors and an input
     broadcast). 12 of AVX2's 16 registers (a 6 x 2-vector tile), 24 of NEON's or AVX-512's 32. More
     than `stack_vectors` cost a workspace allocation per tile (`nhwc.register_tile` weighs it)."""
     return vector_unit(target).registers * 3 // 4
+
+
+def stack_gemm_accumulators(target: tvm.target.Target) -> int:
+    """`gemm_accumulators` that also fit a stack array (`stack_vectors`): for rules whose tile does
+    not weigh the workspace pool's cost (`nhwc.register_tile` does)."""
+    return min(gemm_accumulators(target), stack_vectors(target))
 
 
 def depthwise_accumulators(target: tvm.target.Target) -> int:

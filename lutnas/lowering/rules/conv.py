@@ -25,16 +25,15 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from lutnas.lowering.rules.base import (
-    ACCUMULATOR_SCOPE,
     FuncParts,
     Rule,
+    accumulators_on_stack,
     analyse,
-    gemm_accumulators,
     inline_chain,
     largest_divisor,
     pow2_divisor,
     reduction_shape,
-    stack_vectors,
+    stack_gemm_accumulators,
     static_extents,
     vector_lanes,
 )
@@ -92,11 +91,11 @@ def vectorize_pixels(sch: Any, inner_px: tuple[Any, ...]) -> None:
 
 def finish_epilogue(sch: Any, out: Any, at: Any, lanes: int, conv: Any = None) -> None:
     """Move the output block under `at` and vectorize its innermost loop. The conv's result then
-    lives only inside the tile: `ACCUMULATOR_SCOPE` makes it a stack array LLVM keeps in registers."""
+    lives only inside the tile, a stack array (`accumulators_on_stack`)."""
     if out is None:
         return
     if conv is not None:
-        sch.set_scope(conv, 0, ACCUMULATOR_SCOPE)
+        accumulators_on_stack(sch, conv)
     sch.reverse_compute_at(out, at, preserve_unit_loops=True)
     loops = sch.get_loops(out)
     inner = static_extents(sch, loops[-1:])[0]
@@ -116,7 +115,7 @@ class ConvGEMM(Rule):
     name = "conv-gemm"
 
     def __init__(self, max_acc_vectors: int | None = None) -> None:
-        self.max_acc_vectors = max_acc_vectors  # None: the target's (`gemm_accumulators`)
+        self.max_acc_vectors = max_acc_vectors  # None: the target's (`stack_gemm_accumulators`)
 
     def apply(self, func: Any, target: tvm.target.Target, tunable: bool) -> Any:
         parts = conv_parts(func)
@@ -146,7 +145,7 @@ class ConvGEMM(Rule):
             outer_px, inner_px = _tile_pixels(sch, ly, lx, h, w, lanes)
             rows, cols = pixel_tile(h, w, lanes)
             vecs = rows * math.ceil(cols / lanes)
-        max_acc = self.max_acc_vectors or min(gemm_accumulators(target), stack_vectors(target))
+        max_acc = self.max_acc_vectors or stack_gemm_accumulators(target)
         fi = largest_divisor(f, max(1, max_acc // vecs), prefer=(8, 6, 4, 3, 2))
         lfo, lfi = sch.split(lf, factors=[None, fi])
         if pointwise:

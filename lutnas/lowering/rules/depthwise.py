@@ -22,8 +22,8 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from lutnas.lowering.rules.base import (
-    ACCUMULATOR_SCOPE,
     Rule,
+    accumulators_on_stack,
     depthwise_accumulators,
     inline_chain,
     largest_divisor,
@@ -123,7 +123,7 @@ def _channel_vectors(parts: Any, lanes: int, max_acc: int) -> Any:
     sch.unroll(yi)
     sch.unroll(lx)
     sch.vectorize(fi)
-    sch.set_scope(conv, 0, ACCUMULATOR_SCOPE)
+    accumulators_on_stack(sch, conv)
     _channel_innermost(sch, conv, ("write", 0), lanes)
     for pad in parts.producers:
         sch.compute_at(pad, block, preserve_unit_loops=True)

@@ -19,8 +19,8 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from lutnas.lowering.rules.base import (
-    ACCUMULATOR_SCOPE,
     Rule,
+    accumulators_on_stack,
     analyse,
     inline_chain,
     iter_kinds,
@@ -114,7 +114,7 @@ class RowReduction(Rule):
         sch.parallel(outer)
         if out is not None:
             if static_extents(sch, sch.get_loops(out)) == ext:
-                sch.set_scope(red, 0, ACCUMULATOR_SCOPE)
+                accumulators_on_stack(sch, red)
                 sch.reverse_compute_at(out, outer, preserve_unit_loops=True)
                 vectorize_inner(sch, out, lanes)
             else:
@@ -254,14 +254,14 @@ def lane_partial_sums(sch: Any, red: Any, out: Any, spatial: list[Any], reduce_:
     partial = sch.rfactor(lane, factor_axis=len(spatial))   # keeps the loops (kept axes, row, lane)
     outer = sch.fuse(*spatial) if len(spatial) > 1 else spatial[0]
     sch.parallel(outer)
-    sch.set_scope(partial, 0, ACCUMULATOR_SCOPE)
+    accumulators_on_stack(sch, partial)
     loops = sch.get_loops(partial)
     sch.vectorize(loops[-1])      # the lane loop: contiguous loads, one vector accumulator
     init = sch.decompose_reduction(partial, loops[-2])
     sch.vectorize(sch.get_loops(init)[-1])
     if out is not None:
         if static_extents(sch, sch.get_loops(out)) == ext:
-            sch.set_scope(red, 0, ACCUMULATOR_SCOPE)
+            accumulators_on_stack(sch, red)
             sch.reverse_compute_at(out, outer, preserve_unit_loops=True)
         else:
             schedule_spatial(sch, out, target)

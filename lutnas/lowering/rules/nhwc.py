@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lutnas.lowering.rules.base import (
-    ACCUMULATOR_SCOPE,
     Rule,
+    accumulators_on_stack,
     depthwise_accumulators,
     gemm_accumulators,
     inline_chain,
@@ -41,6 +41,7 @@ from lutnas.lowering.rules.base import (
     largest_divisor,
     output_channel_axis,
     pow2_divisor,
+    stack_gemm_accumulators,
     stack_vectors,
     static_extents,
     vector_lanes,
@@ -166,7 +167,8 @@ class ChannelsLastConv(Rule):
         max_acc = self.max_acc_vectors or gemm_accumulators(target)
         pixels = h * w if flat else w
         gemm = GemmShape(pixels, f // groups, rc * kh * kw, weights_reused=pixels <= f)
-        px, fv = register_tile(gemm, lanes, max_acc, stack_vectors(target))
+        stack = stack_vectors(target)
+        px, fv = register_tile(gemm, lanes, max_acc, stack)
         pack_weights(sch, conv, fv)  # first: later steps fold the unit window loops into spatial ones
         out = inline_chain(sch, parts.consumers)
         if out is not None and static_extents(sch, sch.get_loops(out)) != parts.extents[:4]:
@@ -195,7 +197,7 @@ class ChannelsLastConv(Rule):
         split_vectors(sch, fi, lanes, max_unroll=max_acc)  # the tile's vectors, every one unrolled
         epilogue_and_init(sch, conv, out, outer, reduce_[0], lanes, max_unroll=max_acc)
         if (PREFETCH_STRIPS and flat and tiles[0] is fo and rc * fv * 4 > L1_BUDGET_BYTES
-                and px * fv // lanes <= stack_vectors(target)):
+                and px * fv // lanes <= stack):
             prefetch_next_strip(sch, conv, reduce_[-1], outer, pixels // px, f // fv, fv)
         return sch
 
@@ -215,17 +217,16 @@ def prefetch_next_strip(sch: Any, conv: Any, rc_loop: Any, outer: Any, pixel_til
     flushed before each call): 1104->192 at 7x7 x0.89, 352->1984 x0.88, hot x0.98-1.02; networks
     x0.980 (9 archs, 224 px). Only where the accumulators are a stack array: a call LLVM cannot see
     through keeps accumulators in a workspace buffer stored back at every step (x2 slower)."""
-    import tvm
     from tvm import tirx
 
     packed = next(r.source for r in sch.get(conv).reads if len(r.region) == 5)
     loop = sch.get(rc_loop)
     following = tirx.min(sch.get(outer).loop_var // pixel_tiles + 1, strips - 1)
-    zero = tvm.tirx.const(0, "int64")
-    read, to_l2, data = (tvm.tirx.const(v, "int32") for v in (0, 2, 1))
+    zero = tirx.const(0, "int64")
+    read, to_l2, data = (tirx.const(v, "int32") for v in (0, 2, 1))
     lines = []
     for line in range(max(1, fv * 4 // 64)):   # one prefetch per 64-byte line of the row
-        row = tirx.BufferLoad(packed, [following, zero, zero, loop.loop_var, tvm.tirx.const(line * 16, "int64")])
+        row = tirx.BufferLoad(packed, [following, zero, zero, loop.loop_var, tirx.const(line * 16, "int64")])
         prefetch = tirx.call_llvm_intrin("void", "llvm.prefetch", tirx.address_of(row), read, to_l2, data)
         lines.append(tirx.Evaluate(prefetch))
     body = tirx.SeqStmt([*lines, loop.body])
@@ -292,9 +293,9 @@ def epilogue_and_init(sch: Any, conv: Any, out: Any, at: Any, first_reduce: Any,
                        max_unroll: int = 4) -> None:
     """The epilogue on the register tile under `at` and the accumulators' zeroing, both in whole
     vectors (up to `max_unroll` of them unrolled: the tile's width); the accumulators become a stack
-    array (`ACCUMULATOR_SCOPE`), which LLVM keeps in registers when every access to it is unrolled."""
+    array (`accumulators_on_stack`)."""
     if out is not None:
-        sch.set_scope(conv, 0, ACCUMULATOR_SCOPE)
+        accumulators_on_stack(sch, conv)
         sch.reverse_compute_at(out, at, preserve_unit_loops=True)
         split_vectors(sch, sch.get_loops(out)[-1], lanes, max_unroll)
     init = sch.decompose_reduction(conv, first_reduce)
@@ -390,7 +391,7 @@ class ChannelsLastDepthwisePointwise(Rule):
         lanes, (w, mid, f) = vector_lanes(target), (ex_pw[2], ex_dw[3], ex_pw[3])
         px = largest_divisor(w, self.pixels or depthwise_accumulators(target),
                              prefer=() if self.pixels else (8, 7, 6, 4))
-        acc = min(gemm_accumulators(target), stack_vectors(target))
+        acc = stack_gemm_accumulators(target)
         fv = channel_tile(f, lanes, max(1, acc // px))
         pack_weights(sch, pw, fv)
         out = inline_chain(sch, blocks[second + 1:])
