@@ -9,7 +9,10 @@ default channels-last pipeline with the rewrite off and on:
 - `--rewrite stack-accumulators`: the rules' accumulators as stack arrays (`rules.base.ACCUMULATOR_SCOPE`)
   and the weight prefetch they allow, against the rules of the morning of 2026-12-05 (accumulators
   in TVM's workspace pool: one allocation per tile);
-- `--rewrite weight-prefetch`: deep 1x1s prefetching their next weight strip (`rules.nhwc.prefetch_next_strip`).
+- `--rewrite weight-prefetch`: deep 1x1s prefetching their next weight strip (`rules.nhwc.prefetch_next_strip`);
+- `--rewrite strip-prefetch`: which 1x1s prefetch: today's rule, then every strip size
+  (`rules.nhwc.PREFETCH_STRIPS_OVER_BYTES` = 0), then also convs that walk the strips inside each
+  pixel tile (`PREFETCH_PIXELS_OUTER`).
 Every build must compute the same output (within 1e-4 of its range); then they are timed in turn,
 `--rounds` rounds of 10 calls each after one untimed call, and the median over rounds of the ratio
 on / off is printed per network, with the geomean. The builds share every time window, so the ratio
@@ -41,7 +44,8 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--per-space", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--rewrite", choices=("dw-pw", "grouped-pointwise", "stack-accumulators", "weight-prefetch"), default="dw-pw")
+    ap.add_argument("--rewrite", choices=("dw-pw", "grouped-pointwise", "stack-accumulators", "weight-prefetch",
+                                          "strip-prefetch"), default="dw-pw")
     ap.add_argument("--spaces", default="proxyless,fbnet,ofa-mbv3")
     ap.add_argument("--thresholds", default="784",
                     help="dw-pw: plane sizes (pixels) to build fused with, comma-separated")
@@ -86,8 +90,23 @@ def weight_prefetch(on: bool) -> AbstractContextManager[object]:
     return patch.object(nhwc, "PREFETCH_STRIPS", on)
 
 
+@contextmanager
+def strip_prefetch(over_bytes: int, pixels_outer: bool) -> Iterator[None]:
+    from lutnas.lowering.rules import nhwc
+
+    with (patch.object(nhwc, "PREFETCH_STRIPS_OVER_BYTES", over_bytes),
+          patch.object(nhwc, "PREFETCH_PIXELS_OUTER", pixels_outer)):
+        yield
+
+
 def variants(args: argparse.Namespace) -> list[tuple[str, object]]:
     """(label, context manager factory) per build; the first is the rewrite off."""
+    if args.rewrite == "strip-prefetch":
+        from lutnas.lowering.rules.nhwc import L1_BUDGET_BYTES
+
+        return [("strips > L1 budget", lambda: strip_prefetch(L1_BUDGET_BYTES, False)),
+                ("every strip", lambda: strip_prefetch(0, False)),
+                ("every strip, pixels outer too", lambda: strip_prefetch(0, True))]
     if args.rewrite == "weight-prefetch":
         return [("off", lambda: weight_prefetch(False)), ("on", lambda: weight_prefetch(True))]
     if args.rewrite == "stack-accumulators":

@@ -210,15 +210,16 @@ def test_fused_depthwise_variants_compute_what_they_did(name):
     assert_same_outputs(fused[0], sch.mod["main"], tgt, name)
 
 
-@pytest.mark.parametrize(("cin", "cout", "prefetches"), [(384, 64, True), (32, 64, False)])
-def test_deep_pointwise_prefetches_its_next_weight_strip(cin, cout, prefetches):
+@pytest.mark.parametrize(("cin", "cout", "hw", "prefetches"), [(384, 64, 4, True), (32, 64, 4, True), (32, 16, 8, False)])
+def test_pointwise_over_few_pixels_prefetches_its_next_weight_strip(cin, cout, hw, prefetches):
     """A 1x1 conv over fewer pixels than channels reads its weights one channel tile (strip) at a
-    time: when a strip outgrows L1 it prefetches the next one while computing, and still computes
-    what the function does; a shallow one (32 input channels) has nothing to prefetch."""
+    time, cold inside a network: it prefetches the next strip while computing, deep or shallow, and
+    still computes what the function does; over more pixels than channels it walks every strip
+    inside each pixel tile, so after the first tile the weights are in cache: no prefetch."""
     net = torch.nn.Sequential(torch.nn.Conv2d(cin, cout, 1), torch.nn.ReLU()).eval()
-    path = export_onnx(net, (1, cin, 4, 4), _tmp() / f"pw-{cin}-{cout}.onnx")
+    path = export_onnx(net, (1, cin, hw, hw), _tmp() / f"pw-{cin}-{cout}-{hw}.onnx")
     tgt = get_target("x86", mcpu="skylake-avx512").tvm_target()
-    mod = fused_module(path, (1, cin, 4, 4), tgt)
+    mod = fused_module(path, (1, cin, hw, hw), tgt)
     func = next(f for gv, f in mod.functions_items() if isinstance(f, tvm.tirx.PrimFunc) and "conv2d" in gv.name_hint)
     sch, rule = apply_rules(func, tgt, default_cpu_rules())
     assert rule == "nhwc-conv" and ("llvm.prefetch" in sch.mod["main"].script()) == prefetches

@@ -166,7 +166,8 @@ DEFAULT_PIPELINE = "tvm-default"
 # 14 (lutnas-cpu) = two-group 1x1s dense, channel shuffles folded into their conv (`lowering.grouped_pointwise`).
 # 15 / 8 = tile accumulators as stack arrays, at most 15 AVX-512 vectors (`rules.base.ACCUMULATOR_SCOPE`).
 # 16 (lutnas-cpu) = deep 1x1s prefetch their next weight strip (`rules.nhwc.prefetch_next_strip`).
-_REVISIONS = {"lutnas-cpu": 16, "lutnas-cpu-nchw": 8}
+# 17 (lutnas-cpu) = every 1x1 over fewer pixels than channels prefetches its next strip, whatever its size.
+_REVISIONS = {"lutnas-cpu": 17, "lutnas-cpu-nchw": 8}
 
 
 def pipeline_revision(name: str) -> int:
