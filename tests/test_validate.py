@@ -754,3 +754,39 @@ def test_a_later_chunk_is_brought_to_the_first_chunks_time_base() -> None:
     assert factor == pytest.approx(2.0) and fixed.latency_ms == pytest.approx(2.0)
     assert np.median(fixed.block_samples_ms(0)) == pytest.approx(1.2)
     assert on_time_base(later, [], then) == (later, 1.0)
+
+
+def test_share_range_counts_the_archs_at_the_edge_of_the_band() -> None:
+    """Pure: a share within ±5% is as firm as the archs near its edge: each within the band of 5% may
+    land on either side in a repeat; no band, no range."""
+    from lutnas.latency_tables.repeatability import share_range
+
+    edge = share_range([0.01, 0.045, 0.055, 0.2, -0.049], 0.05, 0.01)
+    assert (edge.share, edge.low, edge.high, edge.at_edge) == pytest.approx((0.6, 0.2, 0.8, 3))
+    assert share_range([0.01, 0.2], 0.05, 0.01).at_edge == 0
+    assert share_range([0.01, 0.2], 0.05, float("nan")) is None and share_range([], 0.05, 0.01) is None
+
+
+def test_validation_report_says_how_firm_its_share_is() -> None:
+    """A report whose two archs sit at +4.8% and +5.3% says a repeat could read 50-100% within ±5%,
+    and writes the range to report.json; archs far from the edge make the share firm."""
+    from types import SimpleNamespace
+
+    from lutnas.latency_tables.validate import build_report
+
+    track = _track({"a": 1.0, "b": 2.0, "c": 4.0}, [1.0, 1.5, 3.0, 6.0])
+    true_ms = np.array([2.0, 4.0, 8.0, 3.0])
+    archs = [(i,) for i in range(4)]
+    measured = _networks(list(true_ms), track, [1.0, 1.01, 0.995])
+
+    def report_for(pred):
+        return build_report({}, archs, SimpleNamespace(latency_ms=pred, low_ms=pred * 0.9, high_ms=pred * 1.1),
+                            measured, track=track)
+
+    report = report_for(true_ms * np.array([1.048, 1.053, 1.0, 1.0]))
+    edge = report.share_range()
+    assert 0.0 < report.band < 0.03 and edge.at_edge == 2 and (edge.low, edge.high) == pytest.approx((0.5, 1.0))
+    assert "how firm the share is: within ±5%: 2 arch(s) within" in report.line()
+    assert report.to_dict()["repeatability"]["share_range_5"]["at_edge"] == 2
+    firm = report_for(true_ms * np.array([1.01, 0.99, 1.0, 1.2]))
+    assert firm.share_range().at_edge == 0 and "the share should repeat" in firm.line()

@@ -106,6 +106,46 @@ def band_lines(head: str, band: float, what: str, remedy: str) -> list[str]:
 
 
 @dataclass(frozen=True)
+class ShareRange:
+    """A "within +-limit" share and what a repeat of the same validation could read: an arch whose
+    error lies within the run's band of the edge may land on the other side next time.
+
+    Why: two validations of one fbnet @ 160 table, back to back, put 93.3% and then 100% within +-5%:
+    two archs at +5.6% and -5.2% came back at +4.5% and -4.0%. Per arch the error moved by sd 0.86%
+    between the runs (p95 |delta| ~1.7%, about the run's own band), so a share is only as firm as
+    the number of archs that close to its edge (docs/measurements/strip-prefetch-2026-12-05.md)."""
+
+    limit: float
+    share: float
+    low: float
+    high: float
+    at_edge: int     # archs whose |error| lies within the band of the limit
+
+    def line(self, band: float) -> str:
+        if self.at_edge == 0:
+            return f"within ±{self.limit:.0%}: no arch within ±{band:.1%} of the edge, the share should repeat"
+        return (f"within ±{self.limit:.0%}: {self.at_edge} arch(s) within ±{band:.1%} of the edge: a repeat "
+                f"could read {self.low:.1%}-{self.high:.1%}")
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {"limit": self.limit, "share": self.share, "low": self.low, "high": self.high, "at_edge": self.at_edge}
+
+
+def share_range(rel_errors: Sequence[float], limit: float, band: float) -> ShareRange | None:
+    """The share of `rel_errors` within +-`limit` and its range if every arch within `band` of the
+    edge landed on the other side; None without errors or without a band."""
+    errors = np.abs(np.asarray(rel_errors, dtype=np.float64))
+    errors = errors[np.isfinite(errors)]
+    if not errors.size or not math.isfinite(band):
+        return None
+    inside = errors <= limit
+    near = np.abs(errors - limit) <= band
+    n = errors.size
+    return ShareRange(limit, float(inside.mean()), float((inside & ~near).sum() / n),
+                      float((inside | near).sum() / n), int(near.sum()))
+
+
+@dataclass(frozen=True)
 class GroundTruth:
     """Whole-network latencies raw and drift-corrected, with the test-retest spread of each."""
 
