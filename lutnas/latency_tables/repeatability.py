@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -116,19 +116,20 @@ class ShareRange:
     the number of archs that close to its edge (docs/measurements/strip-prefetch-2026-12-05.md)."""
 
     limit: float
+    band: float      # the margin around the edge: the run's band
     share: float
     low: float
     high: float
-    at_edge: int     # archs whose |error| lies within the band of the limit
+    at_edge: int     # archs whose |error| lies within `band` of the limit
 
-    def line(self, band: float) -> str:
+    def line(self) -> str:
         if self.at_edge == 0:
-            return f"within ±{self.limit:.0%}: no arch within ±{band:.1%} of the edge, the share should repeat"
-        return (f"within ±{self.limit:.0%}: {self.at_edge} arch(s) within ±{band:.1%} of the edge: a repeat "
+            return f"within ±{self.limit:.0%}: no arch within ±{self.band:.1%} of the edge, the share should repeat"
+        return (f"within ±{self.limit:.0%}: {self.at_edge} arch(s) within ±{self.band:.1%} of the edge: a repeat "
                 f"could read {self.low:.1%}-{self.high:.1%}")
 
     def to_dict(self) -> dict[str, float | int]:
-        return {"limit": self.limit, "share": self.share, "low": self.low, "high": self.high, "at_edge": self.at_edge}
+        return asdict(self)
 
 
 def share_range(rel_errors: Sequence[float], limit: float, band: float) -> ShareRange | None:
@@ -141,7 +142,7 @@ def share_range(rel_errors: Sequence[float], limit: float, band: float) -> Share
     inside = errors <= limit
     near = np.abs(errors - limit) <= band
     n = errors.size
-    return ShareRange(limit, float(inside.mean()), float((inside & ~near).sum() / n),
+    return ShareRange(limit, band, float(inside.mean()), float((inside & ~near).sum() / n),
                       float((inside | near).sum() / n), int(near.sum()))
 
 

@@ -179,7 +179,7 @@ class ValidationReport:
             out += f"\nexpected from the profile: {self.covering.line()}"
         edge = self.share_range()
         if edge is not None and claimable(self.band, edge.limit):
-            out += f"\nhow firm the share is: {edge.line(self.band)}"
+            out += f"\nhow firm the share is: {edge.line()}"
         return "\n".join([out, *self.repeatability_lines()])
 
     def share_range(self, limit: float = 0.05) -> ShareRange | None:

@@ -197,32 +197,30 @@ class ChannelsLastConv(Rule):
         split_vectors(sch, fi, lanes, max_unroll=max_acc)  # the tile's vectors, every one unrolled
         epilogue_and_init(sch, conv, out, outer, reduce_[0], lanes, max_unroll=max_acc)
         if prefetches_strips(flat, tiles[0] is fo, rc * fv * 4, px * fv // lanes <= stack):
-            prefetch_next_strip(sch, conv, reduce_[-1], outer, pixels // px, f // fv, fv, fo_outer=tiles[0] is fo)
+            prefetch_next_strip(sch, conv, reduce_[-1], outer, pixels // px, f // fv, fv)
         return sch
 
 
 # Whether a 1x1 conv that reads its weights strip by strip (fewer pixels than channels: 7x7 and 14x14
 # planes) prefetches the next strip while it computes on this one (`prefetch_next_strip`), for strips
-# of more than PREFETCH_STRIPS_OVER_BYTES, and whether a conv that walks the strips inside each pixel
-# tile (more pixels than channels) does too. Every strip size, measured in networks (Xeon, 224 px, 9
+# of more than PREFETCH_STRIPS_OVER_BYTES. Every strip size, measured in networks (Xeon, 224 px, 9
 # archs, `bench/fusion_ab.py --rewrite strip-prefetch`): x0.979 at 1 thread and x0.985 at 2 against
-# strips beyond L1_BUDGET_BYTES only (a 160->960 conv at 7x7 with cold weights x0.90, hot x1.00);
-# pixels outer too: no better (x0.979, x0.986), so it stays off.
+# strips beyond L1_BUDGET_BYTES only (a 160->960 conv at 7x7 with cold weights x0.90, hot x1.00).
+# Convs over more pixels than channels, which walk every strip inside each pixel tile, prefetching
+# too measured no better (x0.979, x0.986; docs/measurements/strip-prefetch-2026-12-05.md): they don't.
 PREFETCH_STRIPS = True
 PREFETCH_STRIPS_OVER_BYTES = 0
-PREFETCH_PIXELS_OUTER = False
 
 
 def prefetches_strips(flat: bool, fo_outer: bool, strip_bytes: int, on_stack: bool) -> bool:
-    """Whether a 1x1 conv's tiles prefetch the next weight strip: flat 1x1s whose accumulators are a
-    stack array (`prefetch_next_strip`), strips of more than `PREFETCH_STRIPS_OVER_BYTES`."""
-    if not (PREFETCH_STRIPS and flat and on_stack) or strip_bytes <= PREFETCH_STRIPS_OVER_BYTES:
-        return False
-    return fo_outer or PREFETCH_PIXELS_OUTER
+    """Whether a 1x1 conv's tiles prefetch the next weight strip: flat 1x1s over fewer pixels than
+    channels (strips outermost) whose accumulators are a stack array (`prefetch_next_strip`), strips
+    of more than `PREFETCH_STRIPS_OVER_BYTES`."""
+    return PREFETCH_STRIPS and flat and fo_outer and on_stack and strip_bytes > PREFETCH_STRIPS_OVER_BYTES
 
 
 def prefetch_next_strip(sch: Any, conv: Any, rc_loop: Any, outer: Any, pixel_tiles: int, strips: int,
-                        fv: int, fo_outer: bool = True) -> None:
+                        fv: int) -> None:
     """At every step over the input channels, prefetch (into L2) the next channel tile's weight row.
 
     Why: in a network these convs find their weights cold (the head's 352->1984 conv: 2.8 MB), and
@@ -235,9 +233,7 @@ def prefetch_next_strip(sch: Any, conv: Any, rc_loop: Any, outer: Any, pixel_til
 
     packed = next(r.source for r in sch.get(conv).reads if len(r.region) == 5)
     loop = sch.get(rc_loop)
-    tile = sch.get(outer).loop_var
-    strip = tile // pixel_tiles if fo_outer else tirx.floormod(tile, strips)
-    following = tirx.min(strip + 1, strips - 1)
+    following = tirx.min(sch.get(outer).loop_var // pixel_tiles + 1, strips - 1)
     zero = tirx.const(0, "int64")
     read, to_l2, data = (tirx.const(v, "int32") for v in (0, 2, 1))
     lines = []
