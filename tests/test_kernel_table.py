@@ -858,6 +858,22 @@ def test_anchors_bring_every_pass_to_one_speed(onnx_dir, cache, tmp_path, monkey
     assert "device speed while profiling" in "\n".join(result.lines())
 
 
+def test_a_short_speed_track_drops_a_preempted_sample_and_keeps_its_drift():
+    """Eight anchors over two seconds on a device slowing e-fold a second, as a short profile has: one
+    sample preempted (x10) inside the track, one at its end; the curve still follows the drift, off by at
+    most the drift of one anchor interval next to the dropped sample (read raw, it was off by log 10)."""
+    from lutnas.latency_tables.kernel_anchors import SpeedCurve
+
+    times = np.arange(8) * 0.3
+    for spiked in (5, 7):
+        ms = np.exp(times) * np.where(np.arange(8) == spiked, 10.0, 1.0)
+        anchors = [Measurement((float(v),), 1, 0, 1, t - 0.001, t + 0.001, 1, "tvm") for t, v in zip(times, ms)]
+        curve = SpeedCurve.from_passes(anchors)
+        got = np.log([curve.factor(float(t)) for t in times])
+        assert np.allclose(got - got[0], times, atol=0.3 + 1e-9), (spiked, got - got[0])
+        assert np.isclose(got[-1] - got[0], times[-1]), (spiked, got)     # both ends stay on the line
+
+
 def test_speed_curve_follows_a_step_and_the_clock_keeps_anchors_a_small_share():
     from lutnas.latency_tables.kernel_anchors import AnchorClock, SpeedCurve
 

@@ -11,8 +11,8 @@ So `lutnas profile --onnx` times an **anchor** -- one of the table's own models,
 sample -- at least every `ANCHOR_EVERY_S` seconds between kernel passes, whole-model passes and probes
 (`AnchorClock`), and stores each sample as a pass of kind "anchor". Reading the table
 (`SpeedCurve`), every pass is divided by the device's speed at its mid-time: the anchor samples'
-log latency, each smoothed by a running median over its neighbours (up to `SMOOTH` each side, fewer
-when there are few samples: one sample is as noisy as a kernel's pass), interpolated in time and
+log latency, each smoothed by a running median over its neighbours (`SMOOTH` each side, one on a
+short track: a single preempted sample must not bend the time base), interpolated in time and
 taken relative to the log-median of all of them. Kernels, the
 probes' fixed cost and the whole models then stand on one time base (the table's typical speed),
 and a validation's drift factor (`kernel_validate.KernelDrift`, now / then of the profiled models)
@@ -63,10 +63,21 @@ class SpeedCurve:
 
     @cached_property
     def smoothed_log(self) -> np.ndarray:
-        """Each anchor sample's log latency as the median over it and its neighbours in time."""
+        """Each anchor sample's log latency as the median over it and its neighbours in time: SMOOTH
+        each side on a long track, one on a short one (3 to 16 samples). A short profile has few
+        anchors, and a single sample preempted by another process (x2-x20 on a 2-core VM under a
+        parallel test run) used to bend its whole time base; a median of three drops such a sample and
+        keeps a trend or a step. Each end of a short track is the median of the end sample, its smoothed
+        neighbour and the line through the next two smoothed values extended to it (after Tukey's end
+        rule), so a steady drift is not flattened at the ends and a preempted end sample is dropped."""
         logs = np.log(self.ms)
-        half = min(SMOOTH, (len(logs) - 1) // 8)
-        return np.array([np.median(logs[max(0, i - half):i + half + 1]) for i in range(len(logs))])
+        n = len(logs)
+        half = SMOOTH if n >= 17 else (1 if n >= 3 else 0)
+        smoothed = np.array([np.median(logs[max(0, i - half):i + half + 1]) for i in range(n)])
+        if half == 1:
+            smoothed[0] = np.median([logs[0], smoothed[1], 2 * smoothed[1] - smoothed[2]])
+            smoothed[-1] = np.median([logs[-1], smoothed[-2], 2 * smoothed[-2] - smoothed[-3]])
+        return smoothed
 
     def factor(self, at: float) -> float:
         """Speed at wall-clock time `at` relative to the level (> 1: slower): the smoothed anchor
