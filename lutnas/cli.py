@@ -392,10 +392,13 @@ def table_list(db, as_json) -> None:
     if as_json:
         _write_json(rows, None)
         return
+    if not rows:
+        click.echo(f"{db}: no table yet (run `lutnas profile`)")
     for r in rows:
-        click.echo(f"{r['id']}  {r['space']} @{r['resolution']} {r['target_name']}/{r['runtime']} "
-                   f"threads={r['threads']} entries {r['measured']}/{r['entries']} passes {r['passes']} "
-                   f"device {r['fingerprint_id']} ({r['cpu_model']})")
+        what = (f"{r['space']} @{r['resolution']}" if r["kind"] == "blocks" else f"kernels of {r['models']} model(s)")
+        counted = "entries" if r["kind"] == "blocks" else "kernels"
+        click.echo(f"{r['id']}  {what} {r['target_name']}/{r['runtime']} threads={r['threads']} {counted} "
+                   f"{r['measured']}/{r[counted]} passes {r['passes']} device {r['fingerprint_id']} ({r['cpu_model']})")
 
 
 @table_group.command("export")
@@ -404,7 +407,8 @@ def table_list(db, as_json) -> None:
 @click.option("--format", "fmt", type=click.Choice(["json", "csv", "ofa-yaml"]), required=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def table_export(db, table_id, fmt, output) -> None:
-    """Write a table as self-describing JSON, CSV, or Once-for-All / ProxylessNAS YAML."""
+    """Write a table as self-describing JSON, CSV, or Once-for-All / ProxylessNAS YAML (a kernel table of
+    `profile --onnx`: JSON or CSV)."""
     from lutnas.latency_tables.formats import export_table
 
     info = export_table(db, table_id, fmt, output)

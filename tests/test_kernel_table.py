@@ -634,6 +634,45 @@ def _more_passes_only_where_three_disagreed(db: Path) -> None:
 
 
 # -- CLI: the three families, JSON, validate, bad input ------------------------------------------------
+def test_a_kernel_table_lists_and_exports_as_json_and_csv(onnx_dir, cache, tmp_path):
+    """`table list` and `table export` know kernel tables: JSON holds every kernel with its estimate and
+    raw passes and the profiled models with theirs, CSV a row per kernel; the YAML of a space's blocks
+    and re-importing are refused by name, an unknown id names the tables there are."""
+    import csv
+
+    from lutnas.errors import TableError
+    from lutnas.latency_tables.formats import export_table, import_table, table_summaries
+    from lutnas.latency_tables.kernel_table import open_kernel_table, profile_models
+
+    db = tmp_path / "k.db"
+    result = profile_models([onnx_dir / "a.onnx"], "x86", db, settings=_settings(), work_dir=cache, **FAST)
+    (row,) = table_summaries(db)
+    assert (row["kind"], row["id"], row["kernels"], row["measured"], row["models"]) == (
+        "kernels", result.table_id, result.kernels, result.kernels, 1)
+    estimates = open_kernel_table(db).estimates()
+    export_table(db, None, "json", tmp_path / "k.json")
+    doc = json.loads((tmp_path / "k.json").read_text())
+    assert doc["format"] == "lutnas-kernel-table" and doc["meta"]["id"] == result.table_id
+    assert {k["signature"]: k["estimate_ms"] for k in doc["kernels"]} == pytest.approx(estimates)
+    (stored,) = _raw(db, "SELECT COUNT(*) FROM kernel_passes")[0]
+    assert sum(len(k["passes"]) for k in doc["kernels"]) == stored > 0
+    assert all(p["samples_ms"] for k in doc["kernels"] for p in k["passes"])
+    model = next(m for m in doc["models"] if m["role"] == "model")
+    assert model["name"] == "a" and model["passes"]["model"] and len(model["kernels"]["kernels"]) == result.kernels
+    export_table(db, result.table_id[:6], "csv", tmp_path / "k.csv")
+    rows = list(csv.DictReader((tmp_path / "k.csv").open()))
+    assert {r["signature"]: float(r["estimate_ms"]) for r in rows} == pytest.approx(estimates, rel=1e-5)   # 6 digits
+    assert all(int(r["calls_in_models"]) >= 1 and r["kind"] for r in rows)
+    with pytest.raises(TableError, match="no ofa-yaml export"):
+        export_table(db, None, "ofa-yaml", tmp_path / "k.yaml")
+    with pytest.raises(TableError, match="for reading, not importing"):
+        import_table(tmp_path / "k.json", tmp_path / "i.db")
+    with pytest.raises(TableError, match=f"kernel tables: {result.table_id}"):
+        export_table(db, "nothere", "csv", tmp_path / "x.csv")
+    listed = _cli({}, "table", "list", "--db", str(db))
+    assert listed.returncode == 0 and f"{result.table_id}  kernels of 1 model(s) x86/tvm" in listed.stdout
+
+
 def test_cli_profile_predict_measure_validate(onnx_dir, cache, tmp_path):
     db = tmp_path / "cli.db"
     env_cache = {"LUTNAS_CACHE": str(cache)}

@@ -45,8 +45,10 @@ def export_table(db: str | Path, table_id: str | None, fmt: str, out: str | Path
     """Write one table to `out`; returns a short description of what was written."""
     if fmt not in FORMATS:
         raise TableError(f"unknown table format {fmt!r}; valid: {', '.join(FORMATS)}")
-    table = open_table(db, table_id)
     out = Path(out)
+    if table_kind(db, table_id) == "kernels":
+        return _export_kernels(db, table_id, fmt, out)
+    table = open_table(db, table_id)
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         if fmt == "json":
@@ -58,6 +60,35 @@ def export_table(db: str | Path, table_id: str | None, fmt: str, out: str | Path
         return f"{write_ofa_yaml(table, out)} keys"
     finally:
         table.close()
+
+
+def table_kind(db: str | Path, table_id: str | None) -> str:
+    """"kernels" when `table_id` (a unique prefix will do) names a kernel table, or when none is given
+    and the database holds kernel tables only; else "blocks" (a search space's table, as before)."""
+    from lutnas.latency_tables.kernel_formats import kernel_table_ids
+
+    with Store(db, create=False) as store:
+        blocks, kernels = store.table_ids(), kernel_table_ids(store)
+    if table_id is None:
+        return "kernels" if kernels and not blocks else "blocks"
+    in_kernels, in_blocks = (any(t.startswith(table_id) for t in ids) for ids in (kernels, blocks))
+    if not in_kernels and not in_blocks:
+        raise TableError(f"{db}: no table {table_id!r}; tables: {', '.join(blocks) or 'none'}; "
+                         f"kernel tables: {', '.join(kernels) or 'none'}")
+    return "kernels" if in_kernels and not in_blocks else "blocks"
+
+
+def _export_kernels(db: str | Path, table_id: str | None, fmt: str, out: Path) -> str:
+    from lutnas.latency_tables.kernel_formats import KERNEL_FORMATS, export_kernel_table
+    from lutnas.latency_tables.kernel_table import open_kernel_table
+
+    table = open_kernel_table(db, table_id)
+    try:
+        if fmt in KERNEL_FORMATS:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        return export_kernel_table(table, fmt, out)
+    finally:
+        table.ks.store.close()
 
 
 def table_to_json(table: LatencyTable) -> dict[str, Any]:
@@ -164,8 +195,14 @@ def import_format(path: Path, text: str) -> str:
 
 
 def _import_json(path: Path, text: str, db: str | Path, into: str | None) -> ImportResult:
+    from lutnas.latency_tables.kernel_formats import KERNEL_JSON_FORMAT
+
     try:
         doc = json.loads(text)
+        if isinstance(doc, dict) and doc.get("format") == KERNEL_JSON_FORMAT:
+            raise TableError(f"{path}: a kernel table export ({KERNEL_JSON_FORMAT}) is for reading, not importing: "
+                             "its kernels are PrimFuncs of the lutnas and TVM that compiled them; profile the "
+                             "models on this install with `lutnas profile --onnx`")
         meta = TableMeta(**doc["meta"])
         entries = doc["entries"]
     except (json.JSONDecodeError, KeyError, TypeError) as err:
@@ -321,6 +358,10 @@ def _check_merge(into: TableMeta, other: TableMeta, path: Path) -> None:
 
 # -- listing -----------------------------------------------------------------------------------------
 def table_summaries(db: str | Path) -> list[dict[str, Any]]:
+    """One row per table of `db`: a search space's tables ("kind": "blocks"), then kernel tables
+    (`kernel_formats.kernel_table_summaries`, "kind": "kernels")."""
+    from lutnas.latency_tables.kernel_formats import kernel_table_summaries
+
     store = Store(db, create=False)
     try:
         out = []
@@ -328,12 +369,12 @@ def table_summaries(db: str | Path) -> list[dict[str, Any]]:
             t = LatencyTable(store, tid)
             data = t.entries()
             m = t.meta
-            out.append({"id": m.id, "space": m.space, "resolution": m.resolution, "target_name": m.target_name,
+            out.append({"kind": "blocks", "id": m.id, "space": m.space, "resolution": m.resolution, "target_name": m.target_name,
                         "runtime": m.runtime, "threads": m.threads, "pipeline": m.pipeline,
                         "fingerprint_id": m.fingerprint_id, "cpu_model": m.fingerprint.get("cpu_model", "?"),
                         "entries": len(data), "measured": sum(1 for d in data if d.passes),
                         "passes": sum(len(d.passes) for d in data), "options": m.options,
                         "attachments": store.attachment_names(tid), "created_at": m.created_at})
-        return out
+        return out + kernel_table_summaries(store)
     finally:
         store.close()
