@@ -383,8 +383,9 @@ def _raw(db: Path, sql: str) -> list[tuple]:
 
 def _reference_prediction(db: Path, model_key: str, policy: StabilityPolicy) -> float:
     """The prediction recomputed from the raw rows: every pass divided by the anchor's speed at its
-    time (anchor samples in time order, running median over up to 2 each side with >= 17 of them,
-    log-linear in time, against the median of all, in log space), then the context (profiled models
+    time (anchor samples in time order, running median over 2 each side with >= 17 of them, 1 with
+    3-16 and ends on the line of their neighbours, log-linear in time, against the median of all, in
+    log space), then the context (profiled models
     whole against kernels + fixed) x sum of calls x pooled median, + the probe line."""
     from lutnas.latency_tables.kernel_model import fit_fixed_cost
 
@@ -395,8 +396,11 @@ def _reference_prediction(db: Path, model_key: str, policy: StabilityPolicy) -> 
                      for (_, what), ms in model_passes.items() if what == "anchor" for m in ms)
     at, log_ms = np.array([a for a, _ in anchors]), np.array([v for _, v in anchors])
     assert len(anchors) >= 2                                       # one before and one after the timing at least
-    half = 2 if len(anchors) >= 17 else (len(anchors) - 1) // 8
+    half = 2 if len(anchors) >= 17 else (1 if len(anchors) >= 3 else 0)
     smooth = [np.median(log_ms[max(0, i - half):i + half + 1]) for i in range(len(anchors))]
+    if half == 1:                                                  # ends: median with the line of the next two
+        smooth[0] = np.median([log_ms[0], smooth[1], 2 * smooth[1] - smooth[2]])
+        smooth[-1] = np.median([log_ms[-1], smooth[-2], 2 * smooth[-2] - smooth[-3]])
 
     def on_base(m: Measurement) -> Measurement:       # each sample at its own time where the pass keeps it
         times = m.meta.get("sample_at") or [0.5 * (m.started_at + m.ended_at)] * len(m.samples_ms)
