@@ -11,7 +11,9 @@ default channels-last pipeline with the rewrite off and on:
   in TVM's workspace pool: one allocation per tile);
 - `--rewrite weight-prefetch`: deep 1x1s prefetching their next weight strip (`rules.nhwc.prefetch_next_strip`);
 - `--rewrite strip-prefetch`: which 1x1s prefetch: strips beyond the L1 budget only (revision 16),
-  against every strip size (`rules.nhwc.PREFETCH_STRIPS_OVER_BYTES` = 0, the default since).
+  against every strip size (`rules.nhwc.PREFETCH_STRIPS_OVER_BYTES` = 0, the default since);
+- `--rewrite input-transpose`: the input's NCHW -> NHWC transpose as a kernel of its own, against it
+  computed by the stem conv's padding (`lowering.input_layout_fusion`).
 Every build must compute the same output (within 1e-4 of its range); then they are timed in turn,
 `--rounds` rounds of 10 calls each after one untimed call, and the median over rounds of the ratio
 on / off is printed per network, with the geomean. The builds share every time window, so the ratio
@@ -44,7 +46,7 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--rewrite", choices=("dw-pw", "grouped-pointwise", "stack-accumulators", "weight-prefetch",
-                                          "strip-prefetch"), default="dw-pw")
+                                          "strip-prefetch", "input-transpose"), default="dw-pw")
     ap.add_argument("--spaces", default="proxyless,fbnet,ofa-mbv3")
     ap.add_argument("--thresholds", default="784",
                     help="dw-pw: plane sizes (pixels) to build fused with, comma-separated")
@@ -55,6 +57,14 @@ def fusion_threshold(pixels: int) -> AbstractContextManager[object]:
     import lutnas.lowering.dw_pw_fusion as fusion
 
     return patch.object(fusion, "MIN_PLANE_PIXELS", pixels)
+
+
+def input_transpose(on: bool) -> AbstractContextManager[object]:
+    import tvm
+
+    import lutnas.lowering.input_layout_fusion as rewrite
+
+    return nullcontext() if on else patch.object(rewrite, "fuse_input_transpose", lambda: tvm.transform.Sequential([]))
 
 
 def grouped_pointwise(on: bool) -> AbstractContextManager[object]:
@@ -108,6 +118,8 @@ def variants(args: argparse.Namespace) -> list[tuple[str, object]]:
         return [("off", lambda: stack_accumulators(False)), ("on", lambda: stack_accumulators(True))]
     if args.rewrite == "grouped-pointwise":
         return [("off", lambda: grouped_pointwise(False)), ("on", lambda: grouped_pointwise(True))]
+    if args.rewrite == "input-transpose":
+        return [("off", lambda: input_transpose(False)), ("on", lambda: input_transpose(True))]
     return [("off", lambda: fusion_threshold(OFF))] + [
         (f"planes >= {t} px", lambda t=t: fusion_threshold(t)) for t in (int(v) for v in args.thresholds.split(","))]
 

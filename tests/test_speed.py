@@ -192,6 +192,47 @@ def test_a_depthwise_fuses_with_the_1x1_reading_it_on_large_planes_only():
     assert all(ChannelsLastDepthwisePointwise().apply(f, tgt, False) is None for f in unfused.values())
 
 
+class _TwoStems(torch.nn.Module):
+    """Two stem convolutions reading the one input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = torch.nn.Conv2d(3, 16, 3, 2, 1), torch.nn.Conv2d(3, 16, 3, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.a(x) + self.b(x)
+
+
+def test_the_input_transpose_is_computed_by_the_stem_convs_padding():
+    """Channels-last: the NCHW input's transpose is no kernel of its own but part of the stem conv's
+    function (`input_layout_fusion`), scheduled by the conv rule and computing what the unscheduled
+    function does; two stems reading one input compute it each; a 1x1 first layer (no padding pass
+    to fold it into) keeps the transpose."""
+    tgt = TARGET.tvm_target()
+    shape = (1, 3, 32, 32)
+
+    def lowered(net: torch.nn.Module, name: str) -> tuple[dict[str, object], list[str]]:
+        """The module's PrimFuncs by name, and the names of those `main` calls on its input."""
+        mod = fused_module(export_onnx(net.eval(), shape, _tmp() / f"{name}.onnx"), shape, tgt)
+        main = mod["main"]
+        on_input = [b.value.args[0].name_hint for b in main.body.blocks[0].bindings
+                    if any(a.same_as(main.params[0]) for a in b.value.args[1].fields)]
+        return {gv.name_hint: f for gv, f in mod.functions_items() if isinstance(f, tvm.tirx.PrimFunc)}, on_input
+
+    stem = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3, 2, 1), torch.nn.ReLU6(), torch.nn.Conv2d(16, 16, 1))
+    funcs, on_input = lowered(stem, "stem")
+    (name,) = on_input
+    assert name.endswith("_from_nchw") and "conv2d" in name
+    assert [int(d) for d in funcs[name].params[0].shape] == [1, 3, 32, 32]     # reads NCHW
+    sch, rule = apply_rules(funcs[name], tgt, default_cpu_rules())
+    assert rule == "nhwc-conv"
+    assert_same_outputs(funcs[name], sch.mod["main"], tgt, "stem from NCHW")
+    _, on_input = lowered(_TwoStems(), "two-stems")
+    assert len(on_input) == 2 and all(n.endswith("_from_nchw") for n in on_input)
+    _, on_input = lowered(torch.nn.Conv2d(3, 16, 1), "pointwise-first")
+    assert len(on_input) == 1 and on_input[0].startswith("transpose")
+
+
 @pytest.mark.parametrize("name", ["multiplier", "dilated"])
 def test_fused_depthwise_variants_compute_what_they_did(name):
     """A depthwise with a channel multiplier (16 -> 32 channels) or a dilated window, then a 1x1: fused,

@@ -72,7 +72,7 @@ def _fuse_in_main(mod: Any) -> Any:
     from tvm import relax
 
     main = mod["main"]
-    uses = _use_counts(main)
+    uses = use_counts(main)
     kinds: dict[str, str] = {}
     builder = relax.BlockBuilder(mod)
     blocks, count = [], 0
@@ -132,7 +132,7 @@ def _kind(mod: Any, gv: Any, kinds: dict[str, str]) -> str:
     return kinds[gv.name_hint]
 
 
-def _use_counts(func: Any) -> dict[Any, int]:
+def use_counts(func: Any) -> dict[Any, int]:
     """How many times each variable is read in `func` (arguments of calls and tuples, the output)."""
     from tvm import relax
 

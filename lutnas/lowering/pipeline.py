@@ -54,13 +54,15 @@ def fusion_passes(target: tvm.target.Target, layout: str = "NHWC") -> list[tvm.t
     from lutnas.lowering.fast_math import fast_math_legalize
     from lutnas.lowering.fold import fold_in_numpy
     from lutnas.lowering.grouped_pointwise import dense_grouped_pointwise
+    from lutnas.lowering.input_layout_fusion import fuse_input_transpose
     from lutnas.lowering.layout import global_pools_as_means, layout_passes
     from lutnas.lowering.rules.base import vector_lanes
 
     padding = [fold_in_numpy(), pad_channels(vector_lanes(target))] if layout == "NHWC" else []
     legalize = cpu_generic.legalize_passes(target)   # ... FuseOps, FuseTIR
-    if layout == "NHWC":   # a depthwise and the 1x1 reading it become one function (`dw_pw_fusion`)
-        legalize = legalize[:-1] + [fuse_depthwise_pointwise()] + legalize[-1:]
+    if layout == "NHWC":   # a depthwise and the 1x1 reading it become one function (`dw_pw_fusion`),
+        # the input's transpose is computed by the stem conv's padding (`input_layout_fusion`)
+        legalize = legalize[:-1] + [fuse_depthwise_pointwise(), fuse_input_transpose()] + legalize[-1:]
     graph = layout_passes(layout, [dense_grouped_pointwise()])  # two-group 1x1s dense, shuffles folded
     return ([global_pools_as_means()] + graph + padding + cpu_generic.library_dispatch_passes(target)
             + [fold_in_numpy()]  # the weights' reshapes and layout transposes, before they become kernels
@@ -167,7 +169,8 @@ DEFAULT_PIPELINE = "tvm-default"
 # 15 / 8 = tile accumulators as stack arrays, at most 15 AVX-512 vectors (`rules.base.ACCUMULATOR_SCOPE`).
 # 16 (lutnas-cpu) = deep 1x1s prefetch their next weight strip (`rules.nhwc.prefetch_next_strip`).
 # 17 (lutnas-cpu) = every 1x1 over fewer pixels than channels prefetches its next strip, whatever its size.
-_REVISIONS = {"lutnas-cpu": 17, "lutnas-cpu-nchw": 8}
+# 18 (lutnas-cpu) = the input's NCHW -> NHWC transpose computed by the stem's padding (`lowering.input_layout_fusion`).
+_REVISIONS = {"lutnas-cpu": 18, "lutnas-cpu-nchw": 8}
 
 
 def pipeline_revision(name: str) -> int:

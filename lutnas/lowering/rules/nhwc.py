@@ -177,9 +177,11 @@ class ChannelsLastConv(Rule):
         if (kh, kw) == (1, 1):
             for block in parts.producers:  # a 1x1 conv's "padding" is a plain copy: read in place
                 sch.compute_inline(block)
-        else:
-            for block in parts.producers:
-                _pad_in_parallel(sch, block, lanes)
+        else:   # the padding as its own pass; a transpose before it (`input_layout_fusion`) inlined into it
+            for block in parts.producers[:-1]:
+                sch.compute_inline(block)
+            if parts.producers:
+                _pad_in_parallel(sch, parts.producers[-1], lanes)
         if flat:
             _flatten_pixels(sch, conv, out, w)
             ln, lp, lf, *reduce_ = sch.get_loops(conv)

@@ -1,0 +1,115 @@
+"""The network input's NCHW -> NHWC transpose computed inside the first convolution's padding pass.
+
+A channels-last network (`lowering.layout`) starts with a transpose of its NCHW input, a kernel of its
+own: on the Xeon VM at 224 px it took 25 us alone and 45 us inside fbnet (a 600 KB image read cold,
+written, then read again by the stem conv's padding pass): 1.3% of the network
+(`docs/measurements/fused-depthwise-probes-2026-12-05.md`). The stem's padding pass already reads
+every input element once and writes it channels-last, so this pass (between `FuseOps` and `FuseTIR`)
+moves the transpose into the fused function of the convolution that reads it, when nothing else
+reads the transposed input; `FuseTIR` builds one PrimFunc of both, and the conv rule inlines the
+transpose into its padding (`rules.nhwc.ChannelsLastConv`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import tvm
+
+
+def fuse_input_transpose() -> tvm.transform.Pass:
+    """The module pass: a transpose of a `main` parameter read only by a fused kxk convolution, merged
+    into that convolution's function."""
+    import tvm
+
+    @tvm.transform.module_pass(opt_level=0, name="LutnasFuseInputTranspose")
+    def _pass(mod: Any, _ctx: Any) -> Any:
+        return _fuse_in_main(mod)
+
+    return _pass
+
+
+def is_transpose(mod: Any, call: Any) -> bool:
+    """Whether `call` is a `call_tir` of a PrimFunc that only transposes its one input."""
+    from tvm import ir, relax, tirx
+
+    from lutnas.lowering.rules.base import kinded_blocks
+
+    if not (isinstance(call, relax.Call) and isinstance(call.op, ir.Op) and call.op.name == "relax.call_tir"):
+        return False
+    func = mod[call.args[0]]
+    if not isinstance(func, tirx.PrimFunc) or len(func.params) != 2:
+        return False
+    found = kinded_blocks(func)
+    if found is None:
+        return False
+    sch, blocks, kinds = found
+    return len(blocks) == 1 and "R" not in kinds[0] and sch.get(blocks[0]).name_hint.startswith("T_transpose")
+
+
+def reads_as_kxk_conv(mod: Any, func: Any) -> bool:
+    """Whether a fused Relax function starts with a dense (not depthwise) kxk channels-last conv."""
+    from tvm import ir, relax
+
+    from lutnas.lowering.rules.conv import conv_parts
+    from lutnas.lowering.rules.nhwc import NHWC_CHANNEL_AXIS
+
+    if not (isinstance(func, relax.Function) and func.attrs is not None and "Primitive" in func.attrs):
+        return False
+    bindings = func.body.blocks[0].bindings if func.body.blocks else []
+    call = bindings[0].value if bindings else None
+    if not (isinstance(call, relax.Call) and isinstance(call.op, ir.Op) and call.op.name == "relax.call_tir"):
+        return False
+    parts = conv_parts(mod[call.args[0]], NHWC_CHANNEL_AXIS)
+    if parts is None:
+        return False
+    *_, kh, kw, rc = parts.extents
+    return (kh, kw) != (1, 1) and rc > 1
+
+
+def _fuse_in_main(mod: Any) -> Any:
+    from tvm import relax
+
+    from lutnas.lowering.dw_pw_fusion import merged_function, use_counts
+
+    main = mod["main"]
+    blocks = list(main.body.blocks)
+    first = blocks[0] if blocks and isinstance(blocks[0], relax.DataflowBlock) else None
+    if first is None:
+        return mod
+    uses, params = use_counts(main), set(main.params)
+    producer = {b.var: b for b in first.bindings if is_transpose(mod, b.value) and b.value.args[1][0] in params}
+    builder = relax.BlockBuilder(mod)
+    new_bindings, dropped = [], set()
+    for b in first.bindings:
+        call = b.value
+        source = producer.get(call.args[0]) if isinstance(call, relax.Call) and call.args else None
+        if (source is None or uses.get(source.var, 0) != 1 or not isinstance(call.op, relax.GlobalVar)
+                or not reads_as_kxk_conv(mod, mod[call.op])):
+            new_bindings.append(b)
+            continue
+        merged = merged_function(_as_function(source), mod[call.op])
+        gv = builder.add_func(merged, f"fused_{call.op.name_hint.removeprefix('fused_')}_from_nchw")
+        fused_call = builder.normalize(relax.Call(gv, [source.value.args[1][0], *call.args[1:]]))
+        new_bindings.append(relax.VarBinding(b.var, fused_call))
+        dropped.add(source.var)
+    if not dropped:
+        return mod
+    blocks[0] = relax.DataflowBlock([b for b in new_bindings if b.var not in dropped])
+    new_main = relax.Function(main.params, relax.SeqExpr(blocks, main.body.body), main.ret_ty, main.is_pure,
+                              main.attrs)
+    builder.update_func(mod.get_global_var("main"), new_main)
+    return relax.transform.DeadCodeElimination()(relax.transform.Normalize()(builder.get()))
+
+
+def _as_function(binding: Any) -> Any:
+    """The transpose binding as a one-binding Relax function of its input (`merged_function`'s first)."""
+    from tvm import relax
+
+    call = binding.value
+    param = relax.Var("nchw", call.args[1][0].ty)
+    out = relax.Var("nhwc", binding.var.ty)
+    inner = relax.Call(call.op, [call.args[0], relax.Tuple([param])], call.attrs, call.ty_args)
+    body = relax.SeqExpr([relax.DataflowBlock([relax.VarBinding(out, inner)])], out)
+    return relax.Function([param], body, binding.var.ty)
