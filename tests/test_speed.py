@@ -205,8 +205,8 @@ class _TwoStems(torch.nn.Module):
 
 def test_the_input_transpose_is_computed_by_the_stem_convs_padding():
     """Channels-last: the NCHW input's transpose is no kernel of its own but part of the stem conv's
-    function (`input_layout_fusion`), scheduled by the conv rule and computing what the unscheduled
-    function does; two stems reading one input compute it each; a 1x1 first layer (no padding pass
+    function (`input_layout_fusion`), which the conv rule schedules to read the input in place (no
+    transposing, padding copy) computing what the unscheduled function does; two stems reading one input compute it each; a 1x1 first layer (no padding pass
     to fold it into) keeps the transpose."""
     tgt = TARGET.tvm_target()
     shape = (1, 3, 32, 32)
@@ -224,8 +224,9 @@ def test_the_input_transpose_is_computed_by_the_stem_convs_padding():
     (name,) = on_input
     assert name.endswith("_from_nchw") and "conv2d" in name
     assert [int(d) for d in funcs[name].params[0].shape] == [1, 3, 32, 32]     # reads NCHW
+    assert "pad" in funcs[name].script()
     sch, rule = apply_rules(funcs[name], tgt, default_cpu_rules())
-    assert rule == "nhwc-conv"
+    assert rule == "nhwc-conv" and "pad" not in sch.mod["main"].script()   # read in place: no copy of the image
     assert_same_outputs(funcs[name], sch.mod["main"], tgt, "stem from NCHW")
     _, on_input = lowered(_TwoStems(), "two-stems")
     assert len(on_input) == 2 and all(n.endswith("_from_nchw") for n in on_input)

@@ -1,13 +1,13 @@
-"""The network input's NCHW -> NHWC transpose computed inside the first convolution's padding pass.
+"""The network input's NCHW -> NHWC transpose folded into the first convolution, which reads it in place.
 
 A channels-last network (`lowering.layout`) starts with a transpose of its NCHW input, a kernel of its
 own: on the Xeon VM at 224 px it took 25 us alone and 45 us inside fbnet (a 600 KB image read cold,
-written, then read again by the stem conv's padding pass): 1.3% of the network
-(`docs/measurements/fused-depthwise-probes-2026-12-05.md`). The stem's padding pass already reads
-every input element once and writes it channels-last, so this pass (between `FuseOps` and `FuseTIR`)
-moves the transpose into the fused function of the convolution that reads it, when nothing else
-reads the transposed input; `FuseTIR` builds one PrimFunc of both, and the conv rule inlines the
-transpose into its padding (`rules.nhwc.ChannelsLastConv`).
+written, then copied again by the stem conv's padding pass): 1.3% of the network
+(`docs/measurements/fused-depthwise-probes-2026-12-05.md`). This pass (between `FuseOps` and
+`FuseTIR`) moves the transpose into the fused function of the kxk convolution that alone reads it;
+`FuseTIR` builds one PrimFunc of both, and the conv rule reads the NCHW input in place
+(`rules.nhwc.reads_network_input`): the stem's input channels are scalar broadcasts in either
+layout, so neither the transpose nor the padding pass is needed.
 """
 
 from __future__ import annotations

@@ -169,7 +169,7 @@ DEFAULT_PIPELINE = "tvm-default"
 # 15 / 8 = tile accumulators as stack arrays, at most 15 AVX-512 vectors (`rules.base.ACCUMULATOR_SCOPE`).
 # 16 (lutnas-cpu) = deep 1x1s prefetch their next weight strip (`rules.nhwc.prefetch_next_strip`).
 # 17 (lutnas-cpu) = every 1x1 over fewer pixels than channels prefetches its next strip, whatever its size.
-# 18 (lutnas-cpu) = the input's NCHW -> NHWC transpose computed by the stem's padding (`lowering.input_layout_fusion`).
+# 18 (lutnas-cpu) = the stem conv reads the NCHW input in place, no transpose kernel (`lowering.input_layout_fusion`).
 _REVISIONS = {"lutnas-cpu": 18, "lutnas-cpu-nchw": 8}
 
 

@@ -177,11 +177,12 @@ class ChannelsLastConv(Rule):
         if (kh, kw) == (1, 1):
             for block in parts.producers:  # a 1x1 conv's "padding" is a plain copy: read in place
                 sch.compute_inline(block)
-        else:   # the padding as its own pass; a transpose before it (`input_layout_fusion`) inlined into it
-            for block in parts.producers[:-1]:
+        elif reads_network_input(sch, parts.producers):
+            for block in parts.producers:   # the stem: its NCHW input read in place (`input_layout_fusion`)
                 sch.compute_inline(block)
-            if parts.producers:
-                _pad_in_parallel(sch, parts.producers[-1], lanes)
+        else:
+            for block in parts.producers:
+                _pad_in_parallel(sch, block, lanes)
         if flat:
             _flatten_pixels(sch, conv, out, w)
             ln, lp, lf, *reduce_ = sch.get_loops(conv)
@@ -201,6 +202,16 @@ class ChannelsLastConv(Rule):
         if prefetches_strips(flat, tiles[0] is fo, rc * fv * 4, px * fv // lanes <= stack):
             prefetch_next_strip(sch, conv, reduce_[-1], outer, pixels // px, f // fv, fv)
         return sch
+
+
+def reads_network_input(sch: Any, producers: list[Any]) -> bool:
+    """Whether a kxk conv's producers start with the network input's NCHW -> NHWC transpose
+    (`lowering.input_layout_fusion`). Such a stem reads its few input channels as scalar broadcasts
+    whatever their layout, so it reads the NCHW input in place, the padding as bounds tests, instead
+    of a transposing, padding pass over the image first. Measured here (Xeon, 1 thread, kernel alone,
+    `docs/measurements/fused-depthwise-probes-2026-12-05.md`): 3->16 @ 224 x0.62, 3->32 @ 224 x0.72,
+    3->16 @ 160 x0.58; other kxk convs read in place ranged x0.95-x2.5, so they keep the pass."""
+    return bool(producers) and sch.get(producers[0]).name_hint.startswith("T_transpose")
 
 
 # Whether a 1x1 conv that reads its weights strip by strip (fewer pixels than channels: 7x7 and 14x14
