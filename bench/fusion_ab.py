@@ -12,8 +12,10 @@ default channels-last pipeline with the rewrite off and on:
 - `--rewrite weight-prefetch`: deep 1x1s prefetching their next weight strip (`rules.nhwc.prefetch_next_strip`);
 - `--rewrite strip-prefetch`: which 1x1s prefetch: strips beyond the L1 budget only (revision 16),
   against every strip size (`rules.nhwc.PREFETCH_STRIPS_OVER_BYTES` = 0, the default since);
-- `--rewrite input-transpose`: the input's NCHW -> NHWC transpose as a kernel of its own, against it
-  computed by the stem conv's padding (`lowering.input_layout_fusion`).
+- `--rewrite input-transpose`: the input's NCHW -> NHWC transpose as a kernel of its own, against the
+  stem conv reading the NCHW input in place (`lowering.input_layout_fusion`);
+- `--rewrite fused-tile`: a fused depthwise + 1x1's pixels per tile as a depthwise alone picks them,
+  against the 1x1's register tile filled (`rules.nhwc.fused_pixels`).
 Every build must compute the same output (within 1e-4 of its range); then they are timed in turn,
 `--rounds` rounds of 10 calls each after one untimed call, and the median over rounds of the ratio
 on / off is printed per network, with the geomean. The builds share every time window, so the ratio
@@ -46,7 +48,7 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--rewrite", choices=("dw-pw", "grouped-pointwise", "stack-accumulators", "weight-prefetch",
-                                          "strip-prefetch", "input-transpose"), default="dw-pw")
+                                          "strip-prefetch", "input-transpose", "fused-tile"), default="dw-pw")
     ap.add_argument("--spaces", default="proxyless,fbnet,ofa-mbv3")
     ap.add_argument("--thresholds", default="784",
                     help="dw-pw: plane sizes (pixels) to build fused with, comma-separated")
@@ -57,6 +59,12 @@ def fusion_threshold(pixels: int) -> AbstractContextManager[object]:
     import lutnas.lowering.dw_pw_fusion as fusion
 
     return patch.object(fusion, "MIN_PLANE_PIXELS", pixels)
+
+
+def fused_tile(on: bool) -> AbstractContextManager[object]:
+    from lutnas.lowering.rules import nhwc
+
+    return patch.object(nhwc, "FUSED_TILE_FILLS_ACCUMULATORS", on)
 
 
 def input_transpose(on: bool) -> AbstractContextManager[object]:
@@ -118,6 +126,8 @@ def variants(args: argparse.Namespace) -> list[tuple[str, object]]:
         return [("off", lambda: stack_accumulators(False)), ("on", lambda: stack_accumulators(True))]
     if args.rewrite == "grouped-pointwise":
         return [("off", lambda: grouped_pointwise(False)), ("on", lambda: grouped_pointwise(True))]
+    if args.rewrite == "fused-tile":
+        return [("off", lambda: fused_tile(False)), ("on", lambda: fused_tile(True))]
     if args.rewrite == "input-transpose":
         return [("off", lambda: input_transpose(False)), ("on", lambda: input_transpose(True))]
     return [("off", lambda: fusion_threshold(OFF))] + [

@@ -234,6 +234,27 @@ def test_the_input_transpose_is_computed_by_the_stem_convs_padding():
     assert len(on_input) == 1 and on_input[0].startswith("transpose")
 
 
+def test_a_fused_depthwise_tile_leaves_its_pointwise_two_vectors_where_seven_pixels_do():
+    """On AVX-512 a fused k3 depthwise + 1x1 into 32 channels over 56-pixel rows tiles 7 pixels (the
+    1x1's tile: 7 x two vectors, 14 accumulators) instead of 8 (8 x one vector), and still computes
+    what the function does; into 16 channels, or with AVX2's or NEON's tiles, 8 stays."""
+    from lutnas.lowering.rules.nhwc import ChannelsLastDepthwisePointwise, fused_pixels
+
+    assert fused_pixels(56, 32, 16, 15, 15) == 7 and fused_pixels(56, 16, 16, 15, 15) == 8
+    assert fused_pixels(56, 32, 8, 12, 8) == 8 and fused_pixels(56, 32, 4, 24, 16) == 8
+    assert fused_pixels(28, 32, 16, 15, 15) == 7 and fused_pixels(112, 64, 16, 15, 15) == 7
+    (func,) = [f for n, f in _block_funcs("irf_k3_e3_s1_i16_o32_g1_relu", 56, layout="NHWC").items()
+               if n.count("conv2d") >= 2]
+    avx512 = get_target("x86", mcpu="skylake-avx512").tvm_target()
+    sch = ChannelsLastDepthwisePointwise().apply(func, avx512, False)
+    script = sch.mod["main"].script()
+    assert "T.unroll(T.int64(7))" in script and "T.unroll(T.int64(8))" not in script
+    host = get_target("x86", mcpu=system_cpu()).tvm_target()
+    if vector_unit(host).bits < 512:   # the AVX-512 build runs only where AVX-512 does
+        sch = ChannelsLastDepthwisePointwise().apply(func, host, False)
+    assert_same_outputs(func, sch.mod["main"], host, "fused 56x56 k3 -> 32")
+
+
 @pytest.mark.parametrize("name", ["multiplier", "dilated"])
 def test_fused_depthwise_variants_compute_what_they_did(name):
     """A depthwise with a channel multiplier (16 -> 32 channels) or a dilated window, then a 1x1: fused,

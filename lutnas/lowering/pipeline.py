@@ -170,7 +170,8 @@ DEFAULT_PIPELINE = "tvm-default"
 # 16 (lutnas-cpu) = deep 1x1s prefetch their next weight strip (`rules.nhwc.prefetch_next_strip`).
 # 17 (lutnas-cpu) = every 1x1 over fewer pixels than channels prefetches its next strip, whatever its size.
 # 18 (lutnas-cpu) = the stem conv reads the NCHW input in place, no transpose kernel (`lowering.input_layout_fusion`).
-_REVISIONS = {"lutnas-cpu": 18, "lutnas-cpu-nchw": 8}
+# 19 (lutnas-cpu) = a fused depthwise + 1x1 tiles 7 pixels where its 1x1 then holds two vectors (`rules.nhwc.fused_pixels`).
+_REVISIONS = {"lutnas-cpu": 19, "lutnas-cpu-nchw": 8}
 
 
 def pipeline_revision(name: str) -> int:

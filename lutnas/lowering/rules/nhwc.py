@@ -414,9 +414,9 @@ class ChannelsLastDepthwisePointwise(Rule):
                 or ex_pw[4:6] != [1, 1] or ex_dw[1:3] != ex_pw[1:3]):
             return None
         lanes, (w, mid, f) = vector_lanes(target), (ex_pw[2], ex_dw[3], ex_pw[3])
-        px = largest_divisor(w, self.pixels or depthwise_accumulators(target),
-                             prefer=() if self.pixels else (8, 7, 6, 4))
         acc = stack_gemm_accumulators(target)
+        px = (largest_divisor(w, self.pixels) if self.pixels
+              else fused_pixels(w, f, lanes, acc, depthwise_accumulators(target)))
         fv = channel_tile(f, lanes, max(1, acc // px))
         pack_weights(sch, pw, fv)
         out = inline_chain(sch, blocks[second + 1:])
@@ -430,6 +430,26 @@ class ChannelsLastDepthwisePointwise(Rule):
         sch.compute_at(dw, xo, preserve_unit_loops=True)
         _depthwise_tile(sch, dw, tile, channel_tile(mid, lanes, depthwise_channel_vectors(lanes)), lanes)
         return sch
+
+
+# Whether a fused depthwise + 1x1 picks its pixels per tile for the 1x1's register tile (`fused_pixels`);
+# off: the first of 8, 7, 6, 4 dividing the row, as a depthwise alone does (revision 18 and before).
+FUSED_TILE_FILLS_ACCUMULATORS = True
+
+
+def fused_pixels(w: int, f: int, lanes: int, acc: int, max_px: int) -> int:
+    """Pixels per tile of a fused depthwise + 1x1 over rows of `w` pixels into `f` channels: as a
+    depthwise alone (the first of 8, 7, 6, 4 dividing the row), except 7 instead of 8 where that
+    gives the 1x1 a larger register tile (pixels x channel vectors within `acc` accumulators). On
+    AVX-512 a tile of 8 pixels leaves room for one vector of output channels (8 of 15 accumulators),
+    one of 7 for two (14): measured here (Xeon, 1 thread, kernel alone,
+    `docs/measurements/fused-depthwise-probes-2026-12-05.md`), k3 depthwise + 1x1 to 32 channels on
+    56x56 planes x0.88-0.90, k7 x0.96; into 16 channels both have one vector and 8 stays. On AVX2's
+    and NEON's tiles 7 never holds more, so their tiles are as before."""
+    px = largest_divisor(w, max_px, prefer=(8, 7, 6, 4))
+    if not FUSED_TILE_FILLS_ACCUMULATORS or px != 8 or w % 7:
+        return px
+    return max((8, 7), key=lambda p: p * channel_tile(f, lanes, max(1, acc // p)))
 
 
 def _tile_pointwise(sch: Any, pw: Any, px: int, fv: int, lanes: int) -> tuple[Any, Any, Any]:
