@@ -203,17 +203,18 @@ class _TwoStems(torch.nn.Module):
         return self.a(x) + self.b(x)
 
 
-def test_the_input_transpose_is_computed_by_the_stem_convs_padding():
+def test_the_stem_conv_reads_the_nchw_input_in_place():
     """Channels-last: the NCHW input's transpose is no kernel of its own but part of the stem conv's
     function (`input_layout_fusion`), which the conv rule schedules to read the input in place (no
-    transposing, padding copy) computing what the unscheduled function does; two stems reading one input compute it each; a 1x1 first layer (no padding pass
-    to fold it into) keeps the transpose."""
+    transposing, padding copy), computing what the unscheduled function does; two stems reading one
+    input do so each; a 1x1 first layer (no padding to fold it into) and a stem over 8 input
+    channels (wider than an image) keep the transpose."""
     tgt = TARGET.tvm_target()
-    shape = (1, 3, 32, 32)
 
-    def lowered(net: torch.nn.Module, name: str) -> tuple[dict[str, object], list[str]]:
+    def lowered(net: torch.nn.Module, name: str, channels: int = 3) -> tuple[dict[str, object], list[str]]:
         """The module's PrimFuncs by name, and the names of those `main` calls on its input."""
-        mod = fused_module(export_onnx(net.eval(), shape, _tmp() / f"{name}.onnx"), shape, tgt)
+        size = (1, channels, 32, 32)
+        mod = fused_module(export_onnx(net.eval(), size, _tmp() / f"{name}.onnx"), size, tgt)
         main = mod["main"]
         on_input = [b.value.args[0].name_hint for b in main.body.blocks[0].bindings
                     if any(a.same_as(main.params[0]) for a in b.value.args[1].fields)]
@@ -230,8 +231,9 @@ def test_the_input_transpose_is_computed_by_the_stem_convs_padding():
     assert_same_outputs(funcs[name], sch.mod["main"], tgt, "stem from NCHW")
     _, on_input = lowered(_TwoStems(), "two-stems")
     assert len(on_input) == 2 and all(n.endswith("_from_nchw") for n in on_input)
-    _, on_input = lowered(torch.nn.Conv2d(3, 16, 1), "pointwise-first")
-    assert len(on_input) == 1 and on_input[0].startswith("transpose")
+    for first, channels in ((torch.nn.Conv2d(3, 16, 1), 3), (torch.nn.Conv2d(8, 16, 3, 1, 1), 8)):
+        _, on_input = lowered(first, f"first-{channels}", channels)
+        assert len(on_input) == 1 and on_input[0].startswith("transpose")
 
 
 def test_a_fused_depthwise_tile_leaves_its_pointwise_two_vectors_where_seven_pixels_do():

@@ -18,6 +18,12 @@ if TYPE_CHECKING:
     import tvm
 
 
+# An image's channels (grey, RGB, RGBA): read in place they are scalar broadcasts in either layout. A
+# dense kxk conv over 8 channels-last channels read in place instead of padded first ran x2.5 slower
+# (`docs/measurements/fused-depthwise-probes-2026-12-05.md`), so wider inputs keep the transpose.
+MAX_INPUT_CHANNELS = 4
+
+
 def fuse_input_transpose() -> tvm.transform.Pass:
     """The module pass: a transpose of a `main` parameter read only by a fused kxk convolution, merged
     into that convolution's function."""
@@ -49,7 +55,8 @@ def is_transpose(mod: Any, call: Any) -> bool:
 
 
 def reads_as_kxk_conv(mod: Any, func: Any) -> bool:
-    """Whether a fused Relax function starts with a dense (not depthwise) kxk channels-last conv."""
+    """Whether a fused Relax function starts with a dense (not depthwise) kxk channels-last conv over
+    at most `MAX_INPUT_CHANNELS` input channels."""
     from tvm import ir, relax
 
     from lutnas.lowering.rules.conv import conv_parts
@@ -65,7 +72,7 @@ def reads_as_kxk_conv(mod: Any, func: Any) -> bool:
     if parts is None:
         return False
     *_, kh, kw, rc = parts.extents
-    return (kh, kw) != (1, 1) and rc > 1
+    return (kh, kw) != (1, 1) and 1 < rc <= MAX_INPUT_CHANNELS
 
 
 def _fuse_in_main(mod: Any) -> Any:
