@@ -59,8 +59,9 @@ def export_kernel_table(table: KernelTable, fmt: str, out: Path) -> str:
     if fmt == "json":
         doc = kernel_table_to_json(table)
         out.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+        profiled = sum(1 for m in doc["models"] if m["role"] == "model")
         return (f"kernel table: {len(doc['kernels'])} kernels, "
-                f"{sum(len(k['passes']) for k in doc['kernels'])} kernel passes, {len(doc['models'])} models")
+                f"{sum(len(k['passes']) for k in doc['kernels'])} kernel passes, {profiled} profiled model(s)")
     return f"kernel table: {write_kernel_csv(table, out)} kernels"
 
 
