@@ -79,13 +79,11 @@ def table_kind(db: str | Path, table_id: str | None) -> str:
 
 
 def _export_kernels(db: str | Path, table_id: str | None, fmt: str, out: Path) -> str:
-    from lutnas.latency_tables.kernel_formats import KERNEL_FORMATS, export_kernel_table
+    from lutnas.latency_tables.kernel_formats import export_kernel_table
     from lutnas.latency_tables.kernel_table import open_kernel_table
 
     table = open_kernel_table(db, table_id)
     try:
-        if fmt in KERNEL_FORMATS:
-            out.parent.mkdir(parents=True, exist_ok=True)
         return export_kernel_table(table, fmt, out)
     finally:
         table.ks.store.close()

@@ -35,10 +35,7 @@ def kernel_table_ids(store: Store) -> list[str]:
 
 def kernel_table_summaries(store: Store) -> list[dict[str, Any]]:
     """One listing row per kernel table: identity, device, and how far profiling got."""
-    if store.version < KERNEL_SCHEMA:
-        return []
-    ks = KernelStore(store)
-    return [_summary(ks, tid) for tid in ks.table_ids()]
+    return [_summary(KernelStore(store), tid) for tid in kernel_table_ids(store)]
 
 
 def _summary(ks: KernelStore, tid: str) -> dict[str, Any]:
@@ -56,6 +53,7 @@ def export_kernel_table(table: KernelTable, fmt: str, out: Path) -> str:
     if fmt not in KERNEL_FORMATS:
         raise TableError(f"kernel table {table.id}: no {fmt} export (the {fmt} format holds a search space's "
                          f"blocks); a kernel table exports as {' or '.join(KERNEL_FORMATS)}")
+    out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "json":
         doc = kernel_table_to_json(table)
         out.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")

@@ -19,20 +19,37 @@ if TYPE_CHECKING:
 MIN_PLANE_PIXELS = 28 * 28   # smaller planes fit the caches anyway: nothing to save
 
 
-def conv_kind(mod: Any, func: Any) -> str:
-    """"depthwise", "pointwise" (stride-1 1x1 over a plane of at least MIN_PLANE_PIXELS) or "" for
-    a fused Relax function whose first call is a channels-last convolution, else ""."""
+def is_call_tir(expr: Any) -> bool:
+    """Whether `expr` is a `call_tir` (a Relax call of a PrimFunc)."""
+    from tvm import ir, relax
+
+    return isinstance(expr, relax.Call) and isinstance(expr.op, ir.Op) and expr.op.name == "relax.call_tir"
+
+
+def is_primitive(func: Any) -> bool:
+    """Whether `func` is a fused Relax function made by `FuseOps` (FuseTIR will make it one PrimFunc)."""
     from tvm import relax
 
+    return isinstance(func, relax.Function) and func.attrs is not None and "Primitive" in func.attrs
+
+
+def first_conv_parts(mod: Any, func: Any) -> Any:
+    """`rules.conv.conv_parts` (channels-last) of the PrimFunc a fused Relax function calls first;
+    None when that call is no channels-last convolution."""
     from lutnas.lowering.rules.conv import conv_parts
-    from lutnas.lowering.rules.nhwc import NHWC_CHANNEL_AXIS, conv_input_shape
+    from lutnas.lowering.rules.nhwc import NHWC_CHANNEL_AXIS
 
     bindings = func.body.blocks[0].bindings if func.body.blocks else []
     call = bindings[0].value if bindings else None
-    if not isinstance(call, relax.Call) or call.op.name != "relax.call_tir":
-        return ""
-    prim = mod[call.args[0]]
-    parts = conv_parts(prim, NHWC_CHANNEL_AXIS)
+    return conv_parts(mod[call.args[0]], NHWC_CHANNEL_AXIS) if is_call_tir(call) else None
+
+
+def conv_kind(mod: Any, func: Any) -> str:
+    """"depthwise", "pointwise" (stride-1 1x1 over a plane of at least MIN_PLANE_PIXELS) or "" for
+    a fused Relax function whose first call is a channels-last convolution, else ""."""
+    from lutnas.lowering.rules.nhwc import conv_input_shape
+
+    parts = first_conv_parts(mod, func)
     if parts is None:
         return ""
     _n, h, w, _f, kh, kw, rc = parts.extents
@@ -123,12 +140,9 @@ def _pair(mod: Any, binding: Any, producer: dict[Any, Any], uses: dict[Any, int]
 
 
 def _kind(mod: Any, gv: Any, kinds: dict[str, str]) -> str:
-    from tvm import relax
-
     if gv.name_hint not in kinds:
         func = mod[gv]
-        primitive = isinstance(func, relax.Function) and func.attrs is not None and "Primitive" in func.attrs
-        kinds[gv.name_hint] = conv_kind(mod, func) if primitive else ""
+        kinds[gv.name_hint] = conv_kind(mod, func) if is_primitive(func) else ""
     return kinds[gv.name_hint]
 
 

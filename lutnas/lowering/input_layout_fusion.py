@@ -38,11 +38,12 @@ def fuse_input_transpose() -> tvm.transform.Pass:
 
 def is_transpose(mod: Any, call: Any) -> bool:
     """Whether `call` is a `call_tir` of a PrimFunc that only transposes its one input."""
-    from tvm import ir, relax, tirx
+    from tvm import tirx
 
+    from lutnas.lowering.dw_pw_fusion import is_call_tir
     from lutnas.lowering.rules.base import kinded_blocks
 
-    if not (isinstance(call, relax.Call) and isinstance(call.op, ir.Op) and call.op.name == "relax.call_tir"):
+    if not is_call_tir(call):
         return False
     func = mod[call.args[0]]
     if not isinstance(func, tirx.PrimFunc) or len(func.params) != 2:
@@ -57,18 +58,9 @@ def is_transpose(mod: Any, call: Any) -> bool:
 def reads_as_kxk_conv(mod: Any, func: Any) -> bool:
     """Whether a fused Relax function starts with a dense (not depthwise) kxk channels-last conv over
     at most `MAX_INPUT_CHANNELS` input channels."""
-    from tvm import ir, relax
+    from lutnas.lowering.dw_pw_fusion import first_conv_parts, is_primitive
 
-    from lutnas.lowering.rules.conv import conv_parts
-    from lutnas.lowering.rules.nhwc import NHWC_CHANNEL_AXIS
-
-    if not (isinstance(func, relax.Function) and func.attrs is not None and "Primitive" in func.attrs):
-        return False
-    bindings = func.body.blocks[0].bindings if func.body.blocks else []
-    call = bindings[0].value if bindings else None
-    if not (isinstance(call, relax.Call) and isinstance(call.op, ir.Op) and call.op.name == "relax.call_tir"):
-        return False
-    parts = conv_parts(mod[call.args[0]], NHWC_CHANNEL_AXIS)
+    parts = first_conv_parts(mod, func) if is_primitive(func) else None
     if parts is None:
         return False
     *_, kh, kw, rc = parts.extents
