@@ -15,7 +15,9 @@ default channels-last pipeline with the rewrite off and on:
 - `--rewrite input-transpose`: the input's NCHW -> NHWC transpose as a kernel of its own, against the
   stem conv reading the NCHW input in place (`lowering.input_layout_fusion`);
 - `--rewrite fused-tile`: a fused depthwise + 1x1's pixels per tile as a depthwise alone picks them,
-  against the 1x1's register tile filled (`rules.nhwc.fused_pixels`).
+  against the 1x1's register tile filled (`rules.nhwc.fused_pixels`);
+- `--rewrite vector-tile`: row reductions (global means, batch-1 dense layers) vectorized by up to
+  four whole vectors, three included (revision 19), against 4, 2 or 1 (`rules.elementwise`).
 Every build must compute the same output (within 1e-4 of its range); then they are timed in turn,
 `--rounds` rounds of 10 calls each after one untimed call, and the median over rounds of the ratio
 on / off is printed per network, with the geomean. The builds share every time window, so the ratio
@@ -48,7 +50,7 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--rewrite", choices=("dw-pw", "grouped-pointwise", "stack-accumulators", "weight-prefetch",
-                                          "strip-prefetch", "input-transpose", "fused-tile"), default="dw-pw")
+                                          "strip-prefetch", "input-transpose", "fused-tile", "vector-tile"), default="dw-pw")
     ap.add_argument("--spaces", default="proxyless,fbnet,ofa-mbv3")
     ap.add_argument("--thresholds", default="784",
                     help="dw-pw: plane sizes (pixels) to build fused with, comma-separated")
@@ -113,6 +115,18 @@ def strip_prefetch(over_bytes: int) -> AbstractContextManager[object]:
     return patch.object(nhwc, "PREFETCH_STRIPS_OVER_BYTES", over_bytes)
 
 
+def row_vector_tile(whole_powers_of_two: bool) -> AbstractContextManager[object]:
+    """Off: revision 19's tile, the largest of 4, 3, 2, 1 whole vectors dividing the row."""
+    from lutnas.lowering.rules import elementwise
+
+    fewer = elementwise.vector_tile
+
+    def any_count(n: int, lanes: int) -> int:
+        return next((d for d in range(4 * lanes, 0, -lanes) if n % d == 0), fewer(n, lanes))
+
+    return nullcontext() if whole_powers_of_two else patch.object(elementwise, "vector_tile", any_count)
+
+
 def variants(args: argparse.Namespace) -> list[tuple[str, object]]:
     """(label, context manager factory) per build; the first is the rewrite off."""
     if args.rewrite == "strip-prefetch":
@@ -128,6 +142,8 @@ def variants(args: argparse.Namespace) -> list[tuple[str, object]]:
         return [("off", lambda: grouped_pointwise(False)), ("on", lambda: grouped_pointwise(True))]
     if args.rewrite == "fused-tile":
         return [("off", lambda: fused_tile(False)), ("on", lambda: fused_tile(True))]
+    if args.rewrite == "vector-tile":
+        return [("3 vectors", lambda: row_vector_tile(False)), ("1, 2, 4", lambda: row_vector_tile(True))]
     if args.rewrite == "input-transpose":
         return [("off", lambda: input_transpose(False)), ("on", lambda: input_transpose(True))]
     return [("off", lambda: fusion_threshold(OFF))] + [

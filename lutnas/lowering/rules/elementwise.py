@@ -98,7 +98,7 @@ class RowReduction(Rule):
         loops = sch.get_loops(red)
         spatial, reduce_ = loops[:n_spatial], loops[n_spatial:]
         ext = parts.extents[:n_spatial]
-        inner = _vector_tile(ext[-1], lanes) if _contiguous_last(sch, red, n_spatial) else 1
+        inner = vector_tile(ext[-1], lanes) if _contiguous_last(sch, red, n_spatial) else 1
         if inner == 1 and _rows_contiguous(sch, red, n_spatial, parts.extents[n_spatial:], lanes):
             if math.prod(parts.extents[n_spatial:]) < LONG_ROW:
                 return None   # short rows: the fallback's plain loops, which LLVM vectorizes, were faster
@@ -183,10 +183,12 @@ class Fallback(Rule):
         return sch
 
 
-def _vector_tile(n: int, lanes: int) -> int:
-    """A divisor of n made of whole vectors (up to 4, a cache line or two of floats), else the
-    largest power of two dividing n."""
-    for d in range(4 * lanes, lanes - 1, -lanes):
+def vector_tile(n: int, lanes: int) -> int:
+    """A divisor of n made of 4, 2 or 1 whole vectors (a cache line or four of floats), else the
+    largest power of two dividing n. Never 3 vectors: LLVM legalises a 48-float vector type on
+    AVX-512 into code 3-7x slower than one vector at a time (global mean pools of 144, 336, 480
+    and 672 channels, alone: 9-24 us against 3-5 us; `docs/measurements/`, 2026-12-05)."""
+    for d in (4 * lanes, 2 * lanes, lanes):
         if n % d == 0:
             return d
     d = 1
