@@ -76,7 +76,8 @@ class NetworkContext:
 def default_context(runtime: str, pipeline: str) -> bool:
     """Whether `profile` measures the context unless told: TVM tables whose blocks carry their
     network's channels-last boundaries (what is left between blocks and networks is the cache state).
-    `tvm-default` tables sum to their networks (README) and onnxruntime has its in-network method."""
+    `tvm-default` tables sum to their networks (docs/measurements/history.md) and onnxruntime has its
+    in-network method."""
     from lutnas.latency_tables.jobs import network_boundaries
 
     return network_boundaries(pipeline, runtime)

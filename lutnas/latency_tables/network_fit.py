@@ -34,7 +34,8 @@ FIT_KIND = "scale"
 
 def default_fit_count(runtime: str, pipeline: str) -> int:
     """How many networks `profile` fits to unless told: tables of untuned `tvm-default` kernels and
-    onnxruntime's in-network tables already sum to their networks (README), fast TVM kernels do not."""
+    onnxruntime's in-network tables already sum to their networks (docs/measurements/history.md),
+    fast TVM kernels do not."""
     from lutnas.lowering.pipeline import DEFAULT_PIPELINE
 
     return AUTO_FIT_NETWORKS if runtime == "tvm" and pipeline != DEFAULT_PIPELINE else 0
