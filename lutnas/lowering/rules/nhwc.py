@@ -383,7 +383,7 @@ def _vector_copy(sch: Any, pad: Any, lanes: int) -> None:
     border (TVM's LoopPartition, by hint) so the interior copies without a bounds test."""
     *_, lx, lc = sch.get_loops(pad)
     sch.annotate(lx, "pragma_loop_partition_hint", 1)
-    vec = largest_divisor(static_extents(sch, [lc])[0], 2 * lanes)
+    vec = pow2_divisor(static_extents(sch, [lc])[0], 2 * lanes)   # (a power of two: `vectorize_inner`)
     if vec > 1:
         _, ci = sch.split(lc, factors=[None, vec])
         sch.vectorize(ci)
