@@ -331,6 +331,31 @@ def test_a_channels_last_mean_vectorizes_by_one_two_or_four_vectors(channels, la
     assert_same_outputs(func, sch.mod["main"], tgt)
 
 
+def test_a_large_softmax_runs_row_by_row_and_a_small_one_in_passes():
+    """An attention softmax beyond `ROW_BY_ROW_BYTES` (2 x 256 x 1024 floats, 2 MB) runs every pass
+    of a row under one parallel row loop, its exponentials a row at a time; a 4 x 64 x 64 one keeps a
+    parallel loop nest per pass. Both compute what the unscheduled function computes."""
+    from tvm import te, tirx, topi
+
+    from lutnas.lowering.rules.softmax import RowSoftmax
+
+    tgt = get_target("x86", mcpu="sapphirerapids").tvm_target()
+
+    def parallel_nests(shape: tuple[int, ...]) -> tuple[int, object, object]:
+        x = te.placeholder(shape, name="x")
+        func = te.create_prim_func([x, topi.nn.fast_softmax(x, -1)])
+        sch = RowSoftmax().apply(func, tgt, False)
+        tops = {sch.get(sch.get_loops(b)[0]) for b in sch.get_child_blocks(sch.get_sblock("root"))}
+        return sum(loop.kind == tirx.ForKind.PARALLEL for loop in tops), func, sch
+
+    count, func, sch = parallel_nests((1, 2, 256, 1024))
+    assert count == 1, count
+    assert_same_outputs(func, sch.mod["main"], tgt, "row by row")
+    count, func, sch = parallel_nests((1, 4, 64, 64))
+    assert count >= 3, count
+    assert_same_outputs(func, sch.mod["main"], tgt, "passes")
+
+
 @pytest.mark.parametrize("channels, lanes", [(24, 8), (40, 8), (1000, 8), (48, 16)])
 def test_an_elementwise_chain_vectorizes_by_a_power_of_two(channels, lanes):
     """An add + ReLU over channels-last tensors (AVX-512) is vectorized by the largest power of two

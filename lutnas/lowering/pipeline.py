@@ -173,7 +173,8 @@ DEFAULT_PIPELINE = "tvm-default"
 # 19 (lutnas-cpu) = a fused depthwise + 1x1 tiles 7 pixels where its 1x1 then holds two vectors (`rules.nhwc.fused_pixels`).
 # 20 / 9 = row reductions vectorize by 4, 2 or 1 whole vectors, never 3 (`rules.elementwise`).
 # 21 / 10 = elementwise loops and padding copies vectorize by a power of two (`rules.base.vectorize_inner`).
-_REVISIONS = {"lutnas-cpu": 21, "lutnas-cpu-nchw": 10}
+# 22 / 11 = a softmax beyond 1 MB runs row by row (`rules.softmax`).
+_REVISIONS = {"lutnas-cpu": 22, "lutnas-cpu-nchw": 11}
 
 
 def pipeline_revision(name: str) -> int:

@@ -1,4 +1,4 @@
-"""Softmax over the last axis (attention's scores): four parallel, vectorized passes over the rows.
+"""Softmax over the last axis (attention's scores): vectorized passes over the rows, row by row.
 
 Legalized, a softmax is five root blocks (row max, x - max, exp, row sum, divide), which no other
 rule takes (they take at most one reduction), so it ran as the fallback's loops: on the Xeon a
@@ -6,19 +6,35 @@ rule takes (they take at most one reduction), so it ran as the fallback's loops:
 model at 128 px), a third of the model, most of it in the two reductions' dependent scalar chains
 (one max or add per element, each waiting for the previous one). Here each reduction keeps one
 vector of partial results (`elementwise.lane_partial_sums`, as pooling rows do), the subtraction is
-inlined into the exp, and the exp and divide passes are vectorized; every pass runs rows across
+inlined into the exp, and the exp and divide passes are vectorized; a tensor beyond
+`ROW_BY_ROW_BYTES` runs all four passes of a row before the next row (`_row_by_row`), rows across
 cores. The rule reads the block structure, not the block names.
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
-from lutnas.lowering.rules.base import Rule, iter_kinds, root_blocks, static_extents, vector_lanes
+from lutnas.lowering.rules.base import (
+    Rule,
+    accumulators_on_stack,
+    iter_kinds,
+    root_blocks,
+    static_extents,
+    vector_lanes,
+    vectorize_inner,
+)
 from lutnas.lowering.rules.elementwise import lane_partial_sums, schedule_spatial
 
 if TYPE_CHECKING:
     import tvm
+
+
+# Tensors from this size on are normalised row by row (`_row_by_row`); smaller ones, which stay in
+# L2 between passes, pass by pass: a 4 x 64 x 64 softmax took 11 us row by row against 9 us in passes
+# (each row's exponentials are a 4 KB buffer, one workspace allocation per row).
+ROW_BY_ROW_BYTES = 1 << 20
 
 
 class RowSoftmax(Rule):
@@ -35,16 +51,50 @@ class RowSoftmax(Rule):
         row_max, *steps, row_sum, norm = blocks
         for block in steps[:-1]:
             sch.compute_inline(block)         # x - max into the exp
+        extents = static_extents(sch, sch.get_loops(norm))
+        vector_rows = extents is not None and extents[-1] % lanes == 0 and extents[-1] >= 2 * lanes
+        if vector_rows and len(extents) >= 2 and math.prod(extents) * 4 >= ROW_BY_ROW_BYTES:
+            return _row_by_row(sch, row_max, steps[-1], row_sum, norm, lanes)
         for block in (row_max, row_sum):
             loops = sch.get_loops(block)
-            extents = static_extents(sch, loops)
-            if extents is None or extents[-1] % lanes or extents[-1] < 2 * lanes:
-                sch.parallel(sch.fuse(*loops[:-1]) if len(loops) > 2 else loops[0])
-            else:
+            if vector_rows:
                 lane_partial_sums(sch, block, None, loops[:-1], loops[-1:], extents[:-1], lanes, target)
+            else:
+                sch.parallel(sch.fuse(*loops[:-1]) if len(loops) > 2 else loops[0])
         for block in (steps[-1], norm):
             schedule_spatial(sch, block, target)
         return sch
+
+
+def _row_by_row(sch: Any, row_max: Any, exp: Any, row_sum: Any, norm: Any, lanes: int) -> Any:
+    """Every pass of one row before the next row (rows across cores): the row's exponentials stay in
+    L1 between the sum and the normalisation. Pass by pass over the whole tensor, a 2 x 1024 x 1024
+    attention softmax streamed its 8 MB five times through memory: 1.8 ms on the Xeon, where reading
+    it once and writing it once takes ~0.65 ms (`docs/measurements/pool-tiles-2026-12-05.md`). The
+    two reductions keep one vector of partial results each (`lane_partial_sums`' way)."""
+    partials = [_lane_partials(sch, block, lanes) for block in (row_max, row_sum)]
+    loops = sch.get_loops(norm)
+    rows = sch.fuse(*loops[:-1]) if len(loops) > 2 else loops[0]
+    sch.parallel(rows)
+    for block in (row_sum, partials[1], exp, row_max, partials[0]):   # consumers first
+        sch.compute_at(block, rows, preserve_unit_loops=True)
+    for partial in partials:
+        accumulators_on_stack(sch, partial)
+        _, lane, *_, steps = sch.get_loops(partial)   # compute_at put the lane loop outside
+        sch.reorder(steps, lane)
+        sch.vectorize(lane)
+        sch.vectorize(sch.get_loops(sch.decompose_reduction(partial, steps))[-1])
+    for block in (exp, norm):
+        vectorize_inner(sch, block, lanes)
+    return sch
+
+
+def _lane_partials(sch: Any, block: Any, lanes: int) -> Any:
+    """A row reduction as `lanes` partial results over the row (an rfactor block), then their
+    reduction; rfactor wants the reduction first under its outermost loop, so before `compute_at`."""
+    *kept, along = sch.get_loops(block)
+    _, lane = sch.split(along, factors=[None, lanes])
+    return sch.rfactor(lane, factor_axis=len(kept))
 
 
 def _is_softmax(sch: Any, blocks: list[Any]) -> bool:
