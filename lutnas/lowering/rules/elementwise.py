@@ -187,7 +187,7 @@ def vector_tile(n: int, lanes: int) -> int:
     """A divisor of n made of 4, 2 or 1 whole vectors (a cache line or four of floats), else the
     largest power of two dividing n. Never 3 vectors: LLVM legalises a 48-float vector type on
     AVX-512 into code 3-7x slower than one vector at a time (global mean pools of 144, 336, 480
-    and 672 channels, alone: 9-24 us against 3-5 us; `docs/measurements/`, 2026-12-05)."""
+    and 672 channels, alone: 9-24 us against 3-5 us; `docs/measurements/pool-tiles-2026-12-05.md`)."""
     for d in (4 * lanes, 2 * lanes, lanes):
         if n % d == 0:
             return d
