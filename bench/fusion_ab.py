@@ -16,6 +16,9 @@ default channels-last pipeline with the rewrite off and on:
   stem conv reading the NCHW input in place (`lowering.input_layout_fusion`);
 - `--rewrite fused-tile`: a fused depthwise + 1x1's pixels per tile as a depthwise alone picks them,
   against the 1x1's register tile filled (`rules.nhwc.fused_pixels`);
+- `--rewrite pixel-major`: flat 1x1s over fewer pixels than channels with strips outermost, against
+  pixel tiles outermost where their weights are at most each `--thresholds` value, in bytes
+  (`rules.nhwc.PIXEL_MAJOR_MAX_WEIGHT_BYTES`);
 - `--rewrite vector-tile`: row reductions (global means, batch-1 dense layers) vectorized by up to
   four whole vectors, three included (revision 19), against 4, 2 or 1 (`rules.elementwise`).
 Every build must compute the same output (within 1e-4 of its range); then they are timed in turn,
@@ -50,7 +53,8 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--rewrite", choices=("dw-pw", "grouped-pointwise", "stack-accumulators", "weight-prefetch",
-                                          "strip-prefetch", "input-transpose", "fused-tile", "vector-tile"), default="dw-pw")
+                                          "strip-prefetch", "input-transpose", "fused-tile", "vector-tile",
+                                          "pixel-major"), default="dw-pw")
     ap.add_argument("--spaces", default="proxyless,fbnet,ofa-mbv3")
     ap.add_argument("--thresholds", default="784",
                     help="dw-pw: plane sizes (pixels) to build fused with, comma-separated")
@@ -142,6 +146,12 @@ def variants(args: argparse.Namespace) -> list[tuple[str, object]]:
         return [("off", lambda: grouped_pointwise(False)), ("on", lambda: grouped_pointwise(True))]
     if args.rewrite == "fused-tile":
         return [("off", lambda: fused_tile(False)), ("on", lambda: fused_tile(True))]
+    if args.rewrite == "pixel-major":
+        from lutnas.lowering.rules import nhwc
+
+        return [("strips outer", lambda: patch.object(nhwc, "PIXEL_MAJOR_MAX_WEIGHT_BYTES", 0))] + [
+            (f"pixels outer <= {t} B", lambda t=t: patch.object(nhwc, "PIXEL_MAJOR_MAX_WEIGHT_BYTES", t))
+            for t in (int(v) for v in args.thresholds.split(","))]
     if args.rewrite == "vector-tile":
         return [("3 vectors", lambda: row_vector_tile(False)), ("1, 2, 4", lambda: row_vector_tile(True))]
     if args.rewrite == "input-transpose":

@@ -174,7 +174,8 @@ DEFAULT_PIPELINE = "tvm-default"
 # 20 / 9 = row reductions vectorize by 4, 2 or 1 whole vectors, never 3 (`rules.elementwise`).
 # 21 / 10 = elementwise loops and padding copies vectorize by a power of two (`rules.base.vectorize_inner`).
 # 22 / 11 = a softmax beyond 1 MB runs row by row (`rules.softmax`).
-_REVISIONS = {"lutnas-cpu": 22, "lutnas-cpu-nchw": 11}
+# 23 (lutnas-cpu) = 1x1s with at most 256 KB of weights walk pixel tiles outermost (`rules.nhwc`).
+_REVISIONS = {"lutnas-cpu": 23, "lutnas-cpu-nchw": 11}
 
 
 def pipeline_revision(name: str) -> int:

@@ -143,6 +143,17 @@ def split_vectors(sch: Any, loop: Any, lanes: int, max_unroll: int = 4) -> None:
     sch.vectorize(loop)
 
 
+# A flat 1x1 conv whose weights are at most this many bytes walks its pixel tiles outermost even over
+# fewer pixels than channels (a 14x14 expansion 80 -> 480: 154 KB). Split across cores, its output
+# is then cut by pixels, as the depthwise after it reads it (by rows), not by channels: with strips
+# outermost each core's depthwise read half its rows' channels from the other core (in-model against
+# hot, 2 threads, proxyless @ 224: 14x14 depthwise kernels x1.46-1.65). Each core reads all the
+# weights, so only small ones. Networks, 9 archs, 224 px (`bench/fusion_ab.py --rewrite pixel-major
+# --thresholds 262144`): x0.991 and x0.994 at 2 threads, x0.999 at 1
+# (`docs/measurements/pool-tiles-2026-12-05.md`).
+PIXEL_MAJOR_MAX_WEIGHT_BYTES = 256 * 1024
+
+
 class ChannelsLastConv(Rule):
     """A dense (not depthwise) NHWC convolution: 1x1 as a GEMM over flat pixels, kxk along rows."""
 
@@ -192,7 +203,8 @@ class ChannelsLastConv(Rule):
             rows, pixels = [ly], w
         po, pi = sch.split(lp, factors=[None, px])
         fo, fi = sch.split(lf, factors=[None, fv])
-        tiles = [po, fo] if pixels > f else [fo, po]  # re-read the smaller operand from cache
+        pixel_major = pixels > f or (flat and rc * f * 4 <= PIXEL_MAJOR_MAX_WEIGHT_BYTES)
+        tiles = [po, fo] if pixel_major else [fo, po]  # re-read the smaller operand from cache, unless small
         sch.reorder(ln, *rows, *tiles, *reduce_, pi, fi)
         outer = sch.fuse(ln, *rows, *tiles)
         sch.parallel(outer)
