@@ -314,21 +314,25 @@ def test_a_dense_layer_splits_its_rows_across_cores_and_sums_the_same():
     assert_same_outputs(func, sch.mod["main"], tgt)
 
 
+def _vectorized_extents(sch) -> set[int]:
+    """Extents of every vectorized loop of a scheduled function's root blocks."""
+    return {int(sch.get(loop).extent) for block in sch.get_child_blocks(sch.get_sblock("root"))
+            for loop in sch.get_loops(block) if sch.get(loop).kind == tvm.tirx.ForKind.VECTORIZED}
+
+
 @pytest.mark.parametrize("channels, lanes", [(144, 16), (480, 32), (672, 32), (128, 64)])
 def test_a_channels_last_mean_vectorizes_by_one_two_or_four_vectors(channels, lanes):
     """A squeeze-excite's global mean over a channels-last plane (AVX-512: 16 floats a vector) is
     vectorized by the most whole vectors dividing its channels among 4, 2 and 1, never 3: 144, 480
     and 672 channels had 48-float vectors, which LLVM turned into code 3-7x slower (alone, 28x28x144:
     30 us against 4.6 us). Numerics against the unscheduled function."""
-    from tvm import te, tirx, topi
+    from tvm import te, topi
 
     tgt = get_target("x86", mcpu="sapphirerapids").tvm_target()
     plane = te.placeholder((1, 7, 7, channels), name="plane")
     func = te.create_prim_func([plane, topi.divide(topi.sum(plane, axis=(1, 2), keepdims=True), 49)])
     sch = RowReduction().apply(func, tgt, False)
-    blocks = sch.get_child_blocks(sch.get_sblock("root"))
-    vectors = {int(sch.get(loop).extent) for block in blocks for loop in sch.get_loops(block)
-               if sch.get(loop).kind == tirx.ForKind.VECTORIZED}
+    vectors = _vectorized_extents(sch)
     assert vectors and max(vectors) == lanes, vectors
     assert_same_outputs(func, sch.mod["main"], tgt)
 
@@ -370,8 +374,7 @@ def test_an_elementwise_chain_vectorizes_by_a_power_of_two(channels, lanes):
     out = te.compute(a.shape, lambda *i: te.max(a(*i) + b(*i), tirx.const(0.0, "float32")))
     func = te.create_prim_func([a, b, out])
     sch, name = apply_rules(func, tgt, default_cpu_rules())
-    vectors = {int(sch.get(loop).extent) for block in sch.get_child_blocks(sch.get_sblock("root"))
-               for loop in sch.get_loops(block) if sch.get(loop).kind == tirx.ForKind.VECTORIZED}
+    vectors = _vectorized_extents(sch)
     assert name == "injective" and vectors == {lanes}, (name, vectors)
     assert_same_outputs(func, sch.mod["main"], tgt)
 

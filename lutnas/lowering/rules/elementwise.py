@@ -25,6 +25,7 @@ from lutnas.lowering.rules.base import (
     inline_chain,
     iter_kinds,
     largest_divisor,
+    pow2_divisor,
     root_blocks,
     static_extents,
     uses_var,
@@ -185,16 +186,11 @@ class Fallback(Rule):
 
 def vector_tile(n: int, lanes: int) -> int:
     """A divisor of n made of 4, 2 or 1 whole vectors (a cache line or four of floats), else the
-    largest power of two dividing n. Never 3 vectors: LLVM legalises a 48-float vector type on
-    AVX-512 into code 3-7x slower than one vector at a time (global mean pools of 144, 336, 480
-    and 672 channels, alone: 9-24 us against 3-5 us; `docs/measurements/pool-tiles-2026-12-05.md`)."""
-    for d in (4 * lanes, 2 * lanes, lanes):
-        if n % d == 0:
-            return d
-    d = 1
-    while d * 2 <= lanes and n % (d * 2) == 0:
-        d *= 2
-    return d
+    largest power of two dividing n: the largest power of two up to four vectors. Never 3 vectors:
+    LLVM legalises a 48-float vector type on AVX-512 into code 3-7x slower than one vector at a time
+    (global mean pools of 144, 336, 480 and 672 channels, alone: 9-24 us against 3-5 us;
+    `docs/measurements/pool-tiles-2026-12-05.md`)."""
+    return pow2_divisor(n, 4 * lanes)
 
 
 def schedule_spatial(sch: Any, block: Any, target: tvm.target.Target) -> None:
