@@ -242,21 +242,34 @@ def _rows_contiguous(sch: Any, block: Any, n_spatial: int, reduce_ext: list[int]
     return True
 
 
+def lane_partials(sch: Any, row: Any, kept_axes: int, lanes: int) -> Any:
+    """A reduction over the loop `row` as `lanes` partial results (an rfactor block, its lane axis
+    after the `kept_axes` outer ones), which the reduction block then reduces. rfactor wants the
+    reduction first under its outermost loop: call it before any `compute_at` of the block."""
+    _, lane = sch.split(row, factors=[None, lanes])
+    return sch.rfactor(lane, factor_axis=kept_axes)
+
+
+def vector_partials(sch: Any, partial: Any, steps: Any, lane: Any) -> None:
+    """The partial results as one vector on the stack: `lane` (innermost, under the row's `steps`)
+    vectorized, contiguous loads into one vector accumulator, zeroed before `steps`."""
+    accumulators_on_stack(sch, partial)
+    sch.vectorize(lane)
+    init = sch.decompose_reduction(partial, steps)
+    sch.vectorize(sch.get_loops(init)[-1])
+
+
 def lane_partial_sums(sch: Any, red: Any, out: Any, spatial: list[Any], reduce_: list[Any], ext: list[int],
                        lanes: int, target: tvm.target.Target) -> Any:
     """Sum each contiguous row as `lanes` vector partial sums (an rfactor block kept on the stack),
     then the lanes: a scalar sum is one dependent add per element (latency bound), this is one
     vector add per `lanes` elements."""
     row = sch.fuse(*reduce_) if len(reduce_) > 1 else reduce_[0]
-    _, lane = sch.split(row, factors=[None, lanes])
-    partial = sch.rfactor(lane, factor_axis=len(spatial))   # keeps the loops (kept axes, row, lane)
+    partial = lane_partials(sch, row, len(spatial), lanes)   # keeps the loops (kept axes, row, lane)
     outer = sch.fuse(*spatial) if len(spatial) > 1 else spatial[0]
     sch.parallel(outer)
-    accumulators_on_stack(sch, partial)
-    loops = sch.get_loops(partial)
-    sch.vectorize(loops[-1])      # the lane loop: contiguous loads, one vector accumulator
-    init = sch.decompose_reduction(partial, loops[-2])
-    sch.vectorize(sch.get_loops(init)[-1])
+    *_, steps, lane = sch.get_loops(partial)
+    vector_partials(sch, partial, steps, lane)
     if out is not None:
         if static_extents(sch, sch.get_loops(out)) == ext:
             accumulators_on_stack(sch, red)

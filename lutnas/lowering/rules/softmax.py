@@ -18,14 +18,18 @@ from typing import TYPE_CHECKING, Any
 
 from lutnas.lowering.rules.base import (
     Rule,
-    accumulators_on_stack,
     iter_kinds,
     root_blocks,
     static_extents,
     vector_lanes,
     vectorize_inner,
 )
-from lutnas.lowering.rules.elementwise import lane_partial_sums, schedule_spatial
+from lutnas.lowering.rules.elementwise import (
+    lane_partial_sums,
+    lane_partials,
+    schedule_spatial,
+    vector_partials,
+)
 
 if TYPE_CHECKING:
     import tvm
@@ -71,30 +75,21 @@ def _row_by_row(sch: Any, row_max: Any, exp: Any, row_sum: Any, norm: Any, lanes
     L1 between the sum and the normalisation. Pass by pass over the whole tensor, a 2 x 1024 x 1024
     attention softmax streamed its 8 MB five times through memory: 1.8 ms on the Xeon, where reading
     it once and writing it once takes ~0.65 ms (`docs/measurements/pool-tiles-2026-12-05.md`). The
-    two reductions keep one vector of partial results each (`lane_partial_sums`' way)."""
-    partials = [_lane_partials(sch, block, lanes) for block in (row_max, row_sum)]
+    two reductions keep one vector of partial results each (`elementwise.lane_partials`)."""
+    partials = [lane_partials(sch, sch.get_loops(block)[-1], len(sch.get_loops(block)) - 1, lanes)
+                for block in (row_max, row_sum)]
     loops = sch.get_loops(norm)
     rows = sch.fuse(*loops[:-1]) if len(loops) > 2 else loops[0]
     sch.parallel(rows)
     for block in (row_sum, partials[1], exp, row_max, partials[0]):   # consumers first
         sch.compute_at(block, rows, preserve_unit_loops=True)
     for partial in partials:
-        accumulators_on_stack(sch, partial)
         _, lane, *_, steps = sch.get_loops(partial)   # compute_at put the lane loop outside
         sch.reorder(steps, lane)
-        sch.vectorize(lane)
-        sch.vectorize(sch.get_loops(sch.decompose_reduction(partial, steps))[-1])
+        vector_partials(sch, partial, steps, lane)
     for block in (exp, norm):
         vectorize_inner(sch, block, lanes)
     return sch
-
-
-def _lane_partials(sch: Any, block: Any, lanes: int) -> Any:
-    """A row reduction as `lanes` partial results over the row (an rfactor block), then their
-    reduction; rfactor wants the reduction first under its outermost loop, so before `compute_at`."""
-    *kept, along = sch.get_loops(block)
-    _, lane = sch.split(along, factors=[None, lanes])
-    return sch.rfactor(lane, factor_axis=len(kept))
 
 
 def _is_softmax(sch: Any, blocks: list[Any]) -> bool:
