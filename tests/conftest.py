@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import copy_database
 
@@ -108,14 +109,25 @@ def proxyless_table_db(proxyless_master_db: Path, tmp_path: Path) -> Path:
     return copy_database(proxyless_master_db, tmp_path / "table" / "proxyless32.db")
 
 
+def _start_numba_threads() -> None:
+    """One tiny parallel prediction: numba's threading layer starts (and sets OpenMP's threads) now."""
+    from lutnas.latency_tables.kernels import latency_kernel
+
+    latency_kernel(np.zeros((1, 1), np.int64), np.zeros(256), 0.0, np.zeros(1))
+
+
 @pytest.fixture
 def one_torch_thread():
     """Torch on one thread for the test (search tests: `pytestmark = pytest.mark.usefixtures(...)`).
     Tiny tensors gain nothing from threads, and OpenMP barriers stall badly on a busy shared machine
     (a 32 px single-path step took 1-5 s with 2 threads under load, 0.1 s with one). Set before every
-    test: numba's first parallel kernel (any `DenseTable.predict`) resets the OpenMP thread count."""
+    test, after numba's threading layer has started: its first parallel launch in a process (any
+    `DenseTable.predict`) sets the OpenMP thread count, torch's too, back to every core, and inside a
+    test that put the rest of it on two threads (an fbnet search pair: 9 s alone, 122-131 s beside a
+    busy core)."""
     import torch
 
+    _start_numba_threads()
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
