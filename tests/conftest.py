@@ -111,9 +111,9 @@ def proxyless_table_db(proxyless_master_db: Path, tmp_path: Path) -> Path:
 
 def _start_numba_threads() -> None:
     """One tiny parallel prediction: numba's threading layer starts (and sets OpenMP's threads) now."""
-    from lutnas.latency_tables.kernels import latency_kernel
+    from lutnas.latency_tables.kernels import PAD, latency_kernel
 
-    latency_kernel(np.zeros((1, 1), np.int64), np.zeros(256), 0.0, np.zeros(1))
+    latency_kernel(np.zeros((1, 1), np.int64), np.zeros(PAD), 0.0, np.zeros(1))   # one layer, choice 0
 
 
 @pytest.fixture

@@ -243,6 +243,14 @@ def inline_chain(sch: Any, consumers: list[Any]) -> Any | None:
     return consumers[-1]
 
 
+def vectorize_init(sch: Any, init: Any) -> None:
+    """Vectorize the innermost loop of a reduction's init block (`decompose_reduction`), unless it is a
+    single iteration."""
+    loops = sch.get_loops(init)
+    if static_extents(sch, loops[-1:])[0] > 1:
+        sch.vectorize(loops[-1])
+
+
 def vectorize_inner(sch: Any, block: Any, lanes: int, parallel_outer: bool = False) -> None:
     """Split the innermost loop of `block` by the largest power of two <= `lanes` dividing it and
     vectorize it; optionally parallelise the outermost loop (spatial blocks only). A power of two:

@@ -36,6 +36,7 @@ from lutnas.lowering.rules.base import (
     stack_gemm_accumulators,
     static_extents,
     vector_lanes,
+    vectorize_init,
 )
 
 if TYPE_CHECKING:
@@ -100,12 +101,6 @@ def finish_epilogue(sch: Any, out: Any, at: Any, lanes: int, conv: Any = None) -
     loops = sch.get_loops(out)
     inner = static_extents(sch, loops[-1:])[0]
     if inner > 1:
-        sch.vectorize(loops[-1])
-
-
-def vectorize_init(sch: Any, init: Any) -> None:
-    loops = sch.get_loops(init)
-    if static_extents(sch, loops[-1:])[0] > 1:
         sch.vectorize(loops[-1])
 
 

@@ -29,6 +29,7 @@ from lutnas.lowering.rules.base import (
     largest_divisor,
     pow2_divisor,
     vector_lanes,
+    vectorize_init,
 )
 from lutnas.lowering.rules.conv import (
     conv_parts,
@@ -36,7 +37,6 @@ from lutnas.lowering.rules.conv import (
     finish_epilogue,
     is_stride2_plane,
     partition_border,
-    vectorize_init,
     vectorize_pixels,
 )
 

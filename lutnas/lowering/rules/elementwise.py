@@ -30,6 +30,7 @@ from lutnas.lowering.rules.base import (
     static_extents,
     uses_var,
     vector_lanes,
+    vectorize_init,
     vectorize_inner,
 )
 
@@ -255,8 +256,7 @@ def vector_partials(sch: Any, partial: Any, steps: Any, lane: Any) -> None:
     vectorized, contiguous loads into one vector accumulator, zeroed before `steps`."""
     accumulators_on_stack(sch, partial)
     sch.vectorize(lane)
-    init = sch.decompose_reduction(partial, steps)
-    sch.vectorize(sch.get_loops(init)[-1])
+    vectorize_init(sch, sch.decompose_reduction(partial, steps))
 
 
 def lane_partial_sums(sch: Any, red: Any, out: Any, spatial: list[Any], reduce_: list[Any], ext: list[int],

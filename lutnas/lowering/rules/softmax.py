@@ -76,8 +76,10 @@ def _row_by_row(sch: Any, row_max: Any, exp: Any, row_sum: Any, norm: Any, lanes
     attention softmax streamed its 8 MB five times through memory: 1.8 ms on the Xeon, where reading
     it once and writing it once takes ~0.65 ms (`docs/measurements/pool-tiles-2026-12-05.md`). The
     two reductions keep one vector of partial results each (`elementwise.lane_partials`)."""
-    partials = [lane_partials(sch, sch.get_loops(block)[-1], len(sch.get_loops(block)) - 1, lanes)
-                for block in (row_max, row_sum)]
+    partials = []
+    for block in (row_max, row_sum):
+        *kept, row = sch.get_loops(block)
+        partials.append(lane_partials(sch, row, len(kept), lanes))
     loops = sch.get_loops(norm)
     rows = sch.fuse(*loops[:-1]) if len(loops) > 2 else loops[0]
     sch.parallel(rows)
