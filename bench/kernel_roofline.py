@@ -27,7 +27,8 @@ the optimized graph the profiler's node names refer to). Both are put on one sca
   is reported against that bandwidth; otherwise its GFLOP/s against the peak.
 
 Times are per call and summarized alike: a TVM kernel's over `--samples` single calls after warm-up,
-an onnxruntime node's over `--samples` profiled runs after 5 warm-up runs, each the interquartile
+an onnxruntime node's over `--samples` profiled runs after 5 warm-up runs, in each of `--rounds`
+passes (the runtimes take turns going first; the median over passes is reported), each the interquartile
 mean (onnxruntime's profiler records whole microseconds, and on a shared machine one preempted call
 would drag a plain mean; groups of calls, as tables time them, would carry the preemption into TVM's
 side only). Peak and bandwidth are the fastest probe calls, so on a loaded machine every % is
@@ -38,7 +39,7 @@ time). Kernels timed alone run hotter than inside a network; compare whole netwo
 artifact_vs_ort.py.
 
     .venv/bin/python bench/kernel_roofline.py --space proxyless [--resolution 224] [--seed 0]
-        [--threads 1] [--samples 30] [--top 25] [--out roofline.json]
+        [--threads 1] [--samples 30] [--rounds 3] [--top 25] [--out roofline.json]
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -500,36 +501,71 @@ def ort_works(onnx_path: Path, threads: int, runs: int, warmup: int, work_dir: P
 
 
 # -- TVM kernels: compile and time ------------------------------------------------------------------------
-def tvm_works(onnx_path: Path, shape: tuple[int, ...], target: Any, pipeline: str, threads: int, samples: int,
-              work_dir: Path) -> list[Work]:
-    """Compile the network once, export its kernel library, time every kernel alone (hot): `samples`
-    single calls after warm-up, summarized as onnxruntime's nodes are (`interquartile_mean`)."""
+@dataclass(frozen=True)
+class TvmKernel:
+    """One fused kernel of the compiled network, ready to time: its job and what the report says of it."""
+
+    job: Any            # profiler.kernel_timing.KernelJob
+    name: str
+    kind: str
+    shape: str
+    calls: int
+    flops: float
+    nbytes: int
+
+
+def tvm_kernels(onnx_path: Path, shape: tuple[int, ...], target: Any, pipeline: str, threads: int, samples: int,
+                work_dir: Path) -> list[TvmKernel]:
+    """Compile the network once and export its kernel library; one timing job per fused kernel
+    (`samples` single calls after warm-up, hot, as kernel tables time them)."""
     import tvm
 
     from lutnas.lowering.kernels import enumerate_kernels, export_module
     from lutnas.lowering.tvm_build import compile_lowered, import_model, lower_relax
     from lutnas.profiler.kernel_timing import KernelJob
-    from lutnas.profiler.runners import LocalRunner
-    from lutnas.progress import ProgressBar
 
     mod, _ = import_model(onnx_path, shape)
     lowered = lower_relax(mod, target, pipeline)
     funcs = {gv.name_hint: f for gv, f in lowered.functions_items() if isinstance(f, tvm.tirx.PrimFunc)}
     kernels = enumerate_kernels(lowered, shape, pipeline)
     library = export_module(compile_lowered(lowered, target).mod.imports[0], work_dir / "net.kernels.so", target)
-    runner = LocalRunner(target, "tvm", threads)
     out = []
-    with ProgressBar("timing TVM kernels", len(kernels.kernels), enabled=sys.stderr.isatty(), stderr=True) as bar:
-        for info, calls in zip(kernels.kernels, kernels.calls):
-            job = KernelJob(info.signature, library, info.name, [p.shape for p in info.params],
-                            [p.dtype for p in info.params], target=target.name, threads=threads,
-                            repeats=samples, min_repeat_ms=0.0)
-            ms = interquartile_mean(list(runner.measure_kernel(job).samples_ms))
-            text = f"{info.params[0].text()}->{info.params[-1].text()}" if info.params else "?"
-            out.append(Work("tvm", info.name, tvm_kind(info, funcs[info.name]), text, calls, ms, info.flops,
-                            info.nbytes))
+    for info, calls in zip(kernels.kernels, kernels.calls):
+        job = KernelJob(info.signature, library, info.name, [p.shape for p in info.params],
+                        [p.dtype for p in info.params], target=target.name, threads=threads,
+                        repeats=samples, min_repeat_ms=0.0)
+        text = f"{info.params[0].text()}->{info.params[-1].text()}" if info.params else "?"
+        out.append(TvmKernel(job, info.name, tvm_kind(info, funcs[info.name]), text, calls, info.flops, info.nbytes))
+    return out
+
+
+def time_tvm(kernels: list[TvmKernel], runner: Any, label: str) -> list[Work]:
+    """Every kernel timed alone once (its samples summarized as onnxruntime's nodes are,
+    `interquartile_mean`)."""
+    from lutnas.progress import ProgressBar
+
+    out = []
+    with ProgressBar(label, len(kernels), enabled=sys.stderr.isatty(), stderr=True) as bar:
+        for k in kernels:
+            ms = interquartile_mean(list(runner.measure_kernel(k.job).samples_ms))
+            out.append(Work("tvm", k.name, k.kind, k.shape, k.calls, ms, k.flops, k.nbytes))
             bar.advance()
     return out
+
+
+def median_over_rounds(rounds: list[list[Work]]) -> list[Work]:
+    """Each kernel or node (by name, in the first round's order) with its median time over the rounds
+    that have it."""
+    times: dict[str, list[float]] = defaultdict(list)
+    for works in rounds:
+        for w in works:
+            times[w.name].append(w.ms)
+    return [replace(w, ms=float(np.median(times[w.name]))) for w in rounds[0]]
+
+
+def summed_ms(works: list[Work]) -> float:
+    """A network's time as the sum of its kernels' (or nodes') per-call times x calls."""
+    return sum(w.ms * w.calls for w in works)
 
 
 # -- report ----------------------------------------------------------------------------------------------
@@ -556,14 +592,14 @@ def summarize(works: list[Work], limits: Limits) -> list[KindSummary]:
     out = []
     for runtime in ("tvm", "onnxruntime"):
         mine = [w for w in works if w.runtime == runtime]
-        total = sum(w.ms * w.calls for w in mine) or 1.0
+        total = summed_ms(mine) or 1.0
         for kind in sorted({w.kind for w in mine}, key=kind_order):
             group = [w for w in mine if w.kind == kind]
             verdicts = [(w, judge(w, limits)) for w in group]
             peak = np.repeat([v.pct_peak for _, v in verdicts], [w.calls for w, _ in verdicts])
             mem = [(w, v) for w, v in verdicts if v.bound == "memory"]
             bw = np.repeat([v.pct_bw for _, v in mem], [w.calls for w, _ in mem])
-            ms = sum(w.ms * w.calls for w in group)
+            ms = summed_ms(group)
             agg = 100 * sum(w.flops * w.calls for w in group) / (ms * 1e6) / limits.probe_gflops
             out.append(KindSummary(runtime, kind, int(sum(w.calls for w in group)), 100 * ms / total,
                                    float(np.median(peak)), agg, int(sum(w.calls for w, _ in mem)),
@@ -584,7 +620,7 @@ def print_limits(limits: Limits) -> None:
 
 
 def print_works(works: list[Work], limits: Limits, top: int) -> None:
-    total = sum(w.ms * w.calls for w in works)
+    total = summed_ms(works)
     rows = sorted(works, key=lambda w: -w.ms * w.calls)
     print(f"\n{works[0].runtime}: {len(works)} kernels, {sum(w.calls for w in works)} calls, "
           f"sum {total:.3f} ms (top {min(top, len(rows))} by time)")
@@ -627,10 +663,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--pipeline", default="lutnas-cpu")
     ap.add_argument("--samples", type=int, default=30,
                     help="single calls timed per TVM kernel, and profiled onnxruntime runs (after warm-up)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="passes of each runtime, taking turns; each kernel's and node's median is reported")
     ap.add_argument("--top", type=int, default=25, help="kernels listed per runtime (0: none)")
     ap.add_argument("--out", type=Path, default=None, help="write every kernel, node and summary as JSON")
     args = ap.parse_args(argv)
-    for name in ("resolution", "threads", "samples"):
+    for name in ("resolution", "threads", "samples", "rounds"):
         if getattr(args, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be at least 1, not {getattr(args, name)}")
     if args.top < 0:
@@ -643,13 +681,37 @@ def print_network_floor(tvm_rows: list[Work], ort_rows: list[Work], limits: Limi
     TVM/onnxruntime ratio of `goal` (issue 13) would ask of every kernel on average, beside the
     single-core SGEMM of a tuned BLAS on large matrices (numpy's), the best a CPU GEMM usually does."""
     flops = sum(w.flops * w.calls for w in ort_rows)
-    ms = {name: sum(w.ms * w.calls for w in rows) for name, rows in (("TVM", tvm_rows), ("onnxruntime", ort_rows))}
+    ms = {name: summed_ms(rows) for name, rows in (("TVM", tvm_rows), ("onnxruntime", ort_rows))}
     pct = {name: 100 * flops / (t * 1e6) / limits.probe_gflops for name, t in ms.items()}
     need = 100 * flops / (goal * ms["onnxruntime"] * 1e6) / limits.probe_gflops
     blas = 100 * limits.gemm_gflops / limits.probe_gflops
     print(f"network: {flops / 1e6:.0f} MFLOP; summed kernels TVM {ms['TVM']:.3f} ms ({pct['TVM']:.0f}% of peak), "
           f"onnxruntime {ms['onnxruntime']:.3f} ms ({pct['onnxruntime']:.0f}%); TVM/onnxruntime {goal:.2f} would need "
           f"{need:.0f}% of peak over the whole network (numpy's single-core SGEMM: {blas:.0f}%)")
+
+
+def timed_in_rounds(args: argparse.Namespace, onnx_path: Path, shape: tuple[int, ...], target: Any,
+                    work_dir: Path) -> tuple[list[Work], list[Work]]:
+    """TVM's kernels and onnxruntime's nodes, each timed once per round, the two runtimes taking turns
+    to go first; every kernel and node keeps its median over the rounds, and each round's ratio of
+    the summed times is printed. Why: on this VM the speed moves by tens of percent over minutes,
+    and one pass of each runtime (as before 2026-12-05's evening) put a slow phase on one side: the
+    first kernels of one pass ran 1.5-2.5x their time of a pass a minute later."""
+    from lutnas.profiler.runners import LocalRunner
+
+    kernels = tvm_kernels(onnx_path, shape, target, args.pipeline, args.threads, args.samples, work_dir)
+    runner = LocalRunner(target, "tvm", args.threads)
+    tvm_rounds, ort_rounds = [], []
+    for r in range(args.rounds):
+        for side in (("tvm", "ort") if r % 2 == 0 else ("ort", "tvm")):
+            if side == "tvm":
+                tvm_rounds.append(time_tvm(kernels, runner, f"round {r + 1}: TVM kernels"))
+            else:
+                ort_rounds.append(ort_works(onnx_path, args.threads, args.samples, 5, work_dir))
+    ratios = [summed_ms(t) / summed_ms(o) for t, o in zip(tvm_rounds, ort_rounds)]
+    print(f"summed TVM kernels / onnxruntime nodes, per round: {' '.join(f'{v:.3f}' for v in ratios)} "
+          f"(median {np.median(ratios):.3f})")
+    return median_over_rounds(tvm_rounds), median_over_rounds(ort_rounds)
 
 
 def main() -> None:
@@ -675,8 +737,7 @@ def main() -> None:
           f"{args.pipeline}, {args.threads} thread(s), load average {os.getloadavg()[0]:.2f} at start")
     limits = machine_limits(target.tvm_target(), args.threads)
     print_limits(limits)
-    tvm_rows = tvm_works(onnx_path, shape, target, args.pipeline, args.threads, args.samples, work_dir)
-    ort_rows = ort_works(onnx_path, args.threads, args.samples, 5, work_dir)
+    tvm_rows, ort_rows = timed_in_rounds(args, onnx_path, shape, target, work_dir)
     if args.top:
         print_works(tvm_rows, limits, args.top)
         print_works(ort_rows, limits, args.top)

@@ -103,3 +103,14 @@ def test_a_node_below_the_ridge_is_memory_bound_and_judged_by_its_level():
 def test_interquartile_mean_drops_a_preempted_run():
     assert roofline.interquartile_mean([1.0, 1.0, 1.1, 0.9, 1.0, 1.0, 9.0, 1.0]) == pytest.approx(1.0, abs=0.05)
     assert np.isfinite(roofline.interquartile_mean([2.0]))
+
+
+def test_rounds_keep_each_kernels_median_in_the_first_rounds_order():
+    def works(**ms):
+        return [roofline.Work("tvm", name, "conv1x1", "", 2, t, 1e6, 100) for name, t in ms.items()]
+
+    rounds = [works(a=1.0, b=2.0), works(b=2.2, a=5.0), works(a=1.2, b=1.8)]   # a preempted once
+    merged = roofline.median_over_rounds(rounds)
+    assert [w.name for w in merged] == ["a", "b"]
+    assert [w.ms for w in merged] == pytest.approx([1.2, 2.0])
+    assert roofline.summed_ms(merged) == pytest.approx(2 * (1.2 + 2.0))   # calls count
