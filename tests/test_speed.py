@@ -276,12 +276,12 @@ def test_fused_depthwise_variants_compute_what_they_did(name):
 
 
 @pytest.mark.parametrize(("cin", "cout", "hw", "prefetches"),
-                         [(384, 256, 4, True), (96, 1024, 4, True), (384, 64, 4, False), (32, 16, 8, False)])
+                         [(384, 512, 4, True), (96, 2048, 4, True), (384, 256, 4, False), (32, 16, 8, False)])
 def test_pointwise_over_few_pixels_prefetches_its_next_weight_strip(cin, cout, hw, prefetches):
     """A 1x1 conv over fewer pixels than channels with more than `PIXEL_MAJOR_MAX_WEIGHT_BYTES` of
     weights reads them one channel tile (strip) at a time, cold inside a network: it prefetches the
     next strip while computing, deep or shallow, and still computes what the function does; with
-    fewer weights (384 -> 64: 96 KB), or over more pixels than channels, it walks every strip inside
+    fewer weights (384 -> 256: 384 KB), or over more pixels than channels, it walks every strip inside
     each pixel tile, so after the first tile the weights are in cache: no prefetch."""
     net = torch.nn.Sequential(torch.nn.Conv2d(cin, cout, 1), torch.nn.ReLU()).eval()
     path = export_onnx(net, (1, cin, hw, hw), _tmp() / f"pw-{cin}-{cout}-{hw}.onnx")

@@ -175,7 +175,8 @@ DEFAULT_PIPELINE = "tvm-default"
 # 21 / 10 = elementwise loops and padding copies vectorize by a power of two (`rules.base.vectorize_inner`).
 # 22 / 11 = a softmax beyond 1 MB runs row by row (`rules.softmax`).
 # 23 (lutnas-cpu) = 1x1s with at most 256 KB of weights walk pixel tiles outermost (`rules.nhwc`).
-_REVISIONS = {"lutnas-cpu": 23, "lutnas-cpu-nchw": 11}
+# 24 (lutnas-cpu) = ... at most 512 KB (`rules.nhwc.PIXEL_MAJOR_MAX_WEIGHT_BYTES`).
+_REVISIONS = {"lutnas-cpu": 24, "lutnas-cpu-nchw": 11}
 
 
 def pipeline_revision(name: str) -> int:

@@ -144,14 +144,16 @@ def split_vectors(sch: Any, loop: Any, lanes: int, max_unroll: int = 4) -> None:
 
 
 # A flat 1x1 conv whose weights are at most this many bytes walks its pixel tiles outermost even over
-# fewer pixels than channels (a 14x14 expansion 80 -> 480: 154 KB). Split across cores, its output
-# is then cut by pixels, as the depthwise after it reads it (by rows), not by channels: with strips
-# outermost each core's depthwise read half its rows' channels from the other core (in-model against
-# hot, 2 threads, proxyless @ 224: 14x14 depthwise kernels x1.46-1.65). Each core reads all the
-# weights, so only small ones. Networks, 9 archs, 224 px (`bench/fusion_ab.py --rewrite pixel-major
-# --thresholds 262144`): x0.991 and x0.994 at 2 threads, x0.999 at 1
-# (`docs/measurements/pool-tiles-2026-12-05.md`).
-PIXEL_MAJOR_MAX_WEIGHT_BYTES = 256 * 1024
+# fewer pixels than channels (a 14x14 expansion 80 -> 480: 154 KB; 112 -> 672: 301 KB). Split across
+# cores, its output is then cut by pixels, as the depthwise after it reads it (by rows), not by
+# channels: with strips outermost each core's depthwise read half its rows' channels from the other
+# core (in-model against hot, 2 threads, proxyless @ 224: 14x14 depthwise kernels x1.46-1.65). Each
+# core reads all the weights, so not large ones. Networks, 9 archs, 224 px, against strips outermost
+# (`bench/fusion_ab.py --rewrite pixel-major --thresholds 262144,524288,...`): 256 KB x0.979-0.988
+# at 2 threads, x1.002 at 1; 512 KB x0.964 at 2, x1.002 at 1; 1 MB x0.975 at 2 but x1.012 at 1
+# (ofa-mbv3 x1.033-1.042: one core re-reads 0.6-0.9 MB of weights per pixel tile from L2)
+# (`docs/measurements/pool-tiles-2026-12-05.md`, `roofline-rounds-2026-12-05.md`).
+PIXEL_MAJOR_MAX_WEIGHT_BYTES = 512 * 1024
 
 
 class ChannelsLastConv(Rule):
