@@ -32,7 +32,11 @@ passes (the runtimes take turns going first; the median over passes is reported)
 mean (onnxruntime's profiler records whole microseconds, and on a shared machine one preempted call
 would drag a plain mean; groups of calls, as tables time them, would carry the preemption into TVM's
 side only). Peak and bandwidth are the fastest probe calls, so on a loaded machine every % is
-pessimistic. The summary
+pessimistic. The roofline floor (every TVM kernel at the peak or at its level's bandwidth, summed: the
+lowest TVM/onnxruntime ratio without less work) is computed per round with the FMA probe timed in
+that round too (its median call): the VM's speed moves by up to 2x between phases (2026-12-06: 1x1
+convs at 45% of a peak caught in a quiet moment, 87% the evening before), so a floor from a peak of
+another moment is not a ratio of one time. The summary
 per kind gives, for each runtime, the share of its kernels' summed time, the median over calls of
 % of peak (and of bandwidth for memory-bound calls) and the kind's aggregate (sum of FLOPs / sum of
 time). Kernels timed alone run hotter than inside a network; compare whole networks with
@@ -53,6 +57,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -218,17 +223,28 @@ def stream_probe_func(n: int, lanes: int, reps: int) -> Any:
     return stream
 
 
-def best_rate(func: Any, name: str, target: Any, shapes: list[tuple[int, ...]], work: float) -> float:
-    """Work per second (in 1e9) of the fastest of many single calls of a compiled probe: on a shared
-    core some calls run undisturbed, and the fastest is what the core can do."""
+def probe_call_seconds(func: Any, name: str, target: Any, shapes: list[tuple[int, ...]]) -> Callable[[], list[float]]:
+    """Compile a probe once; the returned function times `PROBE_CALLS` single calls of it (seconds)."""
     import tvm
 
     lib = tvm.compile(tvm.IRModule({name: func.with_attr("global_symbol", name)}), target=target).mod
     dev = tvm.cpu()
     args = [tvm.runtime.tensor(np.full(s, 0.5, dtype="float32"), dev) for s in shapes]
     lib.time_evaluator(name, dev, number=1, repeat=3)(*args)
-    res = lib.time_evaluator(name, dev, number=1, repeat=PROBE_CALLS, min_repeat_ms=0)(*args)
-    return work / min(res.results) / 1e9
+    timer = lib.time_evaluator(name, dev, number=1, repeat=PROBE_CALLS, min_repeat_ms=0)
+    return lambda: list(timer(*args).results)
+
+
+def best_rate(func: Any, name: str, target: Any, shapes: list[tuple[int, ...]], work: float) -> float:
+    """Work per second (in 1e9) of the fastest of many single calls of a compiled probe: on a shared
+    core some calls run undisturbed, and the fastest is what the core can do."""
+    return work / min(probe_call_seconds(func, name, target, shapes)()) / 1e9
+
+
+def fma_probe(target: Any, lanes: int, iters: int = 20000) -> tuple[Callable[[], list[float]], float]:
+    """The compiled FMA-chain probe and the FLOPs of one call."""
+    func = fma_probe_func(lanes, PROBE_CHAINS, iters)
+    return probe_call_seconds(func, "fma_probe", target, [(PROBE_CHAINS, lanes)] * 2), 2.0 * lanes * PROBE_CHAINS * iters
 
 
 def gemm_probe(n: int = 1024) -> float:
@@ -284,9 +300,8 @@ def machine_limits(target: Any, threads: int) -> Limits:
     cpu = str(tvm.target.codegen.llvm_get_system_cpu())
     pipes, pipes_from = fma_pipes(cpu)
     clock, clock_from = cpu_clock_ghz()
-    iters = 20000
-    probe = best_rate(fma_probe_func(lanes, PROBE_CHAINS, iters), "fma_probe", target,
-                      [(PROBE_CHAINS, lanes)] * 2, 2.0 * lanes * PROBE_CHAINS * iters)
+    calls, flops = fma_probe(target, lanes)
+    probe = flops / min(calls()) / 1e9
     return Limits(lanes, pipes, pipes_from, clock, clock_from, threads, lanes * pipes * 2 * clock * threads,
                   probe * threads, gemm_probe() * threads, bandwidth_levels(target, lanes))
 
@@ -568,6 +583,21 @@ def summed_ms(works: list[Work]) -> float:
     return sum(w.ms * w.calls for w in works)
 
 
+def roofline_ms(work: Work, limits: Limits, peak_gflops: float | None = None) -> float:
+    """The per-call time of `work` at its roofline: its FLOPs at the peak (`peak_gflops`, else the
+    limits' probe), or its bytes at the bandwidth of the level its working set fits, whichever takes
+    longer."""
+    peak = peak_gflops or limits.probe_gflops
+    return max(work.flops / (peak * 1e6), work.nbytes / (limits.level_for(work.nbytes).gbps * 1e6))
+
+
+def roofline_floor_ms(works: list[Work], limits: Limits, peak_gflops: float | None = None) -> float:
+    """A network at its roofline: every kernel at `roofline_ms`, summed over calls. Divided by
+    onnxruntime's summed nodes it is the lowest TVM/onnxruntime ratio these kernels could reach
+    without doing less work (hot caches assumed, so in a network the floor is, if anything, higher)."""
+    return sum(roofline_ms(w, limits, peak_gflops) * w.calls for w in works)
+
+
 # -- report ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class KindSummary:
@@ -690,8 +720,16 @@ def print_network_floor(tvm_rows: list[Work], ort_rows: list[Work], limits: Limi
           f"{need:.0f}% of peak over the whole network (numpy's single-core SGEMM: {blas:.0f}%)")
 
 
+@dataclass(frozen=True)
+class RoundsResult:
+    tvm: list[Work]             # each kernel's median over rounds
+    onnxruntime: list[Work]     # each node's median over rounds
+    ratios: list[float]         # per round: summed TVM kernels / summed onnxruntime nodes
+    floors: list[float]         # per round: roofline floor / summed onnxruntime nodes
+
+
 def timed_in_rounds(args: argparse.Namespace, onnx_path: Path, shape: tuple[int, ...], target: Any,
-                    work_dir: Path) -> tuple[list[Work], list[Work]]:
+                    work_dir: Path, limits: Limits) -> RoundsResult:
     """TVM's kernels and onnxruntime's nodes, each timed once per round, the two runtimes taking turns
     to go first; every kernel and node keeps its median over the rounds, and each round's ratio of
     the summed times is printed. Why: on this VM the speed moves by tens of percent over minutes,
@@ -701,17 +739,23 @@ def timed_in_rounds(args: argparse.Namespace, onnx_path: Path, shape: tuple[int,
 
     kernels = tvm_kernels(onnx_path, shape, target, args.pipeline, args.threads, args.samples, work_dir)
     runner = LocalRunner(target, "tvm", args.threads)
-    tvm_rounds, ort_rounds = [], []
+    probe, probe_flops = fma_probe(target.tvm_target(), limits.lanes)
+    tvm_rounds, ort_rounds, peaks = [], [], []
     for r in range(args.rounds):
         for side in (("tvm", "ort") if r % 2 == 0 else ("ort", "tvm")):
             if side == "tvm":
                 tvm_rounds.append(time_tvm(kernels, runner, f"round {r + 1}: TVM kernels"))
+                peaks.append(probe_flops / float(np.median(probe())) / 1e9 * limits.threads)
             else:
                 ort_rounds.append(ort_works(onnx_path, args.threads, args.samples, 5, work_dir))
     ratios = [summed_ms(t) / summed_ms(o) for t, o in zip(tvm_rounds, ort_rounds)]
     print(f"summed TVM kernels / onnxruntime nodes, per round: {' '.join(f'{v:.3f}' for v in ratios)} "
           f"(median {np.median(ratios):.3f})")
-    return median_over_rounds(tvm_rounds), median_over_rounds(ort_rounds)
+    floors = [roofline_floor_ms(t, limits, peak) / summed_ms(o) for t, o, peak in zip(tvm_rounds, ort_rounds, peaks)]
+    print(f"roofline floor (every TVM kernel at the round's FMA-probe peak, {', '.join(f'{p:.0f}' for p in peaks)} "
+          f"GFLOP/s, or at its level's bandwidth) / onnxruntime nodes, per round: "
+          f"{' '.join(f'{v:.3f}' for v in floors)} (median {np.median(floors):.3f}): the lowest ratio without less work")
+    return RoundsResult(median_over_rounds(tvm_rounds), median_over_rounds(ort_rounds), ratios, floors)
 
 
 def main() -> None:
@@ -737,7 +781,8 @@ def main() -> None:
           f"{args.pipeline}, {args.threads} thread(s), load average {os.getloadavg()[0]:.2f} at start")
     limits = machine_limits(target.tvm_target(), args.threads)
     print_limits(limits)
-    tvm_rows, ort_rows = timed_in_rounds(args, onnx_path, shape, target, work_dir)
+    rounds = timed_in_rounds(args, onnx_path, shape, target, work_dir, limits)
+    tvm_rows, ort_rows = rounds.tvm, rounds.onnxruntime
     if args.top:
         print_works(tvm_rows, limits, args.top)
         print_works(ort_rows, limits, args.top)
@@ -751,6 +796,7 @@ def main() -> None:
         args.out.write_text(json.dumps({"space": args.space, "seed": args.seed, "arch": list(arch),
                                         "resolution": args.resolution, "pipeline": args.pipeline,
                                         "limits": asdict(limits), "kernels": rows,
+                                        "round_ratios": rounds.ratios, "round_floors": rounds.floors,
                                         "summary": [asdict(s) for s in summary]}, indent=1) + "\n")
 
 

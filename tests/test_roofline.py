@@ -114,3 +114,15 @@ def test_rounds_keep_each_kernels_median_in_the_first_rounds_order():
     assert [w.name for w in merged] == ["a", "b"]
     assert [w.ms for w in merged] == pytest.approx([1.2, 2.0])
     assert roofline.summed_ms(merged) == pytest.approx(2 * (1.2 + 2.0))   # calls count
+
+
+def test_the_roofline_floor_charges_each_kernel_its_slower_limit():
+    levels = (roofline.Level("L2", 4 << 20, 100.0), roofline.Level("memory", 1 << 62, 20.0))
+    limits = roofline.Limits(8, 2, "test", 2.0, "test", 1, 64.0, 50.0, 40.0, levels)
+    gemm = roofline.Work("tvm", "gemm", "conv1x1", "", 3, 9.0, 5e6, 1 << 20)       # 0.1 ms of FLOPs > 0.01 of bytes
+    gemv = roofline.Work("tvm", "fc", "dense", "", 1, 9.0, 1e6, 8 << 20)           # 8 MiB from memory: 0.42 ms
+    assert roofline.roofline_ms(gemm, limits) == pytest.approx(5e6 / 50e9 * 1e3)
+    assert roofline.roofline_ms(gemv, limits) == pytest.approx((8 << 20) / 20e9 * 1e3)
+    floor = roofline.roofline_floor_ms([gemm, gemv], limits)
+    assert floor == pytest.approx(3 * 0.1 + (8 << 20) / 20e6)
+    assert floor < roofline.summed_ms([gemm, gemv])    # measured times (9 ms a call) lie above it
