@@ -26,6 +26,10 @@ the optimized graph the profiler's node names refer to). Both are put on one sca
   level its working set fits in, a hot kernel's data stays there) is memory-bound, and its GB/s
   is reported against that bandwidth; otherwise its GFLOP/s against the peak.
 
+With `--cache-mode in-model` each TVM kernel is timed inside the network's own run instead (the
+profiler's in-model timing: every timed call preceded by the rest of the network, on the network's
+buffers), the state onnxruntime's profiled nodes run in: kernel against node, both in their network.
+
 Times are per call and summarized alike: a TVM kernel's over `--samples` single calls after warm-up,
 an onnxruntime node's over `--samples` profiled runs after 5 warm-up runs, in each of `--rounds`
 passes (the runtimes take turns going first; the median over passes is reported), each the interquartile
@@ -43,7 +47,7 @@ time). Kernels timed alone run hotter than inside a network; compare whole netwo
 artifact_vs_ort.py.
 
     .venv/bin/python bench/kernel_roofline.py --space proxyless [--resolution 224] [--seed 0]
-        [--threads 1] [--samples 30] [--rounds 3] [--top 25] [--out roofline.json]
+        [--threads 1] [--samples 30] [--rounds 3] [--cache-mode hot|in-model] [--top 25] [--out roofline.json]
 """
 
 from __future__ import annotations
@@ -530,25 +534,28 @@ class TvmKernel:
 
 
 def tvm_kernels(onnx_path: Path, shape: tuple[int, ...], target: Any, pipeline: str, threads: int, samples: int,
-                work_dir: Path) -> list[TvmKernel]:
-    """Compile the network once and export its kernel library; one timing job per fused kernel
-    (`samples` single calls after warm-up, hot, as kernel tables time them)."""
+                work_dir: Path, cache_mode: str = "hot") -> list[TvmKernel]:
+    """Compile the network once and export its library and its kernel library beside it; one timing
+    job per fused kernel (`samples` single calls after warm-up, hot or inside the network's run, as
+    kernel tables time them)."""
     import tvm
 
-    from lutnas.lowering.kernels import enumerate_kernels, export_module
-    from lutnas.lowering.tvm_build import compile_lowered, import_model, lower_relax
+    from lutnas.lowering.kernels import build_with_kernels, kernel_library_path
+    from lutnas.lowering.tvm_build import import_model, lower_relax
     from lutnas.profiler.kernel_timing import KernelJob
+    from lutnas.profiler.measurement import MeasureJob
 
-    mod, _ = import_model(onnx_path, shape)
-    lowered = lower_relax(mod, target, pipeline)
+    model_library = work_dir / "net.so"
+    kernels = build_with_kernels(onnx_path, shape, target, model_library, pipeline)
+    lowered = lower_relax(import_model(onnx_path, shape)[0], target, pipeline)
     funcs = {gv.name_hint: f for gv, f in lowered.functions_items() if isinstance(f, tvm.tirx.PrimFunc)}
-    kernels = enumerate_kernels(lowered, shape, pipeline)
-    library = export_module(compile_lowered(lowered, target).mod.imports[0], work_dir / "net.kernels.so", target)
+    model = MeasureJob("net", shape, library_path=model_library, target=target.name, threads=threads,
+                       repeats=samples, min_repeat_ms=0.0)
     out = []
     for info, calls in zip(kernels.kernels, kernels.calls):
-        job = KernelJob(info.signature, library, info.name, [p.shape for p in info.params],
-                        [p.dtype for p in info.params], target=target.name, threads=threads,
-                        repeats=samples, min_repeat_ms=0.0)
+        job = KernelJob(info.signature, kernel_library_path(model_library), info.name, [p.shape for p in info.params],
+                        [p.dtype for p in info.params], cache_mode=cache_mode, target=target.name, threads=threads,
+                        repeats=samples, min_repeat_ms=0.0, model=model)
         text = f"{info.params[0].text()}->{info.params[-1].text()}" if info.params else "?"
         out.append(TvmKernel(job, info.name, tvm_kind(info, funcs[info.name]), text, calls, info.flops, info.nbytes))
     return out
@@ -695,6 +702,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="single calls timed per TVM kernel, and profiled onnxruntime runs (after warm-up)")
     ap.add_argument("--rounds", type=int, default=3,
                     help="passes of each runtime, taking turns; each kernel's and node's median is reported")
+    ap.add_argument("--cache-mode", choices=("hot", "in-model"), default="hot",
+                    help="TVM kernels timed alone and hot, or inside the network's own run (the profiler's "
+                         "in-model timing: each call after the rest of the network, on the network's buffers), "
+                         "as onnxruntime's nodes are")
     ap.add_argument("--top", type=int, default=25, help="kernels listed per runtime (0: none)")
     ap.add_argument("--out", type=Path, default=None, help="write every kernel, node and summary as JSON")
     args = ap.parse_args(argv)
@@ -737,7 +748,8 @@ def timed_in_rounds(args: argparse.Namespace, onnx_path: Path, shape: tuple[int,
     first kernels of one pass ran 1.5-2.5x their time of a pass a minute later."""
     from lutnas.profiler.runners import LocalRunner
 
-    kernels = tvm_kernels(onnx_path, shape, target, args.pipeline, args.threads, args.samples, work_dir)
+    kernels = tvm_kernels(onnx_path, shape, target, args.pipeline, args.threads, args.samples, work_dir,
+                          args.cache_mode)
     runner = LocalRunner(target, "tvm", args.threads)
     probe, probe_flops = fma_probe(target.tvm_target(), limits.lanes)
     tvm_rounds, ort_rounds, peaks = [], [], []
@@ -778,7 +790,8 @@ def main() -> None:
     except LutnasError as err:
         sys.exit(f"kernel_roofline: {err}")
     print(f"{args.space} seed {args.seed} #{args.index} arch {','.join(map(str, arch))} @{args.resolution} px, "
-          f"{args.pipeline}, {args.threads} thread(s), load average {os.getloadavg()[0]:.2f} at start")
+          f"{args.pipeline}, {args.threads} thread(s), TVM kernels {args.cache_mode}, "
+          f"load average {os.getloadavg()[0]:.2f} at start")
     limits = machine_limits(target.tvm_target(), args.threads)
     print_limits(limits)
     rounds = timed_in_rounds(args, onnx_path, shape, target, work_dir, limits)
@@ -795,6 +808,7 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"space": args.space, "seed": args.seed, "arch": list(arch),
                                         "resolution": args.resolution, "pipeline": args.pipeline,
+                                        "cache_mode": args.cache_mode,
                                         "limits": asdict(limits), "kernels": rows,
                                         "round_ratios": rounds.ratios, "round_floors": rounds.floors,
                                         "summary": [asdict(s) for s in summary]}, indent=1) + "\n")

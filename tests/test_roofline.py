@@ -126,3 +126,20 @@ def test_the_roofline_floor_charges_each_kernel_its_slower_limit():
     floor = roofline.roofline_floor_ms([gemm, gemv], limits)
     assert floor == pytest.approx(3 * 0.1 + (8 << 20) / 20e6)
     assert floor < roofline.summed_ms([gemm, gemv])    # measured times (9 ms a call) lie above it
+
+
+def test_in_model_jobs_time_each_kernel_inside_the_networks_run(network, tmp_path):
+    """`--cache-mode in-model`: every job carries the network it runs inside (the exported model library,
+    its kernel library beside it), and the profiler times a kernel there."""
+    import tvm
+
+    from lutnas.lowering import get_target
+    from lutnas.profiler.runners import LocalRunner
+
+    path = network[0]
+    target = get_target("x86", mcpu=str(tvm.target.codegen.llvm_get_system_cpu()))
+    kernels = roofline.tvm_kernels(path, SHAPE, target, "lutnas-cpu", 1, 3, tmp_path, "in-model")
+    assert kernels and all(k.job.cache_mode == "in-model" and k.job.model.library_path.is_file() for k in kernels)
+    assert all(k.job.library_path.is_file() for k in kernels)
+    works = roofline.time_tvm(kernels[:2], LocalRunner(target, "tvm", 1), "test")
+    assert [w.name for w in works] == [k.name for k in kernels[:2]] and all(w.ms > 0 for w in works)
