@@ -70,7 +70,7 @@ def main() -> None:
     per_space = args.per_space or (1 if args.quick else 2)
     pipelines = [p for p in args.pipelines.split(",") if p]
     budgets = [int(b) for b in (args.budgets if args.budgets is not None else ("24,64,128" if args.quick else "64,192,448")).split(",") if b]
-    target = _target(get_target, args.mcpu)
+    target = _target(get_target, args.mcpu, args.threads)
     work = Path(tempfile.mkdtemp(prefix="lutnas-bench-"))
     atexit.register(shutil.rmtree, work, True)   # ~0.3 GB of libraries a run; `--db` keeps the tuning records
     db = Path(args.db) if args.db else work / "tuning-db"
@@ -154,14 +154,15 @@ def main() -> None:
     print(f"tvm_over_ort={best:.3f}")
 
 
-def _target(get_target, mcpu: str):
+def _target(get_target, mcpu: str, threads: int):
+    """The x86 target the CLI builds for `threads` (`num-cores`: the rules order some loops by it)."""
     if mcpu == "none":
-        return get_target("x86")
+        return get_target("x86", num_cores=threads)
     if mcpu == "host":
         from tvm.target.codegen import llvm_get_system_cpu
 
-        return get_target("x86", mcpu=str(llvm_get_system_cpu()))
-    return get_target("x86", mcpu=mcpu)
+        return get_target("x86", mcpu=str(llvm_get_system_cpu()), num_cores=threads)
+    return get_target("x86", mcpu=mcpu, num_cores=threads)
 
 
 def _compile(build, net: dict, target, pipeline: str, db, work: Path) -> Path:

@@ -19,6 +19,9 @@ default channels-last pipeline with the rewrite off and on:
 - `--rewrite pixel-major`: flat 1x1s over fewer pixels than channels with strips outermost, against
   pixel tiles outermost where their weights are at most each `--thresholds` value, in bytes
   (`rules.nhwc.PIXEL_MAJOR_MAX_WEIGHT_BYTES`);
+- `--rewrite strips-outer`: 1x1s of a one-thread build walking pixel tiles outermost (revision 24),
+  against strips outermost where their weights are at least each `--thresholds` value, in bytes
+  (`rules.nhwc.SINGLE_CORE_STRIPS_MIN_WEIGHT_BYTES`; builds for other thread counts are unchanged);
 - `--rewrite vector-tile`: row reductions (global means, batch-1 dense layers) vectorized by up to
   four whole vectors, three included (revision 19), against 4, 2 or 1 (`rules.elementwise`).
 Every build must compute the same output (within 1e-4 of its range); then they are timed in turn,
@@ -54,7 +57,7 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--rewrite", choices=("dw-pw", "grouped-pointwise", "stack-accumulators", "weight-prefetch",
                                           "strip-prefetch", "input-transpose", "fused-tile", "vector-tile",
-                                          "pixel-major"), default="dw-pw")
+                                          "pixel-major", "strips-outer"), default="dw-pw")
     ap.add_argument("--spaces", default="proxyless,fbnet,ofa-mbv3")
     ap.add_argument("--thresholds", default="784",
                     help="dw-pw: plane sizes (pixels) to build fused with, comma-separated")
@@ -152,6 +155,12 @@ def variants(args: argparse.Namespace) -> list[tuple[str, object]]:
         return [("strips outer", lambda: patch.object(nhwc, "PIXEL_MAJOR_MAX_WEIGHT_BYTES", 0))] + [
             (f"pixels outer <= {t} B", lambda t=t: patch.object(nhwc, "PIXEL_MAJOR_MAX_WEIGHT_BYTES", t))
             for t in (int(v) for v in args.thresholds.split(","))]
+    if args.rewrite == "strips-outer":
+        from lutnas.lowering.rules import nhwc
+
+        return [("pixels outer", lambda: patch.object(nhwc, "SINGLE_CORE_STRIPS_MIN_WEIGHT_BYTES", 1 << 62))] + [
+            (f"strips outer >= {t} B", lambda t=t: patch.object(nhwc, "SINGLE_CORE_STRIPS_MIN_WEIGHT_BYTES", t))
+            for t in (int(v) for v in args.thresholds.split(","))]
     if args.rewrite == "vector-tile":
         return [("3 vectors", lambda: row_vector_tile(False)), ("1, 2, 4", lambda: row_vector_tile(True))]
     if args.rewrite == "input-transpose":
@@ -160,8 +169,8 @@ def variants(args: argparse.Namespace) -> list[tuple[str, object]]:
         (f"planes >= {t} px", lambda t=t: fusion_threshold(t)) for t in (int(v) for v in args.thresholds.split(","))]
 
 
-def builds(path: Path, shape: tuple[int, ...], settings: list[tuple[str, object]]) -> list:
-    """One Relax VM per setting."""
+def builds(path: Path, shape: tuple[int, ...], settings: list[tuple[str, object]], threads: int) -> list:
+    """One Relax VM per setting, built for `threads` (the target's `num-cores`)."""
     import tvm
     from tvm import relax
 
@@ -169,7 +178,7 @@ def builds(path: Path, shape: tuple[int, ...], settings: list[tuple[str, object]
     from lutnas.lowering.targets import get_target, system_cpu
     from lutnas.lowering.tvm_build import compile_lowered, import_model
 
-    spec = get_target("x86", mcpu=system_cpu())
+    spec = get_target("x86", mcpu=system_cpu(), num_cores=threads)
     target = spec.tvm_target()
     vms = []
     for _label, setting in settings:
@@ -195,7 +204,7 @@ def networks(args: argparse.Namespace, settings: list, work: Path) -> list[tuple
         for i in range(args.per_space):
             arch = space.sample(rng)
             path = export_onnx(space.build(arch, args.resolution).eval(), shape, work / f"{name}{i}.onnx")
-            vms = builds(path, shape, settings)
+            vms = builds(path, shape, settings, args.threads)
             want = vms[0]["main"](x).numpy()
             for vm in vms[1:]:
                 got = vm["main"](x).numpy()

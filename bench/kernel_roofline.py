@@ -783,7 +783,7 @@ def main() -> None:
         space = get_space(args.space)
         rng = np.random.default_rng(args.seed)
         arch = [space.sample(rng) for _ in range(args.index + 1)][-1]
-        target = get_target("x86", mcpu=str(tvm.target.codegen.llvm_get_system_cpu()))
+        target = get_target("x86", mcpu=str(tvm.target.codegen.llvm_get_system_cpu()), num_cores=args.threads)
         shape = (1, 3, args.resolution, args.resolution)
         work_dir = Path(tempfile.mkdtemp(prefix="lutnas-roofline-"))
         onnx_path = export_onnx(space.build(arch, args.resolution), shape, work_dir / "net.onnx")

@@ -92,7 +92,7 @@ def main() -> None:
         else:
             net, shape, label = block_net(args.block, args.size)
         onnx_path = export_onnx(net, shape, work / "kernel.onnx")
-    target = get_target("x86", mcpu=tvm.target.codegen.llvm_get_system_cpu())
+    target = get_target("x86", mcpu=tvm.target.codegen.llvm_get_system_cpu(), num_cores=1)
     built = build(onnx_path, shape, target, pipeline=args.pipeline)
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     session = ort_session(onnx_path, threads=1)

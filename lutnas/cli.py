@@ -74,7 +74,7 @@ def _target_options(default: str | None = None, table_build: bool = False):
             recorded = _recorded_build(kwargs.get("db"), kwargs.get("table_id")) if table_build else None
             runtime = kwargs.get("runtime", "tvm")
             choice = resolve_build(target_name, pipeline=kwargs.get("pipeline"), mcpu=mcpu, cuda_arch=cuda_arch,
-                                   runtime=runtime, recorded=recorded)
+                                   runtime=runtime, recorded=recorded, threads=kwargs.get("threads"))
             if "pipeline" in kwargs:
                 kwargs["pipeline"] = choice.pipeline
             if runtime == "tvm":

@@ -123,6 +123,32 @@ def test_commands_build_x86_with_lutnas_cpu_for_this_host_by_default():
         resolve_build("x86", pipeline="fastest")
 
 
+def test_builds_for_a_known_thread_count_carry_num_cores():
+    """A channels-last build for N threads records `num-cores` N in its target (its rules order some
+    loops by it), round-trips through a table's recorded JSON and an artifact's manifest, and changes
+    the target's identity; default and foreign-runtime builds do not carry it; a bad count is refused."""
+    from lutnas.lowering.pipeline import RecordedBuild, resolve_build
+    from lutnas.lowering.targets import target_from_json
+    from lutnas.profiler.deploy import target_from_manifest
+
+    one = resolve_build("x86", threads=1)
+    assert one.target.target_json["num-cores"] == 1 and "for 1 thread(s)" in one.describe()
+    assert one.target.target_hash() != resolve_build("x86").target.target_hash()
+    assert "num-cores" not in resolve_build("x86", pipeline="tvm-default", threads=1).target.target_json
+    assert "num-cores" not in resolve_build("x86", runtime="onnxruntime", threads=1).target.target_json
+    assert "num-cores" not in resolve_build("cuda", threads=1).target.full_json()
+    arm = resolve_build("arm64", threads=4).target
+    assert arm.target_json["num-cores"] == 4
+    for spec in (one.target, arm):
+        assert target_from_json(spec.name, spec.canonical_json()) == spec
+        assert target_from_manifest({"target": spec.to_dict()}) == spec
+    kept = resolve_build("x86", recorded=RecordedBuild("x86", one.target.canonical_json(), "lutnas-cpu"), threads=2)
+    assert kept.target == one.target     # a table's recorded build wins
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(UnknownNameError, match="num_cores"):
+            get_target("x86", num_cores=bad)
+
+
 # ---- ONNX export --------------------------------------------------------------------------------
 
 

@@ -296,6 +296,25 @@ def test_pointwise_over_few_pixels_prefetches_its_next_weight_strip(cin, cout, h
     assert_same_outputs(func, sch.mod["main"], host, f"pw{cin}")
 
 
+@pytest.mark.parametrize(("num_cores", "strips_outer"), [(None, False), (2, False), (1, True)])
+def test_one_core_builds_walk_large_weights_strip_by_strip(num_cores, strips_outer):
+    """A 1x1 over more pixels than channels (8x8, 512 -> 48: 96 KB of weights) walks pixel tiles
+    outermost, unless the build is for one thread (`num_cores=1`): then strip by strip, the next
+    strip prefetched (`single_core_strips_outer`); same numerics either way. Two threads build what a
+    build for any thread count does."""
+    net = torch.nn.Sequential(torch.nn.Conv2d(512, 48, 1), torch.nn.ReLU()).eval()
+    path = export_onnx(net, (1, 512, 8, 8), _tmp() / "pw-512-48-8.onnx")
+    tgt = get_target("x86", mcpu="skylake-avx512", num_cores=num_cores).tvm_target()
+    mod = fused_module(path, (1, 512, 8, 8), tgt)
+    func = next(f for gv, f in mod.functions_items() if isinstance(f, tvm.tirx.PrimFunc) and "conv2d" in gv.name_hint)
+    sch, rule = apply_rules(func, tgt, default_cpu_rules())
+    assert rule == "nhwc-conv" and ("llvm.prefetch" in sch.mod["main"].script()) == strips_outer
+    host = get_target("x86", mcpu=system_cpu(), num_cores=num_cores).tvm_target()
+    if vector_unit(host).bits < 512:
+        sch = apply_rules(func, host, default_cpu_rules())[0]
+    assert_same_outputs(func, sch.mod["main"], host, f"pw512 num_cores={num_cores}")
+
+
 def test_a_dense_layer_splits_its_rows_across_cores_and_sums_the_same():
     """A batch-1 dense layer (40 outputs: five AVX2 vectors, an odd number) runs its weight rows in
     contiguous parts, one per parallel iteration, each into its own copy of the outputs; the copies

@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lutnas.lowering.targets import TargetSpec, get_target, system_cpu, takes_host_mcpu, target_from_json
+from lutnas.lowering.targets import (
+    TargetSpec,
+    get_target,
+    system_cpu,
+    takes_host_mcpu,
+    takes_num_cores,
+    target_from_json,
+)
 from lutnas.registry import Registry
 
 if TYPE_CHECKING:
@@ -176,7 +183,9 @@ DEFAULT_PIPELINE = "tvm-default"
 # 22 / 11 = a softmax beyond 1 MB runs row by row (`rules.softmax`).
 # 23 (lutnas-cpu) = 1x1s with at most 256 KB of weights walk pixel tiles outermost (`rules.nhwc`).
 # 24 (lutnas-cpu) = ... at most 512 KB (`rules.nhwc.PIXEL_MAJOR_MAX_WEIGHT_BYTES`).
-_REVISIONS = {"lutnas-cpu": 24, "lutnas-cpu-nchw": 11}
+# 25 (lutnas-cpu) = built for one thread (`num-cores` 1), 1x1s with >= 16 KB of weights walk strips outermost
+#    (`rules.nhwc.single_core_strips_outer`); builds for other or unknown thread counts are unchanged.
+_REVISIONS = {"lutnas-cpu": 25, "lutnas-cpu-nchw": 11}
 
 
 def pipeline_revision(name: str) -> int:
@@ -226,8 +235,10 @@ class BuildChoice:
         """One line for the user: the resolved target and pipeline, and what was defaulted."""
         mcpu = self.target.target_json.get("mcpu")
         cpu = f" -mcpu={mcpu}" if mcpu else ""
+        cores = self.target.target_json.get("num-cores")
+        threads = f" for {cores} thread(s)" if cores else ""
         how = f" ({'; '.join(self.filled)})" if self.filled else ""
-        return f"build: target {self.target.name}{cpu}, pipeline {self.pipeline}{how}"
+        return f"build: target {self.target.name}{cpu}{threads}, pipeline {self.pipeline}{how}"
 
 
 def check_pipeline_name(name: str) -> str:
@@ -239,7 +250,7 @@ def check_pipeline_name(name: str) -> str:
 
 def resolve_build(target_name: str, *, pipeline: str | None = None, mcpu: str | None = None,
                   cuda_arch: str | None = None, runtime: str = "tvm",
-                  recorded: RecordedBuild | None = None) -> BuildChoice:
+                  recorded: RecordedBuild | None = None, threads: int | None = None) -> BuildChoice:
     """The target and pipeline every command builds with, from what the user gave (None: not given).
 
     Why one function: the default must be the same for `lower`, `profile`, `measure` and `export`, or
@@ -248,7 +259,9 @@ def resolve_build(target_name: str, *, pipeline: str | None = None, mcpu: str | 
     than `tvm-default` on a target that runs here gets this host's `-mcpu` (LLVM's name for it), which
     the rules size their vectors by. A table's `recorded` build, when nothing was named and it is for
     the same target, wins: an old `tvm-default` table keeps predicting what it measured. Runtimes other
-    than `tvm` build nothing, so their tables keep TVM's default identity.
+    than `tvm` build nothing, so their tables keep TVM's default identity. `threads`, where the command
+    knows how many threads the code will run on, goes into a channels-last build's target as
+    `num-cores` (its rules order some loops by it: `rules.nhwc.single_core_strips_outer`).
     """
     if recorded is not None and pipeline is None and mcpu is None and recorded.target_name == target_name:
         spec = target_from_json(recorded.target_name, recorded.target_json)
@@ -263,7 +276,8 @@ def resolve_build(target_name: str, *, pipeline: str | None = None, mcpu: str | 
         filled.append(f"{target_name}'s default pipeline")
     check_pipeline_name(pipeline)
     if mcpu is None and pipeline != DEFAULT_PIPELINE and takes_host_mcpu(spec):
-        host = system_cpu()
-        spec = get_target(target_name, **options, mcpu=host)
-        filled.append(f"-mcpu of this host's CPU, {host}")
-    return BuildChoice(spec, pipeline, tuple(filled))
+        options["mcpu"] = system_cpu()
+        filled.append(f"-mcpu of this host's CPU, {options['mcpu']}")
+    if threads is not None and is_channels_last(pipeline) and takes_num_cores(spec):
+        options["num_cores"] = int(threads)
+    return BuildChoice(get_target(target_name, **options), pipeline, tuple(filled))

@@ -123,12 +123,23 @@ def system_cpu() -> str | None:
         return None
 
 
-def _x86(mcpu: str | None = None) -> TargetSpec:
+def _with_cores(target: dict, num_cores: int | None) -> dict:
+    """`target` with TVM's `num-cores` (the threads its code will run on) when given: lutnas-cpu's rules
+    order some loops by it (`rules.base.target_cores`); None leaves it out (any thread count)."""
+    if num_cores is None:
+        return target
+    if isinstance(num_cores, bool) or not isinstance(num_cores, int) or num_cores < 1:
+        raise UnknownNameError(f"num_cores must be a whole number >= 1, not {num_cores!r}")
+    return {**target, "num-cores": num_cores}
+
+
+def _x86(mcpu: str | None = None, num_cores: int | None = None) -> TargetSpec:
     target: dict = {"kind": "llvm"}
     if mcpu is not None:
         from lutnas.lowering.cpu_features import check_mcpu
 
         target["mcpu"] = check_mcpu(mcpu)
+    target = _with_cores(target, num_cores)
     return TargetSpec(
         name="x86",
         target_json=target,
@@ -145,10 +156,10 @@ def _x86(mcpu: str | None = None) -> TargetSpec:
     )
 
 
-def _arm64() -> TargetSpec:
+def _arm64(num_cores: int | None = None) -> TargetSpec:
     return TargetSpec(
         name="arm64",
-        target_json={"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mattr": ["+neon"]},
+        target_json=_with_cores({"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mattr": ["+neon"]}, num_cores),
         host_json=None,
         cross_compiler="aarch64-linux-gnu-g++",
         debian_package="g++-aarch64-linux-gnu",
@@ -188,6 +199,11 @@ def takes_host_mcpu(spec: TargetSpec) -> bool:
             and system_cpu() is not None)
 
 
+def takes_num_cores(spec: TargetSpec) -> bool:
+    """Whether `spec`'s factory takes `num_cores` (the CPU targets)."""
+    return "num_cores" in inspect.signature(TARGETS.get(spec.name)).parameters
+
+
 def target_names() -> list[str]:
     return TARGETS.names()
 
@@ -212,13 +228,14 @@ def resolve_target(target: str | TargetSpec) -> TargetSpec:
 def target_from_json(name: str, target_json: str | dict) -> TargetSpec:
     """Rebuild the TargetSpec a table or artifact recorded (its short name plus canonical JSON).
 
-    A factory's options are named as the JSON keys they set (`mcpu`, `arch`), so they are read back
-    from the JSON; the rebuilt target must reproduce the JSON exactly, else the recorded target is
-    not one this lutnas can build (`UnknownNameError` naming both).
+    A factory's options are named as the JSON keys they set (`mcpu`, `arch`; `num_cores` sets
+    `num-cores`), so they are read back from the JSON; the rebuilt target must reproduce the JSON
+    exactly, else the recorded target is not one this lutnas can build (`UnknownNameError` naming both).
     """
     data = json.loads(target_json) if isinstance(target_json, str) else dict(target_json)
     factory = TARGETS.get(name)
-    options = {p: data[p] for p in inspect.signature(factory).parameters if p in data}
+    keys = {p: p.replace("_", "-") for p in inspect.signature(factory).parameters}
+    options = {p: data[key] for p, key in keys.items() if key in data}
     spec = factory(**options)
     wanted = json.dumps(data, sort_keys=True, separators=(",", ":"))
     if spec.canonical_json() != wanted:

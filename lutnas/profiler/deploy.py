@@ -97,6 +97,8 @@ def target_from_manifest(manifest: dict[str, Any]) -> TargetSpec:
         options["arch"] = tj["arch"]
     if name == "x86" and "mcpu" in tj:
         options["mcpu"] = tj["mcpu"]
+    if name in ("x86", "arm64") and "num-cores" in tj:
+        options["num_cores"] = tj["num-cores"]
     return get_target(name, **options)
 
 

@@ -171,6 +171,13 @@ def vector_lanes(target: tvm.target.Target, bits: int = 32) -> int:
     return vector_unit(target).lanes(bits)
 
 
+def target_cores(target: tvm.target.Target) -> int | None:
+    """The threads the code will run on, where the build knows them (the target's `num-cores`,
+    `targets.get_target(..., num_cores=N)`), else None."""
+    cores = target.attrs.get("num-cores") if target.attrs is not None else None
+    return None if cores is None else int(cores)
+
+
 # Where a tile's accumulators live. TVM 0.27 (`LowerTVMBuiltin`) keeps a buffer on the stack only when
 # its scope is "global" and it holds fewer than 1024 bytes (`kMaxStackAlloca`); any other buffer
 # allocated inside a parallel loop becomes a TVMBackendAllocWorkspace / FreeWorkspace pair per

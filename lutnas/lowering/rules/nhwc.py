@@ -44,6 +44,7 @@ from lutnas.lowering.rules.base import (
     stack_gemm_accumulators,
     stack_vectors,
     static_extents,
+    target_cores,
     vector_lanes,
 )
 from lutnas.lowering.rules.conv import conv_parts
@@ -155,6 +156,26 @@ def split_vectors(sch: Any, loop: Any, lanes: int, max_unroll: int = 4) -> None:
 # (`docs/measurements/pool-tiles-2026-12-05.md`, `roofline-rounds-2026-12-05.md`).
 PIXEL_MAJOR_MAX_WEIGHT_BYTES = 512 * 1024
 
+# On one core a flat 1x1 with at least this many bytes of weights walks its strips outermost, even over
+# more pixels than channels (14x14 672 -> 112: 301 KB). In a network its weights come cold: walking
+# pixel tiles outermost, the first tile needs every strip at once and stalls at memory bandwidth
+# (a 14x14 672 -> 112 conv alone, 1 thread: 206 us hot, 249 us with weights and output flushed,
+# 241 us inside its network), while strips outermost take one strip at a time, the next one
+# prefetched (`prefetch_next_strip`), and re-read the activations from L2 instead. Networks, 9 archs,
+# 224 px, 1 thread, against revision 24 (`bench/fusion_ab.py --rewrite strips-outer --thresholds ...`,
+# three runs): 16 KB x0.973 / x0.979, 32 KB x0.976, 64 KB x0.979 / x0.983, 128 KB x0.984, 256 KB
+# x0.985; 4 KB and every 1x1 x1.005 (small weights stay cached; their pixels are better read once).
+# At 2 threads 64 KB measured x1.023 (each core then writes a slice of channels that the next kernel
+# reads by rows), so only where the build knows it runs on one core (`rules.base.target_cores`;
+# `docs/measurements/roofline-floor-2026-12-06.md`).
+SINGLE_CORE_STRIPS_MIN_WEIGHT_BYTES = 16 * 1024
+
+
+def single_core_strips_outer(cores: int | None, weight_bytes: int) -> bool:
+    """Whether a flat 1x1 with `weight_bytes` of weights, built for `cores` threads, walks its weight
+    strips outermost whatever its shape (`SINGLE_CORE_STRIPS_MIN_WEIGHT_BYTES`)."""
+    return cores == 1 and weight_bytes >= SINGLE_CORE_STRIPS_MIN_WEIGHT_BYTES
+
 
 class ChannelsLastConv(Rule):
     """A dense (not depthwise) NHWC convolution: 1x1 as a GEMM over flat pixels, kxk along rows."""
@@ -179,7 +200,8 @@ class ChannelsLastConv(Rule):
         # for the whole vector, not a gather (a g2 1x1 conv ran at ~1 GFLOP/s with 8 of 92)
         max_acc = self.max_acc_vectors or gemm_accumulators(target)
         pixels = h * w if flat else w
-        gemm = GemmShape(pixels, f // groups, rc * kh * kw, weights_reused=pixels <= f)
+        strips_outer = flat and single_core_strips_outer(target_cores(target), rc * f * 4)
+        gemm = GemmShape(pixels, f // groups, rc * kh * kw, weights_reused=pixels <= f or strips_outer)
         stack = stack_vectors(target)
         px, fv = register_tile(gemm, lanes, max_acc, stack)
         pack_weights(sch, conv, fv)  # first: later steps fold the unit window loops into spatial ones
@@ -205,7 +227,7 @@ class ChannelsLastConv(Rule):
             rows, pixels = [ly], w
         po, pi = sch.split(lp, factors=[None, px])
         fo, fi = sch.split(lf, factors=[None, fv])
-        pixel_major = pixels > f or (flat and rc * f * 4 <= PIXEL_MAJOR_MAX_WEIGHT_BYTES)
+        pixel_major = (pixels > f or (flat and rc * f * 4 <= PIXEL_MAJOR_MAX_WEIGHT_BYTES)) and not strips_outer
         tiles = [po, fo] if pixel_major else [fo, po]  # re-read the smaller operand from cache, unless small
         sch.reorder(ln, *rows, *tiles, *reduce_, pi, fi)
         outer = sch.fuse(ln, *rows, *tiles)
