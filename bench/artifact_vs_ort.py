@@ -156,13 +156,11 @@ def main() -> None:
 
 def _target(get_target, mcpu: str, threads: int):
     """The x86 target the CLI builds for `threads` (`num-cores`: the rules order some loops by it)."""
-    if mcpu == "none":
-        return get_target("x86", num_cores=threads)
     if mcpu == "host":
         from tvm.target.codegen import llvm_get_system_cpu
 
-        return get_target("x86", mcpu=str(llvm_get_system_cpu()), num_cores=threads)
-    return get_target("x86", mcpu=mcpu, num_cores=threads)
+        mcpu = str(llvm_get_system_cpu())
+    return get_target("x86", num_cores=threads, **({} if mcpu == "none" else {"mcpu": mcpu}))
 
 
 def _compile(build, net: dict, target, pipeline: str, db, work: Path) -> Path:

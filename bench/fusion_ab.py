@@ -134,6 +134,14 @@ def row_vector_tile(whole_powers_of_two: bool) -> AbstractContextManager[object]
     return nullcontext() if whole_powers_of_two else patch.object(elementwise, "vector_tile", any_count)
 
 
+def rule_thresholds(constant: str, off: tuple[str, int], label: str, thresholds: str) -> list[tuple[str, object]]:
+    """Builds with `rules.nhwc.<constant>` at `off` (label, value), then at each of `thresholds` (bytes)."""
+    from lutnas.lowering.rules import nhwc
+
+    return [(off[0], lambda: patch.object(nhwc, constant, off[1]))] + [
+        (f"{label} {t} B", lambda t=t: patch.object(nhwc, constant, t)) for t in (int(v) for v in thresholds.split(","))]
+
+
 def variants(args: argparse.Namespace) -> list[tuple[str, object]]:
     """(label, context manager factory) per build; the first is the rewrite off."""
     if args.rewrite == "strip-prefetch":
@@ -150,17 +158,10 @@ def variants(args: argparse.Namespace) -> list[tuple[str, object]]:
     if args.rewrite == "fused-tile":
         return [("off", lambda: fused_tile(False)), ("on", lambda: fused_tile(True))]
     if args.rewrite == "pixel-major":
-        from lutnas.lowering.rules import nhwc
-
-        return [("strips outer", lambda: patch.object(nhwc, "PIXEL_MAJOR_MAX_WEIGHT_BYTES", 0))] + [
-            (f"pixels outer <= {t} B", lambda t=t: patch.object(nhwc, "PIXEL_MAJOR_MAX_WEIGHT_BYTES", t))
-            for t in (int(v) for v in args.thresholds.split(","))]
+        return rule_thresholds("PIXEL_MAJOR_MAX_WEIGHT_BYTES", ("strips outer", 0), "pixels outer <=", args.thresholds)
     if args.rewrite == "strips-outer":
-        from lutnas.lowering.rules import nhwc
-
-        return [("pixels outer", lambda: patch.object(nhwc, "SINGLE_CORE_STRIPS_MIN_WEIGHT_BYTES", 1 << 62))] + [
-            (f"strips outer >= {t} B", lambda t=t: patch.object(nhwc, "SINGLE_CORE_STRIPS_MIN_WEIGHT_BYTES", t))
-            for t in (int(v) for v in args.thresholds.split(","))]
+        return rule_thresholds("SINGLE_CORE_STRIPS_MIN_WEIGHT_BYTES", ("pixels outer", 1 << 62), "strips outer >=",
+                               args.thresholds)
     if args.rewrite == "vector-tile":
         return [("3 vectors", lambda: row_vector_tile(False)), ("1, 2, 4", lambda: row_vector_tile(True))]
     if args.rewrite == "input-transpose":

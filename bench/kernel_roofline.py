@@ -540,14 +540,15 @@ def tvm_kernels(onnx_path: Path, shape: tuple[int, ...], target: Any, pipeline: 
     kernel tables time them)."""
     import tvm
 
-    from lutnas.lowering.kernels import build_with_kernels, kernel_library_path
+    from lutnas.lowering.kernels import export_with_kernels, kernel_library_path
     from lutnas.lowering.tvm_build import import_model, lower_relax
     from lutnas.profiler.kernel_timing import KernelJob
     from lutnas.profiler.measurement import MeasureJob
 
     model_library = work_dir / "net.so"
-    kernels = build_with_kernels(onnx_path, shape, target, model_library, pipeline)
-    lowered = lower_relax(import_model(onnx_path, shape)[0], target, pipeline)
+    mod, input_name = import_model(onnx_path, shape)
+    lowered = lower_relax(mod, target, pipeline)
+    kernels = export_with_kernels(lowered, input_name, shape, target, model_library, pipeline)
     funcs = {gv.name_hint: f for gv, f in lowered.functions_items() if isinstance(f, tvm.tirx.PrimFunc)}
     model = MeasureJob("net", shape, library_path=model_library, target=target.name, threads=threads,
                        repeats=samples, min_repeat_ms=0.0)

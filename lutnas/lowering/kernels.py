@@ -257,10 +257,19 @@ def read_kernel_list(library: str | Path) -> ModelKernels:
 def build_with_kernels(model: Any, input_shape: tuple[int, ...], target: TargetSpec, library: str | Path,
                        pipeline: str = DEFAULT_PIPELINE, tuning_db: str | Path | None = None) -> ModelKernels:
     """Compile once; write the model library, the kernel library and the kernel list (see module doc)."""
-    from lutnas.lowering.tvm_build import BuiltModule, compile_lowered, import_model, lower_relax
+    from lutnas.lowering.tvm_build import import_model, lower_relax
 
     mod, input_name = import_model(model, input_shape)
     lowered = lower_relax(mod, target, pipeline, tuning_db)
+    return export_with_kernels(lowered, input_name, input_shape, target, library, pipeline)
+
+
+def export_with_kernels(lowered: Any, input_name: str, input_shape: tuple[int, ...], target: TargetSpec,
+                        library: str | Path, pipeline: str = DEFAULT_PIPELINE) -> ModelKernels:
+    """`build_with_kernels` from an already lowered module (`tvm_build.lower_relax`), for a caller that
+    also reads the lowered functions."""
+    from lutnas.lowering.tvm_build import BuiltModule, compile_lowered
+
     kernels = enumerate_kernels(lowered, input_shape, pipeline)
     executable = compile_lowered(lowered, target)
     library = BuiltModule(executable, target, pipeline, tuple(input_shape), input_name).export_library(library)

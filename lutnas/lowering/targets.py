@@ -225,6 +225,13 @@ def resolve_target(target: str | TargetSpec) -> TargetSpec:
     return get_target(target) if isinstance(target, str) else target
 
 
+def target_options(name: str, target_json: dict) -> dict[str, Any]:
+    """The options of target `name`'s factory that `target_json` sets: each read from the JSON key it
+    writes (`mcpu`, `arch`; `num_cores` from `num-cores`)."""
+    keys = {p: p.replace("_", "-") for p in inspect.signature(TARGETS.get(name)).parameters}
+    return {p: target_json[key] for p, key in keys.items() if key in target_json}
+
+
 def target_from_json(name: str, target_json: str | dict) -> TargetSpec:
     """Rebuild the TargetSpec a table or artifact recorded (its short name plus canonical JSON).
 
@@ -233,10 +240,7 @@ def target_from_json(name: str, target_json: str | dict) -> TargetSpec:
     exactly, else the recorded target is not one this lutnas can build (`UnknownNameError` naming both).
     """
     data = json.loads(target_json) if isinstance(target_json, str) else dict(target_json)
-    factory = TARGETS.get(name)
-    keys = {p: p.replace("_", "-") for p in inspect.signature(factory).parameters}
-    options = {p: data[key] for p, key in keys.items() if key in data}
-    spec = factory(**options)
+    spec = TARGETS.get(name)(**target_options(name, data))
     wanted = json.dumps(data, sort_keys=True, separators=(",", ":"))
     if spec.canonical_json() != wanted:
         raise UnknownNameError(f"recorded target {wanted} is not what target {name!r} builds "

@@ -88,18 +88,10 @@ class RunReport:
 
 def target_from_manifest(manifest: dict[str, Any]) -> TargetSpec:
     """The lowering TargetSpec the artifact was built for (its options read back from the JSON)."""
-    from lutnas.lowering.targets import get_target
+    from lutnas.lowering.targets import get_target, target_options
 
     name = manifest["target"]["name"]
-    tj = manifest["target"]["target"]
-    options = {}
-    if name == "cuda" and "arch" in tj:
-        options["arch"] = tj["arch"]
-    if name == "x86" and "mcpu" in tj:
-        options["mcpu"] = tj["mcpu"]
-    if name in ("x86", "arm64") and "num-cores" in tj:
-        options["num_cores"] = tj["num-cores"]
-    return get_target(name, **options)
+    return get_target(name, **target_options(name, manifest["target"]["target"]))
 
 
 def local_runner(spec: TargetSpec, threads: int = 1, policy: StabilityPolicy = DEFAULT_POLICY) -> LocalRunner:
