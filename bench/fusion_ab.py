@@ -22,6 +22,9 @@ default channels-last pipeline with the rewrite off and on:
 - `--rewrite strips-outer`: 1x1s of a one-thread build walking pixel tiles outermost (revision 24),
   against strips outermost where their weights are at least each `--thresholds` value, in bytes
   (`rules.nhwc.SINGLE_CORE_STRIPS_MIN_WEIGHT_BYTES`; builds for other thread counts are unchanged);
+- `--rewrite expand-bands`: an inverted residual's expansion 1x1 apart, against the three convolutions
+  in one kernel computed in bands of at most each `--thresholds` value of expanded rows, in bytes
+  (`rules.banded`, `dw_pw_fusion.EXPAND_INTO_BANDS`);
 - `--rewrite vector-tile`: row reductions (global means, batch-1 dense layers) vectorized by up to
   four whole vectors, three included (revision 19), against 4, 2 or 1 (`rules.elementwise`).
 Every build must compute the same output (within 1e-4 of its range); then they are timed in turn,
@@ -57,7 +60,7 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--rewrite", choices=("dw-pw", "grouped-pointwise", "stack-accumulators", "weight-prefetch",
                                           "strip-prefetch", "input-transpose", "fused-tile", "vector-tile",
-                                          "pixel-major", "strips-outer"), default="dw-pw")
+                                          "pixel-major", "strips-outer", "expand-bands"), default="dw-pw")
     ap.add_argument("--spaces", default="proxyless,fbnet,ofa-mbv3")
     ap.add_argument("--thresholds", default="784",
                     help="dw-pw: plane sizes (pixels) to build fused with, comma-separated")
@@ -134,6 +137,16 @@ def row_vector_tile(whole_powers_of_two: bool) -> AbstractContextManager[object]
     return nullcontext() if whole_powers_of_two else patch.object(elementwise, "vector_tile", any_count)
 
 
+def expand_bands(band_bytes: int | None) -> AbstractContextManager[object]:
+    """None: the expansion 1x1 apart (revision 25); else bands of at most `band_bytes` expanded rows."""
+    import lutnas.lowering.dw_pw_fusion as fusion
+    from lutnas.lowering.rules import banded
+
+    if band_bytes is None:
+        return patch.object(fusion, "EXPAND_INTO_BANDS", False)
+    return patch.object(banded, "BAND_BYTES", band_bytes)
+
+
 def rule_thresholds(constant: str, off: tuple[str, int], label: str, thresholds: str) -> list[tuple[str, object]]:
     """Builds with `rules.nhwc.<constant>` at `off` (label, value), then at each of `thresholds` (bytes)."""
     from lutnas.lowering.rules import nhwc
@@ -164,6 +177,9 @@ def variants(args: argparse.Namespace) -> list[tuple[str, object]]:
                                args.thresholds)
     if args.rewrite == "vector-tile":
         return [("3 vectors", lambda: row_vector_tile(False)), ("1, 2, 4", lambda: row_vector_tile(True))]
+    if args.rewrite == "expand-bands":
+        return [("apart", lambda: expand_bands(None))] + [
+            (f"bands <= {t} B", lambda t=t: expand_bands(t)) for t in (int(v) for v in args.thresholds.split(","))]
     if args.rewrite == "input-transpose":
         return [("off", lambda: input_transpose(False)), ("on", lambda: input_transpose(True))]
     return [("off", lambda: fusion_threshold(OFF))] + [

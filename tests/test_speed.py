@@ -808,3 +808,41 @@ def test_two_thread_runs_compute_what_one_thread_computes(tmp_path):
         outs.append(np.load(out))
     assert outs[0].shape == (1, 1000) and np.abs(outs[0]).max() > 0
     np.testing.assert_allclose(outs[1], outs[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(("spec", "hw"), [("irf_k3_e3_s1_i16_o16_g1_relu", 28), ("irf_k5_e6_s2_i16_o24_g1_relu", 56)])
+def test_a_large_expansion_joins_its_depthwise_and_runs_in_bands(spec: str, hw: int,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the expanded plane is large (`dw_pw_fusion.MIN_EXPANDED_BYTES`, lowered here so a 28x28
+    or 56x56 block qualifies) the expansion 1x1, the depthwise and the projection become one function, which
+    `rules.banded` schedules in bands of rows across cores and which computes what the unscheduled
+    function computes, at stride 1 and 2; below the threshold (a 28x28 plane of 48 channels) it stays apart."""
+    import lutnas.lowering.dw_pw_fusion as fusion
+    from lutnas.lowering.rules import banded
+
+    tgt = TARGET.tvm_target()
+    bspec = BlockSpec.parse(spec)
+    expanded_bytes = hw * hw * bspec.mid_ch * 4    # 28x28x48: 150 KB; 56x56x96: 1.2 MB
+    merged = [n for n in _block_funcs(spec, hw, layout="NHWC") if n.count("conv2d") >= 3]
+    assert len(merged) == (expanded_bytes >= fusion.MIN_EXPANDED_BYTES)
+    monkeypatch.setattr(fusion, "MIN_EXPANDED_BYTES", 0)
+    monkeypatch.setattr(banded, "BAND_BYTES", 64 * 1024)   # several bands on a 28x28 plane
+    three = [f for n, f in _block_funcs(spec, hw, layout="NHWC").items() if n.count("conv2d") == 3]
+    assert len(three) == 1
+    sch = banded.ChannelsLastExpandDepthwisePointwise().apply(three[0], tgt, False)
+    assert sch is not None and apply_rules(three[0], tgt, default_cpu_rules())[1] == "nhwc-expand-depthwise-pointwise"
+    assert "T.parallel" in sch.mod["main"].script()
+    assert_same_outputs(three[0], sch.mod["main"], tgt, "expansion + depthwise + 1x1 in bands")
+
+
+def test_bands_divide_the_rows_between_cores_and_fit_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lutnas.lowering.rules import banded
+
+    monkeypatch.setattr(banded, "BAND_BYTES", 1536 * 1024)
+    row = 112 * 96 * 4                               # an expanded row: 112 pixels x 96 channels
+    for cores in (1, 2, 4):
+        rows = banded.band_rows(56, row, 7, 2, cores)
+        assert 56 % rows == 0 and (56 // rows) % cores == 0
+        assert ((rows - 1) * 2 + 7) * row <= banded.BAND_BYTES
+    assert banded.band_rows(56, row, 7, 2, 1) == 14  # 33 expanded rows of 43 KB: the most under 1.5 MB
+    assert banded.band_rows(7, 10**9, 3, 1, 1) == 1  # nothing fits: one row a band

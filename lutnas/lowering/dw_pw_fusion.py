@@ -11,12 +11,19 @@ computed by the depthwise and projected while it is in L1.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import tvm
 
 MIN_PLANE_PIXELS = 28 * 28   # smaller planes fit the caches anyway: nothing to save
+
+# The expansion 1x1 before a fused depthwise + 1x1 joins it where its output (the expanded plane) is
+# at least this large: `rules.banded` then computes the three convolutions band of rows by band of
+# rows, each band's expanded rows in L2 instead of a whole plane through L3. Below, the plane fits L2.
+EXPAND_INTO_BANDS = True
+MIN_EXPANDED_BYTES = 1 << 20
 
 
 def is_call_tir(expr: Any) -> bool:
@@ -75,17 +82,22 @@ def merged_function(dw: Any, pw: Any) -> Any:
 
 
 def fuse_depthwise_pointwise() -> tvm.transform.Pass:
-    """The module pass: every depthwise -> 1x1 pair of fused functions in `main`, merged."""
+    """The module pass: every depthwise -> 1x1 pair of fused functions in `main`, merged; then each
+    large expansion 1x1 into the merged function reading it (`EXPAND_INTO_BANDS`)."""
     import tvm
 
     @tvm.transform.module_pass(opt_level=0, name="LutnasFuseDepthwisePointwise")
     def _pass(mod: Any, _ctx: Any) -> Any:
-        return _fuse_in_main(mod)
+        mod = merge_pairs(mod, _pair)
+        return merge_pairs(mod, _expansion_pair) if EXPAND_INTO_BANDS else mod
 
     return _pass
 
 
-def _fuse_in_main(mod: Any) -> Any:
+def merge_pairs(mod: Any, find: Any) -> Any:
+    """`main` with every producer -> consumer pair of fused functions that `find(mod, binding,
+    producer, uses, kinds)` names -- (producer binding, producer function, consumer function) --
+    merged into one function (`merged_function`)."""
     from tvm import relax
 
     main = mod["main"]
@@ -100,7 +112,7 @@ def _fuse_in_main(mod: Any) -> Any:
         producer = {b.var: b for b in block.bindings}
         dropped, new_bindings = set(), []
         for b in block.bindings:
-            pair = _pair(mod, b, producer, uses, kinds)
+            pair = find(mod, b, producer, uses, kinds)
             if pair is None:
                 new_bindings.append(b)
                 continue
@@ -137,6 +149,42 @@ def _pair(mod: Any, binding: Any, producer: dict[Any, Any], uses: dict[Any, int]
     if _kind(mod, call.op, kinds) != "pointwise" or _kind(mod, first.op, kinds) != "depthwise":
         return None
     return source, first.op, call.op
+
+
+def _expansion_pair(mod: Any, binding: Any, producer: dict[Any, Any], uses: dict[Any, int],
+                    kinds: dict[str, str]) -> tuple[Any, Any, Any] | None:
+    """(expansion binding, its function, the fused depthwise + 1x1 function) when `binding` calls a
+    merged depthwise + 1x1 on a pointwise function's result of at least `MIN_EXPANDED_BYTES` that
+    nothing else reads."""
+    from tvm import relax
+
+    call = binding.value
+    if not (isinstance(call, relax.Call) and isinstance(call.op, relax.GlobalVar) and call.args):
+        return None
+    if _kind(mod, call.op, kinds) != "depthwise" or convolutions(mod[call.op]) != 2:
+        return None
+    source = producer.get(call.args[0])
+    if source is None or uses.get(call.args[0], 0) != 1 or output_bytes(source.var) < MIN_EXPANDED_BYTES:
+        return None
+    first = source.value
+    if not (isinstance(first, relax.Call) and isinstance(first.op, relax.GlobalVar)):
+        return None
+    return (source, first.op, call.op) if _kind(mod, first.op, kinds) == "pointwise" else None
+
+
+def convolutions(func: Any) -> int:
+    """How many convolutions a fused Relax function calls."""
+    bindings = func.body.blocks[0].bindings if func.body.blocks else []
+    return sum(1 for b in bindings if is_call_tir(b.value) and "conv2d" in b.value.args[0].name_hint)
+
+
+def output_bytes(var: Any) -> int:
+    """Bytes of a float32 tensor variable of static shape (0 when the shape is not static)."""
+    shape = getattr(getattr(var, "struct_info_", None) or var.ty, "shape", None)
+    try:
+        return 4 * math.prod(int(d) for d in shape.values)
+    except (AttributeError, TypeError):
+        return 0
 
 
 def _kind(mod: Any, gv: Any, kinds: dict[str, str]) -> str:

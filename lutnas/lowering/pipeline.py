@@ -185,7 +185,7 @@ DEFAULT_PIPELINE = "tvm-default"
 # 24 (lutnas-cpu) = ... at most 512 KB (`rules.nhwc.PIXEL_MAJOR_MAX_WEIGHT_BYTES`).
 # 25 (lutnas-cpu) = built for one thread (`num-cores` 1), 1x1s with >= 16 KB of weights walk strips outermost
 #    (`rules.nhwc.single_core_strips_outer`); builds for other or unknown thread counts are unchanged.
-_REVISIONS = {"lutnas-cpu": 25, "lutnas-cpu-nchw": 11}
+_REVISIONS = {"lutnas-cpu": 26, "lutnas-cpu-nchw": 11}
 
 
 def pipeline_revision(name: str) -> int:

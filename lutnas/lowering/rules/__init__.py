@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from lutnas.lowering.rules.banded import ChannelsLastExpandDepthwisePointwise
 from lutnas.lowering.rules.base import Rule
 from lutnas.lowering.rules.conv import ConvGEMM
 from lutnas.lowering.rules.depthwise import DepthwiseConv
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 def default_cpu_rules() -> list[Rule]:
     """Ordered: first match wins; `Fallback` (parallelise outer spatial loops) last. The conv rules
     read the layout (NCHW or NHWC) from the loop nest, so one list serves both pipelines."""
-    return [ChannelsLastDepthwisePointwise(), PixelGEMV(), ConvGEMM(), DepthwiseConv(), ChannelsLastConv(),
+    return [ChannelsLastExpandDepthwisePointwise(), ChannelsLastDepthwisePointwise(), PixelGEMV(), ConvGEMM(), DepthwiseConv(), ChannelsLastConv(),
             ChannelsLastDepthwise(), MatmulGEMM(), RowSoftmax(), Injective(), RowReduction(), Fallback()]
 
 

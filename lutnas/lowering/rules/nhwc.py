@@ -464,7 +464,7 @@ class ChannelsLastDepthwisePointwise(Rule):
         sch.compute_at(tile, xo, preserve_unit_loops=True)
         sch.set_scope(tile, 0, "local")
         sch.compute_at(dw, xo, preserve_unit_loops=True)
-        _depthwise_tile(sch, dw, tile, channel_tile(mid, lanes, depthwise_channel_vectors(lanes)), lanes)
+        depthwise_tile(sch, dw, tile, channel_tile(mid, lanes, depthwise_channel_vectors(lanes)), lanes)
         return sch
 
 
@@ -501,7 +501,7 @@ def _tile_pointwise(sch: Any, pw: Any, px: int, fv: int, lanes: int) -> tuple[An
     return xo, fo, lry
 
 
-def _depthwise_tile(sch: Any, dw: Any, tile: Any, fv: int, lanes: int) -> None:
+def depthwise_tile(sch: Any, dw: Any, tile: Any, fv: int, lanes: int) -> None:
     """The depthwise under the pixel tile: per block of `fv` channels the whole window unrolled over
     the tile's pixels, accumulators in registers, then its bias and activation into `tile`."""
     *_, ln, ly, lx, lf, lry, lrx, lrc = sch.get_loops(dw)
