@@ -68,17 +68,17 @@ def conv_kind(mod: Any, func: Any) -> str:
     return ""
 
 
-def merged_function(dw: Any, pw: Any) -> Any:
-    """One fused function computing `pw(dw(...), ...)`: the depthwise's parameters, then the
-    pointwise's but its first, which becomes the depthwise's result."""
+def merged_function(producer: Any, consumer: Any) -> Any:
+    """One fused function computing `consumer(producer(...), ...)` (a depthwise and its 1x1; an
+    expansion and that pair): the producer's parameters, then the consumer's but its first, which
+    becomes the producer's result."""
     from tvm import relax
 
-    dw_out = dw.body.body
-    pw_bound = pw.bind_params({pw.params[0]: dw_out})
-    bindings = list(dw.body.blocks[0].bindings) + list(pw_bound.body.blocks[0].bindings)
-    params = list(dw.params) + list(pw.params[1:])
-    body = relax.SeqExpr([relax.DataflowBlock(bindings)], pw_bound.body.body)
-    return relax.Function(params, body, pw.ret_ty, is_pure=pw.is_pure, attrs=pw.attrs)
+    bound = consumer.bind_params({consumer.params[0]: producer.body.body})
+    bindings = list(producer.body.blocks[0].bindings) + list(bound.body.blocks[0].bindings)
+    params = list(producer.params) + list(consumer.params[1:])
+    body = relax.SeqExpr([relax.DataflowBlock(bindings)], bound.body.body)
+    return relax.Function(params, body, consumer.ret_ty, is_pure=consumer.is_pure, attrs=consumer.attrs)
 
 
 def fuse_depthwise_pointwise() -> tvm.transform.Pass:
@@ -116,12 +116,12 @@ def merge_pairs(mod: Any, find: Any) -> Any:
             if pair is None:
                 new_bindings.append(b)
                 continue
-            dw_binding, dw_gv, pw_gv = pair
-            name = f"{dw_gv.name_hint}_{pw_gv.name_hint.removeprefix('fused_')}"
-            gv = builder.add_func(merged_function(mod[dw_gv], mod[pw_gv]), name)
-            call = builder.normalize(relax.Call(gv, list(dw_binding.value.args) + list(b.value.args[1:])))
+            first_binding, first_gv, second_gv = pair
+            name = f"{first_gv.name_hint}_{second_gv.name_hint.removeprefix('fused_')}"
+            gv = builder.add_func(merged_function(mod[first_gv], mod[second_gv]), name)
+            call = builder.normalize(relax.Call(gv, list(first_binding.value.args) + list(b.value.args[1:])))
             new_bindings.append(relax.VarBinding(b.var, call))
-            dropped.add(dw_binding.var)
+            dropped.add(first_binding.var)
             count += 1
         blocks.append(relax.DataflowBlock([b for b in new_bindings if b.var not in dropped]))
     if not count:
@@ -135,6 +135,28 @@ def _pair(mod: Any, binding: Any, producer: dict[Any, Any], uses: dict[Any, int]
           kinds: dict[str, str]) -> tuple[Any, Any, Any] | None:
     """(depthwise binding, its function, this 1x1's function) when `binding` calls a pointwise
     function on a depthwise function's result that nothing else reads."""
+    found = sole_reader(binding, producer, uses)
+    if found is None or _kind(mod, found[2], kinds) != "pointwise" or _kind(mod, found[1], kinds) != "depthwise":
+        return None
+    return found
+
+
+def _expansion_pair(mod: Any, binding: Any, producer: dict[Any, Any], uses: dict[Any, int],
+                    kinds: dict[str, str]) -> tuple[Any, Any, Any] | None:
+    """(expansion binding, its function, the fused depthwise + 1x1 function) when `binding` calls a
+    merged depthwise + 1x1 on a pointwise function's result of at least `MIN_EXPANDED_BYTES` that
+    nothing else reads."""
+    found = sole_reader(binding, producer, uses)
+    if found is None or _kind(mod, found[2], kinds) != "depthwise" or convolutions(mod[found[2]]) != 2:
+        return None
+    if output_bytes(found[0].var) < MIN_EXPANDED_BYTES or _kind(mod, found[1], kinds) != "pointwise":
+        return None
+    return found
+
+
+def sole_reader(binding: Any, producer: dict[Any, Any], uses: dict[Any, int]) -> tuple[Any, Any, Any] | None:
+    """(producer binding, producer function, this binding's function) when `binding` calls a fused
+    function on the result of another that nothing else reads; None otherwise."""
     from tvm import relax
 
     call = binding.value
@@ -146,30 +168,7 @@ def _pair(mod: Any, binding: Any, producer: dict[Any, Any], uses: dict[Any, int]
     first = source.value
     if not (isinstance(first, relax.Call) and isinstance(first.op, relax.GlobalVar)):
         return None
-    if _kind(mod, call.op, kinds) != "pointwise" or _kind(mod, first.op, kinds) != "depthwise":
-        return None
     return source, first.op, call.op
-
-
-def _expansion_pair(mod: Any, binding: Any, producer: dict[Any, Any], uses: dict[Any, int],
-                    kinds: dict[str, str]) -> tuple[Any, Any, Any] | None:
-    """(expansion binding, its function, the fused depthwise + 1x1 function) when `binding` calls a
-    merged depthwise + 1x1 on a pointwise function's result of at least `MIN_EXPANDED_BYTES` that
-    nothing else reads."""
-    from tvm import relax
-
-    call = binding.value
-    if not (isinstance(call, relax.Call) and isinstance(call.op, relax.GlobalVar) and call.args):
-        return None
-    if _kind(mod, call.op, kinds) != "depthwise" or convolutions(mod[call.op]) != 2:
-        return None
-    source = producer.get(call.args[0])
-    if source is None or uses.get(call.args[0], 0) != 1 or output_bytes(source.var) < MIN_EXPANDED_BYTES:
-        return None
-    first = source.value
-    if not (isinstance(first, relax.Call) and isinstance(first.op, relax.GlobalVar)):
-        return None
-    return (source, first.op, call.op) if _kind(mod, first.op, kinds) == "pointwise" else None
 
 
 def convolutions(func: Any) -> int:

@@ -33,13 +33,14 @@ from lutnas.lowering.rules.nhwc import (
     channel_tile,
     depthwise_accumulators,
     depthwise_channel_vectors,
-    depthwise_tile,
+    depthwise_under_tile,
     epilogue_and_init,
     fused_pixels,
     pack_weights,
     register_tile,
     split_vectors,
     stack_gemm_accumulators,
+    tile_pointwise,
 )
 
 if TYPE_CHECKING:
@@ -97,20 +98,9 @@ def _project_in_bands(sch: Any, blocks: list[Any], convs: list[int], pe: list[in
     for block in blocks[d_i + 1:p_i - 1]:
         sch.compute_inline(block)
     tile = blocks[p_i - 1]                   # the depthwise's output as the 1x1 reads it
-    ln, ly, lx, lf, lry, lrx, lrc = sch.get_loops(pw)
-    yb, yi = sch.split(ly, factors=[None, rows])
-    xo, xi = sch.split(lx, factors=[None, px])
-    fo, fi = sch.split(lf, factors=[None, fv])
-    sch.reorder(ln, yb, yi, xo, fo, lry, lrx, lrc, xi, fi)
-    bands = sch.fuse(ln, yb)
-    sch.parallel(bands)
-    sch.unroll(xi)
-    split_vectors(sch, fi, lanes, max_unroll=max(1, fv // lanes))
-    epilogue_and_init(sch, pw, out, fo, lry, lanes, max_unroll=acc)
-    sch.compute_at(tile, xo, preserve_unit_loops=True)
-    sch.set_scope(tile, 0, "local")
-    sch.compute_at(dw, xo, preserve_unit_loops=True)
-    depthwise_tile(sch, dw, tile, channel_tile(de[3], lanes, depthwise_channel_vectors(lanes)), lanes)
+    bands, xo, fo, first_reduce = tile_pointwise(sch, pw, px, fv, lanes, band_rows=rows)
+    epilogue_and_init(sch, pw, out, fo, first_reduce, lanes, max_unroll=acc)
+    depthwise_under_tile(sch, dw, tile, xo, channel_tile(de[3], lanes, depthwise_channel_vectors(lanes)), lanes)
     return bands
 
 

@@ -459,12 +459,9 @@ class ChannelsLastDepthwisePointwise(Rule):
         for block in blocks[:first] + between[:-1]:   # padding read in place; bias, activation into the copy
             sch.compute_inline(block)
         tile = between[-1]                               # the depthwise output as the 1x1 reads it
-        xo, fo, first_reduce = _tile_pointwise(sch, pw, px, fv, lanes)
+        _rows, xo, fo, first_reduce = tile_pointwise(sch, pw, px, fv, lanes)
         epilogue_and_init(sch, pw, out, fo, first_reduce, lanes, max_unroll=acc)
-        sch.compute_at(tile, xo, preserve_unit_loops=True)
-        sch.set_scope(tile, 0, "local")
-        sch.compute_at(dw, xo, preserve_unit_loops=True)
-        depthwise_tile(sch, dw, tile, channel_tile(mid, lanes, depthwise_channel_vectors(lanes)), lanes)
+        depthwise_under_tile(sch, dw, tile, xo, channel_tile(mid, lanes, depthwise_channel_vectors(lanes)), lanes)
         return sch
 
 
@@ -488,20 +485,33 @@ def fused_pixels(w: int, f: int, lanes: int, acc: int, max_px: int) -> int:
     return max((8, 7), key=lambda p: p * channel_tile(f, lanes, max(1, acc // p)))
 
 
-def _tile_pointwise(sch: Any, pw: Any, px: int, fv: int, lanes: int) -> tuple[Any, Any, Any]:
-    """The 1x1: rows across cores, then tiles of `px` pixels, blocks of `fv` output channels, the
-    reduction, the register tile; returns (pixel tile loop, channel block loop, first reduction loop)."""
+def tile_pointwise(sch: Any, pw: Any, px: int, fv: int, lanes: int,
+                   band_rows: int | None = None) -> tuple[Any, Any, Any, Any]:
+    """The 1x1: rows across cores (in bands of `band_rows`, when given), then tiles of `px` pixels,
+    blocks of `fv` output channels, the reduction, the register tile; returns (the parallel loop,
+    pixel tile loop, channel block loop, first reduction loop)."""
     ln, ly, lx, lf, lry, lrx, lrc = sch.get_loops(pw)
+    rows = [ly] if band_rows is None else sch.split(ly, factors=[None, band_rows])
     xo, xi = sch.split(lx, factors=[None, px])
     fo, fi = sch.split(lf, factors=[None, fv])
-    sch.reorder(ln, ly, xo, fo, lry, lrx, lrc, xi, fi)
-    sch.parallel(sch.fuse(ln, ly))
+    sch.reorder(ln, *rows, xo, fo, lry, lrx, lrc, xi, fi)
+    outer = sch.fuse(ln, rows[0])
+    sch.parallel(outer)
     sch.unroll(xi)
     split_vectors(sch, fi, lanes, max_unroll=max(1, fv // lanes))
-    return xo, fo, lry
+    return outer, xo, fo, lry
 
 
-def depthwise_tile(sch: Any, dw: Any, tile: Any, fv: int, lanes: int) -> None:
+def depthwise_under_tile(sch: Any, dw: Any, tile: Any, xo: Any, fv: int, lanes: int) -> None:
+    """The depthwise's output `tile` (a local buffer) and the depthwise itself computed under the 1x1's
+    pixel tile loop `xo` (`_depthwise_tile`), so its output never leaves L1."""
+    sch.compute_at(tile, xo, preserve_unit_loops=True)
+    sch.set_scope(tile, 0, "local")
+    sch.compute_at(dw, xo, preserve_unit_loops=True)
+    _depthwise_tile(sch, dw, tile, fv, lanes)
+
+
+def _depthwise_tile(sch: Any, dw: Any, tile: Any, fv: int, lanes: int) -> None:
     """The depthwise under the pixel tile: per block of `fv` channels the whole window unrolled over
     the tile's pixels, accumulators in registers, then its bias and activation into `tile`."""
     *_, ln, ly, lx, lf, lry, lrx, lrc = sch.get_loops(dw)
