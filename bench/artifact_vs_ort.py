@@ -156,10 +156,10 @@ def main() -> None:
 
 def _target(get_target, mcpu: str, threads: int):
     """The x86 target the CLI builds for `threads` (`num-cores`: the rules order some loops by it)."""
-    if mcpu == "host":
-        from tvm.target.codegen import llvm_get_system_cpu
+    if mcpu == "host":   # as the CLI builds for this machine: its CPU, less what this (virtual) CPU hides
+        from lutnas.lowering.targets import host_cpu_options
 
-        mcpu = str(llvm_get_system_cpu())
+        return get_target("x86", num_cores=threads, **host_cpu_options())
     return get_target("x86", num_cores=threads, **({} if mcpu == "none" else {"mcpu": mcpu}))
 
 

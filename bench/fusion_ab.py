@@ -192,10 +192,10 @@ def builds(path: Path, shape: tuple[int, ...], settings: list[tuple[str, object]
     from tvm import relax
 
     from lutnas.lowering.pipeline import cpu_pipeline
-    from lutnas.lowering.targets import get_target, system_cpu
+    from lutnas.lowering.targets import get_target, host_cpu_options
     from lutnas.lowering.tvm_build import compile_lowered, import_model
 
-    spec = get_target("x86", mcpu=system_cpu(), num_cores=threads)
+    spec = get_target("x86", num_cores=threads, **host_cpu_options())
     target = spec.tvm_target()
     vms = []
     for _label, setting in settings:

@@ -39,9 +39,10 @@ def main() -> None:
     from lutnas.lowering import export_onnx, get_target
     from lutnas.lowering.frontend import import_onnx
     from lutnas.lowering.pipeline import build_pipeline
+    from lutnas.lowering.targets import host_cpu_options
     from lutnas.spaces import get_space
 
-    target = get_target("x86", mcpu=str(tvm.target.codegen.llvm_get_system_cpu())).tvm_target()
+    target = get_target("x86", **host_cpu_options()).tvm_target()
     space = get_space(args.space)
     arch = space.sample(np.random.default_rng(args.seed))
     shape = (1, 3, args.resolution, args.resolution)

@@ -774,17 +774,17 @@ def timed_in_rounds(args: argparse.Namespace, onnx_path: Path, shape: tuple[int,
 def main() -> None:
     args = parse_args()
     os.environ["TVM_NUM_THREADS"] = str(args.threads)   # before TVM's thread pool exists
-    import tvm
 
     from lutnas.errors import LutnasError
     from lutnas.lowering import export_onnx, get_target
+    from lutnas.lowering.targets import host_cpu_options
     from lutnas.spaces import get_space
 
     try:
         space = get_space(args.space)
         rng = np.random.default_rng(args.seed)
         arch = [space.sample(rng) for _ in range(args.index + 1)][-1]
-        target = get_target("x86", mcpu=str(tvm.target.codegen.llvm_get_system_cpu()), num_cores=args.threads)
+        target = get_target("x86", num_cores=args.threads, **host_cpu_options())
         shape = (1, 3, args.resolution, args.resolution)
         work_dir = Path(tempfile.mkdtemp(prefix="lutnas-roofline-"))
         onnx_path = export_onnx(space.build(arch, args.resolution), shape, work_dir / "net.onnx")

@@ -71,10 +71,10 @@ def main() -> None:
     ap.add_argument("--pipeline", default="lutnas-cpu", help="lutnas-cpu (NHWC), lutnas-cpu-nchw, ...")
     args = ap.parse_args()
 
-    import tvm
 
     from lutnas.lowering import build, export_onnx, get_target
     from lutnas.lowering.ort import ort_session
+    from lutnas.lowering.targets import host_cpu_options
     from lutnas.profiler.measurement import MeasureJob
     from lutnas.profiler.runners import LocalRunner
 
@@ -92,7 +92,7 @@ def main() -> None:
         else:
             net, shape, label = block_net(args.block, args.size)
         onnx_path = export_onnx(net, shape, work / "kernel.onnx")
-    target = get_target("x86", mcpu=tvm.target.codegen.llvm_get_system_cpu(), num_cores=1)
+    target = get_target("x86", num_cores=1, **host_cpu_options())
     built = build(onnx_path, shape, target, pipeline=args.pipeline)
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     session = ort_session(onnx_path, threads=1)

@@ -251,6 +251,26 @@ def test_mcpu_this_cpu_lacks_is_refused_before_anything_runs(tmp_path):
     one_line_error(lutnas("run", str(art)), "cannot run this x86 artifact here", lacking)
 
 
+def test_a_host_build_turns_off_what_this_cpu_lacks_and_runs_here():
+    """A CPU name implies instruction sets a VM may hide (an Emerald Rapids guest without AMX): the host's
+    build turns them off with -mattr, and the same goes for any name (`host_mattr`)."""
+    from lutnas.errors import UnknownNameError
+    from lutnas.lowering.cpu_features import cpu_isa, host_mattr, missing_host_features
+    from lutnas.lowering.targets import get_target, host_cpu_options, target_from_json
+
+    assert get_target("x86", **host_cpu_options()).runnable_here() == (True, "")
+    mcpu = lacking_mcpu()
+    mattr = host_mattr(mcpu)
+    assert mattr and all(a.startswith("-") for a in mattr)
+    assert not missing_host_features(mcpu, mattr) and not {a[1:] for a in mattr} & cpu_isa(mcpu, mattr)
+    spec = get_target("x86", mcpu=mcpu, mattr=mattr)
+    assert spec.runnable_here() == (True, "") and spec.target_json["mattr"] == list(mattr)
+    assert target_from_json("x86", spec.canonical_json()) == spec   # tables and artifacts record it
+    for bad in ("-amx-tile", ["amx-tile"], ["-AMX tile"]):
+        with pytest.raises(UnknownNameError, match="mattr must be"):
+            get_target("x86", mcpu=mcpu, mattr=bad)
+
+
 # ---- run: the artifact's own files, and an ONNX file tied to its library ----------------------
 
 @pytest.fixture(scope="module")

@@ -38,11 +38,12 @@ def network(tmp_path_factory):
 
     from lutnas.lowering import export_onnx, get_target
     from lutnas.lowering.kernels import enumerate_kernels
+    from lutnas.lowering.targets import host_cpu_options
     from lutnas.lowering.tvm_build import import_model, lower_relax
 
     work = tmp_path_factory.mktemp("roofline")
     path = export_onnx(layers_net(), SHAPE, work / "layers.onnx")
-    target = get_target("x86", mcpu=str(tvm.target.codegen.llvm_get_system_cpu()))
+    target = get_target("x86", **host_cpu_options())
     lowered = lower_relax(import_model(path, SHAPE)[0], target, "lutnas-cpu")
     funcs = {gv.name_hint: f for gv, f in lowered.functions_items() if isinstance(f, tvm.tirx.PrimFunc)}
     kernels = enumerate_kernels(lowered, SHAPE, "lutnas-cpu")
@@ -131,13 +132,13 @@ def test_the_roofline_floor_charges_each_kernel_its_slower_limit():
 def test_in_model_jobs_time_each_kernel_inside_the_networks_run(network, tmp_path):
     """`--cache-mode in-model`: every job carries the network it runs inside (the exported model library,
     its kernel library beside it), and the profiler times a kernel there."""
-    import tvm
 
     from lutnas.lowering import get_target
+    from lutnas.lowering.targets import host_cpu_options
     from lutnas.profiler.runners import LocalRunner
 
     path = network[0]
-    target = get_target("x86", mcpu=str(tvm.target.codegen.llvm_get_system_cpu()))
+    target = get_target("x86", **host_cpu_options())
     kernels = roofline.tvm_kernels(path, SHAPE, target, "lutnas-cpu", 1, 3, tmp_path, "in-model")
     assert kernels and all(k.job.cache_mode == "in-model" and k.job.model.library_path.is_file() for k in kernels)
     assert all(k.job.library_path.is_file() for k in kernels)

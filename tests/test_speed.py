@@ -32,7 +32,7 @@ from lutnas.lowering.rules import (
     default_cpu_rules,
 )
 from lutnas.lowering.rules.base import depthwise_accumulators, gemm_accumulators, stack_vectors, vector_lanes
-from lutnas.lowering.targets import system_cpu
+from lutnas.lowering.targets import host_cpu_options
 from lutnas.lowering.tuning import tune
 from lutnas.spaces import get_space
 from lutnas.spaces.blocks import Block, BlockSpec
@@ -251,7 +251,7 @@ def test_a_fused_depthwise_tile_leaves_its_pointwise_two_vectors_where_seven_pix
     sch = ChannelsLastDepthwisePointwise().apply(func, avx512, False)
     script = sch.mod["main"].script()
     assert "T.unroll(T.int64(7))" in script and "T.unroll(T.int64(8))" not in script
-    host = get_target("x86", mcpu=system_cpu()).tvm_target()
+    host = get_target("x86", **host_cpu_options()).tvm_target()
     if vector_unit(host).bits < 512:   # the AVX-512 build runs only where AVX-512 does
         sch = ChannelsLastDepthwisePointwise().apply(func, host, False)
     assert_same_outputs(func, sch.mod["main"], host, "fused 56x56 k3 -> 32")
@@ -290,7 +290,7 @@ def test_pointwise_over_few_pixels_prefetches_its_next_weight_strip(cin, cout, h
     func = next(f for gv, f in mod.functions_items() if isinstance(f, tvm.tirx.PrimFunc) and "conv2d" in gv.name_hint)
     sch, rule = apply_rules(func, tgt, default_cpu_rules())
     assert rule == "nhwc-conv" and ("llvm.prefetch" in sch.mod["main"].script()) == prefetches
-    host = get_target("x86", mcpu=system_cpu()).tvm_target()
+    host = get_target("x86", **host_cpu_options()).tvm_target()
     if vector_unit(host).bits < 512:   # the AVX-512 build runs only where AVX-512 does
         sch = apply_rules(func, host, default_cpu_rules())[0]
     assert_same_outputs(func, sch.mod["main"], host, f"pw{cin}")
@@ -309,7 +309,7 @@ def test_one_core_builds_walk_large_weights_strip_by_strip(num_cores, strips_out
     func = next(f for gv, f in mod.functions_items() if isinstance(f, tvm.tirx.PrimFunc) and "conv2d" in gv.name_hint)
     sch, rule = apply_rules(func, tgt, default_cpu_rules())
     assert rule == "nhwc-conv" and ("llvm.prefetch" in sch.mod["main"].script()) == strips_outer
-    host = get_target("x86", mcpu=system_cpu(), num_cores=num_cores).tvm_target()
+    host = get_target("x86", num_cores=num_cores, **host_cpu_options()).tvm_target()
     if vector_unit(host).bits < 512:
         sch = apply_rules(func, host, default_cpu_rules())[0]
     assert_same_outputs(func, sch.mod["main"], host, f"pw512 num_cores={num_cores}")

@@ -5,7 +5,8 @@ process dies of SIGILL (exit 132) with no message. So a target's mcpu is checked
 against LLVM's CPU list for x86-64 when the target is made (`check_mcpu`: a typo is refused, not
 recorded), and, before anything built for it runs here, its instruction sets against this host's
 (`missing_host_features`, used by `TargetSpec.runnable_here`). Cross targets and remote runs never
-ask the second question.
+ask the second question. Builds for this host name its CPU and turn off what the name implies and the
+host lacks (`host_mattr`), so they always pass it.
 
 LLVM's feature list of a CPU mixes instruction sets with tuning hints ("fast-gather",
 "slow-3ops-lea"); only instruction sets can fault, so only those named in `ISA_FLAGS` (LLVM name ->
@@ -83,15 +84,15 @@ def check_mcpu(mcpu: str) -> str:
 
 
 @functools.cache
-def cpu_isa(mcpu: str) -> frozenset[str]:
-    """The instruction sets (LLVM names in `ISA_FLAGS`) LLVM may emit for `-mcpu=mcpu`."""
+def cpu_isa(mcpu: str, mattr: tuple[str, ...] = ()) -> frozenset[str]:
+    """The instruction sets (LLVM names in `ISA_FLAGS`) LLVM may emit for `-mcpu=mcpu -mattr=mattr`."""
     import tvm
 
     codegen = _codegen()
     if codegen is None:
         return frozenset()
-    target = tvm.target.Target({"kind": "llvm", "mtriple": X86_TRIPLE, "mcpu": mcpu})
-    return frozenset(f for f in codegen.llvm_get_cpu_features(target) if f in ISA_FLAGS)
+    target = {"kind": "llvm", "mtriple": X86_TRIPLE, "mcpu": mcpu, **({"mattr": list(mattr)} if mattr else {})}
+    return frozenset(f for f in codegen.llvm_get_cpu_features(tvm.target.Target(target)) if f in ISA_FLAGS)
 
 
 @functools.cache
@@ -107,14 +108,23 @@ def host_flags() -> frozenset[str] | None:
     return None
 
 
-def missing_host_features(mcpu: str) -> list[str]:
-    """Instruction sets `-mcpu=mcpu` code may use that this host does not have (LLVM names, sorted)."""
+def missing_host_features(mcpu: str, mattr: tuple[str, ...] = ()) -> list[str]:
+    """Instruction sets `-mcpu=mcpu -mattr=mattr` code may use that this host does not have (LLVM
+    names, sorted)."""
     flags = host_flags()
     if flags is not None:
-        return sorted(f for f in cpu_isa(mcpu) if ISA_FLAGS[f] not in flags)
+        return sorted(f for f in cpu_isa(mcpu, mattr) if ISA_FLAGS[f] not in flags)
     codegen = _codegen()
     host = codegen.llvm_get_system_cpu() if codegen is not None else None
-    return sorted(cpu_isa(mcpu) - cpu_isa(str(host))) if host else []
+    return sorted(cpu_isa(mcpu, mattr) - cpu_isa(str(host))) if host else []
+
+
+def host_mattr(mcpu: str) -> tuple[str, ...]:
+    """The `-mattr` that makes `-mcpu=mcpu` code run on this host: each instruction set the name
+    implies and this CPU does not enable, turned off ("-amx-tile"). Why: LLVM names a CPU by its
+    model, and a VM may hide what the model has (an Emerald Rapids guest without AMX, measured
+    2026-12-06), as clang's `-march=native` also reads the features from the CPU, not its name."""
+    return tuple(f"-{feature}" for feature in missing_host_features(mcpu))
 
 
 # ---- the SIMD unit a target computes with ------------------------------------------------------

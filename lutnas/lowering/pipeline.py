@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from lutnas.lowering.targets import (
     TargetSpec,
     get_target,
-    system_cpu,
+    host_cpu_options,
     takes_host_mcpu,
     takes_num_cores,
     target_from_json,
@@ -276,8 +276,9 @@ def resolve_build(target_name: str, *, pipeline: str | None = None, mcpu: str | 
         filled.append(f"{target_name}'s default pipeline")
     check_pipeline_name(pipeline)
     if mcpu is None and pipeline != DEFAULT_PIPELINE and takes_host_mcpu(spec):
-        options["mcpu"] = system_cpu()
-        filled.append(f"-mcpu of this host's CPU, {options['mcpu']}")
+        options.update(host_cpu_options())
+        hidden = f" without {', '.join(a[1:] for a in options['mattr'])}, which it lacks" if "mattr" in options else ""
+        filled.append(f"-mcpu of this host's CPU, {options['mcpu']}{hidden}")
     if threads is not None and is_channels_last(pipeline) and takes_num_cores(spec):
         options["num_cores"] = int(threads)
     return BuildChoice(get_target(target_name, **options), pipeline, tuple(filled))

@@ -16,6 +16,7 @@ import hashlib
 import inspect
 import json
 import platform
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from typing import Any
 
 from lutnas.errors import ToolchainError, UnknownNameError
 from lutnas.registry import Registry
+
+MATTR_ENTRY = re.compile(r"[+-][a-z0-9][a-z0-9._-]*")
 
 # ELF e_machine values of the shared objects each target produces.
 ELF_X86_64 = 62
@@ -96,7 +99,7 @@ class TargetSpec:
         if mcpu is not None and self.machine == "x86_64":
             from lutnas.lowering.cpu_features import missing_host_features
 
-            missing = missing_host_features(mcpu)
+            missing = missing_host_features(mcpu, tuple(self.target_json.get("mattr", ())))
             if missing:  # running it would die of SIGILL (exit 132) without a word
                 return False, f"-mcpu={mcpu} code uses {', '.join(missing)}, which this CPU lacks"
         if self.device_type != "cpu":
@@ -133,12 +136,15 @@ def _with_cores(target: dict, num_cores: int | None) -> dict:
     return {**target, "num-cores": num_cores}
 
 
-def _x86(mcpu: str | None = None, num_cores: int | None = None) -> TargetSpec:
+def _x86(mcpu: str | None = None, mattr: list[str] | tuple[str, ...] | None = None,
+         num_cores: int | None = None) -> TargetSpec:
     target: dict = {"kind": "llvm"}
     if mcpu is not None:
         from lutnas.lowering.cpu_features import check_mcpu
 
         target["mcpu"] = check_mcpu(mcpu)
+    if mattr:
+        target["mattr"] = _check_mattr(mattr)
     target = _with_cores(target, num_cores)
     return TargetSpec(
         name="x86",
@@ -154,6 +160,14 @@ def _x86(mcpu: str | None = None, num_cores: int | None = None) -> TargetSpec:
         " whose rules size vectors by it (plain x86-64 is SSE2)",
         default_pipeline="lutnas-cpu",
     )
+
+
+def _check_mattr(mattr: list[str] | tuple[str, ...]) -> list[str]:
+    """`mattr` as a list if every entry turns one LLVM feature on or off ("+avx2", "-amx-tile")."""
+    bad = [a for a in mattr if not isinstance(a, str) or not MATTR_ENTRY.fullmatch(a)]
+    if isinstance(mattr, str) or bad:
+        raise UnknownNameError(f"mattr must be LLVM features each with + or - (e.g. -amx-tile), not {mattr!r}")
+    return list(mattr)
 
 
 def _arm64(num_cores: int | None = None) -> TargetSpec:
@@ -189,6 +203,19 @@ def _cuda(arch: str = "sm_80") -> TargetSpec:
 TARGETS.register("x86", _x86)
 TARGETS.register("arm64", _arm64)
 TARGETS.register("cuda", _cuda)
+
+
+def host_cpu_options() -> dict[str, Any]:
+    """The x86 factory's options that build for this machine's CPU: LLVM's name for it (`mcpu`) and,
+    where this (virtual) CPU lacks instruction sets the name implies, `mattr` turning them off
+    (`cpu_features.host_mattr`: a VM that hides AMX), so the build runs here. Empty without LLVM."""
+    mcpu = system_cpu()
+    if mcpu is None:
+        return {}
+    from lutnas.lowering.cpu_features import host_mattr
+
+    mattr = host_mattr(mcpu)
+    return {"mcpu": mcpu, **({"mattr": list(mattr)} if mattr else {})}
 
 
 def takes_host_mcpu(spec: TargetSpec) -> bool:
