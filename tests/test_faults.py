@@ -270,6 +270,13 @@ def test_a_host_build_turns_off_what_this_cpu_lacks_and_runs_here():
         with pytest.raises(UnknownNameError, match="mattr must be"):
             get_target("x86", mcpu=mcpu, mattr=bad)
 
+    from lutnas.profiler.doctor import run_checks
+
+    (check,) = run_checks(["host-cpu"])   # `lutnas doctor` says what the host's builds leave out
+    hidden = [a[1:] for a in host_cpu_options().get("mattr", ())]
+    assert check.status == "ok" and host_cpu_options()["mcpu"] in check.value
+    assert all(f in check.value for f in hidden) and ("-mattr" in check.value) == bool(hidden)
+
 
 # ---- run: the artifact's own files, and an ONNX file tied to its library ----------------------
 

@@ -156,3 +156,23 @@ class VirtualMachineCheck:
                                "steal time from neighbours adds noise; expect 10-35% run-to-run spread, "
                                "re-measure in several passes")
         return CheckResult(self.name, "ok", "bare metal (no hypervisor flag)")
+
+
+@_register
+class HostCpuCheck:
+    """What x86 builds for this machine are built for: LLVM's name for its CPU, and what that name
+    implies that this (virtual) CPU does not enable, which the builds turn off (`cpu_features.host_mattr`)."""
+
+    name = "host-cpu"
+
+    def run(self) -> CheckResult:
+        from lutnas.lowering.targets import host_cpu_options
+
+        options = host_cpu_options()
+        if not options:
+            return CheckResult(self.name, "skip", "LLVM not available: the CPU's name cannot be read")
+        hidden = [a[1:] for a in options.get("mattr", ())]
+        value = f"LLVM names it {options['mcpu']}"
+        if hidden:
+            value += f"; it lacks {', '.join(hidden)} of that name, which x86 builds turn off (-mattr)"
+        return CheckResult(self.name, "ok", value)
