@@ -199,11 +199,11 @@ def builds(path: Path, shape: tuple[int, ...], settings: list[tuple[str, object]
     target = spec.tvm_target()
     vms = []
     for _label, setting in settings:
-        with setting():
+        with setting():   # code generation inside too: a setting may change the TIR lowering
             mod, _ = import_model(path, shape)
             with target:
                 lowered = cpu_pipeline(target)(mod)
-        vms.append(relax.VirtualMachine(compile_lowered(lowered, spec), tvm.cpu()))
+            vms.append(relax.VirtualMachine(compile_lowered(lowered, spec), tvm.cpu()))
     return vms
 
 

@@ -28,24 +28,6 @@ def stack_limit(spec):
 def variants(args):
     return [("1 KB", lambda: stack_limit(0))] + [(f"{l} B", lambda l=l: stack_limit(l)) for l in LIMITS]
 
-def builds(path, shape, settings, threads):
-    import tvm
-    from tvm import relax
-    from lutnas.lowering.pipeline import cpu_pipeline
-    from lutnas.lowering.targets import get_target, system_cpu
-    from lutnas.lowering.tvm_build import compile_lowered, import_model
-    spec = get_target("x86", mcpu=system_cpu(), num_cores=threads)
-    target = spec.tvm_target()
-    vms = []
-    for _label, setting in settings:
-        with setting():
-            mod, _ = import_model(path, shape)
-            with target:
-                lowered = cpu_pipeline(target)(mod)
-            vms.append(relax.VirtualMachine(compile_lowered(lowered, spec), tvm.cpu()))
-    return vms
-
 ab.variants = variants
-ab.builds = builds
 bigstack.print = lambda *a, **k: None
 ab.main()

@@ -1,5 +1,7 @@
-"""1x1 kernels in-model, TVM's 1 KB stack limit vs accumulators up to 2 KB as allocas (prefetch too):
-python pwab.py SPACE INDEX THREADS ROUNDS"""
+"""1x1 kernels in-model, TVM's 1 KB stack limit vs accumulators up to 2 KB as allocas:
+python pwab.py SPACE INDEX THREADS ROUNDS VARIANT
+VARIANT retile: tiles re-chosen for the larger stack array; keep: tiles as before, the larger ones
+annotated and prefetching their next weight strip."""
 import os, sys
 os.environ["TVM_NUM_THREADS"] = sys.argv[3]
 sys.path.insert(0, "/work/main/bench"); sys.path.insert(0, "/tmp/probe")
@@ -24,10 +26,16 @@ def mode_ctx(m):
                 pipe, fin_host, fin_dev = default_s_tir_pipeline()
                 return pipe, (lambda: tvm.ir.transform.Sequential([bigstack.annotate(2048), fin_host()])), fin_dev
             st.enter_context(patch.dict(tvm.tirx.compilation_pipeline.PIPELINE_MAP, {"s_tir": factory}))
-            st.enter_context(patch.object(base, "STACK_ARRAY_BYTES", 2048))
+            if variant == "retile":
+                st.enter_context(patch.object(base, "STACK_ARRAY_BYTES", 2048))
+            else:
+                from lutnas.lowering.rules import nhwc
+                orig = nhwc.prefetches_strips
+                st.enter_context(patch.object(nhwc, "prefetches_strips",
+                                              lambda flat, fo, sb, on_stack: orig(flat, fo, sb, True)))
         yield
 
-space, index, threads, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+space, index, threads, rounds, variant = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 sp = get_space(space); rng = np.random.default_rng(0)
 arch = [sp.sample(rng) for _ in range(index + 1)][-1]
 target = get_target("x86", num_cores=threads, **host_cpu_options())
