@@ -4,7 +4,9 @@ For one sampled network (`--space`, `--seed`, `--resolution`) compiled with `--p
 channels-last + lutnas's rules), every fused TVM kernel is timed alone, hot (the profiler's
 `time_kernel`, as kernel tables time them, from the kernel library `lowering.kernels` exports), and
 the same ONNX file runs in onnxruntime with its per-node profiler on (`ort_session`, which also saves
-the optimized graph the profiler's node names refer to). Both are put on one scale:
+the optimized graph the profiler's node names refer to), each node's time divided by what the profiler
+costs the network (its time profiled over its time plain, runs taking turns: x1.25 for fbnet#1 at 224
+px, printed per round). Both are put on one scale:
 
 - work: FLOPs of a TVM kernel are TVM's own count (`KernelInfo.flops`, `estimate_tir_flops`: 2 per
   multiply-add plus one per epilogue operation per output element); an onnxruntime node's are
@@ -499,24 +501,37 @@ def graph_attributes(model_path: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def ort_works(onnx_path: Path, threads: int, runs: int, warmup: int, work_dir: Path) -> list[Work]:
-    """Profile `runs` onnxruntime runs of the network (after `warmup`), one Work per node."""
+def ort_works(onnx_path: Path, threads: int, runs: int, warmup: int, work_dir: Path) -> tuple[list[Work], float]:
+    """Profile `runs` onnxruntime runs of the network (after `warmup`), one Work per node, and the
+    profiler's inflation: the network's time with the per-node profiler on over its time without it,
+    runs of the two sessions taking turns. Each node's time is divided by it. Why: with the profiler
+    on, fbnet#1's network ran x1.25 its plain time (2026-12-06, `host-features-and-stack-tiles-
+    2026-12-06.md`), and its nodes summed to ~1.37x the plain network, so unscaled nodes put
+    onnxruntime ~25% slower than it runs. Proportional scaling assumes the overhead lands on
+    nodes in proportion to their time; the inflation is reported so a reader can undo it."""
     from lutnas.lowering.ort import ort_session, profile_events
     from lutnas.profiler.timing_lock import LOCAL, timing_lock
 
     optimized = work_dir / "ort_optimized.onnx"
     session = ort_session(onnx_path, threads, profile_prefix=work_dir / "ortprof", optimized_path=optimized)
+    plain = ort_session(onnx_path, threads)
     feed = session.get_inputs()[0]
-    x = np.random.default_rng(0).standard_normal([int(d) for d in feed.shape]).astype(np.float32)
+    x = {feed.name: np.random.default_rng(0).standard_normal([int(d) for d in feed.shape]).astype(np.float32)}
+    profiled, unprofiled = [], []
     with timing_lock(LOCAL):
-        for _ in range(warmup + runs):
-            session.run(None, {feed.name: x})
+        for i in range(warmup + runs):
+            for runs_of, sess in ((profiled, session), (unprofiled, plain)):
+                start = time.perf_counter()
+                sess.run(None, x)
+                if i >= warmup:
+                    runs_of.append(time.perf_counter() - start)
+    inflation = float(np.median(profiled) / np.median(unprofiled))
     out = []
     for node, ms in parse_ort_profile(profile_events(session), graph_attributes(optimized), warmup):
         kind, flops, nbytes, text = ort_node_work(node)
-        out.append(Work("onnxruntime", node.name, kind, f"{node.op} {text}", 1, interquartile_mean(ms), flops,
-                        nbytes))
-    return out
+        out.append(Work("onnxruntime", node.name, kind, f"{node.op} {text}", 1, interquartile_mean(ms) / inflation,
+                        flops, nbytes))
+    return out, inflation
 
 
 # -- TVM kernels: compile and time ------------------------------------------------------------------------
@@ -753,14 +768,18 @@ def timed_in_rounds(args: argparse.Namespace, onnx_path: Path, shape: tuple[int,
                           args.cache_mode)
     runner = LocalRunner(target, "tvm", args.threads)
     probe, probe_flops = fma_probe(target.tvm_target(), limits.lanes)
-    tvm_rounds, ort_rounds, peaks = [], [], []
+    tvm_rounds, ort_rounds, peaks, inflations = [], [], [], []
     for r in range(args.rounds):
         for side in (("tvm", "ort") if r % 2 == 0 else ("ort", "tvm")):
             if side == "tvm":
                 tvm_rounds.append(time_tvm(kernels, runner, f"round {r + 1}: TVM kernels"))
                 peaks.append(probe_flops / float(np.median(probe())) / 1e9 * limits.threads)
             else:
-                ort_rounds.append(ort_works(onnx_path, args.threads, args.samples, 5, work_dir))
+                nodes, inflation = ort_works(onnx_path, args.threads, args.samples, 5, work_dir)
+                ort_rounds.append(nodes)
+                inflations.append(inflation)
+    print(f"onnxruntime's per-node profiler slowed its network x{' x'.join(f'{v:.2f}' for v in inflations)} "
+          "(per round); its node times are divided by that")
     ratios = [summed_ms(t) / summed_ms(o) for t, o in zip(tvm_rounds, ort_rounds)]
     print(f"summed TVM kernels / onnxruntime nodes, per round: {' '.join(f'{v:.3f}' for v in ratios)} "
           f"(median {np.median(ratios):.3f})")

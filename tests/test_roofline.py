@@ -70,7 +70,8 @@ def test_onnxruntime_nodes_land_on_the_same_kinds_and_flops(network):
     tvm_flops, ort_flops = Counter(), Counter()
     for info, calls in zip(kernels.kernels, kernels.calls):
         tvm_flops[roofline.tvm_kind(info, funcs[info.name])] += info.flops * calls
-    nodes = roofline.ort_works(path, threads=1, runs=2, warmup=1, work_dir=work)
+    nodes, inflation = roofline.ort_works(path, threads=1, runs=2, warmup=1, work_dir=work)
+    assert inflation > 0   # the profiled network's time over the plain one's (the nodes are scaled by it)
     for node in nodes:
         ort_flops[node.kind] += node.flops
         assert node.ms > 0 and node.nbytes > 0
