@@ -699,13 +699,15 @@ def test_simulated_speed_change_between_rounds_is_corrected(proxyless_table_db: 
     factors = report.drift.boundary_factors()
     assert len(factors) == 7 and factors[-1] / factors[0] > 2.0        # the anchors saw the slowdown
     # ... by the amount the runner applied to the anchors' samples between the first boundary and the
-    # last (x the real change: up to 2x seen here); each anchor is timed once per boundary. Not from the
+    # last (x the real change: up to 2x seen before, x4.1 in a fresh-clone `make test` of 2026-12-06 with
+    # the other pytest worker starting and stopping beside it; the applied change is ~x270, so the
+    # bounds still tell a correction from none or an inverted one); each anchor is timed once per boundary. Not from the
     # boundaries' mid-times: on a busy machine a timing window stretches around its samples, and at
     # this rate 0.3 s of that is x9
     anchor_mids = [sorted({m for m, _ in v}) for k, v in runner.seen.items() if not k.startswith("net-")]
     assert len(anchor_mids) == 4 and all(len(mids) == 7 for mids in anchor_mids)
     applied = np.median([np.exp(runner.rate * (mids[-1] - mids[0])) for mids in anchor_mids])
-    assert 0.25 < (factors[-1] / factors[0]) / applied < 4.0
+    assert 0.125 < (factors[-1] / factors[0]) / applied < 8.0
     # every network sample divided by its own cycle's drift: the simulated trend is gone (the slope
     # of log latency over time drops from ~rate to ~0); a real speed change that hits the blocks and
     # the networks differently (a busy CI machine) only shifts the level, so the level is not asserted
