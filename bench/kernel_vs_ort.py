@@ -71,7 +71,6 @@ def main() -> None:
     ap.add_argument("--pipeline", default="lutnas-cpu", help="lutnas-cpu (NHWC), lutnas-cpu-nchw, ...")
     args = ap.parse_args()
 
-
     from lutnas.lowering import build, export_onnx, get_target
     from lutnas.lowering.ort import ort_session
     from lutnas.lowering.targets import host_cpu_options

@@ -2,7 +2,7 @@
 import sys, os
 from contextlib import ExitStack, contextmanager
 from unittest.mock import patch
-sys.path.insert(0, "/work/main/bench"); sys.path.insert(0, "/tmp/probe")
+sys.path.insert(0, "/work/main/bench"); sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fusion_ab as ab
 import bigstack
 
@@ -12,15 +12,10 @@ LIMITS = os.environ.get("LIMITS", "2048").split(",")
 def stack_limit(spec):
     limit = int(str(spec).lstrip('a'))
     only_annotate = str(spec).startswith('a')
-    import tvm
-    from tvm.s_tir.pipeline import default_s_tir_pipeline
     from lutnas.lowering.rules import base
     with ExitStack() as st:
         if limit:
-            def factory():
-                pipe, fin_host, fin_dev = default_s_tir_pipeline()
-                return pipe, (lambda: tvm.ir.transform.Sequential([bigstack.annotate(limit), fin_host()])), fin_dev
-            st.enter_context(patch.dict(tvm.tirx.compilation_pipeline.PIPELINE_MAP, {"s_tir": factory}))
+            st.enter_context(bigstack.as_default_pipeline(limit))
             if not only_annotate:
                 st.enter_context(patch.object(base, "STACK_ARRAY_BYTES", limit))
         yield

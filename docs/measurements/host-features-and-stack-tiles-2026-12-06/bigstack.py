@@ -40,14 +40,21 @@ def annotate(limit):
         return func.with_body(rewrite(func.body, limit))
     return _pass
 
-def register(limit):
+def pipeline_factory(limit):
+    """TVM's s_tir pipeline with `annotate(limit)` before the host finalization (LowerTVMBuiltin)."""
     from tvm.s_tir.pipeline import default_s_tir_pipeline
     def factory():
         pipe, fin_host, fin_dev = default_s_tir_pipeline()
-        def host():
-            return tvm.ir.transform.Sequential([annotate(limit), fin_host()])
-        return pipe, host, fin_dev
-    tvm.tirx.register_tir_pipeline("lutnas-probe", factory)
+        return pipe, (lambda: tvm.ir.transform.Sequential([annotate(limit), fin_host()])), fin_dev
+    return factory
+
+def as_default_pipeline(limit):
+    """A context in which every TIR build (`tvm.tirx.build`'s default pipeline) annotates allocations."""
+    from unittest.mock import patch
+    return patch.dict(tvm.tirx.compilation_pipeline.PIPELINE_MAP, {"s_tir": pipeline_factory(limit)})
+
+def register(limit):
+    tvm.tirx.register_tir_pipeline("lutnas-probe", pipeline_factory(limit))
 
 if __name__ == "__main__":
     sys.path.insert(0, "/work/main")
