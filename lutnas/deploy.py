@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from lutnas.latency_tables.anchored import AnchoredLatency
     from lutnas.lowering.lower import LoweredArtifact
     from lutnas.lowering.targets import TargetSpec
     from lutnas.lowering.tuning import TuningReport
@@ -240,6 +241,8 @@ class ExportResult:
     manifest: dict[str, Any]          # as written, before the measurement was added
     run: RunReport | None             # None: this machine cannot run the target (`not_measured` says why)
     not_measured: str = ""
+    anchored: AnchoredLatency | None = None   # timed at the table's profiling speed (`--db`)
+    not_anchored: str = ""            # why it was not, when a table was given
 
 
 def export_arch(req: ExportRequest, runner: Runner | None = None, *, progress: bool = False,
@@ -271,7 +274,7 @@ def export_arch(req: ExportRequest, runner: Runner | None = None, *, progress: b
             f"{predicted['high_ms']:.3f}] (table {predicted['table']})")
         for line in predicted["mismatch_allowed"]:
             say(f"warning: mismatch allowed: {line}", err=True)
-    return _measure_export(req, manifest, runner)
+    return _measure_export(req, manifest, runner, progress=progress)
 
 
 def export_module(space: SearchSpace, arch: Arch, resolution: int, weights: Path | None, width_mult: float | None,
@@ -302,8 +305,10 @@ def _export_prediction(req: ExportRequest, space: SearchSpace, arch: Arch, resol
     return predicted
 
 
-def _measure_export(req: ExportRequest, manifest: dict[str, Any], runner: Runner | None) -> ExportResult:
-    """Run the artifact against its reference and time it; the manifest records either outcome."""
+def _measure_export(req: ExportRequest, manifest: dict[str, Any], runner: Runner | None, *,
+                    progress: bool = False) -> ExportResult:
+    """Run the artifact against its reference and time it; the manifest records either outcome. With a
+    table, time it again at the table's profiling speed (`_at_table_speed`)."""
     from lutnas.lowering.artifact import update_manifest
     from lutnas.profiler.deploy import local_runner, run_artifact
 
@@ -314,7 +319,44 @@ def _measure_export(req: ExportRequest, manifest: dict[str, Any], runner: Runner
         return ExportResult(manifest, None, str(err))
     report = run_artifact(req.out_dir, runner, req.threads, strict=False)
     update_manifest(req.out_dir, measured=report.measured_dict(), device_check=report.check.to_dict())
-    return ExportResult(manifest, report)
+    predicted = manifest.get("predicted")
+    if predicted is None or not report.check.ok:
+        return ExportResult(manifest, report)
+    anchored, why = _at_table_speed(req, runner, progress)
+    record = anchored.to_dict(predicted["latency_ms"]) if anchored else {"latency_ms": None, "note": why}
+    update_manifest(req.out_dir, measured_at_table_speed=record)
+    return ExportResult(manifest, report, anchored=anchored, not_anchored=why)
+
+
+def _at_table_speed(req: ExportRequest, runner: Runner, progress: bool) -> tuple[AnchoredLatency | None, str]:
+    """The artifact timed with the table's drift anchors (`latency_tables.anchored`), or (None, why not):
+    the anchors speak for the table's device, runtime and thread count only."""
+    from lutnas.latency_tables import open_table
+    from lutnas.latency_tables.anchored import time_at_table_speed
+    from lutnas.latency_tables.jobs import work_dir_for
+    from lutnas.latency_tables.tuned import table_tuning_db
+    from lutnas.lowering.artifact import read_manifest
+    from lutnas.lowering.targets import target_from_json
+    from lutnas.profiler.deploy import artifact_job
+
+    if req.db is None:
+        return None, "no table (--db)"
+    table = open_table(req.db, req.table_id)
+    try:
+        meta = table.meta
+        mismatched = table.check_compatible(target=req.target, runtime="tvm", threads=runner.threads,
+                                            fingerprint=runner.describe(), allow_mismatch=True)
+        if mismatched:
+            return None, f"the table was made for another setup ({'; '.join(mismatched)})"
+        job = artifact_job(req.out_dir, read_manifest(req.out_dir), runner.threads)
+        anchored = time_at_table_speed(table, job, runner, target_from_json(meta.target_name, meta.target_json),
+                                       work_dir=work_dir_for(Path(table.path)), tuning_db=table_tuning_db(table),
+                                       progress=progress)
+    finally:
+        table.close()
+    if anchored is None:
+        return None, "the table has no drift anchors, or the runner cannot hold one device for the series"
+    return anchored, ""
 
 
 @dataclass(frozen=True)

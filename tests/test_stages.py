@@ -83,6 +83,54 @@ def test_export_arch_lowers_records_the_prediction_and_measures(tiny_space, tmp_
     assert manifest["predicted"]["latency_ms"] > 0 and manifest["predicted"]["runtime"] == "onnxruntime"
     assert ("warning: mismatch allowed: runtime: table has 'onnxruntime', asked 'tvm'", True) in said
     assert said[0][0].startswith(f"{tiny_space.name} arch 0 @ 32 -> {out}/")
+    assert done.anchored is None and "runtime" in done.not_anchored   # its anchors are not this runtime's
+    assert manifest["measured_at_table_speed"] == {"latency_ms": None, "note": done.not_anchored}
+
+
+def slowed_runner(factor: float):
+    """A real local TVM runner for a device `factor` times slower than when its table was profiled:
+    every sample it takes (the artifact's and the anchors') is really measured, then multiplied."""
+    from lutnas.profiler.runners import LocalRunner
+
+    runner = LocalRunner(X86, "tvm", 1)
+    sampler = runner.sampler
+
+    def slowed(job):
+        made = sampler(job)
+        if made is not None:
+            evaluate = made.evaluate
+            made.evaluate = lambda n: tuple(s * factor for s in evaluate(n))
+        return made
+
+    runner.sampler = slowed
+    return runner
+
+
+@pytest.mark.slow
+def test_export_with_a_table_of_this_device_is_timed_at_the_tables_speed(tiny_space, tmp_path, cache):
+    """On a device now 3x slower than when its table was profiled, export's second timing (the
+    table's anchors at every cycle boundary) sees the factor and brings the artifact back to the
+    table's speed; the manifest keeps the raw latency of the same series and the prediction's error
+    against the corrected one. An onnxruntime table says why it cannot correct a TVM artifact."""
+    from lutnas.deploy import ExportRequest, export_arch
+    from lutnas.latency_tables.make import TableRequest, make_table
+    from lutnas.latency_tables.settings import ProfileSettings
+    from lutnas.lowering.artifact import verify_artifact
+    from lutnas.profiler.rounds import INTERLEAVED_CYCLES
+
+    db = tmp_path / "t.db"
+    make_table(TableRequest(tiny_space.name, 32, X86, "tvm", db, fit_networks=0,
+                            settings=ProfileSettings(repeats=3, min_repeat_ms=1.0, num_classes=10)))
+    archs = tmp_path / "archs.json"
+    archs.write_text(json.dumps(dump_archs(tiny_space.name, [(1, 0)])))
+    done = export_arch(ExportRequest(archs, X86, tmp_path / "art", num_classes=10, db=db), slowed_runner(3.0))
+    manifest = verify_artifact(tmp_path / "art")
+    at, predicted = manifest["measured_at_table_speed"], manifest["predicted"]["latency_ms"]
+    assert done.anchored is not None and at["cycles"] == INTERLEAVED_CYCLES
+    assert at["anchor_method"] == "isolated block entries" and at["anchors"] >= 1
+    assert 1.5 < at["device_speed_factor"] < 6.0 and at["raw_ms"] / at["latency_ms"] > 1.5
+    assert at["predicted_error"] == pytest.approx(predicted / at["latency_ms"] - 1)
+    assert "at the table's profiling speed" in done.anchored.line(predicted)
 
 
 def test_one_archs_file_check_for_every_command(tmp_path):
