@@ -4,9 +4,11 @@ For one sampled network (`--space`, `--seed`, `--resolution`) compiled with `--p
 channels-last + lutnas's rules), every fused TVM kernel is timed alone, hot (the profiler's
 `time_kernel`, as kernel tables time them, from the kernel library `lowering.kernels` exports), and
 the same ONNX file runs in onnxruntime with its per-node profiler on (`ort_session`, which also saves
-the optimized graph the profiler's node names refer to), each node's time divided by what the profiler
-costs the network (its time profiled over its time plain, runs taking turns: x1.25 for fbnet#1 at 224
-px, printed per round). Both are put on one scale:
+the optimized graph the profiler's node names refer to), each node brought to the speed of an
+unprofiled run: the profiler's fixed record cost per node (`latency_tables.node_cost`) taken off, then
+divided by what the profiled network still runs over the plain one (runs taking turns; the whole
+slowdown was x1.25 for fbnet#1 at 224 px; both printed per round, `unprofiled_nodes`). Both are put on
+one scale:
 
 - work: FLOPs of a TVM kernel are TVM's own count (`KernelInfo.flops`, `estimate_tir_flops`: 2 per
   multiply-add plus one per epilogue operation per output element); an onnxruntime node's are
@@ -501,14 +503,40 @@ def graph_attributes(model_path: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def ort_works(onnx_path: Path, threads: int, runs: int, warmup: int, work_dir: Path) -> tuple[list[Work], float]:
-    """Profile `runs` onnxruntime runs of the network (after `warmup`), one Work per node, and the
-    profiler's inflation: the network's time with the per-node profiler on over its time without it,
-    runs of the two sessions taking turns. Each node's time is divided by it. Why: with the profiler
-    on, fbnet#1's network ran x1.25 its plain time (2026-12-06, `host-features-and-stack-tiles-
-    2026-12-06.md`), and its nodes summed to ~1.37x the plain network, so unscaled nodes put
-    onnxruntime ~25% slower than it runs. Proportional scaling assumes the overhead lands on
-    nodes in proportion to their time; the inflation is reported so a reader can undo it."""
+@dataclass(frozen=True)
+class OrtProfile:
+    """onnxruntime's nodes of one profiled pass, at the speed of an unprofiled run (`unprofiled_nodes`)."""
+
+    works: list[Work]
+    inflation: float        # the profiled network's time over the plain network's
+    node_cost_ms: float     # what the profiler's record adds to every node (`node_cost`), taken off first
+    residual: float         # the inflation left once every node's cost is off; the nodes are divided by it
+
+
+def unprofiled_nodes(node_ms: list[float], node_cost_ms: float, profiled_ms: float,
+                     plain_ms: float) -> tuple[list[float], float]:
+    """Each profiled node's time at the plain network's speed, and the residual inflation: the
+    profiler's fixed record cost comes off every node (not below a tenth of its time), then what the
+    network still runs over its plain time is spread over the nodes in proportion to their time.
+
+    Why both: the record costs a fixed ~2 us a node (`latency_tables.node_cost`, measured on chains
+    of trivial nodes), a large share of a small node and a small share of a large one; the rest of
+    the profiled network's slowdown (x1.11-1.25 on fbnet#1 at 224 px, 2026-12-06) grows with the
+    work. Scaling every node by the whole inflation (as before 2026-12-06's evening) made the large
+    nodes, the 1x1 convolutions, read faster than they run."""
+    less = [max(ms - node_cost_ms, 0.1 * ms) for ms in node_ms]
+    residual = max((profiled_ms - (sum(node_ms) - sum(less))) / plain_ms, 1e-9)
+    return [ms / residual for ms in less], residual
+
+
+def ort_works(onnx_path: Path, threads: int, runs: int, warmup: int, work_dir: Path,
+              node_cost_ms: float = 0.0) -> OrtProfile:
+    """Profile `runs` onnxruntime runs of the network (after `warmup`), one Work per node, the network
+    timed without the profiler in between (runs of the two sessions taking turns), every node brought
+    to the plain run's speed by `unprofiled_nodes`. Why: with the profiler on, fbnet#1's network ran
+    x1.25 its plain time (2026-12-06, `host-features-and-stack-tiles-2026-12-06.md`), and its nodes
+    summed to ~1.37x the plain network, so raw nodes put onnxruntime ~25% slower than it runs. The
+    inflation and the residual are reported so a reader can undo them."""
     from lutnas.lowering.ort import ort_session, profile_events
     from lutnas.profiler.timing_lock import LOCAL, timing_lock
 
@@ -525,13 +553,15 @@ def ort_works(onnx_path: Path, threads: int, runs: int, warmup: int, work_dir: P
                 sess.run(None, x)
                 if i >= warmup:
                     runs_of.append(time.perf_counter() - start)
-    inflation = float(np.median(profiled) / np.median(unprofiled))
+    nodes = parse_ort_profile(profile_events(session), graph_attributes(optimized), warmup)
+    raw = [interquartile_mean(ms) for _, ms in nodes]
+    profiled_ms, plain_ms = float(np.median(profiled)) * 1e3, float(np.median(unprofiled)) * 1e3
+    scaled, residual = unprofiled_nodes(raw, node_cost_ms, profiled_ms, plain_ms)
     out = []
-    for node, ms in parse_ort_profile(profile_events(session), graph_attributes(optimized), warmup):
+    for (node, _), ms in zip(nodes, scaled):
         kind, flops, nbytes, text = ort_node_work(node)
-        out.append(Work("onnxruntime", node.name, kind, f"{node.op} {text}", 1, interquartile_mean(ms) / inflation,
-                        flops, nbytes))
-    return out, inflation
+        out.append(Work("onnxruntime", node.name, kind, f"{node.op} {text}", 1, ms, flops, nbytes))
+    return OrtProfile(out, profiled_ms / plain_ms, node_cost_ms, residual)
 
 
 # -- TVM kernels: compile and time ------------------------------------------------------------------------
@@ -768,18 +798,21 @@ def timed_in_rounds(args: argparse.Namespace, onnx_path: Path, shape: tuple[int,
                           args.cache_mode)
     runner = LocalRunner(target, "tvm", args.threads)
     probe, probe_flops = fma_probe(target.tvm_target(), limits.lanes)
-    tvm_rounds, ort_rounds, peaks, inflations = [], [], [], []
+    tvm_rounds, ort_rounds, peaks, profiles = [], [], [], []
+    node_cost_ms = profiler_node_cost(args.threads, work_dir)
     for r in range(args.rounds):
         for side in (("tvm", "ort") if r % 2 == 0 else ("ort", "tvm")):
             if side == "tvm":
                 tvm_rounds.append(time_tvm(kernels, runner, f"round {r + 1}: TVM kernels"))
                 peaks.append(probe_flops / float(np.median(probe())) / 1e9 * limits.threads)
             else:
-                nodes, inflation = ort_works(onnx_path, args.threads, args.samples, 5, work_dir)
-                ort_rounds.append(nodes)
-                inflations.append(inflation)
-    print(f"onnxruntime's per-node profiler slowed its network x{' x'.join(f'{v:.2f}' for v in inflations)} "
-          "(per round); its node times are divided by that")
+                profile = ort_works(onnx_path, args.threads, args.samples, 5, work_dir, node_cost_ms)
+                ort_rounds.append(profile.works)
+                profiles.append(profile)
+    print(f"onnxruntime's per-node profiler slowed its network x{' x'.join(f'{p.inflation:.2f}' for p in profiles)} "
+          f"(per round); {node_cost_ms * 1e3:.2f} us came off every node (the profiler's record, measured on "
+          f"chains of trivial nodes), then the nodes were divided by the rest: "
+          f"x{' x'.join(f'{p.residual:.2f}' for p in profiles)}")
     ratios = [summed_ms(t) / summed_ms(o) for t, o in zip(tvm_rounds, ort_rounds)]
     print(f"summed TVM kernels / onnxruntime nodes, per round: {' '.join(f'{v:.3f}' for v in ratios)} "
           f"(median {np.median(ratios):.3f})")
@@ -788,6 +821,16 @@ def timed_in_rounds(args: argparse.Namespace, onnx_path: Path, shape: tuple[int,
           f"GFLOP/s, or at its level's bandwidth) / onnxruntime nodes, per round: "
           f"{' '.join(f'{v:.3f}' for v in floors)} (median {np.median(floors):.3f}): the lowest ratio without less work")
     return RoundsResult(median_over_rounds(tvm_rounds), median_over_rounds(ort_rounds), ratios, floors)
+
+
+def profiler_node_cost(threads: int, work_dir: Path) -> float:
+    """What onnxruntime's profiler records on top of every node on this machine, in ms
+    (`latency_tables.node_cost`, a few seconds)."""
+    from lutnas.latency_tables.node_cost import measure_node_cost
+    from lutnas.profiler.timing_lock import LOCAL, timing_lock
+
+    with timing_lock(LOCAL):
+        return measure_node_cost(work_dir / "node-cost", threads).cost_ms
 
 
 def main() -> None:

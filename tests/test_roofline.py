@@ -70,9 +70,9 @@ def test_onnxruntime_nodes_land_on_the_same_kinds_and_flops(network):
     tvm_flops, ort_flops = Counter(), Counter()
     for info, calls in zip(kernels.kernels, kernels.calls):
         tvm_flops[roofline.tvm_kind(info, funcs[info.name])] += info.flops * calls
-    nodes, inflation = roofline.ort_works(path, threads=1, runs=2, warmup=1, work_dir=work)
-    assert inflation > 0   # the profiled network's time over the plain one's (the nodes are scaled by it)
-    for node in nodes:
+    profile = roofline.ort_works(path, threads=1, runs=2, warmup=1, work_dir=work, node_cost_ms=0.002)
+    assert profile.inflation > 0 and profile.residual > 0 and profile.node_cost_ms == 0.002
+    for node in profile.works:
         ort_flops[node.kind] += node.flops
         assert node.ms > 0 and node.nbytes > 0
     for kind in ("conv3x3", "depthwise5x5", "conv1x1", "gconv3x3"):
@@ -82,6 +82,19 @@ def test_onnxruntime_nodes_land_on_the_same_kinds_and_flops(network):
     for kind in ("dense", "pool"):
         info = next(i for i in kernels.kernels if roofline.tvm_kind(i, funcs[i.name]) == kind)
         assert tvm_flops[kind] - ort_flops[kind] == GEMV_PARTS * math.prod(info.params[-1].shape), kind
+
+
+def test_profiled_nodes_lose_the_records_cost_then_the_rest_of_the_slowdown():
+    """Two nodes, 1.0 and 0.1 ms as profiled, 0.02 ms of record each. Where the profiled network's
+    excess over the plain one is just the records, the nodes are their time less the record; where
+    the network also ran x1.2 slower, that residual comes off both in proportion."""
+    nodes, residual = roofline.unprofiled_nodes([1.0, 0.1], 0.02, profiled_ms=1.2, plain_ms=1.16)
+    assert residual == pytest.approx(1.0) and nodes == pytest.approx([0.98, 0.08])
+    nodes, residual = roofline.unprofiled_nodes([1.2, 0.12], 0.02, profiled_ms=1.4, plain_ms=1.0)
+    assert residual == pytest.approx(1.36) and nodes == pytest.approx([1.18 / 1.36, 0.10 / 1.36])
+    # a node shorter than its record keeps a tenth of its time
+    nodes, residual = roofline.unprofiled_nodes([0.01], 0.02, profiled_ms=0.05, plain_ms=0.05)
+    assert residual == pytest.approx(0.82) and nodes == pytest.approx([0.001 / 0.82])
 
 
 def test_a_node_below_the_ridge_is_memory_bound_and_judged_by_its_level():

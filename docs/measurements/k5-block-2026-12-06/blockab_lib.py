@@ -1,0 +1,41 @@
+"""Build-setting contexts shared by the probes of this folder."""
+import os, sys
+sys.path.insert(0, "/work/main/docs/measurements/host-features-and-stack-tiles-2026-12-06")
+_threads, _argv = os.environ.get("TVM_NUM_THREADS"), sys.argv
+sys.argv = [*_argv[:3], _threads or "1"]   # kab.py sets TVM_NUM_THREADS from argv[3] on import
+from kab import patched
+sys.argv = _argv
+
+
+def patched_or_config(spec):
+    """`kab.patched(spec)`, or for `pc:` specs a PassContext with the given TVM config (a Python dict)."""
+    import ast, tvm
+    from contextlib import ExitStack
+    stack = ExitStack()
+    for part in spec.split("|"):
+        if part.startswith("tile:"):   # every channels-last 1x1's register tile forced to PX x FV where it divides
+            from unittest.mock import patch
+            from lutnas.lowering.rules import nhwc
+            px, fv = (int(v) for v in part[5:].split(","))
+            orig = nhwc.register_tile
+            def forced(shape, lanes, max_acc, stack_acc=None, px=px, fv=fv, orig=orig):
+                if shape.pixels % px == 0 and shape.channels % fv == 0:
+                    return px, fv
+                return orig(shape, lanes, max_acc, stack_acc)
+            stack.enter_context(patch.object(nhwc, "register_tile", forced))
+        elif part.startswith("stack:"):   # accumulators up to N bytes as stack allocas (bigstack.py), tiles re-chosen
+            import bigstack
+            from unittest.mock import patch
+            from lutnas.lowering.rules import base
+            limit = int(part[6:])
+            stack.enter_context(bigstack.as_default_pipeline(limit))
+            stack.enter_context(patch.object(base, "STACK_ARRAY_BYTES", limit))
+        elif part == "wide-index":   # TIR keeps 64-bit indices (no NarrowDataType(32))
+            from unittest.mock import patch
+            stack.enter_context(patch.object(tvm.tirx.transform, "NarrowDataType",
+                                             lambda bits: tvm.transform.Sequential([])))
+        elif part.startswith("pc:"):
+            stack.enter_context(tvm.transform.PassContext(opt_level=3, config=ast.literal_eval(part[3:])))
+        else:
+            stack.enter_context(patched(part))
+    return stack
