@@ -5,7 +5,6 @@ rows-in-band loop likewise, so the interior copies' window taps carry no `if_the
 simplifier knows the loop bounds. Patch spec for blockab.py / kab.py: 'borders.ON=True'."""
 import math
 from lutnas.lowering.rules import banded
-from lutnas.lowering.rules.base import kinded_blocks, static_extents, target_cores, vector_lanes
 
 ON = False
 ROWS = False
@@ -23,28 +22,19 @@ def likely_pads(func):
     return tvm.script.from_source(new) if new != text else func
 
 
+_rule_apply = banded.ChannelsLastExpandDepthwisePointwise.apply
+
+
 def apply(self, func, target, tunable):
+    """The banded rule's schedule, then (ON) the 1x1's pixel tiles partitioned (`partition`)."""
     if LIKELY:
         func = likely_pads(func)
-    found = kinded_blocks(func)
-    if found is None:
-        return None
-    sch, blocks, kinds = found
-    convs = [i for i, k in enumerate(kinds) if k == "SSSSRRR"]
-    if len(convs) != 3 or any(i not in convs and "R" in k for i, k in enumerate(kinds)):
-        return None
-    ex, dw, pw = (blocks[i] for i in convs)
-    ee, de, pe = (static_extents(sch, sch.get_loops(b)) for b in (ex, dw, pw))
-    if (None in (ee, de, pe) or ee[4:6] != [1, 1] or de[6] != 1 or de[4:6] == [1, 1] or pe[4:6] != [1, 1]
-            or de[1:3] != pe[1:3] or convs[1] - convs[0] < 2 or convs[2] - convs[1] < 2):
-        return None
-    lanes = vector_lanes(target)
-    stride = max(1, ee[1] // de[1])
-    rows = banded.band_rows(de[1], ee[2] * ee[3] * 4, de[4], stride, target_cores(target) or 2)
-    tile = banded._project_in_bands(sch, blocks, convs, pe, de, rows, target)
-    banded._expand_per_band(sch, blocks, convs, ee, tile, lanes, target)
-    if ON and stride == 1:
-        partition(sch, pw, dw, de[4] // 2)
+    sch = _rule_apply(self, func, target, tunable)
+    if sch is None or not ON:
+        return sch
+    pw, dw = sch.get_sblock("conv2d_nhwc1_update"), sch.get_sblock("group_conv2d_nhwc_update")
+    window = int(sch.get(sch.get_loops(dw)[-4]).extent)   # the unrolled window rows: ... ry, rx, px, lanes
+    partition(sch, pw, dw, window // 2)
     return sch
 
 
