@@ -9,15 +9,18 @@ For a few networks of each space (sampled with `--seed`, printed), at one resolu
                            one database shared by every network and budget, rules as the incumbent)
 
 are compiled, then timed side by side with the profiler's harness (`LocalRunner`, calibrated
-`time_evaluator` for TVM, perf_counter loop for onnxruntime) in `--rounds` interleaved rounds (each
-round times onnxruntime and every configuration once), and each configuration's ratio is the median
-of its per-round ratios to onnxruntime: this VM's speed drifts by tens of percent over minutes, which
-a ratio of two measurements taken minutes apart would carry. Tuning minutes are wall-clock on this machine. Ends with
+`time_evaluator` for TVM, perf_counter loop for onnxruntime), interleaved sample by sample:
+`--rounds` cycles of one sample (>= 30 ms of calls) of onnxruntime and of every configuration, the
+order rotated each cycle (`profiler.rounds.measure_interleaved`), and each configuration's ratio is
+the median of its per-cycle ratios to onnxruntime: this VM's speed drifts by tens of percent over
+minutes, which a ratio of two measurements taken minutes apart would carry. Before 2026-12-06's
+afternoon a round was a pass of 3 samples of each in turn (5 rounds), so a burst could land on one
+runtime's pass and not the other's. Tuning minutes are wall-clock on this machine. Ends with
 
     tvm_over_ort=<ratio of the best configuration, geometric mean over the networks>
 
     .venv/bin/python bench/artifact_vs_ort.py [--quick] [--threads 1] [--resolution 128]
-        [--per-space 2] [--seed 0] [--budgets 64,192,448] [--mcpu host|none|NAME] [--db DIR] [--rounds 5]
+        [--per-space 2] [--seed 0] [--budgets 64,192,448] [--mcpu host|none|NAME] [--db DIR] [--rounds 15]
         [--pipelines tvm-default,lutnas-cpu-nchw,lutnas-cpu]
 
 `--quick`: one network per space, budgets 24,64,128. `--budgets ""`: no tuning. The thread count is fixed per process
@@ -49,7 +52,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--mcpu", default="host", help="host (LLVM's name for this CPU), none, or a CPU name")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--db", default=None, help="tuning database dir (default: a fresh temporary one)")
-    ap.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds per network")
+    ap.add_argument("--rounds", type=int, default=15,
+                    help="interleaved cycles per network: one sample of every configuration and onnxruntime each")
     ap.add_argument("--out", default=None, help="write the rows as JSON here")
     ap.add_argument("--pipelines", default="tvm-default,lutnas-cpu-nchw,lutnas-cpu",
                     help="untuned pipelines to compare (comma-separated)")
@@ -64,7 +68,8 @@ def main() -> None:
     from lutnas.lowering import build, export_onnx, get_target
     from lutnas.lowering.tuning import tune
     from lutnas.profiler.measurement import MeasureJob
-    from lutnas.profiler.runners import LocalRunner
+    from lutnas.profiler.rounds import measure_interleaved
+    from lutnas.profiler.runners import LocalRuntimes
     from lutnas.spaces import get_space
 
     per_space = args.per_space or (1 if args.quick else 2)
@@ -109,29 +114,26 @@ def main() -> None:
             libs[net["name"], f"tuned@{budget}"] = _compile(build, net, target, rep.pipeline, db, work)
     print(f"tuning total {spent / 60:.1f} min", flush=True)
 
-    tvm_runner = LocalRunner(target, "tvm", args.threads)
-    ort_runner = LocalRunner(target, "onnxruntime", args.threads)
+    runner = LocalRuntimes(target, args.threads)   # TVM's and onnxruntime's samplers, one device held
     rows = []
     configs = pipelines + [f"tuned@{b}" for b in budgets]
     for net in nets:
-        job = {"key": net["name"], "input_shape": net["shape"], "target": target.name, "threads": args.threads,
-               "repeats": 3, "min_repeat_ms": 30.0}
-        jobs = {"ort": MeasureJob(runtime="onnxruntime", onnx_path=net["onnx"], **job)}
-        jobs.update({cfg: MeasureJob(runtime="tvm", library_path=libs[net["name"], cfg], **job) for cfg in configs})
-        times = {name: [] for name in jobs}
-        for _round in range(args.rounds):  # every configuration once per round, next to onnxruntime
-            for name, mjob in jobs.items():
-                runner = ort_runner if name == "ort" else tvm_runner
-                times[name].append(runner.measure(mjob).median_ms)
+        job = {"input_shape": net["shape"], "target": target.name, "threads": args.threads, "repeats": 3,
+               "min_repeat_ms": 30.0}
+        jobs = {"ort": MeasureJob(key=f"{net['name']}-ort", runtime="onnxruntime", onnx_path=net["onnx"], **job)}
+        jobs.update({cfg: MeasureJob(key=f"{net['name']}-{cfg}", runtime="tvm", library_path=libs[net["name"], cfg],
+                                     **job) for cfg in configs})
+        passes = measure_interleaved(runner, list(jobs.values()), args.rounds)
+        times = {name: list(p.samples_ms) for name, p in zip(jobs, passes)}   # per cycle, in cycle order
         ort = np.array(times["ort"])
         row = {"net": net["name"], "arch": net["arch"], "ort_ms": float(np.median(ort)), "ort_rounds_ms": times["ort"]}
         for cfg in configs:
-            row[cfg] = float(np.median(np.array(times[cfg]) / ort))  # median of the per-round ratios
+            row[cfg] = float(np.median(np.array(times[cfg]) / ort))  # median of the per-cycle ratios
             row[f"{cfg}_ms"] = float(np.median(times[cfg]))
             row[f"{cfg}_rounds_ms"] = times[cfg]
         rows.append(row)
         spread = float(ort.max() / ort.min())
-        print(f"{net['name']:12s} ort {row['ort_ms']:7.3f} ms (x{spread:.2f} max/min over rounds)  "
+        print(f"{net['name']:12s} ort {row['ort_ms']:7.3f} ms (x{spread:.2f} max/min over cycles)  "
               + "  ".join(f"{c} x{row[c]:.2f}" for c in configs), flush=True)
 
     print(f"load average at end: {os.getloadavg()}")

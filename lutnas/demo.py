@@ -29,7 +29,7 @@ SPACE = "proxyless"
 RESOLUTION = int(os.environ.get("LUTNAS_DEMO_RESOLUTION", "64"))
 VALIDATE_ARCHS = int(os.environ.get("LUTNAS_DEMO_ARCHS", "6"))
 THREADS = 1            # the export's (and the table's) thread count; the comparison uses it too
-VERSUS_ROUNDS = 5      # interleaved TVM / onnxruntime rounds
+VERSUS_CYCLES = 15     # TVM / onnxruntime interleaved: cycles of one sample of each
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -82,12 +82,12 @@ def main() -> None:
 
 def _versus_onnxruntime(art_dir: Path, manifest: dict) -> None:
     """The last word: is the exported network worth deploying? Its library against onnxruntime on
-    the same ONNX file, same threads, interleaved rounds (`profiler.deploy.artifact_vs_onnxruntime`)."""
+    the same ONNX file, same threads, interleaved sample by sample (`profiler.deploy.artifact_vs_onnxruntime`)."""
     from lutnas.profiler.deploy import artifact_vs_onnxruntime
 
     print(f"\ndemo: timing {art_dir}/ under lutnas's TVM build and under onnxruntime "
-          f"({VERSUS_ROUNDS} interleaved rounds, {THREADS} thread(s)) ...", flush=True)
-    vs = artifact_vs_onnxruntime(art_dir, threads=THREADS, rounds=VERSUS_ROUNDS)
+          f"({VERSUS_CYCLES} interleaved cycles, {THREADS} thread(s)) ...", flush=True)
+    vs = artifact_vs_onnxruntime(art_dir, threads=THREADS, rounds=VERSUS_CYCLES)
     mcpu = manifest["target"]["target"].get("mcpu")
     build = f"{manifest['pipeline']}{f', -mcpu={mcpu}' if mcpu else ''}"
     predicted = manifest.get("predicted") or {}
@@ -96,7 +96,7 @@ def _versus_onnxruntime(art_dir: Path, manifest: dict) -> None:
     width = max(len(label) for label, _ in rows)
     for label, ms in rows:
         print(f"demo: {label:<{width}}  " + (f"{ms:8.3f} ms" if ms is not None else "     n/a"))
-    print(f"demo: TVM / onnxruntime = {vs.ratio:.2f} (median of the per-round ratios)")
+    print(f"demo: TVM / onnxruntime = {vs.ratio:.2f} (median of the per-cycle ratios)")
 
 
 def _budget_ms(db: Path) -> float:

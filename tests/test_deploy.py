@@ -71,7 +71,7 @@ def test_not_an_artifact(tmp_path):
 
 def test_artifact_timed_against_onnxruntime_side_by_side(x86_artifact):
     """The demo's last step: the artifact's library and its own ONNX file, same threads, one
-    measurement of each per round; the ratio is the median of the per-round ratios."""
+    sample of each per cycle; the ratio is the median of the per-cycle ratios."""
     from lutnas.profiler.deploy import artifact_vs_onnxruntime
 
     vs = artifact_vs_onnxruntime(x86_artifact, threads=1, rounds=3, repeats=2, min_repeat_ms=1.0)
@@ -80,6 +80,17 @@ def test_artifact_timed_against_onnxruntime_side_by_side(x86_artifact):
     per_round = sorted(t / o for t, o in zip(vs.tvm_ms, vs.ort_ms))
     assert vs.ratio == pytest.approx(per_round[1])
     assert vs.tvm_median_ms == sorted(vs.tvm_ms)[1] and vs.ort_median_ms == sorted(vs.ort_ms)[1]
+
+
+def test_local_runtimes_refuse_a_job_of_a_runtime_they_do_not_hold(tmp_path):
+    from lutnas.errors import DeviceError
+    from lutnas.profiler.measurement import MeasureJob
+    from lutnas.profiler.runners import LocalRuntimes
+
+    job = MeasureJob(key="net-ort", input_shape=(1, 3, 8, 8), runtime="onnxruntime", onnx_path=tmp_path / "n.onnx",
+                     target="x86", threads=1)
+    with pytest.raises(DeviceError, match="asks for onnxruntime; these runners time tvm"):
+        LocalRuntimes("x86", 1, ("tvm",)).sampler(job)
 
 
 def test_run_reproduces_reference_without_torch(x86_artifact):

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from lutnas.errors import DeviceError, NumericsError
 from lutnas.lowering.artifact import verify_artifact
 from lutnas.profiler.measurement import MeasureJob
-from lutnas.profiler.rounds import measure_stable
+from lutnas.profiler.rounds import INTERLEAVED_CYCLES, measure_interleaved, measure_stable
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, StableResult
 
 if TYPE_CHECKING:
@@ -156,15 +156,15 @@ def run_artifact(art_dir: str | Path, runner: Runner | None = None, threads: int
 
 @dataclass(frozen=True)
 class SideBySide:
-    """One artifact timed under its TVM library and under onnxruntime, round by round."""
+    """One artifact timed under its TVM library and under onnxruntime, cycle by cycle."""
 
-    tvm_ms: tuple[float, ...]  # the library's median latency in each round
-    ort_ms: tuple[float, ...]  # onnxruntime's on the artifact's ONNX file, same round
+    tvm_ms: tuple[float, ...]  # the library's latency in each cycle (one sample)
+    ort_ms: tuple[float, ...]  # onnxruntime's on the artifact's ONNX file, same cycle
     threads: int
 
     @property
     def ratio(self) -> float:
-        """TVM / onnxruntime: the median of the per-round ratios (this VM's speed drifts over minutes,
+        """TVM / onnxruntime: the median of the per-cycle ratios (this VM's speed drifts over minutes,
         which a ratio of two medians taken apart would carry)."""
         import numpy as np
 
@@ -179,22 +179,23 @@ class SideBySide:
         return float(sorted(self.ort_ms)[len(self.ort_ms) // 2])
 
 
-def artifact_vs_onnxruntime(art_dir: str | Path, threads: int = 1, rounds: int = 5,
+def artifact_vs_onnxruntime(art_dir: str | Path, threads: int = 1, rounds: int = INTERLEAVED_CYCLES,
                             repeats: int | None = None, min_repeat_ms: float | None = None) -> SideBySide:
     """Time an artifact's library (lutnas's TVM build) and its ONNX file (onnxruntime, `ort_session`'s
-    settings) here, with the same threads, interleaved: each round measures both with the profiler's
-    harness (`LocalRunner.measure`), as `bench/artifact_vs_ort.py` does for its networks."""
-    from lutnas.profiler.runners import LocalRunner
+    settings) here, with the same threads, interleaved sample by sample (`rounds` cycles of one sample
+    of each, `rounds.measure_interleaved`), as `bench/artifact_vs_ort.py` does for its networks: the
+    two samples of a cycle share a moment of the machine, which passes of several samples each did not."""
+    from lutnas.profiler.runners import LocalRuntimes
 
     art_dir = Path(art_dir)
     manifest = verify_artifact(art_dir)
     spec = target_from_manifest(manifest)
-    tvm_runner = local_runner(spec, threads)
-    ort_runner = LocalRunner(spec, "onnxruntime", threads)
+    local_runner(spec, threads)   # a clear error where this machine cannot run the library
+    runner = LocalRuntimes(spec, threads)
     tvm_job = artifact_job(art_dir, manifest, threads, repeats, min_repeat_ms)
-    ort_job = replace(tvm_job, runtime="onnxruntime", library_path=None, onnx_path=art_dir / manifest["onnx"])
-    tvm_ms, ort_ms = [], []
-    for _ in range(rounds):
-        tvm_ms.append(tvm_runner.measure(tvm_job).median_ms)
-        ort_ms.append(ort_runner.measure(ort_job).median_ms)
-    return SideBySide(tuple(tvm_ms), tuple(ort_ms), threads)
+    ort_job = replace(tvm_job, key=f"{tvm_job.key}-onnxruntime", runtime="onnxruntime", library_path=None,
+                      onnx_path=art_dir / manifest["onnx"])
+    passes = measure_interleaved(runner, [tvm_job, ort_job], rounds)
+    if passes is None:   # local runners always hold their device
+        raise DeviceError("cannot time the two runtimes interleaved here")
+    return SideBySide(passes[0].samples_ms, passes[1].samples_ms, threads)

@@ -233,6 +233,24 @@ class LocalRunner:
         return self._cached(job.onnx_path, load)
 
 
+class LocalRuntimes:
+    """This machine's runners of several runtimes behind one `sampler` and `holding`, so that
+    `rounds.measure_interleaved` can time one network under TVM and under onnxruntime sample by
+    sample (a LocalRunner times its own runtime only)."""
+
+    def __init__(self, target: str | TargetSpec = "x86", threads: int = 1,
+                 runtimes: Sequence[str] = ("tvm", "onnxruntime")) -> None:
+        self.runners = {runtime: LocalRunner(target, runtime, threads) for runtime in runtimes}
+
+    def sampler(self, job: MeasureJob) -> harness.Sampler:
+        if job.runtime not in self.runners:
+            raise DeviceError(f"job {job.key!r} asks for {job.runtime}; these runners time {', '.join(self.runners)}")
+        return self.runners[job.runtime].sampler(job)
+
+    def holding(self) -> AbstractContextManager[object]:
+        return timing_lock(LOCAL)
+
+
 def check_tvm_threads(threads: int) -> int:
     """Raise unless TVM's CPU thread pool has `threads` workers; returns the pool size."""
     import tvm
