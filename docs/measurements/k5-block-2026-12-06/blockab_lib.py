@@ -13,7 +13,12 @@ def patched_or_config(spec):
     from contextlib import ExitStack
     stack = ExitStack()
     for part in spec.split("|"):
-        if part.startswith("tile:"):   # every channels-last 1x1's register tile forced to PX x FV where it divides
+        if part.startswith("pf:"):   # the next-strip weight prefetch AHEAD strips ahead, into cache LEVEL (3: L1, 2: L2)
+            from unittest.mock import patch
+            from lutnas.lowering.rules import nhwc
+            ahead, level = (int(v) for v in part[3:].split(","))
+            stack.enter_context(patch.object(nhwc, "prefetch_next_strip", prefetch_variant(ahead, level)))
+        elif part.startswith("tile:"):   # every channels-last 1x1's register tile forced to PX x FV where it divides
             from unittest.mock import patch
             from lutnas.lowering.rules import nhwc
             px, fv = (int(v) for v in part[5:].split(","))
@@ -39,3 +44,24 @@ def patched_or_config(spec):
         else:
             stack.enter_context(patched(part))
     return stack
+
+
+def prefetch_variant(ahead, level):
+    """`rules.nhwc.prefetch_next_strip` fetching the strip `ahead` strips on into cache `level`."""
+    from tvm import tirx
+
+    def prefetch(sch, conv, rc_loop, outer, pixel_tiles, strips, fv):
+        packed = next(r.source for r in sch.get(conv).reads if len(r.region) == 5)
+        loop = sch.get(rc_loop)
+        following = tirx.min(sch.get(outer).loop_var // pixel_tiles + ahead, strips - 1)
+        zero = tirx.const(0, "int64")
+        read, where, data = (tirx.const(v, "int32") for v in (0, level, 1))
+        lines = []
+        for line in range(max(1, fv * 4 // 64)):
+            row = tirx.BufferLoad(packed, [following, zero, zero, loop.loop_var, tirx.const(line * 16, "int64")])
+            lines.append(tirx.Evaluate(tirx.call_llvm_intrin("void", "llvm.prefetch", tirx.address_of(row), read,
+                                                             where, data)))
+        body = tirx.SeqStmt([*lines, loop.body])
+        sch.state.replace(sch.get_sref(rc_loop), tirx.For(loop.loop_var, loop.min, loop.extent, loop.kind, body,
+                                                          loop.thread_binding, loop.annotations))
+    return prefetch

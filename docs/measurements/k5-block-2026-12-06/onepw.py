@@ -1,5 +1,5 @@
 """One 1x1 convolution (+bias, ReLU) alone, built by lutnas-cpu under patched settings, its kernel timed
-hot in alternating blocks; prints per-variant time and %-of-FMA-peak is left to the reader.
+hot (MODE=flush: weights and output evicted before each call) in alternating blocks; prints per-variant time.
 python onepw.py CIN COUT SIZE THREADS ROUNDS 'label:spec' ...  (spec as blockab.py's)"""
 import os, sys
 os.environ["TVM_NUM_THREADS"] = sys.argv[4]
@@ -31,7 +31,11 @@ for label, spec in variants:
     print(label, k.name, k.shape, flush=True)
     lib = tvm.runtime.load_module(str(k.job.library_path))
     args = kernel_arguments(k.job, dev)
-    f = lib.time_evaluator(k.job.function, dev, number=10, repeat=1, min_repeat_ms=0)
+    if os.environ.get("MODE") == "flush":   # every argument but the input evicted before each call
+        f = lib.time_evaluator(k.job.function, dev, number=1, repeat=10, min_repeat_ms=0,
+                               f_preproc="cache_flush_cpu_non_first_arg")
+    else:
+        f = lib.time_evaluator(k.job.function, dev, number=10, repeat=1, min_repeat_ms=0)
     f(*args)
     calls[label] = (f, args, k.flops)
 res = {label: [] for label, _ in variants}
