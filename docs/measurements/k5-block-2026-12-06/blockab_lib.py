@@ -13,7 +13,11 @@ def patched_or_config(spec):
     from contextlib import ExitStack
     stack = ExitStack()
     for part in spec.split("|"):
-        if part.startswith("pf:"):   # the next-strip weight prefetch AHEAD strips ahead, into cache LEVEL (3: L1, 2: L2)
+        if part == "pf-spread":   # each pixel tile prefetches its own 1/tiles of the next strip, one row per tiles steps
+            from unittest.mock import patch
+            from lutnas.lowering.rules import nhwc
+            stack.enter_context(patch.object(nhwc, "prefetch_next_strip", prefetch_spread))
+        elif part.startswith("pf:"):   # the next-strip weight prefetch AHEAD strips ahead, into cache LEVEL (3: L1, 2: L2)
             from unittest.mock import patch
             from lutnas.lowering.rules import nhwc
             ahead, level = (int(v) for v in part[3:].split(","))
@@ -65,3 +69,32 @@ def prefetch_variant(ahead, level):
         sch.state.replace(sch.get_sref(rc_loop), tirx.For(loop.loop_var, loop.min, loop.extent, loop.kind, body,
                                                           loop.thread_binding, loop.annotations))
     return prefetch
+
+
+def prefetch_spread(sch, conv, rc_loop, outer, pixel_tiles, strips, fv):
+    """The next strip's weight rows prefetched once each, spread over the strip's pixel tiles: tile t
+    of a strip, at every `pixel_tiles`-th step over the input channels, prefetches row
+    t * ceil(rows / tiles) + step / tiles of the next strip (instead of every tile prefetching every row)."""
+    from tvm import tirx
+
+    packed = next(r.source for r in sch.get(conv).reads if len(r.region) == 5)
+    loop = sch.get(rc_loop)
+    rows = int(loop.extent)
+    per_tile = -(-rows // pixel_tiles)
+    outer_var = sch.get(outer).loop_var
+    following = tirx.min(outer_var // pixel_tiles + 1, strips - 1)
+    tile = tirx.floormod(outer_var, pixel_tiles)
+    rc = loop.loop_var
+    row = tirx.min(tile * per_tile + tirx.floordiv(rc, pixel_tiles), rows - 1)
+    zero = tirx.const(0, "int64")
+    read, to_l2, data = (tirx.const(v, "int32") for v in (0, 2, 1))
+    lines = []
+    for line in range(max(1, fv * 4 // 64)):
+        at = tirx.BufferLoad(packed, [following, zero, zero, row, tirx.const(line * 16, "int64")])
+        lines.append(tirx.Evaluate(tirx.call_llvm_intrin("void", "llvm.prefetch", tirx.address_of(at), read, to_l2,
+                                                         data)))
+    fetch = tirx.IfThenElse(tirx.EQ(tirx.floormod(rc, pixel_tiles), tirx.const(0, "int64")), tirx.SeqStmt(lines)
+                            if len(lines) > 1 else lines[0], None)
+    body = tirx.SeqStmt([fetch, loop.body])
+    sch.state.replace(sch.get_sref(rc_loop), tirx.For(loop.loop_var, loop.min, loop.extent, loop.kind, body,
+                                                      loop.thread_binding, loop.annotations))

@@ -1,5 +1,5 @@
 """One 1x1 convolution (+bias, ReLU) alone, built by lutnas-cpu under patched settings, its kernel timed
-hot (MODE=flush: weights and output evicted before each call) in alternating blocks; prints per-variant time.
+hot (MODES=hot,flush,flush_w,flush_o: flush evicts weights and output before each call, flush_w / flush_o one of them; every variant x mode alternating) in alternating blocks; prints per-variant time.
 python onepw.py CIN COUT SIZE THREADS ROUNDS 'label:spec' ...  (spec as blockab.py's)"""
 import os, sys
 os.environ["TVM_NUM_THREADS"] = sys.argv[4]
@@ -14,6 +14,14 @@ from blockab_lib import patched_or_config
 from lutnas.lowering import export_onnx, get_target
 from lutnas.lowering.targets import host_cpu_options
 from lutnas.profiler.kernel_timing import kernel_arguments
+
+import tvm_ffi
+
+_flush = tvm_ffi.get_global_func("cache_flush_cpu_non_first_arg")   # evicts its arguments after the first
+tvm_ffi.register_global_func("probe.flush_weights", lambda *a: _flush(a[0], a[1]), override=True)
+tvm_ffi.register_global_func("probe.flush_output", lambda *a: _flush(a[0], a[-1]), override=True)
+MODES = os.environ.get("MODES", "hot").split(",")
+PREPROC = {"flush": "cache_flush_cpu_non_first_arg", "flush_w": "probe.flush_weights", "flush_o": "probe.flush_output"}
 
 cin, cout, size, threads, rounds = (int(v) for v in sys.argv[1:6])
 variants = [("base", "")] + [tuple(v.split(":", 1)) for v in sys.argv[6:]]
@@ -31,18 +39,20 @@ for label, spec in variants:
     print(label, k.name, k.shape, flush=True)
     lib = tvm.runtime.load_module(str(k.job.library_path))
     args = kernel_arguments(k.job, dev)
-    if os.environ.get("MODE") == "flush":   # every argument but the input evicted before each call
-        f = lib.time_evaluator(k.job.function, dev, number=1, repeat=10, min_repeat_ms=0,
-                               f_preproc="cache_flush_cpu_non_first_arg")
-    else:
-        f = lib.time_evaluator(k.job.function, dev, number=10, repeat=1, min_repeat_ms=0)
-    f(*args)
-    calls[label] = (f, args, k.flops)
-res = {label: [] for label, _ in variants}
+    args = kernel_arguments(k.job, dev)
+    for mode in MODES:
+        if mode == "hot":
+            f = lib.time_evaluator(k.job.function, dev, number=10, repeat=1, min_repeat_ms=0)
+        else:   # flush: every argument but the input evicted before each call; flush_w / flush_o: weights / output
+            f = lib.time_evaluator(k.job.function, dev, number=1, repeat=10, min_repeat_ms=0, f_preproc=PREPROC[mode])
+        f(*args)
+        calls[f"{label} {mode}"] = (f, args, k.flops)
+res = {name: [] for name in calls}
 for r in range(rounds):
-    for label, _ in (variants if r % 2 == 0 else variants[::-1]):
-        f, a, _ = calls[label]
-        res[label].append(f(*a).mean * 1e6)
-for label, _ in variants:
-    t = np.median(res[label]); ratio = np.median(np.array(res[label]) / np.array(res["base"]))
-    print(f"{label:16s} {t:8.1f} us  {calls[label][2] / t / 1e3:6.1f} GFLOP/s  x{ratio:.3f}")
+    for name in (list(calls) if r % 2 == 0 else list(calls)[::-1]):
+        f, a, _ = calls[name]
+        res[name].append(f(*a).mean * 1e6)
+first = list(calls)[0]
+for name in calls:
+    t = np.median(res[name]); ratio = np.median(np.array(res[name]) / np.array(res[first]))
+    print(f"{name:22s} {t:8.1f} us  {calls[name][2] / t / 1e3:6.1f} GFLOP/s  x{ratio:.3f} of {first}")
