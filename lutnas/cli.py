@@ -711,9 +711,13 @@ def search_cmd(db, table_id, strategy, latency_ms, data_source, val_fraction, ma
               "builds with lutnas-cpu+tuned.")
 @click.option("--tuning-db", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Root of the tuning databases (default $LUTNAS_CACHE/tuning).")
+@click.option("--anchors", type=click.IntRange(min=0), default=None,
+              help="With --db: the table's drift anchors timed around the artifact to give its latency at "
+              "the table's profiling speed (default: as validate; 0: off). Anchors validate has not built "
+              "are compiled first.")
 @_remote_options
 def export_cmd(space_name, arch_file, index, weights, target, db, table_id, calibrated, allow_mismatch,
-               resolution, num_classes, width_mult, pipeline, threads, out_dir, tune_trials, tuning_db,
+               resolution, num_classes, width_mult, pipeline, threads, out_dir, tune_trials, tuning_db, anchors,
                rpc, tracker, key, emulated) -> None:
     """Export a deployable artifact: ONNX, compiled library, reference pair, sha256 manifest, latencies."""
     from lutnas.deploy import ExportRequest, export_arch, make_runner
@@ -722,7 +726,8 @@ def export_cmd(space_name, arch_file, index, weights, target, db, table_id, cali
     request = ExportRequest(arch_file, target, out_dir, index=index, space=space_name, weights=weights, db=db,
                             table_id=table_id, calibrated=calibrated, allow_mismatch=allow_mismatch,
                             resolution=resolution, num_classes=num_classes, width_mult=width_mult,
-                            pipeline=pipeline, threads=threads, tune_trials=tune_trials, tuning_root=tuning_db)
+                            pipeline=pipeline, threads=threads, tune_trials=tune_trials, tuning_root=tuning_db,
+                            anchors=anchors)
     runner = make_runner(target, rpc, tracker, key, threads, emulated)
     done = export_arch(request, runner, progress=sys.stderr.isatty(), say=click.echo)
     if done.run is None:

@@ -234,6 +234,7 @@ class ExportRequest:
     threads: int = 1
     tune_trials: int | None = None   # MetaSchedule trials for the network (None: no tuning)
     tuning_root: Path | None = None
+    anchors: int | None = None       # the table's drift anchors for the at-table-speed timing (None: its default, 0: off)
 
 
 @dataclass(frozen=True)
@@ -341,6 +342,8 @@ def _at_table_speed(req: ExportRequest, runner: Runner, progress: bool) -> tuple
 
     if req.db is None:
         return None, "no table (--db)"
+    if req.anchors == 0:
+        return None, "--anchors 0"
     table = open_table(req.db, req.table_id)
     try:
         meta = table.meta
@@ -350,8 +353,8 @@ def _at_table_speed(req: ExportRequest, runner: Runner, progress: bool) -> tuple
             return None, f"the table was made for another setup ({'; '.join(mismatched)})"
         job = artifact_job(req.out_dir, read_manifest(req.out_dir), runner.threads)
         anchored = time_at_table_speed(table, job, runner, target_from_json(meta.target_name, meta.target_json),
-                                       work_dir=work_dir_for(Path(table.path)), tuning_db=table_tuning_db(table),
-                                       progress=progress)
+                                       work_dir=work_dir_for(Path(table.path)), anchors=req.anchors,
+                                       tuning_db=table_tuning_db(table), progress=progress)
     finally:
         table.close()
     if anchored is None:

@@ -131,6 +131,8 @@ def test_export_with_a_table_of_this_device_is_timed_at_the_tables_speed(tiny_sp
     assert 1.5 < at["device_speed_factor"] < 6.0 and at["raw_ms"] / at["latency_ms"] > 1.5
     assert at["predicted_error"] == pytest.approx(predicted / at["latency_ms"] - 1)
     assert "at the table's profiling speed" in done.anchored.line(predicted)
+    off = export_arch(ExportRequest(archs, X86, tmp_path / "off", num_classes=10, db=db, anchors=0))
+    assert off.anchored is None and verify_artifact(tmp_path / "off")["measured_at_table_speed"]["note"] == "--anchors 0"
 
 
 def test_one_archs_file_check_for_every_command(tmp_path):
