@@ -6,25 +6,15 @@ python additive.py SPACE INDEX THREADS ROUNDS"""
 import os, sys
 os.environ["TVM_NUM_THREADS"] = sys.argv[3]
 sys.path.insert(0, "/work/main/bench")
-from pathlib import Path
 import numpy as np
 import tvm
 from tvm import relax
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kernel_roofline as kr
-from lutnas.lowering import export_onnx, get_target
-from lutnas.lowering.targets import host_cpu_options
-from lutnas.profiler.runners import LocalRunner
-from lutnas.spaces import get_space
+from blockab_lib import network_kernels
 
 space, index, threads, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-sp = get_space(space); rng = np.random.default_rng(0)
-arch = [sp.sample(rng) for _ in range(index + 1)][-1]
-target = get_target("x86", num_cores=threads, **host_cpu_options())
-shape = (1, 3, 224, 224)
-work = Path(f"/tmp/probe/additive/{space}{index}-{threads}"); work.mkdir(parents=True, exist_ok=True)
-onnx = export_onnx(sp.build(arch, 224).eval(), shape, work / "net.onnx")
-kernels = kr.tvm_kernels(onnx, shape, target, "lutnas-cpu", threads, 20, work, "in-model")
-runner = LocalRunner(target, "tvm", threads)
+kernels, runner, shape, work = network_kernels("additive", space, index, threads)
 vm = relax.VirtualMachine(tvm.runtime.load_module(str(work / "net.so")), tvm.cpu())
 x = tvm.runtime.tensor(np.random.default_rng(1).standard_normal(shape).astype("float32"), tvm.cpu())
 vm["main"](x)

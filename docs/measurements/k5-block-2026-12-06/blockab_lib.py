@@ -98,3 +98,26 @@ def prefetch_spread(sch, conv, rc_loop, outer, pixel_tiles, strips, fv):
     body = tirx.SeqStmt([fetch, loop.body])
     sch.state.replace(sch.get_sref(rc_loop), tirx.For(loop.loop_var, loop.min, loop.extent, loop.kind, body,
                                                       loop.thread_binding, loop.annotations))
+
+
+def network_kernels(probe, space, index, threads, cache_mode="in-model"):
+    """Arch `index` of `space` sampled with seed 0 (artifact_vs_ort.py's '#index'), at 224 px, built by
+    lutnas-cpu for `threads`: (its kernels ready to time in `cache_mode`, the runner, the input shape,
+    the work dir holding net.so)."""
+    from pathlib import Path
+    import numpy as np
+    sys.path.insert(0, "/work/main/bench")
+    import kernel_roofline as kr
+    from lutnas.lowering import export_onnx, get_target
+    from lutnas.lowering.targets import host_cpu_options
+    from lutnas.profiler.runners import LocalRunner
+    from lutnas.spaces import get_space
+
+    sp = get_space(space); rng = np.random.default_rng(0)
+    arch = [sp.sample(rng) for _ in range(index + 1)][-1]
+    target = get_target("x86", num_cores=threads, **host_cpu_options())
+    shape = (1, 3, 224, 224)
+    work = Path(f"/tmp/probe/{probe}/{space}{index}-{threads}"); work.mkdir(parents=True, exist_ok=True)
+    onnx = export_onnx(sp.build(arch, 224).eval(), shape, work / "net.onnx")
+    kernels = kr.tvm_kernels(onnx, shape, target, "lutnas-cpu", threads, 20, work, cache_mode)
+    return kernels, LocalRunner(target, "tvm", threads), shape, work

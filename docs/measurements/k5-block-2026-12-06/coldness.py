@@ -6,24 +6,14 @@ import os, sys
 os.environ["TVM_NUM_THREADS"] = sys.argv[3]
 sys.path.insert(0, "/work/main/bench")
 from dataclasses import replace
-from pathlib import Path
 import numpy as np
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kernel_roofline as kr
-from lutnas.lowering import export_onnx, get_target
-from lutnas.lowering.targets import host_cpu_options
-from lutnas.profiler.runners import LocalRunner
-from lutnas.spaces import get_space
+from blockab_lib import network_kernels
 
 space, index, threads, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-sp = get_space(space); rng = np.random.default_rng(0)
-arch = [sp.sample(rng) for _ in range(index + 1)][-1]
-target = get_target("x86", num_cores=threads, **host_cpu_options())
-shape = (1, 3, 224, 224)
-work = Path(f"/tmp/probe/coldness/{space}{index}-{threads}"); work.mkdir(parents=True, exist_ok=True)
-onnx = export_onnx(sp.build(arch, 224).eval(), shape, work / "net.onnx")
-inmodel = kr.tvm_kernels(onnx, shape, target, "lutnas-cpu", threads, 20, work, "in-model")
+inmodel, runner, shape, work = network_kernels("coldness", space, index, threads)
 hot = [replace(k, job=replace(k.job, cache_mode="hot")) for k in inmodel]
-runner = LocalRunner(target, "tvm", threads)
 res = {"hot": [], "in-model": []}
 for r in range(rounds):
     for mode, ks in ((("hot", hot), ("in-model", inmodel)) if r % 2 == 0 else (("in-model", inmodel), ("hot", hot))):
