@@ -79,3 +79,35 @@ def assert_same_outputs(func, scheduled, tgt, name: str = "") -> None:
         lib["main"](*args)
         outs.append(args[-1].numpy())
     np.testing.assert_allclose(outs[1], outs[0], rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+def scaled_runner(target, runtime: str, threads: int, scale):
+    """A real local runner for a device slower, or drifting, by a known amount: every sample it takes is
+    really measured, then multiplied by `scale(seconds)`, the seconds since its first sample at the
+    sample's mid-time. `runner.seen[key]`: every scaled sample with its mid-time."""
+    import time
+
+    from lutnas.profiler.runners import LocalRunner
+
+    runner = LocalRunner(target, runtime, threads)
+    sampler, first = runner.sampler, []
+    runner.seen = {}
+
+    def scaled_sampler(job):
+        made = sampler(job)
+        evaluate = made.evaluate
+
+        def scaled(n: int) -> tuple[float, ...]:
+            started = time.time()
+            first[:] = first or [started]
+            samples = evaluate(n)
+            mid = 0.5 * (started + time.time())
+            out = tuple(s * scale(mid - first[0]) for s in samples)
+            runner.seen.setdefault(job.key, []).extend((mid, v) for v in out)
+            return out
+
+        made.evaluate = scaled
+        return made
+
+    runner.sampler = scaled_sampler
+    return runner

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import scaled_runner
 
 from lutnas.errors import ArchError, LutnasError
 from lutnas.lowering.targets import get_target
@@ -87,25 +88,6 @@ def test_export_arch_lowers_records_the_prediction_and_measures(tiny_space, tmp_
     assert manifest["measured_at_table_speed"] == {"latency_ms": None, "note": done.not_anchored}
 
 
-def slowed_runner(factor: float):
-    """A real local TVM runner for a device `factor` times slower than when its table was profiled:
-    every sample it takes (the artifact's and the anchors') is really measured, then multiplied."""
-    from lutnas.profiler.runners import LocalRunner
-
-    runner = LocalRunner(X86, "tvm", 1)
-    sampler = runner.sampler
-
-    def slowed(job):
-        made = sampler(job)
-        if made is not None:
-            evaluate = made.evaluate
-            made.evaluate = lambda n: tuple(s * factor for s in evaluate(n))
-        return made
-
-    runner.sampler = slowed
-    return runner
-
-
 @pytest.mark.slow
 def test_export_with_a_table_of_this_device_is_timed_at_the_tables_speed(tiny_space, tmp_path, cache):
     """On a device now 3x slower than when its table was profiled, export's second timing (the
@@ -123,7 +105,8 @@ def test_export_with_a_table_of_this_device_is_timed_at_the_tables_speed(tiny_sp
                             settings=ProfileSettings(repeats=3, min_repeat_ms=1.0, num_classes=10)))
     archs = tmp_path / "archs.json"
     archs.write_text(json.dumps(dump_archs(tiny_space.name, [(1, 0)])))
-    done = export_arch(ExportRequest(archs, X86, tmp_path / "art", num_classes=10, db=db), slowed_runner(3.0))
+    slower = scaled_runner(X86, "tvm", 1, lambda _seconds: 3.0)   # every sample really measured, then x3
+    done = export_arch(ExportRequest(archs, X86, tmp_path / "art", num_classes=10, db=db), slower)
     manifest = verify_artifact(tmp_path / "art")
     at, predicted = manifest["measured_at_table_speed"], manifest["predicted"]["latency_ms"]
     assert done.anchored is not None and at["cycles"] == INTERLEAVED_CYCLES

@@ -16,10 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import copy_database
+from helpers import copy_database, scaled_runner
 
 from lutnas.errors import LutnasError, TableError
-from lutnas.profiler.runners import LocalRunner
 from lutnas.profiler.stability import StabilityPolicy
 
 ONE_PASS = StabilityPolicy(max_passes=1)
@@ -653,34 +652,13 @@ def test_report_builder_scores_the_round_corrected_ground_truth() -> None:
     assert data["repeatability"]["claims"] == {"within_5": False, "within_10": True}
 
 
-class DriftingRunner(LocalRunner):
+def drifting_runner(rate: float):
     """A real onnxruntime runner whose device slows down steadily by a known rate: every sample is
     really measured, then multiplied by exp(rate * seconds since start) at its mid-time (the speed
-    change a shared VM shows, made large and known). `seen[key]`: every scaled sample with its time."""
-
-    def __init__(self, rate: float) -> None:
-        super().__init__("x86", "onnxruntime", 1)
-        self.rate = rate
-        self.t0: float | None = None
-        self.seen: dict[str, list[tuple[float, float]]] = {}   # key -> (mid-time, scaled sample) per take
-
-    def sampler(self, job):
-        import time
-
-        sampler = super().sampler(job)
-        evaluate = sampler.evaluate
-
-        def drifting(n: int) -> tuple[float, ...]:
-            started = time.time()
-            self.t0 = started if self.t0 is None else self.t0
-            samples = evaluate(n)
-            mid = 0.5 * (started + time.time())
-            scaled = tuple(s * float(np.exp(self.rate * (mid - self.t0))) for s in samples)
-            self.seen.setdefault(job.key, []).extend((mid, v) for v in scaled)
-            return scaled
-
-        sampler.evaluate = drifting
-        return sampler
+    change a shared VM shows, made large and known; `helpers.scaled_runner`)."""
+    runner = scaled_runner("x86", "onnxruntime", 1, lambda seconds: float(np.exp(rate * seconds)))
+    runner.rate = rate
+    return runner
 
 
 def test_simulated_speed_change_between_rounds_is_corrected(proxyless_table_db: Path, tmp_path: Path) -> None:
@@ -692,7 +670,7 @@ def test_simulated_speed_change_between_rounds_is_corrected(proxyless_table_db: 
 
     table = open_table(proxyless_table_db)
     archs = _archs(2, seed=41)
-    runner = DriftingRunner(rate=8.0)   # CI's real noise reached 31% (median): the simulated drift dwarfs it
+    runner = drifting_runner(rate=8.0)   # CI's real noise reached 31% (median): the simulated drift dwarfs it
     keep_all = StabilityPolicy(cv_max=1e9, spread_max=1e9, max_passes=3)   # no pass dropped as noisy alone
     report = validate(table, archs, tmp_path / "v", runner=runner, progress=False, policy=keep_all, rounds=6,
                       anchors=4, work_dir=tmp_path / "nets")
@@ -718,7 +696,7 @@ def test_simulated_speed_change_between_rounds_is_corrected(proxyless_table_db: 
         fixed = raw / np.array([report.drift.factor(cycle, t) for cycle, t in enumerate(at, start=1)])
         raw_slope, fixed_slope = (np.polyfit(at, np.log(v), 1)[0] for v in (raw, fixed))
         # the correction takes about the applied trend off; the machine's own noise moves both slopes
-        # alike (a fresh-clone run of 2026-12-06 beside the other worker: raw 4.5, fixed -3.0 at rate 8)
+        # alike (a full-suite run of 2026-12-06 beside the other worker: raw 4.5, fixed -3.0 at rate 8)
         assert raw_slope - fixed_slope > 0.6 * runner.rate, (raw_slope, fixed_slope)
         assert abs(fixed_slope) < runner.rate / 2, (raw_slope, fixed_slope)
 
