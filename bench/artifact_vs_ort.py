@@ -69,7 +69,7 @@ def main() -> None:
     from lutnas.lowering.tuning import tune
     from lutnas.profiler.measurement import MeasureJob
     from lutnas.profiler.rounds import measure_interleaved
-    from lutnas.profiler.runners import LocalRuntimes
+    from lutnas.profiler.runners import LocalRunner, LocalRuntimes
     from lutnas.spaces import get_space
 
     per_space = args.per_space or (1 if args.quick else 2)
@@ -114,7 +114,7 @@ def main() -> None:
             libs[net["name"], f"tuned@{budget}"] = _compile(build, net, target, rep.pipeline, db, work)
     print(f"tuning total {spent / 60:.1f} min", flush=True)
 
-    runner = LocalRuntimes(target, args.threads)   # TVM's and onnxruntime's samplers, one device held
+    runner = LocalRuntimes([LocalRunner(target, runtime, args.threads) for runtime in ("tvm", "onnxruntime")])
     rows = []
     configs = pipelines + [f"tuned@{b}" for b in budgets]
     for net in nets:

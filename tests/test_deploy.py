@@ -85,12 +85,12 @@ def test_artifact_timed_against_onnxruntime_side_by_side(x86_artifact):
 def test_local_runtimes_refuse_a_job_of_a_runtime_they_do_not_hold(tmp_path):
     from lutnas.errors import DeviceError
     from lutnas.profiler.measurement import MeasureJob
-    from lutnas.profiler.runners import LocalRuntimes
+    from lutnas.profiler.runners import LocalRunner, LocalRuntimes
 
     job = MeasureJob(key="net-ort", input_shape=(1, 3, 8, 8), runtime="onnxruntime", onnx_path=tmp_path / "n.onnx",
                      target="x86", threads=1)
     with pytest.raises(DeviceError, match="asks for onnxruntime; these runners time tvm"):
-        LocalRuntimes("x86", 1, ("tvm",)).sampler(job)
+        LocalRuntimes([LocalRunner("x86", "tvm", 1)]).sampler(job)
 
 
 def test_run_reproduces_reference_without_torch(x86_artifact):

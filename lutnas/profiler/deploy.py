@@ -185,13 +185,12 @@ def artifact_vs_onnxruntime(art_dir: str | Path, threads: int = 1, rounds: int =
     settings) here, with the same threads, interleaved sample by sample (`rounds` cycles of one sample
     of each, `rounds.measure_interleaved`), as `bench/artifact_vs_ort.py` does for its networks: the
     two samples of a cycle share a moment of the machine, which passes of several samples each did not."""
-    from lutnas.profiler.runners import LocalRuntimes
+    from lutnas.profiler.runners import LocalRunner, LocalRuntimes
 
     art_dir = Path(art_dir)
     manifest = verify_artifact(art_dir)
     spec = target_from_manifest(manifest)
-    local_runner(spec, threads)   # a clear error where this machine cannot run the library
-    runner = LocalRuntimes(spec, threads)
+    runner = LocalRuntimes([local_runner(spec, threads), LocalRunner(spec, "onnxruntime", threads)])
     tvm_job = artifact_job(art_dir, manifest, threads, repeats, min_repeat_ms)
     ort_job = replace(tvm_job, key=f"{tvm_job.key}-onnxruntime", runtime="onnxruntime", library_path=None,
                       onnx_path=art_dir / manifest["onnx"])

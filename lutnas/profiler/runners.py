@@ -238,9 +238,8 @@ class LocalRuntimes:
     `rounds.measure_interleaved` can time one network under TVM and under onnxruntime sample by
     sample (a LocalRunner times its own runtime only)."""
 
-    def __init__(self, target: str | TargetSpec = "x86", threads: int = 1,
-                 runtimes: Sequence[str] = ("tvm", "onnxruntime")) -> None:
-        self.runners = {runtime: LocalRunner(target, runtime, threads) for runtime in runtimes}
+    def __init__(self, runners: Sequence[LocalRunner]) -> None:
+        self.runners = {runner.runtime: runner for runner in runners}
 
     def sampler(self, job: MeasureJob) -> harness.Sampler:
         if job.runtime not in self.runners:
@@ -248,7 +247,7 @@ class LocalRuntimes:
         return self.runners[job.runtime].sampler(job)
 
     def holding(self) -> AbstractContextManager[object]:
-        return timing_lock(LOCAL)
+        return next(iter(self.runners.values())).holding()   # one device: every local runner holds the same
 
 
 def check_tvm_threads(threads: int) -> int:
