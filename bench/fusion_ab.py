@@ -25,6 +25,8 @@ default channels-last pipeline with the rewrite off and on:
 - `--rewrite expand-bands`: an inverted residual's expansion 1x1 apart, against the three convolutions
   in one kernel computed in bands of at most each `--thresholds` value of expanded rows, in bytes
   (`rules.banded`, `dw_pw_fusion.EXPAND_INTO_BANDS`);
+- `--rewrite pad-rows`: a 1x1 reading a channel-padded tensor reads only its real channels
+  (`lowering.channel_slices`), against multiplying the pad channels by zero weight rows;
 - `--rewrite vector-tile`: row reductions (global means, batch-1 dense layers) vectorized by up to
   four whole vectors, three included (revision 19), against 4, 2 or 1 (`rules.elementwise`).
 Every build must compute the same output (within 1e-4 of its range); then they are timed in turn,
@@ -60,7 +62,8 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--rewrite", choices=("dw-pw", "grouped-pointwise", "stack-accumulators", "weight-prefetch",
                                           "strip-prefetch", "input-transpose", "fused-tile", "vector-tile",
-                                          "pixel-major", "strips-outer", "expand-bands"), default="dw-pw")
+                                          "pixel-major", "strips-outer", "expand-bands", "pad-rows"),
+                    default="dw-pw")
     ap.add_argument("--spaces", default="proxyless,fbnet,ofa-mbv3")
     ap.add_argument("--thresholds", default="784",
                     help="dw-pw: plane sizes (pixels) to build fused with, comma-separated")
@@ -147,6 +150,13 @@ def expand_bands(band_bytes: int | None) -> AbstractContextManager[object]:
     return patch.object(banded, "BAND_BYTES", band_bytes)
 
 
+def pad_rows(sliced: bool) -> AbstractContextManager[object]:
+    """Off: a 1x1 reading a padded tensor multiplies its pad channels by zero weight rows (revision 26)."""
+    from lutnas.lowering import channel_pad
+
+    return patch.object(channel_pad, "SLICE_PAD_ROWS", sliced)
+
+
 def rule_thresholds(constant: str, off: tuple[str, int], label: str, thresholds: str) -> list[tuple[str, object]]:
     """Builds with `rules.nhwc.<constant>` at `off` (label, value), then at each of `thresholds` (bytes)."""
     from lutnas.lowering.rules import nhwc
@@ -180,6 +190,8 @@ def variants(args: argparse.Namespace) -> list[tuple[str, object]]:
     if args.rewrite == "expand-bands":
         return [("apart", lambda: expand_bands(None))] + [
             (f"bands <= {t} B", lambda t=t: expand_bands(t)) for t in (int(v) for v in args.thresholds.split(","))]
+    if args.rewrite == "pad-rows":
+        return [("zero rows", lambda: pad_rows(False)), ("sliced", lambda: pad_rows(True))]
     if args.rewrite == "input-transpose":
         return [("off", lambda: input_transpose(False)), ("on", lambda: input_transpose(True))]
     return [("off", lambda: fusion_threshold(OFF))] + [

@@ -29,6 +29,7 @@ from lutnas.lowering.rules import (
     apply_rules,
     default_cpu_rules,
 )
+from lutnas.lowering.rules.conv import conv_parts
 from lutnas.lowering.rules.nhwc import GemmShape, depthwise_channel_vectors, register_tile, tile_cycles
 from lutnas.spaces.blocks import Block, BlockSpec
 
@@ -361,6 +362,47 @@ def test_padded_channels_compute_what_torch_computes(tmp_path):
     mod = _padded_to_16_matches_torch(_PaddedNet().eval(), (1, 3, 16, 16), tmp_path)
     widths = sorted(int(c.ty.shape[3]) for c in _convs(mod["main"]))
     assert 80 in widths and 72 not in widths and 32 in widths, widths
+
+
+class _StageNet(torch.nn.Module):
+    """A 24-channel stage (padded to 32): its first block's expansion reads the stem's padded output,
+    the projections read the depthwise's (72 -> 80), the second block's expansion the first's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        nn = torch.nn
+        self.stem = nn.Conv2d(3, 24, 3, 1, 1)
+        self.blocks = nn.ModuleList(nn.Sequential(nn.Conv2d(24, 72, 1), nn.ReLU6(), nn.Conv2d(72, 72, 3, 1, 1, groups=72),
+                                                  nn.ReLU6(), nn.Conv2d(72, 24, 1)) for _ in range(2))
+
+    def forward(self, x):
+        x = self.blocks[0](torch.relu(self.stem(x)))   # the stem's output has one reader: the slice
+        return x + self.blocks[1](x)
+
+
+def test_a_1x1_reads_the_real_channels_of_a_padded_input_in_place(tmp_path):
+    """The expansions read 24 of the 32 channels in place, with 24 weight rows (no zero rows: 25% of
+    their work), the slice merged into their kernel; the projection after a depthwise keeps its zero
+    rows (the depthwise's 80 channels are whole vectors); the output is torch's."""
+    from lutnas.lowering.pipeline import fusion_passes
+
+    mod = _padded_to_16_matches_torch(_StageNet().eval(), (1, 3, 12, 12), tmp_path)
+    rows = sorted(int(c.args[1].ty.shape[2]) for c in _convs(mod["main"]) if int(c.attrs.groups) == 1)
+    assert rows == [3, 24, 24, 80, 80], rows
+    tgt = AVX2.tvm_target()
+    with tgt:
+        fused = tvm.transform.Sequential(fusion_passes(tgt))(mod)
+    names = [gv.name_hint for gv in _globals(fused["main"].body)]
+    sliced = [n for n in names if n.startswith("strided_slice")]
+    assert len(sliced) == 2 and all("conv2d" in n for n in sliced), names   # no slice kernel of its own
+    for name in set(sliced):   # the 1x1 rule takes it, reading 24 channels of the padded 32 in place
+        func = fused[name]
+        parts = conv_parts(func, 3)
+        first_read = parts.sch.get(parts.producers[0]).reads[0].source
+        assert parts.extents[6] == 24 and int(first_read.shape[3]) == 32, (parts.extents, first_read)
+        assert ChannelsLastConv().apply(func, tgt, False) is not None
+        sch, _rule = apply_rules(func, tgt, default_cpu_rules())
+        assert_same_outputs(func, sch.mod["main"], tgt, name)
 
 
 class _DividedNet(torch.nn.Module):

@@ -94,12 +94,14 @@ def fuse_depthwise_pointwise() -> tvm.transform.Pass:
     return _pass
 
 
-def merge_pairs(mod: Any, find: Any) -> Any:
+def merge_pairs(mod: Any, find: Any, merge: Any = None) -> Any:
     """`main` with every producer -> consumer pair of fused functions that `find(mod, binding,
     producer, uses, kinds)` names -- (producer binding, producer function, consumer function) --
-    merged into one function (`merged_function`)."""
+    merged into one function: `merge(mod, producer binding, consumer function)` gives it and the
+    producer's arguments it takes first (default: `merged_function` of two fused functions)."""
     from tvm import relax
 
+    merge = merge or _merged_fused
     main = mod["main"]
     uses = use_counts(main)
     kinds: dict[str, str] = {}
@@ -118,8 +120,9 @@ def merge_pairs(mod: Any, find: Any) -> Any:
                 continue
             first_binding, first_gv, second_gv = pair
             name = f"{first_gv.name_hint}_{second_gv.name_hint.removeprefix('fused_')}"
-            gv = builder.add_func(merged_function(mod[first_gv], mod[second_gv]), name)
-            call = builder.normalize(relax.Call(gv, list(first_binding.value.args) + list(b.value.args[1:])))
+            func, first_args = merge(mod, first_binding, second_gv)
+            gv = builder.add_func(func, name)
+            call = builder.normalize(relax.Call(gv, first_args + list(b.value.args[1:])))
             new_bindings.append(relax.VarBinding(b.var, call))
             dropped.add(first_binding.var)
             count += 1
@@ -129,6 +132,10 @@ def merge_pairs(mod: Any, find: Any) -> Any:
     new_main = relax.Function(main.params, relax.SeqExpr(blocks, main.body.body), main.ret_ty, main.is_pure, main.attrs)
     builder.update_func(mod.get_global_var("main"), new_main)
     return relax.transform.DeadCodeElimination()(relax.transform.Normalize()(builder.get()))
+
+
+def _merged_fused(mod: Any, first: Any, second_gv: Any) -> tuple[Any, list[Any]]:
+    return merged_function(mod[first.value.op], mod[second_gv]), list(first.value.args)
 
 
 def _pair(mod: Any, binding: Any, producer: dict[Any, Any], uses: dict[Any, int],

@@ -57,6 +57,7 @@ def fusion_passes(target: tvm.target.Target, layout: str = "NHWC") -> list[tvm.t
     from tvm.relax.backend.cpu_generic import pipeline as cpu_generic
 
     from lutnas.lowering.channel_pad import pad_channels
+    from lutnas.lowering.channel_slices import fuse_channel_slices, keep_channel_slices
     from lutnas.lowering.dw_pw_fusion import fuse_depthwise_pointwise
     from lutnas.lowering.fast_math import fast_math_legalize
     from lutnas.lowering.fold import fold_in_numpy
@@ -68,8 +69,11 @@ def fusion_passes(target: tvm.target.Target, layout: str = "NHWC") -> list[tvm.t
     padding = [fold_in_numpy(), pad_channels(vector_lanes(target))] if layout == "NHWC" else []
     legalize = cpu_generic.legalize_passes(target)   # ... FuseOps, FuseTIR
     if layout == "NHWC":   # a depthwise and the 1x1 reading it become one function (`dw_pw_fusion`),
-        # the input's transpose is computed by the stem conv's padding (`input_layout_fusion`)
-        legalize = legalize[:-1] + [fuse_depthwise_pointwise(), fuse_input_transpose()] + legalize[-1:]
+        # the input's transpose is computed by the stem conv's padding (`input_layout_fusion`), a 1x1
+        # reads the real channels of a padded input in place (`channel_slices`)
+        fuse = next(i for i, p in enumerate(legalize) if p.info.name == "FuseOps")
+        legalize = (legalize[:fuse] + [keep_channel_slices(), legalize[fuse]]
+                    + [fuse_depthwise_pointwise(), fuse_input_transpose(), fuse_channel_slices()] + legalize[fuse + 1:])
     graph = layout_passes(layout, [dense_grouped_pointwise()])  # two-group 1x1s dense, shuffles folded
     return ([global_pools_as_means()] + graph + padding + cpu_generic.library_dispatch_passes(target)
             + [fold_in_numpy()]  # the weights' reshapes and layout transposes, before they become kernels
@@ -185,7 +189,9 @@ DEFAULT_PIPELINE = "tvm-default"
 # 24 (lutnas-cpu) = ... at most 512 KB (`rules.nhwc.PIXEL_MAJOR_MAX_WEIGHT_BYTES`).
 # 25 (lutnas-cpu) = built for one thread (`num-cores` 1), 1x1s with >= 16 KB of weights walk strips outermost
 #    (`rules.nhwc.single_core_strips_outer`); builds for other or unknown thread counts are unchanged.
-_REVISIONS = {"lutnas-cpu": 26, "lutnas-cpu-nchw": 11}
+# 27 (lutnas-cpu) = a 1x1 reading a channel-padded tensor reads its real channels in place, no zero weight
+#    rows (`lowering.channel_slices`).
+_REVISIONS = {"lutnas-cpu": 27, "lutnas-cpu-nchw": 11}
 
 
 def pipeline_revision(name: str) -> int:
