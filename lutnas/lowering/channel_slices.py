@@ -86,8 +86,7 @@ def _merged_slice(mod: Any, first: Any, second_gv: Any) -> tuple[Any, list[Any]]
 
 def keep_channel_slices() -> tvm.transform.Pass:
     """The module pass, between `AnnotateTIROpPattern` and `FuseOps`: a channel slice read by a
-    convolution calls a copy of its PrimFunc marked opaque, so that `FuseOps` leaves it out of the
-    kernel before it. Fused there, the slice would make that kernel store the real channels (24 of
+    convolution calls an opaque PrimFunc, so that `FuseOps` leaves it out of the kernel before it. Fused there, the slice would make that kernel store the real channels (24 of
     a vector's 32: partial vector stores, and the stage's residual adds on 24-wide rows), which cost
     more than the zero rows saved (fbnet#0, 224 px: x1.021)."""
     import tvm
@@ -100,6 +99,8 @@ def keep_channel_slices() -> tvm.transform.Pass:
 
 
 def _opaque_slices(mod: Any) -> Any:
+    """`mod` with every channel slice whose only reader is a convolution calling an opaque copy of its
+    PrimFunc (a copy: the same PrimFunc may slice tensors for other readers, which may fuse)."""
     from tvm import relax
 
     main = mod["main"]
@@ -112,12 +113,11 @@ def _opaque_slices(mod: Any) -> Any:
         for b in block.bindings:
             if b.var in readers and is_channel_slice(b.value, b.var):
                 gv = b.value.args[0]
-                if gv.name_hint not in opaque:
-                    func = mod[gv].with_attr("op_pattern", 8)   # kOpaque
-                    opaque[gv.name_hint] = builder.add_func(func, f"{gv.name_hint}_kept")
+                if gv.name_hint not in opaque:   # kOpaque
+                    opaque[gv.name_hint] = builder.add_func(mod[gv].with_attr("op_pattern", 8), f"{gv.name_hint}_kept")
                 call = relax.Call(b.value.op, [opaque[gv.name_hint]] + list(b.value.args[1:]), b.value.attrs,
                                   b.value.ty_args)
-                b = relax.VarBinding(b.var, call)
+                b = relax.VarBinding(b.var, builder.normalize(call))
             bindings.append(b)
         blocks.append(relax.DataflowBlock(bindings) if isinstance(block, relax.DataflowBlock)
                       else relax.BindingBlock(bindings))
@@ -125,7 +125,7 @@ def _opaque_slices(mod: Any) -> Any:
         return mod
     new_main = relax.Function(main.params, relax.SeqExpr(blocks, main.body.body), main.ret_ty, main.is_pure, main.attrs)
     builder.update_func(mod.get_global_var("main"), new_main)
-    return builder.get()
+    return relax.transform.Normalize()(builder.get())
 
 
 def _conv_readers(func: Any) -> set[Any]:
