@@ -79,7 +79,6 @@ def _padder(lanes: int) -> Any:
     from tvm import relax
     from tvm.relax.expr_functor import PyExprMutator, mutator
 
-
     conv = tvm.ir.Op.get("relax.nn.conv2d")
     mean = tvm.ir.Op.get("relax.mean")
     unary = [tvm.ir.Op.get(f"relax.{name}") for name in _UNARY]

@@ -5,19 +5,78 @@ reading such a tensor (an expansion reading the 24 channels of a stage padded to
 the pad channels by zero weight rows: 3.4-4.8% of every sampled network's convolution work at 224 px
 (fbnet, proxyless, ofa-mbv3, 3 archs each), nearly all of it in the expansions of the 24- and
 40-channel stages. There `channel_pad` slices the input to its real channels instead
-(`SLICE_PAD_ROWS`). `FuseOps` leaves that slice a kernel of its own (an injective op never fuses into
-a convolution after it); this pass merges it into the convolution's fused function, where the rules
-inline it like a 1x1's padding: the convolution reads the first channels of the padded tensor in place.
+(`SLICE_PAD_ROWS`). Two passes around TVM's `FuseOps` put that slice inside the convolution's kernel:
+`keep_channel_slices` keeps it out of the kernel before it (where `FuseOps` would fuse it), and
+`fuse_channel_slices` merges it into the convolution's fused function (an injective op never fuses
+into a convolution after it), where the rules inline it like a 1x1's padding: the convolution reads
+the first channels of the padded tensor in place.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lutnas.lowering.dw_pw_fusion import first_conv_parts, is_call_tir, is_primitive, merge_pairs
+from lutnas.lowering.dw_pw_fusion import first_conv_parts, is_call_tir, is_primitive, merge_pairs, use_counts
 
 if TYPE_CHECKING:
     import tvm
+
+
+def keep_channel_slices() -> tvm.transform.Pass:
+    """The module pass, between `AnnotateTIROpPattern` and `FuseOps`: a channel slice read by a
+    convolution calls an opaque PrimFunc, so that `FuseOps` leaves it out of the kernel before it.
+    Fused there, the slice would make that kernel store the real channels (24 of a vector's 32:
+    partial vector stores, and the stage's residual adds on 24-wide rows), which cost more than the
+    zero rows saved (fbnet#0, 224 px: x1.021)."""
+    import tvm
+
+    @tvm.transform.module_pass(opt_level=0, name="LutnasKeepChannelSlices")
+    def _pass(mod: Any, _ctx: Any) -> Any:
+        return _opaque_slices(mod)
+
+    return _pass
+
+
+def _opaque_slices(mod: Any) -> Any:
+    """`mod` with every channel slice whose only reader is a convolution calling an opaque copy of its
+    PrimFunc (a copy: the same PrimFunc may slice tensors for other readers, which may fuse)."""
+    from tvm import relax
+
+    main = mod["main"]
+    readers = _conv_readers(main)
+    builder = relax.BlockBuilder(mod)
+    opaque: dict[str, Any] = {}
+    blocks = []
+    for block in main.body.blocks:
+        bindings = []
+        for b in block.bindings:
+            if b.var in readers and is_channel_slice(b.value, b.var):
+                gv = b.value.args[0]
+                if gv.name_hint not in opaque:   # kOpaque
+                    kept = mod[gv].with_attr("op_pattern", 8)
+                    opaque[gv.name_hint] = builder.add_func(kept, f"{gv.name_hint}_kept")
+                call = relax.Call(b.value.op, [opaque[gv.name_hint]] + list(b.value.args[1:]), b.value.attrs,
+                                  b.value.ty_args)
+                b = relax.VarBinding(b.var, builder.normalize(call))
+            bindings.append(b)
+        blocks.append(relax.DataflowBlock(bindings) if isinstance(block, relax.DataflowBlock)
+                      else relax.BindingBlock(bindings))
+    if not opaque:
+        return mod
+    new_main = relax.Function(main.params, relax.SeqExpr(blocks, main.body.body), main.ret_ty, main.is_pure, main.attrs)
+    builder.update_func(mod.get_global_var("main"), new_main)
+    return relax.transform.Normalize()(builder.get())
+
+
+def _conv_readers(func: Any) -> set[Any]:
+    """Variables whose only reader is a call_tir of a convolution."""
+    uses = use_counts(func)
+    read_by_conv = set()
+    for block in func.body.blocks:
+        for b in block.bindings:
+            if is_call_tir(b.value) and "conv2d" in b.value.args[0].name_hint:
+                read_by_conv.update(a for a in b.value.args[1].fields)
+    return {v for v in read_by_conv if uses.get(v, 0) == 1}
 
 
 def fuse_channel_slices() -> tvm.transform.Pass:
@@ -82,60 +141,3 @@ def _merged_slice(mod: Any, first: Any, second_gv: Any) -> tuple[Any, list[Any]]
     func = relax.Function([param] + list(consumer.params[1:]), body, consumer.ret_ty, is_pure=consumer.is_pure,
                           attrs=consumer.attrs)
     return func, [source]
-
-
-def keep_channel_slices() -> tvm.transform.Pass:
-    """The module pass, between `AnnotateTIROpPattern` and `FuseOps`: a channel slice read by a
-    convolution calls an opaque PrimFunc, so that `FuseOps` leaves it out of the kernel before it. Fused there, the slice would make that kernel store the real channels (24 of
-    a vector's 32: partial vector stores, and the stage's residual adds on 24-wide rows), which cost
-    more than the zero rows saved (fbnet#0, 224 px: x1.021)."""
-    import tvm
-
-    @tvm.transform.module_pass(opt_level=0, name="LutnasKeepChannelSlices")
-    def _pass(mod: Any, _ctx: Any) -> Any:
-        return _opaque_slices(mod)
-
-    return _pass
-
-
-def _opaque_slices(mod: Any) -> Any:
-    """`mod` with every channel slice whose only reader is a convolution calling an opaque copy of its
-    PrimFunc (a copy: the same PrimFunc may slice tensors for other readers, which may fuse)."""
-    from tvm import relax
-
-    main = mod["main"]
-    readers = _conv_readers(main)
-    builder = relax.BlockBuilder(mod)
-    opaque: dict[str, Any] = {}
-    blocks = []
-    for block in main.body.blocks:
-        bindings = []
-        for b in block.bindings:
-            if b.var in readers and is_channel_slice(b.value, b.var):
-                gv = b.value.args[0]
-                if gv.name_hint not in opaque:   # kOpaque
-                    opaque[gv.name_hint] = builder.add_func(mod[gv].with_attr("op_pattern", 8), f"{gv.name_hint}_kept")
-                call = relax.Call(b.value.op, [opaque[gv.name_hint]] + list(b.value.args[1:]), b.value.attrs,
-                                  b.value.ty_args)
-                b = relax.VarBinding(b.var, builder.normalize(call))
-            bindings.append(b)
-        blocks.append(relax.DataflowBlock(bindings) if isinstance(block, relax.DataflowBlock)
-                      else relax.BindingBlock(bindings))
-    if not opaque:
-        return mod
-    new_main = relax.Function(main.params, relax.SeqExpr(blocks, main.body.body), main.ret_ty, main.is_pure, main.attrs)
-    builder.update_func(mod.get_global_var("main"), new_main)
-    return relax.transform.Normalize()(builder.get())
-
-
-def _conv_readers(func: Any) -> set[Any]:
-    """Variables whose only reader is a call_tir of a convolution."""
-    from lutnas.lowering.dw_pw_fusion import use_counts
-
-    uses = use_counts(func)
-    read_by_conv = set()
-    for block in func.body.blocks:
-        for b in block.bindings:
-            if is_call_tir(b.value) and "conv2d" in b.value.args[0].name_hint:
-                read_by_conv.update(a for a in b.value.args[1].fields)
-    return {v for v in read_by_conv if uses.get(v, 0) == 1}
