@@ -758,8 +758,15 @@ def _echo_run(report) -> None:
 @click.option("--repeats", type=POSITIVE, default=None, help="Samples per pass (default: the profiler's).")
 @click.option("--min-repeat-ms", type=NON_NEGATIVE, default=None, help="Minimum ms per sample (default: the profiler's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Latency table db: its prediction for the artifact's network, and the artifact timed at "
+              "the table's profiling speed with its drift anchors (the table's error today).")
+@click.option("--table", "table_id", default=None, help="Table id in --db (default: the only one).")
+@click.option("--anchors", type=click.IntRange(min=0), default=None,
+              help="With --db: how many drift anchors (default: as validate; 0: prediction only).")
 @_remote_options
-def run_cmd(art_dir, threads, repeats, min_repeat_ms, as_json, rpc, tracker, key, emulated) -> None:
+def run_cmd(art_dir, threads, repeats, min_repeat_ms, as_json, db, table_id, anchors, rpc, tracker, key,
+            emulated) -> None:
     """Verify an artifact's sha256 manifest, run it against its reference output, and time it."""
     from lutnas.deploy import make_runner
     from lutnas.errors import NumericsError
@@ -767,18 +774,37 @@ def run_cmd(art_dir, threads, repeats, min_repeat_ms, as_json, rpc, tracker, key
     from lutnas.profiler.deploy import run_artifact, target_from_manifest
     from lutnas.profiler.workers import hide_torch
 
-    hide_torch()             # an artifact runs without torch (as on a device that has none)
+    if db is None:
+        hide_torch()         # an artifact runs without torch (as on a device that has none); a table's anchors need it
     manifest = verify_artifact(art_dir)
     runner = make_runner(target_from_manifest(manifest), rpc, tracker, key, threads, emulated)
     report = run_artifact(art_dir, runner, threads, repeats=repeats, min_repeat_ms=min_repeat_ms, strict=False)
-    if as_json:
-        _write_json(report.to_dict(), None)
-    else:
-        click.echo(f"{art_dir}: sha256 of {len(manifest['files'])} files verified; "
-                   f"{manifest.get('space')} arch for {manifest['target']['name']}")
-        _echo_run(report)
     if not report.check.ok:
+        _echo_report(art_dir, manifest, report, None, as_json)
         raise NumericsError(f"{art_dir}: {report.check.summary()}")
+    checked = None
+    if db is not None:
+        from lutnas.deploy import check_against_table
+
+        checked = check_against_table(art_dir, db, table_id, runner, threads=threads, anchors=anchors,
+                                      progress=sys.stderr.isatty())
+    _echo_report(art_dir, manifest, report, checked, as_json)
+
+
+def _echo_report(art_dir: Path, manifest: dict, report, checked, as_json: bool) -> None:
+    """`lutnas run`'s report (and, with --db, the table's prediction against the artifact)."""
+    if as_json:
+        _write_json({**report.to_dict(), **({"table": checked.to_dict()} if checked else {})}, None)
+        return
+    click.echo(f"{art_dir}: sha256 of {len(manifest['files'])} files verified; "
+               f"{manifest.get('space')} arch for {manifest['target']['name']}")
+    _echo_run(report)
+    if checked is None:
+        return
+    p = checked.predicted
+    click.echo(f"predicted: {p['latency_ms']:.3f} ms [{p['low_ms']:.3f}, {p['high_ms']:.3f}] (table {p['table']})")
+    click.echo(checked.anchored.line(p["latency_ms"]) if checked.anchored
+               else f"not timed at the table's profiling speed: {checked.not_anchored}")
 
 
 @cli.group("board")

@@ -309,7 +309,7 @@ def _export_prediction(req: ExportRequest, space: SearchSpace, arch: Arch, resol
 def _measure_export(req: ExportRequest, manifest: dict[str, Any], runner: Runner | None, *,
                     progress: bool = False) -> ExportResult:
     """Run the artifact against its reference and time it; the manifest records either outcome. With a
-    table, time it again at the table's profiling speed (`_at_table_speed`)."""
+    table, time it again at the table's profiling speed (`at_table_speed`)."""
     from lutnas.lowering.artifact import update_manifest
     from lutnas.profiler.deploy import local_runner, run_artifact
 
@@ -323,15 +323,17 @@ def _measure_export(req: ExportRequest, manifest: dict[str, Any], runner: Runner
     predicted = manifest.get("predicted")
     if predicted is None or not report.check.ok:
         return ExportResult(manifest, report)
-    anchored, why = _at_table_speed(req, runner, progress)
+    anchored, why = at_table_speed(req.out_dir, req.target, req.db, req.table_id, req.anchors, runner, progress)
     record = anchored.to_dict(predicted["latency_ms"]) if anchored else {"latency_ms": None, "note": why}
     update_manifest(req.out_dir, measured_at_table_speed=record)
     return ExportResult(manifest, report, anchored=anchored, not_anchored=why)
 
 
-def _at_table_speed(req: ExportRequest, runner: Runner, progress: bool) -> tuple[AnchoredLatency | None, str]:
-    """The artifact timed with the table's drift anchors (`latency_tables.anchored`), or (None, why not):
-    the anchors speak for the table's device, runtime and thread count only."""
+def at_table_speed(art_dir: Path, target: TargetSpec, db: Path | None, table_id: str | None, anchors: int | None,
+                   runner: Runner, progress: bool = False) -> tuple[AnchoredLatency | None, str]:
+    """The artifact in `art_dir` timed with the table's drift anchors (`latency_tables.anchored`; `anchors`
+    of them, None: the table's default, 0: off), or (None, why not): the anchors speak for the table's
+    device, runtime and thread count only."""
     from lutnas.latency_tables import open_table
     from lutnas.latency_tables.anchored import time_at_table_speed
     from lutnas.latency_tables.jobs import work_dir_for
@@ -340,26 +342,65 @@ def _at_table_speed(req: ExportRequest, runner: Runner, progress: bool) -> tuple
     from lutnas.lowering.targets import target_from_json
     from lutnas.profiler.deploy import artifact_job
 
-    if req.db is None:
+    if db is None:
         return None, "no table (--db)"
-    if req.anchors == 0:
+    if anchors == 0:
         return None, "--anchors 0"
-    table = open_table(req.db, req.table_id)
+    table = open_table(db, table_id)
     try:
         meta = table.meta
-        mismatched = table.check_compatible(target=req.target, runtime="tvm", threads=runner.threads,
+        mismatched = table.check_compatible(target=target, runtime="tvm", threads=runner.threads,
                                             fingerprint=runner.describe(), allow_mismatch=True)
         if mismatched:
             return None, f"the table was made for another setup ({'; '.join(mismatched)})"
-        job = artifact_job(req.out_dir, read_manifest(req.out_dir), runner.threads)
+        job = artifact_job(art_dir, read_manifest(art_dir), runner.threads)
         anchored = time_at_table_speed(table, job, runner, target_from_json(meta.target_name, meta.target_json),
-                                       work_dir=work_dir_for(Path(table.path)), anchors=req.anchors,
+                                       work_dir=work_dir_for(Path(table.path)), anchors=anchors,
                                        tuning_db=table_tuning_db(table), progress=progress)
     finally:
         table.close()
     if anchored is None:
         return None, "the table has no drift anchors, or the runner cannot hold one device for the series"
     return anchored, ""
+
+
+@dataclass(frozen=True)
+class TableCheck:
+    """`lutnas run --db`: the table's prediction for an artifact's network, and the artifact timed at
+    the table's profiling speed (None, with the reason, where the table cannot speak for this device)."""
+
+    predicted: dict[str, Any]
+    anchored: AnchoredLatency | None
+    not_anchored: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        at = (self.anchored.to_dict(self.predicted["latency_ms"]) if self.anchored
+              else {"latency_ms": None, "note": self.not_anchored})
+        return {"predicted": self.predicted, "measured_at_table_speed": at}
+
+
+def check_against_table(art_dir: Path, db: Path, table_id: str | None, runner: Runner | None, *, threads: int = 1,
+                        anchors: int | None = None, progress: bool = False) -> TableCheck:
+    """The table's prediction for the artifact's network (its space, arch, resolution, width and classes,
+    as the manifest records them; a mismatched table is a `TableError`) and the artifact timed at the
+    table's profiling speed: the table's error for the artifact that ships, on this device today (`runner`:
+    a board's; None: here, `threads` threads)."""
+    from lutnas.errors import TableError
+    from lutnas.lowering.artifact import read_manifest
+    from lutnas.profiler.deploy import local_runner, target_from_manifest
+    from lutnas.spaces import get_space
+
+    manifest = read_manifest(art_dir)
+    if not manifest.get("space") or manifest.get("arch") is None:
+        raise TableError(f"{art_dir}: the manifest records no arch of a search space, and a table predicts those only")
+    target = target_from_manifest(manifest)
+    predicted = predict_latency(db, table_id, get_space(manifest["space"]), tuple(manifest["arch"]),
+                                int(manifest["resolution"]), target, "tvm",
+                                width_mult=float(manifest.get("width_mult") or 1.0),
+                                num_classes=int(manifest.get("num_classes") or 1000))
+    runner = runner or local_runner(target, threads)
+    anchored, why = at_table_speed(art_dir, target, db, table_id, anchors, runner, progress)
+    return TableCheck(predicted, anchored, why)
 
 
 @dataclass(frozen=True)

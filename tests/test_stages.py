@@ -93,8 +93,11 @@ def test_export_with_a_table_of_this_device_is_timed_at_the_tables_speed(tiny_sp
     """On a device now 3x slower than when its table was profiled, export's second timing (the
     table's anchors at every cycle boundary) sees the factor and brings the artifact back to the
     table's speed; the manifest keeps the raw latency of the same series and the prediction's error
-    against the corrected one. An onnxruntime table says why it cannot correct a TVM artifact."""
-    from lutnas.deploy import ExportRequest, export_arch
+    against the corrected one. `lutnas run --db` does the same for a shipped artifact."""
+    from click.testing import CliRunner
+
+    from lutnas.cli import cli
+    from lutnas.deploy import ExportRequest, check_against_table, export_arch
     from lutnas.latency_tables.make import TableRequest, make_table
     from lutnas.latency_tables.settings import ProfileSettings
     from lutnas.lowering.artifact import verify_artifact
@@ -116,6 +119,16 @@ def test_export_with_a_table_of_this_device_is_timed_at_the_tables_speed(tiny_sp
     assert "at the table's profiling speed" in done.anchored.line(predicted)
     off = export_arch(ExportRequest(archs, X86, tmp_path / "off", num_classes=10, db=db, anchors=0))
     assert off.anchored is None and verify_artifact(tmp_path / "off")["measured_at_table_speed"]["note"] == "--anchors 0"
+    # `lutnas run --db`: the shipped artifact against the table, later, on the same slow device
+    checked = check_against_table(tmp_path / "art", db, None, slower)
+    assert checked.predicted["latency_ms"] == pytest.approx(predicted)
+    assert checked.anchored is not None and 1.5 < checked.anchored.track.overall < 6.0
+    assert checked.to_dict()["measured_at_table_speed"]["predicted_error"] == pytest.approx(
+        predicted / checked.anchored.corrected_ms - 1)
+    out = CliRunner().invoke(cli, ["run", str(tmp_path / "off"), "--db", str(db)])  # in process: the tiny
+    assert out.exit_code == 0, out.output                                          # space is this process's
+    assert f"predicted: {predicted:.3f} ms" in out.output and "at the table's profiling speed: " in out.output
+    assert "not timed" not in out.output
 
 
 def test_one_archs_file_check_for_every_command(tmp_path):
