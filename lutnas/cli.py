@@ -779,32 +779,30 @@ def run_cmd(art_dir, threads, repeats, min_repeat_ms, as_json, db, table_id, anc
     manifest = verify_artifact(art_dir)
     runner = make_runner(target_from_manifest(manifest), rpc, tracker, key, threads, emulated)
     report = run_artifact(art_dir, runner, threads, repeats=repeats, min_repeat_ms=min_repeat_ms, strict=False)
-    if not report.check.ok:
-        _echo_report(art_dir, manifest, report, None, as_json)
-        raise NumericsError(f"{art_dir}: {report.check.summary()}")
+    if not as_json:   # printed first: a table that cannot be used then loses none of it
+        click.echo(f"{art_dir}: sha256 of {len(manifest['files'])} files verified; "
+                   f"{manifest.get('space')} arch for {manifest['target']['name']}")
+        _echo_run(report)
     checked = None
-    if db is not None:
+    if db is not None and report.check.ok:
         from lutnas.deploy import check_against_table
 
-        checked = check_against_table(art_dir, db, table_id, runner, threads=threads, anchors=anchors,
-                                      progress=sys.stderr.isatty())
-    _echo_report(art_dir, manifest, report, checked, as_json)
-
-
-def _echo_report(art_dir: Path, manifest: dict, report, checked, as_json: bool) -> None:
-    """`lutnas run`'s report (and, with --db, the table's prediction against the artifact)."""
+        try:
+            checked = check_against_table(art_dir, db, table_id, runner, threads=threads, anchors=anchors,
+                                          progress=sys.stderr.isatty())
+        except LutnasError:
+            if as_json:
+                _write_json(report.to_dict(), None)
+            raise
     if as_json:
         _write_json({**report.to_dict(), **({"table": checked.to_dict()} if checked else {})}, None)
-        return
-    click.echo(f"{art_dir}: sha256 of {len(manifest['files'])} files verified; "
-               f"{manifest.get('space')} arch for {manifest['target']['name']}")
-    _echo_run(report)
-    if checked is None:
-        return
-    p = checked.predicted
-    click.echo(f"predicted: {p['latency_ms']:.3f} ms [{p['low_ms']:.3f}, {p['high_ms']:.3f}] (table {p['table']})")
-    click.echo(checked.anchored.line(p["latency_ms"]) if checked.anchored
-               else f"not timed at the table's profiling speed: {checked.not_anchored}")
+    elif checked is not None:
+        p = checked.predicted
+        click.echo(f"predicted: {p['latency_ms']:.3f} ms [{p['low_ms']:.3f}, {p['high_ms']:.3f}] (table {p['table']})")
+        click.echo(checked.anchored.line(p["latency_ms"]) if checked.anchored
+                   else f"not timed at the table's profiling speed: {checked.not_anchored}")
+    if not report.check.ok:
+        raise NumericsError(f"{art_dir}: {report.check.summary()}")
 
 
 @cli.group("board")

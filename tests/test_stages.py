@@ -63,7 +63,11 @@ def test_make_table_compile_only_fills_the_caches_and_measures_nothing(tiny_spac
 def test_export_arch_lowers_records_the_prediction_and_measures(tiny_space, tmp_path, cache):
     """`lutnas export` as a function: the artifact is built, checked against torch, timed here, and
     its manifest records the table's prediction (a table of another runtime: allowed, and said)."""
+    from click.testing import CliRunner
+
+    from lutnas.cli import cli
     from lutnas.deploy import ExportRequest, export_arch
+    from lutnas.errors import TableError
     from lutnas.latency_tables.make import TableRequest, make_table
     from lutnas.latency_tables.settings import ProfileSettings
     from lutnas.lowering.artifact import verify_artifact
@@ -86,6 +90,9 @@ def test_export_arch_lowers_records_the_prediction_and_measures(tiny_space, tmp_
     assert said[0][0].startswith(f"{tiny_space.name} arch 0 @ 32 -> {out}/")
     assert done.anchored is None and "runtime" in done.not_anchored   # its anchors are not this runtime's
     assert manifest["measured_at_table_speed"] == {"latency_ms": None, "note": done.not_anchored}
+    ran = CliRunner().invoke(cli, ["run", str(out), "--db", str(db)])   # `run --db` allows no mismatch:
+    assert isinstance(ran.exception, TableError) and "runtime" in str(ran.exception)   # refused, named,
+    assert "measured: " in ran.output                                   # after the run's report is out
 
 
 @pytest.mark.slow
