@@ -85,7 +85,7 @@ def fuse_channel_slices() -> tvm.transform.Pass:
 
     @tvm.transform.module_pass(opt_level=0, name="LutnasFuseChannelSlices")
     def _pass(mod: Any, _ctx: Any) -> Any:
-        return merge_pairs(mod, _slice_pair, _merged_slice)
+        return merge_pairs(mod, _slice_pair)
 
     return _pass
 
@@ -123,21 +123,3 @@ def _slice_pair(mod: Any, binding: Any, producer: dict[Any, Any], uses: dict[Any
     if parts is None or parts.extents[4:6] != [1, 1]:
         return None
     return source, source.value.args[0], call.op
-
-
-def _merged_slice(mod: Any, first: Any, second_gv: Any) -> tuple[Any, list[Any]]:
-    """The consumer's fused function with the slice as its first call, and the sliced tensor."""
-    from tvm import relax
-
-    slice_call, consumer = first.value, mod[second_gv]
-    source = slice_call.args[1].fields[0]
-    param = relax.Var("padded", source.ty)
-    sliced = relax.DataflowVar("sliced", consumer.params[0].ty)
-    call = relax.Call(slice_call.op, [slice_call.args[0], relax.Tuple([param])], slice_call.attrs,
-                      slice_call.ty_args)
-    bound = consumer.bind_params({consumer.params[0]: sliced})
-    bindings = [relax.VarBinding(sliced, call)] + list(bound.body.blocks[0].bindings)
-    body = relax.SeqExpr([relax.DataflowBlock(bindings)], bound.body.body)
-    func = relax.Function([param] + list(consumer.params[1:]), body, consumer.ret_ty, is_pure=consumer.is_pure,
-                          attrs=consumer.attrs)
-    return func, [source]

@@ -94,14 +94,12 @@ def fuse_depthwise_pointwise() -> tvm.transform.Pass:
     return _pass
 
 
-def merge_pairs(mod: Any, find: Any, merge: Any = None) -> Any:
-    """`main` with every producer -> consumer pair of fused functions that `find(mod, binding,
-    producer, uses, kinds)` names -- (producer binding, producer function, consumer function) --
-    merged into one function: `merge(mod, producer binding, consumer function)` gives it and the
-    producer's arguments it takes first (default: `merged_function` of two fused functions)."""
+def merge_pairs(mod: Any, find: Any) -> Any:
+    """`main` with every producer -> consumer pair that `find(mod, binding, producer, uses, kinds)`
+    names -- (producer binding, producer function, consumer function) -- merged into one function
+    (`merged_function`; a producer may be a fused function or one PrimFunc, `producer_function`)."""
     from tvm import relax
 
-    merge = merge or _merged_fused
     main = mod["main"]
     uses = use_counts(main)
     kinds: dict[str, str] = {}
@@ -120,8 +118,8 @@ def merge_pairs(mod: Any, find: Any, merge: Any = None) -> Any:
                 continue
             first_binding, first_gv, second_gv = pair
             name = f"{first_gv.name_hint}_{second_gv.name_hint.removeprefix('fused_')}"
-            func, first_args = merge(mod, first_binding, second_gv)
-            gv = builder.add_func(func, name)
+            first, first_args = producer_function(mod, first_binding)
+            gv = builder.add_func(merged_function(first, mod[second_gv]), name)
             call = builder.normalize(relax.Call(gv, first_args + list(b.value.args[1:])))
             new_bindings.append(relax.VarBinding(b.var, call))
             dropped.add(first_binding.var)
@@ -134,8 +132,20 @@ def merge_pairs(mod: Any, find: Any, merge: Any = None) -> Any:
     return relax.transform.DeadCodeElimination()(relax.transform.Normalize()(builder.get()))
 
 
-def _merged_fused(mod: Any, first: Any, second_gv: Any) -> tuple[Any, list[Any]]:
-    return merged_function(mod[first.value.op], mod[second_gv]), list(first.value.args)
+def producer_function(mod: Any, binding: Any) -> tuple[Any, list[Any]]:
+    """The Relax function a producer binding calls, with its arguments: a fused function as it is; a
+    call_tir (one PrimFunc: a transpose, a channel slice) as a one-binding function of its inputs."""
+    from tvm import relax
+
+    call = binding.value
+    if not is_call_tir(call):
+        return mod[call.op], list(call.args)
+    inputs = list(call.args[1].fields)
+    params = [relax.Var(f"input{i}", a.ty) for i, a in enumerate(inputs)]
+    out = relax.Var("output", binding.var.ty)
+    inner = relax.Call(call.op, [call.args[0], relax.Tuple(params)], call.attrs, call.ty_args)
+    body = relax.SeqExpr([relax.DataflowBlock([relax.VarBinding(out, inner)])], out)
+    return relax.Function(params, body, binding.var.ty), inputs
 
 
 def _pair(mod: Any, binding: Any, producer: dict[Any, Any], uses: dict[Any, int],

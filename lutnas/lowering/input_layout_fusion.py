@@ -70,7 +70,7 @@ def reads_as_kxk_conv(mod: Any, func: Any) -> bool:
 def _fuse_in_main(mod: Any) -> Any:
     from tvm import relax
 
-    from lutnas.lowering.dw_pw_fusion import merged_function, use_counts
+    from lutnas.lowering.dw_pw_fusion import merged_function, producer_function, use_counts
 
     main = mod["main"]
     blocks = list(main.body.blocks)
@@ -88,7 +88,7 @@ def _fuse_in_main(mod: Any) -> Any:
                 or not reads_as_kxk_conv(mod, mod[call.op])):
             new_bindings.append(b)
             continue
-        merged = merged_function(_as_function(source), mod[call.op])
+        merged = merged_function(producer_function(mod, source)[0], mod[call.op])
         gv = builder.add_func(merged, f"fused_{call.op.name_hint.removeprefix('fused_')}_from_nchw")
         fused_call = builder.normalize(relax.Call(gv, [source.value.args[1][0], *call.args[1:]]))
         new_bindings.append(relax.VarBinding(b.var, fused_call))
@@ -100,15 +100,3 @@ def _fuse_in_main(mod: Any) -> Any:
                               main.attrs)
     builder.update_func(mod.get_global_var("main"), new_main)
     return relax.transform.DeadCodeElimination()(relax.transform.Normalize()(builder.get()))
-
-
-def _as_function(binding: Any) -> Any:
-    """The transpose binding as a one-binding Relax function of its input (`merged_function`'s first)."""
-    from tvm import relax
-
-    call = binding.value
-    param = relax.Var("nchw", call.args[1][0].ty)
-    out = relax.Var("nhwc", binding.var.ty)
-    inner = relax.Call(call.op, [call.args[0], relax.Tuple([param])], call.attrs, call.ty_args)
-    body = relax.SeqExpr([relax.DataflowBlock([relax.VarBinding(out, inner)])], out)
-    return relax.Function([param], body, binding.var.ty)
