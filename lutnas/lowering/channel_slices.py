@@ -16,7 +16,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lutnas.lowering.dw_pw_fusion import first_conv_parts, is_call_tir, is_primitive, merge_pairs, use_counts
+from lutnas.lowering.dw_pw_fusion import (
+    first_conv_parts,
+    is_call_tir,
+    is_primitive,
+    merge_pairs,
+    use_counts,
+    with_main_blocks,
+)
 
 if TYPE_CHECKING:
     import tvm
@@ -63,9 +70,7 @@ def _opaque_slices(mod: Any) -> Any:
                       else relax.BindingBlock(bindings))
     if not opaque:
         return mod
-    new_main = relax.Function(main.params, relax.SeqExpr(blocks, main.body.body), main.ret_ty, main.is_pure, main.attrs)
-    builder.update_func(mod.get_global_var("main"), new_main)
-    return relax.transform.Normalize()(builder.get())
+    return with_main_blocks(mod, builder, blocks)
 
 
 def _conv_readers(func: Any) -> set[Any]:

@@ -127,9 +127,18 @@ def merge_pairs(mod: Any, find: Any) -> Any:
         blocks.append(relax.DataflowBlock([b for b in new_bindings if b.var not in dropped]))
     if not count:
         return mod
+    return relax.transform.DeadCodeElimination()(with_main_blocks(mod, builder, blocks))
+
+
+def with_main_blocks(mod: Any, builder: Any, blocks: list[Any]) -> Any:
+    """The module of `builder` (made on `mod`, holding the functions added since) with `main`'s body
+    made of `blocks`, normalized."""
+    from tvm import relax
+
+    main = mod["main"]
     new_main = relax.Function(main.params, relax.SeqExpr(blocks, main.body.body), main.ret_ty, main.is_pure, main.attrs)
     builder.update_func(mod.get_global_var("main"), new_main)
-    return relax.transform.DeadCodeElimination()(relax.transform.Normalize()(builder.get()))
+    return relax.transform.Normalize()(builder.get())
 
 
 def producer_function(mod: Any, binding: Any) -> tuple[Any, list[Any]]:

@@ -70,7 +70,7 @@ def reads_as_kxk_conv(mod: Any, func: Any) -> bool:
 def _fuse_in_main(mod: Any) -> Any:
     from tvm import relax
 
-    from lutnas.lowering.dw_pw_fusion import merged_function, producer_function, use_counts
+    from lutnas.lowering.dw_pw_fusion import merged_function, producer_function, use_counts, with_main_blocks
 
     main = mod["main"]
     blocks = list(main.body.blocks)
@@ -96,7 +96,4 @@ def _fuse_in_main(mod: Any) -> Any:
     if not dropped:
         return mod
     blocks[0] = relax.DataflowBlock([b for b in new_bindings if b.var not in dropped])
-    new_main = relax.Function(main.params, relax.SeqExpr(blocks, main.body.body), main.ret_ty, main.is_pure,
-                              main.attrs)
-    builder.update_func(mod.get_global_var("main"), new_main)
-    return relax.transform.DeadCodeElimination()(relax.transform.Normalize()(builder.get()))
+    return relax.transform.DeadCodeElimination()(with_main_blocks(mod, builder, blocks))
