@@ -19,6 +19,10 @@ runtime's pass and not the other's. Tuning minutes are wall-clock on this machin
 
     tvm_over_ort=<ratio of the best configuration, geometric mean over the networks>
 
+and, per configuration, a 90% interval of the geomean over this run's cycles (each network's cycles
+drawn again with replacement): how far the figure could move with the same machine phase; a run in
+another phase of the VM moves it further.
+
     .venv/bin/python bench/artifact_vs_ort.py [--quick] [--threads 1] [--resolution 128]
         [--per-space 2] [--seed 0] [--budgets 64,192,448] [--mcpu host|none|NAME] [--db DIR] [--rounds 15]
         [--pipelines tvm-default,lutnas-cpu-nchw,lutnas-cpu]
@@ -137,21 +141,24 @@ def main() -> None:
               + "  ".join(f"{c} x{row[c]:.2f}" for c in configs), flush=True)
 
     print(f"load average at end: {os.getloadavg()}")
-    print("\nconfig        geomean TVM/ORT   tuning min (cumulative, all nets)")
+    print("\nconfig        geomean TVM/ORT   90% interval over cycles   tuning min (cumulative, all nets)")
     cum = 0.0
     best_cfg, best = None, math.inf
+    intervals = {}
     for cfg in configs:
         g = _geomean([r[cfg] for r in rows])
+        intervals[cfg] = _cycle_interval(rows, cfg, np.random.default_rng(args.seed))
         if cfg.startswith("tuned@"):
             b = int(cfg.split("@")[1])
             cum = sum(v for k, v in tuning_min.items() if int(k.split("@")[1]) <= b)
-        print(f"{cfg:12s}  {g:8.3f}          {cum:6.1f}")
+        lo, hi = intervals[cfg]
+        print(f"{cfg:12s}  {g:8.3f}          {lo:.3f}-{hi:.3f}                {cum:6.1f}")
         if g < best:
             best_cfg, best = cfg, g
     if args.out:
         Path(args.out).write_text(json.dumps({"rows": rows, "tuning_min": tuning_min, "target": target.full_json(),
                                               "threads": args.threads, "budgets": budgets, "seed": args.seed,
-                                              "resolution": args.resolution}, indent=1))
+                                              "resolution": args.resolution, "intervals_90": intervals}, indent=1))
     print(f"best: {best_cfg}")
     print(f"tvm_over_ort={best:.3f}")
 
@@ -172,6 +179,21 @@ def _compile(build, net: dict, target, pipeline: str, db, work: Path) -> Path:
     path = built.export_library(work / f"{net['name'].replace('#', '_')}.{safe}.so")
     print(f"compiled {net['name']} {pipeline} in {time.time() - t0:.1f}s", flush=True)
     return path
+
+
+def _cycle_interval(rows: list[dict], cfg: str, rng, draws: int = 2000) -> tuple[float, float]:
+    """5th and 95th percentiles of the geomean when each network's cycles are drawn again with
+    replacement (its ratio: the median of the drawn cycles' TVM/onnxruntime ratios). It covers the
+    noise between the cycles of this run, not a slower or faster phase of the machine in another."""
+    import numpy as np
+
+    per_net = [np.array(r[f"{cfg}_rounds_ms"]) / np.array(r["ort_rounds_ms"]) for r in rows]
+    logs = np.zeros(draws)
+    for ratios in per_net:
+        picks = rng.integers(0, len(ratios), size=(draws, len(ratios)))
+        logs += np.log(np.median(ratios[picks], axis=1))
+    geomeans = np.exp(logs / len(per_net))
+    return float(np.percentile(geomeans, 5)), float(np.percentile(geomeans, 95))
 
 
 def _geomean(xs: list[float]) -> float:
