@@ -27,6 +27,8 @@ default channels-last pipeline with the rewrite off and on:
   (`rules.banded`, `dw_pw_fusion.EXPAND_INTO_BANDS`);
 - `--rewrite pad-rows`: a 1x1 reading a channel-padded tensor reads only its real channels
   (`lowering.channel_slices`), against multiplying the pad channels by zero weight rows;
+- `--rewrite head-classifier`: a one-thread build's head 1x1, global mean and classifier in one kernel
+  (`lowering.head_classifier`, `rules.head`), against three;
 - `--rewrite vector-tile`: row reductions (global means, batch-1 dense layers) vectorized by up to
   four whole vectors, three included (revision 19), against 4, 2 or 1 (`rules.elementwise`).
 Every build must compute the same output (within 1e-4 of its range); then they are timed in turn,
@@ -62,7 +64,8 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--rewrite", choices=("dw-pw", "grouped-pointwise", "stack-accumulators", "weight-prefetch",
                                           "strip-prefetch", "input-transpose", "fused-tile", "vector-tile",
-                                          "pixel-major", "strips-outer", "expand-bands", "pad-rows"),
+                                          "pixel-major", "strips-outer", "expand-bands", "pad-rows",
+                                          "head-classifier"),
                     default="dw-pw")
     ap.add_argument("--spaces", default="proxyless,fbnet,ofa-mbv3")
     ap.add_argument("--thresholds", default="784",
@@ -194,6 +197,11 @@ def variants(args: argparse.Namespace) -> list[tuple[str, object]]:
         return [("zero rows", lambda: pad_rows(False)), ("sliced", lambda: pad_rows(True))]
     if args.rewrite == "input-transpose":
         return [("off", lambda: input_transpose(False)), ("on", lambda: input_transpose(True))]
+    if args.rewrite == "head-classifier":
+        import lutnas.lowering.head_classifier as head
+
+        return [("apart", lambda: patch.object(head, "FUSE_HEAD_CLASSIFIER", False)),
+                ("one kernel", lambda: patch.object(head, "FUSE_HEAD_CLASSIFIER", True))]
     return [("off", lambda: fusion_threshold(OFF))] + [
         (f"planes >= {t} px", lambda t=t: fusion_threshold(t)) for t in (int(v) for v in args.thresholds.split(","))]
 

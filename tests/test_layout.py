@@ -477,3 +477,41 @@ def test_whole_plane_average_pools_become_means_and_compute_the_same(layout, tmp
     x = np.random.default_rng(0).standard_normal(shape).astype("float32")
     got = vm["main"](tvm.runtime.tensor(x, tvm.cpu())).numpy()
     np.testing.assert_allclose(got, net(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+class _HeadNet(torch.nn.Module):
+    """A network's tail: the head 1x1 (with an h-swish, as ofa-mbv3's), its global mean, a classifier."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head, self.classifier = torch.nn.Conv2d(24, 64, 1), torch.nn.Linear(64, 10)
+
+    def forward(self, x):
+        return self.classifier(torch.nn.functional.hardswish(self.head(x)).mean((2, 3)))
+
+
+def test_a_one_thread_build_runs_head_mean_and_classifier_as_one_kernel(tmp_path):
+    """Built for one core, the head 1x1, its mean and the classifier are one function that the
+    head-classifier rule schedules (strips of the classifier's reduction, the conv under each) and
+    the output is torch's; built for two cores they stay three kernels (each core would sum a partial
+    classifier output)."""
+    import numpy as np
+    from tvm import relax
+
+    from lutnas.lowering.rules.head import HeadClassifier
+    from lutnas.lowering.tvm_build import compile_lowered, lower_relax
+
+    net, shape = _HeadNet().eval(), (1, 24, 7, 7)
+    path = export_onnx(net, shape, tmp_path / "head.onnx")
+    x = np.random.default_rng(0).standard_normal(shape).astype("float32")
+    for cores, fused in ((1, True), (2, False)):
+        target = get_target("x86", mcpu="znver1", num_cores=cores)
+        funcs = dict(fused_module(path, shape, target.tvm_target()).functions_items())
+        heads = [f for gv, f in funcs.items() if "conv2d" in gv.name_hint and "matmul" in gv.name_hint]
+        assert len(heads) == int(fused), [gv.name_hint for gv in funcs]
+        if fused:
+            assert HeadClassifier().apply(heads[0], target.tvm_target(), False) is not None
+            assert apply_rules(heads[0], target.tvm_target(), default_cpu_rules())[1] == "head-classifier"
+        lib = compile_lowered(lower_relax(import_onnx(path, shape).mod, target, "lutnas-cpu"), target)
+        got = relax.VirtualMachine(lib, tvm.cpu())["main"](tvm.runtime.tensor(x, tvm.cpu())).numpy()
+        np.testing.assert_allclose(got, net(torch.from_numpy(x)).detach().numpy(), rtol=1e-4, atol=1e-5)

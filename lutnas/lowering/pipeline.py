@@ -62,9 +62,10 @@ def fusion_passes(target: tvm.target.Target, layout: str = "NHWC") -> list[tvm.t
     from lutnas.lowering.fast_math import fast_math_legalize
     from lutnas.lowering.fold import fold_in_numpy
     from lutnas.lowering.grouped_pointwise import dense_grouped_pointwise
+    from lutnas.lowering.head_classifier import fuse_head_classifier
     from lutnas.lowering.input_layout_fusion import fuse_input_transpose
     from lutnas.lowering.layout import global_pools_as_means, layout_passes
-    from lutnas.lowering.rules.base import vector_lanes
+    from lutnas.lowering.rules.base import target_cores, vector_lanes
 
     padding = [fold_in_numpy(), pad_channels(vector_lanes(target))] if layout == "NHWC" else []
     legalize = cpu_generic.legalize_passes(target)   # ... FuseOps, FuseTIR
@@ -73,7 +74,8 @@ def fusion_passes(target: tvm.target.Target, layout: str = "NHWC") -> list[tvm.t
         # reads the real channels of a padded input in place (`channel_slices`)
         fuse = next(i for i, p in enumerate(legalize) if p.info.name == "FuseOps")
         legalize = (legalize[:fuse] + [keep_channel_slices(), legalize[fuse]]
-                    + [fuse_depthwise_pointwise(), fuse_input_transpose(), fuse_channel_slices()] + legalize[fuse + 1:])
+                    + [fuse_depthwise_pointwise(), fuse_input_transpose(), fuse_channel_slices(),
+                       fuse_head_classifier(target_cores(target))] + legalize[fuse + 1:])
     graph = layout_passes(layout, [dense_grouped_pointwise()])  # two-group 1x1s dense, shuffles folded
     return ([global_pools_as_means()] + graph + padding + cpu_generic.library_dispatch_passes(target)
             + [fold_in_numpy()]  # the weights' reshapes and layout transposes, before they become kernels
@@ -191,7 +193,9 @@ DEFAULT_PIPELINE = "tvm-default"
 #    (`rules.nhwc.single_core_strips_outer`); builds for other or unknown thread counts are unchanged.
 # 27 (lutnas-cpu) = a 1x1 reading a channel-padded tensor reads its real channels in place, no zero weight
 #    rows (`lowering.channel_slices`).
-_REVISIONS = {"lutnas-cpu": 27, "lutnas-cpu-nchw": 11}
+# 28 (lutnas-cpu) = built for one thread, the head 1x1, its global mean and the classifier are one kernel
+#    that streams the classifier's weights under the head's FMAs (`lowering.head_classifier`, `rules.head`).
+_REVISIONS = {"lutnas-cpu": 28, "lutnas-cpu-nchw": 11}
 
 
 def pipeline_revision(name: str) -> int:

@@ -16,6 +16,7 @@ from lutnas.lowering.rules.conv import ConvGEMM
 from lutnas.lowering.rules.depthwise import DepthwiseConv
 from lutnas.lowering.rules.elementwise import Fallback, Injective, RowReduction
 from lutnas.lowering.rules.gemv import PixelGEMV
+from lutnas.lowering.rules.head import HeadClassifier
 from lutnas.lowering.rules.matmul import MatmulGEMM
 from lutnas.lowering.rules.nhwc import ChannelsLastConv, ChannelsLastDepthwise, ChannelsLastDepthwisePointwise
 from lutnas.lowering.rules.softmax import RowSoftmax
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 def default_cpu_rules() -> list[Rule]:
     """Ordered: first match wins; `Fallback` (parallelise outer spatial loops) last. The conv rules
     read the layout (NCHW or NHWC) from the loop nest, so one list serves both pipelines."""
-    return [ChannelsLastExpandDepthwisePointwise(), ChannelsLastDepthwisePointwise(), PixelGEMV(), ConvGEMM(), DepthwiseConv(), ChannelsLastConv(),
+    return [HeadClassifier(), ChannelsLastExpandDepthwisePointwise(), ChannelsLastDepthwisePointwise(), PixelGEMV(), ConvGEMM(), DepthwiseConv(), ChannelsLastConv(),
             ChannelsLastDepthwise(), MatmulGEMM(), RowSoftmax(), Injective(), RowReduction(), Fallback()]
 
 

@@ -1,0 +1,119 @@
+"""A network's head 1x1, its global mean and its classifier become one function, in a one-thread build.
+
+Why: the head's 1x1 (fbnet's 352 -> 1984 at 7x7: 68 MFLOP) keeps the FMA units busy and leaves the
+memory idle; the classifier after it (1984 x 1000: 7.9 MB of weights, each read once) keeps the memory
+busy and leaves the FMA units idle. One after the other they cost the sum. In one kernel
+(`rules.head.HeadClassifier`) the head walks its output channels in strips, pools each strip, runs
+that strip's share of the classifier, and prefetches the next strip's share while its FMAs run.
+Measured here (Xeon, 1 thread, the three layers alone against lutnas-cpu's kernels for them,
+`docs/measurements/spread-prefetch-2026-12-06/headtir.py`): fbnet's x0.80 hot and x0.81 with caches
+flushed, proxyless's (320 -> 1280, 1280 x 1000) x0.73 and x0.79.
+
+One-thread builds only (the target's `num-cores` is 1): split across cores, each core would sum a
+partial classifier output.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lutnas.lowering.dw_pw_fusion import (
+    first_conv_parts,
+    is_call_tir,
+    merged_function,
+    producer_function,
+    use_counts,
+    with_main_blocks,
+)
+
+if TYPE_CHECKING:
+    import tvm
+
+FUSE_HEAD_CLASSIFIER = True
+MAX_LAYOUT_STEPS = 3   # transposes and reshapes between the mean and the classifier
+
+
+def fuse_head_classifier(cores: int | None) -> tvm.transform.Pass:
+    """The module pass (after FuseOps): conv -> mean -> reshape -> matmul chains of `main` merged."""
+    import tvm
+
+    @tvm.transform.module_pass(opt_level=0, name="LutnasFuseHeadClassifier")
+    def _pass(mod: Any, _ctx: Any) -> Any:
+        return _merge_chains(mod) if FUSE_HEAD_CLASSIFIER and cores == 1 else mod
+
+    return _pass
+
+
+def _callee_name(mod: Any, call: Any) -> str:
+    """The name of the PrimFunc a binding's value calls first (a fused function's first call_tir)."""
+    from tvm import relax
+
+    if is_call_tir(call):
+        return call.args[0].name_hint
+    if isinstance(call, relax.Call) and isinstance(call.op, relax.GlobalVar):
+        func = mod[call.op]
+        if isinstance(func, relax.Function) and func.body.blocks and func.body.blocks[0].bindings:
+            return _callee_name(mod, func.body.blocks[0].bindings[0].value)
+    return ""
+
+
+def _chain(mod: Any, binding: Any, producer: dict[Any, Any], uses: dict[Any, int]) -> list[Any] | None:
+    """[conv, mean, transpose/reshape..., matmul] bindings ending at `binding` (a fused matmul), each
+    read only by the next; None for anything else."""
+    from tvm import relax
+
+    if not _callee_name(mod, binding.value).startswith("matmul") or not isinstance(binding.value.op, relax.GlobalVar):
+        return None
+    chain = [binding]
+    while len(chain) <= MAX_LAYOUT_STEPS + 2:
+        call = chain[0].value
+        source = producer.get(call.args[1].fields[0] if is_call_tir(call) else call.args[0])
+        if source is None or uses.get(source.var, 0) != 1:
+            return None
+        chain.insert(0, source)
+        name = _callee_name(mod, source.value)
+        if name.startswith("mean"):
+            break
+        if "transpose" not in name and "reshape" not in name:
+            return None
+    else:
+        return None
+    conv = producer.get(chain[0].value.args[1].fields[0] if is_call_tir(chain[0].value) else chain[0].value.args[0])
+    if conv is None or uses.get(conv.var, 0) != 1 or not isinstance(conv.value.op, relax.GlobalVar):
+        return None
+    parts = first_conv_parts(mod, mod[conv.value.op])
+    return [conv, *chain] if parts is not None and parts.extents[4:6] == [1, 1] else None
+
+
+def _merge_chains(mod: Any) -> Any:
+    from tvm import relax
+
+    main = mod["main"]
+    uses = use_counts(main)
+    builder = relax.BlockBuilder(mod)
+    blocks, count = [], 0
+    for block in main.body.blocks:
+        if not isinstance(block, relax.DataflowBlock):
+            blocks.append(block)
+            continue
+        producer = {b.var: b for b in block.bindings}
+        dropped, new_bindings = set(), []
+        for b in block.bindings:
+            chain = _chain(mod, b, producer, uses)
+            if chain is None:
+                new_bindings.append(b)
+                continue
+            func, args = producer_function(mod, chain[0])
+            for stage in chain[1:]:
+                func = merged_function(func, producer_function(mod, stage)[0])
+            # named by its ops, so kernel lists file it as a conv (`lowering.kernels.kernel_kind`)
+            name = f"{chain[0].value.op.name_hint}_mean_{b.value.op.name_hint.removeprefix('fused_')}"
+            gv = builder.add_func(func, name)
+            call = builder.normalize(relax.Call(gv, args + list(b.value.args[1:])))
+            new_bindings.append(relax.VarBinding(b.var, call))
+            dropped.update(stage.var for stage in chain[:-1])
+            count += 1
+        blocks.append(relax.DataflowBlock([b for b in new_bindings if b.var not in dropped]))
+    if not count:
+        return mod
+    return relax.transform.DeadCodeElimination()(with_main_blocks(mod, builder, blocks))
