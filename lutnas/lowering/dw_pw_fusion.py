@@ -98,11 +98,36 @@ def merge_pairs(mod: Any, find: Any) -> Any:
     """`main` with every producer -> consumer pair that `find(mod, binding, producer, uses, kinds)`
     names -- (producer binding, producer function, consumer function) -- merged into one function
     (`merged_function`; a producer may be a fused function or one PrimFunc, `producer_function`)."""
+    kinds: dict[str, str] = {}
+
+    def merge(builder: Any, binding: Any, producer: dict[Any, Any], uses: dict[Any, int]) -> Any:
+        pair = find(mod, binding, producer, uses, kinds)
+        if pair is None:
+            return None
+        first_binding, first_gv, second_gv = pair
+        name = f"{first_gv.name_hint}_{second_gv.name_hint.removeprefix('fused_')}"
+        first, first_args = producer_function(mod, first_binding)
+        return merged_call(builder, binding, merged_function(first, mod[second_gv]), name, first_args), [first_binding]
+
+    return rewrite_main(mod, merge)
+
+
+def merged_call(builder: Any, binding: Any, func: Any, name: str, args: list[Any]) -> Any:
+    """`binding`'s variable bound to a call of `func` (added to `builder` as `name`) on `args` and the
+    arguments of `binding`'s call but its first (the merged producer's result)."""
+    from tvm import relax
+
+    gv = builder.add_func(func, name)
+    return relax.VarBinding(binding.var, builder.normalize(relax.Call(gv, args + list(binding.value.args[1:]))))
+
+
+def rewrite_main(mod: Any, rewrite: Any) -> Any:
+    """`main` with each dataflow binding that `rewrite(builder, binding, producers, uses)` replaces --
+    (new binding, the producer bindings it absorbed, now dropped) -- replaced; the rest kept."""
     from tvm import relax
 
     main = mod["main"]
     uses = use_counts(main)
-    kinds: dict[str, str] = {}
     builder = relax.BlockBuilder(mod)
     blocks, count = [], 0
     for block in main.body.blocks:
@@ -112,18 +137,11 @@ def merge_pairs(mod: Any, find: Any) -> Any:
         producer = {b.var: b for b in block.bindings}
         dropped, new_bindings = set(), []
         for b in block.bindings:
-            pair = find(mod, b, producer, uses, kinds)
-            if pair is None:
-                new_bindings.append(b)
-                continue
-            first_binding, first_gv, second_gv = pair
-            name = f"{first_gv.name_hint}_{second_gv.name_hint.removeprefix('fused_')}"
-            first, first_args = producer_function(mod, first_binding)
-            gv = builder.add_func(merged_function(first, mod[second_gv]), name)
-            call = builder.normalize(relax.Call(gv, first_args + list(b.value.args[1:])))
-            new_bindings.append(relax.VarBinding(b.var, call))
-            dropped.add(first_binding.var)
-            count += 1
+            replaced = rewrite(builder, b, producer, uses)
+            new_bindings.append(b if replaced is None else replaced[0])
+            if replaced is not None:
+                dropped.update(absorbed.var for absorbed in replaced[1])
+                count += 1
         blocks.append(relax.DataflowBlock([b for b in new_bindings if b.var not in dropped]))
     if not count:
         return mod

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 from lutnas.lowering.dw_pw_fusion import (
     first_conv_parts,
     is_call_tir,
+    merged_call,
     merged_function,
     producer_function,
-    use_counts,
-    with_main_blocks,
+    rewrite_main,
 )
 
 if TYPE_CHECKING:
@@ -86,34 +86,15 @@ def _chain(mod: Any, binding: Any, producer: dict[Any, Any], uses: dict[Any, int
 
 
 def _merge_chains(mod: Any) -> Any:
-    from tvm import relax
+    def merge(builder: Any, binding: Any, producer: dict[Any, Any], uses: dict[Any, int]) -> Any:
+        chain = _chain(mod, binding, producer, uses)
+        if chain is None:
+            return None
+        func, args = producer_function(mod, chain[0])
+        for stage in chain[1:]:
+            func = merged_function(func, producer_function(mod, stage)[0])
+        # named by its ops, so kernel lists file it as a conv (`lowering.kernels.kernel_kind`)
+        name = f"{chain[0].value.op.name_hint}_mean_{binding.value.op.name_hint.removeprefix('fused_')}"
+        return merged_call(builder, binding, func, name, args), chain[:-1]
 
-    main = mod["main"]
-    uses = use_counts(main)
-    builder = relax.BlockBuilder(mod)
-    blocks, count = [], 0
-    for block in main.body.blocks:
-        if not isinstance(block, relax.DataflowBlock):
-            blocks.append(block)
-            continue
-        producer = {b.var: b for b in block.bindings}
-        dropped, new_bindings = set(), []
-        for b in block.bindings:
-            chain = _chain(mod, b, producer, uses)
-            if chain is None:
-                new_bindings.append(b)
-                continue
-            func, args = producer_function(mod, chain[0])
-            for stage in chain[1:]:
-                func = merged_function(func, producer_function(mod, stage)[0])
-            # named by its ops, so kernel lists file it as a conv (`lowering.kernels.kernel_kind`)
-            name = f"{chain[0].value.op.name_hint}_mean_{b.value.op.name_hint.removeprefix('fused_')}"
-            gv = builder.add_func(func, name)
-            call = builder.normalize(relax.Call(gv, args + list(b.value.args[1:])))
-            new_bindings.append(relax.VarBinding(b.var, call))
-            dropped.update(stage.var for stage in chain[:-1])
-            count += 1
-        blocks.append(relax.DataflowBlock([b for b in new_bindings if b.var not in dropped]))
-    if not count:
-        return mod
-    return relax.transform.DeadCodeElimination()(with_main_blocks(mod, builder, blocks))
+    return rewrite_main(mod, merge)
