@@ -57,6 +57,14 @@ def _callee_name(mod: Any, call: Any) -> str:
     return ""
 
 
+def _sole_source(binding: Any, producer: dict[Any, Any], uses: dict[Any, int]) -> Any | None:
+    """The binding that computes `binding`'s data input (a call_tir's first tensor, a fused call's
+    first argument), when nothing else reads it; else None."""
+    call = binding.value
+    source = producer.get(call.args[1].fields[0] if is_call_tir(call) else call.args[0])
+    return source if source is not None and uses.get(source.var, 0) == 1 else None
+
+
 def _chain(mod: Any, binding: Any, producer: dict[Any, Any], uses: dict[Any, int]) -> list[Any] | None:
     """[conv, mean, transpose/reshape..., matmul] bindings ending at `binding` (a fused matmul), each
     read only by the next; None for anything else."""
@@ -65,10 +73,9 @@ def _chain(mod: Any, binding: Any, producer: dict[Any, Any], uses: dict[Any, int
     if not _callee_name(mod, binding.value).startswith("matmul") or not isinstance(binding.value.op, relax.GlobalVar):
         return None
     chain = [binding]
-    while len(chain) <= MAX_LAYOUT_STEPS + 2:
-        call = chain[0].value
-        source = producer.get(call.args[1].fields[0] if is_call_tir(call) else call.args[0])
-        if source is None or uses.get(source.var, 0) != 1:
+    for _ in range(MAX_LAYOUT_STEPS + 1):   # back through the layout steps to the mean
+        source = _sole_source(chain[0], producer, uses)
+        if source is None:
             return None
         chain.insert(0, source)
         name = _callee_name(mod, source.value)
@@ -78,8 +85,8 @@ def _chain(mod: Any, binding: Any, producer: dict[Any, Any], uses: dict[Any, int
             return None
     else:
         return None
-    conv = producer.get(chain[0].value.args[1].fields[0] if is_call_tir(chain[0].value) else chain[0].value.args[0])
-    if conv is None or uses.get(conv.var, 0) != 1 or not isinstance(conv.value.op, relax.GlobalVar):
+    conv = _sole_source(chain[0], producer, uses)
+    if conv is None or not isinstance(conv.value.op, relax.GlobalVar):
         return None
     parts = first_conv_parts(mod, mod[conv.value.op])
     return [conv, *chain] if parts is not None and parts.extents[4:6] == [1, 1] else None

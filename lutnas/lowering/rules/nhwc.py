@@ -284,16 +284,23 @@ def prefetch_next_strip(sch: Any, conv: Any, rc_loop: Any, outer: Any, pixel_til
     loop = sch.get(rc_loop)
     following = tirx.min(sch.get(outer).loop_var // pixel_tiles + 1, strips - 1)
     zero = tirx.const(0, "int64")
+    rows = [tirx.BufferLoad(packed, [following, zero, zero, loop.loop_var, tirx.const(line * 16, "int64")])
+            for line in range(max(1, fv * 4 // 64))]   # one prefetch per 64-byte line of the row
+    prefetch_each_step(sch, rc_loop, rows)
+
+
+def prefetch_each_step(sch: Any, loop_rv: Any, loads: list[Any]) -> None:
+    """Prefix the body of `loop_rv` with a prefetch into L2 of the address of each of `loads` (TIR
+    BufferLoads over the loop's variables), issued once per iteration."""
+    from tvm import tirx
+
+    loop = sch.get(loop_rv)
     read, to_l2, data = (tirx.const(v, "int32") for v in (0, 2, 1))
-    lines = []
-    for line in range(max(1, fv * 4 // 64)):   # one prefetch per 64-byte line of the row
-        row = tirx.BufferLoad(packed, [following, zero, zero, loop.loop_var, tirx.const(line * 16, "int64")])
-        prefetch = tirx.call_llvm_intrin("void", "llvm.prefetch", tirx.address_of(row), read, to_l2, data)
-        lines.append(tirx.Evaluate(prefetch))
-    body = tirx.SeqStmt([*lines, loop.body])
-    sch.state.replace(sch.get_sref(rc_loop),
-                      tirx.For(loop.loop_var, loop.min, loop.extent, loop.kind, body, loop.thread_binding,
-                               loop.annotations))
+    prefetches = [tirx.Evaluate(tirx.call_llvm_intrin("void", "llvm.prefetch", tirx.address_of(load), read, to_l2, data))
+                  for load in loads]
+    body = tirx.SeqStmt([*prefetches, loop.body])
+    sch.state.replace(sch.get_sref(loop_rv), tirx.For(loop.loop_var, loop.min, loop.extent, loop.kind, body,
+                                                      loop.thread_binding, loop.annotations))
 
 
 def depthwise_channel_vectors(lanes: int) -> int:
