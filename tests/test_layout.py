@@ -490,11 +490,11 @@ class _HeadNet(torch.nn.Module):
         return self.classifier(torch.nn.functional.hardswish(self.head(x)).mean((2, 3)))
 
 
-def test_a_one_thread_build_runs_head_mean_and_classifier_as_one_kernel(tmp_path):
-    """Built for one core, the head 1x1, its mean and the classifier are one function that the
-    head-classifier rule schedules (strips of the classifier's reduction, the conv under each) and
-    the output is torch's; built for two cores they stay three kernels (each core would sum a partial
-    classifier output)."""
+def test_a_build_for_its_cores_runs_head_mean_and_classifier_as_one_kernel(tmp_path):
+    """Built for one or two cores, the head 1x1, its mean and the classifier are one function that the
+    head-classifier rule schedules (strips of the classifier's reduction, the conv under each; at two
+    cores a contiguous half of the channels per core, two partial outputs added) and the output is
+    torch's; a build that does not know its cores keeps three kernels."""
     import numpy as np
     from tvm import relax
 
@@ -504,13 +504,15 @@ def test_a_one_thread_build_runs_head_mean_and_classifier_as_one_kernel(tmp_path
     net, shape = _HeadNet().eval(), (1, 24, 7, 7)
     path = export_onnx(net, shape, tmp_path / "head.onnx")
     x = np.random.default_rng(0).standard_normal(shape).astype("float32")
-    for cores, fused in ((1, True), (2, False)):
+    for cores, fused in ((1, True), (2, True), (None, False)):
         target = get_target("x86", mcpu="znver1", num_cores=cores)
         funcs = dict(fused_module(path, shape, target.tvm_target()).functions_items())
         heads = [f for gv, f in funcs.items() if "conv2d" in gv.name_hint and "matmul" in gv.name_hint]
         assert len(heads) == int(fused), [gv.name_hint for gv in funcs]
         if fused:
-            assert HeadClassifier().apply(heads[0], target.tvm_target(), False) is not None
+            sch = HeadClassifier().apply(heads[0], target.tvm_target(), False)
+            assert sch is not None
+            assert ("T.parallel" in sch.mod.script()) == (cores == 2)
             assert apply_rules(heads[0], target.tvm_target(), default_cpu_rules())[1] == "head-classifier"
         lib = compile_lowered(lower_relax(import_onnx(path, shape).mod, target, "lutnas-cpu"), target)
         got = relax.VirtualMachine(lib, tvm.cpu())["main"](tvm.runtime.tensor(x, tvm.cpu())).numpy()

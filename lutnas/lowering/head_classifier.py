@@ -9,8 +9,10 @@ Measured here (Xeon, 1 thread, the three layers alone against lutnas-cpu's kerne
 `docs/measurements/spread-prefetch-2026-12-06/headtir.py`): fbnet's x0.80 hot and x0.81 with caches
 flushed, proxyless's (320 -> 1280, 1280 x 1000) x0.73 and x0.79.
 
-One-thread builds only (the target's `num-cores` is 1): split across cores, each core would sum a
-partial classifier output.
+Built for N cores (the target's `num-cores`), each core takes a contiguous 1/N of the head's channels:
+its conv, its mean and its share of the classifier, summed into a partial output of its own that a
+last loop adds. Builds that do not know their cores (`lower`, tables from before revision 25) keep
+three kernels.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ if TYPE_CHECKING:
 
 FUSE_HEAD_CLASSIFIER = True
 MAX_LAYOUT_STEPS = 3   # transposes and reshapes between the mean and the classifier
+# Split across cores, each core's share of the head's channels is a whole number of vectors of the
+# widest vector unit (16 float32 lanes, AVX-512), so the rule's strips divide it on every target.
+CORE_SHARE_CHANNELS = 16
 
 
 def fuse_head_classifier(cores: int | None) -> tvm.transform.Pass:
@@ -39,7 +44,7 @@ def fuse_head_classifier(cores: int | None) -> tvm.transform.Pass:
 
     @tvm.transform.module_pass(opt_level=0, name="LutnasFuseHeadClassifier")
     def _pass(mod: Any, _ctx: Any) -> Any:
-        return _merge_chains(mod) if FUSE_HEAD_CLASSIFIER and cores == 1 else mod
+        return _merge_chains(mod, cores) if FUSE_HEAD_CLASSIFIER and cores is not None else mod
 
     return _pass
 
@@ -65,9 +70,9 @@ def _sole_source(binding: Any, producer: dict[Any, Any], uses: dict[Any, int]) -
     return source if source is not None and uses.get(source.var, 0) == 1 else None
 
 
-def _chain(mod: Any, binding: Any, producer: dict[Any, Any], uses: dict[Any, int]) -> list[Any] | None:
+def _chain(mod: Any, binding: Any, producer: dict[Any, Any], uses: dict[Any, int], cores: int) -> list[Any] | None:
     """[conv, mean, transpose/reshape..., matmul] bindings ending at `binding` (a fused matmul), each
-    read only by the next; None for anything else."""
+    read only by the next, the conv's channels split evenly over `cores`; None for anything else."""
     from tvm import relax
 
     if not _callee_name(mod, binding.value).startswith("matmul") or not isinstance(binding.value.op, relax.GlobalVar):
@@ -89,12 +94,14 @@ def _chain(mod: Any, binding: Any, producer: dict[Any, Any], uses: dict[Any, int
     if conv is None or not isinstance(conv.value.op, relax.GlobalVar):
         return None
     parts = first_conv_parts(mod, mod[conv.value.op])
-    return [conv, *chain] if parts is not None and parts.extents[4:6] == [1, 1] else None
+    if parts is None or parts.extents[4:6] != [1, 1]:
+        return None
+    return [conv, *chain] if cores == 1 or parts.extents[3] % (cores * CORE_SHARE_CHANNELS) == 0 else None
 
 
-def _merge_chains(mod: Any) -> Any:
+def _merge_chains(mod: Any, cores: int) -> Any:
     def merge(builder: Any, binding: Any, producer: dict[Any, Any], uses: dict[Any, int]) -> Any:
-        chain = _chain(mod, binding, producer, uses)
+        chain = _chain(mod, binding, producer, uses, cores)
         if chain is None:
             return None
         func, args = producer_function(mod, chain[0])

@@ -195,7 +195,9 @@ DEFAULT_PIPELINE = "tvm-default"
 #    rows (`lowering.channel_slices`).
 # 28 (lutnas-cpu) = built for one thread, the head 1x1, its global mean and the classifier are one kernel
 #    that streams the classifier's weights under the head's FMAs (`lowering.head_classifier`, `rules.head`).
-_REVISIONS = {"lutnas-cpu": 28, "lutnas-cpu-nchw": 11}
+# 29 (lutnas-cpu) = ... also built for N threads (a 1/N of the head's channels per core, N partial classifier
+#    outputs added), and that kernel's accumulators are a stack array, no longer a heap block.
+_REVISIONS = {"lutnas-cpu": 29, "lutnas-cpu-nchw": 11}
 
 
 def pipeline_revision(name: str) -> int:

@@ -7,6 +7,10 @@ classifier adds their share (the strip's rows of its weights, one output vector 
 of the conv's reduction prefetches one line of the next strip's classifier rows into L2, so the
 classifier's weights stream from memory while the conv's FMAs run (module doc of
 `lowering.head_classifier` for why and what it measured).
+
+Built for N cores, the reduction is first cut in N contiguous parts (`rfactor`), one per parallel
+iteration, each with the strips above and its own partial classifier output; a last vector loop adds
+the N partial outputs.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from lutnas.lowering.rules.base import (
     Rule,
+    accumulators_on_stack,
     gemm_accumulators,
     kinded_blocks,
     pow2_divisor,
     stack_vectors,
     static_extents,
+    target_cores,
     vector_lanes,
 )
 from lutnas.lowering.rules.nhwc import (
@@ -52,27 +58,48 @@ class HeadClassifier(Rule):
         conv, pool, matmul = (blocks[i] for i in reductions)
         _n, h, w, f, kh, kw, rc = static_extents(sch, sch.get_loops(conv))
         _i, classes, _k = static_extents(sch, sch.get_loops(matmul))
-        lanes = vector_lanes(target)
-        px, fv = register_tile(GemmShape(h * w, f, rc, True), lanes, gemm_accumulators(target), stack_vectors(target))
-        if (kh, kw) != (1, 1) or f % fv:
+        lanes, parts = vector_lanes(target), target_cores(target) or 1
+        if (kh, kw) != (1, 1) or (parts > 1 and f % (parts * lanes)):
             return None
+        share = GemmShape(h * w, f // parts, rc, True)   # one core's channels
+        px, fv = register_tile(share, lanes, gemm_accumulators(target), stack_vectors(target))
         pack_weights(sch, conv, fv)
         for block in blocks[:reductions[0]] + blocks[reductions[0] + 1:reductions[1]]:
             sch.compute_inline(block)      # the input copy; bias and activation, read by the mean
         for block in blocks[reductions[1] + 1:reductions[2]]:
             sch.compute_inline(block)      # the mean's division, transpose, reshape, read by the matmul
-        strip, step_loop, tile = _strips(sch, matmul, conv, pool, fv, px, classes, lanes)
+        vector = pow2_divisor(classes, lanes)
+        shares = _core_shares(sch, matmul, parts, vector) if parts > 1 else matmul
+        strip, step_loop, tile = _strips(sch, shares, conv, pool, fv, px, classes, lanes)
         for block in blocks[reductions[2] + 1:]:
-            split_vectors(sch, sch.get_loops(block)[-1], pow2_divisor(classes, lanes))
-        _prefetch_next_share(sch, matmul, strip, tile, step_loop, (h * w) // px, f // fv, fv, classes)
+            split_vectors(sch, sch.get_loops(block)[-1], vector)
+        first = sch.get(sch.get_loops(shares)[0]).loop_var * (f // parts // fv) if parts > 1 else None
+        _prefetch_next_share(sch, shares, (first, strip), tile, step_loop, (h * w) // px, f // parts // fv, fv, classes)
         return sch
+
+
+def _core_shares(sch: Any, matmul: Any, parts: int, vector: int) -> Any:
+    """Cut the classifier's reduction in `parts` contiguous shares, one per parallel iteration, each
+    into a partial output of its own (`rfactor`), then add the partial outputs one `vector` of classes
+    at a time; returns the block of the shares, its share loop outermost."""
+    *_, k = sch.get_loops(matmul)
+    part, _ = sch.split(k, factors=[parts, None])
+    shares = sch.rfactor(part, factor_axis=0)
+    *unit, j, part, k = sch.get_loops(shares)
+    sch.reorder(part, *unit, j, k)
+    sch.parallel(part)
+    *unit, j, part = sch.get_loops(matmul)
+    sch.reorder(*unit, part, j)
+    sch.vectorize(sch.split(j, factors=[None, vector])[1])
+    sch.vectorize(sch.get_loops(sch.decompose_reduction(matmul, part))[-1])
+    return shares
 
 
 def _strips(sch: Any, matmul: Any, conv: Any, pool: Any, fv: int, px: int, classes: int,
             lanes: int) -> tuple[Any, Any, Any]:
     """The matmul's channel loop in strips of `fv`, outermost, with the pooled strip and the conv under
     it; returns (strip loop, the conv's reduction loop, its pixel tile loop)."""
-    _i, j, k = sch.get_loops(matmul)
+    *_, j, k = sch.get_loops(matmul)
     ko, ki = sch.split(k, factors=[None, fv])
     jo, ji = sch.split(j, factors=[None, pow2_divisor(classes, lanes)])
     sch.reorder(ko, jo, ki, ji)
@@ -86,6 +113,7 @@ def _strips(sch: Any, matmul: Any, conv: Any, pool: Any, fv: int, px: int, class
     fo, fi = sch.split(f, factors=[None, lanes])
     sch.reorder(pt, ry, rx, rc, pi, fo, fi)
     tile = sch.cache_write(conv, 0, "local")
+    accumulators_on_stack(sch, conv)   # as "local", a heap block the FMA loop stores to
     sch.reverse_compute_at(tile, pt)
     sch.unroll(pi)
     sch.unroll(fo)
@@ -100,10 +128,11 @@ def _strips(sch: Any, matmul: Any, conv: Any, pool: Any, fv: int, px: int, class
     return ko, rc, pt
 
 
-def _prefetch_next_share(sch: Any, matmul: Any, strip: Any, tile: Any, rc_loop: Any, tiles: int,
+def _prefetch_next_share(sch: Any, matmul: Any, strip: tuple[Any | None, Any], tile: Any, rc_loop: Any, tiles: int,
                          strips: int, fv: int, classes: int) -> None:
     """At step s of the strip's pixel tiles x reduction, prefetch line s * lines / steps of the next
-    strip's classifier rows (a multiply and a shift: the spread costs no division). The head's own
+    strip's classifier rows (a multiply and a shift: the spread costs no division); `strip` is (the
+    core's first strip, None on one core; the strip loop) and `strips` a core's count. The head's own
     next strip is not prefetched too: with it a noisy one-layer probe read x0.89-0.99 of three kernels,
     without x0.80-0.99."""
     from tvm import tirx
@@ -115,6 +144,8 @@ def _prefetch_next_share(sch: Any, matmul: Any, strip: Any, tile: Any, rc_loop: 
     scale = -(-(lines << 16) // steps)
     step = sch.get(tile).loop_var * loop.extent + loop.loop_var
     line = tirx.shift_right(step * tirx.const(scale, dtype), tirx.const(16, dtype))
-    following = tirx.min(sch.get(strip).loop_var + 1, strips - 1) * fv
+    first, loop_rv = strip
+    following = tirx.min(sch.get(loop_rv).loop_var + 1, strips - 1)
+    following = (following if first is None else first + following) * fv
     # the column runs past a row: the address is the row-major offset from the strip's first row
     prefetch_each_step(sch, rc_loop, [tirx.BufferLoad(weights, [following, line * 16])])
