@@ -1,4 +1,7 @@
-"""Head 1x1 + ReLU + mean + classifier built by lutnas-cpu for T cores, head fusion off/on, timed alternately."""
+"""Head 1x1 + ReLU + mean + classifier built by lutnas-cpu for T cores, head fusion off/on, timed alternately
+(hot, then after a 64 MB write).   python head2.py CIN,COUT,HW,N T ROUNDS [ofa]
+With `ofa`: ofa-mbv3's tail instead, 1x1 + h-swish + mean + a 1x1 conv COUT -> N + h-swish (the dropped
+probe `ofa-dense-conv-probe.diff` merges it). RT=1 runs a T-thread build on one thread."""
 import os, sys, time
 T_ = int(sys.argv[2]); os.environ["TVM_NUM_THREADS"] = os.environ.get("RT", str(T_))
 import numpy as np, torch, tvm
@@ -11,9 +14,16 @@ from lutnas.lowering.tvm_build import compile_lowered, import_model, lower_relax
 import lutnas.lowering.head_classifier as head
 CIN, COUT, HW, N = map(int, sys.argv[1].split(","))
 spec = get_target("x86", num_cores=T_, **host_cpu_options())
-net = torch.nn.Sequential(torch.nn.Conv2d(CIN, COUT, 1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
-                          torch.nn.Flatten(), torch.nn.Linear(COUT, N)).eval()
-path = export_onnx(net, (1, CIN, HW, HW), Path(f"/tmp/probe/work/h{CIN}-{COUT}.onnx"))
+OFA = sys.argv[4:] == ["ofa"]
+if OFA:
+    layers = [torch.nn.Conv2d(CIN, COUT, 1), torch.nn.Hardswish(), torch.nn.AdaptiveAvgPool2d(1),
+              torch.nn.Conv2d(COUT, N, 1, bias=False), torch.nn.Hardswish(), torch.nn.Flatten()]
+else:
+    layers = [torch.nn.Conv2d(CIN, COUT, 1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+              torch.nn.Flatten(), torch.nn.Linear(COUT, N)]
+net = torch.nn.Sequential(*layers).eval()
+Path("/tmp/probe/work").mkdir(parents=True, exist_ok=True)
+path = export_onnx(net, (1, CIN, HW, HW), Path(f"/tmp/probe/work/{'o' if OFA else 'h'}{CIN}-{COUT}.onnx"))
 x = tvm.runtime.tensor(np.random.default_rng(0).standard_normal((1, CIN, HW, HW)).astype("float32"))
 vms = {}
 for on in (False, True):
