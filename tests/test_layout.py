@@ -519,26 +519,27 @@ def test_a_build_for_its_cores_runs_head_mean_and_classifier_as_one_kernel(tmp_p
         np.testing.assert_allclose(got, net(torch.from_numpy(x)).detach().numpy(), rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize(("space_name", "px"), [("fbnet", 32), ("ofa-mbv3", 128)])   # merged head, and not
-def test_one_and_two_thread_builds_of_a_space_network_match_torch(space_name, px, tmp_path):
+@pytest.mark.parametrize("space_name", ["proxyless", "fbnet"])
+def test_one_and_two_thread_builds_of_a_space_network_match_torch(space_name, tmp_path):
     """A whole network built for one core and for two (the target's `num-cores`: strips-outer 1x1s
-    at one, the head kernel's per-core shares at two) computes torch's output in both; where the
-    space's head is a matmul classifier, both builds run it as one kernel with the head and mean."""
+    at one, the head kernel's per-core shares at two) computes torch's output in both, and both run
+    the head, its mean and the classifier as one kernel. (ofa-mbv3's head is never merged: its
+    960 -> 1280 layer is a conv; `test_speed` runs a two-core build on one and on two threads.)"""
     import numpy as np
     from tvm import relax
 
     from lutnas.lowering.tvm_build import compile_lowered, lower_relax
     from lutnas.spaces import get_space
 
-    space, shape = get_space(space_name), (1, 3, px, px)   # each space's smallest resolution
-    net = space.build(space.sample(np.random.default_rng(5)), px).eval()
+    space, shape = get_space(space_name), (1, 3, 32, 32)
+    net = space.build(space.sample(np.random.default_rng(5)), 32).eval()
     path = export_onnx(net, shape, tmp_path / "net.onnx")
     x = np.random.default_rng(1).standard_normal(shape).astype("float32")
     want = net(torch.from_numpy(x)).detach().numpy()
     for cores in (1, 2):
         target = get_target("x86", mcpu="znver1", num_cores=cores)
         names = [gv.name_hint for gv in fused_module(path, shape, target.tvm_target()).functions]
-        assert any("_mean_matmul" in n for n in names) == (space_name != "ofa-mbv3"), names
+        assert any("_mean_matmul" in n for n in names), names
         lib = compile_lowered(lower_relax(import_onnx(path, shape).mod, target, "lutnas-cpu"), target)
         got = relax.VirtualMachine(lib, tvm.cpu())["main"](tvm.runtime.tensor(x, tvm.cpu())).numpy()
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(want).max())),
