@@ -27,7 +27,7 @@ default channels-last pipeline with the rewrite off and on:
   (`rules.banded`, `dw_pw_fusion.EXPAND_INTO_BANDS`);
 - `--rewrite pad-rows`: a 1x1 reading a channel-padded tensor reads only its real channels
   (`lowering.channel_slices`), against multiplying the pad channels by zero weight rows;
-- `--rewrite head-classifier`: a one-thread build's head 1x1, global mean and classifier in one kernel
+- `--rewrite head-classifier`: the head 1x1, global mean and classifier in one kernel (a build for `--threads`)
   (`lowering.head_classifier`, `rules.head`), against three;
 - `--rewrite vector-tile`: row reductions (global means, batch-1 dense layers) vectorized by up to
   four whole vectors, three included (revision 19), against 4, 2 or 1 (`rules.elementwise`).

@@ -1,4 +1,5 @@
-"""A network's head 1x1, its global mean and its classifier become one function, in a one-thread build.
+"""A network's head 1x1, its global mean and its classifier become one function, in a build that knows
+its threads.
 
 Why: the head's 1x1 (fbnet's 352 -> 1984 at 7x7: 68 MFLOP) keeps the FMA units busy and leaves the
 memory idle; the classifier after it (1984 x 1000: 7.9 MB of weights, each read once) keeps the memory

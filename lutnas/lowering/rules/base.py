@@ -258,6 +258,20 @@ def vectorize_init(sch: Any, init: Any) -> None:
         sch.vectorize(loops[-1])
 
 
+def partial_outputs(sch: Any, red: Any, k: Any, parts: int, inner: int, lanes: int) -> Any:
+    """Cut `red`'s reduction loop `k` in `parts` contiguous parts, each summed into a copy of the output
+    of its own (`rfactor`), and schedule `red` as the sum of the copies: the copy loop outside the
+    output loop, `inner` outputs per vector. Returns the block of the copies, whose loops end with
+    (output, part, the rest of `k`); the caller orders them and runs the parts in parallel."""
+    part, _ = sch.split(k, factors=[parts, None])
+    copies = sch.rfactor(part, factor_axis=0)
+    *unit, j, part = sch.get_loops(red)
+    sch.reorder(*unit, part, j)
+    sch.vectorize(sch.split(j, factors=[None, inner])[1])
+    vectorize_inner(sch, sch.decompose_reduction(red, part), lanes)
+    return copies
+
+
 def vectorize_inner(sch: Any, block: Any, lanes: int, parallel_outer: bool = False) -> None:
     """Split the innermost loop of `block` by the largest power of two <= `lanes` dividing it and
     vectorize it; optionally parallelise the outermost loop (spatial blocks only). A power of two:

@@ -25,6 +25,7 @@ from lutnas.lowering.rules.base import (
     inline_chain,
     iter_kinds,
     largest_divisor,
+    partial_outputs,
     pow2_divisor,
     root_blocks,
     static_extents,
@@ -140,8 +141,7 @@ def _axpy_gemv(sch: Any, red: Any, out: Any, reduce_: list[Any], inner: int, lan
     k = sch.fuse(*reduce_) if len(reduce_) > 1 else reduce_[0]
     depth = int(sch.get(k).extent)
     parts = largest_divisor(depth, GEMV_PARTS)
-    part, rows_k = sch.split(k, factors=[parts, None])
-    copies = sch.rfactor(part, factor_axis=0)
+    copies = partial_outputs(sch, red, k, parts, inner, lanes)   # y = the sum of the copies
     *unit, j, part, rows_k = sch.get_loops(copies)
     kb, ku = sch.split(rows_k, factors=[None, largest_divisor(depth // parts, GEMV_ROWS)])
     jm, ji = sch.split(j, factors=[None, inner])
@@ -150,11 +150,6 @@ def _axpy_gemv(sch: Any, red: Any, out: Any, reduce_: list[Any], inner: int, lan
     sch.unroll(ku)
     sch.vectorize(ji)
     vectorize_inner(sch, sch.decompose_reduction(copies, kb), lanes)
-    *unit, j, part = sch.get_loops(red)   # y = the sum of the copies, a vector per `inner` outputs
-    sch.reorder(*unit, part, j)
-    _, ji = sch.split(j, factors=[None, inner])
-    sch.vectorize(ji)
-    vectorize_inner(sch, sch.decompose_reduction(red, part), lanes)
     if out is not None:
         vectorize_inner(sch, out, lanes)
     return sch

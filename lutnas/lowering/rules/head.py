@@ -22,6 +22,7 @@ from lutnas.lowering.rules.base import (
     accumulators_on_stack,
     gemm_accumulators,
     kinded_blocks,
+    partial_outputs,
     pow2_divisor,
     stack_vectors,
     static_extents,
@@ -68,40 +69,35 @@ class HeadClassifier(Rule):
             sch.compute_inline(block)      # the input copy; bias and activation, read by the mean
         for block in blocks[reductions[1] + 1:reductions[2]]:
             sch.compute_inline(block)      # the mean's division, transpose, reshape, read by the matmul
-        vector = pow2_divisor(classes, lanes)
-        shares = _core_shares(sch, matmul, parts, vector) if parts > 1 else matmul
-        strip, step_loop, tile = _strips(sch, shares, conv, pool, fv, px, classes, lanes)
+        vector, strips = pow2_divisor(classes, lanes), f // parts // fv   # strips per core
+        shares = _core_shares(sch, matmul, parts, vector, lanes) if parts > 1 else matmul
+        strip, step_loop, tile = _strips(sch, shares, conv, pool, fv, px, vector, lanes)
         for block in blocks[reductions[2] + 1:]:
             split_vectors(sch, sch.get_loops(block)[-1], vector)
-        first = sch.get(sch.get_loops(shares)[0]).loop_var * (f // parts // fv) if parts > 1 else None
-        _prefetch_next_share(sch, shares, (first, strip), tile, step_loop, (h * w) // px, f // parts // fv, fv, classes)
+        first = sch.get(sch.get_loops(shares)[0]).loop_var * strips if parts > 1 else None
+        _prefetch_next_share(sch, shares, (first, strip), tile, step_loop, (h * w) // px, strips, fv, classes)
         return sch
 
 
-def _core_shares(sch: Any, matmul: Any, parts: int, vector: int) -> Any:
+def _core_shares(sch: Any, matmul: Any, parts: int, vector: int, lanes: int) -> Any:
     """Cut the classifier's reduction in `parts` contiguous shares, one per parallel iteration, each
-    into a partial output of its own (`rfactor`), then add the partial outputs one `vector` of classes
-    at a time; returns the block of the shares, its share loop outermost."""
-    *_, k = sch.get_loops(matmul)
-    part, _ = sch.split(k, factors=[parts, None])
-    shares = sch.rfactor(part, factor_axis=0)
+    into a partial output of its own, added one `vector` of classes at a time (`partial_outputs`);
+    returns the block of the shares, its share loop outermost."""
+    shares = partial_outputs(sch, matmul, sch.get_loops(matmul)[-1], parts, vector, lanes)
     *unit, j, part, k = sch.get_loops(shares)
     sch.reorder(part, *unit, j, k)
     sch.parallel(part)
-    *unit, j, part = sch.get_loops(matmul)
-    sch.reorder(*unit, part, j)
-    sch.vectorize(sch.split(j, factors=[None, vector])[1])
-    sch.vectorize(sch.get_loops(sch.decompose_reduction(matmul, part))[-1])
     return shares
 
 
-def _strips(sch: Any, matmul: Any, conv: Any, pool: Any, fv: int, px: int, classes: int,
+def _strips(sch: Any, matmul: Any, conv: Any, pool: Any, fv: int, px: int, vector: int,
             lanes: int) -> tuple[Any, Any, Any]:
     """The matmul's channel loop in strips of `fv`, outermost, with the pooled strip and the conv under
-    it; returns (strip loop, the conv's reduction loop, its pixel tile loop)."""
+    it, its classes `vector` at a time; returns (strip loop, the conv's reduction loop, its pixel tile
+    loop)."""
     *_, j, k = sch.get_loops(matmul)
     ko, ki = sch.split(k, factors=[None, fv])
-    jo, ji = sch.split(j, factors=[None, pow2_divisor(classes, lanes)])
+    jo, ji = sch.split(j, factors=[None, vector])
     sch.reorder(ko, jo, ki, ji)
     sch.unroll(ki)
     sch.vectorize(ji)
