@@ -29,6 +29,9 @@ default channels-last pipeline with the rewrite off and on:
   (`lowering.channel_slices`), against multiplying the pad channels by zero weight rows;
 - `--rewrite head-classifier`: the head 1x1, global mean and classifier in one kernel (a build for `--threads`)
   (`lowering.head_classifier`, `rules.head`), against three;
+- `--rewrite head-streams`: the head kernel's classifier in independent chains of output vectors
+  and its conv prefetching its next weight strip (`rules.head.CLASSIFIER_CHAINS`,
+  `PREFETCH_CONV_STRIP`), against one chain and the classifier's rows prefetched alone (revision 29);
 - `--rewrite vector-tile`: row reductions (global means, batch-1 dense layers) vectorized by up to
   four whole vectors, three included (revision 19), against 4, 2 or 1 (`rules.elementwise`).
 Every build must compute the same output (within 1e-4 of its range); then they are timed in turn,
@@ -65,7 +68,7 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--rewrite", choices=("dw-pw", "grouped-pointwise", "stack-accumulators", "weight-prefetch",
                                           "strip-prefetch", "input-transpose", "fused-tile", "vector-tile",
                                           "pixel-major", "strips-outer", "expand-bands", "pad-rows",
-                                          "head-classifier"),
+                                          "head-classifier", "head-streams"),
                     default="dw-pw")
     ap.add_argument("--spaces", default="proxyless,fbnet,ofa-mbv3")
     ap.add_argument("--thresholds", default="784",
@@ -168,6 +171,15 @@ def rule_thresholds(constant: str, off: tuple[str, int], label: str, thresholds:
         (f"{label} {t} B", lambda t=t: patch.object(nhwc, constant, t)) for t in (int(v) for v in thresholds.split(","))]
 
 
+@contextmanager
+def head_streams(on: bool) -> Iterator[None]:
+    from lutnas.lowering.rules import head
+
+    with patch.object(head, "CLASSIFIER_CHAINS", head.CLASSIFIER_CHAINS if on else 1), \
+            patch.object(head, "PREFETCH_CONV_STRIP", on):
+        yield
+
+
 def variants(args: argparse.Namespace) -> list[tuple[str, object]]:
     """(label, context manager factory) per build; the first is the rewrite off."""
     if args.rewrite == "strip-prefetch":
@@ -202,6 +214,8 @@ def variants(args: argparse.Namespace) -> list[tuple[str, object]]:
 
         return [("apart", lambda: patch.object(head, "FUSE_HEAD_CLASSIFIER", False)),
                 ("one kernel", lambda: patch.object(head, "FUSE_HEAD_CLASSIFIER", True))]
+    if args.rewrite == "head-streams":
+        return [("one chain", lambda: head_streams(False)), ("chains + conv strip", lambda: head_streams(True))]
     return [("off", lambda: fusion_threshold(OFF))] + [
         (f"planes >= {t} px", lambda t=t: fusion_threshold(t)) for t in (int(v) for v in args.thresholds.split(","))]
 

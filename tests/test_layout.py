@@ -492,9 +492,10 @@ class _HeadNet(torch.nn.Module):
 
 def test_a_build_for_its_cores_runs_head_mean_and_classifier_as_one_kernel(tmp_path):
     """Built for one or two cores, the head 1x1, its mean and the classifier are one function that the
-    head-classifier rule schedules (strips of the classifier's reduction, the conv under each; at two
-    cores a contiguous half of the channels per core, two partial outputs added) and the output is
-    torch's; a build that does not know its cores keeps three kernels."""
+    head-classifier rule schedules (strips of the classifier's reduction, the conv under each, both
+    prefetching their next strip; the classifier's vectors in independent chains; at two cores a
+    contiguous half of the channels per core, two partial outputs added) and the output is torch's;
+    a build that does not know its cores keeps three kernels."""
     import numpy as np
     from tvm import relax
 
@@ -513,6 +514,13 @@ def test_a_build_for_its_cores_runs_head_mean_and_classifier_as_one_kernel(tmp_p
             sch = HeadClassifier().apply(heads[0], target.tvm_target(), False)
             assert sch is not None
             assert ("T.parallel" in sch.mod.script()) == (cores == 2)
+            # each reduction step prefetches the next strip's classifier rows and conv weights
+            assert sch.mod.script().count("llvm.prefetch") == 2
+            # 10 classes are 5 AVX2 vectors of 2 (a power of two dividing 10): 5 independent chains
+            update = "matmul_rf_update" if cores == 2 else "matmul_update"   # each core's partial output
+            *_, strip_k, chains, lanes = (sch.get(lv) for lv in sch.get_loops(sch.get_sblock(update)))
+            assert [int(loop.extent) for loop in (chains, lanes)] == [5, 2], (strip_k, chains)
+            assert chains.kind == strip_k.kind == tvm.tirx.ForKind.UNROLLED
             assert apply_rules(heads[0], target.tvm_target(), default_cpu_rules())[1] == "head-classifier"
         lib = compile_lowered(lower_relax(import_onnx(path, shape).mod, target, "lutnas-cpu"), target)
         got = relax.VirtualMachine(lib, tvm.cpu())["main"](tvm.runtime.tensor(x, tvm.cpu())).numpy()

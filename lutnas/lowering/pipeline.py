@@ -197,7 +197,9 @@ DEFAULT_PIPELINE = "tvm-default"
 #    that streams the classifier's weights under the head's FMAs (`lowering.head_classifier`, `rules.head`).
 # 29 (lutnas-cpu) = ... also built for N threads (a 1/N of the head's channels per core, N partial classifier
 #    outputs added), and that kernel's accumulators are a stack array, no longer a heap block.
-_REVISIONS = {"lutnas-cpu": 29, "lutnas-cpu-nchw": 11}
+# 30 (lutnas-cpu) = that kernel's classifier accumulates up to 8 output vectors side by side (independent FMA
+#    chains), and its conv prefetches its next weight strip with the classifier's (`rules.head`).
+_REVISIONS = {"lutnas-cpu": 30, "lutnas-cpu-nchw": 11}
 
 
 def pipeline_revision(name: str) -> int:

@@ -3,10 +3,10 @@
 The classifier's reduction over the head's channels is split into strips of the conv's register tile
 (32 channels on AVX-512) and put outermost; under each strip the conv computes those channels for
 every pixel (pixel tiles x the strip, accumulators in registers), the mean pools them, and the
-classifier adds their share (the strip's rows of its weights, one output vector at a time). Every step
-of the conv's reduction prefetches one line of the next strip's classifier rows into L2, so the
-classifier's weights stream from memory while the conv's FMAs run (module doc of
-`lowering.head_classifier` for why and what it measured).
+classifier adds their share (the strip's rows of its weights, `CLASSIFIER_CHAINS` output vectors at a
+time). Every step of the conv's reduction prefetches into L2 one line of the next strip's classifier
+rows and one of the next strip's conv weights, so both stream from memory while the conv's FMAs run
+(module doc of `lowering.head_classifier` for why and what it measured).
 
 Built for N cores, the reduction is first cut in N contiguous parts (`rfactor`), one per parallel
 iteration, each with the strips above and its own partial classifier output; a last vector loop adds
@@ -22,6 +22,7 @@ from lutnas.lowering.rules.base import (
     accumulators_on_stack,
     gemm_accumulators,
     kinded_blocks,
+    largest_divisor,
     partial_outputs,
     pow2_divisor,
     stack_vectors,
@@ -39,6 +40,17 @@ from lutnas.lowering.rules.nhwc import (
 
 if TYPE_CHECKING:
     import tvm
+
+# Output vectors of the classifier accumulated side by side under each strip. One at a time, the
+# strip's 32 FMAs into a vector form one dependency chain (4 cycles each); up to 8 independent chains
+# (an FMA's latency x its 2 pipes) hide that latency. fbnet's and proxyless's 1000 classes are 125
+# vectors of 8 floats, so 5 chains. Measured here with the conv's strip prefetch
+# (`PREFETCH_CONV_STRIP`), the head alone against revision 29 (Xeon, `docs/measurements/
+# head-chains-2026-12-06/headab.py`, 30 rounds): fbnet's x0.908 hot and x0.929 flushed at 1 thread,
+# x0.949 / x0.867 at 2; proxyless's x0.939 / x0.828; 1 thread, 224 px networks x0.962-0.996.
+CLASSIFIER_CHAINS = 8
+# Whether the head's conv also prefetches its next strip of weights (`_prefetch_next_share`).
+PREFETCH_CONV_STRIP = True
 
 
 class HeadClassifier(Rule):
@@ -75,7 +87,7 @@ class HeadClassifier(Rule):
         for block in blocks[reductions[2] + 1:]:
             split_vectors(sch, sch.get_loops(block)[-1], vector)
         first = sch.get(sch.get_loops(shares)[0]).loop_var * strips if parts > 1 else None
-        _prefetch_next_share(sch, shares, (first, strip), tile, step_loop, (h * w) // px, strips, fv, classes)
+        _prefetch_next_share(sch, shares, conv, (first, strip), tile, step_loop, (h * w) // px, strips, fv, classes)
         return sch
 
 
@@ -93,13 +105,15 @@ def _core_shares(sch: Any, matmul: Any, parts: int, vector: int, lanes: int) -> 
 def _strips(sch: Any, matmul: Any, conv: Any, pool: Any, fv: int, px: int, vector: int,
             lanes: int) -> tuple[Any, Any, Any]:
     """The matmul's channel loop in strips of `fv`, outermost, with the pooled strip and the conv under
-    it, its classes `vector` at a time; returns (strip loop, the conv's reduction loop, its pixel tile
-    loop)."""
+    it, its classes `vector` at a time in `CLASSIFIER_CHAINS` chains; returns (strip loop, the conv's
+    reduction loop, its pixel tile loop)."""
     *_, j, k = sch.get_loops(matmul)
     ko, ki = sch.split(k, factors=[None, fv])
-    jo, ji = sch.split(j, factors=[None, vector])
-    sch.reorder(ko, jo, ki, ji)
+    chains = largest_divisor(int(sch.get(j).extent) // vector, CLASSIFIER_CHAINS)
+    jo, jc, ji = sch.split(j, factors=[None, chains, vector])
+    sch.reorder(ko, jo, ki, jc, ji)
     sch.unroll(ki)
+    sch.unroll(jc)
     sch.vectorize(ji)
     sch.compute_at(pool, ko, preserve_unit_loops=True)
     sch.compute_at(conv, ko, preserve_unit_loops=True)
@@ -124,24 +138,39 @@ def _strips(sch: Any, matmul: Any, conv: Any, pool: Any, fv: int, px: int, vecto
     return ko, rc, pt
 
 
-def _prefetch_next_share(sch: Any, matmul: Any, strip: tuple[Any | None, Any], tile: Any, rc_loop: Any, tiles: int,
-                         strips: int, fv: int, classes: int) -> None:
+def _prefetch_next_share(sch: Any, matmul: Any, conv: Any, strip: tuple[Any | None, Any], tile: Any,
+                         rc_loop: Any, tiles: int, strips: int, fv: int, classes: int) -> None:
     """At step s of the strip's pixel tiles x reduction, prefetch line s * lines / steps of the next
-    strip's classifier rows (a multiply and a shift: the spread costs no division); `strip` is (the
-    core's first strip, None on one core; the strip loop) and `strips` a core's count. The head's own
-    next strip is not prefetched too: with it a noisy one-layer probe read x0.89-0.99 of three kernels,
-    without x0.80-0.99."""
+    strip's classifier rows and of its packed conv weights; `strip` is (the core's first strip, None
+    on one core; the strip loop) and `strips` a core's count. The conv's strip (45 KB of fbnet's 2.8
+    MB) was left to the hardware prefetcher until the head alone, side by side, measured x0.982 hot
+    and x0.938 flushed with it (`docs/measurements/head-chains-2026-12-06/`)."""
     from tvm import tirx
 
-    weights = [r.source for r in sch.get(matmul).reads if len(r.region) == 2][-1]
-    loop = sch.get(rc_loop)
-    dtype = str(loop.extent.ty)
-    steps, lines = tiles * int(loop.extent), fv * classes * 4 // 64
-    scale = -(-(lines << 16) // steps)
-    step = sch.get(tile).loop_var * loop.extent + loop.loop_var
-    line = tirx.shift_right(step * tirx.const(scale, dtype), tirx.const(16, dtype))
+    classifier = [r.source for r in sch.get(matmul).reads if len(r.region) == 2][-1]
+    packed = next(r.source for r in sch.get(conv).reads if len(r.region) == 5)
+    reduction = int(sch.get(rc_loop).extent)
     first, loop_rv = strip
     following = tirx.min(sch.get(loop_rv).loop_var + 1, strips - 1)
-    following = (following if first is None else first + following) * fv
-    # the column runs past a row: the address is the row-major offset from the strip's first row
-    prefetch_each_step(sch, rc_loop, [tirx.BufferLoad(weights, [following, line * 16])])
+    following = following if first is None else first + following
+    zero = tirx.const(0, str(sch.get(rc_loop).extent.ty))
+    # a column past a row's end: the address is the row-major offset from the strip's first row
+    loads = [tirx.BufferLoad(classifier, [following * fv, _spread_line(sch, tile, rc_loop, tiles, fv * classes * 4 // 64) * 16])]
+    if PREFETCH_CONV_STRIP:
+        loads.append(tirx.BufferLoad(packed, [following, zero, zero, zero,
+                                              _spread_line(sch, tile, rc_loop, tiles, reduction * fv * 4 // 64) * 16]))
+    prefetch_each_step(sch, rc_loop, loads)
+
+
+def _spread_line(sch: Any, tile: Any, rc_loop: Any, tiles: int, lines: int) -> Any:
+    """Line s * lines / steps of a block at step s of `tiles` pixel tiles x the reduction `rc_loop`,
+    as a multiply and a shift (no division in the loop), in 64 bits where 32 would overflow (a
+    classifier of more than 16384 classes)."""
+    from tvm import tirx
+
+    loop = sch.get(rc_loop)
+    steps = tiles * int(loop.extent)
+    dtype = "int64" if (lines + 1) << 16 >= 1 << 31 else str(loop.extent.ty)
+    scale = -(-(lines << 16) // steps)
+    step = tirx.Cast(dtype, sch.get(tile).loop_var * loop.extent + loop.loop_var)
+    return tirx.shift_right(step * tirx.const(scale, dtype), tirx.const(16, dtype))
