@@ -32,6 +32,8 @@ default channels-last pipeline with the rewrite off and on:
 - `--rewrite head-streams`: the head kernel's classifier in independent chains of output vectors
   and its conv prefetching its next weight strip (`rules.head.CLASSIFIER_CHAINS`,
   `PREFETCH_CONV_STRIP`), against one chain and the classifier's rows prefetched alone (revision 29);
+- `--rewrite reciprocal-divide`: float32 divisions by a constant scalar (h-swish's / 6) as
+  multiplications by the reciprocal (`lowering.fast_math.RECIPROCAL_DIVIDE`), against divisions;
 - `--rewrite vector-tile`: row reductions (global means, batch-1 dense layers) vectorized by up to
   four whole vectors, three included (revision 19), against 4, 2 or 1 (`rules.elementwise`).
 Every build must compute the same output (within 1e-4 of its range); then they are timed in turn,
@@ -68,7 +70,7 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--rewrite", choices=("dw-pw", "grouped-pointwise", "stack-accumulators", "weight-prefetch",
                                           "strip-prefetch", "input-transpose", "fused-tile", "vector-tile",
                                           "pixel-major", "strips-outer", "expand-bands", "pad-rows",
-                                          "head-classifier", "head-streams"),
+                                          "head-classifier", "head-streams", "reciprocal-divide"),
                     default="dw-pw")
     ap.add_argument("--spaces", default="proxyless,fbnet,ofa-mbv3")
     ap.add_argument("--thresholds", default="784",
@@ -214,6 +216,11 @@ def variants(args: argparse.Namespace) -> list[tuple[str, object]]:
 
         return [("apart", lambda: patch.object(head, "FUSE_HEAD_CLASSIFIER", False)),
                 ("one kernel", lambda: patch.object(head, "FUSE_HEAD_CLASSIFIER", True))]
+    if args.rewrite == "reciprocal-divide":
+        from lutnas.lowering import fast_math
+
+        return [("divide", lambda: patch.object(fast_math, "RECIPROCAL_DIVIDE", False)),
+                ("multiply", lambda: patch.object(fast_math, "RECIPROCAL_DIVIDE", True))]
     if args.rewrite == "head-streams":
         return [("one chain", lambda: head_streams(False)), ("chains + conv strip", lambda: head_streams(True))]
     return [("off", lambda: fusion_threshold(OFF))] + [

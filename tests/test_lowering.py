@@ -283,6 +283,42 @@ def test_transcendentals_become_polynomials_that_match_torch(tmp_path):
     np.testing.assert_allclose(built.run(x.numpy()), net(x).detach().numpy(), rtol=1e-5, atol=2e-6)
 
 
+def test_division_by_a_constant_becomes_a_multiplication_that_matches_torch(tmp_path):
+    """`lutnas-cpu` legalizes a float32 division by a constant scalar (h-swish's / 6, a plain x / 3)
+    as a multiplication by its reciprocal (`fast_math.RECIPROCAL_DIVIDE`): no kernel divides by a
+    constant, a division by a tensor stays one, a zero divisor keeps TVM's division, and the output
+    matches torch's."""
+    import tvm
+
+    from lutnas.lowering.fast_math import reciprocal_of
+    from lutnas.lowering.tvm_build import import_model, lower_relax
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 16, 1)
+
+        def forward(self, x):
+            h = torch.nn.functional.hardswish(self.conv(x))
+            return h / 3.0 + torch.nn.functional.hardsigmoid(h) / (h.abs() + 1.0)
+
+    torch.manual_seed(0)
+    net, shape = Net().eval(), (1, 3, 8, 8)
+    path = export_onnx(net, shape, tmp_path / "divide.onnx")
+    lowered = lower_relax(import_model(path, shape)[0], get_target("x86"), "lutnas-cpu")
+    scripts = [f.script() for _, f in lowered.functions_items() if isinstance(f, tvm.tirx.PrimFunc)]
+    divisions = sum(script.count(" / ") for script in scripts)
+    assert divisions == 1, divisions   # by h.abs() + 1, a tensor (TVM's division everywhere: 5)
+    x = 4.0 * torch.randn(*shape)
+    built = build(path, shape, get_target("x86"), pipeline="lutnas-cpu")
+    np.testing.assert_allclose(built.run(x.numpy()), net(x).detach().numpy(), rtol=1e-5, atol=1e-6)
+
+    assert reciprocal_of(np.array(6.0, np.float32)) == pytest.approx(1 / 6, rel=1e-7)
+    for kept in (np.array(0.0, np.float32), np.array(1e-40, np.float32), np.array(6.0),
+                 np.array([2.0, 4.0], np.float32)):   # zero, an infinite reciprocal, float64, a tensor
+        assert reciprocal_of(kept) is None, kept
+
+
 def test_exported_x86_library_reloads_and_runs(x86_artifact):
     import tvm
     from tvm import relax

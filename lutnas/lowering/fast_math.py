@@ -9,9 +9,18 @@ a transformer MLP's matmul (docs/measurements/kernel-learned-terms-2026-12-03.md
 few ULP in float32), so they vectorize with the kernel they are fused into, as onnxruntime's
 vectorized logistic and GELU kernels do.
 
+A float32 division by a constant scalar becomes a multiplication by its reciprocal. TVM's ONNX
+import writes h-swish as `x * clip(x + 3, 0, 6) / 6` (ONNX defines HardSwish with alpha = 1/6, a
+multiplication), and LLVM keeps a division by 6 a `vdivps` (no fast-math flags): ~10 cycles of one
+port per vector where a multiply takes half of one. ofa-mbv3 has 347 of them in its kernels' code;
+its 112 -> 672 expansion with h-swish spent 16% of its time in the epilogue that holds them (perf,
+`docs/measurements/reciprocal-divide-2026-12-06.md`). x * (1/c) differs from x / c by at most
+about one unit in the last place.
+
 `fast_math_legalize` is a `LegalizeOps` whose float32 exp / sigmoid / erf / tanh / softmax calls
-take those forms; every other call (and other dtypes) legalizes as TVM's own rules do. The
-`lutnas-cpu` pipelines run it (`pipeline.fusion_passes`); `tvm-default` stays TVM as it is.
+and divisions by a constant scalar take those forms; every other call (and other dtypes) legalizes
+as TVM's own rules do. The `lutnas-cpu` pipelines run it (`pipeline.fusion_passes`); `tvm-default`
+stays TVM as it is.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import numpy as np
     import tvm
     from tvm import relax
 
@@ -59,8 +69,41 @@ def _legalize_fast(op_name: str) -> Callable:
     return legalize
 
 
+# Whether a float32 division by a constant scalar legalizes as a multiplication by its reciprocal.
+RECIPROCAL_DIVIDE = True
+
+
+def reciprocal_of(divisor: np.ndarray) -> float | None:
+    """1 / c for a one-element float32 divisor c whose reciprocal is a finite, normal float32, else
+    None (the division stays)."""
+    import numpy as np
+
+    if divisor.size != 1 or divisor.dtype != np.float32 or divisor.flat[0] == 0:
+        return None
+    inverse = 1.0 / float(divisor.flat[0])
+    finfo = np.finfo(np.float32)
+    return float(np.float32(inverse)) if float(finfo.tiny) <= abs(inverse) <= float(finfo.max) else None
+
+
+def _legalize_divide(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
+    import tvm
+    from tvm import relax, topi
+
+    divisor = call.args[1]
+    inverse = (reciprocal_of(divisor.value.numpy())
+               if RECIPROCAL_DIVIDE and call.ty.dtype == "float32" and isinstance(divisor, tvm.ir.expr.Constant)
+               else None)
+    if inverse is None:
+        return tvm.ir.Op.get("relax.divide").get_attr("FLegalize")(bb, call)
+    return bb.call_te(topi.multiply, call.args[0], relax.const(inverse, "float32"),
+                      primfunc_name_hint="multiply_reciprocal")
+
+
 def fast_math_legalize() -> tvm.transform.Pass:
-    """TVM's `LegalizeOps` with the float32 transcendentals of `FAST_OPS` as polynomials."""
+    """TVM's `LegalizeOps` with the float32 transcendentals of `FAST_OPS` as polynomials and float32
+    divisions by a constant scalar as multiplications."""
     from tvm import relax
 
-    return relax.transform.LegalizeOps(customize_legalize_map={op: _legalize_fast(op) for op in FAST_OPS})
+    legalize = {op: _legalize_fast(op) for op in FAST_OPS}
+    legalize["relax.divide"] = _legalize_divide
+    return relax.transform.LegalizeOps(customize_legalize_map=legalize)

@@ -52,7 +52,8 @@ def fusion_passes(target: tvm.target.Target, layout: str = "NHWC") -> list[tvm.t
     channels-last, its channel counts padded to whole vectors, `lowering.channel_pad`), then TVM's
     CPU library dispatch and legalization passes
     (`tvm.relax.backend.cpu_generic.get_default_pipeline`'s first steps) run as they are, except
-    that float32 transcendentals legalize to vectorizable polynomials (`lowering.fast_math`).
+    that float32 transcendentals legalize to vectorizable polynomials and divisions by a constant
+    scalar to multiplications by its reciprocal (`lowering.fast_math`).
     """
     from tvm.relax.backend.cpu_generic import pipeline as cpu_generic
 
@@ -199,7 +200,9 @@ DEFAULT_PIPELINE = "tvm-default"
 #    outputs added), and that kernel's accumulators are a stack array, no longer a heap block.
 # 30 (lutnas-cpu) = that kernel's classifier accumulates up to 8 output vectors side by side (independent FMA
 #    chains), and its conv prefetches its next weight strip with the classifier's (`rules.head`).
-_REVISIONS = {"lutnas-cpu": 30, "lutnas-cpu-nchw": 11}
+# 31 / 12 = a float32 division by a constant scalar (h-swish's / 6) is a multiplication by its reciprocal
+#    (`lowering.fast_math.RECIPROCAL_DIVIDE`).
+_REVISIONS = {"lutnas-cpu": 31, "lutnas-cpu-nchw": 12}
 
 
 def pipeline_revision(name: str) -> int:
