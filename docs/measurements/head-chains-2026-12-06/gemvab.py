@@ -1,9 +1,11 @@
 """A batch-1 dense layer K -> N (torch Linear) alone, lutnas-cpu's axpy gemv rule with variants, timed
 alternately hot and after a 64 MB write.  python gemvab.py K,N T ROUNDS VARIANT...
 VARIANT: 'cur' or 'pfD' (prefetch the row block D blocks ahead, spread over the output vectors)"""
-import os, sys, time
+import os, sys
 T_ = int(sys.argv[2]); os.environ["TVM_NUM_THREADS"] = str(T_)
 import numpy as np, torch, tvm
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from alternate import time_alternately
 from unittest.mock import patch
 from pathlib import Path
 from tvm import relax, tirx
@@ -59,16 +61,7 @@ for v in names:
         mod, _ = import_model(path, (1, K, 1, 1))
         vms[v] = relax.VirtualMachine(compile_lowered(lower_relax(mod, spec, "lutnas-cpu"), spec), tvm.cpu())
     print(f"{v}: max |torch - tvm| {np.abs(vms[v]['main'](x).numpy() - want).max():.2g}")
-FLUSH = np.ones(64 << 20 >> 2, dtype=np.float32)
-res = {(v, c): [] for v in names for c in (False, True)}
-for r in range(int(sys.argv[3])):
-    for cold in (False, True):
-        for v in (names if r % 2 == 0 else names[::-1]):
-            f, ts = vms[v]["main"], []
-            for _ in range(15):
-                if cold: FLUSH[::16] += 1.0
-                s = time.perf_counter(); f(x); ts.append(time.perf_counter() - s)
-            res[(v, cold)].append(np.median(ts) * 1e6)
+res = time_alternately(vms, x, int(sys.argv[3]))
 mb = K * N * 4 / 1e6
 for cold in (False, True):
     base = np.array(res[(names[0], cold)])
