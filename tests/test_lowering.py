@@ -313,6 +313,20 @@ def test_division_by_a_constant_becomes_a_multiplication_that_matches_torch(tmp_
     built = build(path, shape, get_target("x86"), pipeline="lutnas-cpu")
     np.testing.assert_allclose(built.run(x.numpy()), net(x).detach().numpy(), rtol=1e-5, atol=1e-6)
 
+    class Broadcast(torch.nn.Module):   # a one-element divisor of higher rank than the tensor it divides
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("scale", torch.full((1, 1, 1), 3.0))
+
+        def forward(self, x):
+            return x.flatten(1) / self.scale
+
+    path = export_onnx(Broadcast().eval(), shape, tmp_path / "broadcast.onnx")
+    got = build(path, shape, get_target("x86"), pipeline="lutnas-cpu").run(x.numpy())
+    want = Broadcast()(x).numpy()
+    assert got.shape == want.shape == (1, 1, 3 * 8 * 8)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
     assert reciprocal_of(np.array(6.0, np.float32)) == pytest.approx(1 / 6, rel=1e-7)
     for kept in (np.array(0.0, np.float32), np.array(1e-40, np.float32), np.array(6.0),
                  np.array([2.0, 4.0], np.float32)):   # zero, an infinite reciprocal, float64, a tensor

@@ -86,16 +86,18 @@ def reciprocal_of(divisor: np.ndarray) -> float | None:
 
 
 def _legalize_divide(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
+    """x * (1/c) where `reciprocal_of` allows it, the reciprocal in c's shape (a (1, 1, 1) divisor of a
+    matrix broadcasts it to rank 3); else TVM's division."""
+    import numpy as np
     import tvm
     from tvm import relax, topi
 
     divisor = call.args[1]
-    inverse = (reciprocal_of(divisor.value.numpy())
-               if RECIPROCAL_DIVIDE and call.ty.dtype == "float32" and isinstance(divisor, tvm.ir.expr.Constant)
-               else None)
+    value = divisor.value.numpy() if isinstance(divisor, tvm.ir.expr.Constant) else None
+    inverse = reciprocal_of(value) if RECIPROCAL_DIVIDE and value is not None and call.ty.dtype == "float32" else None
     if inverse is None:
         return tvm.ir.Op.get("relax.divide").get_attr("FLegalize")(bb, call)
-    return bb.call_te(topi.multiply, call.args[0], relax.const(inverse, "float32"),
+    return bb.call_te(topi.multiply, call.args[0], relax.const(np.full(value.shape, inverse, np.float32)),
                       primfunc_name_hint="multiply_reciprocal")
 
 

@@ -202,7 +202,9 @@ DEFAULT_PIPELINE = "tvm-default"
 #    chains), and its conv prefetches its next weight strip with the classifier's (`rules.head`).
 # 31 / 12 = a float32 division by a constant scalar (h-swish's / 6) is a multiplication by its reciprocal
 #    (`lowering.fast_math.RECIPROCAL_DIVIDE`).
-_REVISIONS = {"lutnas-cpu": 31, "lutnas-cpu-nchw": 12}
+# 32 / 13 = ... the reciprocal keeps the divisor's shape (a (1, 1, 1) divisor of a matrix broadcasts it to rank 3;
+#    revision 31 dropped that rank). The spaces' networks build as in 31.
+_REVISIONS = {"lutnas-cpu": 32, "lutnas-cpu-nchw": 13}
 
 
 def pipeline_revision(name: str) -> int:
