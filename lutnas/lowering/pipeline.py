@@ -203,7 +203,8 @@ DEFAULT_PIPELINE = "tvm-default"
 # 31 / 12 = a float32 division by a constant scalar (h-swish's / 6) is a multiplication by its reciprocal
 #    (`lowering.fast_math.RECIPROCAL_DIVIDE`).
 # 32 / 13 = ... the reciprocal keeps the divisor's shape (a (1, 1, 1) divisor of a matrix broadcasts it to rank 3;
-#    revision 31 dropped that rank). The spaces' networks build as in 31.
+#    revision 31 dropped that rank), and the head kernel's prefetch index is 64-bit wherever 32 could
+#    overflow (31's bound missed heads of over 65536 steps a strip). The spaces' networks build as in 31.
 _REVISIONS = {"lutnas-cpu": 32, "lutnas-cpu-nchw": 13}
 
 

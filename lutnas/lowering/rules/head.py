@@ -170,7 +170,8 @@ def _spread_line(sch: Any, tile: Any, rc_loop: Any, tiles: int, lines: int) -> A
 
     loop = sch.get(rc_loop)
     steps = tiles * int(loop.extent)
-    dtype = "int64" if (lines + 1) << 16 >= 1 << 31 else str(loop.extent.ty)
     scale = -(-(lines << 16) // steps)
+    # the largest product, (steps - 1) * scale, is below (lines << 16) + steps
+    dtype = "int64" if (lines << 16) + steps >= 1 << 31 else str(loop.extent.ty)
     step = tirx.Cast(dtype, sch.get(tile).loop_var * loop.extent + loop.loop_var)
     return tirx.shift_right(step * tirx.const(scale, dtype), tirx.const(16, dtype))
