@@ -33,6 +33,7 @@ from lutnas.lowering.rules.base import (
 from lutnas.lowering.rules.nhwc import (
     GemmShape,
     pack_weights,
+    packed_weights,
     prefetch_each_step,
     register_tile,
     split_vectors,
@@ -148,7 +149,7 @@ def _prefetch_next_share(sch: Any, matmul: Any, conv: Any, strip: tuple[Any | No
     from tvm import tirx
 
     classifier = [r.source for r in sch.get(matmul).reads if len(r.region) == 2][-1]
-    packed = next(r.source for r in sch.get(conv).reads if len(r.region) == 5)
+    packed = packed_weights(sch, conv)
     reduction = int(sch.get(rc_loop).extent)
     first, loop_rv = strip
     following = tirx.min(sch.get(loop_rv).loop_var + 1, strips - 1)

@@ -280,7 +280,7 @@ def prefetch_next_strip(sch: Any, conv: Any, rc_loop: Any, outer: Any, pixel_til
     through keeps accumulators in a workspace buffer stored back at every step (x2 slower)."""
     from tvm import tirx
 
-    packed = next(r.source for r in sch.get(conv).reads if len(r.region) == 5)
+    packed = packed_weights(sch, conv)
     loop = sch.get(rc_loop)
     following = tirx.min(sch.get(outer).loop_var // pixel_tiles + 1, strips - 1)
     zero = tirx.const(0, "int64")
@@ -385,6 +385,11 @@ def pack_weights(sch: Any, conv: Any, fv: int) -> None:
     packed = sch.cache_read(conv, found[0], "global")
     sch.transform_layout(packed, ("write", 0), lambda h, w, i, o: (o // fv, h, w, i, o % fv))
     sch.annotate(packed, "meta_schedule.layout_rewrite_preproc", True)
+
+
+def packed_weights(sch: Any, conv: Any) -> Any:
+    """The buffer `pack_weights` gave `conv` to read: its one five-dimensional operand."""
+    return next(r.source for r in sch.get(conv).reads if len(r.region) == 5)
 
 
 def conv_input_shape(sch: Any, conv: Any) -> list[int]:
