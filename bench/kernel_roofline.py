@@ -6,9 +6,9 @@ channels-last + lutnas's rules), every fused TVM kernel is timed alone, hot (the
 the same ONNX file runs in onnxruntime with its per-node profiler on (`ort_session`, which also saves
 the optimized graph the profiler's node names refer to), each node brought to the speed of an
 unprofiled run: the profiler's fixed record cost per node (`latency_tables.node_cost`) taken off, then
-divided by what the profiled network still runs over the plain one (runs taking turns; the whole
-slowdown was x1.25 for fbnet#1 at 224 px; both printed per round, `unprofiled_nodes`). Both are put on
-one scale:
+scaled so that the nodes sum to the plain network's time (runs taking turns; the profiler's whole
+slowdown was x1.14-1.22 for fbnet at 224 px, part of it between the nodes; both printed per round,
+`unprofiled_nodes`). Both are put on one scale:
 
 - work: FLOPs of a TVM kernel are TVM's own count (`KernelInfo.flops`, `estimate_tir_flops`: 2 per
   multiply-add plus one per epilogue operation per output element); an onnxruntime node's are
@@ -512,22 +512,22 @@ class OrtProfile:
     works: list[Work]
     inflation: float        # the profiled network's time over the plain network's
     node_cost_ms: float     # what the profiler's record adds to every node (`node_cost`), taken off first
-    residual: float         # the inflation left once every node's cost is off; the nodes are divided by it
+    residual: float         # the nodes' sum, each less its record cost, over the plain network; they are divided by it
 
 
-def unprofiled_nodes(node_ms: list[float], node_cost_ms: float, profiled_ms: float,
-                     plain_ms: float) -> tuple[list[float], float]:
+def unprofiled_nodes(node_ms: list[float], node_cost_ms: float, plain_ms: float) -> tuple[list[float], float]:
     """Each profiled node's time at the plain network's speed, and the residual inflation: the
-    profiler's fixed record cost comes off every node (not below a tenth of its time), then what the
-    network still runs over its plain time is spread over the nodes in proportion to their time.
+    profiler's fixed record cost comes off every node (not below a tenth of its time), then the
+    nodes are scaled so that they sum to the plain network's time, in proportion to their time.
 
-    Why both: the record costs a fixed ~2 us a node (`latency_tables.node_cost`, measured on chains
-    of trivial nodes), a large share of a small node and a small share of a large one; the rest of
-    the profiled network's slowdown (x1.11-1.25 on fbnet#1 at 224 px, 2026-12-06) grows with the
-    work. Scaling every node by the whole inflation (as before 2026-12-06's evening) made the large
-    nodes, the 1x1 convolutions, read faster than they run."""
+    Why not to the profiled network's time: the profiler also spends ~4 us between two nodes,
+    outside every node's recorded duration (2026-12-07, `ort-kernels-hot-2026-12-07.md`: fbnet#1,
+    fbnet#2 and proxyless#0 at 224 px, 1 thread, 3.9-4.9 us a node between the first node's start
+    and the last one's end; 1x1-conv chains: the large nodes' durations less the record sum to the
+    plain network within 1-5%). Dividing the nodes by the profiled network's slowdown counted those
+    gaps twice and put onnxruntime's nodes 7-10% faster than its network runs."""
     less = [max(ms - node_cost_ms, 0.1 * ms) for ms in node_ms]
-    residual = max((profiled_ms - (sum(node_ms) - sum(less))) / plain_ms, 1e-9)
+    residual = max(sum(less) / plain_ms, 1e-9)
     return [ms / residual for ms in less], residual
 
 
@@ -535,10 +535,10 @@ def ort_works(onnx_path: Path, threads: int, runs: int, warmup: int, work_dir: P
               node_cost_ms: float = 0.0) -> OrtProfile:
     """Profile `runs` onnxruntime runs of the network (after `warmup`), one Work per node, the network
     timed without the profiler in between (runs of the two sessions taking turns), every node brought
-    to the plain run's speed by `unprofiled_nodes`. Why: with the profiler on, fbnet#1's network ran
-    x1.25 its plain time (2026-12-06, `host-features-and-stack-tiles-2026-12-06.md`), and its nodes
-    summed to ~1.37x the plain network, so raw nodes put onnxruntime ~25% slower than it runs. The
-    inflation and the residual are reported so a reader can undo them."""
+    to the plain run's speed by `unprofiled_nodes`. Why: with the profiler on, fbnet#1's and fbnet#2's
+    networks ran x1.14 and x1.22 their plain time at 224 px, their nodes' recorded durations summed to
+    x1.07 and x1.10 of it (2026-12-07, `ort-kernels-hot-2026-12-07.md`), so raw nodes put onnxruntime
+    slower than it runs. The inflation and the residual are reported so a reader can undo them."""
     from lutnas.lowering.ort import ort_session, profile_events
     from lutnas.profiler.timing_lock import LOCAL, timing_lock
 
@@ -558,7 +558,7 @@ def ort_works(onnx_path: Path, threads: int, runs: int, warmup: int, work_dir: P
     nodes = parse_ort_profile(profile_events(session), graph_attributes(optimized), warmup)
     raw = [interquartile_mean(ms) for _, ms in nodes]
     profiled_ms, plain_ms = float(np.median(profiled)) * 1e3, float(np.median(unprofiled)) * 1e3
-    scaled, residual = unprofiled_nodes(raw, node_cost_ms, profiled_ms, plain_ms)
+    scaled, residual = unprofiled_nodes(raw, node_cost_ms, plain_ms)
     out = []
     for (node, _), ms in zip(nodes, scaled):
         kind, flops, nbytes, text = ort_node_work(node)
@@ -851,7 +851,7 @@ def print_corrections(profiles: list[OrtProfile], node_cost_ms: float, to_networ
     """What each side's times were corrected by, per round."""
     print(f"onnxruntime's per-node profiler slowed its network x{' x'.join(f'{p.inflation:.2f}' for p in profiles)} "
           f"(per round); {node_cost_ms * 1e3:.2f} us came off every node (the profiler's record, measured on "
-          f"chains of trivial nodes), then the nodes were divided by the rest: "
+          f"chains of trivial nodes), then the nodes were scaled to sum to the unprofiled network: divided by "
           f"x{' x'.join(f'{p.residual:.2f}' for p in profiles)}")
     if to_network:
         print(f"TVM's network ran x{' x'.join(f'{v:.3f}' for v in to_network)} the sum of its in-model kernels "
