@@ -3,6 +3,7 @@ durations summed (per run). Where the profiled run's extra time sits: inside nod
 python profgap.py SPACE INDEX RUNS"""
 import json, sys, tempfile, time
 from pathlib import Path
+from ortsessions import sessions
 import numpy as np, onnxruntime as ort
 from lutnas.lowering import export_onnx
 from lutnas.spaces import get_space
@@ -11,12 +12,7 @@ sp = get_space(space); rng = np.random.default_rng(0)
 arch = [sp.sample(rng) for _ in range(index + 1)][-1]
 path = export_onnx(sp.build(arch, 224).eval(), (1, 3, 224, 224), Path(tempfile.mkdtemp()) / "net.onnx")
 x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype("float32")
-def session(profile):
-    so = ort.SessionOptions(); so.intra_op_num_threads = 1; so.inter_op_num_threads = 1
-    if profile:
-        so.enable_profiling = True; so.profile_file_prefix = tempfile.mkdtemp() + "/p"
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-plain, prof = session(False), session(True)
+plain, prof = sessions(path)
 for _ in range(10): plain.run(None, {"x" if plain.get_inputs()[0].name == "x" else plain.get_inputs()[0].name: x})
 name = plain.get_inputs()[0].name
 pt, pp = [], []

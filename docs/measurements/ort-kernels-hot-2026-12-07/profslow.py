@@ -3,18 +3,14 @@ convs (+ReLU): unprofiled network time / N against the profiled Conv nodes' medi
 python profslow.py C HW N ROUNDS"""
 import json, sys, tempfile, time
 from pathlib import Path
+from ortsessions import sessions
 import numpy as np, torch, onnxruntime as ort
 C, HW, N, R = map(int, sys.argv[1:5])
 net = torch.nn.Sequential(*[m for _ in range(N) for m in (torch.nn.Conv2d(C, C, 1), torch.nn.ReLU())]).eval()
 path = Path(tempfile.mkdtemp()) / "chain.onnx"
 torch.onnx.export(net, torch.randn(1, C, HW, HW), str(path), input_names=["x"], dynamo=False)
 x = np.random.default_rng(0).standard_normal((1, C, HW, HW)).astype("float32")
-def session(profile):
-    so = ort.SessionOptions(); so.intra_op_num_threads = 1; so.inter_op_num_threads = 1
-    if profile:
-        so.enable_profiling = True; so.profile_file_prefix = tempfile.mkdtemp() + "/p"
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-plain, prof = session(False), session(True)
+plain, prof = sessions(path)
 for s in (plain, prof):
     for _ in range(20): s.run(None, {"x": x})
 pt, pp = [], []
