@@ -3,11 +3,9 @@ python argsab.py DIR FUNCTION_SUBSTRING ROUNDS"""
 import os, sys
 os.environ["TVM_NUM_THREADS"] = "1"
 import numpy as np, tvm
-from lutnas.profiler import board_hooks as bh
+from replay import network_replay
 d, sub, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
-model = tvm.runtime.load_module(f"{d}/net.so"); klib = tvm.runtime.load_module(f"{d}/net.kernels.so")
-x = tvm.runtime.tensor(np.random.default_rng(1).standard_normal((1, 3, 224, 224)).astype("float32"))
-rep = bh.Replay(model, klib, x)
+rep, klib = network_replay(d)
 i = next(i for i, (n, _, _) in enumerate(rep.calls) if sub in n)
 name, fn, args = rep.calls[i]
 rng = np.random.default_rng(0)

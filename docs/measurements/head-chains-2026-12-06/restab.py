@@ -7,10 +7,9 @@ import os, sys
 os.environ["TVM_NUM_THREADS"] = "1"
 import numpy as np, tvm, json, torch
 from lutnas.profiler import board_hooks as bh
+from replay import network_replay
 d, sub, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
-model = tvm.runtime.load_module(f"{d}/net.so"); klib = tvm.runtime.load_module(f"{d}/net.kernels.so")
-x = tvm.runtime.tensor(np.random.default_rng(1).standard_normal((1, 3, 224, 224)).astype("float32"))
-rep = bh.Replay(model, klib, x)
+rep, klib = network_replay(d)
 idx = [i for i, (n, _, _) in enumerate(rep.calls) if sub in n]
 print("calls:", [(i, rep.calls[i][0][:50]) for i in idx])
 i = idx[0]
