@@ -30,7 +30,13 @@ from lutnas.lowering.rules import (
     default_cpu_rules,
 )
 from lutnas.lowering.rules.conv import conv_parts
-from lutnas.lowering.rules.nhwc import GemmShape, depthwise_channel_vectors, register_tile, tile_cycles
+from lutnas.lowering.rules.nhwc import (
+    GemmShape,
+    depthwise_bands,
+    depthwise_channel_vectors,
+    register_tile,
+    tile_cycles,
+)
 from lutnas.spaces.blocks import Block, BlockSpec
 
 AVX2 = get_target("x86", mcpu="znver1")
@@ -146,6 +152,35 @@ def test_depthwise_reads_its_input_in_place_and_computes_the_same(spec, hw, tmp_
     blocks = [sch.get(b).name_hint for b in sch.get_child_blocks(sch.get_sblock("root"))]
     assert blocks and not any(name.startswith("pad") for name in blocks), blocks
     assert_same_outputs(func, sch.mod["main"], tgt, spec)
+
+
+@pytest.mark.parametrize("spec, hw, cores", [
+    ("mbconv_k5_e6_s2_i8_o16_g1_relu6", 14, 1),   # k5 at stride 2: every input row serves two output rows
+    ("mbconv_k3_e3_s1_i16_o16_g1_relu6", 8, 2),   # one band of four rows per core
+    ("mbconv_k7_e3_s1_i16_o24_g1_relu6", 7, 1),   # the window as wide as the plane
+])
+def test_depthwise_bands_walk_channel_vectors_outside_rows_and_compute_the_same(spec, hw, cores, tmp_path):
+    """Built for known cores, a depthwise that reads each input row for several output rows runs one
+    band of rows per core, each channel vector's rows in turn; its border taps still read zeros."""
+    tgt = get_target("x86", mcpu="znver1", num_cores=cores).tvm_target()
+    path, shape = _block_onnx(spec, hw, tmp_path)
+    funcs = [f for _gv, f in fused_module(path, shape, tgt, layout="NHWC").functions_items()
+             if isinstance(f, tvm.tirx.PrimFunc)]
+    taken = [(f, sch) for f in funcs if (sch := ChannelsLastDepthwise().apply(f, tgt, False)) is not None]
+    assert len(taken) == 1
+    func, sch = taken[0]
+    conv = next(b for b in sch.get_child_blocks(sch.get_sblock("root")) if "conv" in sch.get(b).name_hint)
+    parallel = [sch.get(lp) for lp in sch.get_loops(conv) if sch.get(lp).kind == tvm.tirx.ForKind.PARALLEL]
+    assert [int(lp.extent) for lp in parallel] == [cores]
+    assert_same_outputs(func, sch.mod["main"], tgt, spec)
+
+
+def test_depthwise_bands_only_where_rows_share_input_rows_and_cores_divide_them():
+    assert depthwise_bands(7, 2, 28, 1) == 1 and depthwise_bands(5, 2, 14, 2) == 2
+    assert depthwise_bands(3, 1, 14, 2) == 2
+    assert depthwise_bands(3, 2, 28, 1) == 0      # k3 at stride 2: an input row serves at most two rows
+    assert depthwise_bands(3, 1, 7, 2) == 0       # two cores do not divide 7 rows: row by row
+    assert depthwise_bands(7, 1, 28, None) == 0   # cores unknown: row by row, as before
 
 
 def test_depthwise_tiles_hold_one_cache_line_of_channels():

@@ -205,7 +205,9 @@ DEFAULT_PIPELINE = "tvm-default"
 # 32 / 13 = ... the reciprocal keeps the divisor's shape (a (1, 1, 1) divisor of a matrix broadcasts it to rank 3;
 #    revision 31 dropped that rank), and the head kernel's prefetch index is 64-bit wherever 32 could
 #    overflow (31's bound missed heads of over 65536 steps a strip). The spaces' networks build as in 31.
-_REVISIONS = {"lutnas-cpu": 32, "lutnas-cpu-nchw": 13}
+# 33 (lutnas-cpu) = built for known cores, a depthwise whose input rows each serve several output rows walks
+#    its channel vectors outside one band of rows per core (`rules.nhwc.depthwise_bands`).
+_REVISIONS = {"lutnas-cpu": 33, "lutnas-cpu-nchw": 13}
 
 
 def pipeline_revision(name: str) -> int:

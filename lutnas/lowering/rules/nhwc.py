@@ -14,7 +14,9 @@ onnxruntime's NCHWc kernels do:
   output pixels of one row x FV channels; each tap is one weight vector and PX contiguous input
   vectors, whatever the stride. Rows go across cores, and inside a row each tile of pixels runs
   through all channel blocks before the next, so the window's input rows are read whole and in
-  order. The input is read in place (the padding inlined: border taps test their bounds), the
+  order; where the build knows its cores and each input row serves several output rows, each core's
+  band of rows is walked one channel vector at a time instead (`depthwise_bands`), so that vector's
+  window rows stay in L1 from one output row to the next. The input is read in place (the padding inlined: border taps test their bounds), the
   whole window unrolled. Measured here (Xeon, AVX-512, 1 thread, kernel alone) against the former
   schedule (channel blocks outermost, each padding its planes into a buffer first): 96 ch 112x112
   k5 0.97 -> 0.67 ms (0.50 ms with the one-vector tiles of `depthwise_channel_vectors`), k3 s2
@@ -324,7 +326,7 @@ class ChannelsLastDepthwise(Rule):
         parts = conv_parts(func, NHWC_CHANNEL_AXIS)
         if parts is None:
             return None
-        _n, _h, w, f, kh, kw, rc = parts.extents
+        _n, h, w, f, kh, kw, rc = parts.extents
         if rc != 1 or (kh, kw) == (1, 1):
             return None
         sch, conv = parts.sch, parts.reduction
@@ -335,17 +337,43 @@ class ChannelsLastDepthwise(Rule):
         out = inline_chain(sch, parts.consumers)
         for pad in parts.producers:  # read the input in place: the border tests stay in the taps
             sch.compute_inline(pad)
+        stride = -(-conv_input_shape(sch, conv)[1] // h)   # the input as read: the padding is inlined
+        bands = depthwise_bands(kh, stride, h, target_cores(target))
         ln, ly, lx, lf, lry, lrx, lrc = sch.get_loops(conv)
         xo, xi = sch.split(lx, factors=[None, px])
         fo, fi = sch.split(lf, factors=[None, fv])
-        sch.reorder(ln, ly, xo, fo, lrc, lry, lrx, xi, fi)
-        rows = sch.fuse(ln, ly)
-        sch.parallel(rows)
+        if bands:
+            band, ly = sch.split(ly, factors=[bands, None])
+            sch.reorder(ln, band, fo, ly, xo, lrc, lry, lrx, xi, fi)
+            sch.parallel(sch.fuse(ln, band))
+        else:
+            sch.reorder(ln, ly, xo, fo, lrc, lry, lrx, xi, fi)
+            sch.parallel(sch.fuse(ln, ly))
         for loop in (lry, lrx, xi):  # the whole window unrolled: neighbouring taps share input vectors
             sch.unroll(loop)
         split_vectors(sch, fi, lanes)
-        epilogue_and_init(sch, conv, out, fo, lrc, lanes)
+        epilogue_and_init(sch, conv, out, xo if bands else fo, lrc, lanes)
         return sch
+
+
+# A depthwise whose window rows are each read by at least this many output rows (kh // stride: k3
+# and wider at stride 1, k5 and wider at stride 2) walks its channel vectors outside its rows, in one
+# band of rows per core, when the build knows its cores: one vector's slab of the window's input rows
+# (7 x 56 pixels x 64 bytes for a 56x56 k7) stays in L1 from one output row to the next, where row by
+# row each output row read its window's rows of every channel again from L2. Measured here (Xeon,
+# AVX-512, 1 thread, kernel alone, hot, alternating; `docs/measurements/depthwise-bands-2026-12-07.md`):
+# k5 / k7 at stride 2 over 56x56 and 28x28 x0.79-0.92, k3-k7 at stride 1 x0.81-0.99; k3 at stride 2
+# x0.93-1.33 (each input row serves one or two output rows: nothing to keep), so those stay row by row.
+MIN_DEPTHWISE_ROW_REUSE = 2
+
+
+def depthwise_bands(kh: int, stride: int, rows: int, cores: int | None) -> int:
+    """Bands of output rows, one per core, that a depthwise walks channel vectors outside of; 0: row
+    by row, channel vectors inside each row's pixel tiles (also where the cores do not divide the rows:
+    the 7 rows of a 7x7 plane on two cores)."""
+    if cores is None or rows % cores or kh // max(stride, 1) < MIN_DEPTHWISE_ROW_REUSE:
+        return 0
+    return cores
 
 
 def _broadcast_epilogue(sch: Any, out: Any, lanes: int) -> None:
