@@ -10,6 +10,7 @@ import numpy as np, torch, onnxruntime as ort
 from unittest.mock import patch
 from pathlib import Path
 import kernel_roofline as kr
+Path('/tmp/probe/work').mkdir(parents=True, exist_ok=True)
 from lutnas.lowering import export_onnx
 from lutnas.lowering.targets import get_target, host_cpu_options
 from lutnas.lowering.rules import nhwc
