@@ -20,6 +20,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from lutnas.lowering.rules.base import REDUCE_ITER
+
 # TIR intrinsics evaluated by a polynomial or a libm call per element, not one vector instruction.
 TRANSCENDENTAL_INTRINSICS = frozenset({"exp", "exp2", "exp10", "erf", "tanh", "sigmoid", "log", "log2", "log10",
                                        "log1p", "sqrt", "rsqrt", "pow", "sin", "cos", "tan", "atan", "asin",
@@ -30,7 +32,6 @@ ARITHMETIC_NODES = frozenset({"Add", "Sub", "Mul", "Div", "Mod", "FloorDiv", "Fl
 # Children of expression nodes that hold expressions (missing ones are skipped); BufferLoad's
 # (TensorLoad's) `indices` are read for their loop dependence only.
 _OPERANDS = ("a", "b", "value", "args", "condition", "true_value", "false_value", "base", "stride", "vectors")
-_REDUCE = 2   # IterVar.iter_type of a reduction axis (CommReduce)
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class _Counter:
             block = stmt.block
             for iv, value in zip(block.iter_vars, stmt.iter_values):
                 self.deps[iv.var] = self.expr(value, loops).loop_vars
-            return self.stmt(block.body, loops, any(int(iv.iter_type) == _REDUCE for iv in block.iter_vars))
+            return self.stmt(block.body, loops, any(int(iv.iter_type) == REDUCE_ITER for iv in block.iter_vars))
         if kind == "LetStmt":
             self.deps[stmt.var] = self.expr(stmt.value, loops).loop_vars
             return self.stmt(stmt.body, loops, reduce)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import tvm
 
 # tirx.IterVar kinds (include/tvm/tirx/var.h): data-parallel and commutative reduction.
-_SPATIAL, _REDUCE = 0, 2
+SPATIAL_ITER, REDUCE_ITER = 0, 2
 
 
 class Rule:
@@ -53,9 +53,9 @@ def iter_kinds(sch: Any, block: Any) -> str | None:
     out = []
     for iv in sch.get(block).iter_vars:
         kind = int(iv.iter_type)
-        if kind not in (_SPATIAL, _REDUCE):
+        if kind not in (SPATIAL_ITER, REDUCE_ITER):
             return None
-        out.append("S" if kind == _SPATIAL else "R")
+        out.append("S" if kind == SPATIAL_ITER else "R")
     return "".join(out)
 
 
@@ -149,8 +149,8 @@ def weight_read(sch: Any, block: Any) -> tuple[int, int] | None:
     exactly one spatial iterator (the output channel: axis 1 in NCHW, 3 in NHWC) together with
     reduction iterators. Rules read the layout from the loop nest itself, not from block names."""
     stmt = sch.get(block)
-    spatial = [iv.var for iv in stmt.iter_vars if int(iv.iter_type) == _SPATIAL]
-    reduce_ = [iv.var for iv in stmt.iter_vars if int(iv.iter_type) == _REDUCE]
+    spatial = [iv.var for iv in stmt.iter_vars if int(iv.iter_type) == SPATIAL_ITER]
+    reduce_ = [iv.var for iv in stmt.iter_vars if int(iv.iter_type) == REDUCE_ITER]
     for index, region in enumerate(stmt.reads):
         mins = [r.min for r in region.region]
         used = [i for i, var in enumerate(spatial) if any(uses_var(m, var) for m in mins)]
