@@ -134,6 +134,16 @@ def test_seven_by_seven_gemms_keep_their_weights_in_l1_and_compute_the_same(tmp_
         assert_same_outputs(func, ChannelsLastConv().apply(func, tgt, False).mod["main"], tgt)
 
 
+def _the_depthwise(spec: str, hw: int, tgt, tmp_path) -> tuple:
+    """(function, schedule) of the one NHWC function of a block that `ChannelsLastDepthwise` takes."""
+    path, shape = _block_onnx(spec, hw, tmp_path)
+    funcs = [f for _gv, f in fused_module(path, shape, tgt, layout="NHWC").functions_items()
+             if isinstance(f, tvm.tirx.PrimFunc)]
+    taken = [(f, sch) for f in funcs if (sch := ChannelsLastDepthwise().apply(f, tgt, False)) is not None]
+    assert len(taken) == 1
+    return taken[0]
+
+
 @pytest.mark.parametrize("spec, hw", [
     ("mbconv_k3_e1_s2_i16_o16_g1_relu6", 9),    # odd plane, stride 2: the last window overhangs
     ("mbconv_k7_e3_s1_i16_o24_g1_relu6", 7),    # a window as wide as the plane: every tap tests bounds
@@ -143,12 +153,7 @@ def test_depthwise_reads_its_input_in_place_and_computes_the_same(spec, hw, tmp_
     """The depthwise rule inlines the padding into the taps (no padded copy of the input): the
     border taps must read zeros, whatever the stride, window and plane."""
     tgt = AVX2.tvm_target()
-    path, shape = _block_onnx(spec, hw, tmp_path)
-    funcs = [f for _gv, f in fused_module(path, shape, tgt, layout="NHWC").functions_items()
-             if isinstance(f, tvm.tirx.PrimFunc)]
-    taken = [(f, sch) for f in funcs if (sch := ChannelsLastDepthwise().apply(f, tgt, False)) is not None]
-    assert len(taken) == 1
-    func, sch = taken[0]
+    func, sch = _the_depthwise(spec, hw, tgt, tmp_path)
     blocks = [sch.get(b).name_hint for b in sch.get_child_blocks(sch.get_sblock("root"))]
     assert blocks and not any(name.startswith("pad") for name in blocks), blocks
     assert_same_outputs(func, sch.mod["main"], tgt, spec)
@@ -163,12 +168,7 @@ def test_depthwise_bands_walk_channel_vectors_outside_rows_and_compute_the_same(
     """Built for known cores, a depthwise that reads each input row for several output rows runs one
     band of rows per core, each channel vector's rows in turn; its border taps still read zeros."""
     tgt = get_target("x86", mcpu="znver1", num_cores=cores).tvm_target()
-    path, shape = _block_onnx(spec, hw, tmp_path)
-    funcs = [f for _gv, f in fused_module(path, shape, tgt, layout="NHWC").functions_items()
-             if isinstance(f, tvm.tirx.PrimFunc)]
-    taken = [(f, sch) for f in funcs if (sch := ChannelsLastDepthwise().apply(f, tgt, False)) is not None]
-    assert len(taken) == 1
-    func, sch = taken[0]
+    func, sch = _the_depthwise(spec, hw, tgt, tmp_path)
     conv = next(b for b in sch.get_child_blocks(sch.get_sblock("root")) if "conv" in sch.get(b).name_hint)
     parallel = [sch.get(lp) for lp in sch.get_loops(conv) if sch.get(lp).kind == tvm.tirx.ForKind.PARALLEL]
     assert [int(lp.extent) for lp in parallel] == [cores]

@@ -5,6 +5,8 @@ sys.path.insert(0, "/work/main/docs/measurements/k5-block-2026-12-06")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import blockab_lib, tworow
 
+ORIGINAL = blockab_lib.patched_or_config   # blockab2.py replaces it with the function below
+
 
 def patched_or_config(spec):
     stack = ExitStack()
@@ -16,5 +18,5 @@ def patched_or_config(spec):
             stack.enter_context(tworow.enabled(int(part[8:]), dw_rows_inside=False))
         elif part:
             rest.append(part)
-    stack.enter_context(blockab_lib.patched_or_config("|".join(rest)))
+    stack.enter_context(ORIGINAL("|".join(rest)))
     return stack

@@ -16,8 +16,8 @@ onnxruntime's NCHWc kernels do:
   through all channel blocks before the next, so the window's input rows are read whole and in
   order; where the build knows its cores and each input row serves several output rows, each core's
   band of rows is walked one channel vector at a time instead (`depthwise_bands`), so that vector's
-  window rows stay in L1 from one output row to the next. The input is read in place (the padding inlined: border taps test their bounds), the
-  whole window unrolled. Measured here (Xeon, AVX-512, 1 thread, kernel alone) against the former
+  window rows stay in L1 from one output row to the next. The input is read in place (the padding
+  inlined: border taps test their bounds), the whole window unrolled. Measured here (Xeon, AVX-512, 1 thread, kernel alone) against the former
   schedule (channel blocks outermost, each padding its planes into a buffer first): 96 ch 112x112
   k5 0.97 -> 0.67 ms (0.50 ms with the one-vector tiles of `depthwise_channel_vectors`), k3 s2
   0.63 -> 0.22 ms, 144 ch 56x56 k3 0.25 -> 0.14 ms, 1152 ch 7x7 k5 23 ->
@@ -363,7 +363,8 @@ class ChannelsLastDepthwise(Rule):
 # row each output row read its window's rows of every channel again from L2. Measured here (Xeon,
 # AVX-512, 1 thread, kernel alone, hot, alternating; `docs/measurements/depthwise-bands-2026-12-07.md`):
 # k5 / k7 at stride 2 over 56x56 and 28x28 x0.79-0.92, k3-k7 at stride 1 x0.81-0.99; k3 at stride 2
-# x0.93-1.33 (each input row serves one or two output rows: nothing to keep), so those stay row by row.
+# x0.86-1.33, three shapes of four slower (each input row serves one or two output rows: little to
+# keep), so those stay row by row.
 MIN_DEPTHWISE_ROW_REUSE = 2
 
 
