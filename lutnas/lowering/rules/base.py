@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     import tvm
 
 # tirx.IterVar kinds (include/tvm/tirx/var.h): data-parallel and commutative reduction.
-SPATIAL_ITER, REDUCE_ITER = 0, 2
+SPATIAL_ITER = 0
+REDUCE_ITER = 2
 
 
 class Rule:
