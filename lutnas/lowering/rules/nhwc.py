@@ -17,11 +17,12 @@ onnxruntime's NCHWc kernels do:
   order; where the build knows its cores and each input row serves several output rows, each core's
   band of rows is walked one channel vector at a time instead (`depthwise_bands`), so that vector's
   window rows stay in L1 from one output row to the next. The input is read in place (the padding
-  inlined: border taps test their bounds), the whole window unrolled. Measured here (Xeon, AVX-512, 1 thread, kernel alone) against the former
-  schedule (channel blocks outermost, each padding its planes into a buffer first): 96 ch 112x112
-  k5 0.97 -> 0.67 ms (0.50 ms with the one-vector tiles of `depthwise_channel_vectors`), k3 s2
-  0.63 -> 0.22 ms, 144 ch 56x56 k3 0.25 -> 0.14 ms, 1152 ch 7x7 k5 23 ->
-  17 us: the buffer's copy read the input in strided 128-byte pieces, one channel block at a time.
+  inlined: border taps test their bounds), the whole window unrolled. Measured here (Xeon, AVX-512,
+  1 thread, kernel alone) against the former schedule (channel blocks outermost, each padding its
+  planes into a buffer first): 96 ch 112x112 k5 0.97 -> 0.67 ms (0.50 ms with the one-vector tiles
+  of `depthwise_channel_vectors`), k3 s2 0.63 -> 0.22 ms, 144 ch 56x56 k3 0.25 -> 0.14 ms, 1152 ch
+  7x7 k5 23 -> 17 us: the buffer's copy read the input in strided 128-byte pieces, one channel block
+  at a time.
 - `ChannelsLastDepthwisePointwise`: a depthwise and the 1x1 reading it in one function
   (`lowering.dw_pw_fusion`): per tile of pixels the depthwise's output goes to a stack buffer the
   1x1 projects at once, instead of a plane written to memory and read back.
