@@ -84,8 +84,10 @@ def _target_options(default: str | None = None, table_build: bool = False):
         wrapper = click.option("--mcpu", default=None, help="x86 target: LLVM -mcpu (default: this host's CPU "
                                "for lutnas-cpu pipelines, plain llvm for tvm-default).")(wrapper)
         wrapper = click.option("--cuda-arch", default=None, help="cuda target: GPU arch (default sm_80).")(wrapper)
-        return click.option("--target", "target_name", required=default is None, default=default,
-                            show_default=default is not None, help="Target name: x86 | arm64 | cuda.")(wrapper)
+        # click >= 8.3 takes an explicit default=None as a value, which satisfies required=True: pass none
+        fallback = {} if default is None else {"default": default, "show_default": True}
+        return click.option("--target", "target_name", required=default is None, **fallback,
+                            help="Target name: x86 | arm64 | cuda.")(wrapper)
 
     return decorate
 

@@ -122,6 +122,13 @@ def test_absurd_option_values_are_one_line(tmp_path, args):
     one_line_error(proc, "Invalid value", "-h`")
 
 
+@pytest.mark.parametrize("command", ["lower", "export"])
+def test_a_missing_target_is_named_not_looked_up(tmp_path, command):
+    # click >= 8.3 treats an explicit default=None as a value that satisfies required=True
+    proc = run_python(CLI, command, "--arch", "a.json", "--out", "o", LUTNAS_CACHE=str(tmp_path / "cache"))
+    one_line_error(proc, "Missing option '--target'", f"{command} -h`")
+
+
 def test_resolution_zero_is_never_the_default():
     from lutnas.errors import ArchError
     from lutnas.spaces import get_space
