@@ -29,6 +29,7 @@ from lutnas.lowering.rules import (
     apply_rules,
     default_cpu_rules,
 )
+from lutnas.lowering.rules.base import analyse, row_stride
 from lutnas.lowering.rules.conv import conv_parts
 from lutnas.lowering.rules.nhwc import (
     GemmShape,
@@ -157,6 +158,26 @@ def test_depthwise_reads_its_input_in_place_and_computes_the_same(spec, hw, tmp_
     blocks = [sch.get(b).name_hint for b in sch.get_child_blocks(sch.get_sblock("root"))]
     assert blocks and not any(name.startswith("pad") for name in blocks), blocks
     assert_same_outputs(func, sch.mod["main"], tgt, spec)
+
+
+@pytest.mark.parametrize("kernel, stride, padding, hw, rows_out", [
+    (3, 2, 1, 9, 5),    # in / out rows floored would say 1
+    (3, 1, 0, 9, 7),    # in / out rows rounded up would say 2
+    (5, 2, 2, 14, 7),
+    (7, 1, 3, 7, 7),
+])
+def test_row_stride_is_read_from_the_conv_not_from_its_rows(kernel, stride, padding, hw, rows_out, tmp_path):
+    """The depthwise rules size their bands and pick their loop order by the stride: it comes from the
+    conv's input index, which a plane's in and out rows cannot always tell."""
+    conv = torch.nn.Conv2d(16, 16, kernel, stride=stride, padding=padding, groups=16).eval()
+    path = export_onnx(conv, (1, 16, hw, hw), tmp_path / "dw.onnx")
+    tgt = AVX2.tvm_target()
+    convs = [parts for _gv, f in fused_module(path, (1, 16, hw, hw), tgt).functions_items()
+             if isinstance(f, tvm.tirx.PrimFunc) and (parts := analyse(f)) is not None and parts.kinds == "SSSSRRR"]
+    assert len(convs) == 1
+    parts = convs[0]
+    assert parts.extents[1] == rows_out
+    assert row_stride(parts.sch, parts.reduction) == stride
 
 
 @pytest.mark.parametrize("spec, hw, cores", [

@@ -23,6 +23,7 @@ from lutnas.lowering.rules.base import (
     gemm_accumulators,
     inline_chain,
     kinded_blocks,
+    row_stride,
     stack_vectors,
     static_extents,
     target_cores,
@@ -76,7 +77,7 @@ class ChannelsLastExpandDepthwisePointwise(Rule):
                 or de[1:3] != pe[1:3] or convs[1] - convs[0] < 2 or convs[2] - convs[1] < 2):
             return None
         lanes = vector_lanes(target)
-        stride = max(1, ee[1] // de[1])
+        stride = row_stride(sch, dw) or 1
         rows = band_rows(de[1], ee[2] * ee[3] * 4, de[4], stride, target_cores(target) or 2)
         tile = _project_in_bands(sch, blocks, convs, pe, de, rows, target)
         _expand_per_band(sch, blocks, convs, ee, tile, lanes, target)

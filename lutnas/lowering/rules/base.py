@@ -145,6 +145,24 @@ def uses_var(expr: Any, var: Any) -> bool:
     return any(v.same_as(var) for v in undefined_vars(expr))
 
 
+def row_stride(sch: Any, conv: Any) -> int | None:
+    """The stride along rows of an NHWC conv block (iterators n, y, x, f, ...): how far its input's row
+    index steps per output row (`y * s + ry - pad`), read before its padding is inlined. In and out rows
+    alone cannot tell it: 9 -> 5 rows is stride 2 with padding, 9 -> 7 stride 1 without. None when no
+    4-d read's row index is linear in y."""
+    from tvm import sym, tirx
+
+    stmt = sch.get(conv)
+    if len(stmt.iter_vars) < 2:
+        return None
+    y = stmt.iter_vars[1].var
+    for region in stmt.reads:
+        if len(region.region) == 4 and uses_var(region.region[1].min, y):
+            linear = sym.detect_linear_equation(region.region[1].min, [y])
+            return int(linear[0]) if len(linear) == 2 and isinstance(linear[0], tirx.IntImm) else None
+    return None
+
+
 def weight_read(sch: Any, block: Any) -> tuple[int, int] | None:
     """(read index, output-channel axis) of a convolution block's weights: the 4-d read indexed by
     exactly one spatial iterator (the output channel: axis 1 in NCHW, 3 in NHWC) together with

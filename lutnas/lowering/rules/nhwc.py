@@ -44,6 +44,7 @@ from lutnas.lowering.rules.base import (
     largest_divisor,
     output_channel_axis,
     pow2_divisor,
+    row_stride,
     stack_gemm_accumulators,
     stack_vectors,
     static_extents,
@@ -335,11 +336,10 @@ class ChannelsLastDepthwise(Rule):
         fv = channel_tile(f, lanes, self.max_channel_vectors or depthwise_channel_vectors(lanes))
         max_acc = self.max_acc_vectors or depthwise_accumulators(target)
         px = largest_divisor(w, max(1, max_acc // math.ceil(fv / lanes)), prefer=(8, 7, 6, 4))
+        bands = depthwise_bands(kh, row_stride(sch, conv) or 1, h, target_cores(target))
         out = inline_chain(sch, parts.consumers)
         for pad in parts.producers:  # read the input in place: the border tests stay in the taps
             sch.compute_inline(pad)
-        stride = -(-conv_input_shape(sch, conv)[1] // h)   # the input as read: the padding is inlined
-        bands = depthwise_bands(kh, stride, h, target_cores(target))
         ln, ly, lx, lf, lry, lrx, lrc = sch.get_loops(conv)
         xo, xi = sch.split(lx, factors=[None, px])
         fo, fi = sch.split(lf, factors=[None, fv])
