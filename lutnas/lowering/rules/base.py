@@ -148,8 +148,9 @@ def uses_var(expr: Any, var: Any) -> bool:
 def row_stride(sch: Any, conv: Any) -> int | None:
     """The stride along rows of an NHWC conv block (iterators n, y, x, f, ...): how far its input's row
     index steps per output row (`y * s + ry - pad`), read before its padding is inlined. In and out rows
-    alone cannot tell it: 9 -> 5 rows is stride 2 with padding, 9 -> 7 stride 1 without. None when no
-    4-d read's row index is linear in y."""
+    alone cannot tell it: 9 -> 5 rows is stride 2 with padding, 9 -> 7 stride 1 without. If the index is
+    not linear in y (a padding already inlined clamps it), in / out rows rounded up; None when no 4-d
+    read's row index depends on y."""
     from tvm import sym, tirx
 
     stmt = sch.get(conv)
@@ -159,7 +160,9 @@ def row_stride(sch: Any, conv: Any) -> int | None:
     for region in stmt.reads:
         if len(region.region) == 4 and uses_var(region.region[1].min, y):
             linear = sym.detect_linear_equation(region.region[1].min, [y])
-            return int(linear[0]) if len(linear) == 2 and isinstance(linear[0], tirx.IntImm) else None
+            if len(linear) == 2 and isinstance(linear[0], tirx.IntImm):
+                return int(linear[0])
+            return -(-int(region.source.shape[1]) // int(stmt.iter_vars[1].dom.extent))
     return None
 
 
