@@ -11,6 +11,7 @@ import os
 os.environ.setdefault("TVM_NUM_THREADS", "1")
 
 import contextlib
+import itertools
 import signal
 import subprocess
 import sys
@@ -116,17 +117,39 @@ ABSURD = [
 ]
 
 
+def _absurd_option(args: tuple[str, ...]) -> str:
+    """The option of `args` given a zero or negative number."""
+    return next(opt for opt, value in itertools.pairwise(args) if opt.startswith("-") and value.lstrip("-").isdigit()
+                and int(value) <= 0)
+
+
 @pytest.mark.parametrize("args", ABSURD, ids=lambda a: " ".join(a))
 def test_absurd_option_values_are_one_line(tmp_path, args):
+    archs = tmp_path / "a.json"   # input files exist, so that the absurd value is what is refused
+    archs.write_text('{"space": "proxyless", "archs": [[0]]}')
+    args = tuple(str(archs) if a == "a.json" else a for a in args)
     proc = run_python(CLI, *args, LUTNAS_CACHE=str(tmp_path / "cache"))
-    one_line_error(proc, "Invalid value", "-h`")
+    one_line_error(proc, "Invalid value", f"'{_absurd_option(args)}'", "-h`")
 
 
 @pytest.mark.parametrize("command", ["lower", "export"])
 def test_a_missing_target_is_named_not_looked_up(tmp_path, command):
     # click >= 8.3 treats an explicit default=None as a value that satisfies required=True
-    proc = run_python(CLI, command, "--arch", "a.json", "--out", "o", LUTNAS_CACHE=str(tmp_path / "cache"))
+    archs = tmp_path / "a.json"
+    archs.write_text('{"space": "proxyless", "archs": [[0]]}')
+    proc = run_python(CLI, command, "--arch", str(archs), "--out", "o", LUTNAS_CACHE=str(tmp_path / "cache"))
     one_line_error(proc, "Missing option '--target'", f"{command} -h`")
+
+
+@pytest.mark.parametrize("args", [
+    ("measure", "--onnx", "absent.onnx"),
+    ("lower", "--arch", "absent.json", "--target", "x86", "--out", "o"),
+    ("validate", "--db", "t.db", "--archs", "absent.json", "--out", "o"),
+], ids=lambda a: a[0])
+def test_a_missing_input_file_is_named_while_parsing(tmp_path, args):
+    proc = run_python(CLI, *args, LUTNAS_CACHE=str(tmp_path / "cache"))
+    line = one_line_error(proc, "absent.", "does not exist")
+    assert "build:" not in proc.stderr, line   # refused before the build was resolved (TVM imported)
 
 
 def test_resolution_zero_is_never_the_default():
@@ -230,7 +253,9 @@ def lacking_mcpu() -> str:
 
 
 def test_unknown_mcpu_is_refused(tmp_path):
-    proc = lutnas("lower", "--arch", "a.json", "--target", "x86", "--mcpu", "skylake-avx52", "--out", str(tmp_path))
+    archs = tmp_path / "a.json"
+    archs.write_text('{"space": "proxyless", "archs": [[0]]}')
+    proc = lutnas("lower", "--arch", str(archs), "--target", "x86", "--mcpu", "skylake-avx52", "--out", str(tmp_path))
     one_line_error(proc, "unknown -mcpu 'skylake-avx52'", "did you mean skylake-avx512")
     proc = lutnas("profile", "--space", "proxyless", "-r", "32", "--mcpu", "bogus", "--db", str(tmp_path / "t.db"))
     one_line_error(proc, "unknown -mcpu 'bogus'")

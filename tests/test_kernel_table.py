@@ -756,7 +756,7 @@ def test_bad_onnx_files_are_one_line(onnx_dir, tmp_path):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(unsupported))
     _one_line_error(run_lutnas("profile", "--onnx", str(unsupported), "--db", str(tmp_path / "x.db")),
                     "celu.onnx", "Celu")
-    _one_line_error(run_lutnas("measure", "--onnx", str(tmp_path / "absent.onnx")), "absent.onnx", "not found")
+    _one_line_error(run_lutnas("measure", "--onnx", str(tmp_path / "absent.onnx")), "absent.onnx", "does not exist")
     assert not (tmp_path / "x.db").exists()                        # nothing was written for bad input
     dyn = helper.make_graph([helper.make_node("Relu", ["input"], ["output"])], "g",
                             [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 4])],
@@ -827,10 +827,10 @@ def test_zoo_kernels_teach_the_regressor_and_are_never_anchors(onnx_dir, cache, 
     assert sum(m.samples for k, m in table.regressor().models.items() if k == "*") == len(table.infos)
 
 
-def test_cli_zoo_needs_onnx_and_a_sane_size(tmp_path):
+def test_cli_zoo_needs_onnx_and_a_sane_size(onnx_dir, tmp_path):
     r = run_lutnas("profile", "--space", "proxyless", "-r", "32", "--zoo", "2", "--db", str(tmp_path / "x.db"))
     assert r.returncode != 0 and "--zoo profiles kernel tables" in r.stderr
-    r = run_lutnas("profile", "--onnx", "m.onnx", "--zoo", "600", "--db", str(tmp_path / "x.db"))
+    r = run_lutnas("profile", "--onnx", str(onnx_dir / "a.onnx"), "--zoo", "600", "--db", str(tmp_path / "x.db"))
     assert r.returncode != 0 and "--zoo" in r.stderr
 
 
