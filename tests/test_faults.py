@@ -117,6 +117,13 @@ ABSURD = [
 ]
 
 
+def archs_file(tmp_path: Path) -> Path:
+    """A real one-arch archs file, for commands whose input files must exist."""
+    archs = tmp_path / "a.json"
+    archs.write_text('{"space": "proxyless", "archs": [[0]]}')
+    return archs
+
+
 def _absurd_option(args: tuple[str, ...]) -> str:
     """The option of `args` given a zero or negative number."""
     return next(opt for opt, value in itertools.pairwise(args) if opt.startswith("-") and value.lstrip("-").isdigit()
@@ -125,8 +132,7 @@ def _absurd_option(args: tuple[str, ...]) -> str:
 
 @pytest.mark.parametrize("args", ABSURD, ids=lambda a: " ".join(a))
 def test_absurd_option_values_are_one_line(tmp_path, args):
-    archs = tmp_path / "a.json"   # input files exist, so that the absurd value is what is refused
-    archs.write_text('{"space": "proxyless", "archs": [[0]]}')
+    archs = archs_file(tmp_path)   # input files exist, so that the absurd value is what is refused
     args = tuple(str(archs) if a == "a.json" else a for a in args)
     proc = run_python(CLI, *args, LUTNAS_CACHE=str(tmp_path / "cache"))
     one_line_error(proc, "Invalid value", f"'{_absurd_option(args)}'", "-h`")
@@ -135,9 +141,7 @@ def test_absurd_option_values_are_one_line(tmp_path, args):
 @pytest.mark.parametrize("command", ["lower", "export"])
 def test_a_missing_target_is_named_not_looked_up(tmp_path, command):
     # click >= 8.3 treats an explicit default=None as a value that satisfies required=True
-    archs = tmp_path / "a.json"
-    archs.write_text('{"space": "proxyless", "archs": [[0]]}')
-    proc = run_python(CLI, command, "--arch", str(archs), "--out", "o", LUTNAS_CACHE=str(tmp_path / "cache"))
+    proc = run_python(CLI, command, "--arch", str(archs_file(tmp_path)), "--out", "o", LUTNAS_CACHE=str(tmp_path / "cache"))
     one_line_error(proc, "Missing option '--target'", f"{command} -h`")
 
 
@@ -253,9 +257,8 @@ def lacking_mcpu() -> str:
 
 
 def test_unknown_mcpu_is_refused(tmp_path):
-    archs = tmp_path / "a.json"
-    archs.write_text('{"space": "proxyless", "archs": [[0]]}')
-    proc = lutnas("lower", "--arch", str(archs), "--target", "x86", "--mcpu", "skylake-avx52", "--out", str(tmp_path))
+    proc = lutnas("lower", "--arch", str(archs_file(tmp_path)), "--target", "x86", "--mcpu", "skylake-avx52",
+                  "--out", str(tmp_path))
     one_line_error(proc, "unknown -mcpu 'skylake-avx52'", "did you mean skylake-avx512")
     proc = lutnas("profile", "--space", "proxyless", "-r", "32", "--mcpu", "bogus", "--db", str(tmp_path / "t.db"))
     one_line_error(proc, "unknown -mcpu 'bogus'")
