@@ -27,7 +27,8 @@ def cli() -> None:
 POSITIVE = click.IntRange(min=1)
 NON_NEGATIVE = click.FloatRange(min=0)
 WIDTH = click.FloatRange(min=0, min_open=True, max=8)
-# An input file (--arch, --archs, --onnx) must exist: checked while parsing, before TVM is imported (~5 s).
+# An input file (--arch, --archs, --onnx, --weights, an imported table) must exist: checked while parsing,
+# before TVM is imported (~5 s).
 INPUT_FILE = click.Path(dir_okay=False, exists=True, path_type=Path)
 
 
@@ -420,7 +421,7 @@ def table_export(db, table_id, fmt, output) -> None:
 
 
 @table_group.command("import")
-@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.argument("file", type=INPUT_FILE)
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--space", "space_name", default=None, help="ofa-yaml: the space its keys belong to")
 @click.option("--resolution", "-r", type=POSITIVE, default=None, help="ofa-yaml: the resolution")
@@ -695,7 +696,7 @@ def search_cmd(db, table_id, strategy, latency_ms, data_source, val_fraction, ma
 @click.option("--arch", "arch_file", type=INPUT_FILE, required=True,
               help='Archs file: {"space": NAME, "archs": [[...], ...]}.')
 @click.option("--index", type=click.IntRange(min=0), default=0, show_default=True, help="Which arch of the file.")
-@click.option("--weights", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+@click.option("--weights", type=INPUT_FILE, default=None,
               help="weights.safetensors written by `lutnas search` (the chosen supernet path).")
 @_target_options(table_build=True)
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
