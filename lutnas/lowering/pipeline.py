@@ -207,7 +207,10 @@ DEFAULT_PIPELINE = "tvm-default"
 #    overflow (31's bound missed heads of over 65536 steps a strip). The spaces' networks build as in 31.
 # 33 (lutnas-cpu) = built for known cores, a depthwise whose input rows each serve several output rows walks
 #    its channel vectors outside one band of rows per core (`rules.nhwc.depthwise_bands`).
-_REVISIONS = {"lutnas-cpu": 33, "lutnas-cpu-nchw": 13}
+# 34 (lutnas-cpu) = AVX2: the depthwise under a fused 1x1's tile of 8 pixels takes one vector of channels, not
+#    two (`rules.nhwc.fused_depthwise_channels`: 16 accumulators spilled AVX2's 16 registers); AVX-512 and
+#    NEON build as in 33 (structural hashes of six networks identical).
+_REVISIONS = {"lutnas-cpu": 34, "lutnas-cpu-nchw": 13}
 
 
 def pipeline_revision(name: str) -> int:

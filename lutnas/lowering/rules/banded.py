@@ -33,9 +33,9 @@ from lutnas.lowering.rules.nhwc import (
     GemmShape,
     channel_tile,
     depthwise_accumulators,
-    depthwise_channel_vectors,
     depthwise_under_tile,
     epilogue_and_init,
+    fused_depthwise_channels,
     fused_pixels,
     pack_weights,
     register_tile,
@@ -101,7 +101,7 @@ def _project_in_bands(sch: Any, blocks: list[Any], convs: list[int], pe: list[in
     tile = blocks[p_i - 1]                   # the depthwise's output as the 1x1 reads it
     bands, xo, fo, first_reduce = tile_pointwise(sch, pw, px, fv, lanes, band_rows=rows)
     epilogue_and_init(sch, pw, out, fo, first_reduce, lanes, max_unroll=acc)
-    depthwise_under_tile(sch, dw, tile, xo, channel_tile(de[3], lanes, depthwise_channel_vectors(lanes)), lanes)
+    depthwise_under_tile(sch, dw, tile, xo, fused_depthwise_channels(de[3], px, target), lanes)
     return bands
 
 

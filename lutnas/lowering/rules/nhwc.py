@@ -307,6 +307,23 @@ def prefetch_each_step(sch: Any, loop_rv: Any, loads: list[Any]) -> None:
                                                       loop.thread_binding, loop.annotations))
 
 
+# Whether the depthwise under a fused 1x1's pixel tile takes no more channel vectors than keep its
+# accumulators (pixels x vectors) within `depthwise_accumulators`; off: `depthwise_channel_vectors`
+# as a depthwise alone, which on AVX2 gave 8 pixels x 2 vectors, all 16 of its registers.
+FUSED_DEPTHWISE_WITHIN_ACCUMULATORS = True
+
+
+def fused_depthwise_channels(channels: int, px: int, target: tvm.target.Target) -> int:
+    """Channels per block of a depthwise computed under a fused 1x1's tile of `px` pixels: as a
+    depthwise alone (`depthwise_channel_vectors`), but px x vectors within `depthwise_accumulators`
+    (one vector for 8 pixels on AVX2; AVX-512 and NEON keep theirs)."""
+    lanes = vector_lanes(target)
+    vectors = depthwise_channel_vectors(lanes)
+    if FUSED_DEPTHWISE_WITHIN_ACCUMULATORS:
+        vectors = min(vectors, max(1, depthwise_accumulators(target) // px))
+    return channel_tile(channels, lanes, vectors)
+
+
 def depthwise_channel_vectors(lanes: int) -> int:
     """Vectors of channels in a depthwise tile: 16 float channels (one 64-byte cache line of a pixel),
     at most two vectors: two for AVX2 and NEON (8 and 4 lanes), one for AVX-512. Measured here (Xeon,
@@ -503,7 +520,7 @@ class ChannelsLastDepthwisePointwise(Rule):
         tile = between[-1]                               # the depthwise output as the 1x1 reads it
         _rows, xo, fo, first_reduce = tile_pointwise(sch, pw, px, fv, lanes)
         epilogue_and_init(sch, pw, out, fo, first_reduce, lanes, max_unroll=acc)
-        depthwise_under_tile(sch, dw, tile, xo, channel_tile(mid, lanes, depthwise_channel_vectors(lanes)), lanes)
+        depthwise_under_tile(sch, dw, tile, xo, fused_depthwise_channels(mid, px, target), lanes)
         return sch
 
 
