@@ -16,6 +16,7 @@ for where it goes. Variants, compiled alternately in `--rounds` rounds so load d
 
     current       lutnas as it builds
     serial-llvm   LLVM on one thread (`codegen.codegen_jobs` = 1)
+    round-robin   LLVM's threads dealt kernels round-robin, not by their unrolled code (`codegen.split_module`)
     before        also every numpy fold (`lowering.fold.fold_in_numpy`) replaced by Relax's
                   FoldConstant: how lutnas compiled before both cuts
 
@@ -86,6 +87,8 @@ def _variant(name: str):
         return contextlib.nullcontext()
     if name == "serial-llvm":
         return _patched([(codegen, "codegen_jobs", lambda: 1)])
+    if name == "round-robin":
+        return _patched([(codegen, "_llvm_cost", lambda func: 1)])   # equal sizes: dealt in turn
     if name == "before":
         from tvm import relax
 

@@ -370,6 +370,38 @@ def test_llvm_on_threads_builds_the_same_library(tmp_path):
     assert art.built.library_path == art.library_path and art.numerics.ok
 
 
+def _scaled_copy(n: int, unroll: int):
+    """A PrimFunc B = 2 A over `n` floats, its loop split by `unroll` and the inner loop unrolled (1: as is)."""
+    import tvm
+    from tvm import te
+
+    a = te.placeholder((n,), name="A")
+    b = te.compute((n,), lambda i: a[i] * 2.0, name="B")
+    sch = tvm.s_tir.Schedule(te.create_prim_func([a, b]))
+    if unroll > 1:
+        (loop,) = sch.get_loops(sch.get_sblock("B"))
+        sch.unroll(sch.split(loop, factors=[None, unroll])[1])
+    return sch.mod["main"]
+
+
+def test_llvm_threads_get_kernels_of_about_equal_code():
+    """`codegen.split_module` deals kernels by the code their unrolled loops spell out, largest first:
+    one kernel of 64 unrolled stores gets a thread to itself while three one-store kernels share the
+    other (round-robin put one of them beside it)."""
+    import tvm
+
+    from lutnas.lowering.codegen import FUNCTION_COST_STORES, split_module, unrolled_stores
+
+    big = _scaled_copy(256, 64)
+    assert unrolled_stores(big.body) == 64 and unrolled_stores(_scaled_copy(256, 1).body) == 1
+    funcs = {"small0": _scaled_copy(64, 1), "big": big, "small1": _scaled_copy(64, 1), "small2": _scaled_copy(64, 1)}
+    assert 3 * (1 + FUNCTION_COST_STORES) < 64 + FUNCTION_COST_STORES + 1 + FUNCTION_COST_STORES
+    mod = tvm.IRModule({tvm.ir.GlobalVar(name): f.with_attr("global_symbol", name) for name, f in funcs.items()})
+    parts = [sorted(gv.name_hint for gv, _ in part.functions_items()) for part in split_module(mod, 2)]
+    assert sorted(parts) == [["big"], ["small0", "small1", "small2"]]
+    assert len(split_module(mod, 8)) == 4       # never more parts than kernels
+
+
 def test_numerics_detects_a_wrong_model(x86_artifact):
     other = tiny_net()
     with torch.no_grad():

@@ -60,13 +60,52 @@ def compile_relax(mod: Any, target: Any, relax_pipeline: Any, jobs: int | None =
     return relax.VMExecutable(relax.vm_build._ffi_api.VMLink(builder, target, libs[0], [], params))
 
 
+# LLVM's time for a function grows with the code its unrolled loops spell out; a function of few stores
+# still costs about this many stores' worth (measured per function of proxyless#0, 224 px, `lutnas-cpu`:
+# 0.15-0.3 s for the smallest, 1-3.6 s for kernels of 100-450 unrolled stores).
+FUNCTION_COST_STORES = 30
+
+
 def split_module(tir_mod: Any, parts: int) -> list[Any]:
-    """`tir_mod`'s PrimFuncs dealt round-robin into at most `parts` IRModules (the module's attrs kept)."""
+    """`tir_mod`'s PrimFuncs in at most `parts` IRModules (the module's attrs kept) of about equal
+    LLVM work: each function, largest first, joins the part with the least so far, its size read as
+    `unrolled_stores` + `FUNCTION_COST_STORES`. Dealt round-robin instead, one 224 px network put its
+    three largest kernels on one thread."""
     import tvm
 
-    items = list(tir_mod.functions_items())
-    groups = [items[k::parts] for k in range(min(parts, len(items)))]
+    items = sorted(tir_mod.functions_items(), key=lambda item: -_llvm_cost(item[1]))
+    groups: list[list[Any]] = [[] for _ in range(min(parts, len(items)))]
+    loads = [0] * len(groups)
+    for gv, func in items:
+        k = loads.index(min(loads))
+        groups[k].append((gv, func))
+        loads[k] += _llvm_cost(func)
     return [tvm.IRModule(dict(group), attrs=tir_mod.attrs) for group in groups]
+
+
+def _llvm_cost(func: Any) -> int:
+    from tvm import tirx
+
+    return FUNCTION_COST_STORES + (unrolled_stores(func.body) if isinstance(func, tirx.PrimFunc) else 0)
+
+
+def unrolled_stores(stmt: Any) -> int:
+    """Buffer stores in `stmt` once its unrolled loops of constant extent are spelled out (a vectorized
+    or serial loop's body counts once: one vector operation, one loop in the code)."""
+    from tvm import tirx
+
+    if isinstance(stmt, tirx.BufferStore):
+        return 1
+    if isinstance(stmt, tirx.For):
+        count = unrolled_stores(stmt.body)
+        unrolled = stmt.kind == tirx.ForKind.UNROLLED and isinstance(stmt.extent, tirx.IntImm)
+        return count * int(stmt.extent) if unrolled else count
+    if isinstance(stmt, tirx.SeqStmt):
+        return sum(unrolled_stores(s) for s in stmt.seq)
+    if isinstance(stmt, tirx.IfThenElse):
+        return unrolled_stores(stmt.then_case) + (0 if stmt.else_case is None else unrolled_stores(stmt.else_case))
+    nested = (getattr(stmt, name, None) for name in ("block", "init", "body"))
+    return sum(unrolled_stores(s) for s in nested if isinstance(s, tirx.Stmt))  # SBlockRealize, SBlock, Let...
 
 
 def _build_parts(parts: list[Any], target: Any) -> list[Any]:
