@@ -205,18 +205,22 @@ def test_depthwise_bands_only_where_rows_share_input_rows_and_cores_divide_them(
     assert depthwise_bands(7, 1, 28, None) == 0   # cores unknown: row by row, as before
 
 
-def test_depthwise_tiles_hold_one_cache_line_of_channels():
-    assert [depthwise_channel_vectors(lanes) for lanes in (16, 8, 4)] == [1, 2, 2]
+def test_depthwise_tiles_hold_one_cache_line_of_channels_where_eight_pixels_fit():
+    """16 channels a tile (one 64-byte line): one AVX-512 vector, two NEON vectors; AVX2's 8
+    accumulators hold 8 pixels of one vector, not of two."""
+    targets = (get_target("x86", mcpu="skylake-avx512"), AVX2, get_target("arm64"))
+    assert [depthwise_channel_vectors(t.tvm_target()) for t in targets] == [1, 1, 2]
 
 
 def test_a_depthwise_under_a_fused_tile_keeps_its_accumulators_within_half_the_registers():
     """Under a fused 1x1's tile of 8 pixels, AVX2's depthwise takes one vector of channels (8 x 1 of
-    its 16 registers; two vectors filled all 16), two under 4 pixels; AVX-512 (8 x 1 of 32) and NEON
-    (8 x 2 of 32) keep a depthwise's own choice; a narrow layer takes what its channels allow."""
+    its 16 registers; two vectors filled all 16), also under 4 pixels (as a depthwise alone); AVX-512
+    (8 x 1 of 32) and NEON (8 x 2 of 32) keep a depthwise's own choice; a narrow layer takes what its
+    channels allow."""
     avx2, neon = AVX2.tvm_target(), get_target("arm64").tvm_target()
     avx512 = get_target("x86", mcpu="skylake-avx512").tvm_target()
     assert fused_depthwise_channels(96, 8, avx2) == 8 and fused_depthwise_channels(96, 7, avx2) == 8
-    assert fused_depthwise_channels(96, 4, avx2) == 16
+    assert fused_depthwise_channels(96, 4, avx2) == 8
     assert fused_depthwise_channels(96, 8, avx512) == 16 and fused_depthwise_channels(96, 8, neon) == 8
     assert fused_depthwise_channels(4, 8, avx2) == 4
 

@@ -210,7 +210,9 @@ DEFAULT_PIPELINE = "tvm-default"
 # 34 (lutnas-cpu) = AVX2: the depthwise under a fused 1x1's tile of 8 pixels takes one vector of channels, not
 #    two (`rules.nhwc.fused_depthwise_channels`: 16 accumulators spilled AVX2's 16 registers); AVX-512 and
 #    NEON build as in 33 (structural hashes of six networks identical).
-_REVISIONS = {"lutnas-cpu": 34, "lutnas-cpu-nchw": 13}
+# 35 (lutnas-cpu) = AVX2: a depthwise alone tiles 8 pixels x one vector of channels, not 4 x two
+#    (`rules.nhwc.depthwise_channel_vectors` reads the target's accumulators); AVX-512 and NEON as in 33.
+_REVISIONS = {"lutnas-cpu": 35, "lutnas-cpu-nchw": 13}
 
 
 def pipeline_revision(name: str) -> int:

@@ -307,29 +307,30 @@ def prefetch_each_step(sch: Any, loop_rv: Any, loads: list[Any]) -> None:
                                                       loop.thread_binding, loop.annotations))
 
 
-# Whether the depthwise under a fused 1x1's pixel tile takes no more channel vectors than keep its
-# accumulators (pixels x vectors) within `depthwise_accumulators`; off: `depthwise_channel_vectors`
-# as a depthwise alone, which on AVX2 gave 8 pixels x 2 vectors, all 16 of its registers.
-FUSED_DEPTHWISE_WITHIN_ACCUMULATORS = True
-
-
 def fused_depthwise_channels(channels: int, px: int, target: tvm.target.Target) -> int:
     """Channels per block of a depthwise computed under a fused 1x1's tile of `px` pixels: as a
-    depthwise alone (`depthwise_channel_vectors`), but px x vectors within `depthwise_accumulators`
-    (one vector for 8 pixels on AVX2; AVX-512 and NEON keep theirs)."""
-    lanes = vector_lanes(target)
-    vectors = depthwise_channel_vectors(lanes)
-    if FUSED_DEPTHWISE_WITHIN_ACCUMULATORS:
-        vectors = min(vectors, max(1, depthwise_accumulators(target) // px))
-    return channel_tile(channels, lanes, vectors)
+    depthwise alone (`depthwise_channel_vectors`), but px x vectors within `depthwise_accumulators`.
+    Before revision 34 AVX2 took two vectors under 8 pixels: 16 accumulators, all of its registers
+    (networks x0.86-1.00 with one, znver3, `docs/measurements/znver3-2026-12-07.md`)."""
+    vectors = min(depthwise_channel_vectors(target), max(1, depthwise_accumulators(target) // px))
+    return channel_tile(channels, vector_lanes(target), vectors)
 
 
-def depthwise_channel_vectors(lanes: int) -> int:
+# Pixels side by side in a depthwise tile, where the row and the accumulators allow.
+DEPTHWISE_TILE_PIXELS = 8
+
+
+def depthwise_channel_vectors(target: tvm.target.Target) -> int:
     """Vectors of channels in a depthwise tile: 16 float channels (one 64-byte cache line of a pixel),
-    at most two vectors: two for AVX2 and NEON (8 and 4 lanes), one for AVX-512. Measured here (Xeon,
-    AVX-512, 1 thread, kernel alone, 15 shapes), one vector x 8 pixels against two x 8: 0.73-0.83x
-    on k5/k7 windows over planes of 14-112 pixels, 0.95-1.05x on the others."""
-    return max(1, min(2, 16 // lanes))
+    at most two vectors, and no more than leave `DEPTHWISE_TILE_PIXELS` pixels within
+    `depthwise_accumulators`: one for AVX-512 (16 lanes) and AVX2 (8 accumulators of its 16
+    registers), two for NEON (16 of 32). Measured: one vector x 8 pixels against two x 8 on AVX-512
+    (Xeon, 1 thread, kernel alone, 15 shapes) 0.73-0.83x on k5/k7 windows over planes of 14-112
+    pixels, 0.95-1.05x on the others; on AVX2 (znver3) 8 pixels x 1 vector against 4 x 2 (revision
+    34), ofa-mbv3's networks (whose squeeze-excite keeps depthwise kernels apart) x0.951-1.011 and
+    x0.960-1.004 in two runs (`docs/measurements/znver3-2026-12-07.md`)."""
+    lanes = vector_lanes(target)
+    return max(1, min(2, 16 // lanes, depthwise_accumulators(target) // DEPTHWISE_TILE_PIXELS))
 
 
 class ChannelsLastDepthwise(Rule):
@@ -350,7 +351,7 @@ class ChannelsLastDepthwise(Rule):
             return None
         sch, conv = parts.sch, parts.reduction
         lanes = vector_lanes(target)
-        fv = channel_tile(f, lanes, self.max_channel_vectors or depthwise_channel_vectors(lanes))
+        fv = channel_tile(f, lanes, self.max_channel_vectors or depthwise_channel_vectors(target))
         max_acc = self.max_acc_vectors or depthwise_accumulators(target)
         px = largest_divisor(w, max(1, max_acc // math.ceil(fv / lanes)), prefer=(8, 7, 6, 4))
         bands = depthwise_bands(kh, row_stride(sch, conv) or 1, h, target_cores(target))
