@@ -402,6 +402,27 @@ def test_blocks_with_network_boundaries_run_only_the_network_kernels(tmp_path):
         np.testing.assert_allclose(build(nhwc, shape, AVX2, "lutnas-cpu").run(x), want, rtol=1e-4, atol=1e-5)
 
 
+def test_a_banded_block_compiles_no_weight_packing_that_compile_time_ran(tmp_path):
+    """An inverted residual over a 112x112 plane becomes one banded kernel whose weight packing
+    FoldConstant runs at compile time; the packing function is then dropped, not compiled into the
+    library (Relax's dead code elimination keeps it: it has a global symbol)."""
+    from unittest.mock import patch
+
+    from lutnas.lowering import fold
+
+    path, shape = _block_onnx("mbconv_k5_e6_s1_i16_o16_g1_relu6", 112, tmp_path)
+    tgt = get_target("x86", mcpu="znver1", num_cores=1).tvm_target()
+    funcs = {}
+    for drop in (True, False):
+        with patch.object(fold, "drop_unreferenced_primfuncs", fold.drop_unreferenced_primfuncs if drop else (lambda m: m)):
+            mod = build_pipeline("lutnas-cpu", tgt)(import_onnx(path, shape).mod)
+        funcs[drop] = {gv.name_hint for gv, f in mod.functions_items() if isinstance(f, tvm.tirx.PrimFunc)}
+        if drop:
+            assert funcs[drop] == set(_calls(mod["main"]))
+    dropped = funcs[False] - funcs[True]
+    assert funcs[True] < funcs[False] and all(n.endswith("_weight_prepack") for n in dropped), dropped
+
+
 def test_channel_counts_pad_to_whole_vectors_when_it_costs_at_most_a_third():
     assert [padded_channels(c, 16) for c in (24, 40, 72, 184, 552, 32, 8, 20)] == [32, 48, 80, 192, 560, 32, 8, 20]
     assert [padded_channels(c, 8) for c in (24, 20, 4)] == [24, 24, 4]

@@ -73,13 +73,13 @@ def split_module(tir_mod: Any, parts: int) -> list[Any]:
     three largest kernels on one thread."""
     import tvm
 
-    items = sorted(tir_mod.functions_items(), key=lambda item: -_llvm_cost(item[1]))
-    groups: list[list[Any]] = [[] for _ in range(min(parts, len(items)))]
+    sized = sorted(((_llvm_cost(func), gv, func) for gv, func in tir_mod.functions_items()), key=lambda s: -s[0])
+    groups: list[list[Any]] = [[] for _ in range(min(parts, len(sized)))]
     loads = [0] * len(groups)
-    for gv, func in items:
+    for cost, gv, func in sized:
         k = loads.index(min(loads))
         groups[k].append((gv, func))
-        loads[k] += _llvm_cost(func)
+        loads[k] += cost
     return [tvm.IRModule(dict(group), attrs=tir_mod.attrs) for group in groups]
 
 

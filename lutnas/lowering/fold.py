@@ -14,8 +14,8 @@ only moves elements, which numpy does in microseconds:
   expressions over numpy index grids.
 
 Anything else is left for `FoldConstant`, which runs after this pass and now has (almost) nothing to
-build. `fold_in_numpy()` also drops the PrimFuncs no call refers to any more, so they are not
-compiled into the library.
+build. `fold_in_numpy()` also drops the PrimFuncs no call refers to any more
+(`drop_unreferenced_primfuncs`), so they are not compiled into the library.
 """
 
 from __future__ import annotations
@@ -39,9 +39,36 @@ def fold_in_numpy() -> Any:
         for gvar, func in list(mod.functions_items()):
             if isinstance(func, relax.Function):
                 mod[gvar] = relax.analysis.remove_all_unused(folder.visit_expr(func))
-        return relax.transform.DeadCodeElimination()(mod)
+        return drop_unreferenced_primfuncs(relax.transform.DeadCodeElimination()(mod))
 
     return _pass
+
+
+def drop_folded_functions() -> Any:
+    """A module pass: `drop_unreferenced_primfuncs`, for after Relax's `FoldConstant`."""
+    import tvm
+
+    @tvm.transform.module_pass(opt_level=0, name="LutnasDropFoldedFunctions")
+    def _pass(mod: Any, _ctx: Any) -> Any:
+        return drop_unreferenced_primfuncs(mod)
+
+    return _pass
+
+
+def drop_unreferenced_primfuncs(mod: Any) -> Any:
+    """`mod` without the PrimFuncs no Relax function refers to. Relax's dead code elimination keeps
+    every function with a global symbol, so a layout-rewrite preprocess (`_weight_prepack`) whose call
+    was folded stayed in the module and was compiled into the library: 2-4 functions and ~0.6 CPU-s
+    of LLVM for a 224 px network (`docs/measurements/znver3-2026-12-07.md`)."""
+    import tvm
+    from tvm import relax, tirx
+
+    used = {gv for _, func in mod.functions_items() if isinstance(func, relax.Function)
+            for gv in relax.analysis.all_global_vars(func)}
+    kept = {gv: func for gv, func in mod.functions_items() if not isinstance(func, tirx.PrimFunc) or gv in used}
+    if len(kept) == len(mod.functions_items()):
+        return mod
+    return tvm.IRModule(kept, attrs=mod.attrs, global_infos=mod.global_infos)
 
 
 def _folder(mod: Any) -> Any:

@@ -109,7 +109,7 @@ def cpu_pipeline(target: tvm.target.Target, database_dir: str | Path | None = No
     from tvm import relax
     from tvm.relax.backend.cpu_generic import pipeline as cpu_generic
 
-    from lutnas.lowering.fold import fold_in_numpy
+    from lutnas.lowering.fold import drop_folded_functions, fold_in_numpy
     from lutnas.lowering.rules import apply_rules_pass
 
     tuned = []
@@ -128,7 +128,8 @@ def cpu_pipeline(target: tvm.target.Target, database_dir: str | Path | None = No
             relax.transform.FoldConstant(),
         ]
         + cpu_generic.dataflow_lower_passes(target)
-        + cpu_generic.finalize_passes(target),
+        + cpu_generic.finalize_passes(target)
+        + [drop_folded_functions()],  # the preprocesses FoldConstant ran, and the like: not for the library
         name="lutnas_cpu",
     )
 
@@ -212,7 +213,9 @@ DEFAULT_PIPELINE = "tvm-default"
 #    NEON build as in 33 (structural hashes of six networks identical).
 # 35 (lutnas-cpu) = AVX2: a depthwise alone tiles 8 pixels x one vector of channels, not 4 x two
 #    (`rules.nhwc.depthwise_channel_vectors` reads the target's accumulators); AVX-512 and NEON as in 33.
-_REVISIONS = {"lutnas-cpu": 35, "lutnas-cpu-nchw": 13}
+# 36 / 14 = the PrimFuncs no Relax function calls any more (weight packings FoldConstant ran) are dropped
+#    before codegen (`fold.drop_folded_functions`): the same kernels, a smaller library.
+_REVISIONS = {"lutnas-cpu": 36, "lutnas-cpu-nchw": 14}
 
 
 def pipeline_revision(name: str) -> int:
