@@ -88,7 +88,7 @@ def _variant(name: str):
     if name == "serial-llvm":
         return _patched([(codegen, "codegen_jobs", lambda: 1)])
     if name == "round-robin":
-        return _patched([(codegen, "_llvm_cost", lambda func: 1)])   # equal sizes: dealt in turn
+        return _patched([(codegen, "llvm_cost", lambda func: 1)])   # equal sizes: dealt in turn
     if name == "before":
         from tvm import relax
 

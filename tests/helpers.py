@@ -77,7 +77,7 @@ def runnable_here(tgt):
     if not missing_host_features(str(mcpu), tuple(str(a) for a in attrs.get("mattr", []))):
         return tgt
     cores = attrs.get("num-cores")
-    return get_target("x86", **({"num_cores": int(cores)} if cores is not None else {}), **host_cpu_options()).tvm_target()
+    return get_target("x86", num_cores=None if cores is None else int(cores), **host_cpu_options()).tvm_target()
 
 
 def assert_same_outputs(func, scheduled, tgt, name: str = "") -> None:

@@ -73,7 +73,7 @@ def split_module(tir_mod: Any, parts: int) -> list[Any]:
     three largest kernels on one thread."""
     import tvm
 
-    sized = sorted(((_llvm_cost(func), gv, func) for gv, func in tir_mod.functions_items()), key=lambda s: -s[0])
+    sized = sorted(((llvm_cost(func), gv, func) for gv, func in tir_mod.functions_items()), key=lambda s: -s[0])
     groups: list[list[Any]] = [[] for _ in range(min(parts, len(sized)))]
     loads = [0] * len(groups)
     for cost, gv, func in sized:
@@ -83,7 +83,8 @@ def split_module(tir_mod: Any, parts: int) -> list[Any]:
     return [tvm.IRModule(dict(group), attrs=tir_mod.attrs) for group in groups]
 
 
-def _llvm_cost(func: Any) -> int:
+def llvm_cost(func: Any) -> int:
+    """The size `split_module` deals a function by: `unrolled_stores` + `FUNCTION_COST_STORES`."""
     from tvm import tirx
 
     return FUNCTION_COST_STORES + (unrolled_stores(func.body) if isinstance(func, tirx.PrimFunc) else 0)
