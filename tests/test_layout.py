@@ -121,19 +121,53 @@ def test_tile_cost_counts_weights_that_leave_l1():
     assert tile_cycles(large, 7, 1, 8) < tile_cycles(large, 1, 8, 8)
 
 
-def test_seven_by_seven_gemms_keep_their_weights_in_l1_and_compute_the_same(tmp_path):
-    """224 px networks end on 7x7 planes (49 pixels: tiles of 1 or 7). Each of this block's 1x1 convs
-    there gets a 7-pixel tile over one vector of channels, and computes what it did unscheduled."""
+@pytest.mark.parametrize("pixels, channels, depth, lanes, acc, expected", [
+    (49, 1104, 184, 8, 12, (5, 16)),   # AVX2 at 7x7: 5 pixels x 2 vectors over 50, not 7 x 1 over 49
+    (49, 184, 1104, 8, 12, (5, 16)),   # 23 vectors of channels: 24, in 12 strips of 2
+    (49, 1104, 184, 16, 24, (7, 48)),  # AVX-512: 7 x 3 vectors divide and fill its registers
+    (196, 672, 112, 8, 12, (4, 24)),   # 14x14: a dividing tile fills AVX2's as well
+])
+def test_a_padded_tile_where_no_dividing_tile_keeps_enough_fmas_in_flight(pixels, channels, depth, lanes, acc,
+                                                                           expected):
+    px, fv = register_tile(GemmShape(pixels, channels, depth, True), lanes, acc, pad=True)
+    assert (px, fv) == expected
+    assert px >= fv // lanes   # never more vectors than pixels
+    assert register_tile(GemmShape(pixels, channels, depth, True), lanes, acc) != expected or (
+        pixels % px == 0 and channels % fv == 0)
+
+
+def test_seven_by_seven_gemms_compute_whole_padded_tiles_and_the_same_outputs(tmp_path):
+    """224 px networks end on 7x7 planes (49 pixels: tiles of 1, 7 or 49). On AVX2 each of this
+    block's 1x1 convs there computes 50 pixels in tiles of 5 x 2 vectors (the 50th from zeros), its
+    epilogue writing the 49 real ones, and computes what it did unscheduled."""
     tgt = AVX2.tvm_target()
     path, shape = _block_onnx("mbconv_k3_e6_s1_i160_o160_g1_relu6", 7, tmp_path)
     funcs = [f for gv, f in fused_module(path, shape, tgt, layout="NHWC").functions_items()
              if isinstance(f, tvm.tirx.PrimFunc) and gv.name_hint.startswith("fused_conv2d")
              and not gv.name_hint.startswith("fused_conv2d1_")]
     assert len(funcs) == 2  # expand 160->960, project 960->160
-    for depth, channels in ((160, 960), (960, 160)):
-        assert register_tile(GemmShape(49, channels, depth, True), 8, 12) == (7, 8)
     for func in funcs:
-        assert_same_outputs(func, ChannelsLastConv().apply(func, tgt, False).mod["main"], tgt)
+        sch = ChannelsLastConv().apply(func, tgt, False)
+        pixels = sch.get(sch.get_sblock("conv2d_nhwc_update")).iter_vars[1]
+        assert int(pixels.dom.extent) == 50
+        assert_same_outputs(func, sch.mod["main"], tgt)
+
+
+@pytest.mark.parametrize("hw, channels", [(7, 184), (8, 24)])
+def test_a_pointwise_conv_without_bias_or_activation_builds_channels_last(hw, channels, tmp_path):
+    """A bare 1x1 conv writes the function's output itself; the rule flattens its pixels and, at 7x7 on
+    AVX2, pads them and 184 channels (23 vectors) to whole tiles. The build matches torch."""
+    import numpy as np
+    from tvm import relax
+
+    from lutnas.lowering.tvm_build import compile_lowered, lower_relax
+
+    net, shape = torch.nn.Conv2d(40, channels, 1, bias=False).eval(), (1, 40, hw, hw)
+    path = export_onnx(net, shape, tmp_path / "bare.onnx")
+    lib = compile_lowered(lower_relax(import_onnx(path, shape).mod, AVX2, "lutnas-cpu"), AVX2)
+    x = np.random.default_rng(0).standard_normal(shape).astype("float32")
+    got = relax.VirtualMachine(lib, tvm.cpu())["main"](tvm.runtime.tensor(x, tvm.cpu())).numpy()
+    np.testing.assert_allclose(got, net(torch.from_numpy(x)).detach().numpy(), rtol=1e-4, atol=1e-5)
 
 
 def _the_depthwise(spec: str, hw: int, tgt, tmp_path) -> tuple:
@@ -618,6 +652,9 @@ def test_a_build_for_its_cores_runs_head_mean_and_classifier_as_one_kernel(tmp_p
             assert [int(loop.extent) for loop in (chains, lanes)] == [5, 2], (strip_k, chains)
             assert chains.kind == strip_k.kind == tvm.tirx.ForKind.UNROLLED
             assert apply_rules(heads[0], target.tvm_target(), default_cpu_rules())[1] == "head-classifier"
+            # 49 pixels in AVX2 tiles of 5 (`nhwc.pad_gemm`): the conv computes 50, the mean reads 49
+            *_, tiles, _ry, _rx, _k, px, _v, _lanes = (sch.get(lv) for lv in sch.get_loops(sch.get_sblock("conv2d_nhwc_update")))
+            assert (int(tiles.extent), int(px.extent)) == (10, 5)
         lib = compile_lowered(lower_relax(import_onnx(path, shape).mod, target, "lutnas-cpu"), target)
         got = relax.VirtualMachine(lib, tvm.cpu())["main"](tvm.runtime.tensor(x, tvm.cpu())).numpy()
         np.testing.assert_allclose(got, net(torch.from_numpy(x)).detach().numpy(), rtol=1e-4, atol=1e-5)

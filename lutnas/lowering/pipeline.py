@@ -215,7 +215,12 @@ DEFAULT_PIPELINE = "tvm-default"
 #    (`rules.nhwc.depthwise_channel_vectors` reads the target's accumulators); AVX-512 and NEON as in 33.
 # 36 / 14 = the PrimFuncs no Relax function calls any more (weight packings FoldConstant ran) are dropped
 #    before codegen (`fold.drop_folded_functions`): the same kernels, a smaller library.
-_REVISIONS = {"lutnas-cpu": 36, "lutnas-cpu-nchw": 14}
+# 37 (lutnas-cpu) = a flat 1x1 (and the head kernel's conv) whose dividing register tiles leave FMAs idle
+#    computes a GEMM padded to whole tiles (`rules.nhwc.pad_gemm`): on AVX2 49 pixels as 50 in tiles of
+#    5 x 2 vectors, not 7 x 1; AVX-512 where 35 vectors of channels gave 7 x 1 (fbnet's 560). NEON
+#    builds as in 36 (structural hashes of six networks identical). A 1x1 writing the function's output
+#    itself (no bias, no activation) builds channels-last (it raised before).
+_REVISIONS = {"lutnas-cpu": 37, "lutnas-cpu-nchw": 14}
 
 
 def pipeline_revision(name: str) -> int:

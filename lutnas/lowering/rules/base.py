@@ -243,6 +243,11 @@ def depthwise_accumulators(target: tvm.target.Target) -> int:
     return min(vector_unit(target).registers // 2, stack_vectors(target))
 
 
+def round_up(n: int, step: int) -> int:
+    """`n` rounded up to a multiple of `step`."""
+    return -(-n // step) * step
+
+
 def largest_divisor(n: int, limit: int, prefer: tuple[int, ...] = ()) -> int:
     """The largest divisor of `n` that is <= `limit` (>= 1), unless one of `prefer` (tried in
     order) divides `n` within the limit: register tiles of 8 or 6 beat a larger odd divisor."""

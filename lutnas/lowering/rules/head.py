@@ -25,15 +25,19 @@ from lutnas.lowering.rules.base import (
     largest_divisor,
     partial_outputs,
     pow2_divisor,
+    round_up,
     stack_vectors,
     static_extents,
     target_cores,
     vector_lanes,
+    weight_read,
 )
 from lutnas.lowering.rules.nhwc import (
     GemmShape,
+    flatten_pixels,
     pack_weights,
     packed_weights,
+    pad_gemm,
     prefetch_each_step,
     register_tile,
     split_vectors,
@@ -75,21 +79,34 @@ class HeadClassifier(Rule):
         lanes, parts = vector_lanes(target), target_cores(target) or 1
         if (kh, kw) != (1, 1) or (parts > 1 and f % (parts * lanes)):
             return None
-        share = GemmShape(h * w, f // parts, rc, True)   # one core's channels
-        px, fv = register_tile(share, lanes, gemm_accumulators(target), stack_vectors(target))
-        pack_weights(sch, conv, fv)
+        px, fv = _head_tile(GemmShape(h * w, f // parts, rc, True), target)   # one core's channels
+        pixels, weights = round_up(h * w, px), weight_read(sch, conv)
+        if pixels == h * w or weights is None:
+            pixels = h * w
+            pack_weights(sch, conv, fv)
         for block in blocks[:reductions[0]] + blocks[reductions[0] + 1:reductions[1]]:
             sch.compute_inline(block)      # the input copy; bias and activation, read by the mean
+        if pixels != h * w:                # whole tiles of pixels: the mean reads the real ones
+            flatten_pixels(sch, conv, None, w)
+            sch.compute_inline(pad_gemm(sch, conv, None, w, (px, fv), weights[0], lanes))
         for block in blocks[reductions[1] + 1:reductions[2]]:
             sch.compute_inline(block)      # the mean's division, transpose, reshape, read by the matmul
         vector, strips = pow2_divisor(classes, lanes), f // parts // fv   # strips per core
         shares = _core_shares(sch, matmul, parts, vector, lanes) if parts > 1 else matmul
-        strip, step_loop, tile = _strips(sch, shares, conv, pool, fv, px, vector, lanes)
+        strip, step_loop, tile = _strips(sch, shares, conv, pool, (px, fv), pixels, vector, lanes)
         for block in blocks[reductions[2] + 1:]:
             split_vectors(sch, sch.get_loops(block)[-1], vector)
         first = sch.get(sch.get_loops(shares)[0]).loop_var * strips if parts > 1 else None
-        _prefetch_next_share(sch, shares, conv, (first, strip), tile, step_loop, (h * w) // px, strips, fv, classes)
+        _prefetch_next_share(sch, shares, conv, (first, strip), tile, step_loop, pixels // px, strips, fv, classes)
         return sch
+
+
+def _head_tile(share: GemmShape, target: tvm.target.Target) -> tuple[int, int]:
+    """The conv's register tile over one core's channels: `register_tile`'s, padded pixels allowed
+    (the strips must still divide the channels)."""
+    lanes, acc, stack = vector_lanes(target), gemm_accumulators(target), stack_vectors(target)
+    px, fv = register_tile(share, lanes, acc, stack, pad=True)
+    return (px, fv) if share.channels % fv == 0 else register_tile(share, lanes, acc, stack)
 
 
 def _core_shares(sch: Any, matmul: Any, parts: int, vector: int, lanes: int) -> Any:
@@ -103,11 +120,13 @@ def _core_shares(sch: Any, matmul: Any, parts: int, vector: int, lanes: int) -> 
     return shares
 
 
-def _strips(sch: Any, matmul: Any, conv: Any, pool: Any, fv: int, px: int, vector: int,
+def _strips(sch: Any, matmul: Any, conv: Any, pool: Any, tile: tuple[int, int], pixels: int, vector: int,
             lanes: int) -> tuple[Any, Any, Any]:
     """The matmul's channel loop in strips of `fv`, outermost, with the pooled strip and the conv under
     it, its classes `vector` at a time in `CLASSIFIER_CHAINS` chains; returns (strip loop, the conv's
-    reduction loop, its pixel tile loop)."""
+    reduction loop, its pixel tile loop). A conv padded to whole tiles of `pixels` (`pad_gemm`)
+    computes them all, though the mean reads only the real ones."""
+    px, fv = tile
     *_, j, k = sch.get_loops(matmul)
     ko, ki = sch.split(k, factors=[None, fv])
     chains = largest_divisor(int(sch.get(j).extent) // vector, CLASSIFIER_CHAINS)
@@ -118,8 +137,12 @@ def _strips(sch: Any, matmul: Any, conv: Any, pool: Any, fv: int, px: int, vecto
     sch.vectorize(ji)
     sch.compute_at(pool, ko, preserve_unit_loops=True)
     sch.compute_at(conv, ko, preserve_unit_loops=True)
-    *_, n, y, x, f, ry, rx, rc = sch.get_loops(conv)
-    p = sch.fuse(n, y, x)
+    if len(sch.get(conv).iter_vars) == 6:   # flattened and padded: the conv computes every tile
+        *_, n, p, f, ry, rx, rc = sch.get_loops(conv)
+        p = sch.fuse(n, _set_extent(sch, p, pixels))
+    else:
+        *_, n, y, x, f, ry, rx, rc = sch.get_loops(conv)
+        p = sch.fuse(n, y, x)
     pt, pi = sch.split(p, factors=[None, px])
     fo, fi = sch.split(f, factors=[None, lanes])
     sch.reorder(pt, ry, rx, rc, pi, fo, fi)
@@ -137,6 +160,17 @@ def _strips(sch: Any, matmul: Any, conv: Any, pool: Any, fv: int, px: int, vecto
     sch.decompose_reduction(pool, k1)
     sch.decompose_reduction(matmul, ko)
     return ko, rc, pt
+
+
+def _set_extent(sch: Any, loop_rv: Any, extent: int) -> Any:
+    """`loop_rv` (from 0) run to `extent`: compute_at gave a padded conv the mean's pixels only."""
+    from tvm import tirx
+
+    loop = sch.get(loop_rv)
+    if int(loop.extent) != extent:
+        sch.state.replace(sch.get_sref(loop_rv), tirx.For(loop.loop_var, loop.min, tirx.const(extent, str(loop.extent.ty)),
+                                                          loop.kind, loop.body, loop.thread_binding, loop.annotations))
+    return loop_rv
 
 
 def _prefetch_next_share(sch: Any, matmul: Any, conv: Any, strip: tuple[Any | None, Any], tile: Any,

@@ -44,12 +44,14 @@ from lutnas.lowering.rules.base import (
     largest_divisor,
     output_channel_axis,
     pow2_divisor,
+    round_up,
     row_stride,
     stack_gemm_accumulators,
     stack_vectors,
     static_extents,
     target_cores,
     vector_lanes,
+    weight_read,
 )
 from lutnas.lowering.rules.conv import conv_parts
 
@@ -111,27 +113,59 @@ def tile_cycles(shape: GemmShape, px: int, vectors: int, lanes: int) -> float:
 WORKSPACE_TILE_CYCLES = 100
 
 
-def register_tile(shape: GemmShape, lanes: int, max_acc: int, stack_acc: int | None = None) -> tuple[int, int]:
+# A flat 1x1 conv may compute a padded GEMM (`pad_gemm`) whose register tile need not divide its pixels
+# or its channels, where that tile's rate (`register_tile`, discounted by the padded work) beats the best
+# dividing tile by at least PAD_MIN_GAIN. 224 px networks end on 7x7 planes: 49 pixels, divided only
+# by 1, 7 and 49, and fbnet's 184 channels are 23 vectors of 8. On AVX2 the dividing tile is then
+# 7 pixels x 1 vector: 7 accumulators, fewer than the 8 FMAs in flight (2 pipes x 4 cycles) that hide
+# an FMA's latency. Measured here (AMD EPYC, znver3, 1 thread, one conv + ReLU alone, 7 alternating
+# rounds against the 7 x 1 tile, `docs/measurements/padded-tiles-2026-12-07/`): 184 -> 1104 at 7x7
+# 5 pixels x 2 vectors (50 pixels) x0.84-0.85, 6 x 2 x0.91, 4 x 3 x0.88; 1104 -> 184 (192 channels)
+# 5 x 2 x0.90-0.93, 6 x 2 x0.96-0.98. Padded tiles of more vectors than pixels ran slower than the
+# 7 x 1 tile there, though `tile_cycles` rates them as high (3 x 4 x1.45-1.58, 2 x 6 x1.66-2.01: each
+# pixel tile re-reads a wide strip of weights from L2), so a padded tile keeps at least as many pixels.
+PAD_TILES = True
+PAD_MIN_GAIN = 1.05
+
+
+def register_tile(shape: GemmShape, lanes: int, max_acc: int, stack_acc: int | None = None,
+                  pad: bool = False) -> tuple[int, int]:
     """(PX pixels, FV channels) of a GEMM register tile with PX dividing the pixels, FV a whole number
     of vectors dividing the channels and at most `max_acc` accumulator vectors, chosen for the most
     FMAs per cycle by `tile_cycles` (ties: more accumulators, then more pixels); a tile of more than
     `stack_acc` accumulators also pays `WORKSPACE_TILE_CYCLES` once per tile. 11 vectors x 1 pixel
     was load-bound where 4 x 2 is not. FV may be three vectors (24 channels on AVX2): the channel loop
     is then split into unrolled vectors, because LLVM legalizes one <24 x float> lane by lane (a
-    16->96 1x1 conv took 3.2 ms that way, 8x onnxruntime)."""
+    16->96 1x1 conv took 3.2 ms that way, 8x onnxruntime). With `pad`, a tile that divides neither
+    may win (`PAD_TILES`): the caller then pads the GEMM to whole tiles (`pad_gemm`)."""
     pixels, channels = shape.pixels, shape.channels
     stack_acc = max_acc if stack_acc is None else stack_acc
     if channels % lanes:
         return largest_divisor(pixels, min(max_acc, stack_acc)), pow2_divisor(channels, lanes)
+    rate, px, fv = _best_tile(shape, lanes, max_acc, stack_acc, padded=False)
+    if pad and PAD_TILES:
+        padded_rate, padded_px, padded_fv = _best_tile(shape, lanes, max_acc, stack_acc, padded=True)
+        if padded_rate > rate * PAD_MIN_GAIN:
+            return padded_px, padded_fv
+    return px, fv
+
+
+def _best_tile(shape: GemmShape, lanes: int, max_acc: int, stack_acc: int, padded: bool) -> tuple[float, int, int]:
+    """(FMAs per cycle, PX, FV) of `register_tile`'s best tile: of those dividing the GEMM, or with
+    `padded` of every size, each rate scaled by the share of its padded GEMM that is real work."""
+    vectors_in = shape.channels // lanes
     best = (0.0, 0, 0, 1, lanes)
     for vectors in range(1, max_acc + 1):
-        if (channels // lanes) % vectors:
+        if vectors_in % vectors and not padded:
             continue
-        for px in (d for d in range(1, max_acc // vectors + 1) if pixels % d == 0):
+        for px in range(1, max_acc // vectors + 1):
+            if px < vectors if padded else shape.pixels % px:
+                continue
+            useful = shape.pixels * vectors_in / (round_up(shape.pixels, px) * round_up(vectors_in, vectors))
             pool = WORKSPACE_TILE_CYCLES / shape.depth if px * vectors > stack_acc else 0.0
-            rate = px * vectors / (tile_cycles(shape, px, vectors, lanes) + pool)
+            rate = useful * px * vectors / (tile_cycles(shape, px, vectors, lanes) + pool)
             best = max(best, (round(rate, 6), px * vectors, px, px, vectors * lanes))
-    return best[3], best[4]
+    return best[0], best[3], best[4]
 
 
 def split_vectors(sch: Any, loop: Any, lanes: int, max_unroll: int = 4) -> None:
@@ -207,12 +241,19 @@ class ChannelsLastConv(Rule):
         strips_outer = flat and single_core_strips_outer(target_cores(target), rc * f * 4)
         gemm = GemmShape(pixels, f // groups, rc * kh * kw, weights_reused=pixels <= f or strips_outer)
         stack = stack_vectors(target)
-        px, fv = register_tile(gemm, lanes, max_acc, stack)
-        pack_weights(sch, conv, fv)  # first: later steps fold the unit window loops into spatial ones
+        gated = bool(parts.consumers) and static_extents(sch, sch.get_loops(parts.consumers[-1])) != parts.extents[:4]
+        weights = weight_read(sch, conv)
+        paddable = flat and groups == 1 and not gated and weights is not None
+        px, fv = register_tile(gemm, lanes, max_acc, stack, pad=paddable)
+        padded = pixels % px != 0 or f % fv != 0
+        if not padded:
+            pack_weights(sch, conv, fv)  # first: later steps fold the unit window loops into spatial ones
         out = inline_chain(sch, parts.consumers)
-        if out is not None and static_extents(sch, sch.get_loops(out)) != parts.extents[:4]:
+        if gated:
             _broadcast_epilogue(sch, out, lanes)   # squeeze-excite's gate over the feature map
             out = None
+        elif out is None:   # the conv writes the function's output: a copy does, so the conv's may change layout
+            out = sch.cache_write(conv, 0, "global")
         if (kh, kw) == (1, 1):
             for block in parts.producers:  # a 1x1 conv's "padding" is a plain copy: read in place
                 sch.compute_inline(block)
@@ -223,9 +264,12 @@ class ChannelsLastConv(Rule):
             for block in parts.producers:
                 _pad_in_parallel(sch, block, lanes)
         if flat:
-            _flatten_pixels(sch, conv, out, w)
+            flatten_pixels(sch, conv, out, w)
+            if padded:
+                out = pad_gemm(sch, conv, out, w, (px, fv), weights[0], lanes)
+                pixels, f = round_up(h * w, px), round_up(f, fv)
             ln, lp, lf, *reduce_ = sch.get_loops(conv)
-            rows, pixels = [], h * w
+            rows = []
         else:
             ln, ly, lp, lf, *reduce_ = sch.get_loops(conv)
             rows, pixels = [ly], w
@@ -242,6 +286,37 @@ class ChannelsLastConv(Rule):
         if prefetches_strips(flat, tiles[0] is fo, rc * fv * 4, px * fv // lanes <= stack):
             prefetch_next_strip(sch, conv, reduce_[-1], outer, pixels // px, f // fv, fv)
         return sch
+
+
+def pad_gemm(sch: Any, conv: Any, out: Any | None, width: int, tile: tuple[int, int], weight_index: int,
+             lanes: int) -> Any:
+    """Pad a flat 1x1 conv's GEMM (`flatten_pixels` done, weights not packed) to whole register tiles
+    of `tile` (pixels, channels): the input is copied once into a buffer of whole pixel tiles, zeros
+    after its last pixel (on one core, channels in vectors: 10-20 KB at 7x7); the weights are packed with zero
+    channels after the last, at compile time (`pack_weights`); the accumulators cover whole tiles and
+    the epilogue writes only real pixels and channels, a test per tile outside the reduction. Returns
+    the block that writes the output (`out`, or the padding's write-back where the conv had none)."""
+    px, fv = tile
+    (source_index,) = (i for i in range(len(sch.get(conv).reads)) if i != weight_index)
+    source = sch.cache_read(conv, source_index, "global")   # the input, as (n, pixel, channel)
+    sch.transform_layout(source, ("write", 0), lambda n, y, x, c: (n, y * width + x, c))
+    sch.pad_einsum(conv, [1, px, fv, 1, 1, 1])
+    weights = sch.get(conv).reads[weight_index].source
+    zeroed = [b for b in sch.get_producers(conv) if sch.get(b).writes[0].source.same_as(weights)]
+    packed = sch.cache_read(conv, weight_index, "global")
+    sch.transform_layout(packed, ("write", 0), lambda h, w, i, o: (o // fv, h, w, i, o % fv))
+    sch.annotate(packed, "meta_schedule.layout_rewrite_preproc", True)
+    for block in zeroed:                      # the zero channels, into the compile-time packing
+        sch.compute_inline(block)
+    sch.compute_inline(source)                # into the padded copy, or back into the conv
+    for block in sch.get_producers(conv):     # the padded copy of the input, if the pixels needed one
+        if len(sch.get(block).writes[0].region) == 3:
+            split_vectors(sch, sch.get_loops(block)[-1], lanes)
+    for back in sch.get_consumers(conv):      # the write-back from the padded result
+        if out is None:
+            return back
+        sch.compute_inline(back)
+    return out
 
 
 def reads_network_input(sch: Any, producers: list[Any]) -> bool:
@@ -425,8 +500,6 @@ def pack_weights(sch: Any, conv: Any, fv: int) -> None:
     network, that conv ran at ~6 GB/s. The copy is a separate block marked as a layout-rewrite
     preprocess; the pipeline's `SplitLayoutRewritePreproc` + `FoldConstant` move it out of the
     function and run it once, at compile time, on the constant weights."""
-    from lutnas.lowering.rules.base import weight_read
-
     found = weight_read(sch, conv)
     if found is None or fv <= 1:
         return
@@ -459,7 +532,7 @@ def _input_channels(sch: Any, conv: Any) -> int:
     return conv_input_shape(sch, conv)[3]
 
 
-def _flatten_pixels(sch: Any, conv: Any, out: Any, w: int) -> None:
+def flatten_pixels(sch: Any, conv: Any, out: Any, w: int) -> None:
     """(y, x) -> one pixel axis in the conv, its intermediate and the epilogue block."""
     sch.transform_layout(conv, ("write", 0), lambda n, y, x, f: (n, y * w + x, f))
     sch.transform_block_layout(conv, lambda n, y, x, f, ry, rx, rc: (n, y * w + x, f, ry, rx, rc))
