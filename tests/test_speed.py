@@ -296,23 +296,25 @@ def test_pointwise_over_few_pixels_prefetches_its_next_weight_strip(cin, cout, h
     assert_same_outputs(func, sch.mod["main"], host, f"pw{cin}")
 
 
-@pytest.mark.parametrize(("num_cores", "strips_outer"), [(None, False), (2, False), (1, True)])
-def test_one_core_builds_walk_large_weights_strip_by_strip(num_cores, strips_outer):
-    """A 1x1 over more pixels than channels (8x8, 512 -> 48: 96 KB of weights) walks pixel tiles
-    outermost, unless the build is for one thread (`num_cores=1`): then strip by strip, the next
-    strip prefetched (`single_core_strips_outer`); same numerics either way. Two threads build what a
-    build for any thread count does."""
-    net = torch.nn.Sequential(torch.nn.Conv2d(512, 48, 1), torch.nn.ReLU()).eval()
-    path = export_onnx(net, (1, 512, 8, 8), _tmp() / "pw-512-48-8.onnx")
+@pytest.mark.parametrize(("num_cores", "cout", "hw", "prefetches"),
+                         [(None, 64, 12, False), (2, 64, 12, False), (1, 64, 12, True), (1, 48, 8, False)])
+def test_one_core_builds_walk_large_weights_strip_by_strip(num_cores, cout, hw, prefetches):
+    """A 1x1 over more pixels than channels (12x12, 512 -> 64: 128 KB of weights, two AVX-512 strips
+    of 32) walks pixel tiles outermost, unless the build is for one thread (`num_cores=1`): then
+    strip by strip, the next strip prefetched (`single_core_strips_outer`); same numerics either way.
+    Two threads build what a build for any thread count does. Where one strip is every channel
+    (8x8, 512 -> 48), there is no next strip to prefetch."""
+    net = torch.nn.Sequential(torch.nn.Conv2d(512, cout, 1), torch.nn.ReLU()).eval()
+    path = export_onnx(net, (1, 512, hw, hw), _tmp() / f"pw-512-{cout}-{hw}.onnx")
     tgt = get_target("x86", mcpu="skylake-avx512", num_cores=num_cores).tvm_target()
-    mod = fused_module(path, (1, 512, 8, 8), tgt)
+    mod = fused_module(path, (1, 512, hw, hw), tgt)
     func = next(f for gv, f in mod.functions_items() if isinstance(f, tvm.tirx.PrimFunc) and "conv2d" in gv.name_hint)
     sch, rule = apply_rules(func, tgt, default_cpu_rules())
-    assert rule == "nhwc-conv" and ("llvm.prefetch" in sch.mod["main"].script()) == strips_outer
+    assert rule == "nhwc-conv" and ("llvm.prefetch" in sch.mod["main"].script()) == prefetches
     host = get_target("x86", num_cores=num_cores, **host_cpu_options()).tvm_target()
     if vector_unit(host).bits < 512:
         sch = apply_rules(func, host, default_cpu_rules())[0]
-    assert_same_outputs(func, sch.mod["main"], host, f"pw512 num_cores={num_cores}")
+    assert_same_outputs(func, sch.mod["main"], host, f"pw512-{cout} num_cores={num_cores}")
 
 
 def test_a_dense_layer_splits_its_rows_across_cores_and_sums_the_same():

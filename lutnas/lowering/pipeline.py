@@ -220,7 +220,9 @@ DEFAULT_PIPELINE = "tvm-default"
 #    5 x 2 vectors, not 7 x 1; AVX-512 where 35 vectors of channels gave 7 x 1 (fbnet's 560). NEON
 #    builds as in 36 (structural hashes of six networks identical). A 1x1 writing the function's output
 #    itself (no bias, no activation) builds channels-last (it raised before).
-_REVISIONS = {"lutnas-cpu": 37, "lutnas-cpu-nchw": 14}
+# 38 (lutnas-cpu) = a 1x1 whose one weight strip is all its channels no longer prefetches it as its "next"
+#    strip at every step (`rules.nhwc.prefetches_strips`).
+_REVISIONS = {"lutnas-cpu": 38, "lutnas-cpu-nchw": 14}
 
 
 def pipeline_revision(name: str) -> int:
