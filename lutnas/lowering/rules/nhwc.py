@@ -254,15 +254,7 @@ class ChannelsLastConv(Rule):
             out = None
         elif out is None:   # the conv writes the function's output: a copy does, so the conv's may change layout
             out = sch.cache_write(conv, 0, "global")
-        if (kh, kw) == (1, 1):
-            for block in parts.producers:  # a 1x1 conv's "padding" is a plain copy: read in place
-                sch.compute_inline(block)
-        elif reads_network_input(sch, parts.producers):
-            for block in parts.producers:   # the stem: its NCHW input read in place (`input_layout_fusion`)
-                sch.compute_inline(block)
-        else:
-            for block in parts.producers:
-                _pad_in_parallel(sch, block, lanes)
+        _read_input(sch, parts.producers, (kh, kw), lanes)
         if flat:
             flatten_pixels(sch, conv, out, w)
             if padded:
@@ -286,6 +278,17 @@ class ChannelsLastConv(Rule):
         if prefetches_strips(flat, tiles[0] is fo, rc * fv * 4, px * fv // lanes <= stack, f // fv):
             prefetch_next_strip(sch, conv, reduce_[-1], outer, pixels // px, f // fv, fv)
         return sch
+
+
+def _read_input(sch: Any, producers: list[Any], window: tuple[int, int], lanes: int) -> None:
+    """A 1x1's "padding" (a plain copy) and the stem's NCHW -> NHWC transpose (`input_layout_fusion`)
+    are read in place; a kxk conv's padding is its own parallel loop nest (`_pad_in_parallel`)."""
+    in_place = window == (1, 1) or reads_network_input(sch, producers)
+    for block in producers:
+        if in_place:
+            sch.compute_inline(block)
+        else:
+            _pad_in_parallel(sch, block, lanes)
 
 
 def pad_gemm(sch: Any, conv: Any, out: Any | None, width: int, tile: tuple[int, int], weight_index: int,
