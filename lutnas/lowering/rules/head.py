@@ -79,10 +79,11 @@ class HeadClassifier(Rule):
         lanes, parts = vector_lanes(target), target_cores(target) or 1
         if (kh, kw) != (1, 1) or (parts > 1 and f % (parts * lanes)):
             return None
-        px, fv = _head_tile(GemmShape(h * w, f // parts, rc, True), target)   # one core's channels
-        pixels, weights = round_up(h * w, px), weight_read(sch, conv)
-        if pixels == h * w or weights is None:
-            pixels = h * w
+        weights = weight_read(sch, conv)
+        share = GemmShape(h * w, f // parts, rc, True)   # one core's channels
+        px, fv = _head_tile(share, target, pad=weights is not None)
+        pixels = round_up(h * w, px)
+        if pixels == h * w:
             pack_weights(sch, conv, fv)
         for block in blocks[:reductions[0]] + blocks[reductions[0] + 1:reductions[1]]:
             sch.compute_inline(block)      # the input copy; bias and activation, read by the mean
@@ -101,11 +102,11 @@ class HeadClassifier(Rule):
         return sch
 
 
-def _head_tile(share: GemmShape, target: tvm.target.Target) -> tuple[int, int]:
-    """The conv's register tile over one core's channels: `register_tile`'s, padded pixels allowed
-    (the strips must still divide the channels)."""
+def _head_tile(share: GemmShape, target: tvm.target.Target, pad: bool) -> tuple[int, int]:
+    """The conv's register tile over one core's channels: `register_tile`'s, with `pad` padded pixels
+    allowed (`pad_gemm`; the strips must still divide the channels)."""
     lanes, acc, stack = vector_lanes(target), gemm_accumulators(target), stack_vectors(target)
-    px, fv = register_tile(share, lanes, acc, stack, pad=True)
+    px, fv = register_tile(share, lanes, acc, stack, pad=pad)
     return (px, fv) if share.channels % fv == 0 else register_tile(share, lanes, acc, stack)
 
 
