@@ -243,6 +243,17 @@ def depthwise_accumulators(target: tvm.target.Target) -> int:
     return min(vector_unit(target).registers // 2, stack_vectors(target))
 
 
+def replace_loop(sch: Any, loop_rv: Any, extent: int | None = None, body: Any = None) -> None:
+    """Put a copy of the loop `loop_rv` in its place with a new `extent` and/or `body` (TIR has no
+    schedule primitive for either: a prefetch prefixed to a body, a padded conv's extent)."""
+    from tvm import tirx
+
+    loop = sch.get(loop_rv)
+    sch.state.replace(sch.get_sref(loop_rv), tirx.For(
+        loop.loop_var, loop.min, loop.extent if extent is None else tirx.const(extent, str(loop.extent.ty)), loop.kind,
+        loop.body if body is None else body, loop.thread_binding, loop.annotations))
+
+
 def round_up(n: int, step: int) -> int:
     """`n` rounded up to a multiple of `step`."""
     return -(-n // step) * step

@@ -25,6 +25,7 @@ from lutnas.lowering.rules.base import (
     largest_divisor,
     partial_outputs,
     pow2_divisor,
+    replace_loop,
     round_up,
     stack_vectors,
     static_extents,
@@ -81,7 +82,8 @@ class HeadClassifier(Rule):
             return None
         weights = weight_read(sch, conv)
         share = GemmShape(h * w, f // parts, rc, True)   # one core's channels
-        px, fv = _head_tile(share, target, pad=weights is not None)
+        px, fv = register_tile(share, lanes, gemm_accumulators(target), stack_vectors(target),
+                               pad=weights is not None, pad_channels=False)   # strips divide the channels
         pixels = round_up(h * w, px)
         if pixels == h * w:
             pack_weights(sch, conv, fv)
@@ -100,14 +102,6 @@ class HeadClassifier(Rule):
         first = sch.get(sch.get_loops(shares)[0]).loop_var * strips if parts > 1 else None
         _prefetch_next_share(sch, shares, conv, (first, strip), tile, step_loop, pixels // px, strips, fv, classes)
         return sch
-
-
-def _head_tile(share: GemmShape, target: tvm.target.Target, pad: bool) -> tuple[int, int]:
-    """The conv's register tile over one core's channels: `register_tile`'s, with `pad` padded pixels
-    allowed (`pad_gemm`; the strips must still divide the channels)."""
-    lanes, acc, stack = vector_lanes(target), gemm_accumulators(target), stack_vectors(target)
-    px, fv = register_tile(share, lanes, acc, stack, pad=pad)
-    return (px, fv) if share.channels % fv == 0 else register_tile(share, lanes, acc, stack)
 
 
 def _core_shares(sch: Any, matmul: Any, parts: int, vector: int, lanes: int) -> Any:
@@ -140,7 +134,9 @@ def _strips(sch: Any, matmul: Any, conv: Any, pool: Any, tile: tuple[int, int], 
     sch.compute_at(conv, ko, preserve_unit_loops=True)
     if len(sch.get(conv).iter_vars) == 6:   # flattened and padded: the conv computes every tile
         *_, n, p, f, ry, rx, rc = sch.get_loops(conv)
-        p = sch.fuse(n, _set_extent(sch, p, pixels))
+        if int(sch.get(p).extent) != pixels:   # compute_at gave it the mean's pixels only
+            replace_loop(sch, p, extent=pixels)
+        p = sch.fuse(n, p)
     else:
         *_, n, y, x, f, ry, rx, rc = sch.get_loops(conv)
         p = sch.fuse(n, y, x)
@@ -161,17 +157,6 @@ def _strips(sch: Any, matmul: Any, conv: Any, pool: Any, tile: tuple[int, int], 
     sch.decompose_reduction(pool, k1)
     sch.decompose_reduction(matmul, ko)
     return ko, rc, pt
-
-
-def _set_extent(sch: Any, loop_rv: Any, extent: int) -> Any:
-    """`loop_rv` (from 0) run to `extent`: compute_at gave a padded conv the mean's pixels only."""
-    from tvm import tirx
-
-    loop = sch.get(loop_rv)
-    if int(loop.extent) != extent:
-        sch.state.replace(sch.get_sref(loop_rv), tirx.For(loop.loop_var, loop.min, tirx.const(extent, str(loop.extent.ty)),
-                                                          loop.kind, loop.body, loop.thread_binding, loop.annotations))
-    return loop_rv
 
 
 def _prefetch_next_share(sch: Any, matmul: Any, conv: Any, strip: tuple[Any | None, Any], tile: Any,

@@ -44,6 +44,7 @@ from lutnas.lowering.rules.base import (
     largest_divisor,
     output_channel_axis,
     pow2_divisor,
+    replace_loop,
     round_up,
     row_stride,
     stack_gemm_accumulators,
@@ -129,7 +130,7 @@ PAD_MIN_GAIN = 1.05
 
 
 def register_tile(shape: GemmShape, lanes: int, max_acc: int, stack_acc: int | None = None,
-                  pad: bool = False) -> tuple[int, int]:
+                  pad: bool = False, pad_channels: bool = True) -> tuple[int, int]:
     """(PX pixels, FV channels) of a GEMM register tile with PX dividing the pixels, FV a whole number
     of vectors dividing the channels and at most `max_acc` accumulator vectors, chosen for the most
     FMAs per cycle by `tile_cycles` (ties: more accumulators, then more pixels); a tile of more than
@@ -137,26 +138,29 @@ def register_tile(shape: GemmShape, lanes: int, max_acc: int, stack_acc: int | N
     was load-bound where 4 x 2 is not. FV may be three vectors (24 channels on AVX2): the channel loop
     is then split into unrolled vectors, because LLVM legalizes one <24 x float> lane by lane (a
     16->96 1x1 conv took 3.2 ms that way, 8x onnxruntime). With `pad`, a tile that divides neither
-    may win (`PAD_TILES`): the caller then pads the GEMM to whole tiles (`pad_gemm`)."""
+    may win (`PAD_TILES`): the caller then pads the GEMM to whole tiles (`pad_gemm`); without
+    `pad_channels` only its pixels (FV still divides the channels)."""
     pixels, channels = shape.pixels, shape.channels
     stack_acc = max_acc if stack_acc is None else stack_acc
     if channels % lanes:
         return largest_divisor(pixels, min(max_acc, stack_acc)), pow2_divisor(channels, lanes)
-    rate, px, fv = _best_tile(shape, lanes, max_acc, stack_acc, padded=False)
+    rate, px, fv = _best_tile(shape, lanes, max_acc, stack_acc, False, False)
     if pad and PAD_TILES:
-        padded_rate, padded_px, padded_fv = _best_tile(shape, lanes, max_acc, stack_acc, padded=True)
+        padded_rate, padded_px, padded_fv = _best_tile(shape, lanes, max_acc, stack_acc, True, pad_channels)
         if padded_rate > rate * PAD_MIN_GAIN:
             return padded_px, padded_fv
     return px, fv
 
 
-def _best_tile(shape: GemmShape, lanes: int, max_acc: int, stack_acc: int, padded: bool) -> tuple[float, int, int]:
+def _best_tile(shape: GemmShape, lanes: int, max_acc: int, stack_acc: int, padded: bool,
+               pad_channels: bool) -> tuple[float, int, int]:
     """(FMAs per cycle, PX, FV) of `register_tile`'s best tile: of those dividing the GEMM, or with
-    `padded` of every size, each rate scaled by the share of its padded GEMM that is real work."""
+    `padded` of every size (whole vectors dividing the channels unless `pad_channels`), each rate
+    scaled by the share of its padded GEMM that is real work."""
     vectors_in = shape.channels // lanes
     best = (0.0, 0, 0, 1, lanes)
     for vectors in range(1, max_acc + 1):
-        if vectors_in % vectors and not padded:
+        if vectors_in % vectors and not (padded and pad_channels):
             continue
         for px in range(1, max_acc // vectors + 1):
             if px < vectors if padded else shape.pixels % px:
@@ -307,9 +311,7 @@ def pad_gemm(sch: Any, conv: Any, out: Any | None, width: int, tile: tuple[int, 
     sch.pad_einsum(conv, [1, px, fv, 1, 1, 1])
     weights = sch.get(conv).reads[weight_index].source
     zeroed = [b for b in sch.get_producers(conv) if sch.get(b).writes[0].source.same_as(weights)]
-    packed = sch.cache_read(conv, weight_index, "global")
-    sch.transform_layout(packed, ("write", 0), lambda h, w, i, o: (o // fv, h, w, i, o % fv))
-    sch.annotate(packed, "meta_schedule.layout_rewrite_preproc", True)
+    pack_read(sch, conv, weight_index, fv)
     for block in zeroed:                      # the zero channels, into the compile-time packing
         sch.compute_inline(block)
     sch.compute_inline(source)                # into the padded copy, or back into the conv
@@ -384,9 +386,7 @@ def prefetch_each_step(sch: Any, loop_rv: Any, loads: list[Any]) -> None:
     read, to_l2, data = (tirx.const(v, "int32") for v in (0, 2, 1))
     prefetches = [tirx.Evaluate(tirx.call_llvm_intrin("void", "llvm.prefetch", tirx.address_of(load), read, to_l2, data))
                   for load in loads]
-    body = tirx.SeqStmt([*prefetches, loop.body])
-    sch.state.replace(sch.get_sref(loop_rv), tirx.For(loop.loop_var, loop.min, loop.extent, loop.kind, body,
-                                                      loop.thread_binding, loop.annotations))
+    replace_loop(sch, loop_rv, body=tirx.SeqStmt([*prefetches, loop.body]))
 
 
 def fused_depthwise_channels(channels: int, px: int, target: tvm.target.Target) -> int:
@@ -508,11 +508,17 @@ def pack_weights(sch: Any, conv: Any, fv: int) -> None:
     preprocess; the pipeline's `SplitLayoutRewritePreproc` + `FoldConstant` move it out of the
     function and run it once, at compile time, on the constant weights."""
     found = weight_read(sch, conv)
-    if found is None or fv <= 1:
-        return
-    packed = sch.cache_read(conv, found[0], "global")
+    if found is not None and fv > 1:
+        pack_read(sch, conv, found[0], fv)
+
+
+def pack_read(sch: Any, conv: Any, index: int, fv: int) -> Any:
+    """`conv`'s read `index` (HWIO weights) through a compile-time copy laid out (O / fv, H, W, I, fv)
+    (`pack_weights`); returns the copy's block."""
+    packed = sch.cache_read(conv, index, "global")
     sch.transform_layout(packed, ("write", 0), lambda h, w, i, o: (o // fv, h, w, i, o % fv))
     sch.annotate(packed, "meta_schedule.layout_rewrite_preproc", True)
+    return packed
 
 
 def packed_weights(sch: Any, conv: Any) -> Any:
