@@ -192,6 +192,47 @@ def test_a_depthwise_fuses_with_the_1x1_reading_it_on_large_planes_only():
     assert all(ChannelsLastDepthwisePointwise().apply(f, tgt, False) is None for f in unfused.values())
 
 
+def _lowered_loops(func: object, tgt: object) -> str:
+    """TVMScript of `func` after TVM's lowering up to loop partitioning (its default TIR pipeline's
+    first passes, in order), where each padding test left is visible as a `T.if_then_else`."""
+    import tvm
+    from tvm import s_tir, tirx
+
+    st = s_tir.transform
+    passes = [st.CanonicalizeLoop(), st.LowerCrossThreadReduction(), st.LowerInitBlock(),
+              st.PlanAndUpdateBufferAllocationLocation(), st.ConvertBlocksToOpaque(), st.CompactBufferAllocation(),
+              st.LowerMatchBuffer(), st.StmtSimplify(), st.LowerOpaqueBlock(), tirx.transform.FlattenBuffer(),
+              tirx.transform.NarrowDataType(32), st.LoopPartition(), tirx.transform.StmtSimplify()]
+    mod = tvm.IRModule({"main": func.with_attr("global_symbol", "main").with_attr("target", tgt)})
+    with tgt:
+        return tvm.transform.Sequential(passes)(mod).script()
+
+
+def test_a_fused_depthwise_reads_interior_tiles_without_a_column_test() -> None:
+    """A fused depthwise + 1x1 hints that its pixel-tile loop be partitioned. TVM's index narrowing
+    renames the loop and drops the hint, so the rules' functions are narrowed first (`int32_indices`,
+    the pipeline's `narrow_indices_pass`): then the row's first and last tiles keep their padding
+    tests and the interior tiles test rows only, and the function computes the same outputs."""
+    import re
+
+    from lutnas.lowering.rules import int32_indices
+
+    tgt = TARGET.tvm_target()
+    func = next(f for n, f in _block_funcs("irf_k5_e3_s1_i16_o16_g1_relu", 28, layout="NHWC").items()
+                if n.count("conv2d") == 2)
+    sch, name = apply_rules(func, tgt, default_cpu_rules())
+    assert name == "nhwc-depthwise-pointwise"
+
+    def tests(scheduled: object) -> list[int]:   # clauses of each padding test left in the lowered code
+        conditions = re.findall(r"T\.if_then_else\((.*?), \w+\[", _lowered_loops(scheduled, tgt))
+        return sorted(c.count(" and ") + 1 for c in conditions)
+
+    assert tests(sch.mod["main"]) == [4]            # unnarrowed: the hint is lost, one body tests all taps
+    narrowed = int32_indices(sch.mod["main"])
+    assert tests(narrowed) == [2, 3, 3]            # first / last tile: rows and one side; interior: rows only
+    assert_same_outputs(func, narrowed, tgt, "narrowed depthwise + 1x1")
+
+
 class _TwoStems(torch.nn.Module):
     """Two stem convolutions reading the one input."""
 

@@ -110,7 +110,7 @@ def cpu_pipeline(target: tvm.target.Target, database_dir: str | Path | None = No
     from tvm.relax.backend.cpu_generic import pipeline as cpu_generic
 
     from lutnas.lowering.fold import drop_folded_functions, fold_in_numpy
-    from lutnas.lowering.rules import apply_rules_pass
+    from lutnas.lowering.rules import apply_rules_pass, narrow_indices_pass
 
     tuned = []
     if database_dir is not None:
@@ -126,6 +126,7 @@ def cpu_pipeline(target: tvm.target.Target, database_dir: str | Path | None = No
             relax.transform.SplitLayoutRewritePreproc(),
             fold_in_numpy(),  # (FoldConstant builds and runs one LLVM module per weight: `lowering.fold`)
             relax.transform.FoldConstant(),
+            narrow_indices_pass(),  # after the split: the rules' loop-partition hints reach LoopPartition
         ]
         + cpu_generic.dataflow_lower_passes(target)
         + cpu_generic.finalize_passes(target)

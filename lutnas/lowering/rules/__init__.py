@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lutnas.lowering.rules.banded import ChannelsLastExpandDepthwisePointwise
-from lutnas.lowering.rules.base import Rule
+from lutnas.lowering.rules.base import Rule, int32_indices
 from lutnas.lowering.rules.conv import ConvGEMM
 from lutnas.lowering.rules.depthwise import DepthwiseConv
 from lutnas.lowering.rules.elementwise import Fallback, Injective, RowReduction
@@ -73,6 +73,31 @@ def apply_rules_pass(target: tvm.target.Target, rules: list[Rule] | None = None)
     return _pass
 
 
+# Whether `narrow_indices_pass` narrows (`rules.base.int32_indices`: without it no loop-partition hint
+# of the rules takes effect).
+NARROW_INDICES = True
+
+
+def narrow_indices_pass() -> Any:
+    """A module pass giving every scheduled PrimFunc 32-bit indices (`rules.base.int32_indices`). It
+    runs after Relax's `SplitLayoutRewritePreproc`, which builds the weight-packing functions from the
+    scheduled ones and refuses a narrowed one (an int32 extent on an int64 block variable)."""
+    import tvm
+    from tvm import tirx
+
+    @tvm.transform.module_pass(opt_level=0, name="LutnasNarrowIndices")
+    def _pass(mod: Any, _ctx: Any) -> Any:
+        if not NARROW_INDICES:
+            return mod
+        narrowed = {gvar: int32_indices(func) for gvar, func in mod.functions_items()
+                    if isinstance(func, tirx.PrimFunc) and _is_scheduled(func)}
+        for gvar, func in narrowed.items():
+            mod[gvar] = func
+        return mod
+
+    return _pass
+
+
 def _is_scheduled(func: Any) -> bool:
     attrs = func.attrs
     return attrs is not None and "tirx.is_scheduled" in attrs and int(attrs["tirx.is_scheduled"]) == 1
@@ -94,4 +119,5 @@ __all__ = [
     "apply_rules",
     "apply_rules_pass",
     "default_cpu_rules",
+    "narrow_indices_pass",
 ]

@@ -254,6 +254,18 @@ def replace_loop(sch: Any, loop_rv: Any, extent: int | None = None, body: Any = 
         loop.body if body is None else body, loop.thread_binding, loop.annotations))
 
 
+def int32_indices(func: Any) -> Any:
+    """`func` (a scheduled PrimFunc) with 32-bit loop variables and indices.
+
+    Why: TIR's lowering narrows 64-bit indices itself (`NarrowDataType(32)`), but that pass gives each
+    loop it narrows a new variable and leaves a `pragma_loop_partition_hint` attribute naming the old
+    one, so LoopPartition never saw a hint of these rules (revision 38 and before). Narrowed before the
+    lowering (`rules.narrow_indices_pass`), the loops keep their variables and the hints take effect."""
+    import tvm
+
+    return tvm.tirx.transform.ForceNarrowIndexToInt32()(tvm.IRModule({"main": func}))["main"]
+
+
 def round_up(n: int, step: int) -> int:
     """`n` rounded up to a multiple of `step`."""
     return -(-n // step) * step
