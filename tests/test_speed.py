@@ -209,7 +209,7 @@ def _lowered_loops(func: object, tgt: object) -> str:
 
 
 def test_a_fused_depthwise_reads_interior_tiles_without_a_column_test() -> None:
-    """A fused depthwise + 1x1 hints that its pixel-tile loop be partitioned. TVM's index narrowing
+    """A fused 5x5 depthwise + 1x1 hints that its pixel-tile loop be partitioned. TVM's index narrowing
     renames the loop and drops the hint, so the rules' functions are narrowed first (`int32_indices`,
     the pipeline's `narrow_indices_pass`): then the row's first and last tiles keep their padding
     tests and the interior tiles test rows only, and the function computes the same outputs."""
@@ -231,6 +231,9 @@ def test_a_fused_depthwise_reads_interior_tiles_without_a_column_test() -> None:
     narrowed = int32_indices(sch.mod["main"])
     assert tests(narrowed) == [2, 3, 3]            # first / last tile: rows and one side; interior: rows only
     assert_same_outputs(func, narrowed, tgt, "narrowed depthwise + 1x1")
+    k3 = next(f for n, f in _block_funcs("irf_k3_e3_s1_i16_o16_g1_relu", 28, layout="NHWC").items()
+              if n.count("conv2d") == 2)           # a 3x3 window keeps one body (`PARTITION_MIN_WINDOW`)
+    assert tests(int32_indices(apply_rules(k3, tgt, default_cpu_rules())[0].mod["main"])) == [4]
 
 
 class _TwoStems(torch.nn.Module):

@@ -648,12 +648,12 @@ def tile_pointwise(sch: Any, pw: Any, px: int, fv: int, lanes: int,
     return outer, xo, fo, lry
 
 
-# Whether a fused depthwise's pixel tiles are split into border and interior tiles (TVM's LoopPartition,
-# by hint), so interior tiles read their window with no padding test; and whether its window's rows are
-# unrolled (off: a loop of unrolled rows, a fifth to a seventh of the code, which keeps the three copies
-# within the compile budget).
-PARTITION_TILES = True
-UNROLL_WINDOW_ROWS = False
+# A fused depthwise with a window at least this wide (5x5, 7x7) splits its pixel tiles into border
+# and interior tiles (TVM's LoopPartition, by hint), so interior tiles read their window with no
+# padding test, and loops over its window's rows (a fifth to a seventh of the code, which keeps the
+# three copies within the compile budget); a 3x3 keeps one unrolled body (both changes measured
+# x1.02-1.08 slower on 3x3 blocks). None: never partition.
+PARTITION_MIN_WINDOW: int | None = 5
 
 
 def depthwise_under_tile(sch: Any, dw: Any, tile: Any, xo: Any, fv: int, lanes: int) -> None:
@@ -661,25 +661,29 @@ def depthwise_under_tile(sch: Any, dw: Any, tile: Any, xo: Any, fv: int, lanes: 
     pixel tile loop `xo` (`_depthwise_tile`), so its output never leaves L1.
 
     The depthwise reads its padding in place: every window tap tests that its pixel is in the plane.
-    Inside a row only the first and last tiles can read padding, so `xo` is partitioned
-    (`PARTITION_TILES`): the interior tiles' taps become plain loads that LLVM folds into the FMAs.
-    Measured alone, 1 thread (znver3, `docs/measurements/partitioned-tiles-2026-12-07.md`): fbnet's
-    112x112 k5 block x0.88-0.93, its 56x56 k5 block x0.95, proxyless's 56x56 k7 block x0.94-0.96."""
+    Inside a row only the first and last tiles can read padding, so for windows of
+    `PARTITION_MIN_WINDOW` and wider `xo` is partitioned: the interior tiles' taps become plain loads
+    that LLVM folds into the FMAs. Measured alone, 1 thread (znver3,
+    `docs/measurements/partitioned-tiles-2026-12-07.md`): fbnet's 112x112 k5 block x0.88-0.93, its
+    56x56 k5 block x0.95, proxyless's 56x56 k7 block x0.94-0.96."""
     sch.compute_at(tile, xo, preserve_unit_loops=True)
     sch.set_scope(tile, 0, "local")
     sch.compute_at(dw, xo, preserve_unit_loops=True)
-    _depthwise_tile(sch, dw, tile, fv, lanes)
-    if PARTITION_TILES:
+    window = static_extents(sch, sch.get_loops(dw)[-3:-2])[0]
+    partition = PARTITION_MIN_WINDOW is not None and window >= PARTITION_MIN_WINDOW
+    _depthwise_tile(sch, dw, tile, fv, lanes, unroll_rows=not partition)
+    if partition:
         sch.annotate(xo, "pragma_loop_partition_hint", 1)
 
 
-def _depthwise_tile(sch: Any, dw: Any, tile: Any, fv: int, lanes: int) -> None:
-    """The depthwise under the pixel tile: per block of `fv` channels the window (its rows a loop, each
-    row unrolled over the tile's pixels), accumulators in registers, then its bias and activation into `tile`."""
+def _depthwise_tile(sch: Any, dw: Any, tile: Any, fv: int, lanes: int, unroll_rows: bool) -> None:
+    """The depthwise under the pixel tile: per block of `fv` channels the window (its rows unrolled or
+    a loop, each row unrolled over the tile's pixels), accumulators in registers, then its bias and
+    activation into `tile`."""
     *_, ln, ly, lx, lf, lry, lrx, lrc = sch.get_loops(dw)
     fo, fi = sch.split(lf, factors=[None, fv])
     sch.reorder(ln, ly, fo, lrc, lry, lrx, lx, fi)
-    for loop in (lry, lrx, lx) if UNROLL_WINDOW_ROWS else (lrx, lx):
+    for loop in (lry, lrx, lx) if unroll_rows else (lrx, lx):
         sch.unroll(loop)
     split_vectors(sch, fi, lanes)
     epilogue_and_init(sch, dw, tile, fo, lrc, lanes)
