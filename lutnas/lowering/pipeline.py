@@ -223,7 +223,12 @@ DEFAULT_PIPELINE = "tvm-default"
 #    itself (no bias, no activation) builds channels-last (it raised before).
 # 38 (lutnas-cpu) = a 1x1 whose one weight strip is all its channels no longer prefetches it as its "next"
 #    strip at every step (`rules.nhwc.prefetches_strips`).
-_REVISIONS = {"lutnas-cpu": 38, "lutnas-cpu-nchw": 14}
+# 39 / 15 = the rules' loop-partition hints take effect: scheduled functions get 32-bit indices before the
+#    lowering (`rules.narrow_indices_pass`; TVM's NarrowDataType renamed the hinted loops, so no hint
+#    ever reached LoopPartition), which splits padding copies at their borders as their rules meant;
+#    and (lutnas-cpu) a fused 5x5 or 7x7 depthwise hints its pixel tiles apart, border and interior, and
+#    loops over its window's rows (`rules.nhwc.PARTITION_MIN_WINDOW`).
+_REVISIONS = {"lutnas-cpu": 39, "lutnas-cpu-nchw": 15}
 
 
 def pipeline_revision(name: str) -> int:

@@ -651,8 +651,8 @@ def tile_pointwise(sch: Any, pw: Any, px: int, fv: int, lanes: int,
 # A fused depthwise with a window at least this wide (5x5, 7x7) splits its pixel tiles into border
 # and interior tiles (TVM's LoopPartition, by hint), so interior tiles read their window with no
 # padding test, and loops over its window's rows (a fifth to a seventh of the code, which keeps the
-# three copies within the compile budget); a 3x3 keeps one unrolled body (both changes measured
-# x1.02-1.08 slower on 3x3 blocks). None: never partition.
+# three copies within the compile budget); a 3x3 keeps one unrolled body (partitioned, two 3x3 blocks
+# ran x1.02 and x1.04 of their unpartitioned time). None: never partition.
 PARTITION_MIN_WINDOW: int | None = 5
 
 
@@ -669,7 +669,7 @@ def depthwise_under_tile(sch: Any, dw: Any, tile: Any, xo: Any, fv: int, lanes: 
     sch.compute_at(tile, xo, preserve_unit_loops=True)
     sch.set_scope(tile, 0, "local")
     sch.compute_at(dw, xo, preserve_unit_loops=True)
-    window = static_extents(sch, sch.get_loops(dw)[-3:-2])[0]
+    window = static_extents(sch, sch.get_loops(dw)[-3:-2])[0]   # its loops end in the window's ry, rx, rc
     partition = PARTITION_MIN_WINDOW is not None and window >= PARTITION_MIN_WINDOW
     _depthwise_tile(sch, dw, tile, fv, lanes, unroll_rows=not partition)
     if partition:
