@@ -119,5 +119,6 @@ __all__ = [
     "apply_rules",
     "apply_rules_pass",
     "default_cpu_rules",
+    "int32_indices",
     "narrow_indices_pass",
 ]

@@ -654,6 +654,11 @@ def tile_pointwise(sch: Any, pw: Any, px: int, fv: int, lanes: int,
 # three copies within the compile budget); a 3x3 keeps one unrolled body (partitioned, two 3x3 blocks
 # ran x1.02 and x1.04 of their unpartitioned time). None: never partition.
 PARTITION_MIN_WINDOW: int | None = 5
+# Whether such a depthwise at stride 2 also unrolls its window's columns. Off: a loop over the columns,
+# each the tile's pixels unrolled. Unrolled, LLVM keeps the inputs that neighbouring taps share (2 x 8
+# pixels + the window, over AVX2's 16 registers) and spills them: proxyless's 112x112 k7 stride-2
+# block ran x1.036 of the loop's time alone, proxyless#0 x1.035 (`partitioned-tiles-2026-12-07.md`).
+UNROLL_STRIDED_COLUMNS = False
 
 
 def depthwise_under_tile(sch: Any, dw: Any, tile: Any, xo: Any, fv: int, lanes: int) -> None:
@@ -671,19 +676,21 @@ def depthwise_under_tile(sch: Any, dw: Any, tile: Any, xo: Any, fv: int, lanes: 
     sch.compute_at(dw, xo, preserve_unit_loops=True)
     window = static_extents(sch, sch.get_loops(dw)[-3:-2])[0]   # its loops end in the window's ry, rx, rc
     partition = PARTITION_MIN_WINDOW is not None and window >= PARTITION_MIN_WINDOW
-    _depthwise_tile(sch, dw, tile, fv, lanes, unroll_rows=not partition)
+    strided = (row_stride(sch, dw) or 1) > 1 and not UNROLL_STRIDED_COLUMNS
+    _depthwise_tile(sch, dw, tile, fv, lanes, unroll_rows=not partition, unroll_columns=not (partition and strided))
     if partition:
         sch.annotate(xo, "pragma_loop_partition_hint", 1)
 
 
-def _depthwise_tile(sch: Any, dw: Any, tile: Any, fv: int, lanes: int, unroll_rows: bool) -> None:
+def _depthwise_tile(sch: Any, dw: Any, tile: Any, fv: int, lanes: int, unroll_rows: bool,
+                    unroll_columns: bool = True) -> None:
     """The depthwise under the pixel tile: per block of `fv` channels the window (its rows unrolled or
     a loop, each row unrolled over the tile's pixels), accumulators in registers, then its bias and
     activation into `tile`."""
     *_, ln, ly, lx, lf, lry, lrx, lrc = sch.get_loops(dw)
     fo, fi = sch.split(lf, factors=[None, fv])
     sch.reorder(ln, ly, fo, lrc, lry, lrx, lx, fi)
-    for loop in (lry, lrx, lx) if unroll_rows else (lrx, lx):
+    for loop in (lry, lrx, lx) if unroll_rows else ((lrx, lx) if unroll_columns else (lx,)):
         sch.unroll(loop)
     split_vectors(sch, fi, lanes)
     epilogue_and_init(sch, dw, tile, fo, lrc, lanes)
