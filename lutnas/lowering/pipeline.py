@@ -227,8 +227,9 @@ DEFAULT_PIPELINE = "tvm-default"
 #    lowering (`rules.narrow_indices_pass`; TVM's NarrowDataType renamed the hinted loops, so no hint
 #    ever reached LoopPartition), which splits padding copies at their borders as their rules meant;
 #    and (lutnas-cpu) a fused 5x5 or 7x7 depthwise hints its pixel tiles apart, border and interior, and
-#    loops over its window's rows (`rules.nhwc.PARTITION_MIN_WINDOW`), at stride 2 over its columns too.
-_REVISIONS = {"lutnas-cpu": 39, "lutnas-cpu-nchw": 15}
+#    loops over its window's rows (`rules.nhwc.PARTITION_MIN_WINDOW`).
+# 40 (lutnas-cpu) = ... at stride 2 over its window's columns too (`rules.nhwc.UNROLL_STRIDED_COLUMNS`).
+_REVISIONS = {"lutnas-cpu": 40, "lutnas-cpu-nchw": 15}
 
 
 def pipeline_revision(name: str) -> int:
