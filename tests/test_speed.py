@@ -236,6 +236,22 @@ def test_a_fused_depthwise_reads_interior_tiles_without_a_column_test() -> None:
     assert tests(int32_indices(apply_rules(k3, tgt, default_cpu_rules())[0].mod["main"])) == [4]
 
 
+def test_indices_are_narrowed_only_where_32_bits_hold_them() -> None:
+    """`int32_indices` narrows a function whose buffers index within 32 bits and leaves one with a
+    parameter of 2**32 elements as it is (forced, its indices would overflow)."""
+    from tvm import te, tirx
+
+    from lutnas.lowering.rules import int32_indices
+
+    def doubled(rows: int) -> object:
+        a = te.placeholder((tirx.const(rows, "int64"), tirx.const(65536, "int64")), name="a")
+        return te.create_prim_func([a, te.compute(a.shape, lambda i, j: a[i, j] * 2.0, name="b")])
+
+    small, huge = doubled(16), doubled(65536)
+    assert "int64" in small.script() and "int64" not in int32_indices(small).script()
+    assert int32_indices(huge).same_as(huge)
+
+
 class _TwoStems(torch.nn.Module):
     """Two stem convolutions reading the one input."""
 

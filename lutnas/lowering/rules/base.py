@@ -12,6 +12,7 @@ how to tile the one reduction and where to put the rest.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -260,10 +261,27 @@ def int32_indices(func: Any) -> Any:
     Why: TIR's lowering narrows 64-bit indices itself (`NarrowDataType(32)`), but that pass gives each
     loop it narrows a new variable and leaves a `pragma_loop_partition_hint` attribute naming the old
     one, so LoopPartition never saw a hint of these rules (revision 38 and before). Narrowed before the
-    lowering (`rules.narrow_indices_pass`), the loops keep their variables and the hints take effect."""
+    lowering (`rules.narrow_indices_pass`), the loops keep their variables and the hints take effect.
+    A function with a parameter of 2**31 elements or more, or of a dynamic shape, is returned as it is:
+    forced to 32 bits its indices would overflow, where `NarrowDataType` narrows only what provably fits."""
     import tvm
 
+    if not _fits_int32(func):
+        return func
     return tvm.tirx.transform.ForceNarrowIndexToInt32()(tvm.IRModule({"main": func}))["main"]
+
+
+def _fits_int32(func: Any) -> bool:
+    """Whether every parameter of `func` has a static shape of fewer than 2**31 elements."""
+    from tvm import tirx
+
+    for param in func.params:
+        shape = getattr(param.ty, "shape", None)
+        if shape is None:
+            continue
+        if not all(isinstance(d, tirx.IntImm) for d in shape) or math.prod(int(d) for d in shape) >= 2**31:
+            return False
+    return True
 
 
 def round_up(n: int, step: int) -> int:
