@@ -676,21 +676,22 @@ def depthwise_under_tile(sch: Any, dw: Any, tile: Any, xo: Any, fv: int, lanes: 
     sch.compute_at(dw, xo, preserve_unit_loops=True)
     window = static_extents(sch, sch.get_loops(dw)[-3:-2])[0]   # its loops end in the window's ry, rx, rc
     partition = PARTITION_MIN_WINDOW is not None and window >= PARTITION_MIN_WINDOW
-    strided = (row_stride(sch, dw) or 1) > 1 and not UNROLL_STRIDED_COLUMNS
-    _depthwise_tile(sch, dw, tile, fv, lanes, unroll_rows=not partition, unroll_columns=not (partition and strided))
+    unrolled = 2                                                   # the window's rows and columns
     if partition:
         sch.annotate(xo, "pragma_loop_partition_hint", 1)
+        strided = (row_stride(sch, dw) or 1) > 1
+        unrolled = 0 if strided and not UNROLL_STRIDED_COLUMNS else 1
+    _depthwise_tile(sch, dw, tile, fv, lanes, unrolled)
 
 
-def _depthwise_tile(sch: Any, dw: Any, tile: Any, fv: int, lanes: int, unroll_rows: bool,
-                    unroll_columns: bool = True) -> None:
-    """The depthwise under the pixel tile: per block of `fv` channels the window (its rows unrolled or
-    a loop, each row unrolled over the tile's pixels), accumulators in registers, then its bias and
-    activation into `tile`."""
+def _depthwise_tile(sch: Any, dw: Any, tile: Any, fv: int, lanes: int, unrolled: int) -> None:
+    """The depthwise under the pixel tile: per block of `fv` channels the window over the tile's
+    pixels (unrolled; of the window's loops, the last `unrolled` of rows and columns too),
+    accumulators in registers, then its bias and activation into `tile`."""
     *_, ln, ly, lx, lf, lry, lrx, lrc = sch.get_loops(dw)
     fo, fi = sch.split(lf, factors=[None, fv])
     sch.reorder(ln, ly, fo, lrc, lry, lrx, lx, fi)
-    for loop in (lry, lrx, lx) if unroll_rows else ((lrx, lx) if unroll_columns else (lx,)):
+    for loop in [lry, lrx][2 - unrolled:] + [lx]:
         sch.unroll(loop)
     split_vectors(sch, fi, lanes)
     epilogue_and_init(sch, dw, tile, fo, lrc, lanes)
