@@ -776,16 +776,26 @@ def test_profile_fits_the_table_to_whole_networks(tiny_space, tmp_path, monkeypa
 
 def test_profile_measures_the_blocks_network_context(tiny_space, tmp_path, monkeypatch):
     """A default tvm table (lutnas-cpu, channels-last blocks): after the blocks, the covering networks
-    are timed whole, interleaved with the blocks, and kept; plain `predict` applies each cell's
-    in-network factor (the geometric mean of its covering networks' network / blocks ratios); a
-    re-run that measures nothing keeps them; `validate`'s anchors are those networks."""
+    and the footprint networks (the space's lightest to heaviest) are timed whole, interleaved with the
+    blocks, and kept with every block's weights; plain `predict` applies the context's factors (the
+    footprint fit where it holds, else each cell's geometric mean of its networks' network / blocks
+    ratios); a re-run that measures nothing keeps them; `validate`'s anchors are those networks."""
     from click.testing import CliRunner
 
     from lutnas.cli import cli
     from lutnas.latency_tables import open_table
     from lutnas.latency_tables.context import covering_archs
     from lutnas.latency_tables.drift import anchors_for, spread_pick
-    from lutnas.latency_tables.network_context import context_factors, stored_context
+    from lutnas.latency_tables.network_context import (
+        COVER_SEED,
+        FOOTPRINT_ARCHS,
+        cell_mb,
+        context_factors,
+        context_weights,
+        footprint_archs,
+        stored_context,
+        weight_mb,
+    )
     from lutnas.profiler.runners import LocalRunner
     from lutnas.spaces import dump_archs
 
@@ -794,26 +804,32 @@ def test_profile_measures_the_blocks_network_context(tiny_space, tmp_path, monke
     args = ["profile", "--space", tiny_space.name, "-r", "32", "--db", str(db), "--repeats", "3", "--min-repeat-ms", "2"]
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output
+    layout = tiny_space.layer_table(32)                 # cells: the blocks as timed in the context's run
     cover = [tuple(a) for a in covering_archs(tiny_space, 2, 0)]
+    light_to_heavy = footprint_archs(tiny_space, cell_mb(layout, weight_mb(layout.unique_blocks().values()))[0],
+                                     FOOTPRINT_ARCHS, COVER_SEED)
+    cover += [a for a in light_to_heavy if a not in cover]
     assert f"context: {len(cover)} covering network(s), timed whole between their blocks" in res.output
     assert "fitted" not in res.output
     table = open_table(db)
     ctx = stored_context(table)
     assert ctx is not None and ctx.archs == tuple(cover) and min(ctx.ms) > 0 and table.calibration is None
+    assert ctx.block_mb == pytest.approx(weight_mb(layout.unique_blocks().values()))
     hot = table.dense(context=False)
     archs = np.asarray(cover, dtype=np.int64)
-    factors = context_factors(hot, ctx)
+    factors = context_factors(hot, ctx, context_weights(layout, ctx))
     ratios = np.asarray(ctx.ratios)           # each network over its blocks, timed in the same cycles
     assert len(ratios) == len(cover) and (ratios > 0.2).all() and (ratios < 5).all(), ratios
     assert factors.ratios == pytest.approx(ratios)
-    for layer in range(archs.shape[1]):
-        for c in set(archs[:, layer].tolist()):
-            assert factors.cells[layer, c] == pytest.approx(np.exp(np.log(ratios[archs[:, layer] == c]).mean()))
-    assert factors.fixed == pytest.approx(np.exp(np.log(ratios).mean()))
-    layout = tiny_space.layer_table(32)                 # cells: the blocks as timed in the context's run
+    if factors.fit is None:
+        for layer in range(archs.shape[1]):
+            for c in set(archs[:, layer].tolist()):
+                assert factors.cells[layer, c] == pytest.approx(np.exp(np.log(ratios[archs[:, layer] == c]).mean()))
+        assert factors.fixed == pytest.approx(np.exp(np.log(ratios).mean()))
     assert set(ctx.block_ms) == set(layout.unique_blocks()) and min(ctx.block_ms.values()) > 0
-    want = sum(ctx.block_ms[b.key] for b in layout.fixed) * factors.fixed + sum(
-        ctx.block_ms[layout.cells[layer][c].key] * factors.cells[layer, c]
+    extra = np.zeros_like(factors.cells) if factors.extra_ms is None else factors.extra_ms
+    want = sum(ctx.block_ms[b.key] for b in layout.fixed) * factors.fixed + factors.fixed_extra_ms + sum(
+        ctx.block_ms[layout.cells[layer][c].key] * factors.cells[layer, c] + extra[layer, c]
         for layer, c in enumerate(cover[0]) if layout.cells[layer][c] is not None)
     assert table.dense().predict_latency(archs[:1])[0] == pytest.approx(want)
     arch_file = tmp_path / "archs.json"

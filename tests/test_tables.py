@@ -608,3 +608,77 @@ def test_ofa_mbv3_keys_follow_their_format_and_round_trip():
     assert all(found[k]["mean"] == v["mean"] and found[k]["var"] == v["var"] for k, v in values.items())
     with pytest.raises(TableError, match="fbnet"):
         ofa_yaml.style_for("fbnet")
+
+
+def _footprint_world(seed: int = 3):
+    """A toy table (5 layers x 3 choices, choice 2 of layer 4 a skip) with weights per cell, and
+    networks whose latency follows `1.4 x blocks + 0.05 ms/MB x weights - 0.3 ms` exactly."""
+    rng = np.random.default_rng(seed)
+    hot = rng.uniform(0.1, 0.6, (5, 3))
+    hot[4, 2] = 0.0
+    mb = rng.uniform(0.5, 3.0, (5, 3))
+    mb[4, 2] = 0.0
+    dense = DenseTable(space="toy", resolution=32, fixed_ms=0.4, fixed_var_ms2=0.0, latency_ms=hot,
+                       var_ms2=np.full((5, 3), 0.01), num_choices=np.full(5, 3))
+    archs = [tuple(int(c) for c in rng.integers(0, 3, 5)) for _ in range(10)]
+    rows = np.arange(5)
+    sums = np.array([0.4 + hot[rows, a].sum() for a in archs])
+    weights = np.array([2.0 + mb[rows, a].sum() for a in archs])
+    return dense, mb, archs, sums, weights, 1.4 * sums + 0.05 * weights - 0.3
+
+
+def test_footprint_fit_recovers_the_law_and_refuses_what_it_cannot_fit():
+    """`fit_footprint` finds a law the networks follow (0 error, also left out); too few networks,
+    weights that do not spread, or a negative per-MB slope give no fit (the table keeps per-cell
+    factors)."""
+    from lutnas.latency_tables.network_context import fit_footprint
+
+    _, _, _, sums, weights, net = _footprint_world()
+    fit = fit_footprint(sums, weights, net)
+    assert fit is not None
+    assert (fit.per_block, fit.per_mb, fit.intercept_ms) == pytest.approx((1.4, 0.05, -0.3))
+    assert fit.rms < 1e-9 and fit.rms_left_out < 1e-9 and fit.mb_range == (weights.min(), weights.max())
+    assert "us/MB" in fit.phrase() and "left out" in fit.phrase()
+    assert fit_footprint(sums[:5], weights[:5], net[:5]) is None
+    assert fit_footprint(sums, np.full(10, 8.0) + np.arange(10) * 0.01, net) is None
+    assert fit_footprint(sums, weights, 1.4 * sums - 0.05 * weights + 1.0) is None
+
+
+def test_a_context_with_weights_predicts_by_the_footprint_fit():
+    """Given the cells' weights, the context's networks fit the footprint law and the table predicts
+    any arch (not only the covering ones) as `per_block x blocks + per_mb x weights + intercept`;
+    without weights (a context measured before they were kept) it keeps the per-cell factors."""
+    from lutnas.latency_tables.network_context import NetworkContext, apply_context, context_factors
+
+    dense, mb, archs, sums, _, net = _footprint_world()
+    ctx = NetworkContext(tuple(archs), tuple(net), tuple(net / sums), {}, 0.0, {"any": 1.0})
+    factors = context_factors(dense, ctx, (mb, 2.0))
+    assert factors.fit is not None and "us/MB" in factors.line()
+    table = apply_context(dense, factors)
+    rows = np.arange(5)
+    others = np.array([[0, 1, 2, 0, 2], [2, 2, 2, 2, 2], [1, 0, 1, 0, 1]])
+    want = [1.4 * (0.4 + dense.latency_ms[rows, a].sum()) + 0.05 * (2.0 + mb[rows, a].sum()) - 0.3 for a in others]
+    np.testing.assert_allclose(table.predict_latency(others), want, rtol=1e-9)
+    assert table.latency_ms[4, 2] == 0.0                      # a skip still costs nothing
+    np.testing.assert_allclose(table.var_ms2, dense.var_ms2 * 1.4 ** 2)
+    plain = context_factors(dense, ctx, None)
+    assert plain.fit is None and plain.extra_ms is None and "per cell" in plain.line()
+
+
+def test_footprint_archs_span_the_space_from_lightest_to_heaviest():
+    """The extra context networks: valid archs, the first each layer's lightest choice, the last the
+    heaviest (by the blocks' torch weights), on a space with skips and on OFA's depth rule."""
+    from lutnas.latency_tables.network_context import cell_mb, footprint_archs, weight_mb
+
+    for name in ("proxyless", "ofa-mbv3"):
+        space = get_space(name)
+        layout = space.layer_table(space.resolutions[0])
+        cells, fixed = cell_mb(layout, weight_mb(layout.unique_blocks().values()))
+        assert fixed > 0 and np.nanmin(cells) >= 0
+        archs = footprint_archs(space, cells, 4, 0)
+        assert 2 <= len(archs) <= 4 and all(space.validate(a) == a for a in archs)
+        rows = np.arange(cells.shape[0])
+        weights = [cells[rows, a].sum() for a in archs]
+        drawn = space.sample_many(np.random.default_rng(1), 500)
+        sampled = np.nansum(cells[rows, drawn], axis=1)
+        assert weights[0] <= sampled.min() and weights[-1] >= sampled.max(), (name, weights)

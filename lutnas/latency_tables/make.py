@@ -140,6 +140,7 @@ def _context(req: TableRequest, result: ProfileResult, pipeline: str, runner: Ru
     from lutnas.latency_tables import open_table
     from lutnas.latency_tables.network_context import (
         context_factors,
+        context_weights,
         default_context,
         measure_context,
         stored_context,
@@ -157,7 +158,7 @@ def _context(req: TableRequest, result: ProfileResult, pipeline: str, runner: Ru
         ctx = stored_context(table)
         if ctx is None or result.passes > 0:
             ctx = measure_context(table, runner=runner, tuning_db=db_dir, progress=progress)
-        factors = context_factors(table.dense(context=False), ctx)
+        factors = context_factors(table.dense(context=False), ctx, context_weights(table.layout(), ctx))
     finally:
         table.close()
     say(factors.line())

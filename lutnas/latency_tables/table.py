@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from lutnas.lowering.targets import TargetSpec
 from lutnas.profiler.fingerprint import ID_FIELDS
 from lutnas.profiler.measurement import Measurement
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, Verdict, verdict
+
+if TYPE_CHECKING:
+    from lutnas.spaces.base import LayerTable
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,15 @@ class LatencyTable:
                 st.var[i] = sum(s["var"] / s["count"] if s["count"] else 0.0 for s in summaries) / len(summaries) ** 2
         return measured, st
 
+    def layout(self) -> LayerTable:
+        """The table's space laid out at its resolution, width and classes: its blocks per cell."""
+        from lutnas.spaces import get_space
+
+        opts = self.meta.options
+        return get_space(self.meta.space).layer_table(
+            self.meta.resolution, width_mult=float(opts.get("width_mult", 1.0)),
+            num_classes=int(opts.get("num_classes", 1000)))
+
     def dense(self, calibrated: bool = False, context: bool = True) -> DenseTable:
         """The `[layers x choices]` LUT; missing measurements -> TableError naming the block keys.
 
@@ -118,12 +130,7 @@ class LatencyTable:
         `context=False` (the profile's blocks as timed alone). `calibrated=True` folds the stored
         calibration (`calibration.apply_to_dense`) in.
         """
-        from lutnas.spaces import get_space
-
-        opts = self.meta.options
-        layout = get_space(self.meta.space).layer_table(
-            self.meta.resolution, width_mult=float(opts.get("width_mult", 1.0)),
-            num_classes=int(opts.get("num_classes", 1000)))
+        layout = self.layout()
         measured, st = self.statistics()
         est = {d.entry.key: (float(st.estimate[i]), float(st.var[i])) for i, d in enumerate(measured)}
         ctx = None
@@ -151,9 +158,9 @@ class LatencyTable:
             latency_ms=lat, var_ms2=var, num_choices=np.asarray(layout.num_choices, dtype=np.int64),
             table_id=self.id, choice_names=layout.choice_names)
         if ctx is not None:
-            from lutnas.latency_tables.network_context import apply_context, context_factors
+            from lutnas.latency_tables.network_context import apply_context, context_factors, context_weights
 
-            table = apply_context(table, context_factors(table, ctx))
+            table = apply_context(table, context_factors(table, ctx, context_weights(layout, ctx)))
         if calibrated:
             cal = self.calibration
             if cal is None:
