@@ -787,12 +787,15 @@ def test_profile_measures_the_blocks_network_context(tiny_space, tmp_path, monke
     from lutnas.latency_tables.context import covering_archs
     from lutnas.latency_tables.drift import anchors_for, spread_pick
     from lutnas.latency_tables.network_context import (
+        ATTACHMENT,
         COVER_SEED,
         FOOTPRINT_ARCHS,
+        NetworkContext,
         cell_mb,
         context_factors,
         context_weights,
         footprint_archs,
+        per_cell_factors,
         stored_context,
         weight_mb,
     )
@@ -843,6 +846,17 @@ def test_profile_measures_the_blocks_network_context(tiny_space, tmp_path, monke
     else:                                            # an entry still unstable took a pass: re-measured
         assert stored_context(table).measured_at > ctx.measured_at
     ctx = stored_context(table)
+    old = {k: v for k, v in ctx.to_dict().items() if k != "block_mb"}   # as profiled before 12-07
+    table.store.set_attachment(table.id, ATTACHMENT, old)
+    per_cell = per_cell_factors(hot, ctx)                # such a context keeps its per-cell factors
+    assert table.dense().predict_latency(archs[:1])[0] == pytest.approx(
+        sum(ctx.block_ms[b.key] for b in layout.fixed) * per_cell.fixed + sum(
+            ctx.block_ms[layout.cells[layer][c].key] * per_cell.cells[layer, c]
+            for layer, c in enumerate(cover[0]) if layout.cells[layer][c] is not None))
+    upgraded = CliRunner().invoke(cli, args)        # a re-run measures such a context again
+    assert upgraded.exit_code == 0, upgraded.output
+    ctx = stored_context(table)
+    assert ctx.block_mb and ctx.measured_at > NetworkContext.from_dict(old).measured_at
     runner = LocalRunner("x86", "tvm", table.meta.threads)
     anchors = anchors_for(table, 2, runner=runner, target=runner.target, threads=table.meta.threads,
                           work_dir=tmp_path / "w")

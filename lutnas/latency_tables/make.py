@@ -135,8 +135,8 @@ def _tune(req: TableRequest, work_dir: Path, progress: bool) -> TunedTable:
 
 def _context(req: TableRequest, result: ProfileResult, pipeline: str, runner: Runner | None, db_dir: Path | None,
              progress: bool, say: Say) -> ContextFactors | None:
-    """Step 4: the covering networks timed whole, when the blocks changed or none are stored (None
-    when the table has no context)."""
+    """Step 4: the covering networks timed whole, when the blocks changed, none are stored or the
+    stored ones predate the footprint fit (no block weights); None when the table has no context."""
     from lutnas.latency_tables import open_table
     from lutnas.latency_tables.network_context import (
         context_factors,
@@ -156,7 +156,7 @@ def _context(req: TableRequest, result: ProfileResult, pipeline: str, runner: Ru
     table = open_table(req.db, result.table_id)
     try:
         ctx = stored_context(table)
-        if ctx is None or result.passes > 0:
+        if ctx is None or result.passes > 0 or not ctx.block_mb:   # none, stale, or before the footprint fit
             ctx = measure_context(table, runner=runner, tuning_db=db_dir, progress=progress)
         factors = context_factors(table.dense(context=False), ctx, context_weights(table.layout(), ctx))
     finally:
