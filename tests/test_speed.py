@@ -784,20 +784,16 @@ def test_profile_measures_the_blocks_network_context(tiny_space, tmp_path, monke
 
     from lutnas.cli import cli
     from lutnas.latency_tables import open_table
-    from lutnas.latency_tables.context import covering_archs
+    from lutnas.latency_tables.context import covering_archs, profiled_archs
     from lutnas.latency_tables.drift import anchors_for, spread_pick
+    from lutnas.latency_tables.footprint import cell_mb, weight_mb
     from lutnas.latency_tables.network_context import (
         ATTACHMENT,
-        COVER_SEED,
-        FOOTPRINT_ARCHS,
         NetworkContext,
-        cell_mb,
         context_factors,
         context_weights,
-        footprint_archs,
         per_cell_factors,
         stored_context,
-        weight_mb,
     )
     from lutnas.profiler.runners import LocalRunner
     from lutnas.spaces import dump_archs
@@ -808,10 +804,8 @@ def test_profile_measures_the_blocks_network_context(tiny_space, tmp_path, monke
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output
     layout = tiny_space.layer_table(32)                 # cells: the blocks as timed in the context's run
-    cover = [tuple(a) for a in covering_archs(tiny_space, 2, 0)]
-    light_to_heavy = footprint_archs(tiny_space, cell_mb(layout, weight_mb(layout.unique_blocks().values()))[0],
-                                     FOOTPRINT_ARCHS, COVER_SEED)
-    cover += [a for a in light_to_heavy if a not in cover]
+    cover = profiled_archs(tiny_space, cell_mb(layout, weight_mb(layout.unique_blocks().values()))[0], 2, 0)
+    assert cover[:len(covering_archs(tiny_space, 2, 0))] == [tuple(a) for a in covering_archs(tiny_space, 2, 0)]
     assert f"context: {len(cover)} covering network(s), timed whole between their blocks" in res.output
     assert "fitted" not in res.output
     table = open_table(db)

@@ -631,7 +631,7 @@ def test_footprint_fit_recovers_the_law_and_refuses_what_it_cannot_fit():
     """`fit_footprint` finds a law the networks follow (0 error, also left out); too few networks,
     weights that do not spread, or a negative per-MB slope give no fit (the table keeps per-cell
     factors)."""
-    from lutnas.latency_tables.network_context import fit_footprint
+    from lutnas.latency_tables.footprint import fit_footprint
 
     _, _, _, sums, weights, net = _footprint_world()
     fit = fit_footprint(sums, weights, net)
@@ -661,14 +661,20 @@ def test_a_context_with_weights_predicts_by_the_footprint_fit():
     np.testing.assert_allclose(table.predict_latency(others), want, rtol=1e-9)
     assert table.latency_ms[4, 2] == 0.0                      # a skip still costs nothing
     np.testing.assert_allclose(table.var_ms2, dense.var_ms2 * 1.4 ** 2)
+    assert factors.fit_left_out is None and factors.per_cell_left_out > factors.fit.rms_left_out
     plain = context_factors(dense, ctx, None)
     assert plain.fit is None and plain.extra_ms is None and "per cell" in plain.line()
+    noisy = 1.3 * sums * np.random.default_rng(6).uniform(0.9, 1.1, len(net))   # no footprint effect, noise
+    weighed = context_factors(dense, NetworkContext(tuple(archs), tuple(noisy), tuple(noisy / sums), {}, 0.0,
+                                                    {"any": 1.0}), (mb, 2.0))
+    assert weighed.fit is None and weighed.fit_left_out > weighed.per_cell_left_out   # left out, the fit loses
+    assert "per cell" in weighed.line() and "the footprint fit's" in weighed.line()
 
 
 def test_footprint_archs_span_the_space_from_lightest_to_heaviest():
     """The extra context networks: valid archs, the first each layer's lightest choice, the last the
     heaviest (by the blocks' torch weights), on a space with skips and on OFA's depth rule."""
-    from lutnas.latency_tables.network_context import cell_mb, footprint_archs, weight_mb
+    from lutnas.latency_tables.footprint import cell_mb, footprint_archs, weight_mb
 
     for name in ("proxyless", "ofa-mbv3"):
         space = get_space(name)

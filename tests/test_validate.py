@@ -294,7 +294,39 @@ def test_in_network_table_profiles_and_resumes(tmp_path: Path) -> None:
     again = profile_table("proxyless", 32, "x86", "onnxruntime", db, settings=settings, progress=False,
                           policy=ONE_PASS, work_dir=tmp_path / "work")
     assert again.table_id == first.table_id and again.passes == 0
+    _check_footprint(table)
     _validate_in_network(table, tmp_path)
+
+
+def _profiled_networks(resolution: int) -> int:
+    """How many networks a proxyless in-network table profiles: its 14 covering networks and the
+    footprint networks not among them."""
+    from lutnas.latency_tables.context import profiled_archs
+    from lutnas.latency_tables.footprint import cell_mb, weight_mb
+    from lutnas.spaces import get_space
+
+    layout = get_space("proxyless").layer_table(resolution)
+    archs = profiled_archs(get_space("proxyless"), cell_mb(layout, weight_mb(layout.unique_blocks().values()))[0], 2, 0)
+    assert len(archs) >= 14 + 2                                      # the lightest and the heaviest join
+    return len(archs)
+
+
+def _check_footprint(table) -> None:
+    """An in-network table keeps its blocks' weights; where its networks allow the footprint fit,
+    `dense()` is the entries as measured put through it."""
+    from lutnas.latency_tables.footprint import ATTACHMENT, with_footprint
+    from lutnas.spaces import get_space
+
+    block_mb = table.store.attachment(table.id, ATTACHMENT)["block_mb"]
+    built = get_space("proxyless").layer_table(32).unique_blocks()
+    assert set(block_mb) == set(built) and all(v >= 0 for v in block_mb.values())
+    measured = table.dense(context=False)
+    found = table.footprint_fit(measured)
+    archs = np.asarray(_archs(3))
+    want = measured if found is None else with_footprint(measured, *found)
+    np.testing.assert_allclose(table.dense().predict_latency(archs), want.predict_latency(archs))
+    if found is not None:
+        assert found[0].per_block > 0 and found[0].per_mb >= 0
 
 
 def _validate_in_network(table, tmp_path: Path) -> None:
@@ -304,9 +336,9 @@ def _validate_in_network(table, tmp_path: Path) -> None:
     from lutnas.latency_tables.drift import (
         anchor_networks,
         network_anchors,
-        profiled_networks_then,
         spread_pick,
     )
+    from lutnas.latency_tables.footprint import profiled_networks_then
     from lutnas.latency_tables.jobs import network_key
     from lutnas.latency_tables.validate import validate
 
@@ -320,7 +352,7 @@ def _validate_in_network(table, tmp_path: Path) -> None:
         for p in d.passes:
             sums[p.measurement.meta["network"]] = sums.get(p.measurement.meta["network"], 0.0) + float(
                 np.median(p.measurement.samples_ms))
-    assert len(then) == len(sums) == 14                             # every covering network, once
+    assert len(then) == len(sums) == _profiled_networks(32)          # every covering network, once
     assert all(sums[network_key("proxyless", a, 32)] == pytest.approx(ms) for a, ms in then.items())
     picked = sorted(then[a] for a in spread_pick(list(then), 2))
     assert sorted(data["drift"]["then"].values()) == pytest.approx(picked)
@@ -336,7 +368,7 @@ def _check_covering_fit(table, data: dict, line: str) -> None:
     """The profile's own accuracy estimate: in sample, the covering networks predicted exactly as the
     table predicts them; left out in turn, finite for every network (each cell sits in two)."""
     from lutnas.latency_tables.covering import covering_fit
-    from lutnas.latency_tables.drift import profiled_networks_then
+    from lutnas.latency_tables.footprint import profiled_networks_then
 
     fit = covering_fit(table)
     then = profiled_networks_then(table)
@@ -345,8 +377,8 @@ def _check_covering_fit(table, data: dict, line: str) -> None:
     by_ms = dict(zip(fit.latency_ms.tolist(), fit.in_sample_ms.tolist()))
     assert sorted(by_ms) == pytest.approx(sorted(then[a] for a in archs))
     assert [by_ms[then[a]] for a in archs] == pytest.approx(dense.tolist())
-    assert np.isfinite(fit.held_out_ms).all() and fit.held_out.networks == 14
-    assert data["covering_fit"]["held_out"]["networks"] == 14
+    assert np.isfinite(fit.held_out_ms).all() and fit.held_out.networks == _profiled_networks(32)
+    assert data["covering_fit"]["held_out"]["networks"] == _profiled_networks(32)
     assert "expected from the profile: covering networks as a check of the table" in line
 
 
@@ -384,6 +416,29 @@ def test_covering_fit_leaves_each_network_out_in_turn() -> None:
     even = fit_from_entries([_entry("x", 1, [("b", 1.0, [1.0]), ("c", 1.0, [1.0])])], "median")
     assert even.held_out.within_5 == 1.0 and even.warning() is None
     assert fit_from_entries([_entry("z", 4, [])], "median") is None
+
+
+def test_covering_fit_goes_through_the_footprint_fit() -> None:
+    """Six networks whose latency is `1.3 x their entries + 0.1 ms/MB x their weights - 0.2 ms`
+    exactly: summed entries miss them, the table's footprint fit hits them in sample, and each one
+    left out (its entries and the fit refitted without it) too."""
+    from lutnas.latency_tables.covering import fit_from_entries
+    from lutnas.latency_tables.footprint import fit_footprint
+
+    ms, mb = {"x": 1.0, "y": 2.0, "z": 0.5}, {"x": 1.0, "y": 3.0, "z": 0.5}
+    nets = {"n1": "x", "n2": "xy", "n3": "y", "n4": "xz", "n5": "yz", "n6": "xyz"}
+    law = {n: 1.3 * sum(ms[k] for k in keys) + 0.1 * sum(mb[k] for k in keys) - 0.2 for n, keys in nets.items()}
+    entries = [_entry(k, i, [(n, law[n], [ms[k]]) for n, keys in nets.items() if k in keys])
+               for i, k in enumerate(ms, 1)]
+    plain = fit_from_entries(entries, "median")
+    assert plain.in_sample.sd > 0.01 and abs(plain.in_sample.bias) > 0.05
+    names = sorted(nets)
+    fit = fit_footprint(np.array([sum(ms[k] for k in nets[n]) for n in names]),
+                        np.array([sum(mb[k] for k in nets[n]) for n in names]), np.array([law[n] for n in names]))
+    assert fit is not None and fit.per_mb == pytest.approx(0.1)
+    through = fit_from_entries(entries, "median", (fit, mb))
+    assert through.in_sample_ms.tolist() == pytest.approx(through.latency_ms.tolist())
+    assert through.held_out_ms.tolist() == pytest.approx(through.latency_ms.tolist())
 
 
 def test_profiled_blocks_add_up_to_the_network(tmp_path: Path) -> None:

@@ -42,6 +42,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lutnas.errors import ArchError, LutnasError
+from lutnas.latency_tables.footprint import ATTACHMENT as FOOTPRINT_ATTACHMENT
+from lutnas.latency_tables.footprint import FOOTPRINT_ARCHS, cell_mb, footprint_archs, weight_mb
 from lutnas.profiler.harness import settled_sample_ms
 from lutnas.profiler.measurement import Measurement
 
@@ -112,6 +114,13 @@ def covering_archs(space: SearchSpace, rounds: int = 2, seed: int = 0, max_tries
         if any(need.get((layer, c), 0) > 0 for layer, c in enumerate(best)):
             _take(best, need, archs)
     return archs
+
+
+def profiled_archs(space: SearchSpace, cells_mb: np.ndarray, rounds: int, seed: int) -> list[tuple[int, ...]]:
+    """A table's context networks: the covering ones, then the footprint networks
+    (`footprint.footprint_archs` over `cells_mb`, the weights of each layer x choice) not among them."""
+    archs = [tuple(int(c) for c in a) for a in covering_archs(space, rounds, seed)]
+    return archs + [a for a in footprint_archs(space, cells_mb, FOOTPRINT_ARCHS, seed) if a not in archs]
 
 
 def _is_skip(space: SearchSpace, layer: int, choice: int) -> bool:
@@ -469,12 +478,16 @@ def profile_into_store(store: Store, table_id: str, ids: dict[str, int], space: 
 
     policy = policy or DEFAULT_POLICY
     extra = dict(settings.extra)
-    archs = covering_archs(space, int(extra.get("rounds", 2)), int(extra.get("cover_seed", 0)))
+    wm, nc = settings.width_mult, settings.num_classes
+    layout = space.layer_table(resolution, width_mult=wm, num_classes=nc)
+    block_mb = weight_mb(layout.unique_blocks().values())
+    store.set_attachment(table_id, FOOTPRINT_ATTACHMENT, {"block_mb": block_mb})
+    archs = profiled_archs(space, cell_mb(layout, block_mb)[0], int(extra.get("rounds", 2)),
+                           int(extra.get("cover_seed", 0)))
     stored = {p.measurement.meta["network"]: p.measurement.meta for p in store.passes(table_id)
               if "network_ms" in p.measurement.meta}
     done = set() if remeasure else set(stored)
     bridges = {tuple(m["arch"]): float(m["network_ms"]) for m in stored.values()}   # the table's time base
-    wm, nc = settings.width_mult, settings.num_classes
     todo = [a for a in archs if network_key(space.name, a, resolution, wm, nc) not in done]
     t0 = time.perf_counter()
     added = 0

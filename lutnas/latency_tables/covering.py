@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lutnas.latency_tables.footprint import ATTACHMENT as FOOTPRINT_ATTACHMENT
+from lutnas.latency_tables.footprint import FootprintFit, fit_footprint
 from lutnas.latency_tables.stats import estimates
 
 if TYPE_CHECKING:
@@ -99,16 +101,23 @@ class CoveringFit:
 
 
 def covering_fit(table: LatencyTable) -> CoveringFit | None:
-    """The covering networks of an in-network table scored in sample and left out in turn; None for
-    any other table (blocks timed alone: no covering network holds them)."""
+    """The covering networks of an in-network table scored in sample and left out in turn, as the
+    table predicts them (with its footprint fit where it has one); None for any other table (blocks
+    timed alone: no covering network holds them)."""
     if table.meta.options.get("measure_mode") != "in-network":
         return None
-    return fit_from_entries([d for d in table.entries() if d.passes], table.estimator)
+    found = table.footprint_fit(table.dense(context=False))
+    block_mb = (table.store.attachment(table.id, FOOTPRINT_ATTACHMENT) or {}).get("block_mb") if found else None
+    return fit_from_entries([d for d in table.entries() if d.passes], table.estimator,
+                            None if found is None else (found[0], block_mb))
 
 
-def fit_from_entries(measured: list[EntryData], estimator: str) -> CoveringFit | None:
+def fit_from_entries(measured: list[EntryData], estimator: str,
+                     footprint: tuple[FootprintFit, dict[str, float]] | None = None) -> CoveringFit | None:
     """`covering_fit` on entries and their passes (each pass naming its network and that network's
-    latency in its meta, as `context` records them), every entry estimated as the table estimates it."""
+    latency in its meta, as `context` records them), every entry estimated as the table estimates it.
+    With `footprint` (the table's fit, each block's weights in MB) the sums go through the fit; a
+    network left out also leaves the fit (refitted on the others)."""
     uses = _network_uses(measured)
     if not uses:
         return None
@@ -118,7 +127,39 @@ def fit_from_entries(measured: list[EntryData], estimator: str) -> CoveringFit |
     every = _estimates(by_key, by_key, estimator) or {}   # in sample: every entry from all its passes, once
     in_sample = np.array([sum(every[k] for k in uses[n][1]) for n in names])
     held_out = np.array([_left_out_ms(by_key, uses[n][1], estimator, n) for n in names])
+    if footprint is not None:
+        fit, block_mb = footprint
+        weights = np.array([sum(block_mb[k] for k in uses[n][1]) for n in names])
+        held_out = _held_out_through_fits(fit, in_sample, weights, latency, held_out)
+        in_sample = fit.per_block * in_sample + fit.per_mb * weights + fit.intercept_ms
     return CoveringFit(names, latency, in_sample, held_out)
+
+
+def footprint_pays(measured: list[EntryData], estimator: str, fit: FootprintFit, block_mb: dict[str, float]) -> bool:
+    """Whether the covering networks, each left out in turn, are predicted better (rms) through the
+    footprint fit than by their entries' sums: the test an in-network table's fit must pass to be used
+    (where a table's networks show no footprint effect the fit only adds noise)."""
+    plain = fit_from_entries(measured, estimator)
+    through = fit_from_entries(measured, estimator, (fit, block_mb))
+    if plain is None or through is None or through.held_out.networks == 0:
+        return False
+    return _rms(through.held_out_ms / through.latency_ms) <= _rms(plain.held_out_ms / plain.latency_ms)
+
+
+def _rms(ratios: np.ndarray) -> float:
+    errors = ratios[np.isfinite(ratios)] - 1.0
+    return float(np.sqrt(np.mean(np.square(errors))))
+
+
+def _held_out_through_fits(fit: FootprintFit, sums: np.ndarray, weights: np.ndarray, latency: np.ndarray,
+                           held_out_sums: np.ndarray) -> np.ndarray:
+    """Each network's left-out sum through the footprint fit of the other networks (the table's `fit`
+    where they allow none)."""
+    out = np.empty_like(held_out_sums)
+    for i in range(len(sums)):
+        others = fit_footprint(np.delete(sums, i), np.delete(weights, i), np.delete(latency, i)) or fit
+        out[i] = others.per_block * held_out_sums[i] + others.per_mb * weights[i] + others.intercept_ms
+    return out
 
 
 def _network_uses(measured: list[EntryData]) -> dict[str, tuple[float, list[str]]]:

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from lutnas.latency_tables.context import spread_pick
+from lutnas.latency_tables.footprint import profiled_networks_then
 from lutnas.profiler.measurement import MeasureJob, Measurement
 
 if TYPE_CHECKING:
@@ -285,7 +286,9 @@ class NetworkAnchors:
 
 def network_anchors(table: LatencyTable, count: int, work_dir: Path, threads: int) -> NetworkAnchors | None:
     """The `count` slowest covering networks of an in-network table, exported as `profile` exported them."""
-    from lutnas.latency_tables.context import covering_archs
+    from lutnas.latency_tables.context import covering_archs, profiled_archs
+    from lutnas.latency_tables.footprint import ATTACHMENT as FOOTPRINT_ATTACHMENT
+    from lutnas.latency_tables.footprint import cell_mb
     from lutnas.latency_tables.jobs import export_networks, network_key
     from lutnas.spaces import get_space
 
@@ -296,8 +299,11 @@ def network_anchors(table: LatencyTable, count: int, work_dir: Path, threads: in
     space = get_space(meta.space)
     wm, nc = float(opts.get("width_mult", 1.0)), int(opts.get("num_classes", 1000))
     extra = dict(opts.get("extra", {}))
-    archs = {network_key(space.name, a, meta.resolution, wm, nc): a
-             for a in covering_archs(space, int(extra.get("rounds", 2)), int(extra.get("cover_seed", 0)))}
+    rounds, seed = int(extra.get("rounds", 2)), int(extra.get("cover_seed", 0))
+    block_mb = (table.store.attachment(table.id, FOOTPRINT_ATTACHMENT) or {}).get("block_mb")
+    profiled = (profiled_archs(space, cell_mb(table.layout(), block_mb)[0], rounds, seed) if block_mb
+                else covering_archs(space, rounds, seed))
+    archs = {network_key(space.name, a, meta.resolution, wm, nc): a for a in profiled}
     then = {k: v for k, v in then.items() if k in archs}
     if not then:
         return None
@@ -325,18 +331,6 @@ def fit_network_anchors(table: LatencyTable, count: int, *, runner: Runner, thre
 
     return whole_network_anchors(table, fit_networks_then(table), count, runner=runner, threads=threads,
                                  tuning_db=tuning_db, progress=progress, method="the profile's fit networks")
-
-
-def profiled_networks_then(table: LatencyTable) -> dict[tuple[int, ...], float]:
-    """Arch -> unprofiled latency (ms) of each covering network an in-network table's profile timed
-    (median over its profiles when re-profiled); empty for tables profiled before it was recorded."""
-    by_arch: dict[tuple[int, ...], set[tuple[float, float]]] = defaultdict(set)
-    for d in table.entries():
-        for p in d.passes:
-            meta = p.measurement.meta
-            if "network_ms" in meta and "arch" in meta:   # one value per profile of a network
-                by_arch[tuple(int(c) for c in meta["arch"])].add((p.measurement.started_at, float(meta["network_ms"])))
-    return {a: float(np.median([ms for _, ms in v])) for a, v in by_arch.items()}
 
 
 def whole_network_anchors(table: LatencyTable, then_by_arch: dict[tuple[int, ...], float], count: int, *,

@@ -114,10 +114,13 @@ def _repeatability(db: Path, table_id: str, say: Say) -> tuple[TableRepeatabilit
     try:
         repeat = table_repeatability(table)
         covering = covering_fit(table)   # None unless the table is in-network
+        footprint = table.footprint_fit(table.dense(context=False)) if covering is not None else None
     finally:
         table.close()
     first, *warnings = repeat.lines()
     say(first)
+    if footprint is not None:
+        say(f"footprint: {len(covering.networks)} networks, {footprint[0].phrase()}")
     if covering is not None:   # what whole networks get says more than entries that differ by context
         say(covering.line())
         warnings = [w for w in (covering.warning(),) if w]
@@ -158,7 +161,7 @@ def _context(req: TableRequest, result: ProfileResult, pipeline: str, runner: Ru
         ctx = stored_context(table)
         if ctx is None or result.passes > 0 or not ctx.block_mb:   # none, stale, or before the footprint fit
             ctx = measure_context(table, runner=runner, tuning_db=db_dir, progress=progress)
-        factors = context_factors(table.dense(context=False), ctx, context_weights(table.layout(), ctx))
+        factors = context_factors(table.blocks_dense(ctx), ctx, context_weights(table.layout(), ctx))
     finally:
         table.close()
     say(factors.line())

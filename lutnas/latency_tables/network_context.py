@@ -23,49 +23,36 @@ so the run's block estimates, the ratios and the networks' latencies stay togeth
 factor: a plain `predict` is the in-network latency at the time of the run, and `validate` re-times the
 same covering networks as the table's drift anchors. The profile's block passes stay as measured.
 
-Per-cell factors miss one effect that is not a cell's: a network's weights. A block timed alone finds
-its weights in L1/L2; in a network it finds them where the rest of the network left room, and that
-depends on the whole network's weight bytes. On proxyless at 64 px (AMD EPYC VM) networks of 10-12 MB
-of weights ran x1.25-1.41 the sum of their blocks, networks of 14-18 MB x1.51-1.86, and the per-cell
-factors (fitted on covering networks of 12.5-17 MB) over-predicted the searched, small networks by
-+15% to +30% (`docs/measurements/footprint-context-2026-12-07.md`). So the covering networks are
-joined by `FOOTPRINT_ARCHS` networks from the space's lightest to its heaviest, and when the networks'
-weights spread enough the table is the additive fit (`FootprintFit`)
-`network = per_block x its blocks' ms + per_mb x its weights (MB) + intercept`: a cell costs
-`per_block x block + per_mb x its weights` and the fixed blocks take the intercept. Tables measured
-before keep their per-cell factors.
+Per-cell factors miss what is not a cell's: how much of a network's weights the caches keep depends on
+all of them, so factors averaged over heavy covering networks over-predicted a search's light ones
+(`lutnas.latency_tables.footprint`). So `FOOTPRINT_ARCHS` networks from the space's lightest arch to
+its heaviest join the covering ones, every block's weights are kept, and where the networks' weights
+spread enough the table is the footprint fit: a cell costs `per_block x block + per_mb x its weights`,
+the fixed blocks take the intercept. Contexts measured before keep their per-cell factors.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lutnas.errors import ArchError, LutnasError
+from lutnas.errors import LutnasError
+from lutnas.latency_tables.footprint import FootprintFit, cell_mb, fit_sums, weight_mb
 from lutnas.profiler.rounds import INTERLEAVED_CYCLES
 
 if TYPE_CHECKING:
     from lutnas.latency_tables.dense import DenseTable
     from lutnas.latency_tables.table import LatencyTable
     from lutnas.profiler.runners import Runner
-    from lutnas.spaces import SearchSpace
     from lutnas.spaces.base import LayerTable
-    from lutnas.spaces.blocks import Block
 
 ATTACHMENT = "context"
 COVER_ROUNDS = 2      # every layer x choice in at least this many covering networks
 COVER_SEED = 0
-FOOTPRINT_ARCHS = 4   # extra networks, the space's lightest to its heaviest in weight bytes
-# The footprint fit needs this many networks whose weights spread by this factor (heaviest / lightest);
-# short of either, or with a fit that is not physical (a negative slope or fixed cost), the table
-# keeps its per-cell factors.
-FOOTPRINT_MIN_NETWORKS = 6
-FOOTPRINT_MIN_SPREAD = 1.15
 
 
 @dataclass(frozen=True)
@@ -115,7 +102,7 @@ def measure_context(table: LatencyTable, *, runner: Runner | None = None, tuning
                     progress: bool = False, cycles: int = INTERLEAVED_CYCLES) -> NetworkContext:
     """Time the covering networks and every block of the table in `cycles` interleaved cycles
     (networks built as the blocks were) and store the networks' latencies and context ratios."""
-    from lutnas.latency_tables.context import covering_archs
+    from lutnas.latency_tables.context import profiled_archs
     from lutnas.latency_tables.jobs import table_block_jobs, work_dir_for
     from lutnas.latency_tables.networks import table_network_jobs
     from lutnas.latency_tables.stats import estimates
@@ -136,9 +123,7 @@ def measure_context(table: LatencyTable, *, runner: Runner | None = None, tuning
     wm, nc = float(opts.get("width_mult", 1.0)), int(opts.get("num_classes", 1000))
     layout = table.layout()
     block_mb = weight_mb(layout.unique_blocks().values())
-    archs = [tuple(int(c) for c in a) for a in covering_archs(space, COVER_ROUNDS, COVER_SEED)]
-    archs += [a for a in footprint_archs(space, cell_mb(layout, block_mb)[0], FOOTPRINT_ARCHS, COVER_SEED)
-              if a not in archs]
+    archs = profiled_archs(space, cell_mb(layout, block_mb)[0], COVER_ROUNDS, COVER_SEED)
     keys = list(layout.unique_blocks())
     blocks = table_block_jobs(table, keys, target, runner.threads, work_dir_for(Path(table.path)), tuning_db, progress)
     networks = table_network_jobs(table, archs, threads=runner.threads, tuning_db=tuning_db, progress=progress)
@@ -160,80 +145,6 @@ def measure_context(table: LatencyTable, *, runner: Runner | None = None, tuning
     return ctx
 
 
-def weight_mb(blocks: Iterable[Block]) -> dict[str, float]:
-    """Each block's float32 weights (its torch module's parameters), MB, by key."""
-    return {b.key: sum(p.numel() for p in b.build().parameters()) * 4 / 1e6 for b in blocks}
-
-
-def cell_mb(layout: LayerTable, block_mb: dict[str, float]) -> tuple[np.ndarray, float]:
-    """([layers, choices] weights of each cell, MB: 0 for a skip, NaN where a layer has no such
-    choice; the fixed blocks' weights)."""
-    cells = np.full((len(layout.cells), layout.max_choices), np.nan)
-    for layer, row in enumerate(layout.cells):
-        for c, block in enumerate(row):
-            cells[layer, c] = 0.0 if block is None else block_mb[block.key]
-    return cells, float(sum(block_mb[b.key] for b in layout.fixed))
-
-
-def footprint_archs(space: SearchSpace, cells: np.ndarray, n: int, seed: int) -> list[tuple[int, ...]]:
-    """`n` valid archs spanning the space's weights (`cells`, MB per layer x choice): each layer takes
-    its heaviest choice with probability i / (n - 1), else its lightest, so the first is the lightest
-    arch and the last the heaviest; where the space rejects one (OFA's depth rule), the valid sample
-    closest to it in weights stands in."""
-    rng = np.random.default_rng(seed)
-    light, heavy = np.nanargmin(cells, axis=1), np.nanargmax(cells, axis=1)
-    rows = np.arange(cells.shape[0])
-    out: list[tuple[int, ...]] = []
-    for q in np.linspace(0.0, 1.0, n):
-        pick = np.where(rng.random(cells.shape[0]) < q, heavy, light)
-        try:
-            arch = tuple(int(c) for c in space.validate(pick.tolist()))
-        except ArchError:
-            target = float(cells[rows, pick].sum())
-            drawn = space.sample_many(rng, 256)
-            best = int(np.argmin(np.abs(cells[rows, drawn].sum(axis=1) - target)))
-            arch = tuple(int(c) for c in drawn[best])
-        if arch not in out:
-            out.append(arch)
-    return out
-
-
-@dataclass(frozen=True)
-class FootprintFit:
-    """`network ms = per_block x (its blocks' ms) + per_mb x (its weights, MB) + intercept_ms`, least
-    squares in relative error over a table's covering networks, with its relative residuals in sample
-    and each network left out in turn (rms)."""
-
-    per_block: float
-    per_mb: float
-    intercept_ms: float
-    rms: float
-    rms_left_out: float
-    mb_range: tuple[float, float]
-
-    def phrase(self) -> str:
-        lo, hi = self.mb_range
-        return (f"network = x{self.per_block:.3f} its blocks + {self.per_mb * 1e3:.1f} us/MB x its weights "
-                f"({lo:.1f}-{hi:.1f} MB) {self.intercept_ms:+.3f} ms, rms {self.rms:.1%} "
-                f"(each network left out: {self.rms_left_out:.1%})")
-
-
-def fit_footprint(block_sums: np.ndarray, weights_mb: np.ndarray, net_ms: np.ndarray) -> FootprintFit | None:
-    """The footprint fit of networks (their blocks' summed ms, weights in MB, latency), or None when
-    they are too few, their weights spread too little, or the fit is not physical (a slope below 0)."""
-    n = len(net_ms)
-    if n < FOOTPRINT_MIN_NETWORKS or weights_mb.max() < FOOTPRINT_MIN_SPREAD * weights_mb.min():
-        return None
-    x = np.c_[block_sums, weights_mb, np.ones(n)] / net_ms[:, None]   # relative residuals
-    coef = np.linalg.lstsq(x, np.ones(n), rcond=None)[0]
-    if coef[0] <= 0 or coef[1] < 0:
-        return None
-    left_out = [x[i] @ np.linalg.lstsq(np.delete(x, i, 0), np.ones(n - 1), rcond=None)[0] - 1 for i in range(n)]
-    rms = float(np.sqrt(np.mean((x @ coef - 1) ** 2)))
-    return FootprintFit(float(coef[0]), float(coef[1]), float(coef[2]), rms,
-                        float(np.sqrt(np.mean(np.square(left_out)))), (float(weights_mb.min()), float(weights_mb.max())))
-
-
 @dataclass(frozen=True)
 class ContextFactors:
     """How a table's blocks, as timed in the context's run, become in-network costs: a cell costs
@@ -248,14 +159,19 @@ class ContextFactors:
     extra_ms: np.ndarray | None = None
     fixed_extra_ms: float = 0.0
     fit: FootprintFit | None = None
+    per_cell_left_out: float | None = None   # rms, each network left out (None: not weighed)
+    fit_left_out: float | None = None        # the footprint fit's, where one was weighed
 
     def line(self) -> str:
         lo, hi = float(self.ratios.min()), float(self.ratios.max())
         head = (f"context: {self.ratios.size} covering network(s), timed whole between their blocks, run "
                 f"x{lo:.3f}-x{hi:.3f} the sum of their blocks; ")
+        against = ("" if self.per_cell_left_out is None else
+                   f"; per-cell factors, each network left out: {self.per_cell_left_out:.1%}")
         if self.fit is None:
-            return head + f"in-network factors applied per cell (fixed blocks x{self.fixed:.3f})"
-        return head + self.fit.phrase()
+            refused = "" if self.fit_left_out is None else f" (the footprint fit's: {self.fit_left_out:.1%})"
+            return head + f"in-network factors applied per cell (fixed blocks x{self.fixed:.3f})" + against + refused
+        return head + self.fit.phrase() + against
 
 
 def context_weights(layout: LayerTable, ctx: NetworkContext) -> tuple[np.ndarray, float] | None:
@@ -268,20 +184,36 @@ def context_weights(layout: LayerTable, ctx: NetworkContext) -> tuple[np.ndarray
 
 def context_factors(hot: DenseTable, ctx: NetworkContext,
                     weights: tuple[np.ndarray, float] | None = None) -> ContextFactors:
-    """The footprint fit where `weights` (`context_weights`) allow one (`fit_footprint`), else the
-    per-cell factors."""
+    """The footprint fit where `weights` (`context_weights`) allow one (`footprint.fit_sums`), else
+    the per-cell factors."""
     per_cell = per_cell_factors(hot, ctx)
     if weights is None:
         return per_cell
     cells_mb, fixed_mb = weights
-    archs = np.asarray(ctx.archs, dtype=np.int64)
     net_ms, ratios = np.asarray(ctx.ms, dtype=np.float64), np.asarray(ctx.ratios, dtype=np.float64)
-    mb = cells_mb[np.arange(archs.shape[1]), archs].sum(axis=1) + fixed_mb
-    fit = fit_footprint(net_ms / ratios, mb, net_ms)
-    if fit is None or hot.fixed_ms * fit.per_block + fit.per_mb * fixed_mb + fit.intercept_ms < 0:
+    fit = fit_sums(net_ms / ratios, np.asarray(ctx.archs, dtype=np.int64), net_ms, weights, hot.fixed_ms)
+    per_cell = replace(per_cell, per_cell_left_out=per_cell_left_out(hot, ctx),
+                       fit_left_out=None if fit is None else fit.rms_left_out)
+    if fit is None or fit.rms_left_out > per_cell.per_cell_left_out:
         return per_cell
     return ContextFactors(np.full(hot.latency_ms.shape, fit.per_block), fit.per_block, per_cell.ratios,
-                          np.nan_to_num(cells_mb) * fit.per_mb, fit.per_mb * fixed_mb + fit.intercept_ms, fit)
+                          np.nan_to_num(cells_mb) * fit.per_mb, fit.per_mb * fixed_mb + fit.intercept_ms, fit,
+                          per_cell.per_cell_left_out)
+
+
+def per_cell_left_out(hot: DenseTable, ctx: NetworkContext) -> float:
+    """Rms relative error of the per-cell factors on each context network left out in turn (its
+    blocks as `hot` holds them, factors from the other networks): what `context_factors` weighs the
+    footprint fit against."""
+    archs = np.asarray(ctx.archs, dtype=np.int64)
+    rows, errors = np.arange(archs.shape[1]), []
+    for i, arch in enumerate(archs):
+        others = replace(ctx, archs=ctx.archs[:i] + ctx.archs[i + 1:], ms=ctx.ms[:i] + ctx.ms[i + 1:],
+                         ratios=ctx.ratios[:i] + ctx.ratios[i + 1:])
+        factors = per_cell_factors(hot, others)
+        cells = hot.latency_ms[rows, arch] * factors.cells[rows, arch]
+        errors.append((hot.fixed_ms * factors.fixed + float(np.nansum(cells))) / ctx.ms[i] - 1)
+    return float(np.sqrt(np.mean(np.square(errors))))
 
 
 def per_cell_factors(hot: DenseTable, ctx: NetworkContext) -> ContextFactors:

@@ -27,6 +27,8 @@ from lutnas.profiler.measurement import Measurement
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, Verdict, verdict
 
 if TYPE_CHECKING:
+    from lutnas.latency_tables.footprint import FootprintFit
+    from lutnas.latency_tables.network_context import NetworkContext
     from lutnas.spaces.base import LayerTable
 
 
@@ -126,19 +128,42 @@ class LatencyTable:
         """The `[layers x choices]` LUT; missing measurements -> TableError naming the block keys.
 
         A table with a measured network context (`network_context`: TVM tables of channels-last
-        blocks) predicts its blocks as timed in that run times their in-network factors, unless
-        `context=False` (the profile's blocks as timed alone). `calibrated=True` folds the stored
+        blocks) predicts its blocks as timed in that run through the context's factors, an in-network
+        table its entries through its footprint fit where it has one (`footprint`), unless
+        `context=False` (the profile's blocks as measured). `calibrated=True` folds the stored
         calibration (`calibration.apply_to_dense`) in.
         """
+        from lutnas.latency_tables.network_context import (
+            apply_context,
+            context_factors,
+            context_weights,
+            stored_context,
+        )
+
+        ctx = stored_context(self) if context else None
+        table = self.blocks_dense(ctx)
+        if ctx is not None:
+            table = apply_context(table, context_factors(table, ctx, context_weights(self.layout(), ctx)))
+        elif context and (found := self.footprint_fit(table)) is not None:
+            from lutnas.latency_tables.footprint import with_footprint
+
+            table = with_footprint(table, *found)
+        if calibrated:
+            cal = self.calibration
+            if cal is None:
+                raise TableError(f"table {self.id} has no calibration (lutnas profile --fit-networks N or validate --calibrate stores one)")
+            from lutnas.latency_tables.calibration import Calibration, apply_to_dense
+
+            table = apply_to_dense(table, Calibration.from_dict(cal))
+        return table
+
+    def blocks_dense(self, ctx: NetworkContext | None = None) -> DenseTable:
+        """The LUT of the blocks as measured: the profile's estimates, or with `ctx` the blocks as timed
+        in the context's run (what its networks' ratios divide)."""
         layout = self.layout()
         measured, st = self.statistics()
         est = {d.entry.key: (float(st.estimate[i]), float(st.var[i])) for i, d in enumerate(measured)}
-        ctx = None
-        if context:
-            from lutnas.latency_tables.network_context import stored_context
-
-            ctx = stored_context(self)
-        if ctx is not None:   # blocks as timed in the context's run, which its ratios divide
+        if ctx is not None:
             est = {k: (ctx.block_ms.get(k, v[0]), v[1]) for k, v in est.items()}
         overhead = [d.entry.key for d in self.entries() if d.entry.role == "overhead"]
         missing = [k for k in (*layout.unique_blocks(), *overhead) if k not in est]
@@ -152,23 +177,31 @@ class LatencyTable:
             for c, block in enumerate(row):
                 lat[layer, c], var[layer, c] = (0.0, 0.0) if block is None else est[block.key]
         fixed_keys = [b.key for b in layout.fixed] + overhead   # overhead entries: once per network
-        table = DenseTable(
+        return DenseTable(
             space=self.meta.space, resolution=self.meta.resolution,
             fixed_ms=sum(est[k][0] for k in fixed_keys), fixed_var_ms2=sum(est[k][1] for k in fixed_keys),
             latency_ms=lat, var_ms2=var, num_choices=np.asarray(layout.num_choices, dtype=np.int64),
             table_id=self.id, choice_names=layout.choice_names)
-        if ctx is not None:
-            from lutnas.latency_tables.network_context import apply_context, context_factors, context_weights
 
-            table = apply_context(table, context_factors(table, ctx, context_weights(layout, ctx)))
-        if calibrated:
-            cal = self.calibration
-            if cal is None:
-                raise TableError(f"table {self.id} has no calibration (lutnas profile --fit-networks N or validate --calibrate stores one)")
-            from lutnas.latency_tables.calibration import Calibration, apply_to_dense
+    def footprint_fit(self, entries: DenseTable) -> tuple[FootprintFit, tuple[np.ndarray, float]] | None:
+        """An in-network table's footprint fit (`footprint.fit_networks`) over the networks its profile
+        timed, against `entries` (its dense table as measured), with the cells' weights; None for other
+        tables, for those profiled before the weights were kept, where the networks allow no fit, and
+        where it predicts them worse, each left out in turn, than the entries do (`covering.footprint_pays`)."""
+        from lutnas.latency_tables.covering import footprint_pays
+        from lutnas.latency_tables.footprint import ATTACHMENT, cell_mb, fit_networks, profiled_networks_then
 
-            table = apply_to_dense(table, Calibration.from_dict(cal))
-        return table
+        if self.meta.options.get("measure_mode") != "in-network":
+            return None
+        block_mb = (self.store.attachment(self.id, ATTACHMENT) or {}).get("block_mb", {})
+        layout = self.layout()
+        if not all(key in block_mb for key in layout.unique_blocks()):
+            return None
+        weights = cell_mb(layout, block_mb)
+        fit = fit_networks(entries, profiled_networks_then(self), weights)
+        if fit is None or not footprint_pays([d for d in self.entries() if d.passes], self.estimator, fit, block_mb):
+            return None
+        return fit, weights
 
     # -- compatibility -----------------------------------------------------------------------------
     def mismatches(self, *, space: str | None = None, resolution: int | None = None,
