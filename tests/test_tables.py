@@ -644,6 +644,18 @@ def test_footprint_fit_recovers_the_law_and_refuses_what_it_cannot_fit():
     assert fit_footprint(sums, weights, 1.4 * sums - 0.05 * weights + 1.0) is None
 
 
+def test_a_footprint_check_uses_the_fit_only_where_it_predicts_better_left_out():
+    from lutnas.latency_tables.footprint import FootprintCheck, FootprintFit
+
+    fit = FootprintFit(1.2, 0.05, -0.1, 0.02, 0.03, (8.0, 20.0))
+    weights = (np.zeros((2, 2)), 1.0)
+    assert FootprintCheck(fit, weights, 0.05, 0.03).used
+    assert "the fit is used" in FootprintCheck(fit, weights, 0.05, 0.03).line()
+    assert not FootprintCheck(fit, weights, 0.03, 0.05).used
+    assert "the fit is not used" in FootprintCheck(fit, weights, 0.03, 0.05).line()
+    assert not FootprintCheck(fit, weights, float("nan"), float("nan")).used   # nothing could be left out
+
+
 def test_a_context_with_weights_predicts_by_the_footprint_fit():
     """Given the cells' weights, the context's networks fit the footprint law and the table predicts
     any arch (not only the covering ones) as `per_block x blocks + per_mb x weights + intercept`;

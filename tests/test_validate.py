@@ -327,6 +327,10 @@ def _check_footprint(table) -> None:
     np.testing.assert_allclose(table.dense().predict_latency(archs), want.predict_latency(archs))
     if found is not None:
         assert found[0].per_block > 0 and found[0].per_mb >= 0
+    check = table.footprint_check(measured)                 # what `profile` prints: both errors, the verdict
+    assert (check is not None and check.used) == (found is not None)
+    if check is not None:
+        assert check.fit_left_out > 0 and check.entries_left_out > 0 and "networks left out in turn" in check.line()
 
 
 def _validate_in_network(table, tmp_path: Path) -> None:

@@ -135,20 +135,22 @@ def fit_from_entries(measured: list[EntryData], estimator: str,
     return CoveringFit(names, latency, in_sample, held_out)
 
 
-def footprint_pays(measured: list[EntryData], estimator: str, fit: FootprintFit, block_mb: dict[str, float]) -> bool:
-    """Whether the covering networks, each left out in turn, are predicted better (rms) through the
-    footprint fit than by their entries' sums: the test an in-network table's fit must pass to be used
-    (where a table's networks show no footprint effect the fit only adds noise)."""
+def left_out_rms(measured: list[EntryData], estimator: str, fit: FootprintFit,
+                 block_mb: dict[str, float]) -> tuple[float, float]:
+    """Rms relative error of the covering networks, each left out in turn, predicted by their entries'
+    sums and through the footprint fit (`fit_from_entries`): the test an in-network table's fit must
+    pass to be used (where its networks show no footprint effect the fit only adds noise). NaN where
+    no network can be left out."""
     plain = fit_from_entries(measured, estimator)
     through = fit_from_entries(measured, estimator, (fit, block_mb))
-    if plain is None or through is None or through.held_out.networks == 0:
-        return False
-    return _rms(through.held_out_ms / through.latency_ms) <= _rms(plain.held_out_ms / plain.latency_ms)
+    if plain is None or through is None:
+        return math.nan, math.nan
+    return _rms(plain.held_out_ms / plain.latency_ms), _rms(through.held_out_ms / through.latency_ms)
 
 
 def _rms(ratios: np.ndarray) -> float:
     errors = ratios[np.isfinite(ratios)] - 1.0
-    return float(np.sqrt(np.mean(np.square(errors))))
+    return float(np.sqrt(np.mean(np.square(errors)))) if errors.size else math.nan
 
 
 def _held_out_through_fits(fit: FootprintFit, sums: np.ndarray, weights: np.ndarray, latency: np.ndarray,

@@ -113,6 +113,26 @@ def fit_footprint(block_sums: np.ndarray, weights_mb: np.ndarray, net_ms: np.nda
                         float(np.sqrt(np.mean(np.square(left_out)))), (float(weights_mb.min()), float(weights_mb.max())))
 
 
+@dataclass(frozen=True)
+class FootprintCheck:
+    """An in-network table's footprint fit and the cells' weights, with the rms error of its networks,
+    each left out in turn, by the entries alone and through the fit: the fit is used where it is lower."""
+
+    fit: FootprintFit
+    weights: tuple[np.ndarray, float]
+    entries_left_out: float
+    fit_left_out: float
+
+    @property
+    def used(self) -> bool:
+        return bool(self.fit_left_out <= self.entries_left_out)
+
+    def line(self) -> str:
+        verdict = "used" if self.used else "not used"
+        return (f"footprint: {self.fit.phrase()}; networks left out in turn: entries {self.entries_left_out:.1%}, "
+                f"through the fit {self.fit_left_out:.1%}: the fit is {verdict}")
+
+
 def with_footprint(table: DenseTable, fit: FootprintFit, weights: tuple[np.ndarray, float]) -> DenseTable:
     """`table` (entries as measured) as the footprint fit predicts: every cell `per_block x entry +
     per_mb x its weights`, the fixed blocks with their weights and the intercept."""

@@ -114,13 +114,13 @@ def _repeatability(db: Path, table_id: str, say: Say) -> tuple[TableRepeatabilit
     try:
         repeat = table_repeatability(table)
         covering = covering_fit(table)   # None unless the table is in-network
-        footprint = table.footprint_fit(table.dense(context=False)) if covering is not None else None
+        footprint = table.footprint_check(table.dense(context=False)) if covering is not None else None
     finally:
         table.close()
     first, *warnings = repeat.lines()
     say(first)
     if footprint is not None:
-        say(f"footprint: {len(covering.networks)} networks, {footprint[0].phrase()}")
+        say(footprint.line())
     if covering is not None:   # what whole networks get says more than entries that differ by context
         say(covering.line())
         warnings = [w for w in (covering.warning(),) if w]

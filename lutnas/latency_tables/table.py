@@ -27,7 +27,7 @@ from lutnas.profiler.measurement import Measurement
 from lutnas.profiler.stability import DEFAULT_POLICY, StabilityPolicy, Verdict, verdict
 
 if TYPE_CHECKING:
-    from lutnas.latency_tables.footprint import FootprintFit
+    from lutnas.latency_tables.footprint import FootprintCheck, FootprintFit
     from lutnas.latency_tables.network_context import NetworkContext
     from lutnas.spaces.base import LayerTable
 
@@ -184,12 +184,24 @@ class LatencyTable:
             table_id=self.id, choice_names=layout.choice_names)
 
     def footprint_fit(self, entries: DenseTable) -> tuple[FootprintFit, tuple[np.ndarray, float]] | None:
+        """An in-network table's footprint fit with the cells' weights where `footprint_check` keeps it;
+        None otherwise."""
+        check = self.footprint_check(entries)
+        return (check.fit, check.weights) if check is not None and check.used else None
+
+    def footprint_check(self, entries: DenseTable) -> FootprintCheck | None:
         """An in-network table's footprint fit (`footprint.fit_networks`) over the networks its profile
-        timed, against `entries` (its dense table as measured), with the cells' weights; None for other
-        tables, for those profiled before the weights were kept, where the networks allow no fit, and
-        where it predicts them worse, each left out in turn, than the entries do (`covering.footprint_pays`)."""
-        from lutnas.latency_tables.covering import footprint_pays
-        from lutnas.latency_tables.footprint import ATTACHMENT, cell_mb, fit_networks, profiled_networks_then
+        timed, against `entries` (its dense table as measured), weighed against the entries alone on
+        those networks, each left out in turn (`covering.left_out_rms`); None for other tables, for
+        those profiled before the weights were kept, and where the networks allow no fit."""
+        from lutnas.latency_tables.covering import left_out_rms
+        from lutnas.latency_tables.footprint import (
+            ATTACHMENT,
+            FootprintCheck,
+            cell_mb,
+            fit_networks,
+            profiled_networks_then,
+        )
 
         if self.meta.options.get("measure_mode") != "in-network":
             return None
@@ -199,9 +211,10 @@ class LatencyTable:
             return None
         weights = cell_mb(layout, block_mb)
         fit = fit_networks(entries, profiled_networks_then(self), weights)
-        if fit is None or not footprint_pays([d for d in self.entries() if d.passes], self.estimator, fit, block_mb):
+        if fit is None:
             return None
-        return fit, weights
+        plain, through = left_out_rms([d for d in self.entries() if d.passes], self.estimator, fit, block_mb)
+        return FootprintCheck(fit, weights, plain, through)
 
     # -- compatibility -----------------------------------------------------------------------------
     def mismatches(self, *, space: str | None = None, resolution: int | None = None,
