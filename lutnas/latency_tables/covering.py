@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lutnas.latency_tables.footprint import ATTACHMENT as FOOTPRINT_ATTACHMENT
 from lutnas.latency_tables.footprint import FootprintFit, fit_footprint
 from lutnas.latency_tables.stats import estimates
 
 if TYPE_CHECKING:
+    from lutnas.latency_tables.footprint import FootprintCheck
     from lutnas.latency_tables.table import EntryData, LatencyTable
     from lutnas.profiler.measurement import Measurement
 
@@ -53,6 +53,11 @@ class ErrorSummary:
             return cls(0, math.nan, math.nan, math.nan, math.nan, math.nan)
         return cls(int(e.size), float(e.mean()), float(e.std()), float(np.percentile(np.abs(e), 95)),
                    float(np.mean(np.abs(e) <= 0.05)), float(np.mean(np.abs(e) <= 0.10)))
+
+    @property
+    def rms(self) -> float:
+        """Root mean square of the errors (NaN for none)."""
+        return math.hypot(self.bias, self.sd)
 
     def phrase(self) -> str:
         return (f"bias {self.bias:+.1%}, sd {self.sd:.1%}, p95 |error| {self.p95:.1%}, "
@@ -106,10 +111,15 @@ def covering_fit(table: LatencyTable) -> CoveringFit | None:
     timed alone: no covering network holds them)."""
     if table.meta.options.get("measure_mode") != "in-network":
         return None
-    found = table.footprint_fit(table.dense(context=False))
-    block_mb = (table.store.attachment(table.id, FOOTPRINT_ATTACHMENT) or {}).get("block_mb") if found else None
-    return fit_from_entries([d for d in table.entries() if d.passes], table.estimator,
-                            None if found is None else (found[0], block_mb))
+    return covering_of(table, table.footprint_check(table.dense(context=False)))
+
+
+def covering_of(table: LatencyTable, check: FootprintCheck | None) -> CoveringFit | None:
+    """`covering_fit` of an in-network table whose footprint check (`LatencyTable.footprint_check`)
+    the caller holds: the check's own scoring where there is one, which it already computed."""
+    if check is not None:
+        return check.covering
+    return fit_from_entries([d for d in table.entries() if d.passes], table.estimator)
 
 
 def fit_from_entries(measured: list[EntryData], estimator: str,
@@ -135,22 +145,14 @@ def fit_from_entries(measured: list[EntryData], estimator: str,
     return CoveringFit(names, latency, in_sample, held_out)
 
 
-def left_out_rms(measured: list[EntryData], estimator: str, fit: FootprintFit,
-                 block_mb: dict[str, float]) -> tuple[float, float]:
-    """Rms relative error of the covering networks, each left out in turn, predicted by their entries'
-    sums and through the footprint fit (`fit_from_entries`): the test an in-network table's fit must
-    pass to be used (where its networks show no footprint effect the fit only adds noise). NaN where
-    no network can be left out."""
+def footprint_fits(measured: list[EntryData], estimator: str, fit: FootprintFit,
+                   block_mb: dict[str, float]) -> tuple[CoveringFit, CoveringFit] | None:
+    """The covering networks scored by their entries' sums and through the footprint fit
+    (`fit_from_entries`): their errors left out in turn are the test an in-network table's fit must
+    pass to be used (where its networks show no footprint effect the fit only adds noise)."""
     plain = fit_from_entries(measured, estimator)
     through = fit_from_entries(measured, estimator, (fit, block_mb))
-    if plain is None or through is None:
-        return math.nan, math.nan
-    return _rms(plain.held_out_ms / plain.latency_ms), _rms(through.held_out_ms / through.latency_ms)
-
-
-def _rms(ratios: np.ndarray) -> float:
-    errors = ratios[np.isfinite(ratios)] - 1.0
-    return float(np.sqrt(np.mean(np.square(errors)))) if errors.size else math.nan
+    return None if plain is None or through is None else (plain, through)
 
 
 def _held_out_through_fits(fit: FootprintFit, sums: np.ndarray, weights: np.ndarray, latency: np.ndarray,

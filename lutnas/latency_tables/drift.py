@@ -287,8 +287,7 @@ class NetworkAnchors:
 def network_anchors(table: LatencyTable, count: int, work_dir: Path, threads: int) -> NetworkAnchors | None:
     """The `count` slowest covering networks of an in-network table, exported as `profile` exported them."""
     from lutnas.latency_tables.context import covering_archs, profiled_archs
-    from lutnas.latency_tables.footprint import ATTACHMENT as FOOTPRINT_ATTACHMENT
-    from lutnas.latency_tables.footprint import cell_mb
+    from lutnas.latency_tables.footprint import cell_mb, stored_block_mb
     from lutnas.latency_tables.jobs import export_networks, network_key
     from lutnas.spaces import get_space
 
@@ -300,7 +299,7 @@ def network_anchors(table: LatencyTable, count: int, work_dir: Path, threads: in
     wm, nc = float(opts.get("width_mult", 1.0)), int(opts.get("num_classes", 1000))
     extra = dict(opts.get("extra", {}))
     rounds, seed = int(extra.get("rounds", 2)), int(extra.get("cover_seed", 0))
-    block_mb = (table.store.attachment(table.id, FOOTPRINT_ATTACHMENT) or {}).get("block_mb")
+    block_mb = stored_block_mb(table)
     profiled = (profiled_archs(space, cell_mb(table.layout(), block_mb)[0], rounds, seed) if block_mb
                 else covering_archs(space, rounds, seed))
     archs = {network_key(space.name, a, meta.resolution, wm, nc): a for a in profiled}

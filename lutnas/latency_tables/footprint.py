@@ -24,6 +24,7 @@ import numpy as np
 from lutnas.errors import ArchError
 
 if TYPE_CHECKING:
+    from lutnas.latency_tables.covering import CoveringFit
     from lutnas.latency_tables.dense import DenseTable
     from lutnas.latency_tables.table import LatencyTable
     from lutnas.spaces import SearchSpace
@@ -52,6 +53,19 @@ def cell_mb(layout: LayerTable, block_mb: dict[str, float]) -> tuple[np.ndarray,
         for c, block in enumerate(row):
             cells[layer, c] = 0.0 if block is None else block_mb[block.key]
     return cells, float(sum(block_mb[b.key] for b in layout.fixed))
+
+
+def layout_weights(layout: LayerTable, block_mb: dict[str, float]) -> tuple[np.ndarray, float] | None:
+    """`cell_mb` of `layout`, or None where `block_mb` lacks one of its blocks (weights kept before
+    12-07, or none at all)."""
+    if not all(key in block_mb for key in layout.unique_blocks()):
+        return None
+    return cell_mb(layout, block_mb)
+
+
+def stored_block_mb(table: LatencyTable) -> dict[str, float]:
+    """An in-network table's block weights as its profile kept them (`ATTACHMENT`); empty if none."""
+    return (table.store.attachment(table.id, ATTACHMENT) or {}).get("block_mb", {})
 
 
 def footprint_archs(space: SearchSpace, cells: np.ndarray, n: int, seed: int) -> list[tuple[int, ...]]:
@@ -122,6 +136,7 @@ class FootprintCheck:
     weights: tuple[np.ndarray, float]
     entries_left_out: float
     fit_left_out: float
+    covering: CoveringFit | None = None   # the covering networks as the table then predicts them
 
     @property
     def used(self) -> bool:

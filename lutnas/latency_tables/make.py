@@ -107,14 +107,15 @@ def _repeatability(db: Path, table_id: str, say: Say) -> tuple[TableRepeatabilit
     """How the entries repeated across passes (a warning with what the table supports when many stayed
     unstable) and, for an in-network table, how it predicts its covering networks left out in turn."""
     from lutnas.latency_tables import open_table
-    from lutnas.latency_tables.covering import covering_fit
+    from lutnas.latency_tables.covering import covering_of
     from lutnas.latency_tables.repeatability import table_repeatability
 
     table = open_table(db, table_id)
     try:
         repeat = table_repeatability(table)
-        covering = covering_fit(table)   # None unless the table is in-network
-        footprint = table.footprint_check(table.dense(context=False)) if covering is not None else None
+        in_network = table.meta.options.get("measure_mode") == "in-network"
+        footprint = table.footprint_check(table.dense(context=False)) if in_network else None
+        covering = covering_of(table, footprint) if in_network else None
     finally:
         table.close()
     first, *warnings = repeat.lines()

@@ -41,7 +41,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lutnas.errors import LutnasError
-from lutnas.latency_tables.footprint import FootprintFit, cell_mb, fit_sums, weight_mb
+from lutnas.latency_tables.footprint import (
+    FootprintFit,
+    cell_mb,
+    fit_sums,
+    layout_weights,
+    weight_mb,
+    with_footprint,
+)
 from lutnas.profiler.rounds import INTERLEAVED_CYCLES
 
 if TYPE_CHECKING:
@@ -150,17 +157,27 @@ class ContextFactors:
     """How a table's blocks, as timed in the context's run, become in-network costs: a cell costs
     `block x cells + extra_ms`, the fixed blocks `blocks x fixed + fixed_extra_ms`. Either per-cell
     factors (the geometric mean of the ratios of the covering networks a cell sits in, the mean over
-    all of them where none does; no extra), or the footprint fit `fit` (one factor, each cell's weights
-    at its per-MB cost as extra, the intercept on the fixed blocks). `ratios`: each covering network's."""
+    all of them where none does; no extra), or the footprint fit `fit` with the `weights` it prices
+    (one factor, each cell's weights at its per-MB cost as extra, the intercept on the fixed blocks).
+    `ratios`: each covering network's."""
 
     cells: np.ndarray
     fixed: float
     ratios: np.ndarray
-    extra_ms: np.ndarray | None = None
-    fixed_extra_ms: float = 0.0
     fit: FootprintFit | None = None
+    weights: tuple[np.ndarray, float] | None = None   # the cells' and fixed blocks' MB, with `fit`
     per_cell_left_out: float | None = None   # rms, each network left out (None: not weighed)
     fit_left_out: float | None = None        # the footprint fit's, where one was weighed
+
+    @property
+    def extra_ms(self) -> np.ndarray | None:
+        """Each cell's cost beyond `block x cells`: its weights at the fit's per-MB cost (None without a fit)."""
+        return None if self.fit is None else np.nan_to_num(self.weights[0]) * self.fit.per_mb
+
+    @property
+    def fixed_extra_ms(self) -> float:
+        """The fixed blocks' cost beyond `blocks x fixed`: their weights and the fit's intercept."""
+        return 0.0 if self.fit is None else self.weights[1] * self.fit.per_mb + self.fit.intercept_ms
 
     def line(self) -> str:
         lo, hi = float(self.ratios.min()), float(self.ratios.max())
@@ -177,9 +194,7 @@ class ContextFactors:
 def context_weights(layout: LayerTable, ctx: NetworkContext) -> tuple[np.ndarray, float] | None:
     """`cell_mb` of the table's layout from the context's block weights; None for a context measured
     before they were kept (or one that lacks a block)."""
-    if not all(key in ctx.block_mb for key in layout.unique_blocks()):
-        return None
-    return cell_mb(layout, ctx.block_mb)
+    return layout_weights(layout, ctx.block_mb)
 
 
 def context_factors(hot: DenseTable, ctx: NetworkContext,
@@ -189,15 +204,13 @@ def context_factors(hot: DenseTable, ctx: NetworkContext,
     per_cell = per_cell_factors(hot, ctx)
     if weights is None:
         return per_cell
-    cells_mb, fixed_mb = weights
     net_ms, ratios = np.asarray(ctx.ms, dtype=np.float64), np.asarray(ctx.ratios, dtype=np.float64)
     fit = fit_sums(net_ms / ratios, np.asarray(ctx.archs, dtype=np.int64), net_ms, weights, hot.fixed_ms)
     per_cell = replace(per_cell, per_cell_left_out=per_cell_left_out(hot, ctx),
                        fit_left_out=None if fit is None else fit.rms_left_out)
     if fit is None or fit.rms_left_out > per_cell.per_cell_left_out:
         return per_cell
-    return ContextFactors(np.full(hot.latency_ms.shape, fit.per_block), fit.per_block, per_cell.ratios,
-                          np.nan_to_num(cells_mb) * fit.per_mb, fit.per_mb * fixed_mb + fit.intercept_ms, fit,
+    return ContextFactors(np.full(hot.latency_ms.shape, fit.per_block), fit.per_block, per_cell.ratios, fit, weights,
                           per_cell.per_cell_left_out)
 
 
@@ -232,10 +245,10 @@ def per_cell_factors(hot: DenseTable, ctx: NetworkContext) -> ContextFactors:
 
 
 def apply_context(hot: DenseTable, factors: ContextFactors) -> DenseTable:
-    """The table with every cell and the fixed blocks scaled by their in-network factor, plus their
-    extra cost (the footprint fit's)."""
+    """The table through the footprint fit (`footprint.with_footprint`) where the factors are one, else
+    with every cell and the fixed blocks scaled by their in-network factor."""
+    if factors.fit is not None:
+        return with_footprint(hot, factors.fit, factors.weights)
     f = factors.cells
-    extra = 0.0 if factors.extra_ms is None else factors.extra_ms
-    return replace(hot, latency_ms=hot.latency_ms * f + extra, var_ms2=hot.var_ms2 * f ** 2,
-                   fixed_ms=hot.fixed_ms * factors.fixed + factors.fixed_extra_ms,
-                   fixed_var_ms2=hot.fixed_var_ms2 * factors.fixed ** 2)
+    return replace(hot, latency_ms=hot.latency_ms * f, var_ms2=hot.var_ms2 * f ** 2,
+                   fixed_ms=hot.fixed_ms * factors.fixed, fixed_var_ms2=hot.fixed_var_ms2 * factors.fixed ** 2)

@@ -11,7 +11,7 @@ every mismatched field named, the way pyperf refuses to merge runs whose checked
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -192,29 +192,29 @@ class LatencyTable:
     def footprint_check(self, entries: DenseTable) -> FootprintCheck | None:
         """An in-network table's footprint fit (`footprint.fit_networks`) over the networks its profile
         timed, against `entries` (its dense table as measured), weighed against the entries alone on
-        those networks, each left out in turn (`covering.left_out_rms`); None for other tables, for
+        those networks, each left out in turn (`covering.footprint_fits`); None for other tables, for
         those profiled before the weights were kept, and where the networks allow no fit."""
-        from lutnas.latency_tables.covering import left_out_rms
+        from lutnas.latency_tables.covering import footprint_fits
         from lutnas.latency_tables.footprint import (
-            ATTACHMENT,
             FootprintCheck,
-            cell_mb,
             fit_networks,
+            layout_weights,
             profiled_networks_then,
+            stored_block_mb,
         )
 
         if self.meta.options.get("measure_mode") != "in-network":
             return None
-        block_mb = (self.store.attachment(self.id, ATTACHMENT) or {}).get("block_mb", {})
-        layout = self.layout()
-        if not all(key in block_mb for key in layout.unique_blocks()):
+        block_mb = stored_block_mb(self)
+        weights = layout_weights(self.layout(), block_mb)
+        fit = None if weights is None else fit_networks(entries, profiled_networks_then(self), weights)
+        scored = None if fit is None else footprint_fits([d for d in self.entries() if d.passes], self.estimator,
+                                                         fit, block_mb)
+        if scored is None:
             return None
-        weights = cell_mb(layout, block_mb)
-        fit = fit_networks(entries, profiled_networks_then(self), weights)
-        if fit is None:
-            return None
-        plain, through = left_out_rms([d for d in self.entries() if d.passes], self.estimator, fit, block_mb)
-        return FootprintCheck(fit, weights, plain, through)
+        plain, through = scored
+        check = FootprintCheck(fit, weights, plain.held_out.rms, through.held_out.rms)
+        return replace(check, covering=through if check.used else plain)
 
     # -- compatibility -----------------------------------------------------------------------------
     def mismatches(self, *, space: str | None = None, resolution: int | None = None,
