@@ -317,6 +317,31 @@ def test_a_fused_depthwise_tile_leaves_its_pointwise_two_vectors_where_seven_pix
     assert_same_outputs(func, sch.mod["main"], host, "fused 56x56 k3 -> 32")
 
 
+def test_a_fused_pointwise_projects_an_eight_pixel_tile_in_sub_tiles_where_one_vector_is_load_bound():
+    """AVX2: under a depthwise tile of 8 pixels a fused 1x1 into 16 or 24 channels takes 4 pixels x
+    2 or 3 vectors at a time (8 broadcasts per weight vector were load-bound), and computes what the
+    function does; NEON (8 x 2 vectors already) and AVX-512 (one vector, no sub-tile better) keep the
+    whole tile, a 7-pixel tile into 64 channels keeps 7 x 1 (1 x 8 rates only x1.02), and with
+    `FUSED_SUBTILES` off every tile is the whole one."""
+    from unittest.mock import patch
+
+    from lutnas.lowering.rules import nhwc
+    from lutnas.lowering.rules.nhwc import ChannelsLastDepthwisePointwise, pointwise_subtile
+
+    assert pointwise_subtile(8, 16, 16, 8, 12) == (4, 16) and pointwise_subtile(8, 24, 72, 8, 12) == (4, 24)
+    assert pointwise_subtile(8, 24, 72, 4, 24) == (8, 8) and pointwise_subtile(8, 16, 96, 16, 15) == (8, 16)
+    assert pointwise_subtile(7, 64, 96, 8, 12) == (7, 8)
+    with patch.object(nhwc, "FUSED_SUBTILES", False):
+        assert pointwise_subtile(8, 16, 16, 8, 12) == (8, 8)
+    (func,) = [f for n, f in _block_funcs("irf_k3_e1_s1_i16_o16_g1_relu", 56, layout="NHWC").items()
+               if n.count("conv2d") >= 2]
+    avx2 = get_target("x86", mcpu="znver3").tvm_target()
+    script = ChannelsLastDepthwisePointwise().apply(func, avx2, False).mod["main"].script()
+    assert "T.unroll(T.int64(4))" in script   # the 1x1's sub-tile of pixels
+    sch = ChannelsLastDepthwisePointwise().apply(func, avx2, False)
+    assert_same_outputs(func, sch.mod["main"], avx2, "fused 56x56 k3 16 -> 16 in sub-tiles")
+
+
 @pytest.mark.parametrize("name", ["multiplier", "dilated"])
 def test_fused_depthwise_variants_compute_what_they_did(name):
     """A depthwise with a channel multiplier (16 -> 32 channels) or a dilated window, then a 1x1: fused,

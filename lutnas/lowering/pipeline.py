@@ -229,7 +229,10 @@ DEFAULT_PIPELINE = "tvm-default"
 #    and (lutnas-cpu) a fused 5x5 or 7x7 depthwise hints its pixel tiles apart, border and interior, and
 #    loops over its window's rows (`rules.nhwc.PARTITION_MIN_WINDOW`).
 # 40 (lutnas-cpu) = ... at stride 2 over its window's columns too (`rules.nhwc.UNROLL_STRIDED_COLUMNS`).
-_REVISIONS = {"lutnas-cpu": 40, "lutnas-cpu-nchw": 15}
+# 41 (lutnas-cpu) = a fused 1x1 projects a depthwise tile of 8 pixels in sub-tiles of 4 (or 2) pixels x 2-5
+#    vectors where 8 pixels x one vector was load-bound (`rules.nhwc.pointwise_subtile`): AVX2 on 112- and
+#    56-pixel rows; AVX-512 on 80- and 40-pixel rows (160 px) into 32 channels; NEON builds as in 40.
+_REVISIONS = {"lutnas-cpu": 41, "lutnas-cpu-nchw": 15}
 
 
 def pipeline_revision(name: str) -> int:

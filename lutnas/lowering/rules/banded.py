@@ -31,13 +31,13 @@ from lutnas.lowering.rules.base import (
 )
 from lutnas.lowering.rules.nhwc import (
     GemmShape,
-    channel_tile,
     depthwise_accumulators,
     depthwise_under_tile,
     epilogue_and_init,
     fused_depthwise_channels,
     fused_pixels,
     pack_weights,
+    pointwise_subtile,
     register_tile,
     split_vectors,
     stack_gemm_accumulators,
@@ -92,14 +92,14 @@ def _project_in_bands(sch: Any, blocks: list[Any], convs: list[int], pe: list[in
     _, d_i, p_i = convs
     dw, pw = blocks[d_i], blocks[p_i]
     px = fused_pixels(pe[2], pe[3], lanes, acc, depthwise_accumulators(target))
-    fv = channel_tile(pe[3], lanes, max(1, acc // px))
+    sub, fv = pointwise_subtile(px, pe[3], pe[6], lanes, acc)
     pack_weights(sch, pw, fv)
     sch.compute_inline(blocks[d_i - 1])      # the depthwise's padding: read in place
     out = inline_chain(sch, blocks[p_i + 1:])
     for block in blocks[d_i + 1:p_i - 1]:
         sch.compute_inline(block)
     tile = blocks[p_i - 1]                   # the depthwise's output as the 1x1 reads it
-    bands, xo, fo, first_reduce = tile_pointwise(sch, pw, px, fv, lanes, band_rows=rows)
+    bands, xo, fo, first_reduce = tile_pointwise(sch, pw, px, fv, lanes, band_rows=rows, subtile=sub)
     epilogue_and_init(sch, pw, out, fo, first_reduce, lanes, max_unroll=acc)
     depthwise_under_tile(sch, dw, tile, xo, fused_depthwise_channels(de[3], px, target), lanes)
     return bands

@@ -599,13 +599,13 @@ class ChannelsLastDepthwisePointwise(Rule):
         acc = stack_gemm_accumulators(target)
         px = (largest_divisor(w, self.pixels) if self.pixels
               else fused_pixels(w, f, lanes, acc, depthwise_accumulators(target)))
-        fv = channel_tile(f, lanes, max(1, acc // px))
+        sub, fv = pointwise_subtile(px, f, mid, lanes, acc)
         pack_weights(sch, pw, fv)
         out = inline_chain(sch, blocks[second + 1:])
         for block in blocks[:first] + between[:-1]:   # padding read in place; bias, activation into the copy
             sch.compute_inline(block)
         tile = between[-1]                               # the depthwise output as the 1x1 reads it
-        _rows, xo, fo, first_reduce = tile_pointwise(sch, pw, px, fv, lanes)
+        _rows, xo, fo, first_reduce = tile_pointwise(sch, pw, px, fv, lanes, subtile=sub)
         epilogue_and_init(sch, pw, out, fo, first_reduce, lanes, max_unroll=acc)
         depthwise_under_tile(sch, dw, tile, xo, fused_depthwise_channels(mid, px, target), lanes)
         return sch
@@ -631,16 +631,48 @@ def fused_pixels(w: int, f: int, lanes: int, acc: int, max_px: int) -> int:
     return max((8, 7), key=lambda p: p * channel_tile(f, lanes, max(1, acc // p)))
 
 
+# Whether a fused 1x1 may project a depthwise tile in sub-tiles of its pixels (`pointwise_subtile`);
+# off: one register tile of all the depthwise tile's pixels (revision 40 and before).
+FUSED_SUBTILES = True
+SUBTILE_MIN_GAIN = 1.05   # 1 pixel x 8 vectors rates x1.02 of 7 x 1: not worth re-reading the weights per pixel
+
+
+def pointwise_subtile(px: int, f: int, depth: int, lanes: int, acc: int) -> tuple[int, int]:
+    """(pixels, channels) of the register tile with which a fused 1x1 into `f` channels projects a
+    depthwise tile of `px` pixels (`depth` channels): the whole tile and as many vectors as fit
+    `acc` accumulators, unless `register_tile` finds a tile of pixels dividing `px` that
+    `tile_cycles` rates `SUBTILE_MIN_GAIN` faster. On AVX2 a tile of 8 pixels leaves the 1x1 one vector: 8
+    broadcasts and a weight load per 8 FMAs, load-bound; 4 pixels x 2 or 3 vectors is not. Measured
+    alone (AMD EPYC, znver3, 1 thread, `docs/measurements/fused-subtiles-2026-12-07.md`): fbnet's
+    112x112 k3 16 -> 16 block's fused kernel x0.78, its 56x56 k3 e3 one x0.91. Where 8 pixels
+    already hold several vectors (NEON, 32 registers), or no divisor does better (AVX-512 tiles of
+    one vector), the tile is as before."""
+    whole = channel_tile(f, lanes, max(1, acc // px))
+    if not FUSED_SUBTILES:
+        return px, whole
+    shape = GemmShape(px, f, depth, weights_reused=False)
+    sub, fv = register_tile(shape, lanes, acc)
+
+    def rate(p: int, c: int) -> float:
+        return p * (c // lanes) / tile_cycles(shape, p, c // lanes, lanes)
+
+    return (sub, fv) if rate(sub, fv) > rate(px, whole) * SUBTILE_MIN_GAIN else (px, whole)
+
+
 def tile_pointwise(sch: Any, pw: Any, px: int, fv: int, lanes: int,
-                   band_rows: int | None = None) -> tuple[Any, Any, Any, Any]:
+                   band_rows: int | None = None, subtile: int | None = None) -> tuple[Any, Any, Any, Any]:
     """The 1x1: rows across cores (in bands of `band_rows`, when given), then tiles of `px` pixels,
     blocks of `fv` output channels, the reduction, the register tile; returns (the parallel loop,
     pixel tile loop, channel block loop, first reduction loop)."""
     ln, ly, lx, lf, lry, lrx, lrc = sch.get_loops(pw)
     rows = [ly] if band_rows is None else sch.split(ly, factors=[None, band_rows])
     xo, xi = sch.split(lx, factors=[None, px])
+    subs = []
+    if subtile is not None and subtile != px:
+        xs, xi = sch.split(xi, factors=[None, subtile])
+        subs = [xs]
     fo, fi = sch.split(lf, factors=[None, fv])
-    sch.reorder(ln, *rows, xo, fo, lry, lrx, lrc, xi, fi)
+    sch.reorder(ln, *rows, xo, *subs, fo, lry, lrx, lrc, xi, fi)
     outer = sch.fuse(ln, rows[0])
     sch.parallel(outer)
     sch.unroll(xi)
