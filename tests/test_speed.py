@@ -218,7 +218,7 @@ def test_a_fused_depthwise_reads_interior_tiles_without_a_column_test() -> None:
     from lutnas.lowering.rules import int32_indices
 
     tgt = TARGET.tvm_target()
-    func = next(f for n, f in _block_funcs("irf_k5_e3_s1_i16_o16_g1_relu", 28, layout="NHWC").items()
+    func = next(f for n, f in _block_funcs("irf_k5_e3_s1_i16_o16_g1_relu", 56, layout="NHWC").items()
                 if n.count("conv2d") == 2)
     sch, name = apply_rules(func, tgt, default_cpu_rules())
     assert name == "nhwc-depthwise-pointwise"
@@ -317,29 +317,32 @@ def test_a_fused_depthwise_tile_leaves_its_pointwise_two_vectors_where_seven_pix
     assert_same_outputs(func, sch.mod["main"], host, "fused 56x56 k3 -> 32")
 
 
-def test_a_fused_pointwise_projects_an_eight_pixel_tile_in_sub_tiles_where_one_vector_is_load_bound():
+def test_a_fused_pointwise_projects_its_tile_in_sub_tiles_where_one_vector_is_load_bound():
     """AVX2: under a depthwise tile of 8 pixels a fused 1x1 into 16 or 24 channels takes 4 pixels x
-    2 or 3 vectors at a time (8 broadcasts per weight vector were load-bound), and computes what the
-    function does; NEON (8 x 2 vectors already) and AVX-512 (one vector, no sub-tile better) keep the
-    whole tile, a 7-pixel tile into 64 channels keeps 7 x 1 (1 x 8 rates only x1.02), and with
-    `FUSED_SUBTILES` off every tile is the whole one."""
+    2 or 3 vectors at a time (8 broadcasts per weight vector were load-bound); on rows of 28 a fused
+    tile spans 14 pixels (two depthwise tiles of 7) so that a 1x1 into 32 or 40 channels projects 2
+    pixels x 4 or 5 vectors instead of 7 x 1, but not into 16 (2 x 2 vectors: 4 FMA chains). Both
+    compute what the function does. NEON (8 x 2 vectors already) and AVX-512 (one vector, no sub-tile
+    better) keep the whole tile; with `FUSED_SUBTILES` off every tile is the whole one."""
     from unittest.mock import patch
 
     from lutnas.lowering.rules import nhwc
-    from lutnas.lowering.rules.nhwc import ChannelsLastDepthwisePointwise, pointwise_subtile
+    from lutnas.lowering.rules.nhwc import ChannelsLastDepthwisePointwise, fused_pixels, pointwise_subtile
 
     assert pointwise_subtile(8, 16, 16, 8, 12) == (4, 16) and pointwise_subtile(8, 24, 72, 8, 12) == (4, 24)
     assert pointwise_subtile(8, 24, 72, 4, 24) == (8, 8) and pointwise_subtile(8, 16, 96, 16, 15) == (8, 16)
-    assert pointwise_subtile(7, 64, 96, 8, 12) == (7, 8)
+    assert pointwise_subtile(7, 64, 96, 8, 12) == (7, 8)            # 1 x 8 vectors rates only x1.02
+    assert fused_pixels(28, 40, 8, 12, 8, depth=120) == 14 and pointwise_subtile(14, 40, 120, 8, 12) == (2, 40)
+    assert fused_pixels(28, 16, 8, 12, 8, depth=48) == 7 and fused_pixels(28, 40, 4, 24, 16, depth=120) == 7
     with patch.object(nhwc, "FUSED_SUBTILES", False):
-        assert pointwise_subtile(8, 16, 16, 8, 12) == (8, 8)
-    (func,) = [f for n, f in _block_funcs("irf_k3_e1_s1_i16_o16_g1_relu", 56, layout="NHWC").items()
-               if n.count("conv2d") >= 2]
+        assert pointwise_subtile(8, 16, 16, 8, 12) == (8, 8) and fused_pixels(28, 40, 8, 12, 8, depth=120) == 7
     avx2 = get_target("x86", mcpu="znver3").tvm_target()
-    script = ChannelsLastDepthwisePointwise().apply(func, avx2, False).mod["main"].script()
-    assert "T.unroll(T.int64(4))" in script   # the 1x1's sub-tile of pixels
-    sch = ChannelsLastDepthwisePointwise().apply(func, avx2, False)
-    assert_same_outputs(func, sch.mod["main"], avx2, "fused 56x56 k3 16 -> 16 in sub-tiles")
+    for spec, hw, unrolled in (("irf_k3_e1_s1_i16_o16_g1_relu", 56, "T.unroll(T.int64(4))"),
+                               ("irf_k3_e3_s1_i32_o32_g1_relu", 28, "T.unroll(T.int64(2))")):
+        (func,) = [f for n, f in _block_funcs(spec, hw, layout="NHWC").items() if n.count("conv2d") >= 2]
+        sch = ChannelsLastDepthwisePointwise().apply(func, avx2, False)
+        assert unrolled in sch.mod["main"].script()    # the 1x1's sub-tile of pixels
+        assert_same_outputs(func, sch.mod["main"], avx2, f"fused {spec} at {hw} in sub-tiles")
 
 
 @pytest.mark.parametrize("name", ["multiplier", "dilated"])

@@ -232,7 +232,10 @@ DEFAULT_PIPELINE = "tvm-default"
 # 41 (lutnas-cpu) = a fused 1x1 projects a depthwise tile of 8 pixels in sub-tiles of 4 (or 2) pixels x 2-5
 #    vectors where 8 pixels x one vector was load-bound (`rules.nhwc.pointwise_subtile`): AVX2 on 112- and
 #    56-pixel rows; AVX-512 on 80- and 40-pixel rows (160 px) into 32 channels; NEON builds as in 40.
-_REVISIONS = {"lutnas-cpu": 41, "lutnas-cpu-nchw": 15}
+# 42 (lutnas-cpu) = AVX2, rows of 28: a fused tile of 14 pixels (the depthwise in two halves of 7) whose 1x1
+#    projects 2 pixels x 4-6 vectors instead of 7 x 1 (`rules.nhwc.fused_pixels`); a sub-tile must keep 8 FMA
+#    chains in flight (`FMA_LATENCY_CYCLES`). AVX-512 and NEON build as in 41.
+_REVISIONS = {"lutnas-cpu": 42, "lutnas-cpu-nchw": 15}
 
 
 def pipeline_revision(name: str) -> int:

@@ -91,7 +91,7 @@ def _project_in_bands(sch: Any, blocks: list[Any], convs: list[int], pe: list[in
     lanes, acc = vector_lanes(target), stack_gemm_accumulators(target)
     _, d_i, p_i = convs
     dw, pw = blocks[d_i], blocks[p_i]
-    px = fused_pixels(pe[2], pe[3], lanes, acc, depthwise_accumulators(target))
+    px = fused_pixels(pe[2], pe[3], lanes, acc, depthwise_accumulators(target), depth=pe[6])
     sub, fv = pointwise_subtile(px, pe[3], pe[6], lanes, acc)
     pack_weights(sch, pw, fv)
     sch.compute_inline(blocks[d_i - 1])      # the depthwise's padding: read in place

@@ -598,7 +598,7 @@ class ChannelsLastDepthwisePointwise(Rule):
         lanes, (w, mid, f) = vector_lanes(target), (ex_pw[2], ex_dw[3], ex_pw[3])
         acc = stack_gemm_accumulators(target)
         px = (largest_divisor(w, self.pixels) if self.pixels
-              else fused_pixels(w, f, lanes, acc, depthwise_accumulators(target)))
+              else fused_pixels(w, f, lanes, acc, depthwise_accumulators(target), depth=mid))
         sub, fv = pointwise_subtile(px, f, mid, lanes, acc)
         pack_weights(sch, pw, fv)
         out = inline_chain(sch, blocks[second + 1:])
@@ -616,7 +616,7 @@ class ChannelsLastDepthwisePointwise(Rule):
 FUSED_TILE_FILLS_ACCUMULATORS = True
 
 
-def fused_pixels(w: int, f: int, lanes: int, acc: int, max_px: int) -> int:
+def fused_pixels(w: int, f: int, lanes: int, acc: int, max_px: int, depth: int | None = None) -> int:
     """Pixels per tile of a fused depthwise + 1x1 over rows of `w` pixels into `f` channels: as a
     depthwise alone (the first of 8, 7, 6, 4 dividing the row), except 7 instead of 8 where that
     gives the 1x1 a larger register tile (pixels x channel vectors within `acc` accumulators). On
@@ -624,24 +624,32 @@ def fused_pixels(w: int, f: int, lanes: int, acc: int, max_px: int) -> int:
     one of 7 for two (14): measured here (Xeon, 1 thread, kernel alone,
     `docs/measurements/fused-depthwise-probes-2026-12-05.md`), k3 depthwise + 1x1 to 32 channels on
     56x56 planes x0.88-0.90, k7 x0.96; into 16 channels both have one vector and 8 stays. On AVX2's
-    and NEON's tiles 7 never holds more, so their tiles are as before."""
+    and NEON's tiles 7 never holds more, so their tiles are as before.
+
+    Given the 1x1's `depth`, a tile of twice those pixels (the depthwise computing it in halves,
+    `depthwise_under_tile`) where the row holds it and the 1x1's sub-tile (`pointwise_subtile`) rates
+    `SUBTILE_MIN_GAIN` faster: AVX2 on rows of 28 takes 14 pixels, whose 1x1 projects 2 pixels x 4 or
+    5 vectors instead of 7 x 1 (fused kernels x0.89-0.92 alone, `fused-subtiles-2026-12-07.md`)."""
     px = largest_divisor(w, max_px, prefer=(8, 7, 6, 4))
+    if FUSED_SUBTILES and depth is not None and w % (2 * px) == 0 and _doubling_pays(px, f, depth, lanes, acc):
+        return 2 * px
     if not FUSED_TILE_FILLS_ACCUMULATORS or px != 8 or w % 7:
         return px
     return max((8, 7), key=lambda p: p * channel_tile(f, lanes, max(1, acc // p)))
 
 
-# Whether a fused 1x1 may project a depthwise tile in sub-tiles of its pixels (`pointwise_subtile`);
-# off: one register tile of all the depthwise tile's pixels (revision 40 and before).
+# Whether a fused 1x1 may project a depthwise tile in sub-tiles of its pixels (`pointwise_subtile`)
+# and a fused tile may span two depthwise tiles (`fused_pixels`); off: one register tile of all the
+# depthwise tile's pixels (revision 40 and before).
 FUSED_SUBTILES = True
 SUBTILE_MIN_GAIN = 1.05   # 1 pixel x 8 vectors rates x1.02 of 7 x 1: not worth re-reading the weights per pixel
 
 
 def pointwise_subtile(px: int, f: int, depth: int, lanes: int, acc: int) -> tuple[int, int]:
     """(pixels, channels) of the register tile with which a fused 1x1 into `f` channels projects a
-    depthwise tile of `px` pixels (`depth` channels): the whole tile and as many vectors as fit
-    `acc` accumulators, unless `register_tile` finds a tile of pixels dividing `px` that
-    `tile_cycles` rates `SUBTILE_MIN_GAIN` faster. On AVX2 a tile of 8 pixels leaves the 1x1 one vector: 8
+    tile of `px` pixels (`depth` channels): the whole tile and as many vectors as fit `acc`
+    accumulators, unless `register_tile` finds a tile of pixels dividing `px` that `tile_cycles`
+    rates `SUBTILE_MIN_GAIN` faster. On AVX2 a tile of 8 pixels leaves the 1x1 one vector: 8
     broadcasts and a weight load per 8 FMAs, load-bound; 4 pixels x 2 or 3 vectors is not. Measured
     alone (AMD EPYC, znver3, 1 thread, `docs/measurements/fused-subtiles-2026-12-07.md`): fbnet's
     112x112 k3 16 -> 16 block's fused kernel x0.78, its 56x56 k3 e3 one x0.91. Where 8 pixels
@@ -652,11 +660,32 @@ def pointwise_subtile(px: int, f: int, depth: int, lanes: int, acc: int) -> tupl
         return px, whole
     shape = GemmShape(px, f, depth, weights_reused=False)
     sub, fv = register_tile(shape, lanes, acc)
+    if px * (whole // lanes) > acc:   # a tile of two depthwise tiles (`fused_pixels`): sub-tiles only
+        return sub, fv
+    return (sub, fv) if _rate(shape, sub, fv, lanes) > _rate(shape, px, whole, lanes) * SUBTILE_MIN_GAIN else (px, whole)
 
-    def rate(p: int, c: int) -> float:
-        return p * (c // lanes) / tile_cycles(shape, p, c // lanes, lanes)
 
-    return (sub, fv) if rate(sub, fv) > rate(px, whole) * SUBTILE_MIN_GAIN else (px, whole)
+def _doubling_pays(px: int, f: int, depth: int, lanes: int, acc: int) -> bool:
+    """Whether the 1x1 projects a tile of 2 x `px` pixels in sub-tiles that `tile_cycles` rates
+    `SUBTILE_MIN_GAIN` faster than its tile of `px`."""
+    sub, _ = pointwise_subtile(2 * px, f, depth, lanes, acc)
+    return sub < 2 * px and subtile_rate(2 * px, f, depth, lanes, acc) > subtile_rate(px, f, depth, lanes, acc) * SUBTILE_MIN_GAIN
+
+
+def subtile_rate(px: int, f: int, depth: int, lanes: int, acc: int) -> float:
+    """FMAs per cycle (`tile_cycles`) of the register tile `pointwise_subtile` gives a tile of `px` pixels."""
+    shape = GemmShape(px, f, depth, weights_reused=False)
+    return _rate(shape, *pointwise_subtile(px, f, depth, lanes, acc), lanes)
+
+
+# Cycles before an FMA's result feeds the next FMA on it (Zen 3, Intel cores): a tile's step takes at
+# least this long, each accumulator being one chain (a tile of 2 x 2 vectors keeps 4 FMAs in flight).
+FMA_LATENCY_CYCLES = 4
+
+
+def _rate(shape: GemmShape, px: int, fv: int, lanes: int) -> float:
+    """FMAs per cycle of a PX x FV tile: `tile_cycles`, and no faster than its accumulator chains allow."""
+    return px * (fv // lanes) / max(tile_cycles(shape, px, fv // lanes, lanes), FMA_LATENCY_CYCLES)
 
 
 def tile_pointwise(sch: Any, pw: Any, px: int, fv: int, lanes: int,
@@ -707,22 +736,30 @@ def depthwise_under_tile(sch: Any, dw: Any, tile: Any, xo: Any, fv: int, lanes: 
     sch.set_scope(tile, 0, "local")
     sch.compute_at(dw, xo, preserve_unit_loops=True)
     window = static_extents(sch, sch.get_loops(dw)[-3:-2])[0]   # its loops end in the window's ry, rx, rc
+    tile_px = static_extents(sch, sch.get_loops(dw)[-5:-4])[0]   # a fused tile of two depthwise tiles: halves
+    half = largest_divisor(tile_px, DEPTHWISE_TILE_PIXELS, prefer=(8, 7, 6, 4))
     partition = PARTITION_MIN_WINDOW is not None and window >= PARTITION_MIN_WINDOW
     unrolled = 2                                                   # the window's rows and columns
     if partition:
         sch.annotate(xo, "pragma_loop_partition_hint", 1)
         strided = (row_stride(sch, dw) or 1) > 1
         unrolled = 0 if strided and not UNROLL_STRIDED_COLUMNS else 1
-    _depthwise_tile(sch, dw, tile, fv, lanes, unrolled)
+    _depthwise_tile(sch, dw, tile, fv, lanes, unrolled, half if half < tile_px else None)
 
 
-def _depthwise_tile(sch: Any, dw: Any, tile: Any, fv: int, lanes: int, unrolled: int) -> None:
-    """The depthwise under the pixel tile: per block of `fv` channels the window over the tile's
-    pixels (unrolled; of the window's loops, the last `unrolled` of rows and columns too),
-    accumulators in registers, then its bias and activation into `tile`."""
+def _depthwise_tile(sch: Any, dw: Any, tile: Any, fv: int, lanes: int, unrolled: int,
+                    half: int | None = None) -> None:
+    """The depthwise under the pixel tile: per block of `fv` channels (and per `half` of the tile's
+    pixels, when given) the window over the tile's pixels (unrolled; of the window's loops, the last
+    `unrolled` of rows and columns too), accumulators in registers, then its bias and activation
+    into `tile`."""
     *_, ln, ly, lx, lf, lry, lrx, lrc = sch.get_loops(dw)
+    halves = []
+    if half is not None:
+        xs, lx = sch.split(lx, factors=[None, half])
+        halves = [xs]
     fo, fi = sch.split(lf, factors=[None, fv])
-    sch.reorder(ln, ly, fo, lrc, lry, lrx, lx, fi)
+    sch.reorder(ln, ly, *halves, fo, lrc, lry, lrx, lx, fi)
     for loop in [lry, lrx][2 - unrolled:] + [lx]:
         sch.unroll(loop)
     split_vectors(sch, fi, lanes)
