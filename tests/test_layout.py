@@ -114,6 +114,23 @@ def test_register_tile(pixels, channels, depth, lanes, expected):
     assert pixels % px == 0 and channels % fv == 0
 
 
+def test_a_tile_whose_weights_stream_from_l2_keeps_as_many_pixels_as_vectors():
+    """14x14 480 -> 80 on AVX2 (strips outermost, 153 KB of weights): 2 pixels x 5 vectors streams
+    five weight vectors from L2 per two broadcasts and ran x1.25 the time of 4 x 2, which it tied
+    with in `tile_cycles`; with weights that stay in L1 (a shallow 1x1) or with the rule off it is
+    allowed, and a GEMV (one pixel) keeps its row of vectors."""
+    from unittest.mock import patch
+
+    from lutnas.lowering.rules import nhwc
+
+    deep, shallow = GemmShape(196, 80, 480, True), GemmShape(196, 80, 16, True)
+    assert register_tile(deep, 8, 12) == (4, 16)
+    assert register_tile(shallow, 8, 12) == (2, 40)
+    with patch.object(nhwc, "NARROW_STREAMING_TILES", False):
+        assert register_tile(deep, 8, 12) == (2, 40)
+    assert register_tile(GemmShape(1, 672, 168, True), 8, 12) == (1, 96)
+
+
 def test_tile_cost_counts_weights_that_leave_l1():
     """Same FMAs and loads per step; only the strip of weights that no longer fits L1 costs more."""
     small, large = GemmShape(49, 1984, 32, True), GemmShape(49, 1984, 352, True)

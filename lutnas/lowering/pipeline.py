@@ -235,7 +235,10 @@ DEFAULT_PIPELINE = "tvm-default"
 # 42 (lutnas-cpu) = AVX2, rows of 28: a fused tile of 14 pixels (the depthwise in two halves of 7) whose 1x1
 #    projects 2 pixels x 4-6 vectors instead of 7 x 1 (`rules.nhwc.fused_pixels`); a sub-tile must keep 8 FMA
 #    chains in flight (`FMA_LATENCY_CYCLES`). AVX-512 and NEON build as in 41.
-_REVISIONS = {"lutnas-cpu": 42, "lutnas-cpu-nchw": 15}
+# 43 (lutnas-cpu) = a register tile whose re-read weight strip leaves L1 keeps at least as many pixels as
+#    vectors (`rules.nhwc._wide_streaming`; on AVX2 14x14 1x1s into 80 channels take 4 x 2, not 2 x 5). AVX-512
+#    and NEON tiles change too where the rule applies (proxyless and ofa-mbv3 at 224 px), unmeasured there.
+_REVISIONS = {"lutnas-cpu": 43, "lutnas-cpu-nchw": 15}
 
 
 def pipeline_revision(name: str) -> int:

@@ -27,10 +27,10 @@ def patched_or_config(spec):
             from lutnas.lowering.rules import nhwc
             px, fv = (int(v) for v in part[5:].split(","))
             orig = nhwc.register_tile
-            def forced(shape, lanes, max_acc, stack_acc=None, px=px, fv=fv, orig=orig):
+            def forced(shape, lanes, max_acc, stack_acc=None, px=px, fv=fv, orig=orig, **kw):
                 if shape.pixels % px == 0 and shape.channels % fv == 0:
                     return px, fv
-                return orig(shape, lanes, max_acc, stack_acc)
+                return orig(shape, lanes, max_acc, stack_acc, **kw)
             stack.enter_context(patch.object(nhwc, "register_tile", forced))
         elif part.startswith("stack:"):   # accumulators up to N bytes as stack allocas (bigstack.py), tiles re-chosen
             import bigstack

@@ -163,13 +163,28 @@ def _best_tile(shape: GemmShape, lanes: int, max_acc: int, stack_acc: int, padde
         if vectors_in % vectors and not (padded and pad_channels):
             continue
         for px in range(1, max_acc // vectors + 1):
-            if px < vectors if padded else shape.pixels % px:
+            if px < vectors if padded else shape.pixels % px or _wide_streaming(shape, px, vectors, lanes):
                 continue
             useful = shape.pixels * vectors_in / (round_up(shape.pixels, px) * round_up(vectors_in, vectors))
             pool = WORKSPACE_TILE_CYCLES / shape.depth if px * vectors > stack_acc else 0.0
             rate = useful * px * vectors / (tile_cycles(shape, px, vectors, lanes) + pool)
             best = max(best, (round(rate, 6), px * vectors, px, px, vectors * lanes))
     return best[0], best[3], best[4]
+
+
+# Whether a register tile whose weight strip streams from L2 keeps at least as many pixels as vectors, as
+# a padded tile always does (`_wide_streaming`); off: revision 42 and before.
+NARROW_STREAMING_TILES = True
+
+
+def _wide_streaming(shape: GemmShape, px: int, vectors: int, lanes: int) -> bool:
+    """Whether a PX x `vectors` tile has more vectors than pixels (where the GEMM has as many pixels)
+    while its weight strip, re-read once per pixel tile, does not stay in L1. Such a tile streams
+    `vectors` weight vectors from L2 for every `px` broadcasts: `tile_cycles` rates 2 pixels x 5
+    vectors as fast as 4 x 2, but on AVX2 (AMD EPYC, znver3, 1 thread, a 1x1 alone) 14x14 480 -> 80
+    ran x1.25 and 320 -> 80 x1.33 the time of 4 x 2 (`fused-subtiles-2026-12-07.md`)."""
+    return (NARROW_STREAMING_TILES and px < vectors <= shape.pixels and shape.weights_reused
+            and shape.pixels > px and shape.depth * 4 * vectors * lanes > L1_BUDGET_BYTES)
 
 
 def split_vectors(sch: Any, loop: Any, lanes: int, max_unroll: int = 4) -> None:
