@@ -684,10 +684,10 @@ def _doubling_pays(px: int, f: int, depth: int, lanes: int, acc: int) -> bool:
     """Whether the 1x1 projects a tile of 2 x `px` pixels in sub-tiles that `tile_cycles` rates
     `SUBTILE_MIN_GAIN` faster than its tile of `px`."""
     sub, _ = pointwise_subtile(2 * px, f, depth, lanes, acc)
-    return sub < 2 * px and subtile_rate(2 * px, f, depth, lanes, acc) > subtile_rate(px, f, depth, lanes, acc) * SUBTILE_MIN_GAIN
+    return sub < 2 * px and _subtile_rate(2 * px, f, depth, lanes, acc) > _subtile_rate(px, f, depth, lanes, acc) * SUBTILE_MIN_GAIN
 
 
-def subtile_rate(px: int, f: int, depth: int, lanes: int, acc: int) -> float:
+def _subtile_rate(px: int, f: int, depth: int, lanes: int, acc: int) -> float:
     """FMAs per cycle (`tile_cycles`) of the register tile `pointwise_subtile` gives a tile of `px` pixels."""
     shape = GemmShape(px, f, depth, weights_reused=False)
     return _rate(shape, *pointwise_subtile(px, f, depth, lanes, acc), lanes)
