@@ -236,7 +236,7 @@ DEFAULT_PIPELINE = "tvm-default"
 #    projects 2 pixels x 4-6 vectors instead of 7 x 1 (`rules.nhwc.fused_pixels`); a sub-tile must keep 8 FMA
 #    chains in flight (`FMA_LATENCY_CYCLES`). AVX-512 and NEON build as in 41.
 # 43 (lutnas-cpu) = a register tile whose re-read weight strip leaves L1 keeps at least as many pixels as
-#    vectors (`rules.nhwc._wide_streaming`; on AVX2 14x14 1x1s into 80 channels take 4 x 2, not 2 x 5). AVX-512
+#    vectors (`rules.nhwc._too_wide`; on AVX2 14x14 1x1s into 80 channels take 4 x 2, not 2 x 5). AVX-512
 #    and NEON tiles change too where the rule applies (proxyless and ofa-mbv3 at 224 px), unmeasured there.
 _REVISIONS = {"lutnas-cpu": 43, "lutnas-cpu-nchw": 15}
 

@@ -163,7 +163,7 @@ def _best_tile(shape: GemmShape, lanes: int, max_acc: int, stack_acc: int, padde
         if vectors_in % vectors and not (padded and pad_channels):
             continue
         for px in range(1, max_acc // vectors + 1):
-            if px < vectors if padded else shape.pixels % px or _wide_streaming(shape, px, vectors, lanes):
+            if (not padded and shape.pixels % px) or _too_wide(shape, px, vectors, lanes, padded):
                 continue
             useful = shape.pixels * vectors_in / (round_up(shape.pixels, px) * round_up(vectors_in, vectors))
             pool = WORKSPACE_TILE_CYCLES / shape.depth if px * vectors > stack_acc else 0.0
@@ -173,18 +173,23 @@ def _best_tile(shape: GemmShape, lanes: int, max_acc: int, stack_acc: int, padde
 
 
 # Whether a register tile whose weight strip streams from L2 keeps at least as many pixels as vectors, as
-# a padded tile always does (`_wide_streaming`); off: revision 42 and before.
+# a padded tile always does (`_too_wide`); off: revision 42 and before.
 NARROW_STREAMING_TILES = True
 
 
-def _wide_streaming(shape: GemmShape, px: int, vectors: int, lanes: int) -> bool:
-    """Whether a PX x `vectors` tile has more vectors than pixels (where the GEMM has as many pixels)
-    while its weight strip, re-read once per pixel tile, does not stay in L1. Such a tile streams
-    `vectors` weight vectors from L2 for every `px` broadcasts: `tile_cycles` rates 2 pixels x 5
-    vectors as fast as 4 x 2, but on AVX2 (AMD EPYC, znver3, 1 thread, a 1x1 alone) 14x14 480 -> 80
-    ran x1.25 and 320 -> 80 x1.33 the time of 4 x 2 (`fused-subtiles-2026-12-07.md`)."""
-    return (NARROW_STREAMING_TILES and px < vectors <= shape.pixels and shape.weights_reused
-            and shape.pixels > px and shape.depth * 4 * vectors * lanes > L1_BUDGET_BYTES)
+def _too_wide(shape: GemmShape, px: int, vectors: int, lanes: int, padded: bool) -> bool:
+    """Whether a PX x `vectors` tile has more vectors than pixels where that is refused: always for a
+    padded tile, and for a dividing one (on a GEMM of as many pixels) whose weight strip, re-read once
+    per pixel tile, does not stay in L1. Such a tile streams `vectors` weight vectors from L2 for every
+    `px` broadcasts: `tile_cycles` rates 2 pixels x 5 vectors as fast as 4 x 2, but on AVX2 (AMD EPYC,
+    znver3, 1 thread, a 1x1 alone) 14x14 480 -> 80 ran x1.25 and 320 -> 80 x1.33 the time of 4 x 2
+    (`fused-subtiles-2026-12-07.md`)."""
+    if px >= vectors:
+        return False
+    if padded:
+        return True
+    return (NARROW_STREAMING_TILES and vectors <= shape.pixels and shape.weights_reused
+            and shape.depth * 4 * vectors * lanes > L1_BUDGET_BYTES)
 
 
 def split_vectors(sch: Any, loop: Any, lanes: int, max_unroll: int = 4) -> None:
@@ -415,6 +420,8 @@ def fused_depthwise_channels(channels: int, px: int, target: tvm.target.Target) 
 
 # Pixels side by side in a depthwise tile, where the row and the accumulators allow.
 DEPTHWISE_TILE_PIXELS = 8
+# Tile widths tried first, in order, where they divide a row: 8 or 6 pixels beat a larger odd divisor.
+TILE_PIXELS_PREFERRED = (8, 7, 6, 4)
 
 
 def depthwise_channel_vectors(target: tvm.target.Target) -> int:
@@ -450,7 +457,7 @@ class ChannelsLastDepthwise(Rule):
         lanes = vector_lanes(target)
         fv = channel_tile(f, lanes, self.max_channel_vectors or depthwise_channel_vectors(target))
         max_acc = self.max_acc_vectors or depthwise_accumulators(target)
-        px = largest_divisor(w, max(1, max_acc // math.ceil(fv / lanes)), prefer=(8, 7, 6, 4))
+        px = largest_divisor(w, max(1, max_acc // math.ceil(fv / lanes)), prefer=TILE_PIXELS_PREFERRED)
         bands = depthwise_bands(kh, row_stride(sch, conv) or 1, h, target_cores(target))
         out = inline_chain(sch, parts.consumers)
         for pad in parts.producers:  # read the input in place: the border tests stay in the taps
@@ -645,7 +652,7 @@ def fused_pixels(w: int, f: int, lanes: int, acc: int, max_px: int, depth: int |
     `depthwise_under_tile`) where the row holds it and the 1x1's sub-tile (`pointwise_subtile`) rates
     `SUBTILE_MIN_GAIN` faster: AVX2 on rows of 28 takes 14 pixels, whose 1x1 projects 2 pixels x 4 or
     5 vectors instead of 7 x 1 (fused kernels x0.89-0.92 alone, `fused-subtiles-2026-12-07.md`)."""
-    px = largest_divisor(w, max_px, prefer=(8, 7, 6, 4))
+    px = largest_divisor(w, max_px, prefer=TILE_PIXELS_PREFERRED)
     if FUSED_SUBTILES and depth is not None and w % (2 * px) == 0 and _doubling_pays(px, f, depth, lanes, acc):
         return 2 * px
     if not FUSED_TILE_FILLS_ACCUMULATORS or px != 8 or w % 7:
@@ -670,27 +677,30 @@ def pointwise_subtile(px: int, f: int, depth: int, lanes: int, acc: int) -> tupl
     112x112 k3 16 -> 16 block's fused kernel x0.78, its 56x56 k3 e3 one x0.91. Where 8 pixels
     already hold several vectors (NEON, 32 registers), or no divisor does better (AVX-512 tiles of
     one vector), the tile is as before."""
-    whole = channel_tile(f, lanes, max(1, acc // px))
-    if not FUSED_SUBTILES:
-        return px, whole
+    sub, fv, _ = _subtile(px, f, depth, lanes, acc)
+    return sub, fv
+
+
+def _subtile(px: int, f: int, depth: int, lanes: int, acc: int) -> tuple[int, int, float]:
+    """`pointwise_subtile`'s tile and its FMAs per cycle (`_rate`)."""
     shape = GemmShape(px, f, depth, weights_reused=False)
+    whole = channel_tile(f, lanes, max(1, acc // px))
+    whole_rate = _rate(shape, px, whole, lanes)
+    if not FUSED_SUBTILES:
+        return px, whole, whole_rate
     sub, fv = register_tile(shape, lanes, acc)
-    if px * (whole // lanes) > acc:   # a tile of two depthwise tiles (`fused_pixels`): sub-tiles only
-        return sub, fv
-    return (sub, fv) if _rate(shape, sub, fv, lanes) > _rate(shape, px, whole, lanes) * SUBTILE_MIN_GAIN else (px, whole)
+    sub_rate = _rate(shape, sub, fv, lanes)
+    whole_fits = px * (whole // lanes) <= acc   # not on a tile of two depthwise tiles (`fused_pixels`)
+    if whole_fits and sub_rate <= whole_rate * SUBTILE_MIN_GAIN:
+        return px, whole, whole_rate
+    return sub, fv, sub_rate
 
 
 def _doubling_pays(px: int, f: int, depth: int, lanes: int, acc: int) -> bool:
     """Whether the 1x1 projects a tile of 2 x `px` pixels in sub-tiles that `tile_cycles` rates
     `SUBTILE_MIN_GAIN` faster than its tile of `px`."""
-    sub, _ = pointwise_subtile(2 * px, f, depth, lanes, acc)
-    return sub < 2 * px and _subtile_rate(2 * px, f, depth, lanes, acc) > _subtile_rate(px, f, depth, lanes, acc) * SUBTILE_MIN_GAIN
-
-
-def _subtile_rate(px: int, f: int, depth: int, lanes: int, acc: int) -> float:
-    """FMAs per cycle (`tile_cycles`) of the register tile `pointwise_subtile` gives a tile of `px` pixels."""
-    shape = GemmShape(px, f, depth, weights_reused=False)
-    return _rate(shape, *pointwise_subtile(px, f, depth, lanes, acc), lanes)
+    sub, _, doubled_rate = _subtile(2 * px, f, depth, lanes, acc)
+    return sub < 2 * px and doubled_rate > _subtile(px, f, depth, lanes, acc)[2] * SUBTILE_MIN_GAIN
 
 
 # Cycles before an FMA's result feeds the next FMA on it (Zen 3, Intel cores): a tile's step takes at
@@ -752,7 +762,7 @@ def depthwise_under_tile(sch: Any, dw: Any, tile: Any, xo: Any, fv: int, lanes: 
     sch.compute_at(dw, xo, preserve_unit_loops=True)
     window = static_extents(sch, sch.get_loops(dw)[-3:-2])[0]   # its loops end in the window's ry, rx, rc
     tile_px = static_extents(sch, sch.get_loops(dw)[-5:-4])[0]   # a fused tile of two depthwise tiles: halves
-    half = largest_divisor(tile_px, DEPTHWISE_TILE_PIXELS, prefer=(8, 7, 6, 4))
+    half = largest_divisor(tile_px, DEPTHWISE_TILE_PIXELS, prefer=TILE_PIXELS_PREFERRED)
     partition = PARTITION_MIN_WINDOW is not None and window >= PARTITION_MIN_WINDOW
     unrolled = 2                                                   # the window's rows and columns
     if partition:
