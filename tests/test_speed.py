@@ -925,13 +925,15 @@ def test_two_thread_runs_compute_what_one_thread_computes(tmp_path):
     np.testing.assert_allclose(outs[1], outs[0], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("rolling", [True, False])
 @pytest.mark.parametrize(("spec", "hw"), [("irf_k3_e3_s1_i16_o16_g1_relu", 28), ("irf_k5_e6_s2_i16_o24_g1_relu", 56)])
-def test_a_large_expansion_joins_its_depthwise_and_runs_in_bands(spec: str, hw: int,
+def test_a_large_expansion_joins_its_depthwise_and_runs_in_bands(spec: str, hw: int, rolling: bool,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Where the expanded plane is large (`dw_pw_fusion.MIN_EXPANDED_BYTES`, lowered here so a 28x28
     or 56x56 block qualifies) the expansion 1x1, the depthwise and the projection become one function, which
     `rules.banded` schedules in bands of rows across cores and which computes what the unscheduled
-    function computes, at stride 1 and 2; below the threshold (a 28x28 plane of 48 channels) it stays apart."""
+    function computes, at stride 1 and 2, its expansion rolled through a ring of rows or not
+    (`banded.ROLLING_EXPANSION`); below the threshold (a 28x28 plane of 48 channels) it stays apart."""
     import lutnas.lowering.dw_pw_fusion as fusion
     from lutnas.lowering.rules import banded, int32_indices
 
@@ -942,6 +944,7 @@ def test_a_large_expansion_joins_its_depthwise_and_runs_in_bands(spec: str, hw: 
     assert len(merged) == (expanded_bytes >= fusion.MIN_EXPANDED_BYTES)
     monkeypatch.setattr(fusion, "MIN_EXPANDED_BYTES", 0)
     monkeypatch.setattr(banded, "BAND_BYTES", 64 * 1024)   # several bands on a 28x28 plane
+    monkeypatch.setattr(banded, "ROLLING_EXPANSION", rolling)
     three = [f for n, f in _block_funcs(spec, hw, layout="NHWC").items() if n.count("conv2d") == 3]
     assert len(three) == 1
     sch = banded.ChannelsLastExpandDepthwisePointwise().apply(three[0], tgt, False)
@@ -962,3 +965,33 @@ def test_bands_divide_the_rows_between_cores_and_fit_the_budget(monkeypatch: pyt
         assert ((rows - 1) * 2 + 7) * row <= banded.BAND_BYTES
     assert banded.band_rows(56, row, 7, 2, 1) == 14  # 33 expanded rows of 43 KB: the most under 1.5 MB
     assert banded.band_rows(7, 10**9, 3, 1, 1) == 1  # nothing fits: one row a band
+    assert [banded.core_rows(112, cores) for cores in (1, 2, 4)] == [112, 56, 28]   # rolled: a band per core
+    assert banded.core_rows(7, 2) == 1   # no even split: a band per row
+
+
+@pytest.mark.parametrize(("spec", "hw", "window"), [("irf_k5_e6_s1_i16_o16_g1_relu", 28, 5),
+                                                    ("irf_k3_e6_s2_i16_o24_g1_relu", 56, 3)])
+def test_a_rolled_expansion_keeps_a_ring_of_the_window_rows_in_each_band(spec: str, hw: int, window: int,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """With `banded.ROLLING_EXPANSION` the expanded rows live in a ring of the depthwise window's rows,
+    allocated in each band (so, per core) and not in each output row, where lowering would put it
+    without the band's prefetch (`banded.roll_expansion`): a ring allocated per row would be new memory
+    for every row."""
+    import tvm
+
+    import lutnas.lowering.dw_pw_fusion as fusion
+    from lutnas.lowering.rules import banded
+
+    monkeypatch.setattr(fusion, "MIN_EXPANDED_BYTES", 0)
+    monkeypatch.setattr(banded, "ROLLING_EXPANSION", True)
+    bspec = BlockSpec.parse(spec)
+    three = [f for n, f in _block_funcs(spec, hw, layout="NHWC").items() if n.count("conv2d") == 3]
+    sch = banded.ChannelsLastExpandDepthwisePointwise().apply(three[0], TARGET.tvm_target(), False)
+    assert sch is not None
+    mod = tvm.s_tir.transform.PlanAndUpdateBufferAllocationLocation()(sch.mod)
+    lines = [line.strip() for line in mod["main"].script().splitlines()]
+    ring_shape = f"(T.int64(1), T.int64({window}), T.int64({hw}), T.int64({bspec.mid_ch}))"
+    ring = [i for i, line in enumerate(lines) if "alloc_buffer(" + ring_shape in line]
+    bands = [i for i, line in enumerate(lines) if "T.parallel" in line]
+    assert len(ring) == 1 and len(bands) == 1 and bands[0] < ring[0]
+    assert not any(line.startswith("for ") for line in lines[bands[0] + 1:ring[0]])   # in the band, above its rows

@@ -12,6 +12,12 @@ Networks, 9 archs, 224 px, against the expansion apart (`bench/fusion_ab.py --re
 expand-bands --thresholds ...`, 7-9 rounds): 1 thread, bands of <= 1 MB x0.977 / x0.980, 1.5 MB
 x0.973 / x0.980, 2 MB x0.982, 4 MB x0.998, 512 KB x0.999 (the halo recomputed too often); 2 threads,
 1.5 MB x0.990 twice, 1 MB x0.994 (`docs/measurements/inmodel-probes-2026-12-06.md`).
+
+Since revision 44 (`ROLLING_EXPANSION`) a band is a core's share of the rows, and the expansion is
+computed row by row into a ring of the depthwise window's rows (`roll_expansion`): each output row
+computes only the expanded rows its window adds (its stride's worth), into the slots of the rows no
+window needs again. No halo is recomputed and the ring (5 rows of 112 x 96 channels: 215 KB) stays in
+a 512 KB L2, where a band of 1.5 MB lived in L3 (AMD EPYC, znver3).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from lutnas.lowering.rules.base import (
     gemm_accumulators,
     inline_chain,
     kinded_blocks,
+    replace_loop,
     row_stride,
     stack_vectors,
     static_extents,
@@ -38,6 +45,7 @@ from lutnas.lowering.rules.nhwc import (
     fused_pixels,
     pack_weights,
     pointwise_subtile,
+    prefetch_each_step,
     register_tile,
     split_vectors,
     stack_gemm_accumulators,
@@ -48,6 +56,11 @@ if TYPE_CHECKING:
     import tvm
 
 BAND_BYTES = 1536 * 1024
+# Whether the expansion runs row by row into a ring of the window's rows (`roll_expansion`), one band per
+# core; off: bands of at most `BAND_BYTES` expanded rows, each computing its halo again (revision 43 and
+# before). Measured alone, 1 thread, in-model (znver3, `docs/measurements/rolling-expansion-2026-12-07.md`):
+# stride-2 blocks on 112x112 planes x0.80-0.85, fbnet's 112x112 k5 e6 block x0.92, 56x56 blocks x0.96-0.98.
+ROLLING_EXPANSION = True
 
 
 def band_rows(out_rows: int, row_bytes: int, window: int, stride: int, cores: int) -> int:
@@ -56,6 +69,12 @@ def band_rows(out_rows: int, row_bytes: int, window: int, stride: int, cores: in
     fits = [b for b in range(1, out_rows + 1)
             if out_rows % b == 0 and (out_rows // b) % cores == 0 and ((b - 1) * stride + window) * row_bytes <= BAND_BYTES]
     return max(fits, default=1)
+
+
+def core_rows(out_rows: int, cores: int) -> int:
+    """Output rows per band when each band rolls its expansion (`ROLLING_EXPANSION`): the most that
+    divide `out_rows` into a multiple of `cores` bands (one band per core, where they divide)."""
+    return max((b for b in range(1, out_rows + 1) if out_rows % b == 0 and (out_rows // b) % cores == 0), default=1)
 
 
 class ChannelsLastExpandDepthwisePointwise(Rule):
@@ -78,9 +97,15 @@ class ChannelsLastExpandDepthwisePointwise(Rule):
             return None
         lanes = vector_lanes(target)
         stride = row_stride(sch, dw) or 1
-        rows = band_rows(de[1], ee[2] * ee[3] * 4, de[4], stride, target_cores(target) or 2)
-        tile = _project_in_bands(sch, blocks, convs, pe, de, rows, target)
-        _expand_per_band(sch, blocks, convs, ee, tile, lanes, target)
+        cores = target_cores(target) or 2
+        rows = (core_rows(de[1], cores) if ROLLING_EXPANSION
+                else band_rows(de[1], ee[2] * ee[3] * 4, de[4], stride, cores))
+        bands = _project_in_bands(sch, blocks, convs, pe, de, rows, target)
+        row_loop = sch.get_loops(blocks[convs[2]])[1]   # the output rows of a band
+        expanded, rows_at = _expand_per_band(sch, blocks, convs, ee, row_loop if ROLLING_EXPANSION else bands,
+                                             lanes, target)
+        if ROLLING_EXPANSION:
+            roll_expansion(sch, expanded, row_loop, rows_at, (de[4], stride))
         return sch
 
 
@@ -105,9 +130,11 @@ def _project_in_bands(sch: Any, blocks: list[Any], convs: list[int], pe: list[in
     return bands
 
 
-def _expand_per_band(sch: Any, blocks: list[Any], convs: list[int], ee: list[int], bands: Any, lanes: int,
-                     target: tvm.target.Target) -> None:
-    """The expansion computed under each band (its rows and the window's halo), as a 1x1 over rows."""
+def _expand_per_band(sch: Any, blocks: list[Any], convs: list[int], ee: list[int], at: Any, lanes: int,
+                     target: tvm.target.Target) -> tuple[Any, Any]:
+    """The expansion computed under the loop `at` (a band: its rows and the window's halo; an output
+    row: the window's rows), as a 1x1 over rows; returns (the block writing the expanded rows, its
+    loop over those rows)."""
     e_i, d_i, _ = convs
     ex = blocks[e_i]
     max_acc = gemm_accumulators(target)
@@ -116,12 +143,37 @@ def _expand_per_band(sch: Any, blocks: list[Any], convs: list[int], ee: list[int
     for block in blocks[:e_i]:               # a 1x1's "padding" is a plain copy: read in place
         sch.compute_inline(block)
     out = inline_chain(sch, blocks[e_i + 1:d_i - 1])
-    sch.compute_at(out, bands, preserve_unit_loops=True)
-    sch.compute_at(ex, bands, preserve_unit_loops=True)
-    _band, ln, ly, lx, lf, lry, lrx, lrc = sch.get_loops(ex)
+    sch.compute_at(out, at, preserve_unit_loops=True)
+    sch.compute_at(ex, at, preserve_unit_loops=True)
+    *_, ln, ly, lx, lf, lry, lrx, lrc = sch.get_loops(ex)
     xo, xi = sch.split(lx, factors=[None, px])
     fo, fi = sch.split(lf, factors=[None, fv])
     sch.reorder(ln, ly, xo, fo, lry, lrx, lrc, xi, fi)
     sch.unroll(xi)
     split_vectors(sch, fi, lanes, max_unroll=max_acc)
     epilogue_and_init(sch, ex, out, fo, lry, lanes, max_unroll=max_acc)
+    return out, ly
+
+
+def roll_expansion(sch: Any, expanded: Any, row_loop: Any, rows_at: Any, window: tuple[int, int]) -> None:
+    """Make the expansion computed under each output row (`row_loop`; `rows_at` its loop over the
+    window's rows) a ring: the block `expanded` writes row y into slot y % window, and after a
+    band's first output row only the last `stride` of the window's rows are computed, the others
+    being in the ring from the rows before. (TVM's `rolling_buffer` would add the test to the
+    epilogue only, leaving the 1x1's FMAs to run for every row, and refuses the region that the
+    plane's edges clip.)
+
+    Every access to the ring lies under `row_loop`, where TVM's lowering would allocate it: afresh
+    for each output row. A prefetch of its first line at the band's start puts the allocation in
+    the band, which keeps the rows from one output row to the next."""
+    from tvm import tirx
+
+    rows, stride = window
+    sch.transform_layout(expanded, ("write", 0), lambda n, y, x, c: (n, y % rows, x, c))
+    loop, outer = sch.get(rows_at), sch.get(row_loop)
+    fresh = tirx.Or(tirx.EQ(outer.loop_var, tirx.const(0, str(outer.extent.ty))),
+                    tirx.GE(loop.loop_var, tirx.const(rows - stride, str(loop.extent.ty))))
+    replace_loop(sch, rows_at, body=tirx.IfThenElse(fresh, loop.body, None))
+    ring = sch.get(expanded).writes[0].source
+    band = sch.get_loops(expanded)[0]
+    prefetch_each_step(sch, band, [tirx.BufferLoad(ring, [tirx.const(0, str(d.ty)) for d in ring.shape])])
