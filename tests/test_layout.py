@@ -661,7 +661,8 @@ def test_a_build_for_its_cores_runs_head_mean_and_classifier_as_one_kernel(tmp_p
             sch = HeadClassifier().apply(heads[0], target.tvm_target(), False)
             assert sch is not None
             assert ("T.parallel" in sch.mod.script()) == (cores == 2)
-            # each reduction step prefetches the next strip's classifier rows and conv weights
+            # every 8 reduction steps (`head.PREFETCH_EVERY_STEPS`) prefetch the next strip's classifier
+            # rows and conv weights, one line each: 24 channels x 10 classes over 3 points x 10 tiles
             assert sch.mod.script().count("llvm.prefetch") == 2
             # 10 classes are 5 AVX2 vectors of 2 (a power of two dividing 10): 5 independent chains
             update = "matmul_rf_update" if cores == 2 else "matmul_update"   # each core's partial output
@@ -670,8 +671,10 @@ def test_a_build_for_its_cores_runs_head_mean_and_classifier_as_one_kernel(tmp_p
             assert chains.kind == strip_k.kind == tvm.tirx.ForKind.UNROLLED
             assert apply_rules(heads[0], target.tvm_target(), default_cpu_rules())[1] == "head-classifier"
             # 49 pixels in AVX2 tiles of 5 (`nhwc.pad_gemm`): the conv computes 50, the mean reads 49
-            *_, tiles, _ry, _rx, _k, px, _v, _lanes = (sch.get(lv) for lv in sch.get_loops(sch.get_sblock("conv2d_nhwc_update")))
+            *_, tiles, _ry, _rx, points, steps, px, _v, _lanes = (
+                sch.get(lv) for lv in sch.get_loops(sch.get_sblock("conv2d_nhwc_update")))
             assert (int(tiles.extent), int(px.extent)) == (10, 5)
+            assert (int(points.extent), int(steps.extent)) == (3, 8)   # prefetch points: 24 steps in 3 of 8
         lib = compile_lowered(lower_relax(import_onnx(path, shape).mod, target, "lutnas-cpu"), target)
         got = relax.VirtualMachine(lib, tvm.cpu())["main"](tvm.runtime.tensor(x, tvm.cpu())).numpy()
         np.testing.assert_allclose(got, net(torch.from_numpy(x)).detach().numpy(), rtol=1e-4, atol=1e-5)

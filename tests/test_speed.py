@@ -995,3 +995,50 @@ def test_a_rolled_expansion_keeps_a_ring_of_the_window_rows_in_each_band(spec: s
     bands = [i for i, line in enumerate(lines) if "T.parallel" in line]
     assert len(ring) == 1 and len(bands) == 1 and bands[0] < ring[0]
     assert not any(line.startswith("for ") for line in lines[bands[0] + 1:ring[0]])   # in the band, above its rows
+
+
+def test_the_head_prefetches_every_line_of_the_next_strip_from_its_sparse_points(tmp_path) -> None:
+    """fbnet's head (352 -> 1984 channels, 1000 classes) prefetches at points `PREFETCH_EVERY_STEPS`
+    steps of its conv's reduction apart, several lines a point where the strip's classifier rows have
+    more lines than the strip has points: over one strip's points every line of the next strip's
+    classifier rows and of its packed conv weights is asked for (the points' line expressions
+    evaluated at every pixel tile and point)."""
+    from lutnas.lowering.rules import head
+
+    spec = BlockSpec.parse("head_k1_e1_s1_i352_o1984_g1_relu_c1000")
+    path = export_onnx(Block(spec, (1, 352, 7, 7)).build(), (1, 352, 7, 7), tmp_path / "head.onnx")
+    tgt = get_target("x86", mcpu="znver1", num_cores=1).tvm_target()
+    heads = [f for gv, f in fused_module(path, (1, 352, 7, 7), tgt).functions_items()
+             if "conv2d" in gv.name_hint and "matmul" in gv.name_hint]
+    sch = head.HeadClassifier().apply(heads[0], tgt, False)
+    *_, tiles, _ry, _rx, points, steps, _px, _v, _lanes = sch.get_loops(sch.get_sblock("conv2d_nhwc_update"))
+    assert int(sch.get(steps).extent) == head.PREFETCH_EVERY_STEPS
+    body = sch.get(points).body
+    prefetches = [s.value for s in body.seq if isinstance(s, tvm.tirx.Evaluate)]
+    addresses = [p.args[1].args[0].indices for p in prefetches]   # llvm.prefetch(address_of(load), ...)
+    fv = 16                                                          # AVX2's head strip: 2 vectors
+    per_point = {"classifier": 1000 * fv * 4 // 64, "conv": 352 * fv * 4 // 64}
+    assert len(addresses) > 2   # the classifier's 1000 lines over 10 tiles x 44 points: 3 a point
+    seen: dict[str, set[int]] = {"classifier": set(), "conv": set()}
+    t_var, p_var = sch.get(tiles).loop_var, sch.get(points).loop_var
+    for t in range(int(sch.get(tiles).extent)):
+        for p in range(int(sch.get(points).extent)):
+            for idx in addresses:
+                which = "classifier" if len(idx) == 2 else "conv"
+                seen[which].add(_evaluate(idx[-1], {t_var: t, p_var: p}) // 16)
+    for which, lines in per_point.items():
+        assert set(range(lines)) <= seen[which], which
+
+
+def _evaluate(expr: object, values: dict[object, int]) -> int:
+    """An integer TIR index expression at the given loop variables' values (TVM's Python API has no
+    arithmetic analyzer here): the node kinds a prefetch's address is made of."""
+    kind = type(expr).__name__
+    if kind == "IntImm":
+        return int(expr.value)
+    if kind == "Var":
+        return next(v for var, v in values.items() if var.same_as(expr))
+    if kind == "Cast":
+        return _evaluate(expr.value, values)
+    a, b = _evaluate(expr.a, values), _evaluate(expr.b, values)
+    return {"Add": a + b, "Sub": a - b, "Mul": a * b, "Min": min(a, b), "Max": max(a, b), "RShift": a >> b}[kind]

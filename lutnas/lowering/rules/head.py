@@ -57,6 +57,14 @@ if TYPE_CHECKING:
 CLASSIFIER_CHAINS = 8
 # Whether the head's conv also prefetches its next strip of weights (`_prefetch_next_share`).
 PREFETCH_CONV_STRIP = True
+# Steps of the head conv's reduction between two prefetch points (`_prefetch_next_share`; the largest
+# power of two dividing the reduction up to this). Each point costs the integer arithmetic of its
+# line's address; a prefetch at every step (1: revision 43 and before) issued 59 instructions per 20
+# FMAs in fbnet's head (5 x 2 tile, two steps unrolled), most of them prefetching a line already
+# asked for. Measured alone, in-model, 1 thread (znver3, `docs/measurements/rolling-expansion-2026-12-07.md`):
+# every 8 steps, fbnet's head x0.73-0.97 (the VM's phase), proxyless's x0.91; every 16 or 32 (several
+# lines a point, in bursts) gave less back, no prefetch x1.28.
+PREFETCH_EVERY_STEPS = 8
 
 
 class HeadClassifier(Rule):
@@ -161,11 +169,12 @@ def _strips(sch: Any, matmul: Any, conv: Any, pool: Any, tile: tuple[int, int], 
 
 def _prefetch_next_share(sch: Any, matmul: Any, conv: Any, strip: tuple[Any | None, Any], tile: Any,
                          rc_loop: Any, tiles: int, strips: int, fv: int, classes: int) -> None:
-    """At step s of the strip's pixel tiles x reduction, prefetch line s * lines / steps of the next
-    strip's classifier rows and of its packed conv weights; `strip` is (the core's first strip, None
-    on one core; the strip loop) and `strips` a core's count. The conv's strip (45 KB of fbnet's 2.8
-    MB) was left to the hardware prefetcher until the head alone, side by side, measured x0.982 hot
-    and x0.938 flushed with it (`docs/measurements/head-chains-2026-12-06/`)."""
+    """Every `PREFETCH_EVERY_STEPS` steps of the strip's pixel tiles x reduction, prefetch the next
+    strip's classifier rows and packed conv weights at the rate the strip's steps use them: at
+    point p of P, lines p * lines / P onward, as many as one point must cover; `strip` is (the
+    core's first strip, None on one core; the strip loop) and `strips` a core's count. The conv's
+    strip (45 KB of fbnet's 2.8 MB) was left to the hardware prefetcher until the head alone, side by
+    side, measured x0.982 hot and x0.938 flushed with it (`docs/measurements/head-chains-2026-12-06/`)."""
     from tvm import tirx
 
     classifier = [r.source for r in sch.get(matmul).reads if len(r.region) == 2][-1]
@@ -175,12 +184,23 @@ def _prefetch_next_share(sch: Any, matmul: Any, conv: Any, strip: tuple[Any | No
     following = tirx.min(sch.get(loop_rv).loop_var + 1, strips - 1)
     following = following if first is None else first + following
     zero = tirx.const(0, str(sch.get(rc_loop).extent.ty))
+    every = pow2_divisor(reduction, PREFETCH_EVERY_STEPS)
+    points = sch.split(rc_loop, factors=[None, every])[0] if every > 1 else rc_loop
     # a column past a row's end: the address is the row-major offset from the strip's first row
-    loads = [tirx.BufferLoad(classifier, [following * fv, _spread_line(sch, tile, rc_loop, tiles, fv * classes * 4 // 64) * 16])]
+    loads = [tirx.BufferLoad(classifier, [following * fv, line * 16])
+             for line in _spread_lines(sch, tile, points, tiles, fv * classes * 4 // 64)]
     if PREFETCH_CONV_STRIP:
-        loads.append(tirx.BufferLoad(packed, [following, zero, zero, zero,
-                                              _spread_line(sch, tile, rc_loop, tiles, reduction * fv * 4 // 64) * 16]))
-    prefetch_each_step(sch, rc_loop, loads)
+        loads += [tirx.BufferLoad(packed, [following, zero, zero, zero, line * 16])
+                  for line in _spread_lines(sch, tile, points, tiles, reduction * fv * 4 // 64)]
+    prefetch_each_step(sch, points, loads)
+
+
+def _spread_lines(sch: Any, tile: Any, points: Any, tiles: int, lines: int) -> list[Any]:
+    """The lines of a block of `lines` that prefetch point p of P (`tiles` pixel tiles x the loop
+    `points`) covers: p * lines / P and the next ones, ceil(lines / P) in all (a prefetch past the
+    block's end is a hint, never a fault)."""
+    first = _spread_line(sch, tile, points, tiles, lines)
+    return [first + k for k in range(max(1, -(-lines // (tiles * int(sch.get(points).extent)))))]
 
 
 def _spread_line(sch: Any, tile: Any, rc_loop: Any, tiles: int, lines: int) -> Any:
