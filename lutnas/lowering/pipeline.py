@@ -238,6 +238,10 @@ DEFAULT_PIPELINE = "tvm-default"
 # 43 (lutnas-cpu) = a register tile whose re-read weight strip leaves L1 keeps at least as many pixels as
 #    vectors (`rules.nhwc._too_wide`; on AVX2 14x14 1x1s into 80 channels take 4 x 2, not 2 x 5). AVX-512
 #    and NEON tiles change too where the rule applies (proxyless and ofa-mbv3 at 224 px), unmeasured there.
+# 44 (lutnas-cpu) = a banded block's expansion rolled through a ring of the depthwise window's rows, one
+#    band per core (`rules.banded.roll_expansion`): no halo computed again, the ring in L2.
+# 45 (lutnas-cpu) = the head kernel prefetches its next strip every 8 reduction steps, as many lines a
+#    point as the strip's rate needs (`rules.head.PREFETCH_EVERY_STEPS`), not a line at every step.
 _REVISIONS = {"lutnas-cpu": 45, "lutnas-cpu-nchw": 15}
 
 

@@ -4,8 +4,8 @@ The classifier's reduction over the head's channels is split into strips of the 
 (32 channels on AVX-512) and put outermost; under each strip the conv computes those channels for
 every pixel (pixel tiles x the strip, accumulators in registers), the mean pools them, and the
 classifier adds their share (the strip's rows of its weights, `CLASSIFIER_CHAINS` output vectors at a
-time). Every step of the conv's reduction prefetches into L2 one line of the next strip's classifier
-rows and one of the next strip's conv weights, so both stream from memory while the conv's FMAs run
+time). Every 8 steps of the conv's reduction prefetch into L2 the next strip's classifier rows and
+conv weights at the rate the strip uses them, so both stream from memory while the conv's FMAs run
 (module doc of `lowering.head_classifier` for why and what it measured).
 
 Built for N cores, the reduction is first cut in N contiguous parts (`rfactor`), one per parallel
