@@ -1017,7 +1017,7 @@ def test_the_head_prefetches_every_line_of_the_next_strip_from_its_sparse_points
     prefetches = [s.value for s in body.seq if isinstance(s, tvm.tirx.Evaluate)]
     addresses = [p.args[1].args[0].indices for p in prefetches]   # llvm.prefetch(address_of(load), ...)
     fv = 16                                                          # AVX2's head strip: 2 vectors
-    per_point = {"classifier": 1000 * fv * 4 // 64, "conv": 352 * fv * 4 // 64}
+    strip_lines = {"classifier": 1000 * fv * 4 // 64, "conv": 352 * fv * 4 // 64}
     assert len(addresses) > 2   # the classifier's 1000 lines over 10 tiles x 44 points: 3 a point
     seen: dict[str, set[int]] = {"classifier": set(), "conv": set()}
     t_var, p_var = sch.get(tiles).loop_var, sch.get(points).loop_var
@@ -1026,7 +1026,7 @@ def test_the_head_prefetches_every_line_of_the_next_strip_from_its_sparse_points
             for idx in addresses:
                 which = "classifier" if len(idx) == 2 else "conv"
                 seen[which].add(_evaluate(idx[-1], {t_var: t, p_var: p}) // 16)
-    for which, lines in per_point.items():
+    for which, lines in strip_lines.items():
         assert set(range(lines)) <= seen[which], which
 
 

@@ -105,7 +105,7 @@ class ChannelsLastExpandDepthwisePointwise(Rule):
         expanded, rows_at = _expand_per_band(sch, blocks, convs, ee, row_loop if ROLLING_EXPANSION else bands,
                                              lanes, target)
         if ROLLING_EXPANSION:
-            roll_expansion(sch, expanded, row_loop, rows_at, (de[4], stride))
+            roll_expansion(sch, expanded, (bands, row_loop, rows_at), (de[4], stride))
         return sch
 
 
@@ -155,11 +155,11 @@ def _expand_per_band(sch: Any, blocks: list[Any], convs: list[int], ee: list[int
     return out, ly
 
 
-def roll_expansion(sch: Any, expanded: Any, row_loop: Any, rows_at: Any, window: tuple[int, int]) -> None:
-    """Make the expansion computed under each output row (`row_loop`; `rows_at` its loop over the
-    window's rows) a ring: the block `expanded` writes row y into slot y % window, and after a
-    band's first output row only the last `stride` of the window's rows are computed, the others
-    being in the ring from the rows before. (TVM's `rolling_buffer` would add the test to the
+def roll_expansion(sch: Any, expanded: Any, loops: tuple[Any, Any, Any], window: tuple[int, int]) -> None:
+    """Make the expansion computed under each output row a ring (`loops`: the band loop, its output
+    rows, the expansion's loop over the window's rows under each): the block `expanded` writes row y
+    into slot y % window, and after a band's first output row only the last `stride` of the window's
+    rows are computed, the others being in the ring from the rows before. (TVM's `rolling_buffer` would add the test to the
     epilogue only, leaving the 1x1's FMAs to run for every row, and refuses the region that the
     plane's edges clip.)
 
@@ -169,11 +169,11 @@ def roll_expansion(sch: Any, expanded: Any, row_loop: Any, rows_at: Any, window:
     from tvm import tirx
 
     rows, stride = window
+    band, row_loop, rows_at = loops
     sch.transform_layout(expanded, ("write", 0), lambda n, y, x, c: (n, y % rows, x, c))
     loop, outer = sch.get(rows_at), sch.get(row_loop)
     fresh = tirx.Or(tirx.EQ(outer.loop_var, tirx.const(0, str(outer.extent.ty))),
                     tirx.GE(loop.loop_var, tirx.const(rows - stride, str(loop.extent.ty))))
     replace_loop(sch, rows_at, body=tirx.IfThenElse(fresh, loop.body, None))
     ring = sch.get(expanded).writes[0].source
-    band = sch.get_loops(expanded)[0]
     prefetch_each_step(sch, band, [tirx.BufferLoad(ring, [tirx.const(0, str(d.ty)) for d in ring.shape])])
