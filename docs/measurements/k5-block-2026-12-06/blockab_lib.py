@@ -8,7 +8,8 @@ sys.argv = _argv
 
 
 def patched_or_config(spec):
-    """`kab.patched(spec)`, or for `pc:` specs a PassContext with the given TVM config (a Python dict)."""
+    """`kab.patched(spec)`, or for `pc:` specs a PassContext with the given TVM config (a Python dict),
+    or for `py:PATH:FN` specs the context manager FN() of the probe file PATH."""
     import ast, tvm
     from contextlib import ExitStack
     stack = ExitStack()
@@ -43,6 +44,11 @@ def patched_or_config(spec):
             from unittest.mock import patch
             stack.enter_context(patch.object(tvm.tirx.transform, "NarrowDataType",
                                              lambda bits: tvm.transform.Sequential([])))
+        elif part.startswith("py:"):   # py:PATH:FN, a function in a probe file returning a context manager
+            import importlib
+            path, fn = part[3:].rsplit(":", 1)
+            sys.path.insert(0, os.path.dirname(path))
+            stack.enter_context(getattr(importlib.import_module(os.path.basename(path)[:-3]), fn)())
         elif part.startswith("pc:"):
             stack.enter_context(tvm.transform.PassContext(opt_level=3, config=ast.literal_eval(part[3:])))
         else:

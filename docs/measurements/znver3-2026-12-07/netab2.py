@@ -18,6 +18,9 @@ archs = [sp.sample(rng) for _ in range(max(indices) + 1)]
 shape = (1, 3, 224, 224)
 x = tvm.runtime.tensor(np.random.default_rng(1).standard_normal(shape).astype("float32"))
 def patched():
+    if spec.startswith("py:"):   # py:PATH:FN, a function in a probe file returning a context manager
+        path, fn = spec[3:].rsplit(":", 1); sys.path.insert(0, os.path.dirname(path))
+        return getattr(importlib.import_module(os.path.basename(path)[:-3]), fn)()
     st = ExitStack()
     for item in filter(None, spec.split(";")):
         t, v = item.split("="); m, c = t.rsplit(".", 1)
