@@ -997,6 +997,41 @@ def test_a_rolled_expansion_keeps_a_ring_of_the_window_rows_in_each_band(spec: s
     assert not any(line.startswith("for ") for line in lines[bands[0] + 1:ring[0]])   # in the band, above its rows
 
 
+@pytest.mark.parametrize(("spec", "hw"), [("irf_k3_e3_s1_i16_o16_g1_relu", 28), ("irf_k3_e6_s2_i16_o24_g1_relu", 56)])
+def test_a_banded_3x3_depthwise_tests_its_padding_only_in_border_tiles(spec: str, hw: int,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A banded kernel's 3x3 depthwise splits its pixel tiles into border and interior tiles
+    (`banded.BANDED_PARTITION_MIN_WINDOW`), as 5x5 and 7x7 windows do: the lowered code has several
+    bodies, one testing fewer sides than the one body of the split at 5x5 and wider only; the
+    partitioned kernel computes what the unscheduled function computes, at stride 1 and 2 (at stride 2
+    with padding 1 only the left column and the top row can fall outside the plane)."""
+    import re
+
+    import lutnas.lowering.dw_pw_fusion as fusion
+    from lutnas.lowering.rules import banded, int32_indices
+
+    tgt = TARGET.tvm_target()
+    monkeypatch.setattr(fusion, "MIN_EXPANDED_BYTES", 0)
+    func = next(f for n, f in _block_funcs(spec, hw, layout="NHWC").items() if n.count("conv2d") == 3)
+
+    def shipped() -> object:
+        sch, name = apply_rules(func, tgt, default_cpu_rules())
+        assert name == "nhwc-expand-depthwise-pointwise"
+        return int32_indices(sch.mod["main"])
+
+    def tests(scheduled: object) -> list[int]:   # clauses of each padding test left in the lowered code
+        conditions = re.findall(r"T\.if_then_else\((.*?), \w+\[", _lowered_loops(scheduled, tgt))
+        return sorted(c.count(" and ") + 1 for c in conditions)
+
+    split_kernel = shipped()                       # the default
+    split = tests(split_kernel)
+    monkeypatch.setattr(banded, "BANDED_PARTITION_MIN_WINDOW", 5)
+    whole = tests(shipped())
+    assert len(whole) == 1
+    assert len(split) > 1 and min(split) < whole[0]   # border tiles test a side less, or the interior none
+    assert_same_outputs(func, split_kernel, tgt, "banded 3x3, border and interior tiles")
+
+
 def test_the_head_prefetches_every_line_of_the_next_strip_from_its_sparse_points(tmp_path) -> None:
     """fbnet's head (352 -> 1984 channels, 1000 classes) prefetches at points `PREFETCH_EVERY_STEPS`
     steps of its conv's reduction apart, several lines a point where the strip's classifier rows have

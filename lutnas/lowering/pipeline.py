@@ -242,7 +242,9 @@ DEFAULT_PIPELINE = "tvm-default"
 #    band per core (`rules.banded.roll_expansion`): no halo computed again, the ring in L2.
 # 45 (lutnas-cpu) = the head kernel prefetches its next strip every 8 reduction steps, as many lines a
 #    point as the strip's rate needs (`rules.head.PREFETCH_EVERY_STEPS`), not a line at every step.
-_REVISIONS = {"lutnas-cpu": 45, "lutnas-cpu-nchw": 15}
+# 46 (lutnas-cpu) = a banded block's 3x3 depthwise partitions its pixel tiles, border and interior, as 5x5
+#    and 7x7 ones did (`rules.banded.BANDED_PARTITION_MIN_WINDOW`); every ISA's banded 3x3 kernels change.
+_REVISIONS = {"lutnas-cpu": 46, "lutnas-cpu-nchw": 15}
 
 
 def pipeline_revision(name: str) -> int:

@@ -61,6 +61,13 @@ BAND_BYTES = 1536 * 1024
 # before). Measured alone, 1 thread, in-model (znver3, `docs/measurements/rolling-expansion-2026-12-07.md`):
 # stride-2 blocks on 112x112 planes x0.80-0.85, fbnet's 112x112 k5 e6 block x0.92, 56x56 blocks x0.96-0.98.
 ROLLING_EXPANSION = True
+# The window from which a banded kernel's depthwise partitions its pixel tiles into border and interior
+# tiles (`depthwise_under_tile`); a fused depthwise + 1x1 alone starts at 5x5 (`PARTITION_MIN_WINDOW`:
+# its 3x3s lost x1.02-1.04 partitioned, again x1.042 on fbnet's 56x56 k3 e3 block this revision).
+# Banded 3x3 blocks alone, 1 thread, in-model (znver3, `docs/measurements/banded-3x3-2026-12-07.md`),
+# partitioned / not: 56x56 k3 e4 and e6 x0.78-0.79, 112x112 stride 2 x0.95-1.02, 112x112 e3 and e6
+# x1.015 and x0.982. Revision 46; None: never, 5: as before.
+BANDED_PARTITION_MIN_WINDOW: int | None = 3
 
 
 def band_rows(out_rows: int, row_bytes: int, window: int, stride: int, cores: int) -> int:
@@ -126,7 +133,8 @@ def _project_in_bands(sch: Any, blocks: list[Any], convs: list[int], pe: list[in
     tile = blocks[p_i - 1]                   # the depthwise's output as the 1x1 reads it
     bands, xo, fo, first_reduce = tile_pointwise(sch, pw, px, fv, lanes, band_rows=rows, subtile=sub)
     epilogue_and_init(sch, pw, out, fo, first_reduce, lanes, max_unroll=acc)
-    depthwise_under_tile(sch, dw, tile, xo, fused_depthwise_channels(de[3], px, target), lanes)
+    depthwise_under_tile(sch, dw, tile, xo, fused_depthwise_channels(de[3], px, target), lanes,
+                         BANDED_PARTITION_MIN_WINDOW)
     return bands
 
 

@@ -629,7 +629,8 @@ class ChannelsLastDepthwisePointwise(Rule):
         tile = between[-1]                               # the depthwise output as the 1x1 reads it
         _rows, xo, fo, first_reduce = tile_pointwise(sch, pw, px, fv, lanes, subtile=sub)
         epilogue_and_init(sch, pw, out, fo, first_reduce, lanes, max_unroll=acc)
-        depthwise_under_tile(sch, dw, tile, xo, fused_depthwise_channels(mid, px, target), lanes)
+        depthwise_under_tile(sch, dw, tile, xo, fused_depthwise_channels(mid, px, target), lanes,
+                             PARTITION_MIN_WINDOW)
         return sch
 
 
@@ -747,14 +748,15 @@ PARTITION_MIN_WINDOW: int | None = 5
 UNROLL_STRIDED_COLUMNS = False
 
 
-def depthwise_under_tile(sch: Any, dw: Any, tile: Any, xo: Any, fv: int, lanes: int) -> None:
+def depthwise_under_tile(sch: Any, dw: Any, tile: Any, xo: Any, fv: int, lanes: int,
+                         partition_min_window: int | None) -> None:
     """The depthwise's output `tile` (a local buffer) and the depthwise itself computed under the 1x1's
     pixel tile loop `xo` (`_depthwise_tile`), so its output never leaves L1.
 
     The depthwise reads its padding in place: every window tap tests that its pixel is in the plane.
     Inside a row only the first and last tiles can read padding, so for windows of
-    `PARTITION_MIN_WINDOW` and wider `xo` is partitioned: the interior tiles' taps become plain loads
-    that LLVM folds into the FMAs. Measured alone, 1 thread (znver3,
+    `partition_min_window` and wider (None: never) `xo` is partitioned: the interior tiles' taps
+    become plain loads that LLVM folds into the FMAs. Measured alone, 1 thread (znver3,
     `docs/measurements/partitioned-tiles-2026-12-07.md`): fbnet's 112x112 k5 block x0.88-0.93, its
     56x56 k5 block x0.95, proxyless's 56x56 k7 block x0.94-0.96."""
     sch.compute_at(tile, xo, preserve_unit_loops=True)
@@ -763,7 +765,7 @@ def depthwise_under_tile(sch: Any, dw: Any, tile: Any, xo: Any, fv: int, lanes: 
     window = static_extents(sch, sch.get_loops(dw)[-3:-2])[0]   # its loops end in the window's ry, rx, rc
     tile_px = static_extents(sch, sch.get_loops(dw)[-5:-4])[0]   # a fused tile of two depthwise tiles: halves
     half = largest_divisor(tile_px, DEPTHWISE_TILE_PIXELS, prefer=TILE_PIXELS_PREFERRED)
-    partition = PARTITION_MIN_WINDOW is not None and window >= PARTITION_MIN_WINDOW
+    partition = partition_min_window is not None and window >= partition_min_window
     unrolled = 2                                                   # the window's rows and columns
     if partition:
         sch.annotate(xo, "pragma_loop_partition_hint", 1)
