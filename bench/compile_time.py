@@ -20,7 +20,7 @@ for where it goes. Variants, compiled alternately in `--rounds` rounds so load d
     before        also every numpy fold (`lowering.fold.fold_in_numpy`) replaced by Relax's
                   FoldConstant: how lutnas compiled before both cuts
 
-    .venv/bin/python bench/compile_time.py [--space proxyless] [--resolution 224] [--seed 0]
+    .venv/bin/python bench/compile_time.py [--space proxyless] [--resolution 224] [--seed 0] [--index 0]
         [--pipeline lutnas-cpu] [--variants current,serial-llvm,before] [--rounds 1] [--top 8]
         [--cprofile out.prof]
 """
@@ -47,6 +47,8 @@ def main() -> None:
     ap.add_argument("--space", default="proxyless")
     ap.add_argument("--resolution", type=int, default=224)
     ap.add_argument("--seed", type=int, default=0, help="arch sampling seed (printed)")
+    ap.add_argument("--index", type=int, default=0,
+                    help="which of the seed's draws: the bench's name#I (`artifact_vs_ort.py --seed S`)")
     ap.add_argument("--pipeline", default=None, help="default: the commands' default for x86")
     ap.add_argument("--variants", default="current,serial-llvm,before", help="comma-separated (see above)")
     ap.add_argument("--rounds", type=int, default=1, help="alternating rounds over the variants")
@@ -55,12 +57,12 @@ def main() -> None:
     args = ap.parse_args()
 
     from lutnas.lowering.pipeline import resolve_build
-    from lutnas.spaces import get_space
+    from lutnas.spaces import get_space, sample_archs
 
     choice = resolve_build("x86", pipeline=args.pipeline)
     space = get_space(args.space)
-    arch = space.sample(np.random.default_rng(args.seed))
-    print(f"{args.space} @{args.resolution} seed {args.seed} arch {list(arch)}; {choice.describe()}; "
+    arch = list(sample_archs(args.space, args.index + 1, args.seed))[-1]
+    print(f"{args.space}#{args.index} @{args.resolution} seed {args.seed} arch {list(arch)}; {choice.describe()}; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     onnx_path = _export(space, arch, args.resolution)
     totals: dict[str, list[tuple[float, float]]] = {}
