@@ -680,12 +680,59 @@ def test_a_build_for_its_cores_runs_head_mean_and_classifier_as_one_kernel(tmp_p
         np.testing.assert_allclose(got, net(torch.from_numpy(x)).detach().numpy(), rtol=1e-4, atol=1e-5)
 
 
+class _SqueezeExcite(torch.nn.Module):
+    """A squeeze-excite gate: its first 1x1 reads a mean of a map that the gate multiplies too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.squeeze, self.excite = torch.nn.Conv2d(32, 8, 1), torch.nn.Conv2d(8, 32, 1)
+
+    def forward(self, x):
+        return x * torch.sigmoid(self.excite(torch.relu(self.squeeze(x.mean((2, 3), keepdim=True)))))
+
+
+def test_a_pooled_feature_mix_layer_joins_the_head_kernel_and_a_squeeze_excite_does_not(tmp_path, monkeypatch):
+    """ofa-mbv3's head: a 1x1, its mean, a 1x1 "feature-mix" layer on the pooled pixel, the classifier.
+    Built for one or two cores the mix layer is a matmul (`head_classifier.pooled_mix_as_matmul`)
+    that the head's conv and mean join in one kernel, scheduled by the head-classifier rule, and the
+    output is torch's; with the rewrite off the mix stays a conv and nothing joins. A squeeze-excite's
+    first 1x1 also reads a mean, but of a map the gate reads too: it stays a conv."""
+    import numpy as np
+    from tvm import relax
+
+    from lutnas.lowering import head_classifier
+    from lutnas.lowering.rules import apply_rules, default_cpu_rules
+    from lutnas.lowering.tvm_build import compile_lowered, lower_relax
+    from lutnas.spaces.blocks import Block, BlockSpec
+
+    spec, shape = BlockSpec.parse("head_k1_e1_s1_i24_o32_g1_hswish_h48_c10"), (1, 24, 7, 7)
+    net = Block(spec, shape).build().eval()
+    path = export_onnx(net, shape, tmp_path / "head.onnx")
+    x = np.random.default_rng(0).standard_normal(shape).astype("float32")
+    for cores in (1, 2):
+        target = get_target("x86", mcpu="znver1", num_cores=cores)
+        funcs = dict(fused_module(path, shape, target.tvm_target()).functions_items())
+        heads = [f for gv, f in funcs.items() if "conv2d" in gv.name_hint and "_mean_matmul" in gv.name_hint]
+        assert len(heads) == 1, [gv.name_hint for gv in funcs]
+        assert apply_rules(heads[0], target.tvm_target(), default_cpu_rules())[1] == "head-classifier"
+        lib = compile_lowered(lower_relax(import_onnx(path, shape).mod, target, "lutnas-cpu"), target)
+        got = relax.VirtualMachine(lib, tvm.cpu())["main"](tvm.runtime.tensor(x, tvm.cpu())).numpy()
+        np.testing.assert_allclose(got, net(torch.from_numpy(x)).detach().numpy(), rtol=1e-4, atol=1e-5)
+    target = get_target("x86", mcpu="znver1", num_cores=1).tvm_target()
+    se_shape = (1, 32, 7, 7)
+    se_path = export_onnx(_SqueezeExcite().eval(), se_shape, tmp_path / "se.onnx")
+    assert not any("matmul" in gv.name_hint for gv in fused_module(se_path, se_shape, target).functions)
+    monkeypatch.setattr(head_classifier, "POOLED_MIX_AS_MATMUL", False)
+    assert not any("_mean_" in gv.name_hint for gv in fused_module(path, shape, target).functions)
+
+
 @pytest.mark.parametrize("space_name", ["proxyless", "fbnet"])
 def test_one_and_two_thread_builds_of_a_space_network_match_torch(space_name, tmp_path):
     """A whole network built for one core and for two (the target's `num-cores`: strips-outer 1x1s
     at one, the head kernel's per-core shares at two) computes torch's output in both, and both run
-    the head, its mean and the classifier as one kernel. (ofa-mbv3's head is never merged: its
-    960 -> 1280 layer is a conv; `test_speed` runs a two-core build on one and on two threads.)"""
+    the head, its mean and the classifier as one kernel. (ofa-mbv3's head, whose 960 -> 1280 mix layer
+    joins it as its "classifier": `test_a_pooled_feature_mix_layer_joins_the_head_kernel_...`;
+    `test_speed` runs a two-core build on one and on two threads.)"""
     import numpy as np
     from tvm import relax
 

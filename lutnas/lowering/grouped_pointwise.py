@@ -96,32 +96,6 @@ def _dense_conv(call: Any, data: Any, order: np.ndarray | None = None) -> Any:
                               "NCHW", "OIHW", "NCHW", attrs.out_dtype)
 
 
-def _uses(funcs: list[Any]) -> Counter:
-    """How many times each variable of `funcs` is read (by a binding or as a result)."""
-    from tvm import relax
-
-    uses: Counter = Counter()
-
-    def count(expr: Any) -> None:
-        if isinstance(expr, relax.Var):
-            uses[expr] += 1
-        elif isinstance(expr, relax.Call):
-            for arg in expr.args:
-                count(arg)
-        elif isinstance(expr, relax.Tuple):
-            for field in expr.fields:
-                count(field)
-        elif isinstance(expr, relax.TupleGetItem):
-            count(expr.tuple_value)
-
-    for func in funcs:
-        for block in func.body.blocks:
-            for binding in block.bindings:
-                count(binding.value)
-        count(func.body.body)
-    return uses
-
-
 def _rewriter(mod: Any) -> Any:
     """The mutator of every Relax function of `mod`, with what each of their variables is bound to
     and how often it is read in the IR as imported (variables are unique across functions)."""
@@ -129,11 +103,13 @@ def _rewriter(mod: Any) -> Any:
     from tvm import relax
     from tvm.relax.expr_functor import PyExprMutator, mutator
 
+    from lutnas.lowering.layout import variable_uses
+
     ops = {name: tvm.ir.Op.get(f"relax.{name}")
            for name in ("nn.conv2d", "reshape", "permute_dims", *_CHANNEL_BINARY, *_CHANNEL_UNARY)}
     funcs = [f for _, f in mod.functions_items() if isinstance(f, relax.Function)]
     values = {b.var: b.value for f in funcs for block in f.body.blocks for b in block.bindings}
-    uses = _uses(funcs)
+    uses = variable_uses(funcs)
 
     @mutator
     class _Rewriter(PyExprMutator):

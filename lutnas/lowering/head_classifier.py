@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     import tvm
 
 FUSE_HEAD_CLASSIFIER = True
+# Whether a pooled feature-mix 1x1 becomes a matmul the head's kernel takes (`pooled_mix_as_matmul`).
+POOLED_MIX_AS_MATMUL = True
 MAX_LAYOUT_STEPS = 3   # transposes and reshapes between the mean and the classifier
 # Split across cores, each core's share of the head's channels is a whole number of vectors of the
 # widest vector unit (16 float32 lanes, AVX-512), so the rule's strips divide it on every target.
@@ -76,8 +78,9 @@ def _chain(mod: Any, binding: Any, producer: dict[Any, Any], uses: dict[Any, int
     read only by the next, the conv's channels split evenly over `cores`; None for anything else."""
     from tvm import relax
 
-    if not _callee_name(mod, binding.value).startswith("matmul") or not isinstance(binding.value.op, relax.GlobalVar):
-        return None
+    call = binding.value
+    if not _callee_name(mod, call).startswith("matmul") or not (is_call_tir(call) or isinstance(call.op, relax.GlobalVar)):
+        return None   # a fused matmul (its bias, activation), or a matmul alone (`pooled_mix_as_matmul`'s)
     chain = [binding]
     for _ in range(MAX_LAYOUT_STEPS + 1):   # back through the layout steps to the mean
         source = _sole_source(chain[0], producer, uses)
@@ -101,6 +104,8 @@ def _chain(mod: Any, binding: Any, producer: dict[Any, Any], uses: dict[Any, int
 
 
 def _merge_chains(mod: Any, cores: int) -> Any:
+    from tvm import relax
+
     def merge(builder: Any, binding: Any, producer: dict[Any, Any], uses: dict[Any, int]) -> Any:
         chain = _chain(mod, binding, producer, uses, cores)
         if chain is None:
@@ -109,7 +114,86 @@ def _merge_chains(mod: Any, cores: int) -> Any:
         for stage in chain[1:]:
             func = merged_function(func, producer_function(mod, stage)[0])
         # named by its ops, so kernel lists file it as a conv (`lowering.kernels.kernel_kind`)
-        name = f"{chain[0].value.op.name_hint}_mean_{binding.value.op.name_hint.removeprefix('fused_')}"
-        return merged_call(builder, binding, func, name, args), chain[:-1]
+        name = f"{chain[0].value.op.name_hint}_mean_{_callee_name(mod, binding.value).removeprefix('fused_')}"
+        if not is_call_tir(binding.value):
+            return merged_call(builder, binding, func, name, args), chain[:-1]
+        func = func.with_attr("Primitive", True)   # a matmul alone: FuseTIR makes the chain one PrimFunc
+        call = relax.Call(builder.add_func(func, name), args + producer_function(mod, binding)[1][1:])
+        return relax.VarBinding(binding.var, builder.normalize(call)), chain[:-1]
 
     return rewrite_main(mod, merge)
+
+
+def pooled_mix_as_matmul() -> tvm.transform.Pass:
+    """A module pass, a graph rewrite on the NCHW graph before the layout change: a dense 1x1
+    convolution of constant weights on a global mean (1x1 output) whose input nothing else reads
+    becomes `reshape -> matmul -> reshape`, its weights as the matmul's [in, out] constant.
+
+    Why: OFA's head pools its 960 channels and mixes them to 1280 with such a convolution (4.9 MB of
+    weights, each read once) before the classifier. As a convolution it is a kernel of its own that
+    streams those weights with the FMA units idle, after a head 1x1 that kept them busy with the
+    memory idle; as a matmul it is the classifier of the conv -> mean -> matmul chain
+    (`fuse_head_classifier`), whose kernel streams the weights under the head's FMAs. A squeeze-excite
+    convolution also reads a mean, but of a feature map the gate multiplies too: not rewritten."""
+    import tvm
+
+    from lutnas.lowering.layout import rewrite_functions
+
+    @tvm.transform.module_pass(opt_level=0, name="LutnasPooledMixAsMatmul")
+    def _pass(mod: Any, _ctx: Any) -> Any:
+        return rewrite_functions(mod, _mix_rewriter(mod)) if FUSE_HEAD_CLASSIFIER and POOLED_MIX_AS_MATMUL else mod
+
+    return _pass
+
+
+def _mix_rewriter(mod: Any) -> Any:
+    import tvm
+    from tvm import relax
+    from tvm.relax.expr_functor import PyExprMutator, mutator
+
+    from lutnas.lowering.layout import variable_uses
+
+    conv_op, mean_op = tvm.ir.Op.get("relax.nn.conv2d"), tvm.ir.Op.get("relax.mean")
+    funcs = [f for _, f in mod.functions_items() if isinstance(f, relax.Function)]
+    values = {b.var: b.value for f in funcs for block in f.body.blocks for b in block.bindings}
+    uses = variable_uses(funcs)
+
+    def pooled_mix(call: Any) -> bool:
+        mean = values.get(call.args[0])
+        return (call.op.same_as(conv_op) and _pixel_conv(call) and isinstance(mean, relax.Call)
+                and mean.op.same_as(mean_op) and uses[mean.args[0]] == 1)
+
+    @mutator
+    class _Rewriter(PyExprMutator):
+        def visit_call_(self, call: Any) -> Any:
+            new = super().visit_call_(call)
+            return _as_matmul(new, new.args[0]) if pooled_mix(call) else new
+
+    return _Rewriter()
+
+
+def _pixel_conv(call: Any) -> bool:
+    """An NCHW / OIHW dense 1x1 convolution, stride 1, no padding, of constant weights, on one pixel."""
+    import tvm
+
+    from lutnas.lowering.layout import static_dims
+
+    attrs, dims = call.attrs, static_dims(call.args[0])
+    return (isinstance(call.args[1], tvm.ir.expr.Constant) and dims is not None and dims[2:] == [1, 1]
+            and dims[0] == 1
+            and (str(attrs.data_layout), str(attrs.kernel_layout), str(attrs.out_layout)) == ("NCHW", "OIHW", "NCHW")
+            and int(attrs.groups) == 1 and [int(d) for d in call.args[1].value.shape[2:]] == [1, 1]
+            and all(int(v) == 0 for v in attrs.padding) and all(int(v) == 1 for v in attrs.strides))
+
+
+def _as_matmul(call: Any, data: Any) -> Any:
+    """The convolution `call` (`_pixel_conv`) on `data` as reshape -> matmul -> reshape."""
+    from tvm import relax
+
+    weight = call.args[1].value.numpy()
+    out_ch, in_ch = weight.shape[:2]
+    flat = relax.op.reshape(data, (1, in_ch))
+    dtype = str(call.attrs.out_dtype)
+    product = relax.op.matmul(flat, relax.const(weight.reshape(out_ch, in_ch).T.copy()),
+                              None if dtype in ("", "void", "None") else dtype)
+    return relax.op.reshape(product, (1, out_ch, 1, 1))

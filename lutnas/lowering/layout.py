@@ -17,6 +17,7 @@ which follow any layout.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -189,6 +190,32 @@ def clip_as_relax_ops() -> Any:
         return rewrite_functions(mod, _clip_rewriter(mod))
 
     return _pass
+
+
+def variable_uses(funcs: list[Any]) -> Counter:
+    """How many times each variable of `funcs` is read (by a binding or as a result)."""
+    from tvm import relax
+
+    uses: Counter = Counter()
+
+    def count(expr: Any) -> None:
+        if isinstance(expr, relax.Var):
+            uses[expr] += 1
+        elif isinstance(expr, relax.Call):
+            for arg in expr.args:
+                count(arg)
+        elif isinstance(expr, relax.Tuple):
+            for field in expr.fields:
+                count(field)
+        elif isinstance(expr, relax.TupleGetItem):
+            count(expr.tuple_value)
+
+    for func in funcs:
+        for block in func.body.blocks:
+            for binding in block.bindings:
+                count(binding.value)
+        count(func.body.body)
+    return uses
 
 
 def rewrite_functions(mod: Any, rewriter: Any) -> Any:

@@ -63,7 +63,7 @@ def fusion_passes(target: tvm.target.Target, layout: str = "NHWC") -> list[tvm.t
     from lutnas.lowering.fast_math import fast_math_legalize
     from lutnas.lowering.fold import fold_in_numpy
     from lutnas.lowering.grouped_pointwise import dense_grouped_pointwise
-    from lutnas.lowering.head_classifier import fuse_head_classifier
+    from lutnas.lowering.head_classifier import fuse_head_classifier, pooled_mix_as_matmul
     from lutnas.lowering.input_layout_fusion import fuse_input_transpose
     from lutnas.lowering.layout import global_pools_as_means, layout_passes
     from lutnas.lowering.rules.base import target_cores, vector_lanes
@@ -77,7 +77,8 @@ def fusion_passes(target: tvm.target.Target, layout: str = "NHWC") -> list[tvm.t
         legalize = (legalize[:fuse] + [keep_channel_slices(), legalize[fuse]]
                     + [fuse_depthwise_pointwise(), fuse_input_transpose(), fuse_channel_slices(),
                        fuse_head_classifier(target_cores(target))] + legalize[fuse + 1:])
-    graph = layout_passes(layout, [dense_grouped_pointwise()])  # two-group 1x1s dense, shuffles folded
+    # two-group 1x1s dense, shuffles folded; a pooled feature-mix 1x1 a matmul the head's kernel can take
+    graph = layout_passes(layout, [dense_grouped_pointwise(), pooled_mix_as_matmul()])
     return ([global_pools_as_means()] + graph + padding + cpu_generic.library_dispatch_passes(target)
             + [fold_in_numpy()]  # the weights' reshapes and layout transposes, before they become kernels
             + [fast_math_legalize()]  # then TVM's own LegalizeOps finds nothing left to legalize
@@ -244,7 +245,10 @@ DEFAULT_PIPELINE = "tvm-default"
 #    point as the strip's rate needs (`rules.head.PREFETCH_EVERY_STEPS`), not a line at every step.
 # 46 (lutnas-cpu) = a banded block's 3x3 depthwise partitions its pixel tiles, border and interior, as 5x5
 #    and 7x7 ones did (`rules.banded.BANDED_PARTITION_MIN_WINDOW`); every ISA's banded 3x3 kernels change.
-_REVISIONS = {"lutnas-cpu": 46, "lutnas-cpu-nchw": 15}
+# 47 (lutnas-cpu) = a pooled feature-mix 1x1 (ofa-mbv3's 960 -> 1280) is a matmul that the head's conv and mean
+#    join in one kernel where the build knows its cores (`head_classifier.pooled_mix_as_matmul`), else a
+#    matmul kernel of its own.
+_REVISIONS = {"lutnas-cpu": 47, "lutnas-cpu-nchw": 15}
 
 
 def pipeline_revision(name: str) -> int:
