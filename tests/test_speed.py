@@ -385,13 +385,16 @@ def test_pointwise_over_few_pixels_prefetches_its_next_weight_strip(cin, cout, h
 
 
 @pytest.mark.parametrize(("num_cores", "cout", "hw", "prefetches"),
-                         [(None, 64, 12, False), (2, 64, 12, False), (1, 64, 12, True), (1, 48, 8, False)])
+                         [(None, 64, 12, False), (2, 64, 12, False), (1, 64, 12, True), (1, 48, 8, False),
+                          (1, 64, 32, False)])
 def test_one_core_builds_walk_large_weights_strip_by_strip(num_cores, cout, hw, prefetches):
     """A 1x1 over more pixels than channels (12x12, 512 -> 64: 128 KB of weights, two AVX-512 strips
     of 32) walks pixel tiles outermost, unless the build is for one thread (`num_cores=1`): then
     strip by strip, the next strip prefetched (`single_core_strips_outer`); same numerics either way.
     Two threads build what a build for any thread count does. Where one strip is every channel
-    (8x8, 512 -> 48), there is no next strip to prefetch."""
+    (8x8, 512 -> 48), there is no next strip to prefetch; where the input, which every strip reads
+    again, has more than 8 times the weights' bytes (32x32: 2 MB, `STRIPS_OUTER_MAX_INPUT_PER_WEIGHT`),
+    pixel tiles stay outermost at one thread too."""
     net = torch.nn.Sequential(torch.nn.Conv2d(512, cout, 1), torch.nn.ReLU()).eval()
     path = export_onnx(net, (1, 512, hw, hw), _tmp() / f"pw-512-{cout}-{hw}.onnx")
     tgt = get_target("x86", mcpu="skylake-avx512", num_cores=num_cores).tvm_target()

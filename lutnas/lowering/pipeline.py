@@ -248,7 +248,10 @@ DEFAULT_PIPELINE = "tvm-default"
 # 47 (lutnas-cpu) = a pooled feature-mix 1x1 (ofa-mbv3's 960 -> 1280) is a matmul that the head's conv and mean
 #    join in one kernel where the build knows its cores (`head_classifier.pooled_mix_as_matmul`), else a
 #    matmul kernel of its own.
-_REVISIONS = {"lutnas-cpu": 47, "lutnas-cpu-nchw": 15}
+# 48 (lutnas-cpu) = built for one core, a flat 1x1 whose input has more than 8 times its weights' bytes walks
+#    pixel tiles outermost, not strips (`rules.nhwc.STRIPS_OUTER_MAX_INPUT_PER_WEIGHT`): ofa-mbv3's 28x28
+#    squeeze-excite projections. Every ISA's one-core builds of such convs change.
+_REVISIONS = {"lutnas-cpu": 48, "lutnas-cpu-nchw": 15}
 
 
 def pipeline_revision(name: str) -> int:

@@ -231,12 +231,22 @@ PIXEL_MAJOR_MAX_WEIGHT_BYTES = 512 * 1024
 # reads by rows), so only where the build knows it runs on one core (`rules.base.target_cores`;
 # `docs/measurements/roofline-floor-2026-12-06.md`).
 SINGLE_CORE_STRIPS_MIN_WEIGHT_BYTES = 16 * 1024
+# ... unless its input, which every strip reads again, has more than this many times its weights' bytes
+# (None: any input). ofa-mbv3's 28x28 squeeze-excite projections read 376-752 KB of input with 19-38 KB
+# of weights: strips outer, the input came from L3 once per strip (a 512 KB L2). Measured alone, 1
+# thread, in-model (AMD EPYC, znver3, `docs/measurements/banded-3x3-2026-12-07.md`): 160 -> 40 x0.56,
+# 240 -> 40 x0.77, 120 -> 40 (input in L2) and 144 -> 40 unchanged; ofa-mbv3's networks x0.928 /
+# x0.962 / x0.984 and x1.011 / x0.974 / x0.990 in two runs, fbnet and proxyless x0.995-1.013.
+STRIPS_OUTER_MAX_INPUT_PER_WEIGHT: int | None = 8
 
 
-def single_core_strips_outer(cores: int | None, weight_bytes: int) -> bool:
-    """Whether a flat 1x1 with `weight_bytes` of weights, built for `cores` threads, walks its weight
-    strips outermost whatever its shape (`SINGLE_CORE_STRIPS_MIN_WEIGHT_BYTES`)."""
-    return cores == 1 and weight_bytes >= SINGLE_CORE_STRIPS_MIN_WEIGHT_BYTES
+def single_core_strips_outer(cores: int | None, weight_bytes: int, input_bytes: int) -> bool:
+    """Whether a flat 1x1 with `weight_bytes` of weights and `input_bytes` of input, built for `cores`
+    threads, walks its weight strips outermost whatever its shape (`SINGLE_CORE_STRIPS_MIN_WEIGHT_BYTES`,
+    `STRIPS_OUTER_MAX_INPUT_PER_WEIGHT`)."""
+    return (cores == 1 and weight_bytes >= SINGLE_CORE_STRIPS_MIN_WEIGHT_BYTES
+            and (STRIPS_OUTER_MAX_INPUT_PER_WEIGHT is None
+                 or input_bytes <= STRIPS_OUTER_MAX_INPUT_PER_WEIGHT * weight_bytes))
 
 
 class ChannelsLastConv(Rule):
@@ -262,7 +272,7 @@ class ChannelsLastConv(Rule):
         # for the whole vector, not a gather (a g2 1x1 conv ran at ~1 GFLOP/s with 8 of 92)
         max_acc = self.max_acc_vectors or gemm_accumulators(target)
         pixels = h * w if flat else w
-        strips_outer = flat and single_core_strips_outer(target_cores(target), rc * f * 4)
+        strips_outer = flat and single_core_strips_outer(target_cores(target), rc * f * 4, h * w * rc * 4)
         gemm = GemmShape(pixels, f // groups, rc * kh * kw, weights_reused=pixels <= f or strips_outer)
         stack = stack_vectors(target)
         gated = bool(parts.consumers) and static_extents(sch, sch.get_loops(parts.consumers[-1])) != parts.extents[:4]
