@@ -179,8 +179,8 @@ def _pixel_conv(call: Any) -> bool:
     from lutnas.lowering.layout import static_dims
 
     attrs, dims = call.attrs, static_dims(call.args[0])
-    return (isinstance(call.args[1], tvm.ir.expr.Constant) and dims is not None and dims[2:] == [1, 1]
-            and dims[0] == 1
+    return (isinstance(call.args[1], tvm.ir.expr.Constant) and dims is not None and dims[0] == 1
+            and dims[2:] == [1, 1]
             and (str(attrs.data_layout), str(attrs.kernel_layout), str(attrs.out_layout)) == ("NCHW", "OIHW", "NCHW")
             and int(attrs.groups) == 1 and [int(d) for d in call.args[1].value.shape[2:]] == [1, 1]
             and all(int(v) == 0 for v in attrs.padding) and all(int(v) == 1 for v in attrs.strides))
