@@ -208,13 +208,19 @@ def _lowered_loops(func: object, tgt: object) -> str:
         return tvm.transform.Sequential(passes)(mod).script()
 
 
+def _padding_tests(func: object, tgt: object) -> list[int]:
+    """The clauses of each padding test left in `func`'s lowered code (`_lowered_loops`), sorted."""
+    import re
+
+    conditions = re.findall(r"T\.if_then_else\((.*?), \w+\[", _lowered_loops(func, tgt))
+    return sorted(c.count(" and ") + 1 for c in conditions)
+
+
 def test_a_fused_depthwise_reads_interior_tiles_without_a_column_test() -> None:
     """A fused 5x5 depthwise + 1x1 hints that its pixel-tile loop be partitioned. TVM's index narrowing
     renames the loop and drops the hint, so the rules' functions are narrowed first (`int32_indices`,
     the pipeline's `narrow_indices_pass`): then the row's first and last tiles keep their padding
     tests and the interior tiles test rows only, and the function computes the same outputs."""
-    import re
-
     from lutnas.lowering.rules import int32_indices
 
     tgt = TARGET.tvm_target()
@@ -222,18 +228,13 @@ def test_a_fused_depthwise_reads_interior_tiles_without_a_column_test() -> None:
                 if n.count("conv2d") == 2)
     sch, name = apply_rules(func, tgt, default_cpu_rules())
     assert name == "nhwc-depthwise-pointwise"
-
-    def tests(scheduled: object) -> list[int]:   # clauses of each padding test left in the lowered code
-        conditions = re.findall(r"T\.if_then_else\((.*?), \w+\[", _lowered_loops(scheduled, tgt))
-        return sorted(c.count(" and ") + 1 for c in conditions)
-
-    assert tests(sch.mod["main"]) == [4]            # unnarrowed: the hint is lost, one body tests all taps
+    assert _padding_tests(sch.mod["main"], tgt) == [4]   # unnarrowed: the hint is lost, one body tests all taps
     narrowed = int32_indices(sch.mod["main"])
-    assert tests(narrowed) == [2, 3, 3]            # first / last tile: rows and one side; interior: rows only
+    assert _padding_tests(narrowed, tgt) == [2, 3, 3]   # first / last tile: rows and one side; interior: rows only
     assert_same_outputs(func, narrowed, tgt, "narrowed depthwise + 1x1")
     k3 = next(f for n, f in _block_funcs("irf_k3_e3_s1_i16_o16_g1_relu", 28, layout="NHWC").items()
               if n.count("conv2d") == 2)           # a 3x3 window keeps one body (`PARTITION_MIN_WINDOW`)
-    assert tests(int32_indices(apply_rules(k3, tgt, default_cpu_rules())[0].mod["main"])) == [4]
+    assert _padding_tests(int32_indices(apply_rules(k3, tgt, default_cpu_rules())[0].mod["main"]), tgt) == [4]
 
 
 def test_indices_are_narrowed_only_where_32_bits_hold_them() -> None:
@@ -1008,8 +1009,6 @@ def test_a_banded_3x3_depthwise_tests_its_padding_only_in_border_tiles(spec: str
     bodies, one testing fewer sides than the one body of the split at 5x5 and wider only; the
     partitioned kernel computes what the unscheduled function computes, at stride 1 and 2 (at stride 2
     with padding 1 only the left column and the top row can fall outside the plane)."""
-    import re
-
     import lutnas.lowering.dw_pw_fusion as fusion
     from lutnas.lowering.rules import banded, int32_indices
 
@@ -1022,14 +1021,10 @@ def test_a_banded_3x3_depthwise_tests_its_padding_only_in_border_tiles(spec: str
         assert name == "nhwc-expand-depthwise-pointwise"
         return int32_indices(sch.mod["main"])
 
-    def tests(scheduled: object) -> list[int]:   # clauses of each padding test left in the lowered code
-        conditions = re.findall(r"T\.if_then_else\((.*?), \w+\[", _lowered_loops(scheduled, tgt))
-        return sorted(c.count(" and ") + 1 for c in conditions)
-
     split_kernel = shipped()                       # the default
-    split = tests(split_kernel)
+    split = _padding_tests(split_kernel, tgt)
     monkeypatch.setattr(banded, "BANDED_PARTITION_MIN_WINDOW", 5)
-    whole = tests(shipped())
+    whole = _padding_tests(shipped(), tgt)
     assert len(whole) == 1
     assert len(split) > 1 and min(split) < whole[0]   # border tiles test a side less, or the interior none
     assert_same_outputs(func, split_kernel, tgt, "banded 3x3, border and interior tiles")

@@ -114,11 +114,16 @@ def merge_pairs(mod: Any, find: Any) -> Any:
 
 def merged_call(builder: Any, binding: Any, func: Any, name: str, args: list[Any]) -> Any:
     """`binding`'s variable bound to a call of `func` (added to `builder` as `name`) on `args` and the
-    arguments of `binding`'s call but its first (the merged producer's result)."""
+    inputs of `binding`'s call but its first (the merged producer's result)."""
     from tvm import relax
 
     gv = builder.add_func(func, name)
-    return relax.VarBinding(binding.var, builder.normalize(relax.Call(gv, args + list(binding.value.args[1:]))))
+    return relax.VarBinding(binding.var, builder.normalize(relax.Call(gv, args + call_inputs(binding.value)[1:])))
+
+
+def call_inputs(call: Any) -> list[Any]:
+    """The tensors a binding's call reads: a call_tir's input tuple, a fused function's arguments."""
+    return list(call.args[1].fields) if is_call_tir(call) else list(call.args)
 
 
 def rewrite_main(mod: Any, rewrite: Any) -> Any:
@@ -160,19 +165,21 @@ def with_main_blocks(mod: Any, builder: Any, blocks: list[Any]) -> Any:
 
 
 def producer_function(mod: Any, binding: Any) -> tuple[Any, list[Any]]:
-    """The Relax function a producer binding calls, with its arguments: a fused function as it is; a
-    call_tir (one PrimFunc: a transpose, a channel slice) as a one-binding function of its inputs."""
+    """The Relax function a binding calls, with its arguments: a fused function as it is; a call_tir
+    (one PrimFunc: a transpose, a channel slice, a matmul alone) as a one-binding function of its
+    inputs, primitive as FuseOps marks its functions, so that FuseTIR makes one PrimFunc of a merge
+    that ends in it."""
     from tvm import relax
 
     call = binding.value
+    inputs = call_inputs(call)
     if not is_call_tir(call):
-        return mod[call.op], list(call.args)
-    inputs = list(call.args[1].fields)
+        return mod[call.op], inputs
     params = [relax.Var(f"input{i}", a.ty) for i, a in enumerate(inputs)]
     out = relax.Var("output", binding.var.ty)
     inner = relax.Call(call.op, [call.args[0], relax.Tuple(params)], call.attrs, call.ty_args)
     body = relax.SeqExpr([relax.DataflowBlock([relax.VarBinding(out, inner)])], out)
-    return relax.Function(params, body, binding.var.ty), inputs
+    return relax.Function(params, body, binding.var.ty).with_attr("Primitive", True), inputs
 
 
 def _pair(mod: Any, binding: Any, producer: dict[Any, Any], uses: dict[Any, int],

@@ -100,16 +100,13 @@ def _rewriter(mod: Any) -> Any:
     """The mutator of every Relax function of `mod`, with what each of their variables is bound to
     and how often it is read in the IR as imported (variables are unique across functions)."""
     import tvm
-    from tvm import relax
     from tvm.relax.expr_functor import PyExprMutator, mutator
 
-    from lutnas.lowering.layout import variable_uses
+    from lutnas.lowering.layout import bound_values_and_uses
 
     ops = {name: tvm.ir.Op.get(f"relax.{name}")
            for name in ("nn.conv2d", "reshape", "permute_dims", *_CHANNEL_BINARY, *_CHANNEL_UNARY)}
-    funcs = [f for _, f in mod.functions_items() if isinstance(f, relax.Function)]
-    values = {b.var: b.value for f in funcs for block in f.body.blocks for b in block.bindings}
-    uses = variable_uses(funcs)
+    values, uses = bound_values_and_uses(mod)
 
     @mutator
     class _Rewriter(PyExprMutator):

@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lutnas.lowering.dw_pw_fusion import (
+    call_inputs,
     first_conv_parts,
     is_call_tir,
     merged_call,
@@ -68,8 +69,7 @@ def _callee_name(mod: Any, call: Any) -> str:
 def _sole_source(binding: Any, producer: dict[Any, Any], uses: dict[Any, int]) -> Any | None:
     """The binding that computes `binding`'s data input (a call_tir's first tensor, a fused call's
     first argument), when nothing else reads it; else None."""
-    call = binding.value
-    source = producer.get(call.args[1].fields[0] if is_call_tir(call) else call.args[0])
+    source = producer.get(call_inputs(binding.value)[0])
     return source if source is not None and uses.get(source.var, 0) == 1 else None
 
 
@@ -104,8 +104,6 @@ def _chain(mod: Any, binding: Any, producer: dict[Any, Any], uses: dict[Any, int
 
 
 def _merge_chains(mod: Any, cores: int) -> Any:
-    from tvm import relax
-
     def merge(builder: Any, binding: Any, producer: dict[Any, Any], uses: dict[Any, int]) -> Any:
         chain = _chain(mod, binding, producer, uses, cores)
         if chain is None:
@@ -115,11 +113,7 @@ def _merge_chains(mod: Any, cores: int) -> Any:
             func = merged_function(func, producer_function(mod, stage)[0])
         # named by its ops, so kernel lists file it as a conv (`lowering.kernels.kernel_kind`)
         name = f"{chain[0].value.op.name_hint}_mean_{_callee_name(mod, binding.value).removeprefix('fused_')}"
-        if not is_call_tir(binding.value):
-            return merged_call(builder, binding, func, name, args), chain[:-1]
-        func = func.with_attr("Primitive", True)   # a matmul alone: FuseTIR makes the chain one PrimFunc
-        call = relax.Call(builder.add_func(func, name), args + producer_function(mod, binding)[1][1:])
-        return relax.VarBinding(binding.var, builder.normalize(call)), chain[:-1]
+        return merged_call(builder, binding, func, name, args), chain[:-1]
 
     return rewrite_main(mod, merge)
 
@@ -151,12 +145,10 @@ def _mix_rewriter(mod: Any) -> Any:
     from tvm import relax
     from tvm.relax.expr_functor import PyExprMutator, mutator
 
-    from lutnas.lowering.layout import variable_uses
+    from lutnas.lowering.layout import bound_values_and_uses
 
     conv_op, mean_op = tvm.ir.Op.get("relax.nn.conv2d"), tvm.ir.Op.get("relax.mean")
-    funcs = [f for _, f in mod.functions_items() if isinstance(f, relax.Function)]
-    values = {b.var: b.value for f in funcs for block in f.body.blocks for b in block.bindings}
-    uses = variable_uses(funcs)
+    values, uses = bound_values_and_uses(mod)
 
     def pooled_mix(call: Any) -> bool:
         mean = values.get(call.args[0])

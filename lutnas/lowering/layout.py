@@ -192,7 +192,18 @@ def clip_as_relax_ops() -> Any:
     return _pass
 
 
-def variable_uses(funcs: list[Any]) -> Counter:
+def bound_values_and_uses(mod: Any) -> tuple[dict[Any, Any], Counter]:
+    """What each variable of `mod`'s Relax functions is bound to, and how many times each is read (by
+    a binding or as a result): the facts graph rewrites match single-use chains by (variables are
+    unique across functions)."""
+    from tvm import relax
+
+    funcs = [f for _, f in mod.functions_items() if isinstance(f, relax.Function)]
+    values = {b.var: b.value for f in funcs for block in f.body.blocks for b in block.bindings}
+    return values, _variable_uses(funcs)
+
+
+def _variable_uses(funcs: list[Any]) -> Counter:
     """How many times each variable of `funcs` is read (by a binding or as a result)."""
     from tvm import relax
 
